@@ -1,0 +1,3 @@
+// Installed procedures (APOC present or not). Neo4j only.
+SHOW PROCEDURES YIELD name
+RETURN name

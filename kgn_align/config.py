@@ -1,0 +1,189 @@
+"""Configuration: one pydantic model, read from a TOML file and from the environment.
+
+Every label, relationship type and property name that reaches a Cypher template passes
+through :class:`Identifier` validation here and is backtick-quoted in
+:mod:`kgn_align.cypher`; values never enter query text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from kgn_align.errors import ConfigError
+
+#: Names we accept for labels, relationship types and property keys. Deliberately stricter
+#: than Neo4j (no spaces, dots or backticks): anything else is refused, never escaped.
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+#: Database names per Neo4j's rules (lowercase letters, digits, dots and dashes).
+DATABASE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-]{0,62}$")
+
+ENV_PREFIX = "KGN_ALIGN_"
+
+
+def check_identifier(value: str) -> str:
+    if not isinstance(value, str) or not IDENTIFIER_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid identifier: use letters, digits and '_', "
+            "starting with a letter or '_' (at most 128 characters)"
+        )
+    return value
+
+
+def check_database(value: str | None) -> str | None:
+    if value is not None and not DATABASE_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid database name")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(check_identifier)]
+Scalar = str | int | float | bool
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConnectionConfig(_Model):
+    """Where the graph lives. ``uri=None`` means: the embedded server started by
+    ``kgn-align server start`` (its address and generated password are read from its
+    state file)."""
+
+    uri: str | None = None
+    user: str = "neo4j"
+    password: SecretStr | None = None
+    database: Annotated[str | None, AfterValidator(check_database)] = None
+    max_retry_time: float = Field(30.0, gt=0)
+
+
+class GraphSide(_Model):
+    """One of the two graphs to align: nodes with ``label`` and, if given,
+    ``property = value`` (e.g. ``graph = 'imdb'``)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    label: Identifier
+    property: Identifier | None = None
+    value: Scalar | None = None
+
+    @model_validator(mode="after")
+    def _filter_complete(self) -> GraphSide:
+        if (self.property is None) != (self.value is None):
+            raise ValueError("give both 'property' and 'value' to filter a side, or neither")
+        return self
+
+
+class SamplingConfig(_Model):
+    """Two-hop neighbourhood sampling (CG-MuAlign defaults: 10 and 10)."""
+
+    k1: int = Field(10, ge=1, le=1000)
+    k2: int = Field(10, ge=0, le=1000)
+    seed: int = 0
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    weighted: bool = True
+
+
+class AlignConfig(_Model):
+    """Everything kgn-align needs to know about the graphs it aligns."""
+
+    connection: ConnectionConfig = ConnectionConfig()
+    source: GraphSide
+    target: GraphSide
+    key_property: Identifier = "key"
+    name_properties: tuple[Identifier, ...] = ("name",)
+    attribute_properties: tuple[Identifier, ...] = ()
+    #: Labels that mark entity types (Paper, Author, ...); empty: one type per side label.
+    entity_labels: tuple[Identifier, ...] = ()
+    #: Relationship types to follow when sampling; ``None`` follows every type but SAME_AS.
+    relationship_types: tuple[Identifier, ...] | None = None
+    same_as_type: Identifier = "SAME_AS"
+    sampling: SamplingConfig = SamplingConfig()
+
+    @model_validator(mode="after")
+    def _sides_differ(self) -> AlignConfig:
+        if (self.source.label, self.source.property, self.source.value) == (
+            self.target.label,
+            self.target.property,
+            self.target.value,
+        ):
+            raise ValueError("source and target select the same nodes")
+        if self.relationship_types is not None and self.same_as_type in self.relationship_types:
+            raise ValueError(f"relationship_types must not include {self.same_as_type!r}: "
+                             "following it would leak the answer into the features")
+        return self
+
+
+def connection_from_env(base: ConnectionConfig | None = None,
+                        env: dict[str, str] | None = None) -> ConnectionConfig:
+    """Overlay ``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE``."""
+    env = dict(os.environ if env is None else env)
+    data: dict[str, Any] = (base or ConnectionConfig()).model_dump()
+    if base is not None and base.password is not None:
+        data["password"] = base.password.get_secret_value()
+    for key in ("uri", "user", "password", "database"):
+        value = env.get(f"NEO4J_{key.upper()}")
+        if value:
+            data[key] = value
+    try:
+        return ConnectionConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "environment")) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                env: dict[str, str] | None = None,
+                overrides: dict[str, Any] | None = None) -> AlignConfig:
+    """Read a TOML config (``path`` or ``$KGN_ALIGN_CONFIG``), then apply the environment."""
+    env = dict(os.environ if env is None else env)
+    path = path or env.get(f"{ENV_PREFIX}CONFIG")
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        config = AlignConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+    return config.model_copy(update={"connection": connection_from_env(config.connection, env)})
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """All problems at once, each with its dotted field name; never echoes secrets."""
+    lines = [f"{source}: {exc.error_count()} problem(s) in configuration:"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if "password" in field:
+            msg = "invalid value"
+        lines.append(f"  - {field}: {msg}")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""What differs between graph servers, decided once from the server itself.
+
+Neo4j 5 is the target; the embedded ArcadeDB server (Bolt plugin) speaks nearly the same
+Cypher. Every place where behaviour must differ asks a :class:`Dialect` flag instead of
+checking the product name, so the differences stay listed here.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Dialect(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    product: str  # "neo4j" | "arcadedb" | "unknown"
+    version: str  # the server's own version ("5.26.0", or ArcadeDB's release)
+    agent: str
+    #: APOC procedures available (triggers, custom procedures in plugin/).
+    apoc: bool = False
+    #: The server reports the cause of a constraint violation in its error message.
+    explains_constraint_errors: bool = True
+    #: ``SHOW CONSTRAINTS`` reports names that CREATE ... IF NOT EXISTS reuses.
+    show_constraints: bool = True
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.product == "arcadedb"
+
+
+def from_server(agent: str, components: list[dict], procedures: set[str] | None = None) -> Dialect:
+    """Build the dialect from the Bolt agent string and ``dbms.components()``."""
+    versions = [v for c in components for v in c.get("versions", [])]
+    kernel = versions[0] if versions else "unknown"
+    if "ArcadeDB" in agent:
+        release = agent.split("ArcadeDB", 1)[1].strip(" ()")
+        return Dialect(product="arcadedb", version=release or kernel, agent=agent,
+                       apoc=False, explains_constraint_errors=False)
+    if agent.startswith("Neo4j/"):
+        apoc = any(p.startswith("apoc.") for p in (procedures or set()))
+        return Dialect(product="neo4j", version=kernel, agent=agent, apoc=apoc)
+    return Dialect(product="unknown", version=kernel, agent=agent)

@@ -1,0 +1,48 @@
+"""One exception root, so callers can catch everything kgn-align raises in one place.
+
+Driver errors are translated at the boundary (:mod:`kgn_align.graph`) with ``raise ... from``;
+messages never carry passwords or other secrets.
+"""
+
+from __future__ import annotations
+
+
+class KgnAlignError(Exception):
+    """Root of every error kgn-align raises on purpose."""
+
+
+class ConfigError(KgnAlignError, ValueError):
+    """The configuration is invalid; the message names every offending field."""
+
+
+class InputError(KgnAlignError, ValueError):
+    """A data file is malformed; carries the file and line so a person can fix it."""
+
+    def __init__(self, problem: str, *, path: str | None = None, line: int | None = None) -> None:
+        self.problem = problem
+        self.path = path
+        self.line = line
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(f"{where}{problem}")
+
+
+class GraphError(KgnAlignError):
+    """Talking to the graph server failed."""
+
+
+class ServerUnavailable(GraphError):
+    """No graph server answers at the configured address (or the credentials are refused)."""
+
+
+class QueryError(GraphError):
+    """The server rejected a query; names the query file so the statement can be found."""
+
+
+class ConstraintViolation(QueryError):
+    """A write broke a uniqueness constraint; the transaction was rolled back."""
+
+
+class EmbeddedServerError(KgnAlignError):
+    """The embedded ArcadeDB server could not be started, reached or stopped."""

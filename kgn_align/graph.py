@@ -1,0 +1,169 @@
+"""All talk with the graph server: one driver per process, managed transactions with
+retries, database selection, server detection and error translation.
+
+Every statement comes from :mod:`kgn_align.cypher` by name; callers pass identifiers for
+the template slots and values as parameters, nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import neo4j
+from neo4j import exceptions as neo4j_exc
+
+from kgn_align import cypher
+from kgn_align.config import ConnectionConfig
+from kgn_align.dialect import Dialect, from_server
+from kgn_align.errors import ConstraintViolation, GraphError, QueryError, ServerUnavailable
+
+log = logging.getLogger(__name__)
+
+Identifiers = Mapping[str, str | Sequence[str]]
+Row = dict[str, Any]
+
+
+def _translate(exc: Exception, query: str, uri: str) -> GraphError:
+    """Driver exception -> ours. Never includes parameters or credentials."""
+    if isinstance(exc, neo4j_exc.AuthError):
+        return ServerUnavailable(f"{uri}: the server refused the credentials")
+    if isinstance(exc, (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired, OSError)):
+        return ServerUnavailable(f"{uri}: no graph server answers ({type(exc).__name__})")
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, neo4j_exc.ConstraintError):
+        return ConstraintViolation(f"query {query!r} broke a uniqueness constraint: {message}")
+    if isinstance(exc, neo4j_exc.Neo4jError):
+        code = getattr(exc, "code", None) or "unknown"
+        return QueryError(f"query {query!r} failed on the server ({code}): {message}")
+    return GraphError(f"query {query!r} failed: {type(exc).__name__}: {exc}")
+
+
+class Graph:
+    """A connection to one graph database. Create one per process and share it."""
+
+    def __init__(self, connection: ConnectionConfig, *, driver: neo4j.Driver | None = None) -> None:
+        if connection.uri is None:
+            raise GraphError("no server address: set NEO4J_URI or start the embedded server "
+                             "with 'kgn-align server start'")
+        self.connection = connection
+        self.uri = connection.uri
+        self.database = connection.database
+        auth = None
+        if connection.password is not None:
+            auth = (connection.user, connection.password.get_secret_value())
+        self._driver = driver or neo4j.GraphDatabase.driver(
+            connection.uri, auth=auth, max_transaction_retry_time=connection.max_retry_time,
+            user_agent="kgn-align")
+
+    # -- lifecycle -------------------------------------------------------------------
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> Graph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def verify(self, timeout: float = 0.0) -> None:
+        """Raise :class:`ServerUnavailable` unless the server answers (waits up to ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._driver.verify_connectivity()
+                return
+            except neo4j_exc.AuthError as exc:
+                raise _translate(exc, "connect", self.uri) from None
+            except Exception as exc:  # driver raises several unrelated types here
+                if time.monotonic() >= deadline:
+                    raise _translate(exc, "connect", self.uri) from None
+                time.sleep(0.2)
+
+    # -- server detection ----------------------------------------------------------------
+    @cached_property
+    def dialect(self) -> Dialect:
+        agent = self._driver.get_server_info().agent
+        components = self.read("server_components")
+        procedures: set[str] = set()
+        if agent.startswith("Neo4j/"):
+            try:
+                rows = self.read("server_procedures")
+                procedures = {r["name"] for r in rows}
+            except GraphError:
+                log.debug("could not list procedures", exc_info=True)
+        dialect = from_server(agent, components, procedures)
+        log.info("graph server: %s %s", dialect.product, dialect.version)
+        return dialect
+
+    # -- queries ---------------------------------------------------------------------------
+    def _session(self, write: bool) -> neo4j.Session:
+        mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
+        return self._driver.session(database=self.database, default_access_mode=mode)
+
+    def _execute(self, write: bool, name: str, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:
+        try:
+            with self._session(write) as session:
+                if write:
+                    return session.execute_write(work)
+                return session.execute_read(work)
+        except GraphError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, name, self.uri) from exc
+
+    def read(self, name: str, params: Mapping[str, Any] | None = None,
+             identifiers: Identifiers | None = None) -> list[Row]:
+        """Run the read query ``cypher/<name>.cypher`` in a managed (retried) transaction."""
+        text = cypher.render(name, identifiers)
+        return self._execute(False, name, lambda tx: tx.run(text, dict(params or {})).data())
+
+    def write(self, name: str, params: Mapping[str, Any] | None = None,
+              identifiers: Identifiers | None = None) -> list[Row]:
+        """Run a write query in one managed transaction: all of it lands or none."""
+        text = cypher.render(name, identifiers)
+        return self._execute(True, name, lambda tx: tx.run(text, dict(params or {})).data())
+
+    def write_many(self, steps: Sequence[tuple[str, Mapping[str, Any], Identifiers | None]]) -> list[list[Row]]:
+        """Several write queries in one transaction (e.g. a batch and its checkpoint)."""
+        texts = [(name, cypher.render(name, idents), dict(params)) for name, params, idents in steps]
+
+        def work(tx: neo4j.ManagedTransaction) -> list[list[Row]]:
+            return [tx.run(text, params).data() for _, text, params in texts]
+
+        return self._execute(True, "+".join(n for n, _, _ in texts), work)
+
+    def write_batches(self, name: str, rows: Iterable[Row], *, batch_size: int = 5000,
+                      identifiers: Identifiers | None = None,
+                      params: Mapping[str, Any] | None = None,
+                      progress: Callable[[int], None] | None = None) -> int:
+        """``UNWIND $rows`` in batches, each batch its own retried transaction."""
+        total = 0
+        for batch in chunked(rows, batch_size):
+            self.write(name, {**(params or {}), "rows": batch}, identifiers)
+            total += len(batch)
+            if progress is not None:
+                progress(len(batch))
+        return total
+
+    def read_batches(self, name: str, keys: Sequence[Any], *, batch_size: int,
+                     params: Mapping[str, Any] | None = None,
+                     identifiers: Identifiers | None = None) -> Iterator[list[Row]]:
+        for batch in chunked(keys, batch_size):
+            yield self.read(name, {**(params or {}), "keys": batch}, identifiers)
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    if size < 1:
+        raise ValueError("batch size must be at least 1")
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,125 @@
+"""The layout in which sampled two-hop neighbourhoods travel from sampling to the model.
+
+Each seed entity gets its own *computation tree* (CG-MuAlign samples per entity, and the
+same entity may appear in several trees): the seed at depth 0, at most ``k1`` sampled
+neighbours at depth 1, at most ``k2`` sampled neighbours of each of those at depth 2.
+Tree nodes are *slots*, not entities: one entity can fill several slots.
+
+:class:`TreeStore` holds the trees of many seeds of one side (flat tensors with CSR
+offsets, cheap to keep for a whole graph); :meth:`TreeStore.collate` cuts a
+:class:`SideBatch` for any list of seeds, vectorised (no Python loop per node).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+DIR_OUT = 0  #: the stored relationship points from the parent slot to the child slot
+DIR_IN = 1  #: the stored relationship points from the child slot to the parent slot
+
+
+@dataclass
+class SideBatch:
+    """Trees of ``B`` seeds of one side, ready for message passing.
+
+    Shapes (``N`` slots, ``E`` = ``N - B`` tree edges, ``B`` trees):
+
+    - ``entity``: ``(N,)`` row of each slot's entity in the side's entity table
+      (:attr:`TreeStore.keys`), used to look up level-0 features.
+    - ``node_type``: ``(N,)`` entity-type id (index into the type vocabulary).
+    - ``depth``: ``(N,)`` 0 for seeds, 1 or 2 for sampled neighbours.
+    - ``tree``: ``(N,)`` which of the ``B`` trees a slot belongs to (PyG's ``batch``).
+    - ``seed``: ``(B,)`` slot index of each tree's root, in the order seeds were asked for.
+    - ``edge_index``: ``(2, E)`` ``[child, parent]``: messages flow from a sampled
+      neighbour to the slot it was sampled for (``flow='source_to_target'``).
+    - ``edge_type``: ``(E,)`` relationship-type id (index into the relation vocabulary).
+    - ``edge_dir``: ``(E,)`` :data:`DIR_OUT` or :data:`DIR_IN`, as stored in the graph.
+    """
+
+    entity: Tensor
+    node_type: Tensor
+    depth: Tensor
+    tree: Tensor
+    seed: Tensor
+    edge_index: Tensor
+    edge_type: Tensor
+    edge_dir: Tensor
+
+    @property
+    def num_trees(self) -> int:
+        return int(self.seed.numel())
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.entity.numel())
+
+    def to(self, device: torch.device | str) -> SideBatch:
+        return SideBatch(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
+
+
+@dataclass
+class TreeStore:
+    """Sampled trees for many seeds of one side, stored flat.
+
+    - ``keys``: entity keys, the side's entity table (row ``i`` is entity ``i``).
+    - ``entity_type``: ``(num_entities,)`` type id of each entity.
+    - ``tree_ptr``: ``(num_trees + 1,)`` CSR offsets into the slot arrays.
+    - ``tree_seed``: ``(num_trees,)`` entity row of each tree's seed.
+    - slot arrays (``slot_entity``, ``slot_depth``, ``slot_parent`` *local to the tree*,
+      ``-1`` for the root; ``slot_rel``, ``slot_dir`` describe the edge to the parent,
+      ``-1`` for the root). Within a tree, slot 0 is the seed and parents come before
+      children.
+    - ``relations`` / ``types``: the vocabularies behind ``slot_rel`` and ``entity_type``.
+    """
+
+    keys: list[str]
+    entity_type: Tensor
+    tree_ptr: Tensor
+    tree_seed: Tensor
+    slot_entity: Tensor
+    slot_depth: Tensor
+    slot_parent: Tensor
+    slot_rel: Tensor
+    slot_dir: Tensor
+    relations: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    key_index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.key_index:
+            self.key_index = {k: i for i, k in enumerate(self.keys)}
+
+    @property
+    def num_trees(self) -> int:
+        return int(self.tree_seed.numel())
+
+    def tree_of(self) -> dict[int, int]:
+        """entity row -> tree position, for seeds that have a tree."""
+        return {int(e): t for t, e in enumerate(self.tree_seed.tolist())}
+
+    def collate(self, trees: Tensor | list[int]) -> SideBatch:
+        """A :class:`SideBatch` for the given tree positions (repeats allowed)."""
+        trees = torch.as_tensor(trees, dtype=torch.long)
+        starts = self.tree_ptr[trees]
+        sizes = self.tree_ptr[trees + 1] - starts
+        batch_tree = torch.repeat_interleave(torch.arange(trees.numel()), sizes)
+        offsets = torch.cumsum(sizes, 0) - sizes  # first slot of each tree in the batch
+        within = torch.arange(int(sizes.sum())) - offsets[batch_tree]
+        src = starts[batch_tree] + within  # slot positions in the store
+        parent_local = self.slot_parent[src]
+        is_child = parent_local >= 0
+        child = torch.nonzero(is_child, as_tuple=True)[0]
+        parent = offsets[batch_tree[child]] + parent_local[child]
+        return SideBatch(
+            entity=self.slot_entity[src],
+            node_type=self.entity_type[self.slot_entity[src]],
+            depth=self.slot_depth[src],
+            tree=batch_tree,
+            seed=offsets,
+            edge_index=torch.stack([child, parent]),
+            edge_type=self.slot_rel[src][child],
+            edge_dir=self.slot_dir[src][child],
+        )
