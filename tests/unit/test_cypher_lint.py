@@ -8,7 +8,8 @@ database schema it does not know labels, procedures or parameters, and parameter
 complaints are dropped. Any remaining error or warning fails the test.
 
 Templates' ``{{slot}}`` placeholders are filled with sample identifiers first. Statements
-that APOC stores as strings (trigger bodies, custom procedures) are linted on their own.
+that APOC stores as strings (trigger bodies, custom procedures) and the ```cypher blocks
+of ``plugin/README.md`` are linted on their own.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r", "b"
 class Item:
     id: str
     text: str
+    #: Line of ``text``'s first line in its file, minus one (for statements inside strings).
+    line_offset: int = 0
 
 
 def sample_identifiers(text: str) -> dict[str, str | list[str]]:
@@ -55,9 +58,9 @@ def sample_identifiers(text: str) -> dict[str, str | list[str]]:
             else f"Sample_{slot}" for slot in placeholders(text)}
 
 
-def call_arguments(text: str, open_paren: int) -> list[str]:
-    """Top-level argument texts of the call whose ``(`` is at ``open_paren``."""
-    args: list[str] = []
+def call_arguments(text: str, open_paren: int) -> list[tuple[int, str]]:
+    """(offset, text) of each top-level argument of the call whose ``(`` is at ``open_paren``."""
+    args: list[tuple[int, str]] = []
     depth, start, i, quote = 0, open_paren + 1, open_paren, ""
     while i < len(text):
         c = text[i]
@@ -80,10 +83,10 @@ def call_arguments(text: str, open_paren: int) -> list[str]:
         elif c in ")]}":
             depth -= 1
             if depth == 0:
-                args.append(text[start:i])
+                args.append((start, text[start:i]))
                 return args
         elif c == "," and depth == 1:
-            args.append(text[start:i])
+            args.append((start, text[start:i]))
             start = i + 1
         i += 1
     raise ValueError(f"unbalanced parentheses after offset {open_paren}")
@@ -111,11 +114,13 @@ def embedded_statements(name: str, text: str) -> Iterator[Item]:
         line = text.count("\n", 0, m.start()) + 1
         args = call_arguments(text, m.end() - 1)
         position = EMBEDDING_CALLS[proc]
-        literal = string_literal(args[position]) if len(args) > position else None
+        offset, arg = args[position] if len(args) > position else (0, "")
+        literal = string_literal(arg)
         if literal is None:
             raise ValueError(f"{name}:{line}: the statement given to {proc} must be one "
                              "string literal, so that it can be linted")
-        yield Item(f"{name}:{line}:{proc}", literal)
+        first_line = text.count("\n", 0, offset + len(arg) - len(arg.lstrip()))
+        yield Item(f"{name}:{line}:{proc}", literal, first_line)
 
 
 def collect_items() -> list[Item]:
@@ -127,7 +132,17 @@ def collect_items() -> list[Item]:
             text = fill(raw, sample_identifiers(raw), name)
             items.append(Item(name, text))
             items.extend(embedded_statements(name, text))
+    readme = resource_dir("plugin") / "README.md"
+    if readme.is_file():
+        items.extend(markdown_cypher("plugin/README.md", readme.read_text(encoding="utf-8")))
     return items
+
+
+def markdown_cypher(name: str, text: str) -> Iterator[Item]:
+    """The fenced ```cypher blocks of a Markdown file."""
+    for m in re.finditer(r"^```cypher\n(.*?)^```", text, re.M | re.S):
+        first_line = text.count("\n", 0, m.start(1))
+        yield Item(f"{name}:{first_line + 1}", m.group(1), first_line)
 
 
 def ensure_checker() -> None:
@@ -163,26 +178,17 @@ def problems(diagnostics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d for d in diagnostics if d["severity"] <= 2 or d["deprecated"]]
 
 
-def describe(item_id: str, diagnostics: list[dict[str, Any]]) -> str:
+def describe(item: Item, diagnostics: list[dict[str, Any]]) -> str:
     kinds = {1: "error", 2: "warning", 3: "info", 4: "hint"}
+    file = item.id.split(":")[0]
     return "\n".join(
-        f"{item_id}:{d['line']}:{d['column']}: {kinds.get(d['severity'], '?')}"
+        f"{file}:{d['line'] + item.line_offset}: {kinds.get(d['severity'], '?')}"
         f"{' (deprecated)' if d['deprecated'] else ''}: {d['message']}" for d in diagnostics)
 
 
+
+
 ITEMS = collect_items()
-
-
-@pytest.fixture(scope="module")
-def lint_results() -> dict[str, list[dict[str, Any]]]:
-    return run_checker(ITEMS)
-
-
-@needs_node
-@pytest.mark.parametrize("item", ITEMS, ids=[it.id for it in ITEMS])
-def test_cypher_file_is_clean(item: Item, lint_results: dict[str, list[dict[str, Any]]]) -> None:
-    found = problems(lint_results[item.id])
-    assert not found, "Neo4j's Cypher checker complains:\n" + describe(item.id, found)
 
 
 BROKEN = {
@@ -193,25 +199,41 @@ BROKEN = {
     "second_statement": ("MATCH (n) RETURN n;\nRETURN 1 +", "Invalid input"),
 }
 
+#: Known-bad statements (id prefixed "broken:") and a clean one, linted in the same run.
+CONTROLS = [Item(f"broken:{key}", text) for key, (text, _) in BROKEN.items()] + [
+    Item("clean:parameters_only", "MATCH (n) WHERE n.id = $id RETURN n LIMIT $limit")]
+
+
+@pytest.fixture(scope="module")
+def lint_results() -> dict[str, list[dict[str, Any]]]:
+    """One node process for every file and every control statement."""
+    return run_checker(ITEMS + CONTROLS)
+
 
 @needs_node
-def test_checker_reports_broken_statements() -> None:
+@pytest.mark.parametrize("item", ITEMS, ids=[it.id for it in ITEMS])
+def test_cypher_file_is_clean(item: Item, lint_results: dict[str, list[dict[str, Any]]]) -> None:
+    found = problems(lint_results[item.id])
+    assert not found, "Neo4j's Cypher checker complains:\n" + describe(item, found)
+
+
+@needs_node
+def test_checker_reports_broken_statements(
+        lint_results: dict[str, list[dict[str, Any]]]) -> None:
     """The checker is alive: known-bad statements are reported, parameters are not."""
-    items = [Item(key, text) for key, (text, _) in BROKEN.items()]
-    items.append(Item("parameters_only", "MATCH (n) WHERE n.id = $id RETURN n LIMIT $limit"))
-    results = run_checker(items)
     for key, (_, expected) in BROKEN.items():
-        found = problems(results[key])
-        assert any(expected in d["message"] for d in found), f"{key}: {results[key]}"
-    assert results["parameters_only"] == []
-    assert results["second_statement"][0]["line"] == 2
+        found = problems(lint_results[f"broken:{key}"])
+        assert any(expected in d["message"] for d in found), f"{key}: {found}"
+    assert lint_results["clean:parameters_only"] == []
+    assert lint_results["broken:second_statement"][0]["line"] == 2
 
 
 def test_embedded_statements_are_extracted() -> None:
     text = ("CALL apoc.trigger.install('neo4j', 'n', 'RETURN \\'a\\' + $x // c',"
             " {phase: 'afterAsync'}, {})")
-    (item,) = embedded_statements("f.cypher", text)
+    (item,) = embedded_statements("f.cypher", "\n" + text)
     assert item.text == "RETURN 'a' + $x // c"
-    assert item.id == "f.cypher:1:apoc.trigger.install"
+    assert item.line_offset == 1
+    assert item.id == "f.cypher:2:apoc.trigger.install"
     with pytest.raises(ValueError, match="one string literal"):
         list(embedded_statements("f.cypher", "CALL apoc.trigger.install('a', 'b', $s, {})"))
