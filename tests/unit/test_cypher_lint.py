@@ -39,7 +39,7 @@ EMBEDDING_CALLS = {
     "apoc.custom.installProcedure": 1,
     "apoc.custom.installFunction": 1,
 }
-_CALL_RE = re.compile(r"\b(" + "|".join(map(re.escape, EMBEDDING_CALLS)) + r")\s*\(", re.I)
+_CALL_RE = re.compile(r"\b(" + "|".join(map(re.escape, EMBEDDING_CALLS)) + r")\s*\(")
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r", "b": "\b",
             "f": "\f"}
 
@@ -237,3 +237,10 @@ def test_embedded_statements_are_extracted() -> None:
     assert item.id == "f.cypher:2:apoc.trigger.install"
     with pytest.raises(ValueError, match="one string literal"):
         list(embedded_statements("f.cypher", "CALL apoc.trigger.install('a', 'b', $s, {})"))
+
+
+def test_sample_identifiers_fill_every_slot() -> None:
+    raw = "MATCH (n:{{label}})-[:{{rel_types}}]->(m) RETURN m.{{ key }}"
+    assert fill(raw, sample_identifiers(raw)) == (
+        "MATCH (n:`Sample_label`)-[:`Sample_rel_types_1`|`Sample_rel_types_2`]->(m) "
+        "RETURN m.`Sample_key`")
