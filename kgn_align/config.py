@@ -70,8 +70,14 @@ class ConnectionConfig(_Model):
 
 
 class GraphSide(_Model):
-    """One of the two graphs to align: nodes with ``label`` and, if given,
-    ``property = value`` (e.g. ``graph = 'imdb'``)."""
+    """One of the two graphs to align.
+
+    The *entities to align* are the nodes with ``label`` (and, if given,
+    ``property = value``, e.g. ``graph = 'imdb'``). The *graph* they live in, which
+    neighbourhoods may walk through, is every node with ``property = value`` whatever its
+    label (authors and venues around papers); without a property filter, every node with
+    ``label``. Sampling never leaves a side's graph.
+    """
 
     name: str = Field(min_length=1, max_length=64)
     label: Identifier

@@ -27,6 +27,7 @@ from kgn_align.errors import EmbeddedServerError
 log = logging.getLogger(__name__)
 
 STATE_FILE = "server.json"
+PASSWORD_FILE = "root.password"  # ArcadeDB keeps the first root password: reuse it
 PASSWORD_ENV = "KGN_ALIGN_SERVER_PASSWORD"
 USER = "root"
 DATABASE = "neo4j"
@@ -80,6 +81,10 @@ def _bolt_answers(state: ServerState) -> bool:
             # Bolt can answer before the database is open: ask the database itself.
             driver.execute_query("RETURN 1 AS ready", database_=DATABASE)
             return True
+    except neo4j.exceptions.AuthError:
+        raise EmbeddedServerError(
+            f"the embedded server in {state.data_dir} refused kgn-align's password "
+            f"(was {PASSWORD_FILE} removed or changed?)") from None
     except Exception:  # not up yet: any connection error means "try again"
         return False
 
@@ -121,7 +126,7 @@ class EmbeddedServer:
             raise EmbeddedServerError(f"a server (pid {running.pid}) owns {self.data_dir} "
                                       "but does not answer; stop it first")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        password = secrets.token_urlsafe(18)
+        password = self._password()
         bolt_port = self.bolt_port or free_port(self.host)
         http_port = free_port(self.host)
         log_path = self.data_dir / "server.log"
@@ -140,7 +145,13 @@ class EmbeddedServer:
                             http_port=http_port, password=SecretStr(password),
                             data_dir=str(self.data_dir))
         deadline = time.monotonic() + timeout
-        while not _bolt_answers(state):
+        while True:
+            try:
+                if _bolt_answers(state):
+                    break
+            except EmbeddedServerError:
+                self._terminate(self._process.pid)
+                raise
             if self._process.poll() is not None:
                 raise EmbeddedServerError(
                     f"embedded server exited with code {self._process.returncode} during start; "
@@ -153,6 +164,17 @@ class EmbeddedServer:
         self._write_state(state)
         log.info("embedded server up on %s (pid %d)", state.uri, state.pid)
         return state
+
+    def _password(self) -> str:
+        """The data directory's root password, generated on first start."""
+        path = self.data_dir / PASSWORD_FILE
+        if path.exists():
+            return path.read_text().strip()
+        password = secrets.token_urlsafe(18)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password)
+        return password
 
     def _write_state(self, state: ServerState) -> None:
         payload = state.model_dump(mode="json")
@@ -239,7 +261,9 @@ def _serve(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
         print("kgn-align embedded server stopped", flush=True)
-    return 0
+        # The databases are closed; JVM threads left behind by the Bolt plugin would keep
+        # the process alive, so leave now rather than wait for them.
+        os._exit(0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,31 @@
+# Two entry points that work on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: install demo test test-unit lint-cypher bench clean
+
+$(BIN)/kgn-align: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch is pinned to the CPU build in pyproject; install it first so nothing pulls CUDA.
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[test,fast]"
+	touch $@
+
+install: $(BIN)/kgn-align
+
+demo: install
+	$(BIN)/kgn-align demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: install
+	$(BIN)/python benchmarks/load_bench.py
+
+clean:
+	rm -rf $(VENV) .kgn-align .pytest_cache

@@ -1,0 +1,7 @@
+// Relationships of one type inside one graph. $rows: [{head, tail}] (entity keys).
+UNWIND $rows AS row
+MATCH (a:{{head_label}} {graph: $graph, key: row.head})
+MATCH (b:{{tail_label}} {graph: $graph, key: row.tail})
+MERGE (a)-[r:{{type}}]->(b)
+ON CREATE SET r.kgn_load = $load_id
+RETURN count(r) AS merged

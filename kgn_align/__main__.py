@@ -1,0 +1,3 @@
+from kgn_align.cli import main
+
+main()

@@ -1,0 +1,206 @@
+"""Put the benchmark datasets into the graph: nodes, typed relationships, seed SAME_AS.
+
+Every load parses and validates all its input first (so bad input changes nothing), then
+writes in ``UNWIND $rows`` batches. Writes are idempotent (``MERGE`` on the per-label
+``(graph, key)`` uniqueness constraint), so a second load adds nothing. Each load stamps
+what it *creates* with a load id; if a write fails part-way, that load's nodes and
+relationships are deleted again, leaving the graph as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+from kgn_align.config import AlignConfig, GraphSide, check_identifier
+from kgn_align.datasets import KGDataset, TableDataset, local_name
+from kgn_align.errors import KgnAlignError
+from kgn_align.graph import Graph
+
+log = logging.getLogger(__name__)
+
+#: progress(stage, rows done in this step, rows in this stage)
+Progress = Callable[[str, int, int], None]
+ENTITY_LABEL = "Entity"
+
+
+class LoadReport(BaseModel):
+    dataset: str
+    graphs: tuple[str, str]
+    nodes: int  #: nodes in the two graphs after the load
+    relationships: int  #: relationships inside the two graphs after the load
+    nodes_created: int
+    relationships_created: int
+    seed_pairs: int  #: reviewed SAME_AS edges written for training
+    held_out_pairs: int  #: gold pairs kept out of the graph for evaluation
+    seconds: float
+
+
+class _Plan:
+    """Rows to write, grouped by template and identifiers, built before any write."""
+
+    def __init__(self) -> None:
+        self.labels: set[str] = set()
+        self.nodes: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self.edges: dict[tuple[str, str, str, str], list[dict[str, str]]] = defaultdict(list)
+        self.seeds: list[dict[str, str]] = []
+
+    def node(self, graph: str, label: str, key: str, props: dict[str, Any]) -> None:
+        check_identifier(label)
+        self.labels.add(label)
+        self.nodes[(graph, label)].append({"key": key, "props": props})
+
+    def edge(self, graph: str, head_label: str, rel: str, tail_label: str, head: str, tail: str) -> None:
+        check_identifier(rel)
+        self.edges[(graph, head_label, rel, tail_label)].append({"head": head, "tail": tail})
+
+
+def _graph_counts(graph: Graph, graphs: Iterable[str], labels: Iterable[str]) -> tuple[int, int]:
+    nodes = rels = 0
+    for g in graphs:
+        for label in labels:
+            row = graph.read("graph_count", {"graph": g}, {"label": label})[0]
+            nodes += int(row["nodes"])
+            rels += int(row["relationships"] or 0)
+    return nodes, rels
+
+
+def ensure_constraints(graph: Graph, labels: Iterable[str]) -> None:
+    for label in sorted(set(labels)):
+        graph.write("load_constraint", {}, {"name": f"kgn_{label}_graph_key", "label": label})
+
+
+def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str],
+             labels: tuple[str, str], same_as: str, held_out: int, batch_size: int,
+             progress: Progress | None) -> LoadReport:
+    start = time.perf_counter()
+    ensure_constraints(graph, plan.labels)
+    all_labels = sorted(plan.labels)
+    before = _graph_counts(graph, graphs, all_labels)
+    load_id = uuid.uuid4().hex
+    report = progress or (lambda stage, done, total: None)
+    try:
+        total_nodes = sum(len(r) for r in plan.nodes.values())
+        for (g, label), rows in plan.nodes.items():
+            graph.write_batches("load_nodes", rows, batch_size=batch_size, identifiers={"label": label},
+                                params={"graph": g, "load_id": load_id},
+                                progress=lambda n: report("nodes", n, total_nodes))
+        total_edges = sum(len(r) for r in plan.edges.values())
+        for (g, head_label, rel, tail_label), rows in plan.edges.items():
+            graph.write_batches("load_edges", rows, batch_size=batch_size,
+                                identifiers={"head_label": head_label, "type": rel,
+                                             "tail_label": tail_label},
+                                params={"graph": g, "load_id": load_id},
+                                progress=lambda n: report("relationships", n, total_edges))
+        if plan.seeds:
+            graph.write_batches("load_seed_pairs", plan.seeds, batch_size=batch_size,
+                                identifiers={"source_label": labels[0], "target_label": labels[1],
+                                             "same_as": same_as},
+                                params={"source_graph": graphs[0], "target_graph": graphs[1],
+                                        "origin": "seed", "load_id": load_id},
+                                progress=lambda n: report("seed pairs", n, len(plan.seeds)))
+    except BaseException:
+        log.error("load of %s failed; removing what it created (load id %s)", dataset, load_id)
+        rollback(graph, load_id, all_labels)
+        raise
+    after = _graph_counts(graph, graphs, all_labels)
+    return LoadReport(dataset=dataset, graphs=graphs, nodes=after[0], relationships=after[1],
+                      nodes_created=after[0] - before[0], relationships_created=after[1] - before[1],
+                      seed_pairs=len(plan.seeds), held_out_pairs=held_out,
+                      seconds=round(time.perf_counter() - start, 3))
+
+
+def rollback(graph: Graph, load_id: str, labels: Iterable[str], limit: int = 10_000) -> None:
+    """Delete everything a load created (relationships first, then nodes)."""
+    for name in ("load_rollback_edges", "load_rollback_nodes"):
+        for label in labels:
+            while graph.write(name, {"load_id": load_id, "limit": limit}, {"label": label})[0]["deleted"]:
+                pass
+
+
+def load_kg(graph: Graph, ds: KGDataset, *, prefix: str = "", same_as: str = "SAME_AS",
+            batch_size: int = 5000, progress: Progress | None = None) -> LoadReport:
+    """A KG benchmark as ``(:Entity {graph, key, name, name_en, uri})`` nodes, typed
+    relationships, and its training pairs as ``review: 'accepted'`` SAME_AS edges."""
+    graphs = (f"{prefix}{ds.graph_name(0)}", f"{prefix}{ds.graph_name(1)}")
+    plan = _Plan()
+    for side, g in zip(ds.sides, graphs):
+        for ident, uri in side.uris.items():
+            props = {"name": local_name(uri), "uri": uri}
+            if ident in side.names:
+                props["name_en"] = side.names[ident]
+            plan.node(g, ENTITY_LABEL, str(ident), props)
+        for head, rel, tail in side.triples:
+            plan.edge(g, ENTITY_LABEL, rel, ENTITY_LABEL, str(head), str(tail))
+    plan.seeds = [{"source": str(a), "target": str(b), "review": "accepted"} for a, b in ds.train_pairs]
+    return _execute(graph, plan, dataset=ds.name, graphs=graphs, labels=(ENTITY_LABEL, ENTITY_LABEL),
+                    same_as=same_as, held_out=len(ds.test_pairs), batch_size=batch_size,
+                    progress=progress)
+
+
+def load_tables(graph: Graph, ds: TableDataset, *, prefix: str = "", same_as: str = "SAME_AS",
+                train_splits: tuple[str, ...] = ("train",), batch_size: int = 5000,
+                progress: Progress | None = None) -> LoadReport:
+    """A table benchmark as a multi-type graph: each record a node, each linked value
+    (author, venue, artist, ...) a node of its own type shared by the records naming it."""
+    graphs = (f"{prefix}{ds.graph_name(0)}", f"{prefix}{ds.graph_name(1)}")
+    plan = _Plan()
+    record_label = ds.records[0][0].label if ds.records[0] else "Record"
+    for records, g in zip(ds.records, graphs):
+        linked: set[tuple[str, str]] = set()
+        for rec in records:
+            plan.node(g, rec.label, rec.key, {"name": rec.name, **rec.attributes})
+            for rel, label, name in rec.links:
+                key = name.casefold()
+                if (label, key) not in linked:
+                    linked.add((label, key))
+                    plan.node(g, label, key, {"name": name})
+                plan.edge(g, rec.label, rel, label, rec.key, key)
+    held_out = 0
+    for split, rows in ds.splits.items():
+        if split in train_splits:
+            plan.seeds += [{"source": a, "target": b, "review": "accepted" if y else "rejected"}
+                           for a, b, y in rows]
+        else:
+            held_out += len(rows)
+    return _execute(graph, plan, dataset=ds.name, graphs=graphs, labels=(record_label, record_label),
+                    same_as=same_as, held_out=held_out, batch_size=batch_size, progress=progress)
+
+
+def preset_config(ds: KGDataset | TableDataset, *, prefix: str = "", **overrides: Any) -> AlignConfig:
+    """The AlignConfig that aligns a loaded benchmark's two graphs."""
+    graphs = (f"{prefix}{ds.graph_name(0)}", f"{prefix}{ds.graph_name(1)}")
+    if isinstance(ds, KGDataset):
+        names = [s.name for s in ds.sides]
+        label, entity_labels, name_props = ENTITY_LABEL, (), ("name_en", "name")
+    else:
+        names = list(ds.side_names)
+        label = ds.records[0][0].label if ds.records[0] else "Record"
+        entity_labels, name_props = ds.labels, ("name",)
+    data: dict[str, Any] = {
+        "source": GraphSide(name=names[0], label=label, property="graph", value=graphs[0]),
+        "target": GraphSide(name=names[1], label=label, property="graph", value=graphs[1]),
+        "key_property": "key",
+        "name_properties": name_props,
+        "entity_labels": entity_labels,
+    }
+    data.update(overrides)
+    return AlignConfig(**data)
+
+
+def delete_graphs(graph: Graph, prefix: str, limit: int = 10_000) -> int:
+    """Delete every node (and its relationships) whose ``graph`` starts with ``prefix``."""
+    if not prefix:
+        raise KgnAlignError("refusing to delete with an empty prefix")
+    total = 0
+    while True:
+        deleted = int(graph.write("graph_delete", {"prefix": prefix, "limit": limit})[0]["deleted"])
+        total += deleted
+        if not deleted:
+            return total

@@ -1,0 +1,38 @@
+// APOC trigger (APOC Core 5.x): queue an alignment job whenever entity nodes are created,
+// get a label or have a property set, so the kgn-align worker re-aligns just those nodes.
+//
+// Needs apoc.trigger.enabled=true (apoc.conf, or APOC_TRIGGER_ENABLED=true in the
+// environment: docker-compose.yml sets it). Trigger procedures run on the system database
+// and take the target database ('neo4j' below; change it if yours differs):
+//   cypher-shell -u neo4j -d system -f plugin/apoc_triggers.cypher
+// Installing is eventually consistent (apoc.trigger.refresh, default 60 s). Re-running
+// replaces the trigger; remove it with CALL apoc.trigger.drop('neo4j', 'kgn_align_changes').
+//
+// The job: (:AlignmentJob {kind: 'changed', params: '{"nodeIds": [...], "total": n}'}) with
+// the element ids of the changed nodes (at most 10,000 per transaction; "total" says how
+// many changed, so a worker can fall back to a scan when it is larger). Changes to
+// AlignmentJob nodes themselves are ignored, so the worker's own bookkeeping (and this
+// trigger's CREATE) never queues further jobs. 'afterAsync' runs after the commit, in its
+// own transaction: a failing trigger never rolls back the user's write.
+CALL apoc.trigger.install(
+  'neo4j',
+  'kgn_align_changes',
+  'UNWIND $createdNodes
+     + reduce(acc = [], k IN keys($assignedNodeProperties) |
+              acc + [c IN $assignedNodeProperties[k] | c.node])
+     + reduce(acc = [], l IN keys($assignedLabels) | acc + $assignedLabels[l]) AS n
+   WITH n
+   WHERE NOT n:AlignmentJob
+   WITH collect(DISTINCT elementId(n)) AS nodeIds
+   WHERE size(nodeIds) > 0
+   CREATE (:AlignmentJob {
+     id: randomUUID(),
+     kind: "changed",
+     status: "queued",
+     params: apoc.convert.toJson({nodeIds: nodeIds[..10000], total: size(nodeIds)}),
+     requestedAt: datetime(),
+     attempts: 0
+   })',
+  {phase: 'afterAsync'},
+  {}
+);

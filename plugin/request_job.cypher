@@ -1,0 +1,13 @@
+// Ask the kgn-align worker for an alignment job, from plain Cypher (no plugin needed).
+//   $kind:   what to do, e.g. 'backfill' or 'changed'
+//   $params: a JSON string with the job's options, e.g. '{"limit": 1000}'
+// Returns the job id; watch it with MATCH (j:AlignmentJob {id: $id}) RETURN j.status.
+CREATE (j:AlignmentJob {
+  id: randomUUID(),
+  kind: $kind,
+  status: 'queued',
+  params: $params,
+  requestedAt: datetime(),
+  attempts: 0
+})
+RETURN j.id AS id

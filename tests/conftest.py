@@ -1,0 +1,145 @@
+"""Test servers: every integration test runs once per available Bolt server.
+
+- ``neo4j-env``: the server ``NEO4J_URI`` (+ ``NEO4J_USER``/``NEO4J_PASSWORD``) points at;
+- ``neo4j-docker``: the official Neo4j image through testcontainers, when a Docker engine
+  answers;
+- ``arcadedb``: the embedded ArcadeDB Bolt server (always).
+
+Servers start lazily, once per test session, and are stopped by PID at the end. Tests
+write into their own ``graph`` namespace (the ``namespace`` fixture) and delete it after,
+so a shared server keeps what it had.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kgn_align.config import ConnectionConfig
+from kgn_align.graph import Graph
+
+log = logging.getLogger(__name__)
+
+DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+os.environ.setdefault("KGN_ALIGN_DATASETS", str(DATASETS))
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:  # no client, no socket, no engine: all mean "not available"
+        return False
+
+
+def available_backends() -> list[str]:
+    wanted = os.environ.get("KGN_ALIGN_TEST_SERVERS")  # e.g. "arcadedb" to narrow a run
+    backends = []
+    if os.environ.get("NEO4J_URI"):
+        backends.append("neo4j-env")
+    if _docker_answers():
+        backends.append("neo4j-docker")
+    backends.append("arcadedb")
+    if wanted:
+        backends = [b for b in backends if b in wanted.split(",")]
+    return backends
+
+
+class _Servers:
+    """Starts each backend on first use; stops them all at session end."""
+
+    def __init__(self, tmp_root: Path) -> None:
+        self.tmp_root = tmp_root
+        self.connections: dict[str, ConnectionConfig] = {}
+        self.graphs: dict[str, Graph] = {}
+        self._stops: list[Callable[[], object]] = []
+
+    def connection(self, backend: str) -> ConnectionConfig:
+        if backend not in self.connections:
+            self.connections[backend] = self._start(backend)
+        return self.connections[backend]
+
+    def graph(self, backend: str) -> Graph:
+        if backend not in self.graphs:
+            graph = Graph(self.connection(backend))
+            graph.verify(timeout=30)
+            self.graphs[backend] = graph
+        return self.graphs[backend]
+
+    def _start(self, backend: str) -> ConnectionConfig:
+        if backend == "neo4j-env":
+            from kgn_align.config import connection_from_env
+
+            return connection_from_env()
+        if backend == "neo4j-docker":
+            from testcontainers.neo4j import Neo4jContainer
+
+            container = Neo4jContainer("neo4j:5.26-community")
+            container.start()
+            self._stops.append(container.stop)
+            return ConnectionConfig(uri=container.get_connection_url(), user="neo4j",
+                                    password=container.password)
+        if backend == "arcadedb":
+            from kgn_align.embedded import EmbeddedServer
+
+            server = EmbeddedServer(self.tmp_root / f"arcadedb-{uuid.uuid4().hex[:8]}")
+            state = server.start()
+            self._stops.append(server.stop)
+            return state.connection()
+        raise ValueError(f"unknown test server {backend!r}")
+
+    def close(self) -> None:
+        for graph in self.graphs.values():
+            graph.close()
+        for stop in reversed(self._stops):
+            try:
+                stop()
+            except Exception:  # keep stopping the others
+                log.exception("could not stop a test server")
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Servers]:
+    registry = _Servers(tmp_path_factory.mktemp("servers"))
+    yield registry
+    registry.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", available_backends(), scope="session")
+
+
+@pytest.fixture
+def graph(servers: _Servers, backend: str) -> Graph:
+    """A :class:`Graph` on the current backend (shared for the session)."""
+    return servers.graph(backend)
+
+
+@pytest.fixture
+def connection(servers: _Servers, backend: str) -> ConnectionConfig:
+    return servers.connection(backend)
+
+
+@pytest.fixture
+def namespace(graph: Graph) -> Iterator[str]:
+    """A unique ``graph``-name prefix for this test; everything under it is deleted after."""
+    from kgn_align.loaders import delete_graphs
+
+    prefix = f"test-{uuid.uuid4().hex[:10]}/"
+    yield prefix
+    delete_graphs(graph, prefix)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,94 @@
+"""Graph access against a real server: detection, errors, identifiers, transactions."""
+
+from __future__ import annotations
+
+import pytest
+
+from kgn_align.config import ConnectionConfig
+from kgn_align.errors import ConfigError, ConstraintViolation, QueryError, ServerUnavailable
+from kgn_align.graph import Graph
+from kgn_align.loaders import ensure_constraints, load_kg, preset_config
+
+HOSTILE = "Movie`) DETACH DELETE n //"
+
+
+def _nodes(graph: Graph, g: str, label: str = "Entity") -> int:
+    return int(graph.read("graph_count", {"graph": g}, {"label": label})[0]["nodes"])
+
+
+def test_detects_server(graph: Graph, backend: str) -> None:
+    dialect = graph.dialect
+    assert dialect.product == ("arcadedb" if backend == "arcadedb" else "neo4j")
+    assert dialect.version[0].isdigit()
+
+
+def test_hostile_label_refused_and_graph_unchanged(graph: Graph, namespace: str) -> None:
+    g = f"{namespace}movies"
+    graph.write("load_nodes", {"graph": g, "load_id": "x", "rows": [{"key": "1", "props": {"name": "Heat"}}]},
+                {"label": "Entity"})
+    with pytest.raises(ValueError, match="not a valid identifier"):
+        graph.write("load_rollback_nodes", {"load_id": "x", "limit": 10}, {"label": HOSTILE})
+    with pytest.raises(ValueError, match="not a valid identifier"):
+        graph.read("graph_count", {"graph": g}, {"label": HOSTILE})
+    with pytest.raises(ConfigError) as err:
+        from kgn_align.config import load_config
+        load_config(None, env={}, overrides={"source": {"name": "a", "label": "A"},
+                                             "target": {"name": "b", "label": HOSTILE}})
+    assert "target.label" in str(err.value)
+    assert _nodes(graph, g) == 1
+
+
+def test_values_travel_as_parameters(graph: Graph, namespace: str) -> None:
+    """A value full of Cypher is stored verbatim, not executed."""
+    g = f"{namespace}movies"
+    evil = "x'}) DETACH DELETE n //"
+    graph.write("load_nodes", {"graph": g, "load_id": "x", "rows": [{"key": evil, "props": {"name": evil}}]},
+                {"label": "Entity"})
+    assert _nodes(graph, g) == 1
+
+
+def test_query_errors_name_the_query(graph: Graph) -> None:
+    with pytest.raises(QueryError) as err:
+        graph.write("load_nodes", {"graph": "g", "load_id": "x", "rows": 42}, {"label": "Entity"})
+    assert "load_nodes" in str(err.value)
+
+
+def test_constraint_violation_rolls_back_the_whole_batch(graph: Graph, namespace: str, backend: str) -> None:
+    g = f"{namespace}dup"
+    ensure_constraints(graph, ["Entity"])
+    graph.write("load_nodes", {"graph": g, "load_id": "x", "rows": [{"key": "1", "props": {}}]}, {"label": "Entity"})
+    # two rows in one batch; the second collides with an existing node through CREATE-like SET of key
+    rows = [{"key": "2", "props": {"name": "ok"}}, {"key": "3", "props": {"key": "1"}}]
+    with pytest.raises((ConstraintViolation, QueryError)):
+        graph.write("load_nodes", {"graph": g, "load_id": "y", "rows": rows}, {"label": "Entity"})
+    assert _nodes(graph, g) == 1  # key 2 did not land either
+
+
+def test_wrong_password_is_clear_and_secret_free(connection: ConnectionConfig, backend: str) -> None:
+    if backend == "neo4j-env":
+        pytest.skip("do not hammer a shared server with bad logins")
+    bad = ConnectionConfig(**{**connection.model_dump(), "password": "wrong-password-123"})
+    with Graph(bad) as g, pytest.raises(ServerUnavailable) as err:
+        g.verify()
+    assert "refused the credentials" in str(err.value) or "no graph server" in str(err.value)
+    assert "wrong-password-123" not in str(err.value)
+    if connection.password is not None:
+        assert connection.password.get_secret_value() not in str(err.value)
+
+
+def test_no_server_is_a_clear_error() -> None:
+    from kgn_align.embedded import free_port
+
+    with Graph(ConnectionConfig(uri=f"bolt://127.0.0.1:{free_port()}", password="whatever-123")) as g:
+        with pytest.raises(ServerUnavailable, match="no graph server answers"):
+            g.verify()
+
+
+def test_preset_config_selects_loaded_graphs(graph: Graph, namespace: str) -> None:
+    from kgn_align.datasets import read_kg
+
+    ds = read_kg("srprs_en_fr").slice(20)
+    load_kg(graph, ds, prefix=namespace)
+    cfg = preset_config(ds, prefix=namespace)
+    assert cfg.source.value == f"{namespace}srprs_en_fr/en" and cfg.target.value == f"{namespace}srprs_en_fr/fr"
+    assert _nodes(graph, cfg.source.value) == len(ds.sides[0].uris)

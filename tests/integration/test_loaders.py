@@ -1,0 +1,96 @@
+"""Loading real benchmark slices into a real Bolt server."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kgn_align import datasets, loaders
+from kgn_align.errors import InputError
+from kgn_align.graph import Graph
+
+
+def _count(graph: Graph, graph_name: str, label: str) -> tuple[int, int]:
+    row = graph.read("graph_count", {"graph": graph_name}, {"label": label})[0]
+    return int(row["nodes"]), int(row["relationships"] or 0)
+
+
+def _same_as(graph: Graph, prefix: str) -> list[dict]:
+    return graph.read("same_as_list", {"prefix": prefix})
+
+
+@pytest.fixture(scope="module")
+def kg_slice() -> datasets.KGDataset:
+    return datasets.read_kg("dbp15k_fr_en").slice(400)
+
+
+def test_kg_slice_counts_match_files_and_reload_is_noop(graph: Graph, namespace: str,
+                                                        kg_slice: datasets.KGDataset) -> None:
+    first = loaders.load_kg(graph, kg_slice, prefix=namespace)
+    for k, side in enumerate(kg_slice.sides):
+        nodes, rels = _count(graph, f"{namespace}{kg_slice.graph_name(k)}", "Entity")
+        assert nodes == len(side.uris)
+        assert rels == len(set(side.triples))
+    assert first.nodes_created == sum(len(s.uris) for s in kg_slice.sides)
+    edges = _same_as(graph, namespace)
+    assert len(edges) == len(kg_slice.train_pairs) > 0
+    assert {e["review"] for e in edges} == {"accepted"}
+    assert {(e["source"], e["target"]) for e in edges} == {(str(a), str(b)) for a, b in kg_slice.train_pairs}
+    # held-out pairs never reach the graph
+    assert not {(str(a), str(b)) for a, b in kg_slice.test_pairs} & {(e["source"], e["target"]) for e in edges}
+
+    second = loaders.load_kg(graph, kg_slice, prefix=namespace)
+    assert second.nodes_created == 0 and second.relationships_created == 0
+    assert second.nodes == first.nodes and second.relationships == first.relationships
+    assert len(_same_as(graph, namespace)) == len(edges)
+
+
+def test_dblp_acm_multi_type_graph(graph: Graph, namespace: str) -> None:
+    ds = datasets.read_dblp_acm()
+    ds.records = (ds.records[0][:150], ds.records[1][:150])
+    report = loaders.load_tables(graph, ds, prefix=namespace)
+    dblp = f"{namespace}dblp_acm/dblp"
+    assert _count(graph, dblp, "Paper")[0] == 150
+    authors = {name.casefold() for r in ds.records[0] for rel, label, name in r.links if label == "Author"}
+    venues = {name.casefold() for r in ds.records[0] for rel, label, name in r.links if label == "Venue"}
+    assert _count(graph, dblp, "Author")[0] == len(authors)
+    assert _count(graph, dblp, "Venue")[0] == len(venues)
+    links = sum(len(r.links) for recs in ds.records for r in recs)
+    assert report.relationships == links
+    assert report.seed_pairs == 0 and report.held_out_pairs == len(ds.splits["gold"])
+    assert loaders.load_tables(graph, ds, prefix=namespace).nodes_created == 0
+
+
+def test_malformed_file_changes_nothing(graph: Graph, namespace: str, tmp_path: Path,
+                                       kg_slice: datasets.KGDataset) -> None:
+    root = tmp_path / "datasets"
+    src = datasets.dataset_dir("dbp15k_fr_en")
+    dst = root / "kg" / "dbp15k_fr_en"
+    shutil.copytree(src, dst)
+    lines = (dst / "triples_2").read_text().splitlines()
+    lines[41] = "10500\tnot-a-relation\t10501"
+    (dst / "triples_2").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as err:
+        loaders.load_kg(graph, datasets.read_kg("dbp15k_fr_en", root).slice(50), prefix=namespace)
+    assert "triples_2:42" in str(err.value) and "relation" in str(err.value)
+    assert _count(graph, f"{namespace}dbp15k_fr_en/fr", "Entity") == (0, 0)
+
+
+def test_failed_write_rolls_back_the_load(graph: Graph, namespace: str,
+                                          kg_slice: datasets.KGDataset) -> None:
+    """A failure after some batches landed removes what this load created, nothing else."""
+    loaders.load_kg(graph, kg_slice.slice(40), prefix=namespace)
+    before = _count(graph, f"{namespace}dbp15k_fr_en/fr", "Entity")
+    calls = {"n": 0}
+
+    def explode(stage: str, done: int, total: int) -> None:
+        calls["n"] += 1
+        if stage == "relationships":
+            raise RuntimeError("connection lost mid-load")
+
+    with pytest.raises(RuntimeError):
+        loaders.load_kg(graph, kg_slice, prefix=namespace, batch_size=50, progress=explode)
+    assert calls["n"] > 1  # nodes were written before the failure
+    assert _count(graph, f"{namespace}dbp15k_fr_en/fr", "Entity") == before

@@ -1,0 +1,70 @@
+"""docker-compose.yml: Neo4j 5 with APOC plus the worker, and no secret in the file.
+
+The structural checks parse the YAML with PyYAML and skip when it is not installed (it is
+not a dependency); the text checks run everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+WORKER = "kgn-align-worker"
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return COMPOSE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def services(text: str) -> dict[str, Any]:
+    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict) and isinstance(data.get("services"), dict)
+    result: dict[str, Any] = data["services"]
+    return result
+
+
+def env(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def test_no_hard_coded_password(text: str) -> None:
+    # Every NEO4J_AUTH / NEO4J_PASSWORD value must come from ${NEO4J_PASSWORD:?...}.
+    for m in re.finditer(r"^\s*-?\s*(NEO4J_AUTH|NEO4J_PASSWORD)\s*[:=]\s*(.*)$", text, re.M):
+        assert "${NEO4J_PASSWORD:?" in m.group(2), f"hard-coded secret? {m.group(0).strip()}"
+    assert "NEO4J_AUTH" in text and "${NEO4J_PASSWORD:?" in text
+    assert not re.search(r"NEO4J_AUTH\s*[:=]\s*['\"]?none", text, re.I), "auth disabled"
+
+
+def test_services(services: dict[str, Any]) -> None:
+    assert {"neo4j", WORKER} <= set(services)
+    neo4j = services["neo4j"]
+    assert re.fullmatch(r"neo4j:5[.\d]*(-community|-enterprise)?", neo4j["image"])
+    assert "apoc" in env(neo4j)["NEO4J_PLUGINS"]
+
+
+def test_neo4j_bolt_and_health(services: dict[str, Any]) -> None:
+    neo4j = services["neo4j"]
+    assert any(str(p).endswith(":7687") for p in neo4j.get("ports", []))
+    check = neo4j["healthcheck"]["test"]
+    assert "cypher-shell" in (check if isinstance(check, str) else " ".join(check))
+    assert any(str(v).endswith(":/data") for v in neo4j.get("volumes", []))
+    assert any("./plugin:" in str(v) for v in neo4j.get("volumes", []))
+
+
+def test_worker(services: dict[str, Any]) -> None:
+    worker = services[WORKER]
+    assert worker.get("build")
+    assert env(worker)["NEO4J_URI"] == "bolt://neo4j:7687"
+    assert worker["depends_on"]["neo4j"]["condition"] == "service_healthy"
+    assert worker.get("command") in (None, ["worker"], "worker")

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kgn_align.config import AlignConfig, connection_from_env, load_config
+from kgn_align.errors import ConfigError
+
+HOSTILE = "Movie`) DETACH DELETE n //"
+
+BASE = """
+[source]
+name = "imdb"
+label = "Movie"
+property = "graph"
+value = "imdb"
+
+[target]
+name = "freebase"
+label = "Film"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "align.toml"
+    path.write_text(text)
+    return path
+
+
+def test_reads_file_and_environment(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE), env={"NEO4J_URI": "bolt://db:7687", "NEO4J_PASSWORD": "s3cret-pw"})
+    assert cfg.source.label == "Movie" and cfg.source.value == "imdb"
+    assert cfg.target.property is None
+    assert cfg.connection.uri == "bolt://db:7687"
+    assert cfg.connection.password.get_secret_value() == "s3cret-pw"
+    assert cfg.sampling.k1 == 10 and cfg.sampling.k2 == 10
+
+
+def test_hostile_label_is_refused_naming_the_field(tmp_path: Path) -> None:
+    text = BASE.replace('label = "Film"', f'label = "{HOSTILE.replace("`", "`")}"')
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    assert "target.label" in str(err.value)
+    assert "not a valid identifier" in str(err.value)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("key_property", "key}) DETACH DELETE n //"),
+    ("name_properties", ["name", "x` OR 1=1"]),
+    ("relationship_types", ["ACTED_IN", "A|B"]),
+    ("same_as_type", "SAME AS"),
+])
+def test_every_identifier_field_is_validated(field: str, value: object) -> None:
+    data = {"source": {"name": "a", "label": "A"}, "target": {"name": "b", "label": "B"}, field: value}
+    with pytest.raises(Exception) as err:
+        AlignConfig.model_validate(data)
+    assert field in str(err.value)
+
+
+def test_all_problems_reported_at_once(tmp_path: Path) -> None:
+    text = BASE.replace('label = "Movie"', 'label = "1bad"').replace('label = "Film"', 'label = ""')
+    text += "\n[sampling]\nk1 = 0\n"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    message = str(err.value)
+    assert "source.label" in message and "target.label" in message and "sampling.k1" in message
+
+
+def test_same_nodes_on_both_sides_rejected() -> None:
+    with pytest.raises(Exception, match="same nodes"):
+        AlignConfig.model_validate({"source": {"name": "a", "label": "A"}, "target": {"name": "b", "label": "A"}})
+
+
+def test_following_same_as_is_refused() -> None:
+    with pytest.raises(Exception, match="leak"):
+        AlignConfig.model_validate({"source": {"name": "a", "label": "A"}, "target": {"name": "b", "label": "B"},
+                                    "relationship_types": ["SAME_AS"]})
+
+
+def test_password_never_in_errors_or_repr(tmp_path: Path) -> None:
+    conn = connection_from_env(env={"NEO4J_URI": "bolt://x:1", "NEO4J_PASSWORD": "hunter2-secret"})
+    assert "hunter2-secret" not in repr(conn) and "hunter2-secret" not in str(conn.model_dump())
+    with pytest.raises(ConfigError) as err:
+        connection_from_env(env={"NEO4J_DATABASE": "bad name!", "NEO4J_PASSWORD": "hunter2-secret"})
+    assert "hunter2-secret" not in str(err.value)
+    assert "database" in str(err.value)
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml", env={})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[source\n"), env={})

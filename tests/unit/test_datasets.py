@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kgn_align import datasets
+from kgn_align.errors import ConfigError, InputError
+
+
+def make_kg(root: Path, files: dict[str, str]) -> Path:
+    folder = root / "kg" / "dbp15k_fr_en"
+    folder.mkdir(parents=True)
+    defaults = {
+        "ent_ids_1": "0\thttp://fr.dbpedia.org/resource/Saint-Joseph\n1\thttp://fr.dbpedia.org/resource/Lib%C3%A9ral\n",
+        "ent_ids_2": "10\thttp://dbpedia.org/resource/Saint_Joseph\n11\thttp://dbpedia.org/resource/Liberal\n",
+        "triples_1": "0\t5\t1\n",
+        "triples_2": "10\t7\t11\n",
+        "ref_ent_ids": "0\t10\n1\t11\n",
+    }
+    defaults.update(files)
+    for name, text in defaults.items():
+        (folder / name).write_bytes(text.encode("utf-8"))
+    return root
+
+
+def test_crlf_and_lf_parse_the_same(tmp_path: Path) -> None:
+    lf = datasets.read_kg("dbp15k_fr_en", make_kg(tmp_path / "lf", {}))
+    crlf_files = {"triples_1": "0\t5\t1\r\n", "ref_ent_ids": "0\t10\r\n1\t11\r\n",
+                  "ent_ids_2": "10\thttp://dbpedia.org/resource/Saint_Joseph\r\n11\thttp://dbpedia.org/resource/Liberal\r\n"}
+    crlf = datasets.read_kg("dbp15k_fr_en", make_kg(tmp_path / "crlf", crlf_files))
+    assert lf.sides[1].uris == crlf.sides[1].uris
+    assert lf.sides[0].triples == crlf.sides[0].triples == [(0, "R_5", 1)]
+    assert lf.train_pairs + lf.test_pairs == crlf.train_pairs + crlf.test_pairs == [(0, 10), (1, 11)]
+    assert datasets.local_name(lf.sides[0].uris[1]) == "Libéral"
+
+
+@pytest.mark.parametrize("files,where,problem", [
+    ({"triples_1": "0\t5\n"}, "triples_1:1", "expected 3"),
+    ({"triples_1": "0\t5\t1\n0\tx\t1\n"}, "triples_1:2", "relation 'x' is not an integer"),
+    ({"triples_2": "10\t7\t99\n"}, "triples_2:1", "unknown entity id 99"),
+    ({"ref_ent_ids": "0\t10\n1\t12\n"}, "ref_ent_ids:2", "unknown side-2 entity id 12"),
+    ({"ent_ids_1": "0\ta\n0\tb\n"}, "ent_ids_1:2", "appears twice"),
+])
+def test_malformed_lines_name_file_and_line(tmp_path: Path, files: dict[str, str], where: str, problem: str) -> None:
+    with pytest.raises(InputError) as err:
+        datasets.read_kg("dbp15k_fr_en", make_kg(tmp_path, files))
+    assert where in str(err.value)
+    assert problem in str(err.value)
+
+
+def test_unknown_dataset_and_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown dataset"):
+        datasets.dataset_dir("imdb", tmp_path)
+    with pytest.raises(ConfigError, match="not found"):
+        datasets.dataset_dir("dbp15k_fr_en", tmp_path)
+
+
+def test_real_dbp15k_split_and_names() -> None:
+    ds = datasets.read_kg("dbp15k_fr_en")
+    assert [len(s.uris) for s in ds.sides] == [19661, 19993]
+    assert (len(ds.train_pairs), len(ds.test_pairs)) == (4500, 10500)
+    assert [len(s.triples) for s in ds.sides] == [105998, 115722]
+    assert ds.sides[0].names[0] == "saint joseph de coleraine"
+    piece = ds.slice(100)
+    assert len(piece.train_pairs) == 30 and len(piece.test_pairs) == 70
+
+
+def test_real_srprs_uses_its_own_split_and_relation_names() -> None:
+    ds = datasets.read_kg("srprs_en_fr")  # CRLF files
+    assert (len(ds.train_pairs), len(ds.test_pairs)) == (4500, 10500)
+    types = {r for _, r, _ in ds.sides[0].triples}
+    assert "partner" in types and all(t.isidentifier() for t in types)
+
+
+def test_dblp_acm_quirky_rows_and_gold() -> None:
+    ds = datasets.read_dblp_acm()
+    assert [len(r) for r in ds.records] == [2616, 2294]
+    assert len(ds.splits["gold"]) == 2224
+    acm = {r.key: r for r in ds.records[1]}
+    assert acm["884"].attributes["year"] == 2000  # a row with a '%'-split quoted tail
+    assert [link for link in acm["884"].links if link[1] == "Author"] == []
+    paper = ds.records[0][1]
+    assert [n for _, label, n in paper.links if label == "Author"] == ["Viswanath Poosala", "Yannis E. Ioannidis"]
+
+
+def test_dblp_acm_bad_row(tmp_path: Path) -> None:
+    folder = tmp_path / "tables" / "dblp_acm"
+    shutil.copytree(datasets.dataset_dir("dblp_acm"), folder)
+    lines = (folder / "dblp.csv").read_text().splitlines()
+    lines[4] = "4%only%three"
+    (folder / "dblp.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"dblp.csv:5: expected 5"):
+        datasets.read_dblp_acm(tmp_path)
+
+
+def test_itunes_amazon_records_and_splits() -> None:
+    ds = datasets.read_itunes_amazon()
+    assert {k: len(v) for k, v in ds.splits.items()} == {"train": 321, "valid": 109, "test": 109}
+    keys = [{r.key for r in recs} for recs in ds.records]
+    for rows in ds.splits.values():
+        assert all(a in keys[0] and b in keys[1] for a, b, _ in rows)
+    assert set(ds.labels) == {"Song", "Artist", "Album", "Genre"}
