@@ -1,13 +1,13 @@
-// The entity table of one side, one page at a time (keyset pagination on the key).
+// The entity table of one side: every node on it, seeds and the nodes around them.
 //
-// Returns each node's key, its entity type (the first of $entity_labels it carries, null
-// if none) and its stored node hash (null if never written; the sampler writes missing or
-// stale hashes with sampling_set_hash before drawing).
-MATCH (n:{{label}})
-WHERE ($side_property IS NULL OR n[$side_property] = $side_value)
+// A node is on the side when $side_property = $side_value (any label: a paper's authors are
+// on its side) or, for a side without a property filter, when it carries the side's label.
+// Returns its element id (valid for this run), key, entity type (the first of
+// $entity_labels it carries, else its first label), whether it carries the side's label
+// (the entities being aligned), and its stored sampling hash (null if never written).
+MATCH (n)
+WHERE CASE WHEN $side_property IS NULL THEN n:{{label}} ELSE n[$side_property] = $side_value END
   AND n.{{key_property}} IS NOT NULL
-  AND ($after IS NULL OR n.{{key_property}} > $after)
-RETURN n.{{key_property}} AS key, [l IN $entity_labels WHERE l IN labels(n)][0] AS type,
-       n.{{hash_property}} AS hash
-ORDER BY key
-LIMIT $limit
+RETURN elementId(n) AS id, n.{{key_property}} AS key,
+       coalesce([l IN $entity_labels WHERE l IN labels(n)][0], head(labels(n)), '') AS type,
+       n:{{label}} AS aligned, n.{{hash_property}} AS hash

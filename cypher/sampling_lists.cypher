@@ -1,28 +1,30 @@
 // Per-node neighbour lists of one side, one batch of nodes per round trip.
 //
-// For every node x with key in $keys: its first $cap candidates in race-key order.
+// For every node x whose element id is in $ids (from sampling_entities, same run): its
+// first $cap candidates in race-key order. Element ids, not keys, because a side may hold
+// several labels (Paper, Author, ...) and keys are unique only per label.
 // Candidates: distinct (relationship type, direction, neighbour m) over relationships of a
 // followed type ($types, or every type when null), never $same_as_type, to a node m <> x
-// of the same side (label + optional $side_property = $side_value). Each candidate's key is
+// of the same side: $side_property = $side_value when the side has a property filter
+// (any label: a paper's authors are on its side), else the side's label. Each candidate's key is
 // c * -ln(u), c = number of x's candidates with the same type and direction (weight 1/c;
 // c is taken as 1 when $weighted is false), u a hash of ($s1, $s2, x, m, direction) on the
 // stored node hash (see kgn_align/sampling/keys.py; the arithmetic must match).
 // The draw happens here: a supernode costs server time, never more than $cap rows.
 //
-// Returns one row per node found: its key and parallel lists (neighbour keys, relationship
-// types, directions: 0 = x->m, 1 = m->x). Entity types come from sampling_entities.
-UNWIND $keys AS key
-MATCH (x:{{label}})
-WHERE x.{{key_property}} = key
-  AND ($side_property IS NULL OR x[$side_property] = $side_value)
-WITH x, key, (coalesce(x.{{hash_property}}, 0) * 1583458089) % 2147483647 AS hx
+// Returns one row per node found: its element id and parallel lists (neighbour element ids,
+// relationship types, directions: 0 = x->m, 1 = m->x). Entity types: sampling_entities.
+UNWIND $ids AS id
+MATCH (x)
+WHERE elementId(x) = id
+WITH x, id, (coalesce(x.{{hash_property}}, 0) * 1583458089) % 2147483647 AS hx
 CALL (x, hx) {
   // draw:begin (identical in sampling_trees.cypher; tests/unit/test_sampling_cypher.py checks)
-  MATCH (x)-[r]-(m:{{label}})
+  MATCH (x)-[r]-(m)
   WHERE m <> x
     AND type(r) <> $same_as_type
     AND ($types IS NULL OR type(r) IN $types)
-    AND ($side_property IS NULL OR m[$side_property] = $side_value)
+    AND CASE WHEN $side_property IS NULL THEN m:{{label}} ELSE m[$side_property] = $side_value END
   WITH DISTINCT hx, type(r) AS rel, CASE WHEN startNode(r) = x THEN 0 ELSE 1 END AS dir, m
   WITH hx, rel, dir, collect(m) AS grp
   WITH hx, rel, dir, grp, CASE WHEN $weighted THEN size(grp) ELSE 1 END AS c
@@ -36,6 +38,6 @@ CALL (x, hx) {
   ORDER BY race, rel, dir, m.{{key_property}}
   // draw:end
   LIMIT $cap
-  RETURN collect(m.{{key_property}}) AS nbr, collect(rel) AS rel, collect(dir) AS dir
+  RETURN collect(elementId(m)) AS nbr, collect(rel) AS rel, collect(dir) AS dir
 }
-RETURN key, nbr, rel, dir
+RETURN id, nbr, rel, dir
