@@ -5,36 +5,22 @@
 - :mod:`~kgn_align.sampling.trees`: lists -> computation trees (vectorised).
 - :mod:`~kgn_align.sampling.reference`: the in-memory sampler over an edge list.
 - :mod:`~kgn_align.sampling.server`: the Cypher sampler (draws inside the graph server).
-
-The server module is imported lazily (it needs the driver); ``from kgn_align.sampling
-import Sampler`` works all the same.
 """
-
-from typing import Any
 
 from kgn_align.sampling.keys import HASH_PROPERTY, node_hash, seed_offsets
 from kgn_align.sampling.lists import Candidates, NeighbourLists, candidates
 from kgn_align.sampling.reference import lists_in_memory, sample_in_memory
+from kgn_align.sampling.server import EntityTable, SampleStats, Sampler, SeedNotFound
 from kgn_align.sampling.trees import compose
 
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("Sampler", "SampleStats", "EntityTable", "SeedNotFound"):
-        from kgn_align.sampling import server
-
-        return getattr(server, name)
-    raise AttributeError(name)
-
-
 __all__ = [
+    "Candidates",
     "EntityTable",
+    "HASH_PROPERTY",
+    "NeighbourLists",
     "SampleStats",
     "Sampler",
     "SeedNotFound",
-    "HASH_PROPERTY",
-    "Candidates",
-    "NeighbourLists",
     "candidates",
     "compose",
     "lists_in_memory",
