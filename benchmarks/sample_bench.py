@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         server = EmbeddedServer(args.data_dir or tmp.name, heap="2g")
         connection = server.start().connection()
     report: dict[str, Any] = {"dataset": args.dataset, "machine": {
-        "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}}
+        "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+        # other work on the machine skews the figures: say how busy it was
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}}
     try:
         with Graph(connection) as graph:
             report["server"] = {"product": graph.dialect.product, "version": graph.dialect.version}
@@ -142,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         if tmp is not None:
             tmp.cleanup()
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = args.out or ROOT / "benchmarks" / "results" / f"sample_{args.dataset}_{report['server']['product']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

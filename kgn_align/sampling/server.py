@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
-from kgn_align.errors import KgnAlignError
+from kgn_align.errors import GraphError, KgnAlignError
 from kgn_align.graph import Graph, QueryTiming, Row, chunked
 from kgn_align.neighborhood import TreeStore
 from kgn_align.sampling.keys import HASH_PROPERTY, node_hash, seed_offsets
@@ -143,9 +143,13 @@ class Sampler:
         side = self.side(which)
         start = time.perf_counter()
         idents = self._identifiers(side)
-        self.graph.write("sampling_key_index", {}, {
-            "name": f"kgn_{side.label}_{self.config.key_property}", "label": side.label,
-            "key_property": self.config.key_property})
+        try:
+            self.graph.write("sampling_key_index", {}, {
+                "name": f"kgn_{side.label}_{self.config.key_property}", "label": side.label,
+                "key_property": self.config.key_property})
+        except GraphError as exc:  # e.g. a user without schema rights: slower, still right
+            log.warning("could not create the key index for %s (%s); seed lookups may scan",
+                        side.label, exc)
         rows = self.graph.read("sampling_entities", self._params(side), idents)
         ids = [r["id"] for r in rows]
         keys = [str(r["key"]) for r in rows]
