@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from kgn_align.config import AlignConfig, GraphSide, check_identifier
 from kgn_align.datasets import KGDataset, TableDataset, local_name
-from kgn_align.errors import KgnAlignError
+from kgn_align.errors import InputError, KgnAlignError
 from kgn_align.graph import Graph
 
 log = logging.getLogger(__name__)
@@ -188,12 +188,17 @@ def load_tables(graph: Graph, ds: TableDataset, *, prefix: str = "", same_as: st
                     plan.node(g, label, key, {"name": name})
                 plan.edge(g, rec.label, rel, label, rec.key, key)
     held_out = 0
+    labelled: dict[tuple[str, str], str] = {}  # the data repeats some pairs: keep each once
     for split, rows in ds.splits.items():
-        if split in train_splits:
-            plan.seeds += [{"source": a, "target": b, "review": "accepted" if y else "rejected"}
-                           for a, b, y in rows]
-        else:
+        if split not in train_splits:
             held_out += len(rows)
+            continue
+        for a, b, y in rows:
+            review = "accepted" if y else "rejected"
+            if labelled.setdefault((a, b), review) != review:
+                raise InputError(f"pair {a} / {b} is labelled both match and non-match",
+                                 path=f"{ds.name}/{split}")
+    plan.seeds = [{"source": a, "target": b, "review": r} for (a, b), r in labelled.items()]
     return _execute(graph, plan, dataset=ds.name, graphs=graphs, labels=(record_label, record_label),
                     same_as=same_as, held_out=held_out, batch_size=batch_size, progress=progress)
 
