@@ -122,7 +122,8 @@ class PairModel(nn.Module):
                         dropout=config.dropout,
                     )
                 )
-        self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in self.convs)
+        # between layers only: the last layer's output goes straight to the head
+        self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in self.convs[:-1])
         n_agree = 2 * len(self.convs) if self.uses_cross else 0
         self.head = nn.Sequential(
             nn.Linear(2 * h + 1 + n_agree, h),
@@ -156,7 +157,7 @@ class PairModel(nn.Module):
         xb = self.encoder(features_b, b)
         last = len(self.convs) - 1
         agree: list[Tensor] = []
-        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+        for i, conv in enumerate(self.convs):
             # The last layer only has to update the seeds: keep the edges into them.
             ea, eb = (a, b) if i < last else (_into_seeds(a), _into_seeds(b))
             ca = cb = None
@@ -174,8 +175,8 @@ class PairModel(nn.Module):
                 if ca is not None and cb is not None:
                     out.cross_a.append(ca.detach())
                     out.cross_b.append(cb.detach())
-            xa = norm(F.elu(ya)) if i < last else ya
-            xb = norm(F.elu(yb)) if i < last else yb
+            xa = self.norms[i](F.elu(ya)) if i < last else ya
+            xb = self.norms[i](F.elu(yb)) if i < last else yb
         ha, hb = xa[a.seed], xb[b.seed]
         parts = [(ha - hb).abs(), ha * hb, s0.unsqueeze(-1)] + [g.unsqueeze(-1) for g in agree]
         logit = self.head(torch.cat(parts, dim=-1)).squeeze(-1)
