@@ -34,19 +34,29 @@ def _rows(path: Path) -> list[list[str]]:
     return [line.rstrip("\r").split("\t") for line in text.split("\n") if line.strip()]
 
 
-def load_kg(name: str, root: Path | None = None, *, train_ratio: float = 0.3) -> KGPair:
+def load_kg(name: str, root: Path | None = None, *, train_ratio: float = 0.3, names: str = "translated") -> KGPair:
+    """``names``: "translated" (English translation where given, else the URI name),
+    "native" (URI local name), or "both" (joined with " | ")."""
+    if names not in ("translated", "native", "both"):
+        raise ValueError(f"names must be translated, native or both, not {names!r}")
     folder = (root or DATASETS / "kg") / name
     trans: dict[int, str] = {}
     tpath = folder / "translated_names.json"
     if tpath.exists():
         trans = {int(i): " ".join(toks) for i, toks in json.loads(tpath.read_text())}
+    names_mode = names
     ids, names, index = [], [], []
     for side in (1, 2):
         rows = _rows(folder / f"ent_ids_{side}")
         side_ids = [int(r[0]) for r in rows]
         local = [unquote(r[1].rsplit("/", 1)[-1]).replace("_", " ") for r in rows]
         ids.append(side_ids)
-        names.append([trans.get(i) or n for i, n in zip(side_ids, local)])
+        if names_mode == "native":
+            names.append(local)
+        elif names_mode == "both":
+            names.append([f"{trans.get(i) or n} | {n}" for i, n in zip(side_ids, local)])
+        else:
+            names.append([trans.get(i) or n for i, n in zip(side_ids, local)])
         index.append({e: k for k, e in enumerate(side_ids)})
     triples = []
     for side in (1, 2):
@@ -69,7 +79,14 @@ def load_kg(name: str, root: Path | None = None, *, train_ratio: float = 0.3) ->
 
 
 def sample_trees(
-    num_entities: int, triples: np.ndarray, *, k1: int = 10, k2: int = 5, seed: int = 0, weighted: bool = True
+    num_entities: int,
+    triples: np.ndarray,
+    *,
+    k1: int = 10,
+    k2: int = 5,
+    seed: int = 0,
+    weighted: bool = True,
+    seeds: np.ndarray | None = None,
 ) -> TreeStore:
     """Two-hop trees for every entity; neighbours drawn without replacement with weight
     1 / (number of the node's neighbours sharing that relation type and direction)."""
@@ -101,7 +118,8 @@ def sample_trees(
     rel_index = {x: i for i, x in enumerate(rel_names)}
     tree_ptr = [0]
     s_ent, s_depth, s_par, s_rel, s_dir = [], [], [], [], []
-    for e in range(num_entities):
+    seed_rows = np.arange(num_entities) if seeds is None else np.asarray(seeds)
+    for e in seed_rows.tolist():
         ents, depth, par, rl, dr = [e], [0], [-1], [-1], [-1]
         for ei in draw(e, k1, -1):
             ents.append(int(nbr[ei])); depth.append(1); par.append(0)
@@ -117,7 +135,7 @@ def sample_trees(
         keys=[str(i) for i in range(num_entities)],
         entity_type=torch.zeros(num_entities, dtype=torch.long),
         tree_ptr=lt(tree_ptr),
-        tree_seed=torch.arange(num_entities),
+        tree_seed=torch.as_tensor(seed_rows, dtype=torch.long),
         slot_entity=lt(s_ent),
         slot_depth=lt(s_depth),
         slot_parent=lt(s_par),

@@ -47,6 +47,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset")
     ap.add_argument("--variant", default="full", choices=sorted(VARIANTS))
+    ap.add_argument("--names", default="translated", choices=["translated", "native", "both"],
+                    help="entity names: machine-translated, native (from the URI), or both joined")
     ap.add_argument("--k", type=int, default=50, help="candidates per test source")
     ap.add_argument("--k1", type=int, default=10)
     ap.add_argument("--k2", type=int, default=3)
@@ -60,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
 
-    data = load_kg(args.dataset)
+    data = load_kg(args.dataset, names=args.names)
     n1 = len(data.names[0])
     feats = name_features(data.names[0] + data.names[1])
     weighted = args.variant != "uniform"
@@ -79,7 +81,7 @@ def main() -> None:
     if args.limit_test:
         test = test[: args.limit_test]
     pool = torch.as_tensor(data.test[:, 1])  # candidate pool: all test targets (standard protocol)
-    result: dict[str, object] = {"dataset": args.dataset, "variant": args.variant, "k": args.k,
+    result: dict[str, object] = {"dataset": args.dataset, "variant": args.variant, "k": args.k, "names": args.names,
                                  "k1": args.k1, "k2": args.k2, "threads": args.threads}
     model = None
     train_s = 0.0
@@ -97,7 +99,7 @@ def main() -> None:
     t1 = time.perf_counter()
     ranking = rank(model, side_a, side_b, test[:, 0], pool, k=args.k)
     eval_s = time.perf_counter() - t1
-    out = args.out or RESULTS / f"{args.dataset}-{args.variant}.json"
+    out = args.out or RESULTS / f"{args.dataset}-{args.names}-{args.variant}.json"
     metrics = summarise(ranking, test[:, 1], pr_curve=out.with_suffix(".png"))
     result.update(metrics=metrics, prep_seconds=round(prep_s, 1), train_seconds=round(train_s, 1),
                   eval_seconds=round(eval_s, 1), peak_rss_mb=round(peak_rss_mb(), 1))

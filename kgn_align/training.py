@@ -64,25 +64,28 @@ def pick_device() -> torch.device:
 
 
 def hard_negative_pool(side_a: SideInputs, side_b: SideInputs, sources: Tensor, gold: Tensor, k: int) -> Tensor:
-    """For each source, its ``k`` nearest side-b entities by level-0 vectors, gold removed
-    (the last column is dropped where the gold was not among them).
-
-    Shapes: ``(Q,), (Q,) -> (Q, k)`` side-b entity rows.
+    """For each source, its ``k`` nearest side-b entities (among those with a tree) by
+    level-0 vectors, gold removed (the last column is dropped where the gold was not among
+    them). Shapes: ``(Q,), (Q,) -> (Q, k)`` side-b entity rows.
     """
-    _, idx = dense_topk(side_a.features[sources], side_b.features, k + 1)
+    scorable = torch.nonzero(side_b.tree_position >= 0, as_tuple=True)[0]
+    _, idx = dense_topk(side_a.features[sources], side_b.features[scorable], k + 1)
+    idx = scorable[idx]
     not_gold = idx != gold.unsqueeze(1)
     # keep the first k non-gold entries per row, in rank order
     order = torch.argsort((~not_gold).to(torch.int8), dim=1, stable=True)
     return torch.gather(idx, 1, order)[:, :k]
 
 
-def _candidates(pool: Tensor, gold: Tensor, n_hard: int, n_random: int, n_b: int, gen: torch.Generator) -> Tensor:
-    """``(B, 1 + n_hard + n_random)`` side-b rows: gold first, then sampled negatives."""
+def _candidates(pool: Tensor, gold: Tensor, n_hard: int, n_random: int, scorable: Tensor, gen: torch.Generator) -> Tensor:
+    """``(B, 1 + n_hard + n_random)`` side-b rows: gold first, then sampled negatives
+    (random ones drawn from ``scorable``, the side-b rows that have a tree)."""
     b = gold.numel()
     pick = torch.argsort(torch.rand(b, pool.size(1), generator=gen), dim=1)[:, :n_hard]
     hard = torch.gather(pool, 1, pick)
-    rand = torch.randint(0, n_b, (b, n_random), generator=gen)
-    rand = torch.where(rand == gold.unsqueeze(1), (rand + 1) % n_b, rand)
+    slot = torch.randint(0, scorable.numel(), (b, n_random), generator=gen)
+    rand = scorable[slot]
+    rand = torch.where(rand == gold.unsqueeze(1), scorable[(slot + 1) % scorable.numel()], rand)
     return torch.cat([gold.unsqueeze(1), hard, rand], dim=1)
 
 
@@ -150,7 +153,7 @@ def train(
     model = PairModel(model_config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     fa, fb = side_a.features.to(device), side_b.features.to(device)
-    n_b = side_b.features.size(0)
+    scorable = torch.nonzero(side_b.tree_position >= 0, as_tuple=True)[0]
     history: list[dict[str, float]] = []
     best: tuple[float, float] = (-1.0, float("inf"))
     best_state: dict[str, Tensor] | None = None
@@ -162,7 +165,7 @@ def train(
         for start in range(0, order.numel(), config.batch_size):
             idx = order[start : start + config.batch_size]
             src, gold = train_pairs[idx, 0], train_pairs[idx, 1]
-            cands = _candidates(pool[idx], gold, config.hard_negatives, config.random_negatives, n_b, gen)
+            cands = _candidates(pool[idx], gold, config.hard_negatives, config.random_negatives, scorable, gen)
             k = cands.size(1)
             ba = side_a.batch(src.repeat_interleave(k)).to(device)
             bb = side_b.batch(cands.reshape(-1)).to(device)

@@ -35,6 +35,8 @@ class ModelConfig:
     gnn: bool = True  #: False = names-only ablation (no message passing)
     dropout: float = 0.1
     cross_scale: float = 5.0
+    name_weight: float = 10.0  #: initial weight of the level-0 name cosine in the logit
+    agree_weight: float = 2.0  #: initial weight of the mean neighbourhood agreement
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,10 +93,11 @@ class PairModel(nn.Module):
     :math:`\sum_j \alpha_{ij} c_j` from the last layer:
 
     .. math::
-        \ell = \mathrm{MLP}\big([\,|\mathbf{h}_a - \mathbf{h}_b| \,\Vert\,
+        \ell = w \, s_0 + v \, \bar g + \mathrm{MLP}\big([\,|\mathbf{h}_a - \mathbf{h}_b| \,\Vert\,
             \mathbf{h}_a \odot \mathbf{h}_b \,\Vert\, s_0 \,\Vert\, g_a \,\Vert\, g_b\,]\big),
         \qquad p = \sigma(t \, \ell + b)
 
+    where :math:`\bar g` is the mean agreement over layers and sides, and
     with Platt parameters :math:`t, b` fitted on validation pairs (:meth:`calibrate`).
 
     Shapes: two batches of ``P`` trees and feature tables ``(|V_a|, F)``, ``(|V_b|, F)``
@@ -131,6 +134,12 @@ class PairModel(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(h, 1),
         )
+        # Residual over the names prior: the logit starts as name_weight * s0 (the names-only
+        # ranking) and the head learns what neighbourhood evidence adds to it.
+        self.name_weight = nn.Parameter(torch.tensor(float(config.name_weight)))
+        # Likewise, neighbourhood agreement starts with a positive say (CG-MuAlign's premise:
+        # neighbours with a counterpart are evidence); 0 without cross-graph attention.
+        self.agree_weight = nn.Parameter(torch.tensor(float(config.agree_weight))) if self.uses_cross else None
         # Platt scaling, fitted after training; identity until then.
         self.register_buffer("calib_scale", torch.ones(()))
         self.register_buffer("calib_bias", torch.zeros(()))
@@ -179,7 +188,9 @@ class PairModel(nn.Module):
             xb = self.norms[i](F.elu(yb)) if i < last else yb
         ha, hb = xa[a.seed], xb[b.seed]
         parts = [(ha - hb).abs(), ha * hb, s0.unsqueeze(-1)] + [g.unsqueeze(-1) for g in agree]
-        logit = self.head(torch.cat(parts, dim=-1)).squeeze(-1)
+        logit = self.name_weight * s0 + self.head(torch.cat(parts, dim=-1)).squeeze(-1)
+        if self.agree_weight is not None:
+            logit = logit + self.agree_weight * torch.stack(agree).mean(0)
         out.logit = logit
         out.prob = torch.sigmoid(self.calib_scale * logit + self.calib_bias)
         return out
