@@ -116,3 +116,18 @@ def test_entity_encoder_embeds_unit_vectors():
     z = enc(a.batch(torch.tensor([0, 4, 5])), a.features)
     assert z.shape == (3, 8)
     torch.testing.assert_close(z.norm(dim=-1), torch.ones(3))
+
+
+def test_explanations_list_each_neighbour_with_weights():
+    from kgn_align.model.explain import neighbour_weights
+
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8)).eval()
+    ba, bb = a.batch(torch.tensor([4, 0])), b.batch(torch.tensor([4, 0]))
+    out = model(ba, bb, a.features, b.features, return_attention=True)
+    rows = neighbour_weights(out, ba, bb, pair=1)
+    seed_level = [r for r in rows if r.side == "a" and r.layer == 1]
+    assert sorted(r.entity for r in seed_level) == [1, 3]  # entity 0's hop-1 neighbours
+    assert sum(r.weight for r in seed_level) == pytest.approx(1.0)
+    assert all(r.cross is not None and -1.0 <= r.cross <= 1.0 + 1e-6 for r in rows)
+    assert {r.parent_entity for r in rows if r.side == "b" and r.layer == 0} <= {0, 2}
