@@ -132,9 +132,10 @@ class CrossGraphAttentionConv(MessagePassing):
         self, x_a: Tensor, x_b: Tensor, group_a: Tensor, group_b: Tensor, num_groups: int
     ) -> tuple[Tensor, Tensor]:
         r"""For every slot, the best cosine match among the slots of the same group on the
-        other side (group = pair index x 3 + depth, so a neighbour is only compared with the
-        other entity's neighbours at the same depth). Slots whose group is empty on the other
-        side get :math:`-1`.
+        other side. Groups are the caller's choice; the pair model passes one depth at a time
+        with group = pair index, so a neighbour is only compared with the other entity's
+        neighbours at the same depth. Slots whose group is empty on the other side get
+        :math:`-1`.
 
         Shapes: :math:`(|V_a|, F_{in}), (|V_b|, F_{in}), (|V_a|), (|V_b|) \to (|V_a|), (|V_b|)`.
         """
