@@ -63,13 +63,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie awaiting its parent's wait() counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _bolt_answers(state: ServerState) -> bool:
@@ -79,7 +84,9 @@ def _bolt_answers(state: ServerState) -> bool:
         with neo4j.GraphDatabase.driver(state.uri, auth=(state.user, state.password.get_secret_value()),
                                         connection_timeout=2.0) as driver:
             # Bolt can answer before the database is open: ask the database itself.
-            driver.execute_query("RETURN 1 AS ready", database_=DATABASE)
+            # One plain auto-commit query: no driver-side retries, so each probe is quick.
+            with driver.session(database=DATABASE) as session:
+                session.run("RETURN 1 AS ready").consume()
             return True
     except neo4j.exceptions.AuthError:
         raise EmbeddedServerError(

@@ -1,0 +1,105 @@
+"""The embedded ArcadeDB server as users run it: CLI start/status/stop, loopback only,
+clean exit on SIGTERM, password kept secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kgn_align.cli import cli
+from kgn_align.embedded import EmbeddedServer, _pid_alive
+from kgn_align.graph import Graph
+
+pytestmark = pytest.mark.integration
+
+
+def _non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))  # UDP connect sends nothing; it picks a route
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_cli_start_status_load_stop(tmp_path: Path) -> None:
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    env = {"NEO4J_URI": "", "NEO4J_PASSWORD": ""}
+    started = runner.invoke(cli, [*home, "server", "start"], env=env)
+    assert started.exit_code == 0, started.output
+    status = runner.invoke(cli, [*home, "server", "status"], env=env)
+    info = json.loads(status.output)
+    pid = info["pid"]
+    try:
+        assert info["uri"].startswith("bolt://127.0.0.1:")
+        state_file = tmp_path / "home" / "server" / "server.json"
+        assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+        password = json.loads(state_file.read_text())["password"]
+        assert password not in started.output + status.output
+        loaded = runner.invoke(cli, [*home, "load", "kg", "srprs_en_fr", "--pairs", "30", "--prefix", "cli/"], env=env)
+        assert loaded.exit_code == 0, loaded.output
+        report = json.loads(loaded.output[loaded.output.index("{"):])
+        assert report["nodes"] == 60 and report["seed_pairs"] == 9
+        assert password not in loaded.output
+    finally:
+        stopped = runner.invoke(cli, [*home, "server", "stop"], env=env)
+    assert stopped.exit_code == 0 and "stopped" in stopped.output
+    assert not _pid_alive(pid)
+    again = runner.invoke(cli, [*home, "server", "status"], env=env)
+    assert again.exit_code == 3
+
+
+def test_commands_without_a_server_fail_clearly(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "load", "kg", "srprs_en_fr"],
+                                env={"NEO4J_URI": ""})
+    assert result.exit_code == 1
+    assert "no graph server" in result.output and "kgn-align server start" in result.output
+
+
+def test_sigterm_stops_cleanly_and_data_survives_restart(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path / "db")
+    state = server.start()
+    try:
+        with Graph(state.connection()) as g:
+            g.write("load_nodes", {"graph": "keep", "load_id": "x", "rows": [{"key": "1", "props": {}}]},
+                    {"label": "Entity"})
+        os.kill(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while server._process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server._process.returncode == 0
+        assert "embedded server stopped" in (tmp_path / "db" / "server.log").read_text()
+        assert server.state() is None  # stale state file cleaned up
+        restarted = server.start()  # same data dir, same stored password
+        with Graph(restarted.connection()) as g:
+            assert g.read("graph_count", {"graph": "keep"}, {"label": "Entity"})[0]["nodes"] == 1
+    finally:
+        server.stop()
+
+
+def test_listens_on_loopback_only(tmp_path: Path) -> None:
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address to probe")
+    server = EmbeddedServer(tmp_path / "db")
+    state = server.start()
+    try:
+        for port in (state.bolt_port, state.http_port):
+            with socket.socket() as s:
+                s.settimeout(2)
+                assert s.connect_ex((address, port)) != 0, f"port {port} answers on {address}"
+            with socket.socket() as s:
+                s.settimeout(2)
+                assert s.connect_ex(("127.0.0.1", port)) == 0
+    finally:
+        server.stop()
