@@ -116,15 +116,15 @@ class Graph:
             raise _translate(exc, name, self.uri) from exc
 
     def read(self, name: str, params: Mapping[str, Any] | None = None,
-             identifiers: Identifiers | None = None) -> list[Row]:
-        """Run the read query ``cypher/<name>.cypher`` in a managed (retried) transaction."""
-        text = cypher.render(name, identifiers)
+             identifiers: Identifiers | None = None, *, kind: str = "cypher") -> list[Row]:
+        """Run the read query ``<kind>/<name>.cypher`` in a managed (retried) transaction."""
+        text = cypher.render(name, identifiers, kind)
         return self._execute(False, name, lambda tx: tx.run(text, dict(params or {})).data())
 
     def write(self, name: str, params: Mapping[str, Any] | None = None,
-              identifiers: Identifiers | None = None) -> list[Row]:
+              identifiers: Identifiers | None = None, *, kind: str = "cypher") -> list[Row]:
         """Run a write query in one managed transaction: all of it lands or none."""
-        text = cypher.render(name, identifiers)
+        text = cypher.render(name, identifiers, kind)
         return self._execute(True, name, lambda tx: tx.run(text, dict(params or {})).data())
 
     def write_many(self, steps: Sequence[tuple[str, Mapping[str, Any], Identifiers | None]]) -> list[list[Row]]:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from kgn_align.config import AlignConfig, GraphSide, check_identifier
 from kgn_align.datasets import KGDataset, TableDataset, local_name
-from kgn_align.errors import KgnAlignError
+from kgn_align.errors import InputError, KgnAlignError
 from kgn_align.graph import Graph
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class LoadReport(BaseModel):
     seed_pairs: int  #: reviewed SAME_AS edges written for training
     held_out_pairs: int  #: gold pairs kept out of the graph for evaluation
     seconds: float
+    stage_seconds: dict[str, float] = {}  #: nodes / relationships / seed pairs
 
 
 class _Plan:
@@ -85,19 +86,42 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
     before = _graph_counts(graph, graphs, all_labels)
     load_id = uuid.uuid4().hex
     report = progress or (lambda stage, done, total: None)
+    stages: dict[str, float] = {}
+    tick = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal tick
+        now = time.perf_counter()
+        stages[stage] = round(now - tick, 3)
+        tick = now
+
     try:
         total_nodes = sum(len(r) for r in plan.nodes.values())
         for (g, label), rows in plan.nodes.items():
             graph.write_batches("load_nodes", rows, batch_size=batch_size, identifiers={"label": label},
                                 params={"graph": g, "load_id": load_id},
                                 progress=lambda n: report("nodes", n, total_nodes))
+        lap("nodes")
         total_edges = sum(len(r) for r in plan.edges.values())
+        # One statement per relationship type (types cannot be parameters), but many small
+        # types share a transaction: on a graph with thousands of types the commit, not
+        # the statement, is what costs.
+        steps: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        pending = 0
         for (g, head_label, rel, tail_label), rows in plan.edges.items():
-            graph.write_batches("load_edges", rows, batch_size=batch_size,
-                                identifiers={"head_label": head_label, "type": rel,
-                                             "tail_label": tail_label},
-                                params={"graph": g, "load_id": load_id},
-                                progress=lambda n: report("relationships", n, total_edges))
+            for start_row in range(0, len(rows), batch_size):
+                chunk = rows[start_row:start_row + batch_size]
+                steps.append(("load_edges", {"graph": g, "load_id": load_id, "rows": chunk},
+                              {"head_label": head_label, "type": rel, "tail_label": tail_label}))
+                pending += len(chunk)
+                if pending >= batch_size:
+                    graph.write_many(steps)
+                    report("relationships", pending, total_edges)
+                    steps, pending = [], 0
+        if steps:
+            graph.write_many(steps)
+            report("relationships", pending, total_edges)
+        lap("relationships")
         if plan.seeds:
             graph.write_batches("load_seed_pairs", plan.seeds, batch_size=batch_size,
                                 identifiers={"source_label": labels[0], "target_label": labels[1],
@@ -105,6 +129,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
                                 params={"source_graph": graphs[0], "target_graph": graphs[1],
                                         "origin": "seed", "load_id": load_id},
                                 progress=lambda n: report("seed pairs", n, len(plan.seeds)))
+        lap("seed pairs")
     except BaseException:
         log.error("load of %s failed; removing what it created (load id %s)", dataset, load_id)
         rollback(graph, load_id, all_labels)
@@ -113,7 +138,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
     return LoadReport(dataset=dataset, graphs=graphs, nodes=after[0], relationships=after[1],
                       nodes_created=after[0] - before[0], relationships_created=after[1] - before[1],
                       seed_pairs=len(plan.seeds), held_out_pairs=held_out,
-                      seconds=round(time.perf_counter() - start, 3))
+                      seconds=round(time.perf_counter() - start, 3), stage_seconds=stages)
 
 
 def rollback(graph: Graph, load_id: str, labels: Iterable[str], limit: int = 10_000) -> None:
@@ -163,12 +188,17 @@ def load_tables(graph: Graph, ds: TableDataset, *, prefix: str = "", same_as: st
                     plan.node(g, label, key, {"name": name})
                 plan.edge(g, rec.label, rel, label, rec.key, key)
     held_out = 0
+    labelled: dict[tuple[str, str], str] = {}  # the data repeats some pairs: keep each once
     for split, rows in ds.splits.items():
-        if split in train_splits:
-            plan.seeds += [{"source": a, "target": b, "review": "accepted" if y else "rejected"}
-                           for a, b, y in rows]
-        else:
+        if split not in train_splits:
             held_out += len(rows)
+            continue
+        for a, b, y in rows:
+            review = "accepted" if y else "rejected"
+            if labelled.setdefault((a, b), review) != review:
+                raise InputError(f"pair {a} / {b} is labelled both match and non-match",
+                                 path=f"{ds.name}/{split}")
+    plan.seeds = [{"source": a, "target": b, "review": r} for (a, b), r in labelled.items()]
     return _execute(graph, plan, dataset=ds.name, graphs=graphs, labels=(record_label, record_label),
                     same_as=same_as, held_out=held_out, batch_size=batch_size, progress=progress)
 

@@ -1,0 +1,16 @@
+// Claim the oldest claimable job of a kind this worker handles: queued and due, or running
+// under an expired lease (its worker died). The first SET takes the node's write lock;
+// the condition is checked again after it, so two workers never both win the same job.
+MATCH (j:AlignmentJob)
+WHERE j.kind IN $kinds
+  AND ((j.status = 'queued' AND coalesce(j.notBefore, 0) <= $now)
+       OR (j.status = 'running' AND coalesce(j.leaseUntil, 0) < $now))
+WITH j ORDER BY j.requestedAt, j.id LIMIT 1
+SET j.claimToken = $token
+WITH j
+WHERE j.claimToken = $token
+  AND ((j.status = 'queued' AND coalesce(j.notBefore, 0) <= $now)
+       OR (j.status = 'running' AND coalesce(j.leaseUntil, 0) < $now))
+SET j.status = 'running', j.worker = $worker, j.leaseUntil = $now + $lease_ms,
+    j.attempts = coalesce(j.attempts, 0) + 1, j.startedAt = datetime()
+RETURN j.id AS id, j.kind AS kind, j.params AS params, j.attempts AS attempts

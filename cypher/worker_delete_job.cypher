@@ -1,0 +1,4 @@
+// Remove one job node (housekeeping).
+MATCH (j:AlignmentJob {id: $id})
+DETACH DELETE j
+RETURN count(*) AS deleted

@@ -1,0 +1,193 @@
+"""The long-running worker: claims alignment jobs from the graph and runs them.
+
+Jobs are ``(:AlignmentJob)`` nodes created by plain Cypher (``plugin/request_job.cypher``),
+by the APOC trigger in ``plugin/``, or by kgn-align itself. The graph is the queue, so
+nothing is lost when a worker or the server dies: a claimed job carries a lease that the
+worker renews while it runs; a job whose lease expired is claimed again by any worker.
+
+Loop (after rq): install signal handlers, then check-stop / claim / execute / heartbeat.
+First SIGTERM or Ctrl-C: finish the current job, then stop. Second: stop now (the job's
+lease expires and another worker takes it over).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kgn_align.errors import GraphError, KgnAlignError, ServerUnavailable
+from kgn_align.graph import Graph
+
+log = logging.getLogger(__name__)
+
+
+class PermanentJobError(KgnAlignError):
+    """The job can never succeed as asked (bad parameters, unknown kind): not retried."""
+
+
+class Job(BaseModel):
+    id: str
+    kind: str
+    params: dict[str, Any] = {}
+    attempts: int = 1
+
+
+class RetryPolicy(BaseModel):
+    """Transient failures are retried after these delays (seconds), then recorded as failed."""
+
+    intervals: tuple[float, ...] = Field((5.0, 30.0, 120.0), min_length=0)
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.intervals) + 1
+
+    def delay(self, attempt: int) -> float | None:
+        """Seconds before the next try after ``attempt`` failed, or None for no more tries."""
+        if attempt >= self.max_attempts:
+            return None
+        return self.intervals[attempt - 1]
+
+
+Handler = Callable[[Job], Mapping[str, Any] | None]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Worker:
+    """Runs jobs from the graph with ``handlers[job.kind]``."""
+
+    def __init__(self, graph: Graph, handlers: Mapping[str, Handler], *,
+                 lease_seconds: float = 60.0, poll_seconds: float = 2.0,
+                 retry: RetryPolicy | None = None, name: str | None = None) -> None:
+        if lease_seconds <= 0 or poll_seconds <= 0:
+            raise ValueError("lease_seconds and poll_seconds must be positive")
+        self.graph = graph
+        self.handlers = dict(handlers)
+        self.lease_ms = int(lease_seconds * 1000)
+        self.poll_seconds = poll_seconds
+        self.retry = retry or RetryPolicy()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stop = threading.Event()
+        self._signals = 0
+
+    # -- signals ---------------------------------------------------------------------
+    def request_stop(self, *_: object) -> None:
+        self._signals += 1
+        if self._signals >= 2:
+            log.warning("second stop request: stopping now")
+            raise KeyboardInterrupt
+        log.info("stop requested: finishing the current job first")
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+
+    # -- queue -----------------------------------------------------------------------
+    def claim(self) -> Job | None:
+        rows = self.graph.write("worker_claim", {"now": now_ms(), "lease_ms": self.lease_ms,
+                                                 "kinds": sorted(self.handlers),
+                                                 "worker": self.name, "token": uuid.uuid4().hex})
+        if not rows:
+            return None
+        row = rows[0]
+        try:
+            params = json.loads(row["params"]) if row["params"] else {}
+            if not isinstance(params, dict):
+                raise ValueError("params must be a JSON object")
+        except ValueError as exc:
+            job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
+            self._finish(job, "failed", error=f"bad params: {exc}")
+            return None
+        return Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
+
+    def _finish(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
+                error: str | None = None, not_before: int | None = None) -> None:
+        self.graph.write("worker_finish", {
+            "id": job.id, "worker": self.name, "status": status,
+            "result": json.dumps(dict(result)) if result is not None else None,
+            "error": error, "not_before": not_before})
+
+    def _heartbeat(self, job: Job, done: threading.Event) -> None:
+        while not done.wait(self.lease_ms / 3000):
+            try:
+                if not self.graph.write("worker_heartbeat", {"id": job.id, "worker": self.name,
+                                                             "now": now_ms(), "lease_ms": self.lease_ms}):
+                    log.warning("job %s: lease lost", job.id)
+                    return
+            except GraphError as exc:
+                log.warning("job %s: heartbeat failed (%s)", job.id, exc)
+
+    def execute(self, job: Job) -> str:
+        """Run one claimed job and record its outcome; returns the final status."""
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            self._finish(job, "failed", error=f"unknown job kind {job.kind!r}; "
+                         f"known: {', '.join(sorted(self.handlers))}")
+            return "failed"
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, done), daemon=True)
+        beat.start()
+        try:
+            log.info("job %s (%s), attempt %d", job.id, job.kind, job.attempts)
+            result = handler(job)
+        except PermanentJobError as exc:
+            self._finish(job, "failed", error=str(exc))
+            return "failed"
+        except Exception as exc:  # any other failure is worth another try
+            delay = self.retry.delay(job.attempts)
+            message = f"{type(exc).__name__}: {exc}"
+            if delay is None:
+                log.error("job %s failed for good: %s", job.id, message)
+                self._finish(job, "failed", error=message)
+                return "failed"
+            log.warning("job %s failed (%s); retrying in %.0f s", job.id, message, delay)
+            self._finish(job, "queued", error=message, not_before=now_ms() + int(delay * 1000))
+            return "queued"
+        finally:
+            done.set()
+            beat.join()
+        self._finish(job, "done", result=result or {})
+        return "done"
+
+    def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
+        """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""
+        self._install_signals()
+        ran = 0
+        backoff = self.poll_seconds
+        log.info("worker %s started (kinds: %s)", self.name, ", ".join(sorted(self.handlers)))
+        try:
+            while not self._stop.is_set():
+                if max_jobs is not None and ran >= max_jobs:
+                    break
+                try:
+                    job = self.claim()
+                except ServerUnavailable as exc:
+                    log.warning("graph server unavailable (%s); retrying in %.0f s", exc, backoff)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 60.0)
+                    continue
+                backoff = self.poll_seconds
+                if job is None:
+                    if burst:
+                        break
+                    self._stop.wait(self.poll_seconds)
+                    continue
+                self.execute(job)
+                ran += 1
+        finally:
+            log.info("worker %s stopped after %d job(s)", self.name, ran)
+        return ran

@@ -1,0 +1,119 @@
+"""The worker against a real server: jobs from plain Cypher, leases, retries, stop."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from kgn_align.graph import Graph
+from kgn_align.worker import Job, PermanentJobError, RetryPolicy, Worker
+
+
+def request(graph: Graph, kind: str, params: dict | str) -> str:
+    text = params if isinstance(params, str) else json.dumps(params)
+    return graph.write("request_job", {"kind": kind, "params": text}, kind="plugin")[0]["id"]
+
+
+def job(graph: Graph, job_id: str) -> dict:
+    return graph.read("worker_job", {"id": job_id})[0]
+
+
+@pytest.fixture
+def jobs(graph: Graph):
+    """Job ids created by a test; removed afterwards (the queue is shared)."""
+    created: list[str] = []
+    yield created
+    for job_id in created:
+        graph.write("worker_delete_job", {"id": job_id})
+
+
+def test_job_from_plain_cypher_runs_once(graph: Graph, jobs: list[str], namespace: str) -> None:
+    seen: list[Job] = []
+    jobs.append(request(graph, f"{namespace}echo", {"n": 3}))
+    worker = Worker(graph, {f"{namespace}echo": lambda j: seen.append(j) or {"twice": j.params["n"] * 2}})
+    worker.run(burst=True)
+    assert [j.params for j in seen] == [{"n": 3}]
+    done = job(graph, jobs[0])
+    assert done["status"] == "done" and json.loads(done["result"]) == {"twice": 6}
+    assert done["attempts"] == 1
+
+
+def test_transient_failure_retried_then_failed(graph: Graph, jobs: list[str], namespace: str) -> None:
+    calls = {"n": 0}
+
+    def flaky(j: Job) -> dict:
+        calls["n"] += 1
+        raise RuntimeError("server hiccup")
+
+    jobs.append(request(graph, f"{namespace}flaky", {}))
+    worker = Worker(graph, {f"{namespace}flaky": flaky}, retry=RetryPolicy(intervals=(0.0, 0.0)))
+    worker.run(burst=True)
+    record = job(graph, jobs[0])
+    assert calls["n"] == 3 and record["status"] == "failed" and record["attempts"] == 3
+    assert "server hiccup" in record["error"]
+
+
+def test_permanent_failure_not_retried_and_unknown_kinds_left_alone(graph: Graph, jobs: list[str], namespace: str) -> None:
+    def bad(j: Job) -> dict:
+        raise PermanentJobError("no such entity type 'Moovie'")
+
+    jobs.append(request(graph, f"{namespace}bad", {}))
+    Worker(graph, {f"{namespace}bad": bad}).run(burst=True)
+    assert job(graph, jobs[0])["status"] == "failed" and job(graph, jobs[0])["attempts"] == 1
+    jobs.append(request(graph, f"{namespace}nobody-handles-this", {}))
+    Worker(graph, {f"{namespace}bad": bad}).run(burst=True)
+    assert job(graph, jobs[1])["status"] == "queued"  # for a worker that knows the kind
+
+
+def test_expired_lease_is_taken_over_not_lost(graph: Graph, jobs: list[str], namespace: str) -> None:
+    kind = f"{namespace}slow"
+    jobs.append(request(graph, kind, {}))
+    dead = Worker(graph, {kind: lambda j: {}}, lease_seconds=0.05, name="dead-worker")
+    claimed = dead.claim()  # claims, then "dies" without finishing or renewing
+    assert claimed is not None and claimed.id == jobs[0]
+    import time
+    time.sleep(0.2)
+    ran: list[str] = []
+    Worker(graph, {kind: lambda j: ran.append(j.id) or {}}, name="rescuer").run(burst=True)
+    record = job(graph, jobs[0])
+    assert ran == [jobs[0]] and record["status"] == "done" and record["worker"] == "rescuer"
+    assert record["attempts"] == 2
+
+
+def test_two_workers_never_run_the_same_job(graph: Graph, jobs: list[str], namespace: str) -> None:
+    kind = f"{namespace}count"
+    for i in range(6):
+        jobs.append(request(graph, kind, {"i": i}))
+    ran: list[int] = []
+    lock = threading.Lock()
+
+    def handler(j: Job) -> dict:
+        with lock:
+            ran.append(j.params["i"])
+        return {}
+
+    workers = [Worker(graph, {kind: handler}, name=f"w{k}") for k in range(2)]
+    threads = [threading.Thread(target=w.run, kwargs={"burst": True}) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(ran) == list(range(6))
+
+
+def test_stop_request_finishes_current_job(graph: Graph, jobs: list[str], namespace: str) -> None:
+    kind = f"{namespace}stop"
+    for i in range(3):
+        jobs.append(request(graph, kind, {"i": i}))
+    holder: dict[str, Worker] = {}
+
+    def handler(j: Job) -> dict:
+        holder["w"].request_stop()  # as if SIGTERM arrived mid-job
+        return {"finished": True}
+
+    holder["w"] = Worker(graph, {kind: handler})
+    assert holder["w"].run() == 1
+    statuses = sorted(job(graph, j)["status"] for j in jobs)
+    assert statuses == ["done", "queued", "queued"]
