@@ -1,0 +1,388 @@
+"""Backfill: align every source entity that is in the graph now (or a filtered part of
+them) and write the chosen pairs as ``SAME_AS`` edges, resumably.
+
+How it runs:
+
+1. **Validate** the filter against the graph (read-only): an unknown entity type, keys
+   that do not exist, or a "changed since" property no entity carries is a
+   :class:`~kgn_align.errors.ConfigError` before anything is written.
+2. **Select** the source keys the run covers, sorted by key: the order the cursor follows.
+3. **Score** each batch of source keys with a pluggable :data:`Scorer` (keys in, scored
+   pairs out): the GNN pair model in production, a name-similarity scorer for tests and
+   for graphs without a model.
+4. **Choose** pairs with a matching policy (:mod:`kgn_align.writeback`) and **write** each
+   batch in one transaction *together with* the run's checkpoint: a
+   ``(:KgnBackfillRun {id, cursor, batches, ...})`` node in the graph. A batch and its
+   checkpoint land together or not at all, so after Ctrl-C, ``kill -9`` or a crashed
+   server, running again with the same run id continues after the last committed batch
+   and ends with exactly the edges of an uninterrupted run.
+
+Batches are cut from the sorted key list, so a resumed run cuts the same batches.
+Policies ``all`` and ``best`` decide each source entity from its own pairs and stream
+batch by batch. ``one-to-one`` is a global decision (a target can be claimed from any
+batch): its run scores every batch first, matches, then writes batch by batch; a resumed
+one-to-one run scores again (scorers must be deterministic) but does not write again.
+
+Dry run: the same selection, scoring and policy, with the would-be edges written to a CSV
+file and nothing to the graph (no run node either).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kgn_align.config import AlignConfig, Identifier
+from kgn_align.errors import ConfigError, KgnAlignError, QueryError
+from kgn_align.graph import Graph
+from kgn_align.writeback import (
+    ModelStamp,
+    Policy,
+    ScoredPair,
+    WriteReport,
+    merge_step,
+    report_from,
+    rows_of,
+    select,
+    selection,
+)
+
+log = logging.getLogger(__name__)
+
+#: Scores a batch of source entity keys: returns scored candidate pairs whose ``source``
+#: is one of those keys. Must be deterministic for resumed runs to equal uninterrupted ones.
+Scorer = Callable[[Sequence[str]], Iterable[ScoredPair]]
+RUN_ID_MAX = 128
+#: Show at most this many offending keys in an error message.
+SHOWN_KEYS = 10
+
+
+class RunConflict(KgnAlignError):
+    """The run was taken over by another process, or started with other settings."""
+
+
+class BackfillFilter(BaseModel):
+    """Which source entities a backfill covers (all of them by default).
+
+    ``entity_type`` is a label the entities must carry; ``keys`` lists entity keys;
+    ``changed_since`` keeps entities whose ``changed_property`` (a datetime) is at or
+    after that time. Filters combine with AND.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entity_type: Identifier | None = None
+    keys: tuple[str, ...] | None = None
+    changed_since: datetime | None = None
+    changed_property: Identifier = "updatedAt"
+
+    @field_validator("keys")
+    @classmethod
+    def _some_keys(cls, keys: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if keys is not None and not keys:
+            raise ValueError("an empty key list selects nothing; leave it out to select all")
+        return tuple(sorted(set(keys))) if keys is not None else None
+
+    @field_validator("changed_since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2024-05-01T00:00:00+00:00): a time "
+                             "without one means different instants on different servers")
+        return value
+
+
+class BackfillOptions(BaseModel):
+    """How a backfill runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12], min_length=1,
+                        max_length=RUN_ID_MAX, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    policy: Policy = Policy.BEST
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    one_to_one: str = Field("greedy", pattern="^(greedy|hungarian)$")
+    dry_run: Path | None = None  #: CSV path: write would-be edges there instead
+    #: Seconds to pause after each batch, leaving a live server room for other work.
+    throttle: float = Field(0.0, ge=0.0, le=60.0)
+
+
+class Progress(BaseModel):
+    """Handed to the progress callback after every batch."""
+
+    done: int  #: source entities finished, this run and before it
+    total: int
+    batches: int
+    seconds: float
+    eta_seconds: float | None
+
+
+class BackfillSummary(BaseModel):
+    """What a backfill did; also what the CLI prints at the end."""
+
+    run_id: str
+    status: str  #: "done" | "dry-run" | "already-done"
+    resumed: bool
+    entities: int  #: source entities the run covers
+    entities_before: int  #: finished by earlier attempts of this run
+    entities_now: int  #: finished by this invocation
+    batches_now: int
+    pairs_scored: int
+    pairs_selected: int
+    writes: WriteReport
+    seconds: float
+    csv: str | None = None
+
+
+# --------------------------------------------------------------------------- queries
+def _identifiers(config: AlignConfig, flt: BackfillFilter) -> tuple[dict[str, str], dict[str, Any]]:
+    identifiers, params = selection(config)
+    source = {k: v for k, v in identifiers.items() if k.startswith("source_") or k == "key"}
+    source["type_label"] = flt.entity_type or config.source.label
+    source["changed_property"] = flt.changed_property
+    return source, {"source_value": params["source_value"]}
+
+
+def validate_filter(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> None:
+    """Raise :class:`ConfigError` naming every problem with ``flt``; reads only."""
+    problems = []
+    if (flt.entity_type is not None and config.entity_labels
+            and flt.entity_type not in config.entity_labels):
+        problems.append(f"entity type {flt.entity_type!r} is not one of the configured "
+                        f"entity_labels {list(config.entity_labels)}")
+    identifiers, params = _identifiers(config, flt)
+    stats = graph.read("backfill_source_stats", params,
+                       {k: v for k, v in identifiers.items() if k != "key"})[0]
+    if int(stats["entities"]) == 0:
+        problems.append(f"the source side ({config.source.name}) has no entities: "
+                        "check its label and property filter, or load the graph first")
+    elif flt.entity_type is not None and int(stats["typed"]) == 0:
+        problems.append(f"no source entity has the entity type (label) {flt.entity_type!r}")
+    if flt.changed_since is not None and int(stats["with_changed"]) == 0:
+        problems.append(f"no source entity has the property {flt.changed_property!r}, so "
+                        "'changed since' can never match: name the property that holds "
+                        "the change time")
+    if flt.keys is not None and not problems:
+        found = set(_select_keys(graph, config, flt.model_copy(update={"changed_since": None})))
+        missing = [k for k in flt.keys if k not in found]
+        if missing:
+            shown = ", ".join(repr(k) for k in missing[:SHOWN_KEYS])
+            more = f" and {len(missing) - SHOWN_KEYS} more" if len(missing) > SHOWN_KEYS else ""
+            problems.append(f"{len(missing)} of {len(flt.keys)} keys are not source entities"
+                            f"{' of that type' if flt.entity_type else ''}: {shown}{more}")
+    if problems:
+        raise ConfigError("backfill filter: " + "; ".join(problems) + " (nothing was written)")
+
+
+def _select_keys(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> list[str]:
+    identifiers, params = _identifiers(config, flt)
+    rows = graph.read("backfill_source_keys", {
+        **params, "keys": list(flt.keys) if flt.keys is not None else None,
+        "since": flt.changed_since}, identifiers)
+    keys = [r["key"] for r in rows]
+    if any(not isinstance(k, str) for k in keys):
+        raise ConfigError(f"source entities must have string keys in {config.key_property!r}")
+    return sorted(keys)  # the server's order may differ from Python's for non-ASCII keys
+
+
+def fingerprint(config: AlignConfig, flt: BackfillFilter, options: BackfillOptions,
+                stamp: ModelStamp) -> str:
+    """What must not change between attempts of one run (else resuming mixes two runs)."""
+    payload = {
+        "source": config.source.model_dump(mode="json"),
+        "target": config.target.model_dump(mode="json"),
+        "key": config.key_property, "same_as": config.same_as_type,
+        "filter": flt.model_dump(mode="json"),
+        "batch_size": options.batch_size, "policy": options.policy.value,
+        "threshold": options.threshold, "one_to_one": options.one_to_one,
+        "model": stamp.model, "method": stamp.method,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def batches_of(keys: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(keys), size):
+        yield list(keys[start:start + size])
+
+
+def _score(scorer: Scorer, keys: Sequence[str]) -> list[ScoredPair]:
+    pairs = list(scorer(keys))
+    wanted = set(keys)
+    stray = {p.source for p in pairs} - wanted
+    if stray:
+        raise KgnAlignError(f"the scorer returned pairs for {len(stray)} source keys outside "
+                            f"the batch it was given (e.g. {sorted(stray)[0]!r})")
+    return pairs
+
+
+# ---------------------------------------------------------------------------- running
+def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: ModelStamp,
+                 options: BackfillOptions | None = None, flt: BackfillFilter | None = None,
+                 progress: Callable[[Progress], None] | None = None) -> BackfillSummary:
+    """Backfill (or resume) run ``options.run_id``; see the module docstring."""
+    options = options or BackfillOptions()
+    flt = flt or BackfillFilter()
+    start = time.perf_counter()
+    validate_filter(graph, config, flt)
+    keys = _select_keys(graph, config, flt)
+    log.info("backfill %s: %d source entities selected", options.run_id, len(keys))
+    if options.dry_run is not None:
+        return _dry_run(config, scorer, stamp, options, keys, start, progress)
+
+    graph.write("backfill_constraint", {}, None)
+    owner = uuid.uuid4().hex
+    fp = fingerprint(config, flt, options, stamp)
+    run = graph.write("backfill_run_start", {"run_id": options.run_id, "fingerprint": fp,
+                                             "owner": owner, "total": len(keys)})[0]
+    if run["fingerprint"] != fp:
+        raise RunConflict(f"run {options.run_id!r} was started with other settings (config, "
+                          "filter, batch size, policy, threshold or model); use a new run id")
+    resumed = int(run["batches"]) > 0
+    before = int(run["entities"])
+    if run["status"] == "done":
+        log.info("backfill %s is already complete", options.run_id)
+        return BackfillSummary(run_id=options.run_id, status="already-done", resumed=True,
+                               entities=len(keys), entities_before=before, entities_now=0,
+                               batches_now=0, pairs_scored=0, pairs_selected=0,
+                               writes=WriteReport(), seconds=round(time.perf_counter() - start, 3))
+    cursor = run["cursor"]
+    todo = [k for k in keys if cursor is None or k > cursor]
+    if resumed:
+        log.info("resuming %s after key %r: %d of %d entities left", options.run_id, cursor,
+                 len(todo), len(keys))
+    state = _RunState(options.run_id, owner, int(run["batches"]))
+    scored = chosen = 0
+    total = WriteReport()
+    done_now = 0
+    plan = (_stream(scorer, todo, options) if options.policy.is_local
+            else _global_plan(scorer, keys, todo, options))
+    for batch, (n_scored, pairs) in plan:
+        report = _write_batch(graph, config, stamp, state, batch, pairs, n_scored)
+        scored += n_scored
+        chosen += len(pairs)
+        total = total + report
+        done_now += len(batch)
+        if options.throttle:
+            time.sleep(options.throttle)
+        if progress is not None:
+            elapsed = time.perf_counter() - start
+            left = len(todo) - done_now
+            progress(Progress(done=len(keys) - len(todo) + done_now, total=len(keys),
+                              batches=state.batches, seconds=round(elapsed, 3),
+                              eta_seconds=round(elapsed / done_now * left, 1) if done_now else None))
+    graph.write("backfill_run_finish", {"run_id": options.run_id, "owner": owner})
+    summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed,
+                              entities=len(keys), entities_before=before, entities_now=done_now,
+                              batches_now=total.batches, pairs_scored=scored,
+                              pairs_selected=chosen, writes=total,
+                              seconds=round(time.perf_counter() - start, 3))
+    log.info("backfill %s done: %s", options.run_id, summary.model_dump_json())
+    return summary
+
+
+class _RunState:
+    def __init__(self, run_id: str, owner: str, batches: int) -> None:
+        self.run_id, self.owner, self.batches = run_id, owner, batches
+
+
+def _stream(scorer: Scorer, todo: Sequence[str],
+            options: BackfillOptions) -> Iterator[tuple[list[str], tuple[int, list[ScoredPair]]]]:
+    for batch in batches_of(todo, options.batch_size):
+        pairs = _score(scorer, batch)
+        yield batch, (len(pairs), select(pairs, options.policy, options.threshold,
+                                         one_to_one=options.one_to_one))
+
+
+def _global_plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str],
+                 options: BackfillOptions) -> Iterator[tuple[list[str], tuple[int, list[ScoredPair]]]]:
+    """One-to-one: score *all* selected keys (also those already written, so the matching
+    is the one an uninterrupted run makes), match once, then hand out the pending batches."""
+    everything: list[ScoredPair] = []
+    for batch in batches_of(keys, options.batch_size):
+        everything += [p for p in _score(scorer, batch) if p.score >= options.threshold]
+    matched = select(everything, options.policy, options.threshold, one_to_one=options.one_to_one)
+    by_source: dict[str, list[ScoredPair]] = {}
+    for p in matched:
+        by_source.setdefault(p.source, []).append(p)
+    per_source_scored: dict[str, int] = {}
+    for p in everything:
+        per_source_scored[p.source] = per_source_scored.get(p.source, 0) + 1
+    for batch in batches_of(todo, options.batch_size):
+        pairs = [p for k in batch for p in by_source.get(k, [])]
+        yield batch, (sum(per_source_scored.get(k, 0) for k in batch), pairs)
+
+
+def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _RunState,
+                 batch: list[str], pairs: list[ScoredPair], n_scored: int) -> WriteReport:
+    rows = rows_of(pairs)
+    checkpoint = ("backfill_run_checkpoint", {
+        "run_id": state.run_id, "owner": state.owner, "batches": state.batches,
+        "cursor": batch[-1], "entities": len(batch), "pairs": len(rows)}, None)
+    try:
+        results = graph.write_many([checkpoint, merge_step(config, rows, stamp)])
+    except QueryError as exc:
+        if "by zero" in str(exc):
+            raise RunConflict(f"run {state.run_id!r} was taken over by another process "
+                              "(started again with the same run id); this one stops") from exc
+        raise
+    state.batches += 1
+    return report_from(results[1], len(rows))
+
+
+def _dry_run(config: AlignConfig, scorer: Scorer, stamp: ModelStamp, options: BackfillOptions,
+             keys: list[str], start: float,
+             progress: Callable[[Progress], None] | None) -> BackfillSummary:
+    assert options.dry_run is not None
+    path = options.dry_run
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    scored = chosen = done = batches = 0
+    if options.policy.is_local:
+        plan = _stream(scorer, keys, options)
+    else:
+        plan = _global_plan(scorer, keys, keys, options)
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["source", "target", "score", "model", "method"])
+        for batch, (n_scored, pairs) in plan:
+            for p in pairs:
+                writer.writerow([p.source, p.target, repr(p.score), stamp.model, stamp.method])
+            scored += n_scored
+            chosen += len(pairs)
+            done += len(batch)
+            batches += 1
+            if progress is not None:
+                elapsed = time.perf_counter() - start
+                progress(Progress(done=done, total=len(keys), batches=batches,
+                                  seconds=round(elapsed, 3),
+                                  eta_seconds=round(elapsed / done * (len(keys) - done), 1)))
+    os.replace(tmp, path)  # a killed dry run leaves no half-written file under the name
+    log.info("dry run: %d would-be edges written to %s", chosen, path)
+    return BackfillSummary(run_id=options.run_id, status="dry-run", resumed=False,
+                           entities=len(keys), entities_before=0, entities_now=done,
+                           batches_now=batches, pairs_scored=scored, pairs_selected=chosen,
+                           writes=WriteReport(), seconds=round(time.perf_counter() - start, 3),
+                           csv=str(path))
+
+
+def run_state(graph: Graph, run_id: str) -> dict[str, Any] | None:
+    """A run's progress as stored in the graph (status, cursor, batches, ...), or None."""
+    rows = graph.read("backfill_run_get", {"run_id": run_id})
+    return rows[0] if rows else None
+
+
+def forget_run(graph: Graph, run_id: str) -> bool:
+    """Delete a run's progress node (its edges stay); True if there was one."""
+    return bool(graph.write("backfill_run_delete", {"run_id": run_id})[0]["deleted"])

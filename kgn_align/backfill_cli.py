@@ -1,0 +1,143 @@
+"""``backfill`` as a click command: mountable into the ``kgn-align`` group
+(``cli.add_command(backfill_cli.backfill)``) and runnable on its own as
+``python -m kgn_align.backfill_cli`` (what the kill-and-resume test runs).
+
+Connection: ``NEO4J_URI`` / ``NEO4J_USER`` / ``NEO4J_PASSWORD`` / ``NEO4J_DATABASE``.
+Exit codes: 0 done, 1 a kgn-align error (bad filter, run conflict, server), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from kgn_align.backfill import BackfillFilter, BackfillOptions, BackfillSummary, Progress, run_backfill
+from kgn_align.config import load_config
+from kgn_align.errors import KgnAlignError
+from kgn_align.graph import Graph
+from kgn_align.writeback import ModelStamp, Policy
+
+log = logging.getLogger(__name__)
+
+
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 time "
+                                 "(e.g. 2024-05-01T00:00:00+00:00)") from None
+    if when.tzinfo is None:
+        raise click.BadParameter("give a time zone, e.g. 2024-05-01T00:00:00+00:00")
+    return when
+
+
+def print_summary(summary: BackfillSummary) -> None:
+    w = summary.writes
+    click.echo(f"backfill {summary.run_id}: {summary.status}"
+               f"{' (resumed)' if summary.resumed else ''} in {summary.seconds:.1f} s")
+    click.echo(f"  entities: {summary.entities} selected, {summary.entities_before} done before, "
+               f"{summary.entities_now} now")
+    click.echo(f"  pairs: {summary.pairs_scored} scored, {summary.pairs_selected} chosen")
+    if summary.csv:
+        click.echo(f"  dry run: would-be edges in {summary.csv}; nothing written to the graph")
+    else:
+        click.echo(f"  edges: {w.created} created, {w.updated} updated, {w.unchanged} unchanged, "
+                   f"{w.reviewed} kept (reviewed by a person), {w.skipped} skipped")
+
+
+@click.command("backfill")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
+              envvar="KGN_ALIGN_CONFIG", required=True, help="TOML config naming the two graphs.")
+@click.option("--run-id", help="Name of this run; give the same id again to resume it. "
+              "Default: a new id (printed).")
+@click.option("--scorer", type=click.Choice(["names"]), default="names", show_default=True,
+              help="How pairs are scored: 'names' = character n-gram name similarity.")
+@click.option("--model-version", default="names@v1", show_default=True,
+              help="Written as the edges' 'model' property.")
+@click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=10,
+              show_default=True, help="Candidates scored per source entity.")
+@click.option("--policy", type=click.Choice([p.value for p in Policy]), default="best",
+              show_default=True, help="all: every pair above the threshold; best: the best per "
+              "source entity; one-to-one: no entity in two edges.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Source entities per transaction.")
+@click.option("--type", "entity_type", help="Only source entities with this label.")
+@click.option("--key", "keys", multiple=True, help="Only these source keys (repeatable).")
+@click.option("--changed-since", callback=_since, help="Only entities changed at or after "
+              "this ISO-8601 time (with time zone).")
+@click.option("--changed-property", default="updatedAt", show_default=True,
+              help="The entity property holding its change time.")
+@click.option("--dry-run", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the would-be edges to this CSV file instead of the graph.")
+@click.option("--throttle", type=click.FloatRange(0, 60), default=0.0, show_default=True,
+              help="Seconds to pause after each batch (be gentle with a busy server).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def backfill(config_path: str, run_id: str | None, scorer: str, model_version: str, k: int,
+             policy: str, threshold: float, batch_size: int, entity_type: str | None,
+             keys: tuple[str, ...], changed_since: datetime | None, changed_property: str,
+             dry_run: Path | None, throttle: float, no_progress: bool) -> None:
+    """Align the source entities in the graph now and write SAME_AS edges, resumably.
+
+    Each batch of source entities is written in one transaction together with the run's
+    progress (a KgnBackfillRun node): interrupted by Ctrl-C or kill -9, the same command
+    with the same --run-id continues after the last finished batch.
+    """
+    config = load_config(config_path)
+    try:
+        flt = BackfillFilter(entity_type=entity_type, keys=keys or None,
+                             changed_since=changed_since, changed_property=changed_property)
+        options = BackfillOptions(**({"run_id": run_id} if run_id else {}),
+                                  batch_size=batch_size, policy=Policy(policy),
+                                  threshold=threshold, dry_run=dry_run,
+                                  throttle=throttle)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    click.echo(f"run id: {options.run_id}", err=True)
+    with Graph(config.connection) as graph:
+        graph.verify(timeout=5)
+        from kgn_align.scorers import NameSimilarityScorer
+
+        score = NameSimilarityScorer(graph, config, k=k)
+        stamp = ModelStamp(model=model_version, method=score.method)
+        bar = None
+        if not no_progress:
+            bar = click.progressbar(length=1, label="backfill", show_eta=True, file=sys.stderr)
+            bar.__enter__()
+
+        def progress(p: Progress) -> None:
+            if bar is not None:
+                bar.length = max(p.total, 1)
+                bar.update(p.done - bar.pos)
+
+        try:
+            summary = run_backfill(graph, config, score, stamp, options, flt, progress)
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    print_summary(summary)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        backfill.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KgnAlignError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

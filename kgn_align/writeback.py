@@ -1,0 +1,279 @@
+"""Write model alignments back as ``SAME_AS`` edges, and decide which pairs to write.
+
+Direction convention: an edge always points from the **source** side's entity to the
+**target** side's entity of the :class:`~kgn_align.config.AlignConfig`,
+``(source)-[:SAME_AS]->(target)``, as the loaders write seed pairs. Readers that do not
+care about direction match ``-[:SAME_AS]-``.
+
+What the model writes on each edge: ``score`` (confidence in [0, 1]), ``model`` (the
+checkpoint's content hash, so edges can be traced to the model that made them),
+``method`` (how the pair was scored, e.g. ``gnn`` or ``name-similarity``), ``createdAt``
+when the edge is created and ``updatedAt`` whenever the model changes it.
+
+Rules the Cypher (``cypher/writeback_merge.cypher``) enforces on the server:
+
+- ``MERGE`` on the pair: re-running never duplicates an edge, and a newer model updates
+  ``score``/``model``/``method`` of the edge that is there.
+- An edge with ``review`` set (a person accepted or rejected it) is never changed by the
+  model, whichever way it points; a pair whose reverse edge is reviewed is skipped.
+- Unchanged ``score``/``model``/``method``: the edge is left alone (``updatedAt`` too),
+  so a second identical run changes nothing.
+- A batch is one transaction: if any row fails, nothing of the batch lands.
+
+Matching policies are pure functions over :class:`ScoredPair` lists, so they are tested
+without a server and applied before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kgn_align.config import AlignConfig, GraphSide
+from kgn_align.graph import Graph, chunked
+
+log = logging.getLogger(__name__)
+
+MERGE_QUERY = "writeback_merge"
+EDGES_QUERY = "writeback_edges"
+OUTCOMES = ("created", "updated", "unchanged", "reviewed")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScoredPair(_Record):
+    """One candidate pair and the model's confidence that both are the same thing.
+
+    ``source`` and ``target`` are entity keys (``key_property``) on the source and target
+    side; the edge written for it points source -> target.
+    """
+
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    score: float = Field(ge=0.0, le=1.0)
+
+    @field_validator("score")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if math.isnan(value):
+            raise ValueError("score is NaN")
+        return value
+
+
+class ModelStamp(_Record):
+    """What the written edges say about who made them."""
+
+    model: str = Field(min_length=1, max_length=200)  #: name and version hash
+    method: str = Field(min_length=1, max_length=100)  #: e.g. "gnn", "name-similarity"
+
+
+class Policy(str, Enum):
+    """Which scored pairs become edges (always after the threshold)."""
+
+    ALL = "all"  #: every pair at or above the threshold
+    BEST = "best"  #: the best target of each source entity
+    ONE_TO_ONE = "one-to-one"  #: no entity on either side in two edges (greedy by score)
+
+    @property
+    def is_local(self) -> bool:
+        """True when a source entity's edges depend only on that entity's own pairs, so
+        batches of source entities can be decided one at a time."""
+        return self is not Policy.ONE_TO_ONE
+
+
+class WriteReport(_Record):
+    """What a write did, pair by pair (``skipped``: an endpoint was not found, or a
+    reviewed edge points the other way)."""
+
+    pairs: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    reviewed: int = 0
+    skipped: int = 0
+    batches: int = 0
+
+    def __add__(self, other: WriteReport) -> WriteReport:
+        return WriteReport(**{f: getattr(self, f) + getattr(other, f)
+                              for f in WriteReport.model_fields})
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated
+
+
+# ------------------------------------------------------------------ matching policies
+def _order(pair: ScoredPair) -> tuple[float, str, str]:
+    """Best score first; ties broken by keys so every policy is deterministic."""
+    return (-pair.score, pair.source, pair.target)
+
+
+def above_threshold(pairs: Iterable[ScoredPair], threshold: float) -> list[ScoredPair]:
+    """Every pair with ``score >= threshold``, best first; a pair scored twice keeps its
+    best score (one edge per pair)."""
+    best: dict[tuple[str, str], ScoredPair] = {}
+    for p in pairs:
+        if p.score >= threshold:
+            seen = best.get((p.source, p.target))
+            if seen is None or p.score > seen.score:
+                best[(p.source, p.target)] = p
+    return sorted(best.values(), key=_order)
+
+
+def best_per_source(pairs: Iterable[ScoredPair], threshold: float) -> list[ScoredPair]:
+    """For each source entity its single best target (ties: smallest target key)."""
+    best: dict[str, ScoredPair] = {}
+    for p in above_threshold(pairs, threshold):
+        best.setdefault(p.source, p)
+    return sorted(best.values(), key=_order)
+
+
+def one_to_one_greedy(pairs: Iterable[ScoredPair], threshold: float) -> list[ScoredPair]:
+    """Greedy 1:1 matching: take pairs best first, skip any whose source or target is
+    already matched. Standard in entity alignment; at least half the optimum's total."""
+    used_s: set[str] = set()
+    used_t: set[str] = set()
+    out = []
+    for p in above_threshold(pairs, threshold):
+        if p.source not in used_s and p.target not in used_t:
+            used_s.add(p.source)
+            used_t.add(p.target)
+            out.append(p)
+    return out
+
+
+def one_to_one_hungarian(pairs: Iterable[ScoredPair], threshold: float) -> list[ScoredPair]:
+    """Maximum-total-score 1:1 matching (scipy's sparse bipartite matching, LAPJVsp).
+
+    Only pairs above the threshold take part. Every source gets a private "unmatched"
+    column costing 2; a real pair costs ``2 - score``. A full matching of the sources then
+    always exists, and minimising its cost maximises the total score of real pairs.
+    """
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+    kept = above_threshold(pairs, threshold)
+    if not kept:
+        return []
+    sources = sorted({p.source for p in kept})
+    targets = sorted({p.target for p in kept})
+    si = {k: i for i, k in enumerate(sources)}
+    ti = {k: i for i, k in enumerate(targets)}
+    n_s, n_t = len(sources), len(targets)
+    rows = [si[p.source] for p in kept] + list(range(n_s))
+    cols = [ti[p.target] for p in kept] + [n_t + i for i in range(n_s)]
+    cost = [2.0 - p.score for p in kept] + [2.0] * n_s
+    matrix = csr_matrix((np.asarray(cost), (np.asarray(rows), np.asarray(cols))),
+                        shape=(n_s, n_t + n_s))
+    row_of, col_of = min_weight_full_bipartite_matching(matrix)
+    by_key = {(p.source, p.target): p for p in kept}
+    out = [by_key[(sources[r], targets[c])] for r, c in zip(row_of, col_of) if c < n_t]
+    return sorted(out, key=_order)
+
+
+def select(pairs: Iterable[ScoredPair], policy: Policy | str, threshold: float = 0.5,
+           *, one_to_one: str = "greedy") -> list[ScoredPair]:
+    """Apply a matching policy after the threshold; the result is sorted best first."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+    policy = Policy(policy)
+    if policy is Policy.ALL:
+        return above_threshold(pairs, threshold)
+    if policy is Policy.BEST:
+        return best_per_source(pairs, threshold)
+    if one_to_one == "greedy":
+        return one_to_one_greedy(pairs, threshold)
+    if one_to_one == "hungarian":
+        return one_to_one_hungarian(pairs, threshold)
+    raise ValueError(f"unknown one-to-one method {one_to_one!r}: expected 'greedy' or 'hungarian'")
+
+
+# ------------------------------------------------------------------------ write-back
+def side_filter(side: GraphSide, key_property: str, prefix: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Identifiers and parameters that select one side's entities in the templates.
+
+    A side without a property filter uses its key property with a null value, which the
+    templates turn into ``key = key`` (always true): one template serves both cases.
+    """
+    identifiers = {f"{prefix}_label": side.label, f"{prefix}_property": side.property or key_property}
+    return identifiers, {f"{prefix}_value": side.value}
+
+
+def selection(config: AlignConfig) -> tuple[dict[str, str], dict[str, Any]]:
+    """Identifiers and parameters naming both sides, the key and the SAME_AS type."""
+    s_ids, s_params = side_filter(config.source, config.key_property, "source")
+    t_ids, t_params = side_filter(config.target, config.key_property, "target")
+    identifiers = {**s_ids, **t_ids, "key": config.key_property, "same_as": config.same_as_type}
+    return identifiers, {**s_params, **t_params}
+
+
+def merge_step(config: AlignConfig, rows: Sequence[Mapping[str, Any]],
+               stamp: ModelStamp) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The ``(name, params, identifiers)`` step that merges one batch, for
+    :meth:`Graph.write_many` (so a caller can commit it together with a checkpoint)."""
+    identifiers, params = selection(config)
+    return MERGE_QUERY, {**params, "rows": list(rows), "model": stamp.model,
+                         "method": stamp.method}, identifiers
+
+
+def rows_of(pairs: Iterable[ScoredPair]) -> list[dict[str, Any]]:
+    return [{"source": p.source, "target": p.target, "score": float(p.score)} for p in pairs]
+
+
+def report_from(result: list[dict[str, Any]], rows: int) -> WriteReport:
+    """Turn the merge query's ``(outcome, pairs)`` rows into a :class:`WriteReport`."""
+    counts = {o: 0 for o in OUTCOMES}
+    for row in result:
+        counts[row["outcome"]] += int(row["pairs"])
+    return WriteReport(pairs=rows, skipped=max(rows - sum(counts.values()), 0), batches=1, **counts)
+
+
+def write_pairs(graph: Graph, config: AlignConfig, pairs: Iterable[ScoredPair], stamp: ModelStamp,
+                *, batch_size: int = 5000,
+                progress: Callable[[WriteReport], None] | None = None) -> WriteReport:
+    """Merge ``pairs`` as SAME_AS edges, ``batch_size`` pairs per transaction.
+
+    A batch that fails leaves nothing of itself behind (earlier batches stay written);
+    run again to finish: the merge is idempotent.
+    """
+    total = WriteReport()
+    for batch in chunked(pairs, batch_size):
+        rows = rows_of(batch)
+        name, params, identifiers = merge_step(config, rows, stamp)
+        result = graph.write(name, params, identifiers)
+        done = report_from(result, len(rows))
+        total = total + done
+        if progress is not None:
+            progress(done)
+    log.info("wrote %d pairs in %d batches: %d created, %d updated, %d unchanged, "
+             "%d reviewed (kept), %d skipped", total.pairs, total.batches, total.created,
+             total.updated, total.unchanged, total.reviewed, total.skipped)
+    return total
+
+
+class Edge(_Record):
+    """A SAME_AS edge as read back from the graph."""
+
+    source: str
+    target: str
+    score: float | None = None
+    model: str | None = None
+    method: str | None = None
+    review: str | None = None
+
+
+def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> list[Edge]:
+    """Every SAME_AS edge from the source side to the target side (optionally: one
+    model's), sorted by keys. For checks, tests and evaluation."""
+    identifiers, params = selection(config)
+    rows = graph.read(EDGES_QUERY, {**params, "model": model}, identifiers)
+    return [Edge(source=str(r["source"]), target=str(r["target"]), score=r["score"],
+                 model=r["model"], method=r["method"], review=r["review"]) for r in rows]

@@ -1,0 +1,333 @@
+"""Backfill on a real server: resumable after an exception and after kill -9, equal to an
+uninterrupted run; idempotent; filters; dry run; takeover by another process."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from kgn_align import datasets, loaders
+from kgn_align.backfill import (
+    BackfillFilter,
+    BackfillOptions,
+    RunConflict,
+    forget_run,
+    run_backfill,
+    run_state,
+)
+from kgn_align.config import AlignConfig, ConnectionConfig
+from kgn_align.errors import ConfigError
+from kgn_align.graph import Graph
+from kgn_align.scorers import NameSimilarityScorer
+from kgn_align.writeback import ModelStamp, ScoredPair, read_edges
+
+STAMP = ModelStamp(model="names@test", method="name-similarity")
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Boom(RuntimeError):
+    """Stands in for Ctrl-C / a crash in the middle of a run."""
+
+
+@pytest.fixture(scope="module")
+def kg_slice() -> datasets.KGDataset:
+    return datasets.read_kg("dbp15k_fr_en").slice(150)
+
+
+@pytest.fixture
+def runs(graph: Graph) -> Iterator[list[str]]:
+    """Run ids used by a test; their progress nodes are deleted after."""
+    ids: list[str] = []
+    yield ids
+    for run_id in ids:
+        forget_run(graph, run_id)
+
+
+def _load(graph: Graph, ds: datasets.KGDataset, prefix: str) -> AlignConfig:
+    loaders.load_kg(graph, ds, prefix=prefix)
+    return loaders.preset_config(ds, prefix=prefix)
+
+
+@pytest.fixture
+def loaded(graph: Graph, namespace: str, kg_slice: datasets.KGDataset) -> AlignConfig:
+    return _load(graph, kg_slice, namespace)
+
+
+@pytest.fixture
+def reference(graph: Graph, kg_slice: datasets.KGDataset, runs: list[str]) -> Iterator[set[tuple]]:
+    """Model edges of an uninterrupted run, in a namespace of its own."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}/"
+    try:
+        config = _load(graph, kg_slice, prefix)
+        runs.append(f"ref-{prefix[5:15]}")
+        run_backfill(graph, config, NameSimilarityScorer(graph, config, k=5), STAMP,
+                     BackfillOptions(run_id=runs[-1], batch_size=20))
+        yield model_edges(graph, config)
+    finally:
+        loaders.delete_graphs(graph, prefix)
+
+
+def model_edges(graph: Graph, config: AlignConfig) -> set[tuple]:
+    return {(e.source, e.target, e.score, e.model, e.method)
+            for e in read_edges(graph, config) if e.review is None}
+
+
+def failing_after(scorer: Callable[[Sequence[str]], list[ScoredPair]], calls: int):
+    count = {"n": 0}
+
+    def score(keys: Sequence[str]) -> list[ScoredPair]:
+        count["n"] += 1
+        if count["n"] > calls:
+            raise Boom("interrupted")
+        return scorer(keys)
+
+    return score
+
+
+def test_uninterrupted_then_rerun_changes_nothing(graph: Graph, loaded: AlignConfig,
+                                                  runs: list[str], kg_slice: datasets.KGDataset) -> None:
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs += ["first", "second"]
+    first = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="first", batch_size=20))
+    assert first.status == "done" and first.entities == len(kg_slice.sides[0].uris)
+    assert first.writes.created > 0 and first.batches_now == -(-first.entities // 20)
+    edges = model_edges(graph, loaded)
+    assert len(edges) == first.writes.created
+    # precision of the names baseline against gold, among edges it wrote
+    gold = {(str(a), str(b)) for a, b in kg_slice.test_pairs + kg_slice.train_pairs}
+    assert sum((s, t) in gold for s, t, *_ in edges) / len(edges) > 0.7
+    # seed (reviewed) edges are still exactly as loaded
+    reviewed = {(e.source, e.target, e.review) for e in read_edges(graph, loaded) if e.review}
+    assert reviewed == {(str(a), str(b), "accepted") for a, b in kg_slice.train_pairs}
+    again = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="second", batch_size=20))
+    assert again.writes.changed == 0 and again.writes.unchanged == first.writes.created
+    assert model_edges(graph, loaded) == edges
+    done = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="first", batch_size=20))
+    assert done.status == "already-done" and done.writes.pairs == 0
+
+
+def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig,
+                                                   runs: list[str], reference: set[tuple]) -> None:
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs.append("crash")
+    options = BackfillOptions(run_id="crash", batch_size=20)
+    with pytest.raises(Boom):
+        run_backfill(graph, loaded, failing_after(scorer, 3), STAMP, options)
+    state = run_state(graph, "crash")
+    assert state is not None and state["status"] == "running" and state["batches"] == 3
+    partial = model_edges(graph, loaded)
+    assert 0 < len(partial) < len(reference)
+    assert {e[0] for e in partial} and max(e[0] for e in partial) <= state["cursor"]
+    resumed = run_backfill(graph, loaded, scorer, STAMP, options)
+    assert resumed.resumed and resumed.entities_before == 60
+    assert resumed.entities_now == resumed.entities - 60
+    assert resumed.writes.unchanged == 0  # nothing written twice
+    assert model_edges(graph, loaded) == reference
+
+
+def test_one_to_one_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig, runs: list[str],
+                                              tmp_path: Path) -> None:
+    """One-to-one scores everything first, then writes; interrupted while writing and
+    resumed, it writes exactly its (dry-run) plan, and no target is in two edges."""
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs += ["o2o", "o2o-dry"]
+    options = BackfillOptions(run_id="o2o", batch_size=20, policy="one-to-one", threshold=0.3)
+    plan_csv = tmp_path / "plan.csv"
+    run_backfill(graph, loaded, scorer, STAMP,
+                 options.model_copy(update={"run_id": "o2o-dry", "dry_run": plan_csv}))
+    with open(plan_csv, newline="") as fh:
+        plan = {(r["source"], r["target"], float(r["score"]), r["model"], r["method"])
+                for r in csv.DictReader(fh)}
+
+    def stop_after_3(p: object) -> None:
+        if getattr(p, "batches") >= 3:
+            raise Boom("interrupted while writing")
+
+    with pytest.raises(Boom):
+        run_backfill(graph, loaded, scorer, STAMP, options, progress=stop_after_3)
+    assert run_state(graph, "o2o")["batches"] == 3  # type: ignore[index]
+    resumed = run_backfill(graph, loaded, scorer, STAMP, options)
+    assert resumed.resumed and resumed.entities_before == 60
+    reviewed = {(e.source, e.target) for e in read_edges(graph, loaded) if e.review}
+    assert model_edges(graph, loaded) == {e for e in plan if e[:2] not in reviewed}
+    targets = [t for _, t, *_ in plan]
+    assert len(targets) == len(set(targets))  # one-to-one held
+
+
+def _run_cli(connection: ConnectionConfig, config_file: Path, run_id: str,
+             *extra: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "NEO4J_URI": connection.uri or "", "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else "",
+           "PYTHONPATH": str(REPO)}
+    if connection.database:
+        env["NEO4J_DATABASE"] = connection.database
+    return subprocess.Popen([sys.executable, "-m", "kgn_align.backfill_cli", "--config",
+                             str(config_file), "--run-id", run_id, "--batch-size", "10",
+                             "-k", "5", "--model-version", STAMP.model, "--no-progress", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+
+
+def _toml(config: AlignConfig, path: Path) -> Path:
+    def side(s) -> str:  # type: ignore[no-untyped-def]
+        return f'name = "{s.name}"\nlabel = "{s.label}"\nproperty = "{s.property}"\nvalue = "{s.value}"\n'
+
+    names = ", ".join(f'"{n}"' for n in config.name_properties)
+    path.write_text(f'key_property = "{config.key_property}"\nname_properties = [{names}]\n\n'
+                    f"[source]\n{side(config.source)}\n[target]\n{side(config.target)}")
+    return path
+
+
+def test_kill_9_mid_run_then_resume_equals_uninterrupted(
+        graph: Graph, connection: ConnectionConfig, loaded: AlignConfig, runs: list[str],
+        reference: set[tuple], tmp_path: Path) -> None:
+    config_file = _toml(loaded, tmp_path / "align.toml")
+    runs.append("killed")
+    proc = _run_cli(connection, config_file, "killed", "--throttle", "0.3")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = run_state(graph, "killed")
+            if state is not None and state["batches"] >= 2:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"backfill ended before it could be killed: {proc.stderr.read()!r}")
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    state = run_state(graph, "killed")
+    assert state is not None and state["status"] == "running"
+    assert 2 <= state["batches"] < 15
+    partial = model_edges(graph, loaded)
+    assert partial < reference
+    # every source up to the cursor is finished, none after it has an edge yet
+    assert all(e[0] <= state["cursor"] for e in partial)
+    assert {e for e in reference if e[0] <= state["cursor"]} == partial
+    again = _run_cli(connection, config_file, "killed")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err.decode()[-2000:]
+    assert "(resumed)" in out.decode()
+    assert model_edges(graph, loaded) == reference
+    assert run_state(graph, "killed")["status"] == "done"  # type: ignore[index]
+
+
+def test_takeover_stops_the_old_process_without_a_partial_batch(
+        graph: Graph, loaded: AlignConfig, runs: list[str]) -> None:
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs.append("taken")
+    options = BackfillOptions(run_id="taken", batch_size=20)
+    calls = {"n": 0}
+
+    def score(keys: Sequence[str]) -> list[ScoredPair]:
+        calls["n"] += 1
+        if calls["n"] == 3:  # a second process starts the same run while batch 3 is scored
+            from kgn_align.backfill import fingerprint
+
+            graph.write("backfill_run_start", {
+                "run_id": "taken", "fingerprint": fingerprint(loaded, BackfillFilter(), options, STAMP),
+                "owner": "someone-else", "total": 0})
+        return scorer(keys)
+
+    with pytest.raises(RunConflict, match="taken over"):
+        run_backfill(graph, loaded, score, STAMP, options)
+    state = run_state(graph, "taken")
+    assert state["batches"] == 2  # type: ignore[index]
+    assert all(e[0] <= state["cursor"] for e in model_edges(graph, loaded))  # type: ignore[index]
+
+
+def test_other_settings_under_the_same_run_id_are_refused(graph: Graph, loaded: AlignConfig,
+                                                          runs: list[str]) -> None:
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs.append("settings")
+    with pytest.raises(Boom):
+        run_backfill(graph, loaded, failing_after(scorer, 1), STAMP,
+                     BackfillOptions(run_id="settings", batch_size=20))
+    before = model_edges(graph, loaded)
+    with pytest.raises(RunConflict, match="other settings"):
+        run_backfill(graph, loaded, scorer, STAMP,
+                     BackfillOptions(run_id="settings", batch_size=20, threshold=0.9))
+    assert model_edges(graph, loaded) == before
+
+
+def test_bad_filters_are_clear_errors_and_write_nothing(graph: Graph, loaded: AlignConfig,
+                                                        runs: list[str]) -> None:
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs.append("bad")
+    options = BackfillOptions(run_id="bad")
+    cases = {
+        "no source entity has the entity type": BackfillFilter(entity_type="Paper"),
+        "keys are not source entities: 'nope'": BackfillFilter(keys=("nope", loaded_key(graph, loaded))),
+        "no source entity has the property 'modifiedAt'": BackfillFilter(
+            changed_since=datetime(2024, 1, 1, tzinfo=timezone.utc), changed_property="modifiedAt"),
+    }
+    for message, flt in cases.items():
+        with pytest.raises(ConfigError, match=message) as err:
+            run_backfill(graph, loaded, scorer, STAMP, options, flt)
+        assert "nothing was written" in str(err.value)
+    with pytest.raises(ValueError, match="time zone"):
+        BackfillFilter(changed_since=datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="not a valid identifier"):
+        BackfillFilter(entity_type="Entity`) DETACH DELETE n //")
+    assert run_state(graph, "bad") is None
+    assert model_edges(graph, loaded) == set()
+
+
+def loaded_key(graph: Graph, config: AlignConfig) -> str:
+    from kgn_align.scorers import read_side
+
+    return read_side(graph, config, config.source)[0][0]
+
+
+def test_key_and_changed_since_filters(graph: Graph, loaded: AlignConfig, runs: list[str],
+                                       kg_slice: datasets.KGDataset) -> None:
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    # held-out sources: their best match is no seed (reviewed) edge, so the model writes one
+    keys = sorted(str(a) for a, _ in kg_slice.test_pairs)
+    runs += ["keys", "since"]
+    summary = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="keys", threshold=0.0),
+                           BackfillFilter(keys=tuple(keys[:4])))
+    assert summary.entities == 4
+    assert {e[0] for e in model_edges(graph, loaded)} == set(keys[:4])
+    # mark three entities as changed now, two long ago
+    now = datetime.now(timezone.utc)
+    rows = ([{"key": k, "props": {"updatedAt": now}} for k in keys[10:13]]
+            + [{"key": k, "props": {"updatedAt": now - timedelta(days=30)}} for k in keys[13:15]])
+    graph.write("load_nodes", {"graph": loaded.source.value, "load_id": "t", "rows": rows},
+                {"label": "Entity"})
+    summary = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="since", threshold=0.0),
+                           BackfillFilter(changed_since=now - timedelta(days=1)))
+    assert summary.entities == 3
+    assert {e[0] for e in model_edges(graph, loaded)} == set(keys[:4]) | set(keys[10:13])
+
+
+def test_dry_run_writes_csv_and_nothing_else(graph: Graph, loaded: AlignConfig, runs: list[str],
+                                             tmp_path: Path) -> None:
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs += ["dry", "real"]
+    out = tmp_path / "would-be.csv"
+    summary = run_backfill(graph, loaded, scorer, STAMP,
+                           BackfillOptions(run_id="dry", batch_size=20, dry_run=out))
+    assert summary.status == "dry-run" and summary.csv == str(out)
+    assert run_state(graph, "dry") is None and model_edges(graph, loaded) == set()
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == summary.pairs_selected > 0
+    would_be = {(r["source"], r["target"], float(r["score"]), r["model"], r["method"]) for r in rows}
+    real = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="real", batch_size=20))
+    written = model_edges(graph, loaded)
+    # the real run writes exactly the dry run's pairs, except where a person already decided
+    assert written <= would_be and len(would_be - written) == real.writes.reviewed + real.writes.skipped

@@ -1,0 +1,46 @@
+"""The backfill command's usage errors (no server needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kgn_align.backfill import BackfillFilter, BackfillOptions, batches_of
+from kgn_align.backfill_cli import backfill
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "align.toml"
+    path.write_text('[source]\nname = "a"\nlabel = "A"\n\n[target]\nname = "b"\nlabel = "B"\n')
+    return path
+
+
+def test_help_explains_resuming() -> None:
+    result = CliRunner().invoke(backfill, ["--help"])
+    assert result.exit_code == 0
+    assert "--run-id" in result.output and "resume" in result.output
+    assert "--dry-run" in result.output and "--changed-since" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--changed-since", "yesterday"], "not an ISO-8601 time"),
+    (["--changed-since", "2024-05-01T00:00:00"], "time zone"),
+    (["--threshold", "1.5"], "threshold"),
+    (["--policy", "nearest"], "policy"),
+    (["--run-id", "bad id!"], "run_id"),
+])
+def test_bad_options_exit_2(config_file: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(backfill, ["--config", str(config_file), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_filter_and_option_models() -> None:
+    assert BackfillFilter(keys=("b", "a", "b")).keys == ("a", "b")
+    with pytest.raises(ValueError, match="empty key list"):
+        BackfillFilter(keys=())
+    assert len(BackfillOptions().run_id) == 12
+    assert list(batches_of(["a", "b", "c"], 2)) == [["a", "b"], ["c"]]

@@ -1,0 +1,123 @@
+"""Blocking: ANN top-k against brute force, type restriction, recall@k."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kgn_align.candidates import Candidates, candidate_pairs, dense_topk, recall_at_k, search
+
+
+def _ann(name: str) -> object:
+    """A backend id that skips when its optional library is missing."""
+    module = {"hnsw": "hnswlib", "faiss": "faiss"}.get(name)
+    if module is None:
+        return name
+    try:
+        __import__(module)
+    except ImportError:
+        return pytest.param(name, marks=pytest.mark.skip(reason=f"{module} is not installed"))
+    return name
+
+
+ANN = [_ann("hnsw"), _ann("faiss")]
+
+
+def unit(n: int, d: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.normalize(torch.randn(n, d, generator=g), dim=-1)
+
+
+def brute(source: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
+    sim = source @ target.T
+    return torch.argsort(-sim, dim=1)[:, :k]
+
+
+def test_exact_matches_brute_force_in_any_chunking() -> None:
+    s, t = unit(300, 16, 0), unit(200, 16, 1)
+    sim, idx = dense_topk(s, t, 10, chunk=7)
+    assert torch.equal(idx, brute(s, t, 10))
+    assert torch.allclose(sim, torch.gather(s @ t.T, 1, idx))
+    assert torch.all(sim[:, :-1] >= sim[:, 1:])
+
+
+@pytest.mark.parametrize("ann", ANN)
+def test_ann_agrees_with_brute_force(ann: str) -> None:
+    s, t = unit(500, 32, 2), unit(2000, 32, 3)
+    got = search(s, t, 10, backend=ann, ef_search=200)
+    want = brute(s, t, 10)
+    overlap = sum(len(set(a) & set(b)) for a, b in zip(got.index.tolist(), want.tolist()))
+    assert overlap / want.numel() > 0.97
+    # similarities are the true cosines of the returned rows
+    assert torch.allclose(got.similarity, torch.gather(s @ t.T, 1, got.index), atol=1e-4)
+
+
+@pytest.mark.parametrize("ann", ANN)
+def test_ann_is_deterministic(ann: str) -> None:
+    s, t = unit(200, 16, 4), unit(800, 16, 5)
+    a, b = search(s, t, 5, backend=ann), search(s, t, 5, backend=ann)
+    assert torch.equal(a.index, b.index)
+
+
+@pytest.mark.parametrize("ann", ["exact", *ANN])
+def test_candidates_only_of_the_same_type(ann: str) -> None:
+    s, t = unit(120, 8, 6), unit(90, 8, 7)
+    s_types = torch.arange(120) % 3
+    t_types = torch.arange(90) % 2  # no target of type 2
+    got = search(s, t, 20, source_types=s_types, target_types=t_types, backend=ann)
+    for row in range(120):
+        cands = got.index[row]
+        if s_types[row] == 2:
+            assert torch.all(cands == -1) and torch.all(got.similarity[row] == float("-inf"))
+        else:
+            assert torch.all(cands >= 0)
+            assert torch.all(t_types[cands] == s_types[row])
+    # restricted exact search equals brute force within the type
+    exact = search(s, t, 20, source_types=s_types, target_types=t_types, backend="exact")
+    rows0 = torch.nonzero(s_types == 0, as_tuple=True)[0]
+    cols0 = torch.nonzero(t_types == 0, as_tuple=True)[0]
+    assert torch.equal(exact.index[rows0], cols0[brute(s[rows0], t[cols0], 20)])
+
+
+def test_fewer_targets_than_k_are_padded() -> None:
+    got = search(unit(4, 8, 8), unit(3, 8, 9), 5)
+    assert got.k == 5
+    assert torch.all(got.index[:, 3:] == -1) and torch.all(got.index[:, :3] >= 0)
+    assert len(list(got.pairs())) == 12
+
+
+def test_recall_at_k() -> None:
+    index = torch.tensor([[3, 1, 2], [0, 2, 1], [1, 0, -1]])
+    cands = Candidates(index=index, similarity=torch.zeros(3, 3))
+    gold = [(0, 3), (1, 2), (2, 4)]  # hit at rank 1, hit at rank 2, miss
+    assert recall_at_k(cands, gold, ks=(1, 2, 10)) == {1: 1 / 3, 2: 2 / 3, 10: 2 / 3}
+    with pytest.raises(ValueError):
+        recall_at_k(cands, [])
+
+
+def test_identical_embeddings_have_perfect_recall() -> None:
+    t = unit(400, 24, 10)
+    perm = torch.randperm(400, generator=torch.Generator().manual_seed(0))
+    s = t[perm] + 0.01 * unit(400, 24, 11)
+    got = search(torch.nn.functional.normalize(s, dim=-1), t, 1, backend="hnsw")
+    gold = list(zip(range(400), perm.tolist()))
+    assert recall_at_k(got, gold, ks=(1,)) == {1: 1.0}
+
+
+def test_bad_arguments_raise_value_error() -> None:
+    s, t = unit(4, 8, 0), unit(4, 6, 1)
+    with pytest.raises(ValueError, match="dimension"):
+        search(s, t, 2)
+    with pytest.raises(ValueError, match="both sides"):
+        search(s, unit(4, 8, 1), 2, source_types=torch.zeros(4))
+    with pytest.raises(ValueError):
+        search(s, unit(4, 8, 1), 0)
+    with pytest.raises(ValueError, match="backend"):
+        search(s, unit(4, 8, 1), 2, backend="annoy")  # type: ignore[arg-type]
+
+
+def test_candidate_pairs_carry_keys() -> None:
+    got = search(unit(2, 4, 0), unit(3, 4, 1), 2)
+    pairs = candidate_pairs(got, ["a", "b"], ["x", "y", "z"])
+    assert len(pairs) == 4 and {p.source for p in pairs} == {"a", "b"}
+    assert {p.target for p in pairs} <= {"x", "y", "z"}
