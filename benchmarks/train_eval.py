@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--k1", type=int, default=10)
     ap.add_argument("--k2", type=int, default=3)
     ap.add_argument("--hidden", type=int, default=32)
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=None, help="default 5")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-sources", type=int, default=None,
                     help="evaluate on a fixed random subset (seed 0) of this many test sources")
@@ -91,6 +91,7 @@ def main() -> None:
     clock = Clock()
     table = args.dataset in TABLES
     k = args.k or (20 if table else 50)
+    args.epochs = args.epochs or 5
 
     data = load_table(args.dataset) if table else load_kg(args.dataset, names=args.names)
     n1 = len(data.names[0])
@@ -180,7 +181,11 @@ def classify_labelled(model, side_a: SideInputs, side_b: SideInputs, labelled: d
 
     vs, vy = scores("valid")
     ts, ty = scores("test")
-    _, threshold = best_f1(vs, vy)
+    _, t_hi = best_f1(vs, vy)
+    # max-margin cut: halfway between the lowest valid score kept at the best F1 and the next
+    # lower valid score (best_f1 returns the highest threshold reaching it, biased to precision)
+    below = vs[vs < t_hi]
+    threshold = float((t_hi + float(below.max())) / 2) if below.numel() else float(t_hi)
     pred = ts >= threshold
     tp = float((pred & ty).sum())
     precision = tp / max(float(pred.sum()), 1.0)
