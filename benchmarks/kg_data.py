@@ -27,6 +27,10 @@ class KGPair:
     triples: tuple[np.ndarray, np.ndarray]  # (T, 3) rows: head_row, rel_id, tail_row
     train: np.ndarray  # (P, 2) rows (side1 row, side2 row)
     test: np.ndarray
+    types: tuple[np.ndarray, np.ndarray] | None = None  # (N,) type id per entity (tables)
+    type_names: list[str] | None = None
+    seeds: tuple[np.ndarray, np.ndarray] | None = None  # rows of the aligned type (tables: papers/songs)
+    labelled: dict[str, np.ndarray] | None = None  # split -> (P, 3) rows a, b, label (itunes_amazon)
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -87,6 +91,8 @@ def sample_trees(
     seed: int = 0,
     weighted: bool = True,
     seeds: np.ndarray | None = None,
+    entity_type: np.ndarray | None = None,
+    types: list[str] | None = None,
 ) -> TreeStore:
     """Two-hop trees for every entity; neighbours drawn without replacement with weight
     1 / (number of the node's neighbours sharing that relation type and direction)."""
@@ -133,7 +139,8 @@ def sample_trees(
     lt = lambda x: torch.tensor(x, dtype=torch.long)  # noqa: E731
     return TreeStore(
         keys=[str(i) for i in range(num_entities)],
-        entity_type=torch.zeros(num_entities, dtype=torch.long),
+        entity_type=(torch.zeros(num_entities, dtype=torch.long) if entity_type is None
+                     else torch.as_tensor(entity_type, dtype=torch.long)),
         tree_ptr=lt(tree_ptr),
         tree_seed=torch.as_tensor(seed_rows, dtype=torch.long),
         slot_entity=lt(s_ent),
@@ -142,5 +149,66 @@ def sample_trees(
         slot_rel=lt(s_rel),
         slot_dir=lt(s_dir),
         relations=[str(x) for x in rel_names],
-        types=["Entity"],
+        types=list(types) if types is not None else ["Entity"],
     )
+
+
+# ---------------------------------------------------------------------------- tables
+#: attribute values appended to a record's text (they disambiguate look-alike titles)
+TABLE_TEXT_ATTRIBUTES = {"dblp_acm": ("year",), "itunes_amazon": ("time", "price")}
+
+
+def load_table(name: str, *, train_ratio: float = 0.3, seed: int = 0, root: Path | None = None) -> KGPair:
+    """A table dataset (via :mod:`kgn_align.datasets`) as two typed graphs.
+
+    Each side: its records (Paper / Song) first, then one entity per distinct linked name
+    (Author, Venue / Artist, Album, Genre), with ``record -[REL]-> linked`` triples. Record
+    text = name + the attribute values in :data:`TABLE_TEXT_ATTRIBUTES`. dblp_acm: the gold is
+    shuffled (seeded) and split ``train_ratio`` / rest; itunes_amazon: positives of its train
+    split for training, its labelled valid/test pairs in ``labelled``.
+    """
+    from kgn_align.datasets import read_tables
+
+    ds = read_tables(name, root)
+    attrs = TABLE_TEXT_ATTRIBUTES.get(name, ())
+    rel_index: dict[str, int] = {}
+    type_names: list[str] = list(ds.labels)
+    names_out, triples_out, types_out, seeds_out, key_rows = [], [], [], [], []
+    for side in (0, 1):
+        recs = ds.records[side]
+        names = [" ".join([r.name] + [str(r.attributes[a]) for a in attrs if a in r.attributes]) for r in recs]
+        types = [type_names.index(r.label) for r in recs]
+        rows = {r.key: i for i, r in enumerate(recs)}
+        linked: dict[tuple[str, str], int] = {}
+        trip = []
+        for i, r in enumerate(recs):
+            for rel, label, target in r.links:
+                k = (label, target.lower())
+                if k not in linked:
+                    linked[k] = len(names)
+                    names.append(target)
+                    types.append(type_names.index(label))
+                trip.append((i, rel_index.setdefault(rel, len(rel_index)), linked[k]))
+        names_out.append(names)
+        triples_out.append(np.array(trip, dtype=np.int64).reshape(-1, 3))
+        types_out.append(np.array(types))
+        seeds_out.append(np.arange(len(recs)))
+        key_rows.append(rows)
+
+    def to_rows(pairs: list[tuple[str, str, int]]) -> np.ndarray:
+        return np.array([[key_rows[0][a], key_rows[1][b], y] for a, b, y in pairs], dtype=np.int64).reshape(-1, 3)
+
+    labelled = None
+    if "gold" in ds.splits:
+        gold = to_rows(ds.splits["gold"])[:, :2]
+        perm = np.random.default_rng(seed).permutation(len(gold))
+        cut = int(round(train_ratio * len(gold)))
+        train, test = gold[perm[:cut]], gold[perm[cut:]]
+    else:
+        labelled = {k: to_rows(v) for k, v in ds.splits.items()}
+        train = labelled["train"][labelled["train"][:, 2] == 1, :2]
+        test = labelled["test"][labelled["test"][:, 2] == 1, :2]
+    ids = (list(range(len(names_out[0]))), list(range(len(names_out[1]))))
+    return KGPair(ids, (names_out[0], names_out[1]), (triples_out[0], triples_out[1]), train, test,
+                  types=(types_out[0], types_out[1]), type_names=type_names,
+                  seeds=(seeds_out[0], seeds_out[1]), labelled=labelled)

@@ -20,6 +20,8 @@ import importlib
 import importlib.util
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,6 +48,91 @@ def _hash(names: Sequence[str], analyzer: str, ngram_range: tuple[int, int], n_b
     return vec.transform(names).tocsr()
 
 
+def _counts(names: Sequence[str], n_bits: int, ngram_range: tuple[int, int], word_weight: float) -> sp.csr_matrix:
+    counts = _hash(names, "char_wb", ngram_range, n_bits)
+    if word_weight > 0:
+        counts = counts + word_weight * _hash(names, "word", (1, 1), n_bits)
+    counts = counts.tocsr()
+    counts.data = np.log1p(counts.data)  # sublinear tf
+    return counts
+
+
+def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    weighted = (counts @ sp.diags(idf.astype(np.float32))).tocsr()
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+    norms[norms == 0] = 1.0
+    return (sp.diags((1.0 / norms).astype(np.float32)) @ weighted).tocsr().astype(np.float32)
+
+
+@dataclass
+class NgramFeaturizer:
+    """The fitted n-gram featurizer: hashing settings, IDF weights and projection seed.
+
+    Fitting takes the IDF from the names given; :meth:`state` / :meth:`from_state` turn it
+    into plain types and tensors for a checkpoint, so that inference computes exactly the
+    vectors the model was trained on (no drift from re-fitting IDF on other names).
+    """
+
+    idf: np.ndarray  #: ``(2**n_bits,)`` float32
+    n_bits: int = DEFAULT_BITS
+    ngram_range: tuple[int, int] = (2, 4)
+    word_weight: float = 1.0
+    dim: int | None = DEFAULT_DIM
+    seed: int = 0
+
+    @classmethod
+    def fit(
+        cls,
+        names: Sequence[str],
+        *,
+        n_bits: int = DEFAULT_BITS,
+        ngram_range: tuple[int, int] = (2, 4),
+        word_weight: float = 1.0,
+        dim: int | None = DEFAULT_DIM,
+        seed: int = 0,
+    ) -> NgramFeaturizer:
+        if n_bits < 4 or n_bits > 24:
+            raise ValueError(f"n_bits must be within 4..24, got {n_bits}")
+        if dim is not None and dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        counts = _counts(names, n_bits, ngram_range, word_weight) if names else sp.csr_matrix((0, 2**n_bits))
+        df = np.bincount(counts.indices, minlength=2**n_bits).astype(np.float32)
+        idf = (np.log((1.0 + counts.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
+        return cls(idf, n_bits, tuple(ngram_range), word_weight, dim, seed)
+
+    def matrix(self, names: Sequence[str]) -> sp.csr_matrix:
+        """Sparse TF-IDF rows, L2-normalised: ``(N,) -> (N, 2**n_bits)``."""
+        if not names:
+            return sp.csr_matrix((0, 2**self.n_bits), dtype=np.float32)
+        return _weigh(_counts(names, self.n_bits, self.ngram_range, self.word_weight), self.idf)
+
+    def transform(self, names: Sequence[str]) -> Tensor:
+        """Dense level-0 vectors ``(N,) -> (N, dim)`` (all columns when ``dim`` is None)."""
+        m = self.matrix(names)
+        if self.dim is None:
+            return torch.from_numpy(m.toarray())
+        out = np.asarray(m @ random_projection(m.shape[1], self.dim, self.seed), dtype=np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return torch.from_numpy(out / norms)
+
+    def state(self) -> dict[str, Any]:
+        """Plain types + one tensor: loadable with ``torch.load(weights_only=True)``."""
+        return {"kind": "ngram", "idf": torch.from_numpy(self.idf.copy()), "n_bits": self.n_bits,
+                "ngram_range": list(self.ngram_range), "word_weight": float(self.word_weight),
+                "dim": self.dim, "seed": self.seed}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NgramFeaturizer:
+        if state.get("kind") != "ngram":
+            raise ValueError(f"not an n-gram featurizer state: kind={state.get('kind')!r}")
+        idf = np.asarray(state["idf"].numpy() if isinstance(state["idf"], Tensor) else state["idf"], dtype=np.float32)
+        if idf.shape != (2 ** int(state["n_bits"]),):
+            raise ValueError("idf length does not match n_bits")
+        return cls(idf, int(state["n_bits"]), tuple(state["ngram_range"]), float(state["word_weight"]),
+                   state["dim"], int(state["seed"]))
+
+
 def ngram_matrix(
     names: Sequence[str],
     *,
@@ -53,25 +140,13 @@ def ngram_matrix(
     ngram_range: tuple[int, int] = (2, 4),
     word_weight: float = 1.0,
 ) -> sp.csr_matrix:
-    """Sparse TF-IDF of char n-grams + word unigrams, rows L2-normalised.
-
-    Shapes: ``(N,) -> (N, 2**n_bits)`` (``float32`` CSR). Empty names give zero rows.
+    """Sparse TF-IDF of char n-grams + word unigrams, rows L2-normalised (IDF fitted on
+    ``names``). Shapes: ``(N,) -> (N, 2**n_bits)`` (``float32`` CSR). Empty names give zero rows.
     """
     if n_bits < 4 or n_bits > 24:
         raise ValueError(f"n_bits must be within 4..24, got {n_bits}")
-    if not names:
-        return sp.csr_matrix((0, 2**n_bits), dtype=np.float32)
-    counts = _hash(names, "char_wb", ngram_range, n_bits)
-    if word_weight > 0:
-        counts = counts + word_weight * _hash(names, "word", (1, 1), n_bits)
-    counts = counts.tocsr()
-    counts.data = np.log1p(counts.data)  # sublinear tf
-    df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)
-    idf = np.log((1.0 + counts.shape[0]) / (1.0 + df)) + 1.0
-    weighted = (counts @ sp.diags(idf.astype(np.float32))).tocsr()
-    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
-    norms[norms == 0] = 1.0
-    return (sp.diags((1.0 / norms).astype(np.float32)) @ weighted).tocsr().astype(np.float32)
+    f = NgramFeaturizer.fit(names, n_bits=n_bits, ngram_range=ngram_range, word_weight=word_weight)
+    return f.matrix(names)
 
 
 def random_projection(in_dim: int, out_dim: int, seed: int = 0) -> np.ndarray:
@@ -89,18 +164,13 @@ def ngram_features(
 ) -> Tensor:
     """Dense level-0 vectors: :func:`ngram_matrix`, randomly projected to ``dim`` and
     re-normalised (``dim=None`` keeps all ``2**n_bits`` columns; fine for small N only).
+    Fits IDF on ``names``; keep a :class:`NgramFeaturizer` to reuse it.
 
     Shapes: ``(N,) -> (N, dim)``.
     """
-    m = ngram_matrix(names, n_bits=n_bits)
-    if dim is None:
-        return torch.from_numpy(m.toarray())
-    if dim <= 0:
+    if dim is not None and dim <= 0:
         raise ValueError(f"dim must be positive, got {dim}")
-    out = np.asarray(m @ random_projection(m.shape[1], dim, seed), dtype=np.float32)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return torch.from_numpy(out / norms)
+    return NgramFeaturizer.fit(names, n_bits=n_bits, dim=dim, seed=seed).transform(names)
 
 
 def sentence_encoder_available() -> bool:

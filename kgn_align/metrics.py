@@ -103,3 +103,46 @@ def plot_pr_curve(scores: Tensor, labels: Tensor, path: str | Path, *, title: st
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def one_to_one_f1(
+    scores: Tensor, candidates: Tensor, sources: Tensor, gold: Tensor, *, fixed_threshold: float = 0.5
+) -> dict[str, float]:
+    """Pair classification with one-to-one matching: scored pairs are taken greedily in
+    descending score, each source and target at most once; a threshold keeps a prefix of
+    that list (greedy acceptance does not depend on lower pairs, so every threshold is one
+    prefix). F1 against the gold pairs ``(G, 2)`` (golds never scored count as misses).
+
+    Returns the best F1 over thresholds (``o2o_best_f1``, with its threshold, precision and
+    recall; picked on these very pairs, so optimistic) and the F1 at ``fixed_threshold``.
+    Shapes: ``(Q, k), (Q, k), (Q,), (G, 2)``.
+    """
+    s = scores.reshape(-1).detach().double().cpu().numpy()
+    a = sources.unsqueeze(1).expand_as(candidates).reshape(-1).cpu().numpy()
+    b = candidates.reshape(-1).cpu().numpy()
+    truth = {(int(x), int(y)) for x, y in gold.tolist()}
+    order = np.argsort(-s, kind="stable")
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    kept_s, kept_y = [], []
+    for i in order.tolist():
+        x, y = int(a[i]), int(b[i])
+        if x in used_a or y in used_b:
+            continue
+        used_a.add(x)
+        used_b.add(y)
+        kept_s.append(s[i])
+        kept_y.append((x, y) in truth)
+    if not kept_s:
+        return {"o2o_best_f1": 0.0, "o2o_threshold": math.nan, "o2o_precision": 0.0, "o2o_recall": 0.0,
+                f"o2o_f1@{fixed_threshold:g}": 0.0}
+    ks, ky = np.asarray(kept_s), np.asarray(kept_y, dtype=np.float64)
+    tp = np.cumsum(ky)
+    n = np.arange(1, len(ky) + 1)
+    precision, recall = tp / n, tp / max(len(truth), 1)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    i = int(np.argmax(f1))
+    at = int(np.searchsorted(-ks, -fixed_threshold, side="right"))  # pairs with score >= threshold
+    f_fixed = float(f1[at - 1]) if at > 0 else 0.0
+    return {"o2o_best_f1": float(f1[i]), "o2o_threshold": float(ks[i]), "o2o_precision": float(precision[i]),
+            "o2o_recall": float(recall[i]), f"o2o_f1@{fixed_threshold:g}": f_fixed}

@@ -96,21 +96,23 @@ def score_pairs(
     rows_a: Tensor,
     rows_b: Tensor,
     *,
-    batch_pairs: int = 1024,
+    batch_pairs: int = 4096,
     device: torch.device | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Logits and calibrated probabilities for pairs ``(rows_a[i], rows_b[i])``, batched,
-    without gradients. Shapes: ``(P,), (P,) -> (P,), (P,)``."""
+    in inference mode; each side's feature table is projected once for all batches.
+    Shapes: ``(P,), (P,) -> (P,), (P,)``."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     fa, fb = side_a.features.to(device), side_b.features.to(device)
     logits, probs = [], []
-    with torch.no_grad():
+    with torch.inference_mode():
+        pa, pb = model.encoder.project(fa), model.encoder.project(fb)
         for start in range(0, rows_a.numel(), batch_pairs):
             ba = side_a.batch(rows_a[start : start + batch_pairs]).to(device)
             bb = side_b.batch(rows_b[start : start + batch_pairs]).to(device)
-            out = model(ba, bb, fa, fb)
+            out = model(ba, bb, fa, fb, projected_a=pa, projected_b=pb)
             logits.append(out.logit.cpu())
             probs.append(out.prob.cpu())
     model.train(was_training)
@@ -178,7 +180,7 @@ def train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             if step % config.log_every == 0:
                 log.info("epoch %d step %d loss %.4f", epoch, step, float(np.mean(losses[-config.log_every :])))

@@ -128,6 +128,13 @@ class CrossGraphAttentionConv(MessagePassing):
             return torch.zeros(())
         return self.log_cross_scale.exp()
 
+    def cross_project(self, x: Tensor) -> Tensor:
+        r"""Unit vectors :math:`\mathbf{W}_c \mathbf{x} / \lVert\cdot\rVert` used by the cross term
+        (row-wise, so they can be computed once per entity and gathered per slot)."""
+        if self.lin_cross is None:
+            raise ValueError("cross_scores needs cross_attention=True")
+        return F.normalize(self.lin_cross(x), dim=-1)
+
     def cross_scores(
         self, x_a: Tensor, x_b: Tensor, group_a: Tensor, group_b: Tensor, num_groups: int
     ) -> tuple[Tensor, Tensor]:
@@ -139,14 +146,17 @@ class CrossGraphAttentionConv(MessagePassing):
 
         Shapes: :math:`(|V_a|, F_{in}), (|V_b|, F_{in}), (|V_a|), (|V_b|) \to (|V_a|), (|V_b|)`.
         """
-        if self.lin_cross is None:
-            raise ValueError("cross_scores needs cross_attention=True")
-        za = F.normalize(self.lin_cross(x_a), dim=-1)
-        zb = F.normalize(self.lin_cross(x_b), dim=-1)
+        return self.cross_match(self.cross_project(x_a), self.cross_project(x_b), group_a, group_b, num_groups)
+
+    @staticmethod
+    def cross_match(
+        za: Tensor, zb: Tensor, group_a: Tensor, group_b: Tensor, num_groups: int
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`cross_scores` on already projected unit vectors (see :meth:`cross_project`)."""
         perm_a = torch.argsort(group_a, stable=True)
         perm_b = torch.argsort(group_b, stable=True)
-        da, ma = to_dense_batch(za[perm_a], group_a[perm_a], batch_size=num_groups)
-        db, mb = to_dense_batch(zb[perm_b], group_b[perm_b], batch_size=num_groups)
+        da, ma = to_dense_batch(za.index_select(0, perm_a), group_a[perm_a], batch_size=num_groups)
+        db, mb = to_dense_batch(zb.index_select(0, perm_b), group_b[perm_b], batch_size=num_groups)
         sim = torch.bmm(da, db.transpose(1, 2))  # (G, Ma, Mb)
         fill = torch.finfo(sim.dtype).min
         best_a = sim.masked_fill(~mb[:, None, :], fill).amax(2)
@@ -167,25 +177,55 @@ class CrossGraphAttentionConv(MessagePassing):
         edge_dir: Tensor,
         cross: Tensor | None = None,
         return_attention: bool = False,
+        *,
+        x_index: Tensor | None = None,
+        targets: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
+        """``x`` is either one row per slot, or (with ``x_index``, ``(N,)``) a table of
+        distinct rows that slot ``i`` reads as ``x[x_index[i]]``: every projection is then
+        computed once per row instead of once per slot (an entity fills many slots, and a
+        source's tree is repeated for each of its candidates). ``targets`` (slot ids)
+        restricts the output to those slots (e.g. the seeds in the last layer); the result
+        has one row per target, in that order."""
         if x.dim() != 2 or x.size(1) != self.in_channels:
             raise ValueError(f"x must be (num_slots, {self.in_channels}), got {tuple(x.shape)}")
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"edge_index must be (2, E), got {tuple(edge_index.shape)}")
-        if cross is not None and cross.shape != (x.size(0),):
+        n = x.size(0) if x_index is None else x_index.numel()
+        if cross is not None and cross.shape != (n,):
             raise ValueError(f"cross must be (num_slots,), got {tuple(cross.shape)}")
         child, parent = edge_index
-        msg = self.lin_msg(x)[child] + self.rel_emb(2 * edge_type + edge_dir)  # (E, F_out)
+        if x_index is not None:  # project the table, then gather per slot
+            row_child, row_parent = x_index.index_select(0, child), x_index.index_select(0, parent)
+            msg = self.lin_msg(x).index_select(0, row_child)
+        elif child.numel() < n:  # few edges (e.g. into the seeds only): gather first
+            row_child, row_parent = child, parent
+            msg = self.lin_msg(x.index_select(0, child))
+        else:
+            row_child, row_parent = child, parent
+            msg = self.lin_msg(x).index_select(0, child)
+        msg = msg + self.rel_emb(2 * edge_type + edge_dir)  # (E, F_out)
         logit = torch.zeros(child.numel(), dtype=x.dtype, device=x.device)
         if self.lin_query is not None:
-            q = self.lin_query(x)[parent]
+            if x_index is None and child.numel() < n:
+                q = self.lin_query(x.index_select(0, parent))
+            else:
+                q = self.lin_query(x).index_select(0, row_parent)
             logit = logit + (F.leaky_relu(q + msg, self.negative_slope) * self.att).sum(-1)
         if self.cross_attention and cross is not None:
-            logit = logit + self.cross_scale * cross[child]
-        alpha = softmax(logit, parent, num_nodes=x.size(0))
+            logit = logit + self.cross_scale * cross.index_select(0, child)
+        alpha = softmax(logit, parent, num_nodes=n)
         alpha_used = F.dropout(alpha, p=self.dropout, training=self.training)
-        agg = self.propagate(edge_index, msg=msg, alpha=alpha_used, size=(x.size(0), x.size(0)))
-        out = self.lin_out(torch.cat([self.lin_self(x), agg], dim=-1))
+        agg = self.propagate(edge_index, msg=msg, alpha=alpha_used, size=(n, n))
+        rows = torch.arange(n, device=x.device) if targets is None else targets
+        if targets is not None:
+            agg = agg.index_select(0, targets)
+        own = rows if x_index is None else x_index.index_select(0, rows)
+        if x_index is not None and targets is None:
+            own_x = self.lin_self(x).index_select(0, own)
+        else:
+            own_x = self.lin_self(x.index_select(0, own))
+        out = self.lin_out(torch.cat([own_x, agg], dim=-1))
         return (out, alpha) if return_attention else out
 
     def message(self, msg: Tensor, alpha: Tensor) -> Tensor:

@@ -78,8 +78,24 @@ class _SlotEncoder(nn.Module):
         nn.init.zeros_(self.type_emb.weight)
 
     def forward(self, features: Tensor, batch: SideBatch) -> Tensor:
+        table, inv = self.table(features, batch)
+        return table.index_select(0, inv)
+
+    def table(self, features: Tensor, batch: SideBatch, projected: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One row per distinct entity of the batch, and each slot's row: ``(U, H), (N,)``.
+
+        ``projected`` (``(|V|, H)``, :meth:`project` of the whole feature table) skips the
+        projection; scoring many batches computes it once.
+        """
         uniq, inv = torch.unique(batch.entity, return_inverse=True)
-        return self.lin(features[uniq])[inv] + self.type_emb(batch.node_type)
+        types = torch.zeros(uniq.numel(), dtype=batch.node_type.dtype, device=uniq.device)
+        types.scatter_(0, inv, batch.node_type)
+        base = projected.index_select(0, uniq) if projected is not None else self.lin(features.index_select(0, uniq))
+        return base + self.type_emb(types), inv
+
+    def project(self, features: Tensor) -> Tensor:
+        """``(|V|, F) -> (|V|, H)``: the type-free part of every entity's level-0 vector."""
+        return self.lin(features)
 
 
 class PairModel(nn.Module):
@@ -156,25 +172,40 @@ class PairModel(nn.Module):
         features_b: Tensor,
         *,
         return_attention: bool = False,
+        projected_a: Tensor | None = None,
+        projected_b: Tensor | None = None,
     ) -> PairOutput:
+        """``projected_a`` / ``projected_b``: optional :meth:`project` of the feature tables,
+        computed once when many batches are scored (no effect on the result)."""
         if a.num_trees != b.num_trees:
             raise ValueError(f"sides hold {a.num_trees} and {b.num_trees} trees; pairs need equal counts")
-        p = a.num_trees
-        s0 = F.cosine_similarity(features_a[a.entity[a.seed]], features_b[b.entity[b.seed]], dim=-1)
+        seed_a = features_a.index_select(0, a.entity.index_select(0, a.seed))
+        seed_b = features_b.index_select(0, b.entity.index_select(0, b.seed))
+        s0 = F.cosine_similarity(seed_a, seed_b, dim=-1)
         out = PairOutput(logit=torch.empty(0), prob=torch.empty(0))
-        xa = self.encoder(features_a, a)
-        xb = self.encoder(features_b, b)
+        # level 0: one row per distinct entity (x_index maps slots to rows)
+        xa, ia = self.encoder.table(features_a, a, projected_a)
+        xb, ib = self.encoder.table(features_b, b, projected_b)
+        ia_opt: Tensor | None = ia
+        ib_opt: Tensor | None = ib
+        if not self.convs:
+            ha, hb = xa.index_select(0, ia.index_select(0, a.seed)), xb.index_select(0, ib.index_select(0, b.seed))
         last = len(self.convs) - 1
         agree: list[Tensor] = []
         for i, conv in enumerate(self.convs):
-            # The last layer only has to update the seeds: keep the edges into them.
+            # Layer i only needs outputs for slots within depth last - i (the last layer: the
+            # seeds), and the last layer only the edges into the seeds.
             ea, eb = (a, b) if i < last else (_into_seeds(a), _into_seeds(b))
+            ta = a.seed if i == last else torch.nonzero(a.depth <= last - i, as_tuple=True)[0]
+            tb = b.seed if i == last else torch.nonzero(b.depth <= last - i, as_tuple=True)[0]
             ca = cb = None
             if self.uses_cross:
-                depths = (1, 2) if i < last else (1,)
-                ca, cb = cross_by_depth(conv, xa, xb, a, b, depths)
-            ya, alpha_a = conv(xa, ea.edge_index, ea.edge_type, ea.edge_dir, cross=ca, return_attention=True)
-            yb, alpha_b = conv(xb, eb.edge_index, eb.edge_type, eb.edge_dir, cross=cb, return_attention=True)
+                depths = tuple(range(1, last - i + 2))
+                ca, cb = cross_by_depth(conv, xa, xb, a, b, depths, index_a=ia_opt, index_b=ib_opt)
+            ya, alpha_a = conv(xa, ea.edge_index, ea.edge_type, ea.edge_dir, cross=ca, return_attention=True,
+                               x_index=ia_opt, targets=ta)
+            yb, alpha_b = conv(xb, eb.edge_index, eb.edge_type, eb.edge_dir, cross=cb, return_attention=True,
+                               x_index=ib_opt, targets=tb)
             if self.uses_cross:
                 agree.append(_seed_agreement(a, ea, alpha_a, ca))
                 agree.append(_seed_agreement(b, eb, alpha_b, cb))
@@ -184,9 +215,13 @@ class PairModel(nn.Module):
                 if ca is not None and cb is not None:
                     out.cross_a.append(ca.detach())
                     out.cross_b.append(cb.detach())
-            xa = self.norms[i](F.elu(ya)) if i < last else ya
-            xb = self.norms[i](F.elu(yb)) if i < last else yb
-        ha, hb = xa[a.seed], xb[b.seed]
+            if i < last:
+                # slots deeper than last - i are never read again: leave them zero
+                xa = ya.new_zeros(a.num_slots, ya.size(1)).index_copy(0, ta, self.norms[i](F.elu(ya)))
+                xb = yb.new_zeros(b.num_slots, yb.size(1)).index_copy(0, tb, self.norms[i](F.elu(yb)))
+                ia_opt = ib_opt = None
+            else:
+                ha, hb = ya, yb
         parts = [(ha - hb).abs(), ha * hb, s0.unsqueeze(-1)] + [g.unsqueeze(-1) for g in agree]
         logit = self.name_weight * s0 + self.head(torch.cat(parts, dim=-1)).squeeze(-1)
         if self.agree_weight is not None:
@@ -259,22 +294,35 @@ def cross_by_depth(
     a: SideBatch,
     b: SideBatch,
     depths: tuple[int, ...] = (1, 2),
+    *,
+    index_a: Tensor | None = None,
+    index_b: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Cross-graph scores for the slots at ``depths`` (one dense block per depth, so hop-1
     lists are not padded to hop-2 sizes); other slots get -1 (they are never children here).
+    With ``index_a`` / ``index_b``, ``xa`` / ``xb`` are per-entity tables read through them
+    (projected once per entity).
 
-    Shapes: ``(N_a, H), (N_b, H) -> (N_a,), (N_b,)``.
+    Shapes: ``(N_a, H), (N_b, H) -> (N_a,), (N_b,)`` (tables: ``(U, H)`` with ``(N,)`` indices).
     """
-    ca = torch.full((xa.size(0),), -1.0, dtype=xa.dtype, device=xa.device)
-    cb = torch.full((xb.size(0),), -1.0, dtype=xb.dtype, device=xb.device)
+    n_a = a.num_slots
+    n_b = b.num_slots
+    ca = torch.full((n_a,), -1.0, dtype=xa.dtype, device=xa.device)
+    cb = torch.full((n_b,), -1.0, dtype=xb.dtype, device=xb.device)
+    za_tab = conv.cross_project(xa) if index_a is not None else None
+    zb_tab = conv.cross_project(xb) if index_b is not None else None
     for d in depths:
-        ia = torch.nonzero(a.depth == d, as_tuple=True)[0]
-        ib = torch.nonzero(b.depth == d, as_tuple=True)[0]
-        if ia.numel() == 0 or ib.numel() == 0:
+        sa_ = torch.nonzero(a.depth == d, as_tuple=True)[0]
+        sb_ = torch.nonzero(b.depth == d, as_tuple=True)[0]
+        if sa_.numel() == 0 or sb_.numel() == 0:
             continue
-        sa, sb = conv.cross_scores(xa[ia], xb[ib], a.tree[ia], b.tree[ib], a.num_trees)
-        ca[ia] = sa
-        cb[ib] = sb
+        za = za_tab.index_select(0, index_a.index_select(0, sa_)) if za_tab is not None and index_a is not None \
+            else conv.cross_project(xa.index_select(0, sa_))
+        zb = zb_tab.index_select(0, index_b.index_select(0, sb_)) if zb_tab is not None and index_b is not None \
+            else conv.cross_project(xb.index_select(0, sb_))
+        sa, sb = conv.cross_match(za, zb, a.tree[sa_], b.tree[sb_], a.num_trees)
+        ca[sa_] = sa
+        cb[sb_] = sb
     return ca, cb
 
 
