@@ -1,0 +1,113 @@
+"""Both sides of an alignment as the model sees them, read from the graph once.
+
+A snapshot is the bridge between the graph and the tensors: each side's entity table and
+sampled two-hop trees (:mod:`kgn_align.sampling`), the names that become level-0 features,
+and the labelled pairs (reviewed ``SAME_AS`` edges) that training learns from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from kgn_align.config import AlignConfig, GraphSide
+from kgn_align.errors import KgnAlignError
+from kgn_align.features import NgramFeaturizer
+from kgn_align.graph import Graph
+from kgn_align.model.inputs import SideInputs
+from kgn_align.neighborhood import TreeStore
+from kgn_align.sampling import Sampler
+from kgn_align.sampling.server import EntityTable
+
+log = logging.getLogger(__name__)
+
+#: progress(stage, done in this step, total of the stage)
+Progress = Callable[[str, int, int], None]
+
+
+def display_name(values: Sequence[object], key: str) -> str:
+    """The first non-empty name property, else the key."""
+    return next((str(v) for v in values if v not in (None, "")), key)
+
+
+def feature_text(values: Sequence[object], key: str) -> str:
+    """All name properties joined: translated and native names both carry signal."""
+    parts = [str(v) for v in values if v not in (None, "")]
+    return " | ".join(dict.fromkeys(parts)) or key
+
+
+@dataclass
+class SideSnapshot:
+    side: GraphSide
+    table: EntityTable
+    store: TreeStore
+    names: list[str]  #: feature text per entity-table row
+    labels: list[str]  #: display name per entity-table row
+    aligned_row: dict[str, int]  #: key -> row, for the entities being aligned
+
+    def rows(self, keys: Sequence[str]) -> torch.Tensor:
+        missing = [k for k in keys if k not in self.aligned_row]
+        if missing:
+            raise KgnAlignError(f"{len(missing)} key(s) are not entities of side {self.side.name!r}, "
+                                f"e.g. {missing[:3]}")
+        return torch.tensor([self.aligned_row[k] for k in keys], dtype=torch.long)
+
+
+@dataclass
+class Snapshot:
+    config: AlignConfig
+    source: SideSnapshot
+    target: SideSnapshot
+
+    def inputs(self, featurizer: NgramFeaturizer, relations: list[str],
+               types: list[str]) -> tuple[SideInputs, SideInputs]:
+        """Model inputs of both sides under the model's vocabularies and featurizer."""
+        return tuple(SideInputs.build(s.store, featurizer.transform(s.names), relations, types)
+                     for s in (self.source, self.target))  # type: ignore[return-value]
+
+
+def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
+    return {"side_property": side.property, "side_value": side.value,
+            "name_properties": list(config.name_properties)}
+
+
+def _read_names(graph: Graph, config: AlignConfig, side: GraphSide, table: EntityTable) -> tuple[list[str], list[str]]:
+    rows = graph.read("snapshot_names", _side_params(config, side),
+                      {"label": side.label, "key_property": config.key_property})
+    text = list(table.keys)
+    labels = list(table.keys)
+    for r in rows:
+        i = table.row_of.get(r["id"])
+        if i is not None:
+            text[i] = feature_text(r["names"], table.keys[i])
+            labels[i] = display_name(r["names"], table.keys[i])
+    return text, labels
+
+
+def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
+         concurrency: int = 2) -> Snapshot:
+    """Sample both sides (one pass over each) and read their names."""
+    sampler = Sampler(graph, config, concurrency=concurrency)
+    sides = []
+    for which, side in (("source", config.source), ("target", config.target)):
+        table = sampler.prepare(side)
+        step = (lambda done, total, w=which: progress(f"sample {w}", done, total)) if progress else None
+        store = sampler.sample_side(side, step, table)
+        text, labels = _read_names(graph, config, side, table)
+        aligned = {table.keys[i]: i for i in range(len(table)) if table.aligned[i]}
+        sides.append(SideSnapshot(side, table, store, text, labels, aligned))
+        log.info("side %s: %d entities, %d to align", side.name, len(table), len(aligned))
+    return Snapshot(config, sides[0], sides[1])
+
+
+def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, str]]:
+    """(source key, target key, 'accepted' | 'rejected') from reviewed SAME_AS edges."""
+    rows = graph.read("snapshot_labelled_pairs", {
+        "source_property": config.source.property, "source_value": config.source.value,
+        "target_property": config.target.property, "target_value": config.target.value,
+    }, {"source_label": config.source.label, "target_label": config.target.label,
+        "same_as": config.same_as_type, "key_property": config.key_property})
+    return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows]
