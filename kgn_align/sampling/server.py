@@ -1,0 +1,362 @@
+"""The Cypher sampler: draws neighbour lists inside the graph server, builds trees here.
+
+Two ways to get trees, both one round trip per batch of seeds and both giving exactly the
+trees :func:`~kgn_align.sampling.reference.sample_in_memory` gives on the same graph:
+
+- :meth:`Sampler.sample_side` (a whole side, e.g. before training or a backfill): one
+  ``sampling_lists`` query per batch of nodes returns every node's first ``max(k1, k2)``
+  neighbours; trees are composed here. Each node is drawn once for the whole side.
+- :meth:`Sampler.sample_seeds` (a few seeds, e.g. the worker): one ``sampling_trees``
+  query per batch returns the seeds' hop-1 lists and their distinct hop-1 neighbours'
+  hop-2 lists.
+
+Before the first draw, :meth:`Sampler.prepare` makes sure every node of the side carries
+its sampling hash (:mod:`kgn_align.sampling.keys`) and that seeds can be found by key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
+from kgn_align.errors import GraphError, KgnAlignError
+from kgn_align.graph import Graph, QueryTiming, Row, chunked
+from kgn_align.neighborhood import TreeStore
+from kgn_align.sampling.keys import HASH_PROPERTY, node_hash, seed_offsets
+from kgn_align.sampling.lists import NeighbourLists
+from kgn_align.sampling.trees import compose
+
+log = logging.getLogger(__name__)
+
+#: progress(seeds done in this step, seeds in total)
+Progress = Callable[[int, int], None]
+
+
+class SeedNotFound(KgnAlignError, KeyError):
+    """Some requested seeds are not nodes of the side (wrong key, other side, deleted)."""
+
+
+@dataclass
+class EntityTable:
+    """Every node of one side, as read by ``sampling_entities``.
+
+    ``ids`` are element ids (valid for this run), ``keys`` the key property as text,
+    ``type`` the entity-type id per node (into ``types``), ``aligned`` whether the node
+    carries the side's label (the nodes being aligned; in a multi-type graph the others
+    are their authors, venues, ...).
+    """
+
+    ids: list[str]
+    keys: list[str]
+    type: NDArray[np.int64]
+    types: list[str]
+    aligned: NDArray[np.bool_]
+    row_of: dict[str, int] = field(repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.row_of:
+            self.row_of = {e: i for i, e in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class SampleStats:
+    """Where a sampling run spent its time (seconds) and what it moved."""
+
+    seeds: int = 0
+    batches: int = 0
+    rows: int = 0  #: neighbour entries received
+    server_s: float = 0.0  #: sum over batches of wall time minus client CPU: server + wire
+    transfer_s: float = 0.0  #: sum over batches of client CPU while fetching: Bolt decoding
+    build_s: float = 0.0  #: rows -> arrays -> trees, in this process
+    prepare_s: float = 0.0  #: entity table, hashes, index
+    wall_s: float = 0.0
+    batch_latency_s: list[float] = field(default_factory=list)
+    dropped: int = 0  #: neighbours that appeared after the entity table was read
+
+    def add(self, timing: QueryTiming, entries: int) -> None:
+        self.batches += 1
+        self.rows += entries
+        self.server_s += max(timing.wall_s - timing.client_s, 0.0)
+        self.transfer_s += timing.client_s
+        self.batch_latency_s.append(timing.wall_s)
+
+
+class Sampler:
+    """Samples two-hop trees of one side of an :class:`AlignConfig` through a :class:`Graph`.
+
+    Args:
+        graph: the connection.
+        config: which sides, key property, entity labels and relationship types.
+        sampling: caps, seed, batch size, weighting (default: ``config.sampling``).
+        concurrency: batches in flight at once (default 1). 2 overlaps the server's work on
+            one batch with decoding the previous one.
+    """
+
+    def __init__(self, graph: Graph, config: AlignConfig, sampling: SamplingConfig | None = None,
+                 *, concurrency: int = 1) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.graph = graph
+        self.config = config
+        self.sampling = sampling or config.sampling
+        self.concurrency = concurrency
+        self.stats = SampleStats()
+
+    # -- parameters ----------------------------------------------------------------------
+    def side(self, which: str | GraphSide) -> GraphSide:
+        if isinstance(which, GraphSide):
+            return which
+        if which in ("source", self.config.source.name):
+            return self.config.source
+        if which in ("target", self.config.target.name):
+            return self.config.target
+        raise ValueError(f"unknown side {which!r}: use 'source', 'target' or a side's name")
+
+    def _identifiers(self, side: GraphSide) -> dict[str, str]:
+        return {"label": side.label, "key_property": self.config.key_property,
+                "hash_property": HASH_PROPERTY}
+
+    def _params(self, side: GraphSide) -> dict[str, Any]:
+        s1, s2 = seed_offsets(self.sampling.seed)
+        types = self.config.relationship_types
+        return {"side_property": side.property, "side_value": side.value,
+                "same_as_type": self.config.same_as_type,
+                "types": None if types is None else list(types),
+                "weighted": self.sampling.weighted, "s1": s1, "s2": s2,
+                "entity_labels": list(self.config.entity_labels)}
+
+    # -- preparation ----------------------------------------------------------------------
+    def prepare(self, which: str | GraphSide) -> EntityTable:
+        """The side's entity table; writes missing or stale hashes; ensures the key index."""
+        side = self.side(which)
+        start = time.perf_counter()
+        idents = self._identifiers(side)
+        try:
+            self.graph.write("sampling_key_index", {}, {
+                "name": f"kgn_{side.label}_{self.config.key_property}", "label": side.label,
+                "key_property": self.config.key_property})
+        except GraphError as exc:  # e.g. a user without schema rights: slower, still right
+            log.warning("could not create the key index for %s (%s); seed lookups may scan",
+                        side.label, exc)
+        rows = self.graph.read("sampling_entities", self._params(side), idents)
+        ids = [r["id"] for r in rows]
+        keys = [str(r["key"]) for r in rows]
+        types = sorted({r["type"] for r in rows})
+        type_index = {t: i for i, t in enumerate(types)}
+        table = EntityTable(
+            ids=ids, keys=keys,
+            type=np.fromiter((type_index[r["type"]] for r in rows), np.int64, len(rows)),
+            types=types, aligned=np.fromiter((bool(r["aligned"]) for r in rows), bool, len(rows)))
+        stale = [{"id": r["id"], "hash": h} for r, k in zip(rows, keys)
+                 if r["hash"] != (h := node_hash(k))]
+        if stale:
+            log.info("writing sampling hashes of %d node(s) of side %s", len(stale), side.name)
+            self.graph.write_batches("sampling_set_hash", stale, batch_size=5000,
+                                     identifiers={"hash_property": HASH_PROPERTY})
+        self.stats.prepare_s += time.perf_counter() - start
+        return table
+
+    # -- whole side ---------------------------------------------------------------------------
+    def sample_side(self, which: str | GraphSide, progress: Progress | None = None,
+                    table: EntityTable | None = None) -> TreeStore:
+        """Trees for every aligned node of the side (seeds in entity-table order)."""
+        side = self.side(which)
+        run_start = time.perf_counter()
+        table = table or self.prepare(side)
+        seeds = np.flatnonzero(table.aligned)
+        lists, relations = self.side_lists(side, table, progress)
+        start = time.perf_counter()
+        store = compose(seeds, lists, lists, self.sampling.k1, self.sampling.k2, keys=table.keys,
+                        entity_type=table.type, relations=relations, types=table.types)
+        self.stats.build_s += time.perf_counter() - start
+        self.stats.seeds += int(seeds.size)
+        self.stats.wall_s += time.perf_counter() - run_start
+        return store
+
+    def side_lists(self, which: str | GraphSide, table: EntityTable,
+                   progress: Progress | None = None) -> tuple[NeighbourLists, list[str]]:
+        """Every node's first ``max(k1, k2)`` neighbours, one round trip per batch."""
+        side = self.side(which)
+        params = {**self._params(side), "cap": max(self.sampling.k1, self.sampling.k2)}
+        idents = self._identifiers(side)
+        batches = list(chunked(table.ids, self.sampling.batch_size))
+        done = 0
+        builder = _ListBuilder(table.row_of, len(table))
+
+        def fetch(batch: list[str]) -> tuple[list[str], list[Row], QueryTiming]:
+            rows, timing = self.graph.read_timed("sampling_lists", {**params, "ids": batch}, idents)
+            return batch, rows, timing
+
+        for batch, rows, timing in self._map(fetch, batches):
+            start = time.perf_counter()
+            entries = builder.add(rows, "id", batch)
+            self.stats.build_s += time.perf_counter() - start
+            self.stats.add(timing, entries)
+            done += len(batch)
+            if progress is not None:
+                progress(len(batch), len(table))
+        start = time.perf_counter()
+        lists = builder.lists()
+        self.stats.build_s += time.perf_counter() - start
+        self.stats.dropped += builder.dropped
+        return lists, builder.relations
+
+    # -- a few seeds ------------------------------------------------------------------------
+    def sample_seeds(self, which: str | GraphSide, keys: Sequence[Any],
+                     progress: Progress | None = None) -> TreeStore:
+        """Trees for the given seed keys (in order), one ``sampling_trees`` query per batch.
+
+        The entity table of the result holds the seeds first, then every other node the
+        trees reach, in first-seen order. Raises :class:`SeedNotFound` for unknown seeds.
+        """
+        side = self.side(which)
+        run_start = time.perf_counter()
+        params = {**self._params(side), "k1": self.sampling.k1, "k2": self.sampling.k2}
+        idents = self._identifiers(side)
+        hop1: dict[str, Row] = {}
+        hop2: dict[str, Row] = {}
+        seen_keys: dict[str, str] = {}  # seed key -> element id
+
+        def fetch(batch: list[Any]) -> tuple[list[Any], list[Row], QueryTiming]:
+            rows, timing = self.graph.read_timed("sampling_trees", {**params, "keys": batch}, idents)
+            return batch, rows, timing
+
+        for batch, rows, timing in self._map(fetch, list(chunked(list(keys), self.sampling.batch_size))):
+            entries = 0
+            for row in rows:
+                entries += len(row["nbr"])
+                if row["hop"] == 1:
+                    hop1[row["id"]] = row
+                    seen_keys[str(row["key"])] = row["id"]
+                else:
+                    hop2.setdefault(row["id"], row)
+            self.stats.add(timing, entries)
+            if progress is not None:
+                progress(len(batch), len(keys))
+        missing = [k for k in keys if str(k) not in seen_keys]
+        if missing:
+            raise SeedNotFound(f"{len(missing)} seed(s) are not nodes of side {side.name!r}, "
+                               f"e.g. {missing[:3]}")
+        start = time.perf_counter()
+        store = _trees_from_rows([seen_keys[str(k)] for k in keys], hop1, hop2,
+                                 self.sampling.k1, self.sampling.k2)
+        self.stats.build_s += time.perf_counter() - start
+        self.stats.seeds += len(keys)
+        self.stats.wall_s += time.perf_counter() - run_start
+        return store
+
+    def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> Iterable[Any]:
+        """``map(fn, items)`` in order, ``concurrency`` calls in flight."""
+        if self.concurrency == 1 or len(items) <= 1:
+            yield from map(fn, items)
+            return
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="kgn-sample") as pool:
+            pending = [pool.submit(fn, item) for item in items[: self.concurrency]]
+            rest = iter(items[self.concurrency:])
+            while pending:
+                result = pending.pop(0).result()
+                nxt = next(rest, None)
+                if nxt is not None:
+                    pending.append(pool.submit(fn, nxt))
+                yield result
+
+
+class _ListBuilder:
+    """Accumulates ``sampling_lists`` rows into flat arrays: one pass over rows, the
+    per-entry work done by ``map``/``np.fromiter`` over chained lists (no per-node loop
+    body in Python beyond collecting the row's lists)."""
+
+    def __init__(self, row_of: dict[str, int], num_nodes: int) -> None:
+        self.row_of = row_of
+        self.num_nodes = num_nodes
+        self.rel_index: dict[str, int] = {}
+        self.relations: list[str] = []
+        self.node: list[NDArray[np.int64]] = []
+        self.nbr: list[NDArray[np.int64]] = []
+        self.rel: list[NDArray[np.int64]] = []
+        self.dir: list[NDArray[np.int64]] = []
+        self.known: list[NDArray[np.int64]] = []
+        self.dropped = 0
+
+    def _rel_id(self, name: str) -> int:
+        i = self.rel_index.get(name)
+        if i is None:
+            i = self.rel_index[name] = len(self.relations)
+            self.relations.append(name)
+        return i
+
+    def add(self, rows: list[Row], id_field: str, asked: list[str]) -> int:
+        lengths = np.fromiter((len(r["nbr"]) for r in rows), np.int64, len(rows))
+        total = int(lengths.sum())
+        owners = np.fromiter((self.row_of[r[id_field]] for r in rows), np.int64, len(rows))
+        nbr_ids = itertools.chain.from_iterable(r["nbr"] for r in rows)
+        nbr = np.fromiter((self.row_of.get(e, -1) for e in nbr_ids), np.int64, total)
+        rel = np.fromiter(map(self._rel_id, itertools.chain.from_iterable(r["rel"] for r in rows)),
+                          np.int64, total)
+        direction = np.fromiter(itertools.chain.from_iterable(r["dir"] for r in rows), np.int64, total)
+        node = np.repeat(owners, lengths)
+        ok = nbr >= 0
+        if not ok.all():  # created after the entity table was read: not in this run
+            self.dropped += int((~ok).sum())
+            node, nbr, rel, direction = node[ok], nbr[ok], rel[ok], direction[ok]
+        self.node.append(node)
+        self.nbr.append(nbr)
+        self.rel.append(rel)
+        self.dir.append(direction)
+        # nodes asked for but gone since the table was read still count as drawn (empty)
+        self.known.append(np.fromiter((self.row_of[e] for e in asked), np.int64, len(asked)))
+        return total
+
+    def lists(self) -> NeighbourLists:
+        cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
+        return NeighbourLists.from_rows(self.num_nodes, cat(self.node), cat(self.nbr),
+                                        cat(self.rel), cat(self.dir), known=cat(self.known))
+
+
+def _trees_from_rows(seed_ids: list[str], hop1: dict[str, Row], hop2: dict[str, Row],
+                     k1: int, k2: int) -> TreeStore:
+    """TreeStore from ``sampling_trees`` rows; entity table = seeds, then first-seen nodes."""
+    ids: dict[str, int] = {}
+    keys: list[str] = []
+    type_names: list[str] = []
+
+    def row_id(eid: str, key: Any, type_name: str) -> int:
+        i = ids.get(eid)
+        if i is None:
+            i = ids[eid] = len(keys)
+            keys.append(str(key))
+            type_names.append(type_name)
+        return i
+
+    for eid in seed_ids:
+        row_id(eid, hop1[eid]["key"], hop1[eid]["self"])
+    for row in itertools.chain(hop1.values(), hop2.values()):
+        row_id(row["id"], row["key"], row["self"])
+        for e, k, t in zip(row["nbr"], row["nbr_key"], row["type"]):
+            row_id(e, k, t)
+    types = sorted(set(type_names))
+    type_index = {t: i for i, t in enumerate(types)}
+    entity_type = np.fromiter((type_index[t] for t in type_names), np.int64, len(type_names))
+    built = []
+    relations: list[str] = []
+    rel_index: dict[str, int] = {}
+    for rows in (hop1, hop2):
+        builder = _ListBuilder(ids, len(keys))
+        builder.rel_index, builder.relations = rel_index, relations  # one shared vocabulary
+        builder.add(list(rows.values()), "id", list(rows))
+        built.append(builder.lists())
+    seeds = np.fromiter((ids[e] for e in seed_ids), np.int64, len(seed_ids))
+    return compose(seeds, built[0], built[1], k1, k2, keys=keys, entity_type=entity_type,
+                   relations=relations, types=types)

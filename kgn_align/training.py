@@ -1,0 +1,277 @@
+"""Training the pair model: gold pairs, hard + random negatives, early stopping, checkpoints.
+
+Each step takes ``B`` gold pairs ``(a, b)``; every ``a`` is scored against its gold ``b``,
+``hard_negatives`` look-alikes drawn from its ``hard_pool`` nearest side-b entities by
+level-0 (name) vectors, and ``random_negatives`` uniform ones. The loss is a listwise
+softmax over each ``a``'s candidates (what ranking needs) plus pairwise BCE (what a
+threshold needs). The best epoch by validation Hits@1 is kept; its logits on validation
+pairs fit the Platt calibration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from kgn_align.candidates import dense_topk
+from kgn_align.model.inputs import SideInputs
+from kgn_align.model.pair_model import ModelConfig, PairModel
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 32  #: gold pairs per step (each brings 1 + negatives pairs)
+    hard_negatives: int = 10
+    random_negatives: int = 5
+    hard_pool: int = 50
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    patience: int = 2
+    valid_fraction: float = 0.1
+    valid_candidates: int = 20  #: gold + this many - 1 look-alikes per validation source
+    bce_weight: float = 0.5
+    seed: int = 0
+    max_steps: int | None = None  #: stop after this many steps in total (tests, smoke runs)
+    log_every: int = 50
+    num_threads: int | None = None  #: torch CPU threads (1 is often fastest on 2 cores)
+
+
+@dataclass
+class TrainResult:
+    model: PairModel
+    history: list[dict[str, float]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def pick_device() -> torch.device:
+    """CUDA when available, CPU otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def hard_negative_pool(side_a: SideInputs, side_b: SideInputs, sources: Tensor, gold: Tensor, k: int) -> Tensor:
+    """For each source, its ``k`` nearest side-b entities (among those with a tree) by
+    level-0 vectors, gold removed (the last column is dropped where the gold was not among
+    them). Shapes: ``(Q,), (Q,) -> (Q, k)`` side-b entity rows.
+    """
+    scorable = torch.nonzero(side_b.tree_position >= 0, as_tuple=True)[0]
+    _, idx = dense_topk(side_a.features[sources], side_b.features[scorable], k + 1)
+    idx = scorable[idx]
+    not_gold = idx != gold.unsqueeze(1)
+    # keep the first k non-gold entries per row, in rank order
+    order = torch.argsort((~not_gold).to(torch.int8), dim=1, stable=True)
+    return torch.gather(idx, 1, order)[:, :k]
+
+
+def _candidates(pool: Tensor, gold: Tensor, n_hard: int, n_random: int, scorable: Tensor, gen: torch.Generator) -> Tensor:
+    """``(B, 1 + n_hard + n_random)`` side-b rows: gold first, then sampled negatives
+    (random ones drawn from ``scorable``, the side-b rows that have a tree)."""
+    b = gold.numel()
+    pick = torch.argsort(torch.rand(b, pool.size(1), generator=gen), dim=1)[:, :n_hard]
+    hard = torch.gather(pool, 1, pick)
+    slot = torch.randint(0, scorable.numel(), (b, n_random), generator=gen)
+    rand = scorable[slot]
+    rand = torch.where(rand == gold.unsqueeze(1), scorable[(slot + 1) % scorable.numel()], rand)
+    return torch.cat([gold.unsqueeze(1), hard, rand], dim=1)
+
+
+def score_pairs(
+    model: PairModel,
+    side_a: SideInputs,
+    side_b: SideInputs,
+    rows_a: Tensor,
+    rows_b: Tensor,
+    *,
+    batch_pairs: int = 4096,
+    device: torch.device | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Logits and calibrated probabilities for pairs ``(rows_a[i], rows_b[i])``, batched,
+    in inference mode; each side's feature table is projected once for all batches.
+    Shapes: ``(P,), (P,) -> (P,), (P,)``."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    fa, fb = side_a.features.to(device), side_b.features.to(device)
+    logits, probs = [], []
+    with torch.inference_mode():
+        pa, pb = model.encoder.project(fa), model.encoder.project(fb)
+        for start in range(0, rows_a.numel(), batch_pairs):
+            ba = side_a.batch(rows_a[start : start + batch_pairs]).to(device)
+            bb = side_b.batch(rows_b[start : start + batch_pairs]).to(device)
+            out = model(ba, bb, fa, fb, projected_a=pa, projected_b=pb)
+            logits.append(out.logit.cpu())
+            probs.append(out.prob.cpu())
+    model.train(was_training)
+    if not logits:
+        return torch.empty(0), torch.empty(0)
+    return torch.cat(logits), torch.cat(probs)
+
+
+def train(
+    model_config: ModelConfig,
+    side_a: SideInputs,
+    side_b: SideInputs,
+    pairs: Tensor,
+    config: TrainConfig | None = None,
+    *,
+    device: torch.device | None = None,
+) -> TrainResult:
+    """Train a :class:`PairModel` on gold ``pairs`` (``(P, 2)`` entity rows a, b)."""
+    config = config or TrainConfig()
+    if pairs.dim() != 2 or pairs.size(1) != 2 or pairs.size(0) < 2:
+        raise ValueError("pairs must be (P, 2) with P >= 2")
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    device = device or pick_device()
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    started = time.perf_counter()
+
+    perm = torch.randperm(pairs.size(0), generator=gen)
+    n_valid = max(1, int(round(config.valid_fraction * pairs.size(0))))
+    valid, train_pairs = pairs[perm[:n_valid]], pairs[perm[n_valid:]]
+    pool = hard_negative_pool(side_a, side_b, train_pairs[:, 0], train_pairs[:, 1], config.hard_pool)
+    v_neg = hard_negative_pool(side_a, side_b, valid[:, 0], valid[:, 1], config.valid_candidates - 1)
+    v_cands = torch.cat([valid[:, 1:], v_neg], dim=1)  # gold in column 0
+    log.info(
+        "training on %d pairs (%d held out for validation), %d candidates per source, device %s",
+        train_pairs.size(0), n_valid, 1 + config.hard_negatives + config.random_negatives, device,
+    )
+
+    model = PairModel(model_config).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    fa, fb = side_a.features.to(device), side_b.features.to(device)
+    scorable = torch.nonzero(side_b.tree_position >= 0, as_tuple=True)[0]
+    history: list[dict[str, float]] = []
+    best: tuple[float, float] = (-1.0, float("inf"))
+    best_state: dict[str, Tensor] | None = None
+    bad_epochs, step = 0, 0
+    for epoch in range(config.epochs):
+        model.train()
+        order = torch.randperm(train_pairs.size(0), generator=gen)
+        losses = []
+        for start in range(0, order.numel(), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            src, gold = train_pairs[idx, 0], train_pairs[idx, 1]
+            cands = _candidates(pool[idx], gold, config.hard_negatives, config.random_negatives, scorable, gen)
+            k = cands.size(1)
+            ba = side_a.batch(src.repeat_interleave(k)).to(device)
+            bb = side_b.batch(cands.reshape(-1)).to(device)
+            logit = model(ba, bb, fa, fb).logit.view(-1, k)
+            labels = torch.zeros_like(logit)
+            labels[:, 0] = 1.0
+            loss = F.cross_entropy(logit, torch.zeros(logit.size(0), dtype=torch.long, device=device))
+            loss = loss + config.bce_weight * F.binary_cross_entropy_with_logits(logit, labels)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if step % config.log_every == 0:
+                log.info("epoch %d step %d loss %.4f", epoch, step, float(np.mean(losses[-config.log_every :])))
+            if config.max_steps is not None and step >= config.max_steps:
+                break
+        v_logit, _ = score_pairs(model, side_a, side_b, valid[:, 0].repeat_interleave(v_cands.size(1)), v_cands.reshape(-1), device=device)
+        v_logit = v_logit.view(v_cands.shape)
+        v_labels = torch.zeros_like(v_logit)
+        v_labels[:, 0] = 1.0
+        v_hits1 = float((v_logit.argmax(1) == 0).double().mean())
+        v_loss = float(F.cross_entropy(v_logit, torch.zeros(v_logit.size(0), dtype=torch.long)))
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": v_loss, "valid_hits@1": v_hits1,
+               "seconds": time.perf_counter() - started}
+        history.append(row)
+        log.info("epoch %d: train loss %.4f, valid loss %.4f, valid Hits@1 %.4f", epoch, row["train_loss"], v_loss, v_hits1)
+        if (v_hits1, -v_loss) > (best[0], -best[1]):
+            best = (v_hits1, v_loss)
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+            if bad_epochs > config.patience:
+                log.info("early stop after epoch %d (no gain for %d epochs)", epoch, bad_epochs)
+                break
+        if config.max_steps is not None and step >= config.max_steps:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    v_logit, _ = score_pairs(model, side_a, side_b, valid[:, 0].repeat_interleave(v_cands.size(1)), v_cands.reshape(-1), device=device)
+    v_labels = torch.zeros(v_cands.shape)
+    v_labels[:, 0] = 1.0
+    t, b = model.calibrate(v_logit, v_labels.reshape(-1))
+    log.info("calibrated: p = sigmoid(%.3f * logit + %.3f)", t, b)
+    seconds = time.perf_counter() - started
+    metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "train_seconds": seconds, "steps": float(step)}
+    return TrainResult(model=model, history=history, metrics=metrics, seconds=seconds)
+
+
+def model_version(state_dict: dict[str, Tensor]) -> str:
+    """Short content hash of the weights (sha256 over names and raw bytes, in name order)."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: PairModel,
+    *,
+    relations: list[str],
+    types: list[str],
+    metrics: dict[str, float] | None = None,
+    train_config: TrainConfig | None = None,
+    features: dict[str, Any] | None = None,
+) -> str:
+    """Write a checkpoint of tensors and plain types only (``weights_only`` loadable);
+    returns the model version (content hash)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    version = model_version(state)
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "version": version,
+        "state_dict": state,
+        "config": model.config.to_dict(),
+        "relations": list(relations),
+        "types": list(types),
+        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        "train_config": asdict(train_config) if train_config else {},
+        "features": dict(features or {}),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, path)
+    return version
+
+
+def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu") -> tuple[PairModel, dict[str, Any]]:
+    """Rebuild the model from a checkpoint (``weights_only=True``: no code is unpickled).
+
+    The stored version is checked against the weights, so a tampered file is refused.
+    """
+    ckpt = torch.load(Path(path), map_location=device, weights_only=True)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: unsupported checkpoint format {ckpt.get('format')!r}")
+    if model_version(ckpt["state_dict"]) != ckpt["version"]:
+        raise ValueError(f"{path}: weights do not match the recorded version {ckpt['version']}")
+    model = PairModel(ModelConfig.from_dict(ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), ckpt

@@ -1,0 +1,217 @@
+"""The Cypher sampler on a real server against the in-memory reference.
+
+Each test builds its graphs under its own ``namespace`` (``graph`` property prefix) and
+the fixture deletes them afterwards.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+
+import pytest
+import torch
+
+from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
+from kgn_align.graph import Graph
+from kgn_align.loaders import ensure_constraints
+from kgn_align.neighborhood import TreeStore
+from kgn_align.sampling import Sampler, SeedNotFound, sample_in_memory
+from kgn_align.sampling.keys import HASH_PROPERTY
+
+Edge = tuple[str, str, str]
+
+
+def load(graph: Graph, g: str, keys: Iterable[str], edges: Iterable[Edge], label: str = "Entity",
+         labels: dict[str, str] | None = None) -> None:
+    """Nodes ``(:label {graph: g, key})`` (``labels`` overrides per key) and typed edges."""
+    labels = labels or {}
+    by_label: dict[str, list[dict]] = {}
+    for k in keys:
+        by_label.setdefault(labels.get(k, label), []).append({"key": k, "props": {"name": k}})
+    ensure_constraints(graph, by_label)
+    for lab, rows in by_label.items():
+        graph.write_batches("load_nodes", rows, batch_size=5000, identifiers={"label": lab},
+                            params={"graph": g, "load_id": "test"})
+    grouped: dict[tuple[str, str, str], list[dict]] = {}
+    for h, r, t in edges:
+        grouped.setdefault((labels.get(h, label), r, labels.get(t, label)), []).append({"head": h, "tail": t})
+    for (hl, r, tl), rows in grouped.items():
+        graph.write_batches("load_edges", rows, batch_size=5000,
+                            identifiers={"head_label": hl, "type": r, "tail_label": tl},
+                            params={"graph": g, "load_id": "test"})
+
+
+def cross(graph: Graph, ga: str, a: str, gb: str, b: str, rel: str) -> None:
+    """One relationship from graph ``ga`` to graph ``gb`` (what a side filter must not follow)."""
+    graph.write("load_seed_pairs", {"rows": [{"source": a, "target": b, "review": "accepted"}],
+                                    "source_graph": ga, "target_graph": gb, "origin": "test",
+                                    "load_id": "test"},
+                {"source_label": "Entity", "target_label": "Entity", "same_as": rel})
+
+
+def config(ns: str, **sampling: object) -> AlignConfig:
+    return AlignConfig(source=GraphSide(name="a", label="Entity", property="graph", value=f"{ns}a"),
+                       target=GraphSide(name="b", label="Entity", property="graph", value=f"{ns}b"),
+                       sampling=SamplingConfig(**sampling))
+
+
+def trees(store: TreeStore) -> list[list[tuple]]:
+    """Each tree as [(key, depth, parent, relation name, direction)] (vocabulary-free)."""
+    out = []
+    for t in range(store.num_trees):
+        lo, hi = int(store.tree_ptr[t]), int(store.tree_ptr[t + 1])
+        out.append([(store.keys[e], d, p, store.relations[r] if r >= 0 else None, x)
+                     for e, d, p, r, x in zip(store.slot_entity[lo:hi].tolist(), store.slot_depth[lo:hi].tolist(),
+                                              store.slot_parent[lo:hi].tolist(), store.slot_rel[lo:hi].tolist(),
+                                              store.slot_dir[lo:hi].tolist())])
+    return out
+
+
+def random_side(rng: random.Random, prefix: str, n: int, m: int,
+                types: tuple[str, ...] = ("R", "S", "T")) -> tuple[list[str], list[Edge]]:
+    keys = [f"{prefix}{i}" for i in range(n)]
+    edges = list({(rng.choice(keys), rng.choice(types), rng.choice(keys)) for _ in range(m)})
+    return keys, edges
+
+
+@pytest.fixture
+def two_sides(graph: Graph, namespace: str):
+    """Side a and side b, random typed edges in each, plus SAME_AS and a typed relationship
+    across (neither may be followed)."""
+    rng = random.Random(7)
+    keys_a, edges_a = random_side(rng, "a", 60, 220)
+    keys_b, edges_b = random_side(rng, "b", 40, 120)
+    load(graph, f"{namespace}a", keys_a, edges_a)
+    load(graph, f"{namespace}b", keys_b, edges_b)
+    for i in range(10):
+        cross(graph, f"{namespace}a", f"a{i}", f"{namespace}b", f"b{i}", "SAME_AS")
+        cross(graph, f"{namespace}a", f"a{i + 10}", f"{namespace}b", f"b{i}", "R")
+    return keys_a, edges_a, keys_b, edges_b
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("caps", [(3, 2), (10, 10)])
+def test_side_matches_in_memory_reference(graph: Graph, namespace: str, two_sides, caps, weighted) -> None:
+    keys_a, edges_a, *_ = two_sides
+    k1, k2 = caps
+    sampler = Sampler(graph, config(namespace, k1=k1, k2=k2, seed=3, weighted=weighted, batch_size=17))
+    store = sampler.sample_side("source")
+    ref = sample_in_memory(edges_a, store.keys, k1, k2, seed=3, weighted=weighted, keys=store.keys)
+    assert sorted(store.keys) == sorted(keys_a)  # nothing from side b
+    assert trees(store) == trees(ref)
+    assert sampler.stats.batches == 4  # 60 nodes in batches of 17
+
+
+def test_few_seeds_match_whole_side(graph: Graph, namespace: str, two_sides) -> None:
+    keys_a, *_ = two_sides
+    cfg = config(namespace, k1=4, k2=3, batch_size=7)
+    whole = Sampler(graph, cfg).sample_side("a")
+    chosen = keys_a[5:25]
+    few = Sampler(graph, cfg).sample_seeds("a", chosen)
+    assert few.keys[: len(chosen)] == chosen
+    position = {k: t for t, k in enumerate(whole.keys)}
+    expected = trees(whole)
+    assert trees(few) == [expected[whole.tree_of()[position[k]]] for k in chosen]
+
+
+def test_below_the_caps_neighbourhoods_are_exact(graph: Graph, namespace: str) -> None:
+    edges = [("film", "DIRECTED_BY", "dir"), ("a1", "ACTED_IN", "film"), ("a2", "ACTED_IN", "film"),
+             ("dir", "BORN_IN", "paris")]
+    load(graph, f"{namespace}a", ["film", "dir", "a1", "a2", "paris"], edges)
+    store = Sampler(graph, config(namespace)).sample_seeds("a", ["film"])
+    (tree,) = trees(store)
+    assert sorted(s for s in tree if s[1] == 1) == [
+        ("a1", 1, 0, "ACTED_IN", 1), ("a2", 1, 0, "ACTED_IN", 1), ("dir", 1, 0, "DIRECTED_BY", 0)]
+    assert sorted(s[0] for s in tree if s[1] == 2) == ["film", "film", "film", "paris"]
+
+
+def test_deterministic_and_seed_dependent(graph: Graph, namespace: str, two_sides) -> None:
+    one = Sampler(graph, config(namespace, k1=2, k2=2, seed=1)).sample_side("a")
+    again = Sampler(graph, config(namespace, k1=2, k2=2, seed=1, batch_size=9)).sample_side("a")
+    other = Sampler(graph, config(namespace, k1=2, k2=2, seed=2)).sample_side("a")
+    assert trees(one) == trees(again)
+    assert trees(one) != trees(other)
+
+
+def test_never_same_as_never_the_other_side(graph: Graph, namespace: str, two_sides) -> None:
+    for side, own in (("a", "a"), ("b", "b")):
+        sampler = Sampler(graph, config(namespace, k1=50, k2=50))
+        for store in (sampler.sample_side(side), sampler.sample_seeds(side, [f"{own}{i}" for i in range(10)])):
+            assert all(k.startswith(own) for k in store.keys)
+            assert "SAME_AS" not in store.relations
+
+
+def test_only_followed_types(graph: Graph, namespace: str, two_sides) -> None:
+    cfg = config(namespace).model_copy(update={"relationship_types": ("S",)})
+    store = Sampler(graph, cfg).sample_side("a")
+    assert set(store.relations) <= {"S"}
+    _, edges_a, *_ = two_sides
+    ref = sample_in_memory(edges_a, store.keys, keys=store.keys, relationship_types=["S"])
+    assert trees(store) == trees(ref)
+
+
+def test_unknown_seed_is_an_error(graph: Graph, namespace: str, two_sides) -> None:
+    with pytest.raises(SeedNotFound, match="1 seed"):
+        Sampler(graph, config(namespace)).sample_seeds("a", ["a1", "b1"])  # b1: other side
+
+
+def test_hashes_are_written_once_and_repaired(graph: Graph, namespace: str) -> None:
+    load(graph, f"{namespace}a", ["x", "y"], [("x", "R", "y")])
+    sampler = Sampler(graph, config(namespace))
+    sampler.prepare("a")
+    graph.write("sampling_set_hash", {"rows": [{"id": sampler.prepare("a").ids[0], "hash": 1}]},
+                {"hash_property": HASH_PROPERTY})
+    before = Sampler(graph, config(namespace)).sample_side("a")
+    ref = sample_in_memory([("x", "R", "y")], before.keys, keys=before.keys)
+    assert trees(before) == trees(ref)  # the stale hash was rewritten before drawing
+
+
+def test_multi_label_side(graph: Graph, namespace: str) -> None:
+    """A paper's authors and venue are on its side although they lack the side's label."""
+    labels = {"p1": "Paper", "p2": "Paper", "ann": "Author", "bob": "Author", "vldb": "Venue"}
+    edges = [("p1", "AUTHORED_BY", "ann"), ("p1", "AUTHORED_BY", "bob"), ("p2", "AUTHORED_BY", "ann"),
+             ("p1", "PUBLISHED_IN", "vldb")]
+    load(graph, f"{namespace}a", list(labels), edges, labels=labels)
+    cfg = AlignConfig(source=GraphSide(name="a", label="Paper", property="graph", value=f"{namespace}a"),
+                      target=GraphSide(name="b", label="Paper", property="graph", value=f"{namespace}b"),
+                      entity_labels=("Paper", "Author", "Venue"))
+    store = Sampler(graph, cfg).sample_side("a")
+    assert sorted(store.keys[e] for e in store.tree_seed.tolist()) == ["p1", "p2"]
+    assert sorted(store.types) == ["Author", "Paper", "Venue"]
+    type_of = {k: store.types[t] for k, t in zip(store.keys, store.entity_type.tolist())}
+    assert type_of == labels
+    few = Sampler(graph, cfg).sample_seeds("a", ["p1"])
+    assert {few.keys[e] for e in few.slot_entity.tolist()} == {"p1", "p2", "ann", "bob", "vldb"}
+
+
+@pytest.mark.slow
+def test_supernode_rows_stay_bounded(graph: Graph, namespace: str, record_property) -> None:
+    """A hub with 100,000 neighbours: rows per tree stay within the caps."""
+    n = 100_000
+    leaves = [f"leaf{i}" for i in range(n)]
+    # leaf -> hub: the loader's MERGE checks the head's relationships, so hub -> leaf would
+    # make loading quadratic on ArcadeDB (147 s for 10k leaves, 4.6 s the other way round)
+    edges = [(leaf, "LINKS", "hub") for leaf in leaves] + [("leaf0", "OTHER", "leaf1")]
+    start = time.perf_counter()
+    load(graph, f"{namespace}a", ["hub", *leaves], edges)
+    record_property("load_s", round(time.perf_counter() - start, 2))
+    k1, k2 = 10, 10
+    sampler = Sampler(graph, config(namespace, k1=k1, k2=k2))
+    sampler.prepare("a")  # hashes for 100k nodes: not what we time
+    sampler.stats.__init__()
+    start = time.perf_counter()
+    store = sampler.sample_seeds("a", ["hub", "leaf0", "leaf5"])
+    seconds = time.perf_counter() - start
+    record_property("hub_trees_s", round(seconds, 3))
+    record_property("hub_trees_rows", sampler.stats.rows)
+    print(f"\nsupernode: 3 seeds incl. a 100k hub: {seconds:.2f}s, {sampler.stats.rows} rows")
+    # hop 1: <= k1 per seed; hop 2: <= k2 per distinct hop-1 node (<= 3 * k1 of them)
+    assert sampler.stats.rows <= 3 * k1 + 3 * k1 * k2
+    hub_tree = trees(store)[0]
+    assert sum(1 for s in hub_tree if s[1] == 1) == k1
+    assert len(hub_tree) <= 1 + k1 + k1 * k2
+    # the whole-side path: each node's list is capped at max(k1, k2)
+    lists, _ = sampler.side_lists("a", sampler.prepare("a"))
+    assert int(lists.lengths().max()) <= max(k1, k2)

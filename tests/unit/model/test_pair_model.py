@@ -1,0 +1,133 @@
+import pytest
+import torch
+
+from kgn_align.model.inputs import SideInputs, build_vocabulary
+from kgn_align.model.pair_model import EntityEncoder, ModelConfig, PairModel
+from kgn_align.training import load_checkpoint, model_version, save_checkpoint
+
+from .handmade import IN, OUT, make_store
+
+
+def sides():
+    store_a = make_store(6, [
+        (0, [(0, OUT, 1, [(1, IN, 2)]), (1, IN, 3, [])]),
+        (4, [(2, OUT, 5, [(0, OUT, 1), (0, IN, 3)])]),
+        (5, []),
+    ])
+    store_b = make_store(5, [
+        (0, [(1, OUT, 1, []), (1, OUT, 2, [(0, IN, 3)])]),
+        (4, [(0, IN, 3, [])]),
+    ], num_relations=2)
+    torch.manual_seed(0)
+    rel = build_vocabulary([f"a{r}" for r in store_a.relations], store_b.relations)
+    store_a.relations = [f"a{r}" for r in store_a.relations]
+    a = SideInputs.build(store_a, torch.nn.functional.normalize(torch.randn(6, 16), dim=-1), rel, ["Entity"])
+    b = SideInputs.build(store_b, torch.nn.functional.normalize(torch.randn(5, 16), dim=-1), rel, ["Entity"])
+    return a, b, len(rel)
+
+
+VARIANTS = [{}, {"cross_attention": False}, {"self_attention": False}, {"gnn": False}]
+
+
+@pytest.mark.parametrize("flags", VARIANTS, ids=["full", "no_cross", "no_self", "names_only"])
+def test_forward_shapes_probabilities_and_gradients(flags):
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8, dropout=0.0, **flags))
+    ea, eb = torch.tensor([0, 4, 5, 0]), torch.tensor([0, 4, 0, 4])
+    out = model(a.batch(ea), b.batch(eb), a.features, b.features, return_attention=True)
+    assert out.logit.shape == out.prob.shape == (4,)
+    assert ((out.prob >= 0) & (out.prob <= 1)).all()
+    out.logit.sum().backward()
+    grads = [p.grad for n, p in model.named_parameters() if "type_emb" not in n]
+    assert all(g is not None for g in grads)
+    n_layers = 0 if flags.get("gnn") is False else 2
+    assert len(out.attention_a) == len(out.attention_b) == n_layers
+    assert len(out.cross_a) == (n_layers if flags.get("cross_attention", True) else 0)
+
+
+def test_pairs_need_equal_tree_counts():
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
+    with pytest.raises(ValueError):
+        model(a.batch(torch.tensor([0, 4])), b.batch(torch.tensor([0])), a.features, b.features)
+
+
+def test_pair_scores_do_not_depend_on_batch_neighbours():
+    """A pair's score must not leak across pairs in a batch (cross-graph terms stay within a pair)."""
+    a, b, n_rel = sides()
+    torch.manual_seed(1)
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8)).eval()
+    alone = model(a.batch(torch.tensor([0])), b.batch(torch.tensor([0])), a.features, b.features).logit
+    mixed = model(a.batch(torch.tensor([4, 0, 5])), b.batch(torch.tensor([4, 0, 0])), a.features, b.features).logit
+    torch.testing.assert_close(mixed[1:2], alone)
+
+
+def test_calibration_fits_platt_scaling():
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
+    logits = torch.linspace(-4, 4, 200)
+    labels = (torch.rand(200, generator=torch.Generator().manual_seed(0)) < torch.sigmoid(2 * logits - 1)).float()
+    t, bias = model.calibrate(logits, labels)
+    assert 1.0 < t < 3.5 and -2.0 < bias < 0.0
+    assert float(model.calib_scale) == pytest.approx(t)
+
+
+def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
+    a, b, n_rel = sides()
+    torch.manual_seed(2)
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8)).eval()
+    model.calib_scale.fill_(1.7)
+    ba, bb = a.batch(torch.tensor([0, 4, 5])), b.batch(torch.tensor([0, 4, 0]))
+    before = model(ba, bb, a.features, b.features).prob
+    path = tmp_path / "m.pt"
+    version = save_checkpoint(path, model, relations=["<unk>"], types=["Entity"], metrics={"hits@1": 0.5})
+    assert len(version) == 12 and version == model_version(model.state_dict())
+    raw = torch.load(path, weights_only=True)  # plain types and tensors only
+    assert raw["version"] == version and raw["metrics"] == {"hits@1": 0.5}
+    loaded, ckpt = load_checkpoint(path)
+    torch.testing.assert_close(loaded(ba, bb, a.features, b.features).prob, before, rtol=0, atol=0)
+    assert ckpt["config"]["hidden"] == 8
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, relations=[], types=[])
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["state_dict"]["head.0.bias"] += 1.0
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="do not match"):
+        load_checkpoint(path)
+
+
+def test_version_changes_with_weights():
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
+    v1 = model_version(model.state_dict())
+    with torch.no_grad():
+        model.head[0].bias[0] += 1e-3
+    assert model_version(model.state_dict()) != v1
+
+
+def test_entity_encoder_embeds_unit_vectors():
+    a, _, n_rel = sides()
+    enc = EntityEncoder(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
+    z = enc(a.batch(torch.tensor([0, 4, 5])), a.features)
+    assert z.shape == (3, 8)
+    torch.testing.assert_close(z.norm(dim=-1), torch.ones(3))
+
+
+def test_explanations_list_each_neighbour_with_weights():
+    from kgn_align.model.explain import neighbour_weights
+
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8)).eval()
+    ba, bb = a.batch(torch.tensor([4, 0])), b.batch(torch.tensor([4, 0]))
+    out = model(ba, bb, a.features, b.features, return_attention=True)
+    rows = neighbour_weights(out, ba, bb, pair=1)
+    seed_level = [r for r in rows if r.side == "a" and r.layer == 1]
+    assert sorted(r.entity for r in seed_level) == [1, 3]  # entity 0's hop-1 neighbours
+    assert sum(r.weight for r in seed_level) == pytest.approx(1.0)
+    assert all(r.cross is not None and -1.0 <= r.cross <= 1.0 + 1e-6 for r in rows)
+    assert {r.parent_entity for r in rows if r.side == "b" and r.layer == 0} <= {0, 2}

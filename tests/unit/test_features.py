@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from kgn_align.candidates import dense_topk, sparse_topk
+from kgn_align.features import name_features, ngram_features, ngram_matrix, sentence_encoder_available
+
+
+def test_ngram_matrix_is_normalised_and_similar_names_are_close():
+    names = ["Paris", "paris", "Paris, France", "Lyon", ""]
+    m = ngram_matrix(names)
+    assert m.shape == (5, 2**14)
+    norms = torch.from_numpy((m.multiply(m)).sum(1).A.ravel())
+    torch.testing.assert_close(norms[:4], torch.ones(4))
+    assert norms[4] == 0  # empty name: zero row, not NaN
+    sim = (m @ m.T).toarray()
+    assert sim[0, 1] == pytest.approx(1.0, abs=1e-6)  # case-insensitive
+    assert sim[0, 2] > 0.3 > 0.1 > sim[0, 3]
+
+
+def test_dense_projection_keeps_cosines_roughly():
+    names = ["saint joseph de coleraine", "saint joseph de coleraine quebec", "tommy jakobsen", "android"]
+    exact = torch.from_numpy((ngram_matrix(names) @ ngram_matrix(names).T).toarray())
+    dense = ngram_features(names, dim=1024)
+    assert dense.shape == (4, 1024)
+    assert (dense @ dense.T - exact).abs().max() < 0.15
+    torch.testing.assert_close(ngram_features(names, dim=64), ngram_features(names, dim=64))  # deterministic
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        ngram_matrix(["a"], n_bits=40)
+    with pytest.raises(ValueError):
+        name_features(["a"], kind="word2vec")
+
+
+@pytest.mark.skipif(sentence_encoder_available(), reason="only meaningful without the package")
+def test_sentence_encoder_absent_is_an_import_error():
+    with pytest.raises(ImportError):
+        name_features(["a"], kind="sentence")
+
+
+def test_topk_agree_dense_and_sparse():
+    names_a = ["berlin", "munich", "hamburg"]
+    names_b = ["hamburg germany", "berlin germany", "munchen", "cologne"]
+    m = ngram_matrix(names_a + names_b)
+    _, i_sparse = sparse_topk(m[:3], m[3:], 2, chunk=2)
+    dense = torch.from_numpy(m.toarray())
+    _, i_dense = dense_topk(dense[:3], dense[3:], 2, chunk=2)
+    assert i_sparse[:, 0].tolist() == [1, 2, 0] == i_dense[:, 0].tolist()
