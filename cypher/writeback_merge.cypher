@@ -1,15 +1,14 @@
-// Model-scored SAME_AS edges, always (source entity)-[:SAME_AS]->(target entity).
+// Model-scored SAME_AS edges, always (source entity)-[:SAME_AS]->(target entity), for
+// sides selected by a property (graph = '...'), as the loaders create them.
 // $rows: [{source, target, score}] (entity keys); $model: version hash; $method: how scored.
-// A side without a property filter passes its key property as {{..._property}} and a null
-// $..._value, so the filter reduces to key = key.
 // Never changes an edge a person reviewed (r.review set), in either direction; leaves an
 // edge alone when score, model and method are unchanged (a re-run is a no-op).
+// Side property and key both sit in the node patterns' maps so that the (property, key)
+// uniqueness index is used for the lookup.
 UNWIND $rows AS row
-MATCH (a:{{source_label}} {{{key}}: row.source})
-WHERE a.{{source_property}} = coalesce($source_value, row.source)
-MATCH (b:{{target_label}} {{{key}}: row.target})
-WHERE b.{{target_property}} = coalesce($target_value, row.target)
-  AND COUNT { (a)<-[x:{{same_as}}]-(b) WHERE x.review IS NOT NULL } = 0
+MATCH (a:{{source_label}} {{{source_property}}: $source_value, {{key}}: row.source})
+MATCH (b:{{target_label}} {{{target_property}}: $target_value, {{key}}: row.target})
+WHERE COUNT { (a)<-[x:{{same_as}}]-(b) WHERE x.review IS NOT NULL } = 0
 MERGE (a)-[r:{{same_as}}]->(b)
 WITH r, row,
      CASE

@@ -10,7 +10,7 @@ checkpoint's content hash, so edges can be traced to the model that made them),
 ``method`` (how the pair was scored, e.g. ``gnn`` or ``name-similarity``), ``createdAt``
 when the edge is created and ``updatedAt`` whenever the model changes it.
 
-Rules the Cypher (``cypher/writeback_merge.cypher``) enforces on the server:
+Rules the Cypher (``cypher/writeback_merge*.cypher``) enforces on the server:
 
 - ``MERGE`` on the pair: re-running never duplicates an edge, and a newer model updates
   ``score``/``model``/``method`` of the edge that is there.
@@ -39,7 +39,8 @@ from kgn_align.graph import Graph, chunked
 
 log = logging.getLogger(__name__)
 
-MERGE_QUERY = "writeback_merge"
+MERGE_QUERY = "writeback_merge"  #: both sides selected by a property (index lookups)
+MERGE_QUERY_GENERIC = "writeback_merge_generic"  #: a side selected by its label alone
 EDGES_QUERY = "writeback_edges"
 OUTCOMES = ("created", "updated", "unchanged", "reviewed")
 
@@ -220,8 +221,10 @@ def merge_step(config: AlignConfig, rows: Sequence[Mapping[str, Any]],
     """The ``(name, params, identifiers)`` step that merges one batch, for
     :meth:`Graph.write_many` (so a caller can commit it together with a checkpoint)."""
     identifiers, params = selection(config)
-    return MERGE_QUERY, {**params, "rows": list(rows), "model": stamp.model,
-                         "method": stamp.method}, identifiers
+    filtered = config.source.property is not None and config.target.property is not None
+    return (MERGE_QUERY if filtered else MERGE_QUERY_GENERIC,
+            {**params, "rows": list(rows), "model": stamp.model, "method": stamp.method},
+            identifiers)
 
 
 def rows_of(pairs: Iterable[ScoredPair]) -> list[dict[str, Any]]:

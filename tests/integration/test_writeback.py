@@ -134,3 +134,16 @@ def test_unknown_keys_are_skipped_not_created(graph: Graph, loaded: AlignConfig)
     report = write_pairs(graph, loaded, [ScoredPair(source="no-such", target="key", score=0.9)], V1)
     assert report.skipped == 1 and report.created == 0
     assert _model_edges(graph, loaded) == {}
+
+
+def test_sides_selected_by_label_alone(graph: Graph, loaded: AlignConfig,
+                                       kg_slice: datasets.KGDataset) -> None:
+    """A side without a property filter goes through the generic template; same rules.
+    Here the target is "every Entity" (keys are unique across both sides of DBP15K)."""
+    from kgn_align.config import GraphSide
+
+    config = loaded.model_copy(update={"target": GraphSide(name="any", label="Entity")})
+    pairs = _test_pairs(kg_slice)[:5]
+    assert write_pairs(graph, config, pairs, V1).created == 5
+    assert write_pairs(graph, config, pairs, V1).unchanged == 5
+    assert len(_model_edges(graph, loaded)) == 5

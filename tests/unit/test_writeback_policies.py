@@ -119,3 +119,28 @@ def test_report_from_query_rows() -> None:
     rep = report_from([{"outcome": "created", "pairs": 3}, {"outcome": "reviewed", "pairs": 1}], 5)
     assert rep == WriteReport(pairs=5, created=3, reviewed=1, skipped=1, batches=1)
     assert (rep + rep).created == 6
+
+
+def test_both_merge_templates_share_their_rules() -> None:
+    """Two templates differ only in how they find the endpoints (index-friendly for
+    property-filtered sides); what they do to the edge must stay identical."""
+    from kgn_align.cypher import load_text
+
+    fast, generic = load_text("writeback_merge"), load_text("writeback_merge_generic")
+    tail = fast[fast.index("MERGE (a)"):]
+    assert tail == generic[generic.index("MERGE (a)"):]
+
+
+def test_merge_template_follows_the_sides() -> None:
+    from kgn_align.config import AlignConfig, GraphSide
+    from kgn_align.writeback import ModelStamp, merge_step
+
+    stamp = ModelStamp(model="m", method="x")
+    both = AlignConfig(source=GraphSide(name="a", label="E", property="graph", value="a"),
+                       target=GraphSide(name="b", label="E", property="graph", value="b"))
+    labels = AlignConfig(source=GraphSide(name="a", label="A"),
+                         target=GraphSide(name="b", label="B", property="graph", value="b"))
+    assert merge_step(both, [], stamp)[0] == "writeback_merge"
+    name, params, identifiers = merge_step(labels, [], stamp)
+    assert name == "writeback_merge_generic"
+    assert identifiers["source_property"] == "key" and params["source_value"] is None

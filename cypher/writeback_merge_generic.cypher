@@ -1,0 +1,25 @@
+// Model-scored SAME_AS edges, (source entity)-[:SAME_AS]->(target entity), for sides of
+// any shape: a side without a property filter passes its key property as
+// {{..._property}} and a null $..._value, so the filter reduces to key = key.
+// Same rules as writeback_merge.cypher (keep the MERGE part of both files identical);
+// that one is faster on the embedded server, which looks nodes up by index only when
+// every property of a composite index is in the pattern's map.
+UNWIND $rows AS row
+MATCH (a:{{source_label}} {{{key}}: row.source})
+WHERE a.{{source_property}} = coalesce($source_value, row.source)
+MATCH (b:{{target_label}} {{{key}}: row.target})
+WHERE b.{{target_property}} = coalesce($target_value, row.target)
+  AND COUNT { (a)<-[x:{{same_as}}]-(b) WHERE x.review IS NOT NULL } = 0
+MERGE (a)-[r:{{same_as}}]->(b)
+WITH r, row,
+     CASE
+       WHEN r.review IS NOT NULL THEN 'reviewed'
+       WHEN r.createdAt IS NULL THEN 'created'
+       WHEN r.score = row.score AND r.model = $model AND r.method = $method THEN 'unchanged'
+       ELSE 'updated'
+     END AS outcome
+FOREACH (_ IN CASE WHEN outcome = 'created' THEN [1] ELSE [] END |
+  SET r.createdAt = datetime())
+FOREACH (_ IN CASE WHEN outcome IN ['created', 'updated'] THEN [1] ELSE [] END |
+  SET r.score = row.score, r.model = $model, r.method = $method, r.updatedAt = datetime())
+RETURN outcome, count(*) AS pairs
