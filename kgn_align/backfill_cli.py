@@ -53,13 +53,19 @@ def print_summary(summary: BackfillSummary) -> None:
 
 @click.command("backfill")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
-              envvar="KGN_ALIGN_CONFIG", required=True, help="TOML config naming the two graphs.")
+              envvar="KGN_ALIGN_CONFIG", help="TOML config naming the two graphs.")
+@click.option("--dataset", help="Instead of --config: align a benchmark loaded by 'kgn-align load'.")
+@click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Checkpoint for --scorer gnn. Default: KGN_ALIGN_HOME/models/latest.pt.")
 @click.option("--run-id", help="Name of this run; give the same id again to resume it. "
               "Default: a new id (printed).")
-@click.option("--scorer", type=click.Choice(["names"]), default="names", show_default=True,
-              help="How pairs are scored: 'names' = character n-gram name similarity.")
+@click.option("--scorer", type=click.Choice(["gnn", "names"]), default="gnn", show_default=True,
+              help="How pairs are scored: 'gnn' = the trained pair model (see 'kgn-align train'); "
+              "'names' = character n-gram name similarity, no model needed.")
 @click.option("--model-version", default="names@v1", show_default=True,
-              help="Written as the edges' 'model' property.")
+              help="With --scorer names: written as the edges' 'model' property (the GNN "
+              "writes its checkpoint's content hash).")
 @click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=10,
               show_default=True, help="Candidates scored per source entity.")
 @click.option("--policy", type=click.Choice([p.value for p in Policy]), default="best",
@@ -79,7 +85,9 @@ def print_summary(summary: BackfillSummary) -> None:
 @click.option("--throttle", type=click.FloatRange(0, 60), default=0.0, show_default=True,
               help="Seconds to pause after each batch (be gentle with a busy server).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def backfill(config_path: str, run_id: str | None, scorer: str, model_version: str, k: int,
+@click.pass_context
+def backfill(ctx: click.Context, config_path: str | None, dataset: str | None, prefix: str,
+             model_path: Path | None, run_id: str | None, scorer: str, model_version: str, k: int,
              policy: str, threshold: float, batch_size: int, entity_type: str | None,
              keys: tuple[str, ...], changed_since: datetime | None, changed_property: str,
              dry_run: Path | None, throttle: float, no_progress: bool) -> None:
@@ -89,7 +97,7 @@ def backfill(config_path: str, run_id: str | None, scorer: str, model_version: s
     progress (a KgnBackfillRun node): interrupted by Ctrl-C or kill -9, the same command
     with the same --run-id continues after the last finished batch.
     """
-    config = load_config(config_path)
+    app = ctx.find_object(_app_type())
     try:
         flt = BackfillFilter(entity_type=entity_type, keys=keys or None,
                              changed_since=changed_since, changed_property=changed_property)
@@ -99,29 +107,54 @@ def backfill(config_path: str, run_id: str | None, scorer: str, model_version: s
                                   throttle=throttle)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    click.echo(f"run id: {options.run_id}", err=True)
-    with Graph(config.connection) as graph:
+    if app is not None:
+        config = app.align_config(dataset, prefix, config_path)
+        graph = app.graph()
+        models_dir = app.home / "models"
+    else:
+        if config_path is None:
+            raise click.UsageError("give --config (or run it as 'kgn-align backfill')")
+        config = load_config(config_path)
+        graph = Graph(config.connection)
+        ctx.call_on_close(graph.close)
         graph.verify(timeout=5)
+        models_dir = Path(".kgn-align") / "models"
+    click.echo(f"run id: {options.run_id}", err=True)
+    if scorer == "gnn":
+        from kgn_align.scoring import ModelScorer, TrainedModel
+        from kgn_align.snapshot import take
+
+        trained = TrainedModel.load(model_path or models_dir / "latest.pt")
+        click.echo(f"model {trained.version}; sampling both sides ...", err=True)
+        score = ModelScorer(take(graph, config), trained, k=k)
+        stamp = trained.stamp
+    else:
         from kgn_align.scorers import NameSimilarityScorer
 
         score = NameSimilarityScorer(graph, config, k=k)
         stamp = ModelStamp(model=model_version, method=score.method)
-        bar = None
-        if not no_progress:
-            bar = click.progressbar(length=1, label="backfill", show_eta=True, file=sys.stderr)
-            bar.__enter__()
+    bar = None
+    if not no_progress:
+        bar = click.progressbar(length=1, label="backfill", show_eta=True, file=sys.stderr)
+        bar.__enter__()
 
-        def progress(p: Progress) -> None:
-            if bar is not None:
-                bar.length = max(p.total, 1)
-                bar.update(p.done - bar.pos)
+    def progress(p: Progress) -> None:
+        if bar is not None:
+            bar.length = max(p.total, 1)
+            bar.update(p.done - bar.pos)
 
-        try:
-            summary = run_backfill(graph, config, score, stamp, options, flt, progress)
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
+    try:
+        summary = run_backfill(graph, config, score, stamp, options, flt, progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     print_summary(summary)
+
+
+def _app_type() -> type:
+    from kgn_align.cli import App
+
+    return App
 
 
 def main() -> None:

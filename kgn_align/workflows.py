@@ -106,3 +106,26 @@ def evaluate_model(snapshot: Snapshot, trained: TrainedModel, gold: Sequence[tup
 
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[str, float]:
+    """Precision, recall and Hits@1 of model-written SAME_AS edges against held-out gold.
+
+    Only edges whose source is a gold source count (the others belong to entities without
+    a held-out answer). Hits@1: the source's best-scored written edge is its gold target;
+    a source with no edge above the threshold is a miss.
+    """
+    truth = dict(gold)
+    mine = [e for e in edges if e.review is None and e.source in truth]
+    hits = sum(1 for e in mine if truth[e.source] == e.target)
+    best: dict[str, Any] = {}
+    for e in mine:
+        if e.source not in best or (e.score or 0) > (best[e.source].score or 0):
+            best[e.source] = e
+    top1 = sum(1 for s, e in best.items() if truth[s] == e.target)
+    precision = hits / len(mine) if mine else 0.0
+    recall = hits / len(truth) if truth else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "hits@1": round(top1 / len(truth), 4) if truth else 0.0,
+            "edges_on_gold_sources": float(len(mine)), "gold_pairs": float(len(truth))}

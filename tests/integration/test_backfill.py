@@ -173,7 +173,7 @@ def _run_cli(connection: ConnectionConfig, config_file: Path, run_id: str,
         env["NEO4J_DATABASE"] = connection.database
     return subprocess.Popen([sys.executable, "-m", "kgn_align.backfill_cli", "--config",
                              str(config_file), "--run-id", run_id, "--batch-size", "10",
-                             "-k", "5", "--model-version", STAMP.model, "--no-progress", *extra],
+                             "-k", "5", "--scorer", "names", "--model-version", STAMP.model, "--no-progress", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
 
 

@@ -33,7 +33,7 @@ def test_help_explains_resuming() -> None:
     (["--run-id", "bad id!"], "run_id"),
 ])
 def test_bad_options_exit_2(config_file: Path, args: list[str], message: str) -> None:
-    result = CliRunner().invoke(backfill, ["--config", str(config_file), *args])
+    result = CliRunner().invoke(backfill, ["--config", str(config_file), "--scorer", "names", *args])
     assert result.exit_code == 2
     assert message in result.output
 
