@@ -1,0 +1,82 @@
+"""Load -> train -> backfill -> read back, with the GNN, on a real server and real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kgn_align import datasets, loaders
+from kgn_align.backfill import BackfillOptions, run_backfill
+from kgn_align.cli import cli
+from kgn_align.graph import Graph
+from kgn_align.scoring import ModelScorer, TrainedModel
+from kgn_align.snapshot import take
+from kgn_align.training import TrainConfig
+from kgn_align.workflows import edge_metrics, evaluate_model, train_model
+from kgn_align.writeback import Policy, read_edges
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def slice_() -> datasets.KGDataset:
+    return datasets.read_kg("dbp15k_fr_en").slice(400)
+
+
+def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path,
+                                  slice_: datasets.KGDataset) -> None:
+    loaders.load_kg(graph, slice_, prefix=namespace)
+    config = loaders.preset_config(slice_, prefix=namespace)
+    snapshot = take(graph, config)
+    trained = train_model(graph, config, tmp_path / "models", snapshot=snapshot,
+                          train_config=TrainConfig(epochs=1, max_steps=30))
+    assert (tmp_path / "models" / f"{trained.version}.pt").is_file()
+    assert TrainedModel.load(tmp_path / "models" / "latest.pt").version == trained.version
+
+    scorer = ModelScorer(snapshot, trained, k=5)
+    options = BackfillOptions(run_id=namespace.strip("/") + "-run", policy=Policy.BEST, threshold=0.3, batch_size=50)
+    first = run_backfill(graph, config, scorer, trained.stamp, options)
+    assert first.writes.created > 0
+    edges = read_edges(graph, config, trained.stamp.model)
+    gold = [(str(x), str(y)) for x, y in slice_.test_pairs]
+    metrics = edge_metrics(edges, gold)
+    names_floor = 0.5
+    assert metrics["precision"] > names_floor and metrics["hits@1"] > names_floor
+
+    # the written edges agree with what evaluation says at the same threshold
+    evaluation = evaluate_model(snapshot, trained, gold, k=5)
+    assert evaluation["metrics"]["hits@1"] == pytest.approx(
+        sum(1 for e in edges if dict(gold).get(e.source) == e.target and e.review is None) / len(gold),
+        abs=0.05)
+
+    # a second backfill (new run id) changes nothing
+    again = run_backfill(graph, config, scorer, trained.stamp,
+                         BackfillOptions(run_id=namespace.strip("/") + "-again", policy=Policy.BEST, threshold=0.3,
+                                         batch_size=50))
+    assert again.writes.created == 0 and again.writes.updated == 0
+    assert read_edges(graph, config, trained.stamp.model) == edges
+    # reviewed seed edges were left alone
+    seeds = [e for e in read_edges(graph, config) if e.review == "accepted"]
+    assert len(seeds) == len(slice_.train_pairs) and all(e.score is None for e in seeds)
+
+
+def test_missing_model_is_a_clear_error_and_writes_nothing(graph: Graph, namespace: str, connection,
+                                                           tmp_path: Path, slice_: datasets.KGDataset) -> None:
+    piece = slice_.slice(60)
+    loaders.load_kg(graph, piece, prefix=namespace)
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "backfill", "--dataset", "dbp15k_fr_en",
+                                      "--prefix", namespace, "--no-progress"], env=env)
+    assert result.exit_code == 1
+    assert "no model at" in result.output and "kgn-align train" in result.output
+    config = loaders.preset_config(piece, prefix=namespace)
+    assert [e for e in read_edges(graph, config) if e.review is None] == []
+
+    bad = CliRunner().invoke(cli, ["--home", str(tmp_path), "backfill", "--dataset", "dbp15k_fr_en",
+                                   "--prefix", namespace, "--scorer", "names", "--type", "Moovie",
+                                   "--no-progress"], env=env)
+    assert bad.exit_code != 0 and "Moovie" in bad.output
+    assert [e for e in read_edges(graph, config) if e.review is None] == []
