@@ -373,6 +373,57 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
 
 
+@cli.command()
+@alignment_options
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Checkpoint for backfill jobs (default: KGN_ALIGN_HOME/models/latest.pt).")
+@click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit.")
+@click.option("--max-jobs", type=click.IntRange(min=1), default=None, help="Exit after this many jobs.")
+@click.option("--lease", type=click.FloatRange(min=1), default=120.0, show_default=True,
+              help="Seconds a claimed job stays ours without a heartbeat.")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between looks for new jobs.")
+@click.pass_obj
+def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, burst: bool,
+           max_jobs: int | None, lease: float, poll: float) -> None:
+    """Run alignment jobs requested in the graph, until SIGTERM (or, with --burst, idle).
+
+    \b
+    Request one from plain Cypher (plugin/request_job.cypher):
+      CREATE (:AlignmentJob {id: randomUUID(), kind: 'backfill', status: 'queued',
+                             params: '{"threshold": 0.5}', requestedAt: datetime(), attempts: 0})
+    Kinds: 'backfill' (params: threshold, policy, run_id) and 'changed' (from the APOC
+    trigger: re-align with the current model; unchanged edges are left as they are).
+    First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
+    """
+    from kgn_align.backfill import BackfillOptions, run_backfill
+    from kgn_align.scoring import ModelScorer, TrainedModel
+    from kgn_align.snapshot import take
+    from kgn_align.worker import Job, PermanentJobError, Worker
+    from kgn_align.writeback import Policy
+
+    _cpu_threads()
+    config = app.align_config(dataset, prefix)
+    graph = app.graph()
+
+    def run(job: Job) -> dict[str, Any]:
+        try:
+            trained = TrainedModel.load(model_path or app.models_dir / "latest.pt")
+            options = BackfillOptions(run_id=str(job.params.get("run_id", f"job-{job.id}")),
+                                      policy=Policy(job.params.get("policy", "best")),
+                                      threshold=float(job.params.get("threshold", 0.5)))
+        except (ValueError, KgnAlignError) as exc:
+            raise PermanentJobError(str(exc)) from None
+        summary = run_backfill(graph, config, ModelScorer(take(graph, config), trained),
+                               trained.stamp, options)
+        return {"run_id": summary.run_id, "created": summary.writes.created,
+                "updated": summary.writes.updated, "entities": summary.entities}
+
+    ran = Worker(graph, {"backfill": run, "changed": run}, lease_seconds=lease,
+                 poll_seconds=poll).run(burst=burst, max_jobs=max_jobs)
+    click.echo(f"worker stopped after {ran} job(s)")
+
+
 from kgn_align.backfill_cli import backfill as _backfill  # noqa: E402
 
 cli.add_command(_backfill)
@@ -382,7 +433,7 @@ cli.add_command(_backfill)
 @cli.command()
 @click.option("--dataset", default="dbp15k_fr_en", show_default=True,
               type=click.Choice(["dbp15k_fr_en", "dbp15k_ja_en", "srprs_en_fr"]))
-@click.option("--pairs", type=click.IntRange(min=50), default=2000, show_default=True,
+@click.option("--pairs", type=click.IntRange(min=50), default=5000, show_default=True,
               help="Size of the slice: about this many gold pairs (30% train, 70% held out) "
               "and their entities. Larger is slower; the whole set takes longer than 10 minutes.")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
