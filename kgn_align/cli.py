@@ -317,10 +317,18 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 @click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the precision-recall curve as a PNG here.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Also report precision/recall of what 'backfill --policy best' would write at "
+              "this threshold (candidates from every target entity, as the backfill sees them).")
 @click.pass_obj
 def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None, gold: Path | None,
-             k: int, out: Path | None, pr_curve: Path | None) -> None:
-    """Hits@1/10, MRR, PR-AUC and best F1 (with its threshold) on held-out gold pairs."""
+             k: int, out: Path | None, pr_curve: Path | None, threshold: float | None) -> None:
+    """Hits@1/10, MRR, PR-AUC and best F1 (with its threshold) on held-out gold pairs.
+
+    Ranking follows the usual protocol: each gold source's candidates come from the gold
+    targets (blocking by name, then the pair model re-scores); a gold target that blocking
+    misses counts as a miss.
+    """
     from kgn_align import datasets
     from kgn_align.scoring import TrainedModel
     from kgn_align.snapshot import take
@@ -344,6 +352,11 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     finally:
         finish()
     result = evaluate_model(snapshot, trained, pairs, k=k, pr_curve=pr_curve)
+    if threshold is not None:
+        from kgn_align.workflows import threshold_metrics
+
+        result["at_threshold"] = {"threshold": threshold,
+                                  **threshold_metrics(snapshot, trained, pairs, threshold)}
     text = to_json(result)
     click.echo(text)
     if out is not None:

@@ -129,3 +129,15 @@ def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
             "hits@1": round(top1 / len(truth), 4) if truth else 0.0,
             "edges_on_gold_sources": float(len(mine)), "gold_pairs": float(len(truth))}
+
+
+def threshold_metrics(snapshot: Snapshot, trained: TrainedModel, gold: Sequence[tuple[str, str]],
+                      threshold: float, *, k: int = 10) -> dict[str, float]:
+    """What a backfill with policy ``best`` at ``threshold`` would write for the gold
+    sources, scored against the gold: the same scorer and policy, without the graph."""
+    from kgn_align.scoring import ModelScorer
+    from kgn_align.writeback import Edge, best_per_source
+
+    sources = sorted({a for a, _ in gold if a in snapshot.source.aligned_row})
+    chosen = best_per_source(ModelScorer(snapshot, trained, k=k)(sources), threshold)
+    return edge_metrics([Edge(source=p.source, target=p.target, score=p.score) for p in chosen], gold)
