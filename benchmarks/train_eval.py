@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.kg_data import load_kg, load_table, sample_trees  # noqa: E402
 from kgn_align.evaluation import rank, summarise  # noqa: E402
-from kgn_align.features import NgramFeaturizer  # noqa: E402
+from kgn_align.features import NgramFeaturizer, neighbour_context, with_context  # noqa: E402
 from kgn_align.metrics import best_f1, classification_metrics, one_to_one_f1  # noqa: E402
 from kgn_align.model.inputs import SideInputs, build_vocabulary  # noqa: E402
 from kgn_align.model.pair_model import ModelConfig  # noqa: E402
@@ -83,6 +83,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-sources", type=int, default=None,
                     help="evaluate on a fixed random subset (seed 0) of this many test sources")
+    ap.add_argument("--context", type=float, default=0.0,
+                    help="beta: append beta * the neighbourhood name vector to each entity's level-0 "
+                         "vector (0 = names only); blocking, s0 and the slot encoder all see it")
     ap.add_argument("--tag", default="", help="suffix of the result file name (e.g. 'ablation')")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -97,6 +100,12 @@ def main() -> None:
     n1 = len(data.names[0])
     featurizer = NgramFeaturizer.fit(data.names[0] + data.names[1])
     feats = featurizer.transform(data.names[0] + data.names[1])
+    if args.context > 0:
+        parts = []
+        for s, rows in ((0, slice(0, n1)), (1, slice(n1, None))):
+            edges = torch.as_tensor(data.triples[s][:, [0, 2]].T.copy())
+            parts.append(with_context(feats[rows], neighbour_context(feats[rows], edges), args.context))
+        feats = torch.cat(parts)
     weighted = args.variant != "uniform"
     stores = [
         sample_trees(len(data.names[s]), data.triples[s], k1=args.k1, k2=args.k2, seed=s, weighted=weighted,
@@ -128,7 +137,7 @@ def main() -> None:
     result: dict[str, object] = {
         "dataset": args.dataset, "variant": args.variant, "k": k, "k1": args.k1, "k2": args.k2,
         "hidden": args.hidden, "epochs": args.epochs, "threads": args.threads, "weighted_sampling": weighted,
-        "eval_setting": setting, "train_pairs": int(train_pairs.size(0)),
+        "eval_setting": setting, "train_pairs": int(train_pairs.size(0)), "context_beta": args.context,
     }
     if not table:
         result["names"] = args.names
@@ -147,11 +156,13 @@ def main() -> None:
         train_t = clock.lap()
         version = save_checkpoint(RESULTS / "checkpoints" / f"{args.dataset}-{args.variant}.pt", model,
                                   relations=relations, types=types, metrics=res.metrics, train_config=tcfg,
-                                  features=featurizer.state())
+                                  features={**featurizer.state(), "context_beta": args.context})
         result.update(model_version=version, history=res.history,
                       calibration=[float(model.calib_scale), float(model.calib_bias)])
     clock.lap()
     stem = f"{args.dataset}-{args.names}-{args.variant}" if not table else f"{args.dataset}-{args.variant}"
+    if args.context > 0:
+        stem += f"-context{args.context:g}"
     out = args.out or RESULTS / f"{stem}{'-' + args.tag if args.tag else ''}.json"
     if args.dataset == "itunes_amazon":
         metrics = classify_labelled(model, side_a, side_b, data.labelled)

@@ -207,3 +207,30 @@ def name_features(
         both = torch.cat([ngram_features(names, dim=dim, seed=seed), sentence_features(names)], 1)
         return torch.nn.functional.normalize(both, dim=-1)
     raise ValueError(f"unknown feature kind {kind!r}: expected 'ngram', 'sentence' or 'both'")
+
+
+def neighbour_context(features: Tensor, edges: Tensor, num_entities: int | None = None) -> Tensor:
+    """Each entity's *neighbourhood name vector*: the sum of its direct neighbours' level-0
+    vectors (both edge directions, one term per edge), L2-normalised; zero for isolated
+    entities. Pure structure + names, no alignment labels: comparable across graphs as
+    names are, so ``cos(context_a, context_b)`` is evidence that two entities' neighbours
+    share names (the idea behind SEU/LightEA-style name propagation).
+
+    Shapes: ``(N, F), (2, E) [head, tail] -> (N, F)``.
+    """
+    n = features.size(0) if num_entities is None else num_entities
+    h, t = edges[0].long(), edges[1].long()
+    src, dst = torch.cat([h, t]), torch.cat([t, h])
+    agg = torch.zeros(n, features.size(1), dtype=features.dtype).index_add_(0, src, features.index_select(0, dst))
+    return torch.nn.functional.normalize(agg, dim=-1)
+
+
+def with_context(features: Tensor, context: Tensor, beta: float) -> Tensor:
+    """``normalize([x || beta * c])``: with unit ``x`` and ``c`` the cosine of two such rows is
+    ``(cos_x + beta^2 cos_c) / (1 + beta^2)`` (rows without neighbours keep the name part only).
+
+    Shapes: ``(N, F), (N, F) -> (N, 2F)``.
+    """
+    if beta <= 0:
+        return features
+    return torch.nn.functional.normalize(torch.cat([features, beta * context], dim=1), dim=-1)
