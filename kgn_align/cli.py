@@ -283,9 +283,11 @@ def _cpu_threads() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--hidden", type=click.IntRange(min=4), default=32, show_default=True)
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop early (smoke runs).")
+@click.option("--context", "context_beta", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of the neighbourhood-name vector in level-0 features (0: names only).")
 @click.pass_obj
 def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
-          max_steps: int | None) -> None:
+          max_steps: int | None, context_beta: float) -> None:
     """Train the pair model on reviewed SAME_AS edges already in the graph.
 
     Positives are edges with r.review = 'accepted' (seed pairs from 'kgn-align load', or
@@ -301,6 +303,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
     update, finish = stage_progress()
     try:
         trained = train_model(app.graph(), config, app.models_dir, hidden=hidden, progress=update,
+                              context_beta=context_beta,
                               train_config=TrainConfig(epochs=epochs, max_steps=max_steps))
     finally:
         finish()

@@ -42,6 +42,7 @@ class TrainedModel:
     version: str
     metrics: dict[str, float]
     path: Path
+    context_beta: float = 0.0
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | None = None) -> TrainedModel:
@@ -51,8 +52,13 @@ class TrainedModel:
 
             raise KgnAlignError(f"no model at {path}: train one with 'kgn-align train'")
         model, ckpt = load_checkpoint(path, device=device or pick_device())
-        return cls(model, NgramFeaturizer.from_state(ckpt["features"]), list(ckpt["relations"]),
-                   list(ckpt["types"]), ckpt["version"], dict(ckpt.get("metrics", {})), path)
+        features = dict(ckpt["features"])
+        beta = float(features.pop("context_beta", 0.0))
+        return cls(model, NgramFeaturizer.from_state(features), list(ckpt["relations"]),
+                   list(ckpt["types"]), ckpt["version"], dict(ckpt.get("metrics", {})), path, beta)
+
+    def inputs(self, snapshot: Snapshot) -> tuple[SideInputs, SideInputs]:
+        return snapshot.inputs(self.featurizer, self.relations, self.types, self.context_beta)
 
     @property
     def stamp(self) -> ModelStamp:
@@ -75,7 +81,7 @@ class ModelScorer:
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
                  batch_pairs: int = 4096) -> None:
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
-        self.side_a, self.side_b = snapshot.inputs(trained.featurizer, trained.relations, trained.types)
+        self.side_a, self.side_b = trained.inputs(snapshot)
         tgt = snapshot.target
         self.pool = torch.tensor(sorted(tgt.aligned_row.values()), dtype=torch.long)
         # type ids are numbered per side: compare them by name

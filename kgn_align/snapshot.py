@@ -15,7 +15,7 @@ import torch
 
 from kgn_align.config import AlignConfig, GraphSide
 from kgn_align.errors import KgnAlignError
-from kgn_align.features import NgramFeaturizer
+from kgn_align.features import NgramFeaturizer, neighbour_context, with_context
 from kgn_align.graph import Graph
 from kgn_align.model.inputs import SideInputs
 from kgn_align.neighborhood import TreeStore
@@ -62,11 +62,28 @@ class Snapshot:
     source: SideSnapshot
     target: SideSnapshot
 
-    def inputs(self, featurizer: NgramFeaturizer, relations: list[str],
-               types: list[str]) -> tuple[SideInputs, SideInputs]:
-        """Model inputs of both sides under the model's vocabularies and featurizer."""
-        return tuple(SideInputs.build(s.store, featurizer.transform(s.names), relations, types)
-                     for s in (self.source, self.target))  # type: ignore[return-value]
+    def inputs(self, featurizer: NgramFeaturizer, relations: list[str], types: list[str],
+               context_beta: float = 0.0) -> tuple[SideInputs, SideInputs]:
+        """Model inputs of both sides under the model's vocabularies and featurizer.
+
+        With ``context_beta > 0`` each level-0 vector also carries its neighbourhood-name
+        vector (:func:`kgn_align.features.with_context`) over the sampled hop-1 neighbours.
+        """
+        out = []
+        for s in (self.source, self.target):
+            features = featurizer.transform(s.names)
+            if context_beta > 0:
+                features = with_context(features, neighbour_context(features, hop1_edges(s.store)),
+                                        context_beta)
+            out.append(SideInputs.build(s.store, features, relations, types))
+        return out[0], out[1]
+
+
+def hop1_edges(store: TreeStore) -> torch.Tensor:
+    """``(2, E)`` [seed entity, sampled hop-1 neighbour] rows of every tree in ``store``."""
+    slot_tree = torch.repeat_interleave(torch.arange(store.num_trees), store.tree_ptr.diff())
+    hop1 = (store.slot_depth == 1).nonzero(as_tuple=True)[0]
+    return torch.stack([store.tree_seed[slot_tree[hop1]], store.slot_entity[hop1]])
 
 
 def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
-                train_config: TrainConfig | None = None, hidden: int = 32,
+                train_config: TrainConfig | None = None, hidden: int = 32, context_beta: float = 0.0,
                 snapshot: Snapshot | None = None, progress: Progress | None = None) -> TrainedModel:
     """Train on the accepted SAME_AS edges in the graph; save ``<models_dir>/<version>.pt``."""
     start = time.perf_counter()
@@ -47,7 +47,7 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     featurizer = NgramFeaturizer.fit(snapshot.source.names + snapshot.target.names)
     relations = build_vocabulary(snapshot.source.store.relations, snapshot.target.store.relations)
     types = build_vocabulary(snapshot.source.store.types, snapshot.target.store.types)
-    side_a, side_b = snapshot.inputs(featurizer, relations, types)
+    side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta)
     pairs = torch.stack([snapshot.source.rows([a for a, _ in accepted]),
                          snapshot.target.rows([b for _, b in accepted])], dim=1)
     model_config = ModelConfig(feature_dim=side_a.features.size(1), num_relations=len(relations),
@@ -61,7 +61,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     metrics = {**result.metrics, "train_seconds": round(time.perf_counter() - start, 1),
                "train_pairs": float(len(accepted))}
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
-                              metrics=metrics, train_config=tcfg, features=featurizer.state())
+                              metrics=metrics, train_config=tcfg,
+                              features={**featurizer.state(), "context_beta": context_beta})
     final = models_dir / f"{version}.pt"
     tmp_path.replace(final)
     shutil.copyfile(final, models_dir / "latest.pt")
@@ -92,7 +93,7 @@ def evaluate_model(snapshot: Snapshot, trained: TrainedModel, gold: Sequence[tup
     known = [(a, b) for a, b in gold if a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
     if not known:
         raise KgnAlignError("none of the gold pairs are entities of the two sides")
-    side_a, side_b = snapshot.inputs(trained.featurizer, trained.relations, trained.types)
+    side_a, side_b = trained.inputs(snapshot)
     sources = snapshot.source.rows([a for a, _ in known])
     targets = snapshot.target.rows([b for _, b in known])
     pool = torch.unique(targets)
