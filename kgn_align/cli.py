@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ class App:
     def close(self) -> None:
         if self._graph is not None:
             self._graph.close()
+            self._graph = None
 
     def align_config(self, dataset: str | None, prefix: str = "",
                      config_path: str | None = None) -> Any:
@@ -544,7 +544,6 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, keep
     finally:
         if started is not None and not keep_server:
             app.close()
-            app._graph = None
             started.stop()
             click.echo("embedded server stopped")
 

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -106,7 +105,3 @@ class ModelScorer:
         s_keys, t_keys = self.snapshot.source.table.keys, self.snapshot.target.table.keys
         return [ScoredPair(source=s_keys[a], target=t_keys[b], score=round(float(p), DECIMALS))
                 for a, b, p in zip(src.tolist(), tgt.tolist(), prob.double().tolist())]
-
-
-def describe(trained: TrainedModel) -> dict[str, Any]:
-    return {"version": trained.version, "path": str(trained.path), "metrics": trained.metrics}

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterable
 
 import pytest
-import torch
 
 from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
 from kgn_align.graph import Graph
