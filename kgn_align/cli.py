@@ -271,6 +271,13 @@ def alignment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _show_training_progress() -> None:
+    """Epoch and step lines from training reach stderr even without -v (long work)."""
+    train_log = logging.getLogger("kgn_align.training")
+    if train_log.getEffectiveLevel() > logging.INFO:
+        train_log.setLevel(logging.INFO)
+
+
 def _cpu_threads() -> None:
     import torch
 
@@ -299,6 +306,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
     from kgn_align.workflows import to_json, train_model
 
     _cpu_threads()
+    _show_training_progress()
     config = app.align_config(dataset, prefix)
     update, finish = stage_progress()
     try:
@@ -509,7 +517,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, keep
             snapshot = take(graph, config, progress=update)
         finally:
             finish()
-        click.echo(f"[4/6] training the pair model ({epochs} epochs; progress in the log with -v) ...")
+        click.echo(f"[4/6] training the pair model ({epochs} epochs) ...")
+        _show_training_progress()
         trained = train_model(graph, config, app.models_dir, snapshot=snapshot,
                               train_config=TrainConfig(epochs=epochs))
         click.echo(f"      model {trained.version} -> {trained.path}")
