@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from kgn_align.config import AlignConfig, GraphSide, check_identifier
 from kgn_align.datasets import KGDataset, TableDataset, local_name
 from kgn_align.errors import InputError, KgnAlignError
-from kgn_align.graph import Graph
+from kgn_align.graph import Graph, chunked
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
         steps: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         pending = 0
         for (g, head_label, rel, tail_label), rows in plan.edges.items():
-            for start_row in range(0, len(rows), batch_size):
-                chunk = rows[start_row:start_row + batch_size]
+            for chunk in chunked(rows, batch_size):
                 steps.append(("load_edges", {"graph": g, "load_id": load_id, "rows": chunk},
                               {"head_label": head_label, "type": rel, "tail_label": tail_label}))
                 pending += len(chunk)
