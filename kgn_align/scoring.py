@@ -1,9 +1,10 @@
 """Scoring candidate pairs with a trained pair model, for backfills and evaluation.
 
-Candidates come from blocking on level-0 (name) vectors within the pool of target
-entities, restricted to the same entity type; the pair model (cross-encoder) then scores
-each candidate pair. Pairs stream through the model in fixed-size batches, so memory is
-bounded by the batch, not the graph.
+Candidates come from blocking vectors (names + sampled neighbourhood names, with the
+checkpoint's cold-start student for entities without neighbours; see
+:mod:`kgn_align.candidates`) within the pool of target entities, restricted to the same
+entity type; the pair model (cross-encoder) then scores each candidate pair. Pairs stream
+through the model in fixed-size batches, so memory is bounded by the batch, not the graph.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from kgn_align.candidates import search
+from kgn_align.candidates import CONTEXT_BETA, search
+from kgn_align.coldstart import ColdStartMLP
 from kgn_align.features import NgramFeaturizer
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import PairModel
@@ -42,6 +44,7 @@ class TrainedModel:
     metrics: dict[str, float]
     path: Path
     context_beta: float = 0.0
+    student: ColdStartMLP | None = None  #: blocking vectors for entities without neighbours
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | None = None) -> TrainedModel:
@@ -53,21 +56,25 @@ class TrainedModel:
         model, ckpt = load_checkpoint(path, device=device or pick_device())
         features = dict(ckpt["features"])
         beta = float(features.pop("context_beta", 0.0))
+        student = ColdStartMLP.from_state(ckpt["student"]) if ckpt.get("student") else None
         return cls(model, NgramFeaturizer.from_state(features), list(ckpt["relations"]),
-                   list(ckpt["types"]), ckpt["version"], dict(ckpt.get("metrics", {})), path, beta)
+                   list(ckpt["types"]), ckpt["version"], dict(ckpt.get("metrics", {})), path, beta,
+                   student)
 
-    def inputs(self, snapshot: Snapshot) -> tuple[SideInputs, SideInputs]:
-        return snapshot.inputs(self.featurizer, self.relations, self.types, self.context_beta)
+    def inputs(self, snapshot: Snapshot,
+               level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:
+        return snapshot.inputs(self.featurizer, self.relations, self.types, self.context_beta, level0)
 
     @property
     def stamp(self) -> ModelStamp:
         return ModelStamp(model=f"kgn-align/{self.version}", method=METHOD)
 
 
-def candidates(side_a: SideInputs, side_b: SideInputs, sources: Tensor, pool: Tensor, k: int,
+def candidates(block_a: Tensor, block_b: Tensor, sources: Tensor, pool: Tensor, k: int,
                types_a: Tensor | None = None, types_b: Tensor | None = None) -> Tensor:
-    """``(Q,) -> (Q, k)`` side-b rows (``-1`` padding) by level-0 cosine, type-compatible."""
-    found = search(side_a.features[sources], side_b.features[pool], k,
+    """``(Q,) -> (Q, k)`` side-b rows (``-1`` padding) by blocking-vector cosine,
+    type-compatible. ``block_a (N_a, D)``, ``block_b (N_b, D)``: both sides' vectors."""
+    found = search(block_a[sources], block_b[pool], k,
                    source_types=None if types_a is None else types_a[sources],
                    target_types=None if types_b is None else types_b[pool])
     idx = found.index
@@ -78,9 +85,11 @@ class ModelScorer:
     """Backfill scorer: source keys in, candidate pairs with calibrated scores out."""
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
-                 batch_pairs: int = 4096) -> None:
+                 batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA) -> None:
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
-        self.side_a, self.side_b = trained.inputs(snapshot)
+        level0 = snapshot.level0(trained.featurizer)
+        self.side_a, self.side_b = trained.inputs(snapshot, level0)
+        self.block_a, self.block_b = snapshot.blocking(level0, trained.student, block_beta)
         tgt = snapshot.target
         self.pool = torch.tensor(sorted(tgt.aligned_row.values()), dtype=torch.long)
         # type ids are numbered per side: compare them by name
@@ -95,7 +104,7 @@ class ModelScorer:
         if not known or self.pool.numel() == 0:
             return []
         rows = self.snapshot.source.rows(known)
-        cands = candidates(self.side_a, self.side_b, rows, self.pool, self.k, self.types_a, self.types_b)
+        cands = candidates(self.block_a, self.block_b, rows, self.pool, self.k, self.types_a, self.types_b)
         src = rows.repeat_interleave(cands.size(1))
         tgt = cands.reshape(-1)
         keep = tgt >= 0

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from kgn_align.candidates import CONTEXT_BETA, blocking_vectors, distil_student
+from kgn_align.coldstart import ColdStartConfig, ColdStartMLP
 from kgn_align.config import AlignConfig, GraphSide
 from kgn_align.errors import KgnAlignError
 from kgn_align.features import NgramFeaturizer, neighbour_context, with_context
@@ -62,21 +64,40 @@ class Snapshot:
     source: SideSnapshot
     target: SideSnapshot
 
+    def level0(self, featurizer: NgramFeaturizer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both sides' level-0 (name) vectors, ``(N_i, F)`` per side."""
+        return featurizer.transform(self.source.names), featurizer.transform(self.target.names)
+
     def inputs(self, featurizer: NgramFeaturizer, relations: list[str], types: list[str],
-               context_beta: float = 0.0) -> tuple[SideInputs, SideInputs]:
+               context_beta: float = 0.0,
+               level0: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[SideInputs, SideInputs]:
         """Model inputs of both sides under the model's vocabularies and featurizer.
 
         With ``context_beta > 0`` each level-0 vector also carries its neighbourhood-name
         vector (:func:`kgn_align.features.with_context`) over the sampled hop-1 neighbours.
+        ``level0`` passes vectors already computed by :meth:`level0`.
         """
         out = []
-        for s in (self.source, self.target):
-            features = featurizer.transform(s.names)
+        for s, features in zip((self.source, self.target), level0 or self.level0(featurizer)):
             if context_beta > 0:
                 features = with_context(features, neighbour_context(features, hop1_edges(s.store)),
                                         context_beta)
             out.append(SideInputs.build(s.store, features, relations, types))
         return out[0], out[1]
+
+    def blocking(self, level0: tuple[torch.Tensor, torch.Tensor], student: ColdStartMLP | None,
+                 beta: float = CONTEXT_BETA) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both sides' blocking vectors (:func:`kgn_align.candidates.blocking_vectors`) over
+        the sampled hop-1 neighbours."""
+        a, b = (blocking_vectors(x, hop1_edges(s.store), beta=beta, student=student)
+                for s, x in zip((self.source, self.target), level0))
+        return a, b
+
+    def distil_student(self, level0: tuple[torch.Tensor, torch.Tensor],
+                       config: ColdStartConfig | None = None) -> ColdStartMLP:
+        """The cold-start student of this snapshot's two sides (:mod:`kgn_align.coldstart`)."""
+        return distil_student(level0, [hop1_edges(self.source.store), hop1_edges(self.target.store)],
+                              config)
 
 
 def hop1_edges(store: TreeStore) -> torch.Tensor:

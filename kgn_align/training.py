@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kgn_align.candidates import dense_topk
+from kgn_align.coldstart import ColdStartMLP
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import ModelConfig, PairModel
 
@@ -233,6 +234,13 @@ def model_version(state_dict: dict[str, Tensor]) -> str:
     return h.hexdigest()[:12]
 
 
+def _hashed(state: dict[str, Tensor], student: dict[str, Any] | None) -> dict[str, Tensor]:
+    """The tensors a version covers: the pair model's, plus the student's under ``student.``."""
+    if not student:
+        return state
+    return {**state, **{f"student.{k}": v for k, v in student["state_dict"].items()}}
+
+
 def save_checkpoint(
     path: str | Path,
     model: PairModel,
@@ -242,11 +250,14 @@ def save_checkpoint(
     metrics: dict[str, float] | None = None,
     train_config: TrainConfig | None = None,
     features: dict[str, Any] | None = None,
+    student: ColdStartMLP | None = None,
 ) -> str:
     """Write a checkpoint of tensors and plain types only (``weights_only`` loadable);
-    returns the model version (content hash)."""
+    returns the model version (content hash of the pair model's and the cold-start
+    student's weights: either one changes which edges get written)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    version = model_version(state)
+    student_state = student.state() if student is not None else None
+    version = model_version(_hashed(state, student_state))
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "version": version,
@@ -257,6 +268,7 @@ def save_checkpoint(
         "metrics": {k: float(v) for k, v in (metrics or {}).items()},
         "train_config": asdict(train_config) if train_config else {},
         "features": dict(features or {}),
+        "student": student_state,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,7 +284,7 @@ def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu") -> 
     ckpt = torch.load(Path(path), map_location=device, weights_only=True)
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: unsupported checkpoint format {ckpt.get('format')!r}")
-    if model_version(ckpt["state_dict"]) != ckpt["version"]:
+    if model_version(_hashed(ckpt["state_dict"], ckpt.get("student"))) != ckpt["version"]:
         raise ValueError(f"{path}: weights do not match the recorded version {ckpt['version']}")
     model = PairModel(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from kgn_align.coldstart import ColdStartConfig
 from kgn_align.config import AlignConfig
 from kgn_align.errors import KgnAlignError
 from kgn_align.evaluation import rank, summarise
@@ -47,7 +48,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     featurizer = NgramFeaturizer.fit(snapshot.source.names + snapshot.target.names)
     relations = build_vocabulary(snapshot.source.store.relations, snapshot.target.store.relations)
     types = build_vocabulary(snapshot.source.store.types, snapshot.target.store.types)
-    side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta)
+    level0 = snapshot.level0(featurizer)
+    side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta, level0)
     pairs = torch.stack([snapshot.source.rows([a for a, _ in accepted]),
                          snapshot.target.rows([b for _, b in accepted])], dim=1)
     model_config = ModelConfig(feature_dim=side_a.features.size(1), num_relations=len(relations),
@@ -55,6 +57,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     tcfg = train_config or TrainConfig()
     log.info("training on %d accepted pairs", len(accepted))
     result = train(model_config, side_a, side_b, pairs, tcfg)
+    log.info("distilling the cold-start student for entities without neighbours")
+    student = snapshot.distil_student(level0, ColdStartConfig(seed=tcfg.seed))
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=models_dir, suffix=".tmp", delete=False) as tmp:
         tmp_path = Path(tmp.name)
@@ -62,7 +66,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
                "train_pairs": float(len(accepted))}
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
                               metrics=metrics, train_config=tcfg,
-                              features={**featurizer.state(), "context_beta": context_beta})
+                              features={**featurizer.state(), "context_beta": context_beta},
+                              student=student)
     final = models_dir / f"{version}.pt"
     tmp_path.replace(final)
     shutil.copyfile(final, models_dir / "latest.pt")

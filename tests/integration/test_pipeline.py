@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,18 @@ def slice_() -> datasets.KGDataset:
     return datasets.read_kg("dbp15k_fr_en").slice(400)
 
 
+def _unlinked(ds: datasets.KGDataset, target: int) -> datasets.KGDataset:
+    """``ds`` with every relationship of one target entity left out (a node nobody linked)."""
+    src, tgt = ds.sides
+    kept = [t for t in tgt.triples if target not in (t[0], t[2])]
+    side = datasets.KGSide(tgt.name, tgt.uris, kept, tgt.names)
+    return datasets.KGDataset(ds.name, (src, side), ds.train_pairs, ds.test_pairs)
+
+
 def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path,
                                   slice_: datasets.KGDataset) -> None:
+    lonely_source, lonely_target = slice_.test_pairs[0]
+    slice_ = _unlinked(slice_, lonely_target)
     loaders.load_kg(graph, slice_, prefix=namespace)
     config = loaders.preset_config(slice_, prefix=namespace)
     snapshot = take(graph, config)
@@ -36,6 +47,17 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path,
     assert TrainedModel.load(tmp_path / "models" / "latest.pt").version == trained.version
 
     scorer = ModelScorer(snapshot, trained, k=5)
+    # the target without relationships is blocked with the cold-start student's guess of its
+    # neighbourhood part (zero without a student), and is still its source's candidate
+    assert trained.student is not None
+    row = snapshot.target.aligned_row[str(lonely_target)]
+    half = scorer.block_b.size(1) // 2
+    assert float(scorer.block_b[row, half:].abs().sum()) > 0
+    bare = ModelScorer(snapshot, replace(trained, student=None), k=5)
+    assert float(bare.block_b[row, half:].abs().sum()) == 0
+    assert float(scorer.block_b[:, half:].abs().sum(1).gt(0).float().mean()) > 0.9
+    found = {p.target for p in scorer([str(lonely_source)])}
+    assert str(lonely_target) in found
     options = BackfillOptions(run_id=namespace.strip("/") + "-run", policy=Policy.BEST, threshold=0.3, batch_size=50)
     first = run_backfill(graph, config, scorer, trained.stamp, options)
     assert first.writes.created > 0

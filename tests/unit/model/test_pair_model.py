@@ -101,6 +101,28 @@ def test_tampered_checkpoint_is_refused(tmp_path):
         load_checkpoint(path)
 
 
+def test_student_is_part_of_the_version_and_of_the_tamper_check(tmp_path):
+    from kgn_align.coldstart import ColdStartMLP
+
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
+    torch.manual_seed(0)
+    student = ColdStartMLP(16, 16, hidden=8)
+    path = tmp_path / "m.pt"
+    plain = save_checkpoint(tmp_path / "plain.pt", model, relations=[], types=[])
+    with_student = save_checkpoint(path, model, relations=[], types=[], student=student)
+    assert with_student != plain  # another student writes other edges: another version
+    _, ckpt = load_checkpoint(path)
+    restored = ColdStartMLP.from_state(ckpt["student"])
+    x = torch.randn(3, 16)
+    assert torch.equal(restored(x), student.eval()(x))
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["student"]["state_dict"]["net.0.bias"] += 1.0
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="do not match"):
+        load_checkpoint(path)
+
+
 def test_version_changes_with_weights():
     a, b, n_rel = sides()
     model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
