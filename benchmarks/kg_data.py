@@ -199,11 +199,12 @@ def load_table(name: str, *, train_ratio: float = 0.3, seed: int = 0, root: Path
         return np.array([[key_rows[0][a], key_rows[1][b], y] for a, b, y in pairs], dtype=np.int64).reshape(-1, 3)
 
     labelled = None
-    if "gold" in ds.splits:
-        gold = to_rows(ds.splits["gold"])[:, :2]
-        perm = np.random.default_rng(seed).permutation(len(gold))
-        cut = int(round(train_ratio * len(gold)))
-        train, test = gold[perm[:cut]], gold[perm[cut:]]
+    if "valid" not in ds.splits:  # dblp_acm: the reader's seeded train/test cut of the gold
+        if (train_ratio, seed) != (0.3, 0):
+            from kgn_align.datasets import split_gold
+
+            ds.splits.update(split_gold(ds.splits["train"] + ds.splits["test"], train_ratio, seed))
+        train, test = to_rows(ds.splits["train"])[:, :2], to_rows(ds.splits["test"])[:, :2]
     else:
         labelled = {k: to_rows(v) for k, v in ds.splits.items()}
         train = labelled["train"][labelled["train"][:, 2] == 1, :2]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
+
 from kgn_align.errors import ConfigError, InputError
 
 DATASETS_ENV = "KGN_ALIGN_DATASETS"
@@ -316,7 +318,17 @@ def read_dblp_acm(root: str | os.PathLike[str] | None = None) -> TableDataset:
         if b not in keys[1]:
             raise InputError(f"unknown ACM id {b}", path=str(gt), line=number)
         gold.append((a, b, 1))
-    return TableDataset("dblp_acm", ("dblp", "acm"), (records[0], records[1]), {"gold": gold})
+    return TableDataset("dblp_acm", ("dblp", "acm"), (records[0], records[1]), split_gold(gold))
+
+
+def split_gold(gold: list[tuple[str, str, int]], train_fraction: float = 0.3,
+               seed: int = 0) -> dict[str, list[tuple[str, str, int]]]:
+    """A seeded shuffle of ``gold`` cut into ``train`` (the seed pairs a loader writes as
+    accepted SAME_AS) and ``test`` (held out). The file lists pairs in id order, so an
+    unshuffled cut would train and test on different parts of the data."""
+    order = np.random.default_rng(seed).permutation(len(gold))
+    cut = int(round(train_fraction * len(gold)))
+    return {"train": [gold[i] for i in order[:cut]], "test": [gold[i] for i in order[cut:]]}
 
 
 _COL_RE = re.compile(r"COL (\S+) VAL ")

@@ -10,6 +10,7 @@ import pytest
 from kgn_align import datasets, loaders
 from kgn_align.errors import InputError
 from kgn_align.graph import Graph
+from kgn_align.writeback import read_edges
 
 
 def _count(graph: Graph, graph_name: str, label: str) -> tuple[int, int]:
@@ -49,17 +50,24 @@ def test_kg_slice_counts_match_files_and_reload_is_noop(graph: Graph, namespace:
 
 def test_dblp_acm_multi_type_graph(graph: Graph, namespace: str) -> None:
     ds = datasets.read_dblp_acm()
-    ds.records = (ds.records[0][:150], ds.records[1][:150])
+    ds.splits = {"train": ds.splits["train"][:40], "test": ds.splits["test"][:60]}
+    pairs = ds.splits["train"] + ds.splits["test"]
+    keep = [{a for a, _, _ in pairs}, {b for _, b, _ in pairs}]
+    ds.records = ([r for r in ds.records[0] if r.key in keep[0]], [r for r in ds.records[1] if r.key in keep[1]])
     report = loaders.load_tables(graph, ds, prefix=namespace)
     dblp = f"{namespace}dblp_acm/dblp"
-    assert _count(graph, dblp, "Paper")[0] == 150
+    assert _count(graph, dblp, "Paper")[0] == len(keep[0]) == len(ds.records[0])
     authors = {name.casefold() for r in ds.records[0] for rel, label, name in r.links if label == "Author"}
     venues = {name.casefold() for r in ds.records[0] for rel, label, name in r.links if label == "Venue"}
     assert _count(graph, dblp, "Author")[0] == len(authors)
     assert _count(graph, dblp, "Venue")[0] == len(venues)
     links = sum(len(r.links) for recs in ds.records for r in recs)
     assert report.relationships == links
-    assert report.seed_pairs == 0 and report.held_out_pairs == len(ds.splits["gold"])
+    # the seeded 30% are training pairs in the graph (what 'kgn-align train' learns from)
+    assert report.seed_pairs == 40 and report.held_out_pairs == 60
+    config = loaders.preset_config(ds, prefix=namespace)
+    seeds = {(e.source, e.target) for e in read_edges(graph, config) if e.review == "accepted"}
+    assert seeds == {(a, b) for a, b, _ in ds.splits["train"]}
     assert loaders.load_tables(graph, ds, prefix=namespace).nodes_created == 0
 
 

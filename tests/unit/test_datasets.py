@@ -77,7 +77,11 @@ def test_real_srprs_uses_its_own_split_and_relation_names() -> None:
 def test_dblp_acm_quirky_rows_and_gold() -> None:
     ds = datasets.read_dblp_acm()
     assert [len(r) for r in ds.records] == [2616, 2294]
-    assert len(ds.splits["gold"]) == 2224
+    train, test = ds.splits["train"], ds.splits["test"]
+    assert (len(train), len(test)) == (667, 1557)  # 2,224 gold pairs, a seeded 30/70 cut
+    assert not {p[:2] for p in train} & {p[:2] for p in test}
+    assert train == datasets.read_dblp_acm().splits["train"]  # the same cut every time
+    assert train != sorted(train)  # shuffled, not the file's id order
     acm = {r.key: r for r in ds.records[1]}
     assert acm["884"].attributes["year"] == 2000  # a row with a '%'-split quoted tail
     assert [link for link in acm["884"].links if link[1] == "Author"] == []
