@@ -342,8 +342,8 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     """Hits@1/10, MRR, PR-AUC and best F1 (with its threshold) on held-out gold pairs.
 
     Ranking follows the usual protocol: each gold source's candidates come from the gold
-    targets (blocking by name, then the pair model re-scores); a gold target that blocking
-    misses counts as a miss.
+    targets (blocking on names and neighbourhood names, as the backfill does, then the pair
+    model re-scores); a gold target that blocking misses counts as a miss.
     """
     from kgn_align import datasets
     from kgn_align.scoring import TrainedModel

@@ -1,8 +1,9 @@
 """Evaluation: rank blocked candidates with the pair model, then summarise.
 
-For each held-out source, candidates are its top-``k`` target entities by level-0 (name)
-similarity; the gold is *not* added, so blocking misses count as misses. The pair model
-re-scores every (source, candidate) pair.
+For each held-out source, candidates are its top-``k`` target entities by blocking-vector
+similarity (the backfill's vectors, :func:`kgn_align.candidates.blocking_vectors`, or
+level-0 names when none are given); the gold is *not* added, so blocking misses count as
+misses. The pair model re-scores every (source, candidate) pair.
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class Ranking:
     candidates: Tensor  #: ``(Q, k)`` target rows
-    name_scores: Tensor  #: ``(Q, k)`` level-0 cosine
-    scores: Tensor  #: ``(Q, k)`` model probabilities (or the name scores for names-only)
+    name_scores: Tensor  #: ``(Q, k)`` blocking cosine
+    scores: Tensor  #: ``(Q, k)`` model probabilities (or the blocking scores without a model)
 
 
-def block(side_a: SideInputs, side_b: SideInputs, sources: Tensor, pool: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Top-``k`` of ``pool`` (side-b rows) for each source by level-0 cosine.
+def block(vectors_a: Tensor, vectors_b: Tensor, sources: Tensor, pool: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Top-``k`` of ``pool`` (side-b rows) for each source by cosine of the given vectors.
 
-    Shapes: ``(Q,), (T,) -> (Q, k)`` scores, ``(Q, k)`` side-b rows."""
-    s, i = dense_topk(side_a.features[sources], side_b.features[pool], k)
+    Shapes: ``(N_a, D), (N_b, D), (Q,), (T,) -> (Q, k)`` scores, ``(Q, k)`` side-b rows."""
+    s, i = dense_topk(vectors_a[sources], vectors_b[pool], k)
     return s, pool[i]
 
 
@@ -47,9 +48,12 @@ def rank(
     *,
     k: int = 50,
     batch_pairs: int = 1024,
+    blocking: tuple[Tensor, Tensor] | None = None,
 ) -> Ranking:
-    """Candidates by name, re-scored by ``model`` (``None``: keep the name scores)."""
-    name_scores, cands = block(side_a, side_b, sources, pool, k)
+    """Candidates by ``blocking`` vectors (default: the level-0 features), re-scored by
+    ``model`` (``None``: keep the blocking scores)."""
+    vectors = blocking or (side_a.features, side_b.features)
+    name_scores, cands = block(vectors[0], vectors[1], sources, pool, k)
     if model is None:
         return Ranking(cands, name_scores, name_scores)
     kk = cands.size(1)

@@ -88,9 +88,12 @@ class Snapshot:
     def blocking(self, level0: tuple[torch.Tensor, torch.Tensor], student: ColdStartMLP | None,
                  beta: float = CONTEXT_BETA) -> tuple[torch.Tensor, torch.Tensor]:
         """Both sides' blocking vectors (:func:`kgn_align.candidates.blocking_vectors`) over
-        the sampled hop-1 neighbours."""
-        a, b = (blocking_vectors(x, hop1_edges(s.store), beta=beta, student=student)
-                for s, x in zip((self.source, self.target), level0))
+        the sampled hop-1 neighbours. The student fills in isolated *targets* only: they are
+        the indexed side, where a missing neighbourhood part costs rank; an isolated source
+        is a query, ranked by names alone, which measured better than a guess
+        (``benchmarks/results/candidates.json``, cold start)."""
+        a = blocking_vectors(level0[0], hop1_edges(self.source.store), beta=beta)
+        b = blocking_vectors(level0[1], hop1_edges(self.target.store), beta=beta, student=student)
         return a, b
 
     def distil_student(self, level0: tuple[torch.Tensor, torch.Tensor],

@@ -94,16 +94,19 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
 def evaluate_model(snapshot: Snapshot, trained: TrainedModel, gold: Sequence[tuple[str, str]], *,
                    k: int = 50, pr_curve: Path | None = None) -> dict[str, Any]:
     """Rank each gold source's candidates among the gold targets (the standard protocol:
-    candidates by name, re-scored by the model; a gold missed by blocking is a miss)."""
+    candidates by the backfill's blocking vectors, re-scored by the model; a gold missed by
+    blocking is a miss)."""
     known = [(a, b) for a, b in gold if a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
     if not known:
         raise KgnAlignError("none of the gold pairs are entities of the two sides")
-    side_a, side_b = trained.inputs(snapshot)
+    level0 = snapshot.level0(trained.featurizer)
+    side_a, side_b = trained.inputs(snapshot, level0)
     sources = snapshot.source.rows([a for a, _ in known])
     targets = snapshot.target.rows([b for _, b in known])
     pool = torch.unique(targets)
     start = time.perf_counter()
-    ranking = rank(trained.model, side_a, side_b, sources, pool, k=min(k, pool.numel()))
+    ranking = rank(trained.model, side_a, side_b, sources, pool, k=min(k, pool.numel()),
+                   blocking=snapshot.blocking(level0, trained.student))
     metrics = summarise(ranking, targets, pr_curve=pr_curve)
     metrics.update(gold_pairs=float(len(known)), skipped_pairs=float(len(gold) - len(known)),
                    seconds=round(time.perf_counter() - start, 2))
