@@ -333,12 +333,13 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 @click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the precision-recall curve as a PNG here.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+@click.option("--threshold", "thresholds", type=click.FloatRange(0, 1), multiple=True,
               help="Also report precision/recall of what 'backfill --policy best' would write at "
-              "this threshold (candidates from every target entity, as the backfill sees them).")
+              "this threshold (candidates from every target entity, as the backfill sees them). "
+              "Repeat it to compare thresholds: the pairs are scored once.")
 @click.pass_obj
 def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None, gold: Path | None,
-             k: int, out: Path | None, pr_curve: Path | None, threshold: float | None) -> None:
+             k: int, out: Path | None, pr_curve: Path | None, thresholds: tuple[float, ...]) -> None:
     """Hits@1/10, MRR, PR-AUC and best F1 (with its threshold) on held-out gold pairs.
 
     Ranking follows the usual protocol: each gold source's candidates come from the gold
@@ -367,11 +368,10 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     finally:
         finish()
     result = evaluate_model(snapshot, trained, pairs, k=k, pr_curve=pr_curve)
-    if threshold is not None:
+    if thresholds:
         from kgn_align.workflows import threshold_metrics
 
-        result["at_threshold"] = {"threshold": threshold,
-                                  **threshold_metrics(snapshot, trained, pairs, threshold)}
+        result["at_threshold"] = threshold_metrics(snapshot, trained, pairs, sorted(set(thresholds)))
     text = to_json(result)
     click.echo(text)
     if out is not None:

@@ -141,12 +141,18 @@ def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[
 
 
 def threshold_metrics(snapshot: Snapshot, trained: TrainedModel, gold: Sequence[tuple[str, str]],
-                      threshold: float, *, k: int = 10) -> dict[str, float]:
-    """What a backfill with policy ``best`` at ``threshold`` would write for the gold
-    sources, scored against the gold: the same scorer and policy, without the graph."""
+                      thresholds: Sequence[float], *, k: int = 10) -> list[dict[str, float]]:
+    """What a backfill with policy ``best`` would write for the gold sources at each of
+    ``thresholds``, scored against the gold: the same scorer and policy, without the graph
+    (the gold sources are scored once)."""
     from kgn_align.scoring import ModelScorer
     from kgn_align.writeback import Edge, best_per_source
 
     sources = sorted({a for a, _ in gold if a in snapshot.source.aligned_row})
-    chosen = best_per_source(ModelScorer(snapshot, trained, k=k)(sources), threshold)
-    return edge_metrics([Edge(source=p.source, target=p.target, score=p.score) for p in chosen], gold)
+    scored = ModelScorer(snapshot, trained, k=k)(sources)
+    out = []
+    for threshold in thresholds:
+        chosen = best_per_source(scored, threshold)
+        edges = [Edge(source=p.source, target=p.target, score=p.score) for p in chosen]
+        out.append({"threshold": threshold, **edge_metrics(edges, gold)})
+    return out

@@ -15,7 +15,7 @@ from kgn_align.graph import Graph
 from kgn_align.scoring import ModelScorer, TrainedModel
 from kgn_align.snapshot import take
 from kgn_align.training import TrainConfig
-from kgn_align.workflows import edge_metrics, evaluate_model, train_model
+from kgn_align.workflows import edge_metrics, evaluate_model, threshold_metrics, train_model
 from kgn_align.writeback import Policy, read_edges
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,11 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path,
     names_floor = 0.5
     assert metrics["precision"] > names_floor and metrics["hits@1"] > names_floor
 
-    # the written edges agree with what evaluation says at the same threshold
+    # the written edges are exactly what 'evaluate --threshold' reports for the same model,
+    # threshold and candidates; a lower threshold trades precision for recall
+    low, same = threshold_metrics(snapshot, trained, gold, [0.05, 0.3], k=5)
+    assert {k: v for k, v in same.items() if k != "threshold"} == metrics
+    assert low["recall"] >= same["recall"] and low["edges_on_gold_sources"] >= same["edges_on_gold_sources"]
     evaluation = evaluate_model(snapshot, trained, gold, k=5)
     assert evaluation["metrics"]["hits@1"] == pytest.approx(
         sum(1 for e in edges if dict(gold).get(e.source) == e.target and e.review is None) / len(gold),
