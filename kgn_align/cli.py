@@ -21,6 +21,8 @@ from kgn_align.config import ConnectionConfig, connection_from_env
 from kgn_align.errors import KgnAlignError
 
 log = logging.getLogger("kgn_align")
+#: A 'changed' job's result lists at most this many of the source keys it re-aligned.
+CHANGED_KEYS_SHOWN = 100
 
 DEFAULT_HOME = ".kgn-align"
 
@@ -421,10 +423,12 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
       CREATE (:AlignmentJob {id: randomUUID(), kind: 'backfill', status: 'queued',
                              params: '{"threshold": 0.5}', requestedAt: datetime(), attempts: 0})
     Kinds: 'backfill' (params: threshold, policy, run_id) and 'changed' (from the APOC
-    trigger: re-align with the current model; unchanged edges are left as they are).
+    trigger, params.nodeIds: re-align only the source entities those nodes can affect;
+    unchanged edges are left as they are).
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
     """
-    from kgn_align.backfill import BackfillOptions, run_backfill
+    from kgn_align.backfill import BackfillFilter, BackfillOptions, run_backfill
+    from kgn_align.changes import affected_sources
     from kgn_align.scoring import ModelScorer, TrainedModel
     from kgn_align.snapshot import take
     from kgn_align.worker import Job, PermanentJobError, Worker
@@ -434,7 +438,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     config = app.align_config(dataset, prefix)
     graph = app.graph()
 
-    def run(job: Job) -> dict[str, Any]:
+    def prepare(job: Job) -> tuple[TrainedModel, BackfillOptions]:
         try:
             trained = TrainedModel.load(model_path or app.models_dir / "latest.pt")
             options = BackfillOptions(run_id=str(job.params.get("run_id", f"job-{job.id}")),
@@ -442,12 +446,34 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                                       threshold=float(job.params.get("threshold", 0.5)))
         except (ValueError, KgnAlignError) as exc:
             raise PermanentJobError(str(exc)) from None
-        summary = run_backfill(graph, config, ModelScorer(take(graph, config), trained),
-                               trained.stamp, options)
+        return trained, options
+
+    def result(summary: Any) -> dict[str, Any]:
         return {"run_id": summary.run_id, "created": summary.writes.created,
                 "updated": summary.writes.updated, "entities": summary.entities}
 
-    ran = Worker(graph, {"backfill": run, "changed": run}, lease_seconds=lease,
+    def run(job: Job) -> dict[str, Any]:
+        trained, options = prepare(job)
+        return result(run_backfill(graph, config, ModelScorer(take(graph, config), trained),
+                                   trained.stamp, options))
+
+    def run_changed(job: Job) -> dict[str, Any]:
+        ids = job.params.get("nodeIds")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise PermanentJobError("a 'changed' job needs params.nodeIds: a list of element ids")
+        if int(job.params.get("total", len(ids))) > len(ids):
+            log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
+            return run(job)
+        trained, options = prepare(job)
+        scorer = ModelScorer(take(graph, config), trained)
+        keys = affected_sources(scorer, ids)
+        if not keys:
+            return {"run_id": options.run_id, "created": 0, "updated": 0, "entities": 0, "sources": []}
+        done = result(run_backfill(graph, config, scorer, trained.stamp, options,
+                                   BackfillFilter(keys=tuple(keys))))
+        return {**done, "sources": keys[:CHANGED_KEYS_SHOWN]}
+
+    ran = Worker(graph, {"backfill": run, "changed": run_changed}, lease_seconds=lease,
                  poll_seconds=poll).run(burst=burst, max_jobs=max_jobs)
     click.echo(f"worker stopped after {ran} job(s)")
 

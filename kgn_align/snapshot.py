@@ -97,10 +97,14 @@ class Snapshot:
         return a, b
 
     def distil_student(self, level0: tuple[torch.Tensor, torch.Tensor],
-                       config: ColdStartConfig | None = None) -> ColdStartMLP:
-        """The cold-start student of this snapshot's two sides (:mod:`kgn_align.coldstart`)."""
-        return distil_student(level0, [hop1_edges(self.source.store), hop1_edges(self.target.store)],
-                              config)
+                       config: ColdStartConfig | None = None) -> ColdStartMLP | None:
+        """The cold-start student of this snapshot's two sides (:mod:`kgn_align.coldstart`);
+        ``None`` when no entity has a sampled neighbour (there is nothing to distil)."""
+        edges = [hop1_edges(self.source.store), hop1_edges(self.target.store)]
+        if all(e.size(1) == 0 for e in edges):
+            log.warning("no entity has neighbours: blocking will use names alone")
+            return None
+        return distil_student(level0, edges, config)
 
 
 def hop1_edges(store: TreeStore) -> torch.Tensor:

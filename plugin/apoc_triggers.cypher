@@ -1,5 +1,6 @@
 // APOC trigger (APOC Core 5.x): queue an alignment job whenever entity nodes are created,
-// get a label or have a property set, so the kgn-align worker re-aligns just those nodes.
+// get a label or have a property set, or gain a relationship (both ends count: a new link
+// changes both neighbourhoods), so the kgn-align worker re-aligns just what they touch.
 //
 // Needs apoc.trigger.enabled=true (apoc.conf, or APOC_TRIGGER_ENABLED=true in the
 // environment: docker-compose.yml sets it). Trigger procedures run on the system database
@@ -10,19 +11,23 @@
 //
 // The job: (:AlignmentJob {kind: 'changed', params: '{"nodeIds": [...], "total": n}'}) with
 // the element ids of the changed nodes (at most 10,000 per transaction; "total" says how
-// many changed, so a worker can fall back to a scan when it is larger). Changes to
-// AlignmentJob nodes themselves are ignored, so the worker's own bookkeeping (and this
-// trigger's CREATE) never queues further jobs. 'afterAsync' runs after the commit, in its
-// own transaction: a failing trigger never rolls back the user's write.
+// many changed, so a worker can fall back to a scan when it is larger). Ignored, so that the
+// worker's own writes and bookkeeping (and this trigger's CREATE) never queue further jobs:
+// AlignmentJob and KgnBackfillRun nodes, SAME_AS relationships, and the sampler's kgnHash
+// property (edit SAME_AS in both places if your config names another same_as_type).
+// 'afterAsync' runs after the commit, in its own transaction: a failing trigger never rolls
+// back the user's write.
 CALL apoc.trigger.install(
   'neo4j',
   'kgn_align_changes',
   'UNWIND $createdNodes
-     + reduce(acc = [], k IN keys($assignedNodeProperties) |
+     + reduce(acc = [], k IN [p IN keys($assignedNodeProperties) WHERE p <> "kgnHash"] |
               acc + [c IN $assignedNodeProperties[k] | c.node])
-     + reduce(acc = [], l IN keys($assignedLabels) | acc + $assignedLabels[l]) AS n
+     + reduce(acc = [], l IN keys($assignedLabels) | acc + $assignedLabels[l])
+     + [r IN $createdRelationships WHERE type(r) <> "SAME_AS" | startNode(r)]
+     + [r IN $createdRelationships WHERE type(r) <> "SAME_AS" | endNode(r)] AS n
    WITH n
-   WHERE NOT n:AlignmentJob
+   WHERE NOT n:AlignmentJob AND NOT n:KgnBackfillRun
    WITH collect(DISTINCT elementId(n)) AS nodeIds
    WHERE size(nodeIds) > 0
    CREATE (:AlignmentJob {

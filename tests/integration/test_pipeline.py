@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,7 +35,12 @@ def _unlinked(ds: datasets.KGDataset, target: int) -> datasets.KGDataset:
     return datasets.KGDataset(ds.name, (src, side), ds.train_pairs, ds.test_pairs)
 
 
-def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path,
+def _env(connection) -> dict[str, str]:
+    return {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+
+
+def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, connection,
                                   slice_: datasets.KGDataset) -> None:
     lonely_source, lonely_target = slice_.test_pairs[0]
     slice_ = _unlinked(slice_, lonely_target)
@@ -83,6 +89,30 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path,
                                          batch_size=50))
     assert again.writes.created == 0 and again.writes.updated == 0
     assert read_edges(graph, config, trained.stamp.model) == edges
+    # a 'changed' job (what the APOC trigger queues) re-aligns only what the change touches:
+    # an edited source and its sampled neighbours, the lonely target's nearest sources (its
+    # counterpart among them); nothing moves
+    edited_key = str(slice_.test_pairs[1][0])
+    edited = snapshot.source.aligned_row[edited_key]
+    job_id = graph.write("request_job", {"kind": "changed", "params": json.dumps(
+        {"nodeIds": [snapshot.target.table.ids[row], snapshot.source.table.ids[edited]], "total": 2,
+         "threshold": 0.3})},
+        kind="plugin")[0]["id"]
+    try:
+        ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--burst", "--dataset",
+                                       "dbp15k_fr_en", "--prefix", namespace, "--model",
+                                       str(trained.path)], env=_env(connection))
+        assert ran.exit_code == 0, ran.output
+        done = graph.read("worker_job", {"id": job_id})[0]
+        assert done["status"] == "done", done
+        result = json.loads(done["result"])
+        assert {str(lonely_source), edited_key} <= set(result["sources"])
+        assert 2 <= result["entities"] <= 60 < len(snapshot.source.aligned_row)
+        assert result["created"] == 0 and result["updated"] == 0
+    finally:
+        graph.write("worker_delete_job", {"id": job_id})
+    assert read_edges(graph, config, trained.stamp.model) == edges
+
     # reviewed seed edges were left alone
     seeds = [e for e in read_edges(graph, config) if e.review == "accepted"]
     assert len(seeds) == len(slice_.train_pairs) and all(e.score is None for e in seeds)
@@ -92,8 +122,7 @@ def test_missing_model_is_a_clear_error_and_writes_nothing(graph: Graph, namespa
                                                            tmp_path: Path, slice_: datasets.KGDataset) -> None:
     piece = slice_.slice(60)
     loaders.load_kg(graph, piece, prefix=namespace)
-    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
-           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    env = _env(connection)
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "backfill", "--dataset", "dbp15k_fr_en",
                                       "--prefix", namespace, "--no-progress"], env=env)
     assert result.exit_code == 1

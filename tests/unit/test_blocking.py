@@ -92,3 +92,20 @@ def test_beta_zero_is_names_only_and_student_needs_no_isolated_rows() -> None:
     assert torch.allclose(blocking_vectors(x, edges, beta=0.0), x)
     student = ColdStartMLP(4, 4, hidden=8)
     assert torch.equal(blocking_vectors(x, edges, student=student), blocking_vectors(x, edges))
+
+
+def test_a_graph_without_relationships_gets_no_student() -> None:
+    from kgn_align.snapshot import SideSnapshot, Snapshot
+
+    keys = ["a", "b", "c"]
+    x = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+
+    def snapshot(edges: list[tuple[str, str, str]]) -> Snapshot:
+        store = sample_in_memory(edges, keys, k1=10, k2=1, keys=keys)
+        side = SideSnapshot(side=None, table=None, store=store, names=keys, labels=keys,  # type: ignore[arg-type]
+                            aligned_row={k: i for i, k in enumerate(keys)})
+        return Snapshot(config=None, source=side, target=side)  # type: ignore[arg-type]
+
+    assert snapshot([]).distil_student((x, x)) is None
+    student = snapshot([("a", "R", "b")]).distil_student((x, x), ColdStartConfig(hidden=8, epochs=1))
+    assert isinstance(student, ColdStartMLP)

@@ -1,0 +1,59 @@
+"""Which source entities a change to the graph can re-align.
+
+The APOC trigger (``plugin/apoc_triggers.cypher``) queues a ``changed`` job with the element
+ids of the nodes a transaction created or modified. Re-aligning the whole source side for
+each such job would cost a full backfill per edit; instead the worker re-aligns the source
+entities whose candidates or scores the change can move:
+
+- a changed source entity itself;
+- source entities with a changed node among their sampled hop-1 neighbours (their tree,
+  and so their score, changed);
+- for a changed target entity, the ``k`` source entities nearest to it on the blocking
+  vectors (a search the other way, target -> sources, on the vectors the backfill searches
+  with): those are the sources that may now have it, or no longer have it, as a candidate.
+  This approximates "the sources whose top-k holds it"; a full backfill is exact.
+
+Nodes the snapshot does not know (deleted since, or on neither side) are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import torch
+
+from kgn_align.candidates import search
+from kgn_align.scoring import ModelScorer
+from kgn_align.snapshot import hop1_edges
+
+log = logging.getLogger(__name__)
+
+
+def affected_sources(scorer: ModelScorer, element_ids: Iterable[str]) -> list[str]:
+    """Keys of the source entities to re-align after ``element_ids`` changed, sorted."""
+    snapshot = scorer.snapshot
+    src, tgt = snapshot.source, snapshot.target
+    ids = set(element_ids)
+    src_rows = [src.table.row_of[i] for i in ids if i in src.table.row_of]
+    tgt_rows = [tgt.table.row_of[i] for i in ids if i in tgt.table.row_of]
+    aligned_src = torch.tensor(sorted(src.aligned_row.values()), dtype=torch.long)
+    hit = torch.zeros(len(src.table), dtype=torch.bool)
+    if src_rows:
+        changed = torch.zeros(len(src.table), dtype=torch.bool)
+        changed[src_rows] = True
+        hit |= changed
+        edges = hop1_edges(src.store)  # [seed, neighbour]
+        hit[edges[0][changed[edges[1]]]] = True
+    aligned_tgt = [r for r in tgt_rows if tgt.table.aligned[r]]
+    if aligned_tgt and aligned_src.numel():
+        rows = torch.tensor(aligned_tgt, dtype=torch.long)
+        found = search(scorer.block_b[rows], scorer.block_a[aligned_src], scorer.k,
+                       source_types=scorer.types_b[rows], target_types=scorer.types_a[aligned_src])
+        near = found.index[found.index >= 0]
+        hit[aligned_src[near]] = True
+    keys = sorted(src.table.keys[r] for r in torch.nonzero(hit, as_tuple=True)[0].tolist()
+                  if src.table.aligned[r])
+    log.info("%d changed node(s) (%d source side, %d target side) -> %d source entities to re-align",
+             len(ids), len(src_rows), len(tgt_rows), len(keys))
+    return keys
