@@ -198,9 +198,11 @@ def _select_keys(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> list
 
 
 def fingerprint(config: AlignConfig, flt: BackfillFilter, options: BackfillOptions,
-                stamp: ModelStamp) -> str:
-    """What must not change between attempts of one run (else resuming mixes two runs)."""
+                stamp: ModelStamp, scorer_settings: dict[str, Any] | None = None) -> str:
+    """What must not change between attempts of one run (else resuming mixes two runs):
+    among it the scorer's own ``settings`` (candidates per entity, blocking weights)."""
     payload = {
+        "scorer": dict(scorer_settings or {}),
         "source": config.source.model_dump(mode="json"),
         "target": config.target.model_dump(mode="json"),
         "key": config.key_property, "same_as": config.same_as_type,
@@ -243,12 +245,13 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
 
     graph.write("backfill_constraint", {}, None)
     owner = uuid.uuid4().hex
-    fp = fingerprint(config, flt, options, stamp)
+    fp = fingerprint(config, flt, options, stamp, getattr(scorer, "settings", None))
     run = graph.write("backfill_run_start", {"run_id": options.run_id, "fingerprint": fp,
                                              "owner": owner, "total": len(keys)})[0]
     if run["fingerprint"] != fp:
         raise RunConflict(f"run {options.run_id!r} was started with other settings (config, "
-                          "filter, batch size, policy, threshold or model); use a new run id")
+                          "filter, batch size, policy, threshold, model or candidates); "
+                          "use a new run id")
     resumed = int(run["batches"]) > 0
     before = int(run["entities"])
     if run["status"] == "done":

@@ -79,6 +79,11 @@ class NameSimilarityScorer:
         self.target_types = torch.tensor([vocab[t] for t in t_types], dtype=torch.long)
         log.info("name scorer: %d source, %d target entities", len(s_keys), len(t_keys))
 
+    @property
+    def settings(self) -> dict[str, object]:
+        """What changes its output besides the graph: part of a run's fingerprint."""
+        return {"k": self.k, "backend": self.backend}
+
     def __call__(self, keys: Sequence[str]) -> list[ScoredPair]:
         known = [k for k in keys if k in self.source_row]
         if not known or not self.target_keys:

@@ -87,6 +87,7 @@ class ModelScorer:
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
                  batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA) -> None:
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
+        self.block_beta = block_beta
         level0 = snapshot.level0(trained.featurizer)
         self.side_a, self.side_b = trained.inputs(snapshot, level0)
         self.block_a, self.block_b = snapshot.blocking(level0, trained.student, block_beta)
@@ -97,6 +98,11 @@ class ModelScorer:
         common = {t: i for i, t in enumerate(sorted(set(names_a) | set(names_b)))}
         self.types_a = torch.tensor([common[names_a[t]] for t in snapshot.source.table.type.tolist()] or [0])
         self.types_b = torch.tensor([common[names_b[t]] for t in tgt.table.type.tolist()] or [0])
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """What changes its output besides the graph and the model: part of a run's fingerprint."""
+        return {"k": self.k, "block_beta": self.block_beta}
 
     def __call__(self, keys: Sequence[str]) -> list[ScoredPair]:
         known = [k for k in keys if k in self.snapshot.source.aligned_row and

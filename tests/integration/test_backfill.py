@@ -91,6 +91,7 @@ def failing_after(scorer: Callable[[Sequence[str]], list[ScoredPair]], calls: in
             raise Boom("interrupted")
         return scorer(keys)
 
+    score.settings = getattr(scorer, "settings", None)  # type: ignore[attr-defined]  # same run fingerprint
     return score
 
 
@@ -260,6 +261,9 @@ def test_other_settings_under_the_same_run_id_are_refused(graph: Graph, loaded: 
     with pytest.raises(RunConflict, match="other settings"):
         run_backfill(graph, loaded, scorer, STAMP,
                      BackfillOptions(run_id="settings", batch_size=20, threshold=0.9))
+    with pytest.raises(RunConflict, match="candidates"):  # another -k: other candidates
+        run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=3), STAMP,
+                     BackfillOptions(run_id="settings", batch_size=20))
     assert model_edges(graph, loaded) == before
 
 
