@@ -106,6 +106,17 @@ class _Servers:
                 log.exception("could not stop a test server")
 
 
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Small tensors: one thread is faster and immune to a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Servers]:
     registry = _Servers(tmp_path_factory.mktemp("servers"))

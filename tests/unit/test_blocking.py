@@ -6,8 +6,6 @@ searched among *all* slice targets, as a backfill searches them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import Tensor
@@ -19,13 +17,7 @@ from kgn_align.features import NgramFeaturizer, neighbour_context
 from kgn_align.sampling.reference import sample_in_memory
 from kgn_align.snapshot import feature_text, hop1_edges
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _side(side: KGSide) -> tuple[Tensor, list[str]]:

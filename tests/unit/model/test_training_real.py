@@ -36,9 +36,8 @@ def fr_en_slice():
     return a, b, torch.as_tensor(gold[:N_TRAIN]), torch.as_tensor(gold[N_TRAIN:]), len(rel)
 
 
-def test_short_training_run_learns(fr_en_slice, caplog):
+def test_short_training_run_learns(fr_en_slice, caplog, one_torch_thread):
     a, b, train_pairs, test, n_rel = fr_en_slice
-    torch.set_num_threads(1)
     cfg = TrainConfig(epochs=3, batch_size=16, hard_negatives=8, random_negatives=3, hard_pool=20,
                       valid_candidates=10, patience=5, log_every=5, seed=0)
     with caplog.at_level(logging.INFO, logger="kgn_align.training"):
