@@ -1,9 +1,9 @@
 """Scorers for :func:`kgn_align.backfill.run_backfill` that need no trained model.
 
 :class:`NameSimilarityScorer` scores a source entity against its nearest target entities
-by name (character n-gram cosine). It is the baseline the GNN must beat, the scorer the
-backfill tests use (deterministic, fast), and a usable first pass on graphs whose names
-are informative. The GNN scorer has the same shape: keys in, scored pairs out.
+by name: the cosine of the pair model's level-0 vectors (TF-IDF character n-grams and
+words). It is the baseline the GNN must beat, the scorer the backfill tests use
+(deterministic, fast), and a usable first pass on graphs whose names are informative. The GNN scorer has the same shape: keys in, scored pairs out.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from kgn_align.candidates import Backend, search
 from kgn_align.config import AlignConfig, GraphSide
+from kgn_align.features import NgramFeaturizer
 from kgn_align.graph import Graph
+from kgn_align.snapshot import feature_text
 from kgn_align.writeback import ScoredPair
 
 log = logging.getLogger(__name__)
@@ -27,21 +28,9 @@ METHOD = "name-similarity"
 DECIMALS = 6
 
 
-def name_vectors(names: Sequence[str], *, dim: int = 512, seed: int = 0) -> torch.Tensor:
-    """Char n-gram (2-4, ``char_wb``) hashing of names, randomly projected to ``dim`` and
-    L2-normalised. Shapes: ``(N,) -> (N, dim)``. Same seed, same space for both sides."""
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    vec = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=2**18,
-                            alternate_sign=False, norm="l2")
-    sparse = vec.transform(list(names)).astype(np.float32)
-    proj = np.random.default_rng(seed).standard_normal((sparse.shape[1], dim)).astype(np.float32)
-    dense = torch.from_numpy(np.asarray(sparse @ proj))
-    return torch.nn.functional.normalize(dense, dim=-1)
-
-
 def read_side(graph: Graph, config: AlignConfig, side: GraphSide) -> tuple[list[str], list[str], list[str]]:
-    """Keys, display names and entity types of one side (type ``""``: untyped)."""
+    """Keys, name texts (every name property, as the pair model reads them) and entity
+    types of one side (type ``""``: untyped)."""
     rows = graph.read("backfill_names", {"value": side.value,
                                          "name_properties": list(config.name_properties)},
                       {"label": side.label, "property": side.property or config.key_property,
@@ -49,7 +38,7 @@ def read_side(graph: Graph, config: AlignConfig, side: GraphSide) -> tuple[list[
     keys, names, types = [], [], []
     for r in rows:
         keys.append(str(r["key"]))
-        names.append(next((str(n) for n in r["names"] if n), str(r["key"])))
+        names.append(feature_text(r["names"], str(r["key"])))
         types.append(next((t for t in config.entity_labels if t in r["labels"]), ""))
     return keys, names, types
 
@@ -73,8 +62,10 @@ class NameSimilarityScorer:
         self.k, self.backend = k, backend
         self.source_row = {key: i for i, key in enumerate(s_keys)}
         self.target_keys = t_keys
-        self.source_vec = name_vectors(s_names)
-        self.target_vec = name_vectors(t_names)
+        # the pair model's level-0 featurizer: TF-IDF fitted on both sides' names
+        featurizer = NgramFeaturizer.fit(s_names + t_names)
+        self.source_vec = featurizer.transform(s_names)
+        self.target_vec = featurizer.transform(t_names)
         self.source_types = torch.tensor([vocab[t] for t in s_types], dtype=torch.long)
         self.target_types = torch.tensor([vocab[t] for t in t_types], dtype=torch.long)
         log.info("name scorer: %d source, %d target entities", len(s_keys), len(t_keys))
