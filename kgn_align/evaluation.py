@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class Ranking:
     candidates: Tensor  #: ``(Q, k)`` target rows
     name_scores: Tensor  #: ``(Q, k)`` blocking cosine
-    scores: Tensor  #: ``(Q, k)`` model probabilities (or the blocking scores without a model)
+    scores: Tensor  #: ``(Q, k)`` candidate-list probabilities (or blocking scores without a model)
 
 
 def block(vectors_a: Tensor, vectors_b: Tensor, sources: Tensor, pool: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -57,8 +57,9 @@ def rank(
     if model is None:
         return Ranking(cands, name_scores, name_scores)
     kk = cands.size(1)
-    _, prob = score_pairs(model, side_a, side_b, sources.repeat_interleave(kk), cands.reshape(-1), batch_pairs=batch_pairs)
-    return Ranking(cands, name_scores, prob.view(-1, kk))
+    logit, _ = score_pairs(model, side_a, side_b, sources.repeat_interleave(kk), cands.reshape(-1),
+                           batch_pairs=batch_pairs)
+    return Ranking(cands, name_scores, model.calibrated_in_lists(logit.view(-1, kk)))
 
 
 def summarise(ranking: Ranking, gold: Tensor, *, pr_curve: str | Path | None = None) -> dict[str, float]:

@@ -115,8 +115,12 @@ class ModelScorer:
         tgt = cands.reshape(-1)
         keep = tgt >= 0
         src, tgt = src[keep], tgt[keep]
-        _, prob = score_pairs(self.trained.model, self.side_a, self.side_b, src, tgt,
-                              batch_pairs=self.batch_pairs)
+        logit, _ = score_pairs(self.trained.model, self.side_a, self.side_b, src, tgt,
+                               batch_pairs=self.batch_pairs)
+        # each source's candidates compete: score them as a list (margin over the best rival)
+        lists = torch.full(cands.shape, float("-inf"))
+        lists.view(-1)[keep] = logit
+        prob = self.trained.model.calibrated_in_lists(lists).view(-1)[keep]
         s_keys, t_keys = self.snapshot.source.table.keys, self.snapshot.target.table.keys
         return [ScoredPair(source=s_keys[a], target=t_keys[b], score=round(float(p), DECIMALS))
                 for a, b, p in zip(src.tolist(), tgt.tolist(), prob.double().tolist())]

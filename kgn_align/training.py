@@ -4,8 +4,9 @@ Each step takes ``B`` gold pairs ``(a, b)``; every ``a`` is scored against its g
 ``hard_negatives`` look-alikes drawn from its ``hard_pool`` nearest side-b entities by
 level-0 (name) vectors, and ``random_negatives`` uniform ones. The loss is a listwise
 softmax over each ``a``'s candidates (what ranking needs) plus pairwise BCE (what a
-threshold needs). The best epoch by validation Hits@1 is kept; its logits on validation
-pairs fit the Platt calibration.
+threshold needs). The best epoch by validation Hits@1 is kept; its logits on the validation
+candidate lists fit the Platt calibration (a pair on its own) and the candidate-list
+calibration (a pair against its source's other candidates, what backfills score).
 """
 
 from __future__ import annotations
@@ -217,6 +218,8 @@ def train(
     v_labels[:, 0] = 1.0
     t, b = model.calibrate(v_logit, v_labels.reshape(-1))
     log.info("calibrated: p = sigmoid(%.3f * logit + %.3f)", t, b)
+    t, m, b = model.calibrate_lists(v_logit.view(v_cands.shape), v_labels)
+    log.info("in candidate lists: p = sigmoid(%.3f * logit + %.3f * margin + %.3f)", t, m, b)
     seconds = time.perf_counter() - started
     metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "train_seconds": seconds, "steps": float(step)}
     return TrainResult(model=model, history=history, metrics=metrics, seconds=seconds)

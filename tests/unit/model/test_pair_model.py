@@ -153,3 +153,37 @@ def test_explanations_list_each_neighbour_with_weights():
     assert sum(r.weight for r in seed_level) == pytest.approx(1.0)
     assert all(r.cross is not None and -1.0 <= r.cross <= 1.0 + 1e-6 for r in rows)
     assert {r.parent_entity for r in rows if r.side == "b" and r.layer == 0} <= {0, 2}
+
+
+def test_candidate_margins_against_the_best_rival():
+    from kgn_align.model.pair_model import MARGIN_CAP, candidate_margins
+
+    inf = float("inf")
+    logits = torch.tensor([[3.0, 1.0, 0.5], [2.0, 2.0, -inf], [1.0, -inf, -inf]])
+    m = candidate_margins(logits)
+    assert m[0].tolist() == [2.0, -2.0, -2.5]  # the best against the second, the rest against the best
+    assert m[1, :2].tolist() == [0.0, 0.0]  # a tie: no margin either way
+    assert m[2, 0] == MARGIN_CAP  # no rival at all
+    assert bool(torch.isfinite(m).all())
+    assert candidate_margins(torch.tensor([[0.3], [-1.0]])).tolist() == [[MARGIN_CAP], [MARGIN_CAP]]
+
+
+def test_list_calibration_uses_the_margin_and_matches_the_base_rate():
+    """Lists where the gold is the best candidate by a clear margin, or lost among close rivals:
+    the logit alone cannot tell them apart, the margin can."""
+    g = torch.Generator().manual_seed(0)
+    q, k = 2000, 8
+    logits = torch.randn(q, k, generator=g)
+    labels = torch.zeros(q, k)
+    clear = torch.rand(q, generator=g) < 0.5
+    logits[:, 0] = torch.where(clear, logits[:, 1:].max(1).values + 2.0, logits[:, 1:].max(1).values - 0.1)
+    labels[:, 0] = clear.float()  # only a clear winner is a match
+    model = PairModel(ModelConfig(feature_dim=4, num_relations=1, hidden=4))
+    t, m, b = model.calibrate_lists(logits, labels)
+    assert m > 1.0
+    p = model.calibrated_in_lists(logits)
+    assert float(p[clear, 0].mean()) > 0.9 and float(p[~clear, 0].mean()) < 0.2
+    assert float(p.mean()) == pytest.approx(float(labels.mean()), abs=0.01)  # calibrated on average
+    padded = logits.clone()
+    padded[:, -1] = float("-inf")
+    assert bool((model.calibrated_in_lists(padded)[:, -1] == 0).all())
