@@ -38,7 +38,8 @@ class Explanation(BaseModel):
     target: str
     source_name: str
     target_name: str
-    score: float
+    score: float  #: the pair on its own (Platt); a backfill's r.score also weighs rivals
+    logit: float
     model: str
     neighbours: list[Neighbour]
 
@@ -90,13 +91,15 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
             weight=round(w.weight, 4), cross=None if w.cross is None else round(w.cross, 4)))
     return Explanation(source=source_key, target=target_key, source_name=a.names[0],
                        target_name=b.names[0], score=round(float(out.prob[0]), 4),
-                       model=trained.version, neighbours=neighbours)
+                       logit=round(float(out.logit[0]), 4), model=trained.version,
+                       neighbours=neighbours)
 
 
 def render(ex: Explanation, top: int = 8) -> str:
     """A terminal-friendly view: score, then each side's heaviest neighbours."""
     lines = [f"{ex.source_name!r} ({ex.source})  vs  {ex.target_name!r} ({ex.target})",
-             f"score {ex.score:.4f}   model {ex.model}", ""]
+             f"pair score {ex.score:.4f} (logit {ex.logit:.3f})   model {ex.model}",
+             "(the pair on its own; an edge's r.score also weighs the source's other candidates)", ""]
     if not ex.neighbours:
         lines.append("(this model has no attention to show: names-only variant or no neighbours)")
     for side in ("source", "target"):

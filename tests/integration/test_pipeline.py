@@ -14,8 +14,9 @@ from kgn_align.backfill import BackfillOptions, run_backfill
 from kgn_align.cli import cli
 from kgn_align.graph import Graph
 from kgn_align.scoring import ModelScorer, TrainedModel
-from kgn_align.snapshot import take
-from kgn_align.training import TrainConfig
+from kgn_align.explaining import explain_pair, render
+from kgn_align.snapshot import hop1_edges, take
+from kgn_align.training import TrainConfig, score_pairs
 from kgn_align.workflows import edge_metrics, evaluate_model, threshold_metrics, train_model
 from kgn_align.writeback import Policy, read_edges
 
@@ -112,6 +113,19 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     finally:
         graph.write("worker_delete_job", {"id": job_id})
     assert read_edges(graph, config, trained.stamp.model) == edges
+
+    # explain samples just the pair's two trees, yet scores exactly as the backfill does
+    linked = [set(hop1_edges(side.store)[0].tolist()) for side in (snapshot.source, snapshot.target)]
+    a_key, b_key = next((str(a), str(b)) for a, b in slice_.test_pairs
+                        if snapshot.source.aligned_row[str(a)] in linked[0]
+                        and snapshot.target.aligned_row[str(b)] in linked[1])
+    ex = explain_pair(graph, config, trained, a_key, b_key)
+    logit, prob = score_pairs(trained.model, scorer.side_a, scorer.side_b,
+                              snapshot.source.rows([a_key]), snapshot.target.rows([b_key]))
+    assert ex.logit == pytest.approx(float(logit[0]), abs=1e-3)
+    assert ex.score == pytest.approx(float(prob[0]), abs=1e-3)
+    assert {n.side for n in ex.neighbours} == {"source", "target"}
+    assert "pair score" in render(ex)
 
     # reviewed seed edges were left alone
     seeds = [e for e in read_edges(graph, config) if e.review == "accepted"]
