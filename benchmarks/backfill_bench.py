@@ -114,7 +114,7 @@ def main() -> None:
 
             gold = [(str(a), str(b)) for a, b in ds.test_pairs]
             # the written edges must equal the first; the others show the trade-off
-            at = threshold_metrics(snapshot, trained, gold, [args.threshold, *SWEEP])
+            at = threshold_metrics(scorer, gold, [args.threshold, *SWEEP])
             result["evaluate_at_threshold"] = {k: v for k, v in at[0].items() if k != "threshold"}
             result["evaluate_threshold_sweep"] = at[1:]
         forget_run(graph, run_id)

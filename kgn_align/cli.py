@@ -349,7 +349,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     model re-scores); a gold target that blocking misses counts as a miss.
     """
     from kgn_align import datasets
-    from kgn_align.scoring import TrainedModel
+    from kgn_align.scoring import ModelScorer, TrainedModel
     from kgn_align.snapshot import take
     from kgn_align.workflows import evaluate_model, read_gold, to_json
 
@@ -369,11 +369,12 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
         snapshot = take(app.graph(), config, progress=update)
     finally:
         finish()
-    result = evaluate_model(snapshot, trained, pairs, k=k, pr_curve=pr_curve)
+    scorer = ModelScorer(snapshot, trained)  # the backfill's scorer, with its defaults
+    result = evaluate_model(scorer, pairs, k=k, pr_curve=pr_curve)
     if thresholds:
         from kgn_align.workflows import threshold_metrics
 
-        result["at_threshold"] = threshold_metrics(snapshot, trained, pairs, sorted(set(thresholds)))
+        result["at_threshold"] = threshold_metrics(scorer, pairs, sorted(set(thresholds)))
     text = to_json(result)
     click.echo(text)
     if out is not None:

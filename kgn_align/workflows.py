@@ -25,7 +25,7 @@ from kgn_align.features import NgramFeaturizer
 from kgn_align.graph import Graph
 from kgn_align.model.inputs import build_vocabulary
 from kgn_align.model.pair_model import ModelConfig
-from kgn_align.scoring import TrainedModel
+from kgn_align.scoring import ModelScorer, TrainedModel
 from kgn_align.snapshot import Progress, Snapshot, labelled_pairs, take
 from kgn_align.training import TrainConfig, save_checkpoint, train
 
@@ -91,22 +91,21 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def evaluate_model(snapshot: Snapshot, trained: TrainedModel, gold: Sequence[tuple[str, str]], *,
-                   k: int = 50, pr_curve: Path | None = None) -> dict[str, Any]:
+def evaluate_model(scorer: ModelScorer, gold: Sequence[tuple[str, str]], *, k: int = 50,
+                   pr_curve: Path | None = None) -> dict[str, Any]:
     """Rank each gold source's candidates among the gold targets (the standard protocol:
     candidates by the backfill's blocking vectors, re-scored by the model; a gold missed by
-    blocking is a miss)."""
+    blocking is a miss). ``scorer`` brings the snapshot, model and vectors, computed once."""
+    snapshot, trained = scorer.snapshot, scorer.trained
     known = [(a, b) for a, b in gold if a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
     if not known:
         raise KgnAlignError("none of the gold pairs are entities of the two sides")
-    level0 = snapshot.level0(trained.featurizer)
-    side_a, side_b = trained.inputs(snapshot, level0)
     sources = snapshot.source.rows([a for a, _ in known])
     targets = snapshot.target.rows([b for _, b in known])
     pool = torch.unique(targets)
     start = time.perf_counter()
-    ranking = rank(trained.model, side_a, side_b, sources, pool, k=min(k, pool.numel()),
-                   blocking=snapshot.blocking(level0, trained.student))
+    ranking = rank(trained.model, scorer.side_a, scorer.side_b, sources, pool, k=min(k, pool.numel()),
+                   blocking=(scorer.block_a, scorer.block_b))
     metrics = summarise(ranking, targets, pr_curve=pr_curve)
     metrics.update(gold_pairs=float(len(known)), skipped_pairs=float(len(gold) - len(known)),
                    seconds=round(time.perf_counter() - start, 2))
@@ -140,16 +139,15 @@ def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[
             "edges_on_gold_sources": float(len(mine)), "gold_pairs": float(len(truth))}
 
 
-def threshold_metrics(snapshot: Snapshot, trained: TrainedModel, gold: Sequence[tuple[str, str]],
-                      thresholds: Sequence[float], *, k: int = 10) -> list[dict[str, float]]:
-    """What a backfill with policy ``best`` would write for the gold sources at each of
-    ``thresholds``, scored against the gold: the same scorer and policy, without the graph
-    (the gold sources are scored once)."""
-    from kgn_align.scoring import ModelScorer
+def threshold_metrics(scorer: ModelScorer, gold: Sequence[tuple[str, str]],
+                      thresholds: Sequence[float]) -> list[dict[str, float]]:
+    """What a backfill with policy ``best`` and this ``scorer`` would write for the gold
+    sources at each of ``thresholds``, scored against the gold: the same scorer and
+    policy, without the graph (the gold sources are scored once)."""
     from kgn_align.writeback import Edge, best_per_source
 
-    sources = sorted({a for a, _ in gold if a in snapshot.source.aligned_row})
-    scored = ModelScorer(snapshot, trained, k=k)(sources)
+    sources = sorted({a for a, _ in gold if a in scorer.snapshot.source.aligned_row})
+    scored = scorer(sources)
     out = []
     for threshold in thresholds:
         chosen = best_per_source(scored, threshold)

@@ -76,10 +76,10 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
 
     # the written edges are exactly what 'evaluate --threshold' reports for the same model,
     # threshold and candidates; a lower threshold trades precision for recall
-    low, same = threshold_metrics(snapshot, trained, gold, [0.05, 0.3], k=5)
+    low, same = threshold_metrics(scorer, gold, [0.05, 0.3])
     assert {k: v for k, v in same.items() if k != "threshold"} == metrics
     assert low["recall"] >= same["recall"] and low["edges_on_gold_sources"] >= same["edges_on_gold_sources"]
-    evaluation = evaluate_model(snapshot, trained, gold, k=5)
+    evaluation = evaluate_model(scorer, gold, k=5)
     assert evaluation["metrics"]["hits@1"] == pytest.approx(
         sum(1 for e in edges if dict(gold).get(e.source) == e.target and e.review is None) / len(gold),
         abs=0.05)
@@ -113,6 +113,18 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     finally:
         graph.write("worker_delete_job", {"id": job_id})
     assert read_edges(graph, config, trained.stamp.model) == edges
+
+    # the CLI reports several thresholds from one scoring pass, over this slice's gold only
+    shown = CliRunner().invoke(cli, ["--home", str(tmp_path), "evaluate", "--dataset", "dbp15k_fr_en",
+                                     "--prefix", namespace, "--model", str(trained.path),
+                                     "--threshold", "0.9", "--threshold", "0.05"], env=_env(connection))
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.output[shown.output.index("{"):])
+    assert report["model"] == trained.version
+    assert report["metrics"]["gold_pairs"] == len(gold)
+    loose, strict = report["at_threshold"]
+    assert (loose["threshold"], strict["threshold"]) == (0.05, 0.9)
+    assert loose["recall"] >= strict["recall"] and strict["precision"] >= 0.5
 
     # explain samples just the pair's two trees, yet scores exactly as the backfill does
     linked = [set(hop1_edges(side.store)[0].tolist()) for side in (snapshot.source, snapshot.target)]
