@@ -253,6 +253,24 @@ def search(source: Tensor, target: Tensor, k: int, *,
     return Candidates(index=index, similarity=similarity)
 
 
+def search_pool(source: Tensor, target: Tensor, sources: Tensor, pool: Tensor, k: int, *,
+                source_types: Tensor | None = None, target_types: Tensor | None = None,
+                backend: Backend = "auto") -> Candidates:
+    """:func:`search` for some source rows among a pool of target rows, returned as rows of
+    the *whole* target table (``-1`` padding): blocking for a backfill (every target) or an
+    evaluation (the gold targets) alike.
+
+    Shapes: ``source (N_s, d)``, ``target (N_t, d)``, ``sources (Q,)``, ``pool (T,)``,
+    types ``(N_s,)`` / ``(N_t,)`` or ``None`` -> :class:`Candidates` ``(Q, k)``.
+    """
+    found = search(source[sources], target[pool], k,
+                   source_types=None if source_types is None else source_types[sources],
+                   target_types=None if target_types is None else target_types[pool],
+                   backend=backend)
+    rows = torch.where(found.index >= 0, pool[found.index.clamp(min=0)], found.index)
+    return Candidates(index=rows, similarity=found.similarity)
+
+
 def recall_at_k(candidates: Candidates | Tensor, gold: Sequence[tuple[int, int]] | Tensor,
                 ks: Sequence[int] = DEFAULT_KS) -> dict[int, float]:
     """Share of gold pairs ``(source row, target row)`` whose target is among the

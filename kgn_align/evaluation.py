@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from kgn_align.candidates import dense_topk
+from kgn_align.candidates import search_pool
 from kgn_align.metrics import classification_metrics, gold_ranks, plot_pr_curve, ranking_metrics
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import PairModel
@@ -29,14 +29,6 @@ class Ranking:
     candidates: Tensor  #: ``(Q, k)`` target rows
     name_scores: Tensor  #: ``(Q, k)`` blocking cosine
     scores: Tensor  #: ``(Q, k)`` candidate-list probabilities (or blocking scores without a model)
-
-
-def block(vectors_a: Tensor, vectors_b: Tensor, sources: Tensor, pool: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Top-``k`` of ``pool`` (side-b rows) for each source by cosine of the given vectors.
-
-    Shapes: ``(N_a, D), (N_b, D), (Q,), (T,) -> (Q, k)`` scores, ``(Q, k)`` side-b rows."""
-    s, i = dense_topk(vectors_a[sources], vectors_b[pool], k)
-    return s, pool[i]
 
 
 def rank(
@@ -53,7 +45,8 @@ def rank(
     """Candidates by ``blocking`` vectors (default: the level-0 features), re-scored by
     ``model`` (``None``: keep the blocking scores)."""
     vectors = blocking or (side_a.features, side_b.features)
-    name_scores, cands = block(vectors[0], vectors[1], sources, pool, k)
+    found = search_pool(vectors[0], vectors[1], sources, pool, k, backend="exact")
+    cands, name_scores = found.index, found.similarity
     if model is None:
         return Ranking(cands, name_scores, name_scores)
     kk = cands.size(1)

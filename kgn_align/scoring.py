@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from kgn_align.candidates import CONTEXT_BETA, search
+from kgn_align.candidates import CONTEXT_BETA, search_pool
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.features import NgramFeaturizer
 from kgn_align.model.inputs import SideInputs
@@ -70,17 +70,6 @@ class TrainedModel:
         return ModelStamp(model=f"kgn-align/{self.version}", method=METHOD)
 
 
-def candidates(block_a: Tensor, block_b: Tensor, sources: Tensor, pool: Tensor, k: int,
-               types_a: Tensor | None = None, types_b: Tensor | None = None) -> Tensor:
-    """``(Q,) -> (Q, k)`` side-b rows (``-1`` padding) by blocking-vector cosine,
-    type-compatible. ``block_a (N_a, D)``, ``block_b (N_b, D)``: both sides' vectors."""
-    found = search(block_a[sources], block_b[pool], k,
-                   source_types=None if types_a is None else types_a[sources],
-                   target_types=None if types_b is None else types_b[pool])
-    idx = found.index
-    return torch.where(idx >= 0, pool[idx.clamp(min=0)], idx)
-
-
 class ModelScorer:
     """Backfill scorer: source keys in, candidate pairs with calibrated scores out."""
 
@@ -110,7 +99,8 @@ class ModelScorer:
         if not known or self.pool.numel() == 0:
             return []
         rows = self.snapshot.source.rows(known)
-        cands = candidates(self.block_a, self.block_b, rows, self.pool, self.k, self.types_a, self.types_b)
+        cands = search_pool(self.block_a, self.block_b, rows, self.pool, self.k,
+                            source_types=self.types_a, target_types=self.types_b).index
         src = rows.repeat_interleave(cands.size(1))
         tgt = cands.reshape(-1)
         keep = tgt >= 0

@@ -121,3 +121,19 @@ def test_candidate_pairs_carry_keys() -> None:
     pairs = candidate_pairs(got, ["a", "b"], ["x", "y", "z"])
     assert len(pairs) == 4 and {p.source for p in pairs} == {"a", "b"}
     assert {p.target for p in pairs} <= {"x", "y", "z"}
+
+
+def test_search_pool_answers_in_rows_of_the_whole_target_table() -> None:
+    from kgn_align.candidates import search_pool
+
+    target = torch.nn.functional.normalize(torch.randn(10, 8, generator=torch.Generator().manual_seed(3)), dim=-1)
+    source = target[[7, 2, 5]].clone()  # each source is a copy of one target
+    pool = torch.tensor([2, 5, 7, 9])
+    types_t = torch.tensor([0, 0, 0, 0, 0, 1, 0, 0, 0, 1])  # rows 5 and 9 are another type
+    types_s = torch.tensor([0, 0, 1])
+    found = search_pool(source, target, torch.tensor([0, 1, 2]), pool, 3,
+                        source_types=types_s, target_types=types_t)
+    assert found.index[:, 0].tolist() == [7, 2, 5]  # its own copy first, as a whole-table row
+    assert set(found.index[0].tolist()) == {7, 2, -1}  # only type-0 rows of the pool, padded
+    assert set(found.index[2].tolist()) == {5, 9, -1}
+    assert not bool(torch.isin(found.index, torch.tensor([0, 1, 3, 4, 6, 8])).any())  # never outside the pool
