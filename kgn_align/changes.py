@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 import torch
 
-from kgn_align.candidates import search
+from kgn_align.candidates import search_pool
 from kgn_align.scoring import ModelScorer
 from kgn_align.snapshot import hop1_edges
 
@@ -47,11 +47,9 @@ def affected_sources(scorer: ModelScorer, element_ids: Iterable[str]) -> list[st
         hit[edges[0][changed[edges[1]]]] = True
     aligned_tgt = [r for r in tgt_rows if tgt.table.aligned[r]]
     if aligned_tgt and aligned_src.numel():
-        rows = torch.tensor(aligned_tgt, dtype=torch.long)
-        found = search(scorer.block_b[rows], scorer.block_a[aligned_src], scorer.k,
-                       source_types=scorer.types_b[rows], target_types=scorer.types_a[aligned_src])
-        near = found.index[found.index >= 0]
-        hit[aligned_src[near]] = True
+        found = search_pool(scorer.block_b, scorer.block_a, torch.tensor(aligned_tgt), aligned_src,
+                            scorer.k, source_types=scorer.types_b, target_types=scorer.types_a)
+        hit[found.index[found.index >= 0]] = True
     keys = sorted(src.table.keys[r] for r in torch.nonzero(hit, as_tuple=True)[0].tolist()
                   if src.table.aligned[r])
     log.info("%d changed node(s) (%d source side, %d target side) -> %d source entities to re-align",

@@ -45,7 +45,7 @@ def rank(
     """Candidates by ``blocking`` vectors (default: the level-0 features), re-scored by
     ``model`` (``None``: keep the blocking scores)."""
     vectors = blocking or (side_a.features, side_b.features)
-    found = search_pool(vectors[0], vectors[1], sources, pool, k, backend="exact")
+    found = search_pool(vectors[0], vectors[1], sources, pool, min(k, pool.numel()), backend="exact")
     cands, name_scores = found.index, found.similarity
     if model is None:
         return Ranking(cands, name_scores, name_scores)
