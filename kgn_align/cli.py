@@ -331,7 +331,9 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
               help="Checkpoint (default: KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--gold", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="CSV of held-out pairs 'source_key,target_key'. With --dataset, its test pairs.")
-@click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Candidates ranked per gold source, from the gold targets (for Hits@k, MRR, "
+              "PR-AUC). --threshold figures use the backfill's own default of 10 from every target.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 @click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the precision-recall curve as a PNG here.")
