@@ -257,20 +257,10 @@ class PairModel(nn.Module):
             raise ValueError("calibrate_lists needs equally shaped, non-empty (Q, k) logits and labels")
         logits = logits.detach().float().cpu()
         valid = torch.isfinite(logits)
-        x, d, y = logits[valid], candidate_margins(logits)[valid], labels.detach().float().cpu()[valid]
-        w = torch.tensor([1.0, 0.0, 0.0], requires_grad=True)
-        opt = torch.optim.LBFGS([w], lr=0.5, max_iter=steps)
-
-        def closure() -> Tensor:
-            opt.zero_grad()
-            loss = F.binary_cross_entropy_with_logits(w[0] * x + w[1] * d + w[2], y)
-            loss.backward()
-            return loss
-
-        with torch.enable_grad():
-            opt.step(closure)
-        self.list_calib.copy_(w.detach())
-        t, m, b = (float(v) for v in w.detach())
+        w = _fit_logistic([logits[valid], candidate_margins(logits)[valid]],
+                          labels.detach().float().cpu()[valid], steps=steps)
+        self.list_calib.copy_(w)
+        t, m, b = (float(v) for v in w)
         return t, m, b
 
     @torch.no_grad()
@@ -281,23 +271,35 @@ class PairModel(nn.Module):
         """
         if logits.shape != labels.shape or logits.numel() == 0:
             raise ValueError("calibrate needs equally shaped, non-empty logits and labels")
-        logits = logits.detach().float().cpu()
-        labels = labels.detach().float().cpu()
-        t = torch.ones((), requires_grad=True)
-        b = torch.zeros((), requires_grad=True)
-        opt = torch.optim.LBFGS([t, b], lr=0.5, max_iter=steps)
+        t, b = _fit_logistic([logits.detach().float().cpu()], labels.detach().float().cpu(),
+                             steps=steps).tolist()
+        self.calib_scale.fill_(t)
+        self.calib_bias.fill_(b)
+        return t, b
 
-        def closure() -> Tensor:
-            opt.zero_grad()
-            loss = F.binary_cross_entropy_with_logits(t * logits + b, labels)
-            loss.backward()
-            return loss
 
-        with torch.enable_grad():
-            opt.step(closure)
-        self.calib_scale.fill_(float(t))
-        self.calib_bias.fill_(float(b))
-        return float(t), float(b)
+def _fit_logistic(columns: list[Tensor], labels: Tensor, *, steps: int) -> Tensor:
+    """Logistic regression by LBFGS on BCE: weights ``[w_1 .. w_d, bias]`` of
+    ``w_1 x_1 + ... + w_d x_d + bias``, starting from ``w_1 = 1`` and zeros (the identity
+    on the first column). Shapes: ``d`` columns of ``(N,)`` and ``(N,)`` 0/1 labels -> ``(d + 1,)``.
+    """
+    init = torch.zeros(len(columns) + 1)
+    init[0] = 1.0
+    w = init.requires_grad_()
+    opt = torch.optim.LBFGS([w], lr=0.5, max_iter=steps)
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        z = w[0] * columns[0]
+        for i in range(1, len(columns)):
+            z = z + w[i] * columns[i]
+        loss = F.binary_cross_entropy_with_logits(z + w[-1], labels)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return w.detach()
 
 
 #: margins are clipped to this many logits: a lone candidate has no rival (margin +inf)
