@@ -156,6 +156,15 @@ def train(
         train_pairs.size(0), n_valid, 1 + config.hard_negatives + config.random_negatives, device,
     )
 
+    v_labels = torch.zeros(v_cands.shape)
+    v_labels[:, 0] = 1.0
+
+    def validation_logits() -> Tensor:
+        """``(V, C)`` logits of the validation lists (gold in column 0) under the current weights."""
+        logit, _ = score_pairs(model, side_a, side_b, valid[:, 0].repeat_interleave(v_cands.size(1)),
+                               v_cands.reshape(-1), device=device)
+        return logit.view(v_cands.shape)
+
     model = PairModel(model_config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     fa, fb = side_a.features.to(device), side_b.features.to(device)
@@ -163,6 +172,7 @@ def train(
     history: list[dict[str, float]] = []
     best: tuple[float, float] = (-1.0, float("inf"))
     best_state: dict[str, Tensor] | None = None
+    best_logit: Tensor | None = None
     bad_epochs, step = 0, 0
     for epoch in range(config.epochs):
         model.train()
@@ -190,10 +200,7 @@ def train(
                 log.info("epoch %d step %d loss %.4f", epoch, step, float(np.mean(losses[-config.log_every :])))
             if config.max_steps is not None and step >= config.max_steps:
                 break
-        v_logit, _ = score_pairs(model, side_a, side_b, valid[:, 0].repeat_interleave(v_cands.size(1)), v_cands.reshape(-1), device=device)
-        v_logit = v_logit.view(v_cands.shape)
-        v_labels = torch.zeros_like(v_logit)
-        v_labels[:, 0] = 1.0
+        v_logit = validation_logits()
         v_hits1 = float((v_logit.argmax(1) == 0).double().mean())
         v_loss = float(F.cross_entropy(v_logit, torch.zeros(v_logit.size(0), dtype=torch.long)))
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": v_loss, "valid_hits@1": v_hits1,
@@ -203,6 +210,7 @@ def train(
         if (v_hits1, -v_loss) > (best[0], -best[1]):
             best = (v_hits1, v_loss)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_logit = v_logit  # the calibration below fits these: no second scoring pass
             bad_epochs = 0
         else:
             bad_epochs += 1
@@ -213,12 +221,11 @@ def train(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    v_logit, _ = score_pairs(model, side_a, side_b, valid[:, 0].repeat_interleave(v_cands.size(1)), v_cands.reshape(-1), device=device)
-    v_labels = torch.zeros(v_cands.shape)
-    v_labels[:, 0] = 1.0
-    t, b = model.calibrate(v_logit, v_labels.reshape(-1))
+    if best_logit is None:
+        best_logit = validation_logits()
+    t, b = model.calibrate(best_logit.reshape(-1), v_labels.reshape(-1))
     log.info("calibrated: p = sigmoid(%.3f * logit + %.3f)", t, b)
-    t, m, b = model.calibrate_lists(v_logit.view(v_cands.shape), v_labels)
+    t, m, b = model.calibrate_lists(best_logit, v_labels)
     log.info("in candidate lists: p = sigmoid(%.3f * logit + %.3f * margin + %.3f)", t, m, b)
     seconds = time.perf_counter() - started
     metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "train_seconds": seconds, "steps": float(step)}
