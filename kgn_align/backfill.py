@@ -269,9 +269,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     scored = chosen = 0
     total = WriteReport()
     done_now = 0
-    plan = (_stream(scorer, todo, options) if options.policy.is_local
-            else _global_plan(scorer, keys, todo, options))
-    for batch, (n_scored, pairs) in plan:
+    for batch, (n_scored, pairs) in _plan(scorer, keys, todo, options):
         report = _write_batch(graph, config, stamp, state, batch, pairs, n_scored)
         scored += n_scored
         chosen += len(pairs)
@@ -280,11 +278,8 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
         if options.throttle:
             time.sleep(options.throttle)
         if progress is not None:
-            elapsed = time.perf_counter() - start
-            left = len(todo) - done_now
-            progress(Progress(done=len(keys) - len(todo) + done_now, total=len(keys),
-                              batches=state.batches, seconds=round(elapsed, 3),
-                              eta_seconds=round(elapsed / done_now * left, 1) if done_now else None))
+            progress(_progress(start, len(keys) - len(todo) + done_now, len(keys), state.batches,
+                               done_now))
     graph.write("backfill_run_finish", {"run_id": options.run_id, "owner": owner})
     summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed,
                               entities=len(keys), entities_before=before, entities_now=done_now,
@@ -298,6 +293,23 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
 class _RunState:
     def __init__(self, run_id: str, owner: str, batches: int) -> None:
         self.run_id, self.owner, self.batches = run_id, owner, batches
+
+
+def _progress(start: float, done: int, total: int, batches: int, done_now: int) -> Progress:
+    """Progress after a batch; the ETA extrapolates this invocation's pace (``done_now``
+    entities since ``start``) over what is left."""
+    elapsed = time.perf_counter() - start
+    eta = round(elapsed / done_now * (total - done), 1) if done_now else None
+    return Progress(done=done, total=total, batches=batches, seconds=round(elapsed, 3),
+                    eta_seconds=eta)
+
+
+def _plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str],
+          options: BackfillOptions) -> Iterator[tuple[list[str], tuple[int, list[ScoredPair]]]]:
+    """Batches of ``todo`` with their scored-pair count and chosen pairs, by policy."""
+    if options.policy.is_local:
+        return _stream(scorer, todo, options)
+    return _global_plan(scorer, keys, todo, options)
 
 
 def _stream(scorer: Scorer, todo: Sequence[str],
@@ -352,14 +364,10 @@ def _dry_run(config: AlignConfig, scorer: Scorer, stamp: ModelStamp, options: Ba
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     scored = chosen = done = batches = 0
-    if options.policy.is_local:
-        plan = _stream(scorer, keys, options)
-    else:
-        plan = _global_plan(scorer, keys, keys, options)
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["source", "target", "score", "model", "method"])
-        for batch, (n_scored, pairs) in plan:
+        for batch, (n_scored, pairs) in _plan(scorer, keys, keys, options):
             for p in pairs:
                 writer.writerow([p.source, p.target, repr(p.score), stamp.model, stamp.method])
             scored += n_scored
@@ -367,10 +375,7 @@ def _dry_run(config: AlignConfig, scorer: Scorer, stamp: ModelStamp, options: Ba
             done += len(batch)
             batches += 1
             if progress is not None:
-                elapsed = time.perf_counter() - start
-                progress(Progress(done=done, total=len(keys), batches=batches,
-                                  seconds=round(elapsed, 3),
-                                  eta_seconds=round(elapsed / done * (len(keys) - done), 1)))
+                progress(_progress(start, done, len(keys), batches, done))
     os.replace(tmp, path)  # a killed dry run leaves no half-written file under the name
     log.info("dry run: %d would-be edges written to %s", chosen, path)
     return BackfillSummary(run_id=options.run_id, status="dry-run", resumed=False,
