@@ -18,8 +18,7 @@ from kgn_align.model.inputs import SideInputs
 from kgn_align.neighborhood import DIR_OUT, TreeStore
 from kgn_align.sampling import Sampler
 from kgn_align.scoring import TrainedModel
-from kgn_align.features import neighbour_context, with_context
-from kgn_align.snapshot import display_name, feature_text, hop1_edges
+from kgn_align.snapshot import display_name, feature_text, model_features
 
 
 class Neighbour(BaseModel):
@@ -61,9 +60,7 @@ def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, 
     values = {str(r["key"]): r["names"] for r in rows}
     text = [feature_text(values.get(k, []), k) for k in store.keys]
     names = [display_name(values.get(k, []), k) for k in store.keys]
-    features = trained.featurizer.transform(text)
-    if trained.context_beta > 0:
-        features = with_context(features, neighbour_context(features, hop1_edges(store)), trained.context_beta)
+    features = model_features(trained.featurizer.transform(text), store, trained.context_beta)
     inputs = SideInputs.build(store, features, trained.relations, trained.types)
     return _Side(store, inputs, names)
 

@@ -77,13 +77,9 @@ class Snapshot:
         vector (:func:`kgn_align.features.with_context`) over the sampled hop-1 neighbours.
         ``level0`` passes vectors already computed by :meth:`level0`.
         """
-        out = []
-        for s, features in zip((self.source, self.target), level0 or self.level0(featurizer)):
-            if context_beta > 0:
-                features = with_context(features, neighbour_context(features, hop1_edges(s.store)),
-                                        context_beta)
-            out.append(SideInputs.build(s.store, features, relations, types))
-        return out[0], out[1]
+        a, b = (SideInputs.build(s.store, model_features(x, s.store, context_beta), relations, types)
+                for s, x in zip((self.source, self.target), level0 or self.level0(featurizer)))
+        return a, b
 
     def blocking(self, level0: tuple[torch.Tensor, torch.Tensor], student: ColdStartMLP | None,
                  beta: float = CONTEXT_BETA) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +101,14 @@ class Snapshot:
             log.warning("no entity has neighbours: blocking will use names alone")
             return None
         return distil_student(level0, edges, config)
+
+
+def model_features(level0: torch.Tensor, store: TreeStore, context_beta: float) -> torch.Tensor:
+    """The pair model's feature table of one side: level-0 vectors, with the
+    neighbourhood-name vector over ``store``'s hop-1 neighbours when ``context_beta > 0``."""
+    if context_beta <= 0:
+        return level0
+    return with_context(level0, neighbour_context(level0, hop1_edges(store)), context_beta)
 
 
 def hop1_edges(store: TreeStore) -> torch.Tensor:
