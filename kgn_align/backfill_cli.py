@@ -110,7 +110,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None, p
     if app is not None:
         config = app.align_config(dataset, prefix, config_path)
         graph = app.graph()
-        models_dir = app.home / "models"
+        models_dir = app.models_dir
     else:
         if config_path is None:
             raise click.UsageError("give --config (or run it as 'kgn-align backfill')")

@@ -90,6 +90,12 @@ class App:
     def models_dir(self) -> Path:
         return self.home / "models"
 
+    def load_model(self, path: Path | None) -> Any:
+        """The checkpoint at ``path``, else the latest one trained in this home."""
+        from kgn_align.scoring import TrainedModel
+
+        return TrainedModel.load(path or self.models_dir / "latest.pt")
+
 
 class KgnGroup(click.Group):
     """Turns kgn-align errors into one clear line and exit code 1."""
@@ -351,7 +357,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     model re-scores); a gold target that blocking misses counts as a miss.
     """
     from kgn_align import datasets
-    from kgn_align.scoring import ModelScorer, TrainedModel
+    from kgn_align.scoring import ModelScorer
     from kgn_align.snapshot import take
     from kgn_align.workflows import evaluate_model, read_gold, to_json
 
@@ -365,7 +371,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
         pairs = [(a, b) for a, b, _ in datasets.read_dblp_acm(app.datasets).splits["test"]]
     else:
         raise click.UsageError("give --gold FILE (or --dataset with held-out gold pairs)")
-    trained = TrainedModel.load(model_path or app.models_dir / "latest.pt")
+    trained = app.load_model(model_path)
     update, finish = stage_progress()
     try:
         snapshot = take(app.graph(), config, progress=update)
@@ -400,9 +406,7 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
 
     _cpu_threads()
     config = app.align_config(dataset, prefix)
-    from kgn_align.scoring import TrainedModel
-
-    trained = TrainedModel.load(model_path or app.models_dir / "latest.pt")
+    trained = app.load_model(model_path)
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
 
 
@@ -443,7 +447,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def prepare(job: Job) -> tuple[TrainedModel, BackfillOptions]:
         try:
-            trained = TrainedModel.load(model_path or app.models_dir / "latest.pt")
+            trained = app.load_model(model_path)
             options = BackfillOptions(run_id=str(job.params.get("run_id", f"job-{job.id}")),
                                       policy=Policy(job.params.get("policy", "best")),
                                       threshold=float(job.params.get("threshold", 0.5)))

@@ -104,7 +104,7 @@ def evaluate_model(scorer: ModelScorer, gold: Sequence[tuple[str, str]], *, k: i
     targets = snapshot.target.rows([b for _, b in known])
     pool = torch.unique(targets)
     start = time.perf_counter()
-    ranking = rank(trained.model, scorer.side_a, scorer.side_b, sources, pool, k=min(k, pool.numel()),
+    ranking = rank(trained.model, scorer.side_a, scorer.side_b, sources, pool, k=k,
                    blocking=(scorer.block_a, scorer.block_b))
     metrics = summarise(ranking, targets, pr_curve=pr_curve)
     metrics.update(gold_pairs=float(len(known)), skipped_pairs=float(len(gold) - len(known)),
