@@ -143,8 +143,6 @@ def ngram_matrix(
     """Sparse TF-IDF of char n-grams + word unigrams, rows L2-normalised (IDF fitted on
     ``names``). Shapes: ``(N,) -> (N, 2**n_bits)`` (``float32`` CSR). Empty names give zero rows.
     """
-    if n_bits < 4 or n_bits > 24:
-        raise ValueError(f"n_bits must be within 4..24, got {n_bits}")
     f = NgramFeaturizer.fit(names, n_bits=n_bits, ngram_range=ngram_range, word_weight=word_weight)
     return f.matrix(names)
 
@@ -168,8 +166,6 @@ def ngram_features(
 
     Shapes: ``(N,) -> (N, dim)``.
     """
-    if dim is not None and dim <= 0:
-        raise ValueError(f"dim must be positive, got {dim}")
     return NgramFeaturizer.fit(names, n_bits=n_bits, dim=dim, seed=seed).transform(names)
 
 
