@@ -3,7 +3,8 @@
 :class:`NameSimilarityScorer` scores a source entity against its nearest target entities
 by name: the cosine of the pair model's level-0 vectors (TF-IDF character n-grams and
 words). It is the baseline the GNN must beat, the scorer the backfill tests use
-(deterministic, fast), and a usable first pass on graphs whose names are informative. The GNN scorer has the same shape: keys in, scored pairs out.
+(deterministic, fast), and a usable first pass on graphs whose names are informative.
+The GNN scorer has the same shape: keys in, scored pairs out.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import socket
-import os
 import threading
 import time
 import uuid
