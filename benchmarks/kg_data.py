@@ -1,8 +1,11 @@
 """Stand-in loader + in-memory sampler for the KG benchmark folders (DBP15K, SRPRS).
 
-Private to benchmarks and tests until ``kgn_align.datasets`` and
-``kgn_align.sampling.sample_in_memory`` land on main; then this file goes away.
-Reads ``../shared/datasets`` read-only.
+Private to ``benchmarks/train_eval.py`` and one unit test. It predates
+``kgn_align.datasets`` and ``kgn_align.sampling.sample_in_memory``, which the product uses;
+it stays because the pair-model figures in ``results/`` were produced with its sampler (a
+numpy draw, not the product's hash race keys), and replacing it means re-running them.
+Finds the data as the CLI does (``$KGN_ALIGN_DATASETS``, else ``../shared/datasets``),
+read-only.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from urllib.parse import unquote
 import numpy as np
 import torch
 
+from kgn_align.datasets import dataset_dir
 from kgn_align.neighborhood import DIR_IN, DIR_OUT, TreeStore
 
-DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
 
 
 @dataclass
@@ -43,7 +46,7 @@ def load_kg(name: str, root: Path | None = None, *, train_ratio: float = 0.3, na
     "native" (URI local name), or "both" (joined with " | ")."""
     if names not in ("translated", "native", "both"):
         raise ValueError(f"names must be translated, native or both, not {names!r}")
-    folder = (root or DATASETS / "kg") / name
+    folder = dataset_dir(name, root)  # $KGN_ALIGN_DATASETS or ../shared/datasets, as the CLI finds it
     trans: dict[int, str] = {}
     tpath = folder / "translated_names.json"
     if tpath.exists():

@@ -25,8 +25,6 @@ from kgn_align.graph import Graph
 
 log = logging.getLogger(__name__)
 
-DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
-os.environ.setdefault("KGN_ALIGN_DATASETS", str(DATASETS))
 
 
 def _docker_answers() -> bool:

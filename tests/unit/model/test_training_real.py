@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.kg_data import DATASETS, load_kg, sample_trees
+from benchmarks.kg_data import load_kg, sample_trees
 from kgn_align.evaluation import rank, summarise
 from kgn_align.features import ngram_features
 from kgn_align.model.inputs import SideInputs, build_vocabulary
 from kgn_align.model.pair_model import ModelConfig
 from kgn_align.training import TrainConfig, train
 
-pytestmark = pytest.mark.skipif(not (DATASETS / "kg" / "dbp15k_fr_en").exists(), reason="benchmark data absent")
 
 N_TRAIN, N_TEST = 400, 300
 
