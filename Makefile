@@ -18,7 +18,10 @@ install: $(BIN)/kgn-align
 demo: install
 	$(BIN)/kgn-align demo
 
+# The plugin's own Java tests first (seconds), then everything else; the integration tests
+# start Neo4j (fetched by mvn) and the embedded ArcadeDB server themselves.
 test: install
+	mvn -q -B -f plugin/pom.xml test
 	$(BIN)/python -m pytest -q
 
 test-unit: install

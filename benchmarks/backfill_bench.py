@@ -50,9 +50,9 @@ def main() -> None:
     server = None
     connection = connection_from_env()
     if connection.uri is None:
-        from kgn_align.embedded import EmbeddedServer
+        from kgn_align.servers.arcadedb import ArcadeDBServer
 
-        server = EmbeddedServer(Path(tempfile.mkdtemp(prefix="kgn-bench-")))
+        server = ArcadeDBServer(Path(tempfile.mkdtemp(prefix="kgn-bench-")))
         connection = server.start().connection()
     prefix = f"bench-{uuid.uuid4().hex[:8]}/"
     graph = Graph(connection)

@@ -18,7 +18,7 @@ import uuid
 
 from kgn_align import datasets, loaders
 from kgn_align.config import connection_from_env
-from kgn_align.embedded import EmbeddedServer
+from kgn_align.servers.arcadedb import ArcadeDBServer
 from kgn_align.graph import Graph
 
 
@@ -37,7 +37,7 @@ def main() -> None:
         if os.environ.get("NEO4J_URI"):
             connection, prefix, product = connection_from_env(), f"bench-{uuid.uuid4().hex[:8]}/", "neo4j"
         else:
-            server = EmbeddedServer(tmp, heap="2g")
+            server = ArcadeDBServer(tmp, heap="2g")
             connection, prefix, product = server.start().connection(), "", "arcadedb-embedded"
         try:
             with Graph(connection) as graph:

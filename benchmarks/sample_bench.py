@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     tmp = None
     if connection.uri is None:
-        from kgn_align.embedded import EmbeddedServer
+        from kgn_align.servers.arcadedb import ArcadeDBServer
 
         if args.data_dir is None:
             tmp = tempfile.TemporaryDirectory(prefix="kgn-bench-")
-        server = EmbeddedServer(args.data_dir or tmp.name, heap="2g")
+        server = ArcadeDBServer(args.data_dir or tmp.name, heap="2g")
         connection = server.start().connection()
     report: dict[str, Any] = {"dataset": args.dataset, "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),

@@ -37,10 +37,6 @@ class App:
     datasets: str | None
     _graph: Any = field(default=None, repr=False)
 
-    @property
-    def server_dir(self) -> Path:
-        return self.home / "server"
-
     def graph(self) -> Any:
         """The process's one :class:`~kgn_align.graph.Graph` (embedded server if no URI)."""
         if self._graph is None:
@@ -53,13 +49,13 @@ class App:
     def resolved_connection(self) -> ConnectionConfig:
         if self.connection.uri is not None:
             return self.connection
-        from kgn_align.embedded import EmbeddedServer
+        from kgn_align.servers import running
 
-        state = EmbeddedServer(self.server_dir).state()
+        state = running(self.home)
         if state is None:
             raise KgnAlignError(
-                "no graph server: set NEO4J_URI (and NEO4J_USER/NEO4J_PASSWORD), or start the "
-                f"embedded one with 'kgn-align server start' (looked in {self.server_dir})")
+                "no graph server: set NEO4J_URI (and NEO4J_USER/NEO4J_PASSWORD), or start one "
+                f"with 'kgn-align server start' (looked in {self.home / 'servers'})")
         return state.connection()
 
     def close(self) -> None:
@@ -136,9 +132,9 @@ def stage_progress(label_prefix: str = "") -> tuple[Callable[[str, int, int], No
               help="TOML file describing the two graphs to align (see README). [env: KGN_ALIGN_CONFIG]")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KGN_ALIGN_HOME",
               default=DEFAULT_HOME, show_default=True,
-              help="Where kgn-align keeps its embedded server, models and run state. [env: KGN_ALIGN_HOME]")
+              help="Where kgn-align keeps its servers' data, models and run state. [env: KGN_ALIGN_HOME]")
 @click.option("--uri", envvar="NEO4J_URI", help="Bolt URI of the graph server. [env: NEO4J_URI] "
-              "Without it, the embedded server started by 'kgn-align server start' is used.")
+              "Without it, the server started by 'kgn-align server start' is used.")
 @click.option("--user", envvar="NEO4J_USER", help="[env: NEO4J_USER]")
 @click.option("--password", envvar="NEO4J_PASSWORD", help="Prefer the environment variable. [env: NEO4J_PASSWORD]")
 @click.option("--database", envvar="NEO4J_DATABASE", help="Database name. [env: NEO4J_DATABASE]")
@@ -170,51 +166,82 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
 
 
 # ----------------------------------------------------------------------------- server
+KIND_CHOICE = click.Choice(["auto", "neo4j", "arcadedb"])
+
+
+def _kind(kind: str) -> Any:
+    from kgn_align.servers import default_kind
+
+    return default_kind() if kind == "auto" else kind
+
+
+def _describe(state: Any) -> str:
+    browser = f", Browser {state.browser_url}" if state.browser_url else ""
+    return (f"{state.kind} {state.version} running: {state.uri}{browser} (pid {state.pid}, "
+            f"user {state.user}, password in {Path(state.data_dir) / 'server.password'})")
+
+
 @cli.group()
 def server() -> None:
-    """Run the embedded graph server (ArcadeDB with its Neo4j Bolt plugin).
+    """Start, stop and find a graph server that kgn-align runs by itself.
 
-    For machines without Neo4j: it listens on loopback only, with a generated password
-    kept (mode 0600) in KGN_ALIGN_HOME/server. Other kgn-align commands find it there.
+    \b
+    Kinds:
+      neo4j     Neo4j 5.26 Community + APOC Core + kgn-align's plugin, from Maven Central
+                (needs Java 17 and Maven; first start fetches ~130 MB into ~/.m2 and
+                ~/.cache/kgn-align, later starts take seconds); serves Neo4j Browser
+      arcadedb  the embedded ArcadeDB Bolt server (Python only, nothing to fetch)
+      auto      neo4j where Java 17 and Maven are at hand, else arcadedb (the default)
+
+    Servers listen on loopback only, with a generated password kept (mode 0600) in
+    KGN_ALIGN_HOME/servers/KIND. Other kgn-align commands find a running one there.
     """
 
 
 @server.command("start")
+@click.argument("kind", type=KIND_CHOICE, default="auto")
 @click.option("--port", type=int, default=None, help="Bolt port (default: a free one).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on. Anything but loopback exposes your data.")
 @click.option("--heap", default="1g", show_default=True, help="JVM heap size.")
 @click.pass_obj
-def server_start(app: App, port: int | None, host: str, heap: str) -> None:
-    """Start the embedded server in the background and wait until Bolt answers."""
-    from kgn_align.embedded import EmbeddedServer
+def server_start(app: App, kind: str, port: int | None, host: str, heap: str) -> None:
+    """Start a server in the background and wait until Bolt answers a query."""
+    from kgn_align.servers import server_for
 
-    state = EmbeddedServer(app.server_dir, host=host, bolt_port=port, heap=heap).start()
-    click.echo(f"embedded server running: {state.uri} (pid {state.pid}, data in {state.data_dir})")
+    state = server_for(_kind(kind), app.home, host=host, bolt_port=port, heap=heap).start()
+    click.echo(_describe(state))
 
 
 @server.command("stop")
+@click.argument("kind", type=click.Choice(["all", "neo4j", "arcadedb"]), default="all")
 @click.pass_obj
-def server_stop(app: App) -> None:
-    """Stop the embedded server (SIGTERM, then SIGKILL after 30 s)."""
-    from kgn_align.embedded import EmbeddedServer
+def server_stop(app: App, kind: str) -> None:
+    """Stop the server(s) kgn-align started (SIGTERM, then SIGKILL after 60 s)."""
+    from kgn_align.servers import KINDS, server_for
 
-    stopped = EmbeddedServer(app.server_dir).stop()
-    click.echo("embedded server stopped" if stopped else "no embedded server was running")
+    for each in KINDS if kind == "all" else (kind,):
+        if server_for(each, app.home).stop():
+            click.echo(f"{each} server stopped")
+        elif kind != "all":
+            click.echo(f"no {each} server was running")
 
 
 @server.command("status")
 @click.pass_obj
 def server_status(app: App) -> None:
-    """Say whether the embedded server runs, and where. Exit code 3 if it does not."""
-    from kgn_align.embedded import EmbeddedServer
+    """Say which server runs, and where (JSON). Exit code 3 if none does."""
+    from kgn_align.servers import KINDS, server_for
 
-    state = EmbeddedServer(app.server_dir).state()
-    if state is None:
-        click.echo("no embedded server running")
+    states = [s for s in (server_for(k, app.home).state() for k in KINDS) if s is not None]
+    if not states:
+        click.echo(f"no kgn-align server running (looked in {app.home / 'servers'})")
         sys.exit(3)
-    click.echo(json.dumps({"uri": state.uri, "pid": state.pid, "user": state.user,
-                           "database": state.database, "data_dir": state.data_dir}))
+    for state in states:
+        click.echo(json.dumps({"kind": state.kind, "version": state.version, "uri": state.uri,
+                               "browser": state.browser_url, "pid": state.pid,
+                               "user": state.user, "database": state.database,
+                               "data_dir": state.data_dir}))
 
 
 # ------------------------------------------------------------------------------- load
@@ -499,13 +526,18 @@ cli.add_command(_backfill)
               "and their entities. Larger is slower; the whole set takes longer than 10 minutes.")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option("--keep-server", is_flag=True, help="Leave the embedded server running to explore "
-              "the edges (stop it later with 'kgn-align server stop').")
+@click.option("--server", "kind", type=KIND_CHOICE, default="auto", show_default=True,
+              help="Which graph server to start: neo4j (Java 17 + Maven), arcadedb (Python "
+              "only), auto (neo4j where it can run). Ignored when NEO4J_URI is set.")
+@click.option("--keep-server", is_flag=True, help="Leave the server running to explore the "
+              "edges in Neo4j Browser (stop it later with 'kgn-align server stop').")
 @click.pass_obj
-def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, keep_server: bool) -> None:
-    """Real data end to end: embedded server, load, train, backfill, check against gold.
+def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind: str,
+         keep_server: bool) -> None:
+    """Real data end to end: graph server, load, train, backfill, check against gold.
 
-    Starts the embedded graph server (or uses NEO4J_URI when set), loads a slice of a
+    Starts a graph server (Neo4j where Java 17 and Maven are at hand, else the embedded
+    ArcadeDB; or uses NEO4J_URI when set), loads a slice of a
     public benchmark, trains the pair model on the training pairs, backfills SAME_AS edges
     for every source entity, reads the edges back and scores them against the held-out
     pairs the graph never saw.
@@ -514,8 +546,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, keep
 
     from kgn_align import datasets, loaders
     from kgn_align.backfill import BackfillOptions, run_backfill
-    from kgn_align.embedded import EmbeddedServer
     from kgn_align.scoring import ModelScorer
+    from kgn_align.servers import server_for
     from kgn_align.snapshot import take
     from kgn_align.training import TrainConfig
     from kgn_align.workflows import edge_metrics, to_json, train_model
@@ -525,12 +557,12 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, keep
     t0 = time.perf_counter()
     started = None
     if app.connection.uri is None:
-        click.echo(f"[1/6] starting the embedded graph server in {app.server_dir} ...")
-        server_ = EmbeddedServer(app.server_dir)
+        server_ = server_for(_kind(kind), app.home)
+        click.echo(f"[1/6] starting the {server_.kind} graph server in {server_.data_dir} ...")
         already = server_.state() is not None
         state = server_.start()
         started = None if already else server_
-        click.echo(f"      {state.uri} (pid {state.pid})")
+        click.echo(f"      {_describe(state)}")
     else:
         click.echo(f"[1/6] using the graph server at {app.connection.uri}")
     try:
@@ -586,12 +618,15 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, keep
             f"  kgn-align explain --dataset {dataset} --prefix {prefix} "
             f"{edges[0].source if edges else '<source key>'} {edges[0].target if edges else '<target key>'}")
         if started is not None and keep_server:
-            click.echo("\n(the embedded server keeps running: 'kgn-align server stop' ends it)")
+            click.echo(f"\n(the {started.kind} server keeps running: 'kgn-align server stop' ends it)")
+        elif started is not None:
+            click.echo(f"\n(to look at the edges yourself, run the demo with --keep-server: the "
+                       f"{started.kind} server then keeps running)")
     finally:
         if started is not None and not keep_server:
             app.close()
             started.stop()
-            click.echo("embedded server stopped")
+            click.echo(f"{started.kind} server stopped")
 
 
 def main(argv: list[str] | None = None) -> None:

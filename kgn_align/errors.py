@@ -44,5 +44,6 @@ class ConstraintViolation(QueryError):
     """A write broke a uniqueness constraint; the transaction was rolled back."""
 
 
-class EmbeddedServerError(KgnAlignError):
-    """The embedded ArcadeDB server could not be started, reached or stopped."""
+class LocalServerError(KgnAlignError):
+    """A server kgn-align starts itself (Neo4j, ArcadeDB) could not be fetched, started,
+    reached or stopped; the message names what is missing or the log to read."""

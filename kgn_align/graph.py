@@ -25,6 +25,8 @@ from kgn_align.errors import ConstraintViolation, GraphError, QueryError, Server
 log = logging.getLogger(__name__)
 
 Identifiers = Mapping[str, str | Sequence[str]]
+#: Transaction metadata on every kgn-align transaction (``app`` is what change capture reads).
+TX_METADATA = {"app": "kgn-align"}
 Row = dict[str, Any]
 
 
@@ -119,6 +121,10 @@ class Graph:
         return self._driver.session(database=self.database, default_access_mode=mode)
 
     def _execute(self, write: bool, name: str, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:
+        # Every transaction says it is kgn-align's (visible in SHOW TRANSACTIONS and the query
+        # log); the plugin's change capture and the APOC trigger skip such transactions, so
+        # kgn-align's own writes never queue alignment jobs.
+        work = neo4j.unit_of_work(metadata={**TX_METADATA, "query": name})(work)
         try:
             with self._session(write) as session:
                 if write:

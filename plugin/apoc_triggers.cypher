@@ -14,13 +14,16 @@
 // many changed, so a worker can fall back to a scan when it is larger). Ignored, so that the
 // worker's own writes and bookkeeping (and this trigger's CREATE) never queue further jobs:
 // AlignmentJob and KgnBackfillRun nodes, SAME_AS relationships, and the sampler's kgnHash
-// property (edit SAME_AS in both places if your config names another same_as_type).
+// property (edit SAME_AS in both places if your config names another same_as_type), and every
+// transaction kgn-align runs itself (its transaction metadata says app: 'kgn-align').
 // 'afterAsync' runs after the commit, in its own transaction: a failing trigger never rolls
 // back the user's write.
 CALL apoc.trigger.install(
   'neo4j',
   'kgn_align_changes',
-  'UNWIND $createdNodes
+  'WITH $metaData AS meta
+   WHERE coalesce(meta.app, "") <> "kgn-align"
+   UNWIND $createdNodes
      + reduce(acc = [], k IN [p IN keys($assignedNodeProperties) WHERE p <> "kgnHash"] |
               acc + [c IN $assignedNodeProperties[k] | c.node])
      + reduce(acc = [], l IN keys($assignedLabels) | acc + $assignedLabels[l])
@@ -36,7 +39,8 @@ CALL apoc.trigger.install(
      status: "queued",
      params: apoc.convert.toJson({nodeIds: nodeIds[..10000], total: size(nodeIds)}),
      requestedAt: datetime(),
-     attempts: 0
+     attempts: 0,
+     capturedBy: "apoc-trigger"
    })',
   {phase: 'afterAsync'},
   {}

@@ -1,6 +1,10 @@
-"""Test servers: every integration test runs once per available Bolt server.
+"""Test servers: every integration test runs once per Bolt server, with ids ``[neo4j]`` and
+``[arcadedb]``.
 
-- ``neo4j-env``: the server ``NEO4J_URI`` (+ ``NEO4J_USER``/``NEO4J_PASSWORD``) points at;
+- ``neo4j``: the server ``NEO4J_URI`` (+ ``NEO4J_USER``/``NEO4J_PASSWORD``) points at, else
+  Neo4j 5.26 Community that kgn-align starts itself from its jars (``kgn_align.servers.neo4j``:
+  APOC Core and kgn-align's plugin inside). Where Java 17 or Maven is missing these tests
+  skip and say why; in CI (``CI=true``) that is a failure, never a skip.
 - ``neo4j-docker``: the official Neo4j image through testcontainers, when a Docker engine
   answers;
 - ``arcadedb``: the embedded ArcadeDB Bolt server (always).
@@ -40,15 +44,27 @@ def _docker_answers() -> bool:
 
 def available_backends() -> list[str]:
     wanted = os.environ.get("KGN_ALIGN_TEST_SERVERS")  # e.g. "arcadedb" to narrow a run
-    backends = []
-    if os.environ.get("NEO4J_URI"):
-        backends.append("neo4j-env")
+    backends = ["neo4j"]
     if _docker_answers():
         backends.append("neo4j-docker")
     backends.append("arcadedb")
     if wanted:
         backends = [b for b in backends if b in wanted.split(",")]
     return backends
+
+
+def require_runnable(kind: str) -> None:
+    """Skip (fail in CI) when this machine cannot run a server of ``kind`` itself."""
+    if kind != "neo4j":
+        return
+    from kgn_align.servers.neo4j import missing_requirements
+
+    missing = missing_requirements()
+    if missing:
+        reason = "Neo4j cannot run on this machine: missing " + "; ".join(missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (in CI this is a failure, not a skip)", pytrace=False)
+        pytest.skip(reason)
 
 
 class _Servers:
@@ -59,10 +75,21 @@ class _Servers:
         self.connections: dict[str, ConnectionConfig] = {}
         self.graphs: dict[str, Graph] = {}
         self._stops: list[Callable[[], object]] = []
+        self._failed: dict[str, str] = {}
+        #: Servers this session started itself (not NEO4J_URI): their state, e.g. Browser URL.
+        self.states: dict[str, object] = {}
 
     def connection(self, backend: str) -> ConnectionConfig:
+        if backend in self._failed:  # start once; later tests fail fast with the same reason
+            pytest.fail(self._failed[backend], pytrace=False)
         if backend not in self.connections:
-            self.connections[backend] = self._start(backend)
+            try:
+                self.connections[backend] = self._start(backend)
+            except pytest.skip.Exception:
+                raise
+            except Exception as exc:
+                self._failed[backend] = f"the {backend} test server did not start: {exc}"
+                raise
         return self.connections[backend]
 
     def graph(self, backend: str) -> Graph:
@@ -73,10 +100,19 @@ class _Servers:
         return self.graphs[backend]
 
     def _start(self, backend: str) -> ConnectionConfig:
-        if backend == "neo4j-env":
-            from kgn_align.config import connection_from_env
+        if backend == "neo4j":
+            if os.environ.get("NEO4J_URI"):
+                from kgn_align.config import connection_from_env
 
-            return connection_from_env()
+                return connection_from_env()
+            from kgn_align.servers.neo4j import Neo4jServer
+
+            require_runnable("neo4j")
+            neo4j = Neo4jServer(self.tmp_root / f"neo4j-{uuid.uuid4().hex[:8]}")
+            state = neo4j.start()
+            self._stops.append(neo4j.stop)
+            self.states[backend] = state
+            return state.connection()
         if backend == "neo4j-docker":
             from testcontainers.neo4j import Neo4jContainer
 
@@ -86,11 +122,12 @@ class _Servers:
             return ConnectionConfig(uri=container.get_connection_url(), user="neo4j",
                                     password=container.password)
         if backend == "arcadedb":
-            from kgn_align.embedded import EmbeddedServer
+            from kgn_align.servers.arcadedb import ArcadeDBServer
 
-            server = EmbeddedServer(self.tmp_root / f"arcadedb-{uuid.uuid4().hex[:8]}")
+            server = ArcadeDBServer(self.tmp_root / f"arcadedb-{uuid.uuid4().hex[:8]}")
             state = server.start()
             self._stops.append(server.stop)
+            self.states[backend] = state
             return state.connection()
         raise ValueError(f"unknown test server {backend!r}")
 

@@ -68,3 +68,14 @@ def test_worker(services: dict[str, Any]) -> None:
     assert env(worker)["NEO4J_URI"] == "bolt://neo4j:7687"
     assert worker["depends_on"]["neo4j"]["condition"] == "service_healthy"
     assert worker.get("command") in (None, ["worker"], "worker")
+
+
+def test_own_plugin_is_built_and_mounted(services: dict[str, Any]) -> None:
+    build = services["plugin-build"]
+    assert "mvn" in " ".join(build["command"]) and any("./plugin:" in str(v) for v in build["volumes"])
+    shared = {str(v).split(":")[0] for v in build["volumes"]} & {
+        str(v).split(":")[0] for v in services["neo4j"]["volumes"]}
+    assert shared, "the plugin jar must reach the neo4j service's plugins folder"
+    assert any(str(v).endswith(":/plugins") for v in services["neo4j"]["volumes"])
+    assert services["neo4j"]["depends_on"]["plugin-build"]["condition"] == "service_completed_successfully"
+    assert "kgn.*" in env(services["neo4j"])["NEO4J_dbms_security_procedures_unrestricted"]

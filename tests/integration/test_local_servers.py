@@ -1,5 +1,5 @@
-"""The embedded ArcadeDB server as users run it: CLI start/status/stop, loopback only,
-clean exit on SIGTERM, password kept secret."""
+"""The servers kgn-align starts by itself (Neo4j from its jars, embedded ArcadeDB) as users
+run them: CLI start/status/stop, loopback only, clean exit on SIGTERM, password kept secret."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import pytest
 from click.testing import CliRunner
 
 from kgn_align.cli import cli
-from kgn_align.embedded import EmbeddedServer, _pid_alive
 from kgn_align.graph import Graph
+from kgn_align.servers import pid_alive, server_for
+from tests.conftest import require_runnable
 
 pytestmark = pytest.mark.integration
+KINDS = pytest.mark.parametrize("kind", ["neo4j", "arcadedb"])
 
 
 def _non_loopback_address() -> str | None:
@@ -31,19 +33,23 @@ def _non_loopback_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-def test_cli_start_status_load_stop(tmp_path: Path) -> None:
+@KINDS
+def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
+    require_runnable(kind)
     runner = CliRunner()
     home = ["--home", str(tmp_path / "home")]
     env = {"NEO4J_URI": "", "NEO4J_PASSWORD": ""}
-    started = runner.invoke(cli, [*home, "server", "start"], env=env)
+    started = runner.invoke(cli, [*home, "server", "start", kind], env=env)
     assert started.exit_code == 0, started.output
     status = runner.invoke(cli, [*home, "server", "status"], env=env)
     info = json.loads(status.output)
     pid = info["pid"]
     try:
-        assert info["uri"].startswith("bolt://127.0.0.1:")
-        state_file = tmp_path / "home" / "server" / "server.json"
+        assert info["kind"] == kind and info["uri"].startswith("bolt://127.0.0.1:")
+        state_file = tmp_path / "home" / "servers" / kind / "server.json"
         assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+        password_file = tmp_path / "home" / "servers" / kind / "server.password"
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
         password = json.loads(state_file.read_text())["password"]
         assert password not in started.output + status.output
         loaded = runner.invoke(cli, [*home, "load", "kg", "srprs_en_fr", "--pairs", "30", "--prefix", "cli/"], env=env)
@@ -53,8 +59,8 @@ def test_cli_start_status_load_stop(tmp_path: Path) -> None:
         assert password not in loaded.output
     finally:
         stopped = runner.invoke(cli, [*home, "server", "stop"], env=env)
-    assert stopped.exit_code == 0 and "stopped" in stopped.output
-    assert not _pid_alive(pid)
+    assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output
+    assert not pid_alive(pid)
     again = runner.invoke(cli, [*home, "server", "status"], env=env)
     assert again.exit_code == 3
 
@@ -66,8 +72,10 @@ def test_commands_without_a_server_fail_clearly(tmp_path: Path) -> None:
     assert "no graph server" in result.output and "kgn-align server start" in result.output
 
 
-def test_sigterm_stops_cleanly_and_data_survives_restart(tmp_path: Path) -> None:
-    server = EmbeddedServer(tmp_path / "db")
+@KINDS
+def test_sigterm_stops_cleanly_and_data_survives_restart(tmp_path: Path, kind: str) -> None:
+    require_runnable(kind)
+    server = server_for(kind, tmp_path)
     state = server.start()
     try:
         with Graph(state.connection()) as g:
@@ -78,7 +86,8 @@ def test_sigterm_stops_cleanly_and_data_survives_restart(tmp_path: Path) -> None
         while server._process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert server._process.returncode == 0
-        assert "embedded server stopped" in (tmp_path / "db" / "server.log").read_text()
+        said = {"arcadedb": "embedded server stopped", "neo4j": "Stopped."}[kind]
+        assert said in server.log_path.read_text()
         assert server.state() is None  # stale state file cleaned up
         restarted = server.start()  # same data dir, same stored password
         with Graph(restarted.connection()) as g:
@@ -87,11 +96,13 @@ def test_sigterm_stops_cleanly_and_data_survives_restart(tmp_path: Path) -> None
         server.stop()
 
 
-def test_listens_on_loopback_only(tmp_path: Path) -> None:
+@KINDS
+def test_listens_on_loopback_only(tmp_path: Path, kind: str) -> None:
+    require_runnable(kind)
     address = _non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address to probe")
-    server = EmbeddedServer(tmp_path / "db")
+    server = server_for(kind, tmp_path)
     state = server.start()
     try:
         for port in (state.bolt_port, state.http_port):

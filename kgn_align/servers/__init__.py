@@ -1,0 +1,300 @@
+"""Graph servers that kgn-align starts by itself, on loopback, in child processes.
+
+- :mod:`kgn_align.servers.neo4j`: Neo4j 5.26 LTS Community from its published jars (Maven
+  Central, fetched by ``mvn``), with APOC Core and kgn-align's own plugin: what production
+  runs, and the primary server of the tests, the demo and the benchmarks.
+- :mod:`kgn_align.servers.arcadedb`: the embedded ArcadeDB Bolt server from the
+  ``arcadedb-embedded`` wheel: zero setup on a machine that has Python only.
+
+Both are :class:`ManagedServer`: one data directory each, a generated password kept there
+(mode 0600), a state file (``server.json``, 0600) that other ``kgn-align`` commands read to
+find the server, ready only once Bolt answers a query, stopped by PID (SIGTERM, then
+SIGKILL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from kgn_align.config import ConnectionConfig
+from kgn_align.errors import LocalServerError
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["neo4j", "arcadedb"]
+KINDS: tuple[Kind, ...] = ("neo4j", "arcadedb")
+STATE_FILE = "server.json"
+PASSWORD_FILE = "server.password"
+
+
+class ServerState(BaseModel):
+    """What a running server's state file holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Kind
+    pid: int
+    host: str
+    bolt_port: int
+    http_port: int
+    user: str
+    password: SecretStr
+    database: str = "neo4j"
+    data_dir: str
+    version: str = ""
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://{self.host}:{self.bolt_port}"
+
+    @property
+    def browser_url(self) -> str | None:
+        """Neo4j Browser, served by Neo4j's HTTP connector (ArcadeDB has none)."""
+        return f"http://{self.host}:{self.http_port}/browser/" if self.kind == "neo4j" else None
+
+    def connection(self) -> ConnectionConfig:
+        return ConnectionConfig(uri=self.uri, user=self.user, password=self.password,
+                                database=self.database)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie awaiting its parent's wait() counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only (0600), atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def bolt_answers(state: ServerState) -> bool:
+    """True once the server's database answers a query over Bolt; False while it starts.
+
+    Raises :class:`LocalServerError` when the server refuses the password kept for it.
+    """
+    import neo4j
+
+    try:
+        with neo4j.GraphDatabase.driver(state.uri, auth=(state.user, state.password.get_secret_value()),
+                                        connection_timeout=2.0) as driver:
+            # Bolt can answer before the database is open: ask the database itself.
+            # One plain auto-commit query: no driver-side retries, so each probe is quick.
+            with driver.session(database=state.database) as session:
+                session.run("RETURN 1 AS ready").consume()
+            return True
+    except neo4j.exceptions.AuthError:
+        raise LocalServerError(
+            f"the {state.kind} server in {state.data_dir} refused kgn-align's password "
+            f"(was {PASSWORD_FILE} removed or changed?)") from None
+    except Exception:  # not up yet: any connection error means "try again"
+        return False
+
+
+class ManagedServer(ABC):
+    """Start, find and stop one server of one data directory (a child process by PID)."""
+
+    kind: Kind
+    user: str
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, host: str = "127.0.0.1",
+                 bolt_port: int | None = None, heap: str = "1g") -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.host = host
+        self.bolt_port = bolt_port
+        self.heap = heap
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / STATE_FILE
+
+    @property
+    def console_path(self) -> Path:
+        """Where the server process's standard output and error go."""
+        return self.data_dir / "server.log"
+
+    @property
+    def log_path(self) -> Path:
+        """The log to read when the server misbehaves."""
+        return self.console_path
+
+    def state(self) -> ServerState | None:
+        """The running server's state, or ``None`` (stale state files are removed)."""
+        try:
+            state = ServerState.model_validate_json(self.state_path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise LocalServerError(f"{self.state_path}: unreadable state file ({exc})") from None
+        if not pid_alive(state.pid):
+            self.state_path.unlink(missing_ok=True)
+            return None
+        return state
+
+    def check_requirements(self) -> None:
+        """Raise :class:`LocalServerError` naming what is missing to start this server."""
+
+    def prepare(self, password: str, bolt_port: int, http_port: int) -> None:
+        """Write configuration before the first launch (may fetch and build)."""
+
+    @abstractmethod
+    def launch(self, password: str, bolt_port: int, http_port: int) -> subprocess.Popen[bytes]:
+        """Start the server process (its own session) and return it; don't wait."""
+
+    def version(self) -> str:
+        return ""
+
+    def start(self, timeout: float = 180.0) -> ServerState:
+        """Start the server and return once Bolt answers. Reuses one already running.
+
+        Raises :class:`LocalServerError` (with the log file to read) when it cannot start.
+        """
+        running = self.state()
+        if running is not None:
+            if bolt_answers(running):
+                return running
+            raise LocalServerError(f"a {running.kind} server (pid {running.pid}) owns "
+                                   f"{self.data_dir} but does not answer; stop it first")
+        self.check_requirements()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        password = self.password()
+        bolt_port = self.bolt_port or free_port(self.host)
+        http_port = free_port(self.host)
+        self.prepare(password, bolt_port, http_port)
+        self._process = self.launch(password, bolt_port, http_port)
+        state = ServerState(kind=self.kind, pid=self._process.pid, host=self.host,
+                            bolt_port=bolt_port, http_port=http_port, user=self.user,
+                            password=SecretStr(password), data_dir=str(self.data_dir),
+                            version=self.version())
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if bolt_answers(state):
+                    break
+            except LocalServerError:
+                self._terminate(self._process.pid)
+                raise
+            if self._process.poll() is not None:
+                raise LocalServerError(
+                    f"{self.kind} server exited with code {self._process.returncode} during "
+                    f"start; see {self.log_path}")
+            if time.monotonic() > deadline:
+                self._terminate(self._process.pid)
+                raise LocalServerError(f"{self.kind} server did not answer on {state.uri} within "
+                                       f"{timeout:.0f}s; see {self.log_path}")
+            time.sleep(0.25)
+        payload = state.model_dump(mode="json")
+        payload["password"] = password
+        write_private(self.state_path, json.dumps(payload))
+        log.info("%s server up on %s (pid %d)", self.kind, state.uri, state.pid)
+        return state
+
+    def password(self) -> str:
+        """The data directory's password, generated on first start (24 characters, 0600)."""
+        path = self.data_dir / PASSWORD_FILE
+        if path.exists():
+            return path.read_text().strip()
+        password = secrets.token_urlsafe(18)
+        write_private(path, password)
+        return password
+
+    def spawn(self, cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+        """Run ``cmd`` in its own session, output appended to :attr:`console_path`."""
+        with open(self.console_path, "ab") as log_file:
+            return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=log_file, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Stop the server by PID (SIGTERM, then SIGKILL). False if none was running."""
+        state = self.state()
+        pid = state.pid if state is not None else (self._process.pid if self._process else None)
+        if pid is None:
+            return False
+        self._terminate(pid, timeout)
+        self.state_path.unlink(missing_ok=True)
+        return True
+
+    def _terminate(self, pid: int, timeout: float = 60.0) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.pid == pid:
+                if self._process.poll() is not None:
+                    return
+            elif not pid_alive(pid):
+                return
+            time.sleep(0.1)
+        log.warning("%s server pid %d ignored SIGTERM; killing it", self.kind, pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        if self._process is not None and self._process.pid == pid:
+            self._process.wait(timeout=10)
+
+
+def server_for(kind: Kind, home: Path, **options: object) -> ManagedServer:
+    """The managed server of ``kind`` whose data lives under ``home/servers/<kind>``."""
+    if kind == "neo4j":
+        from kgn_align.servers.neo4j import Neo4jServer
+
+        return Neo4jServer(home / "servers" / kind, **options)  # type: ignore[arg-type]
+    if kind == "arcadedb":
+        from kgn_align.servers.arcadedb import ArcadeDBServer
+
+        return ArcadeDBServer(home / "servers" / kind, **options)  # type: ignore[arg-type]
+    raise ValueError(f"unknown server kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+def running(home: Path) -> ServerState | None:
+    """The server kgn-align started under ``home`` that runs now (Neo4j first), or None."""
+    for kind in KINDS:
+        state = server_for(kind, home).state()
+        if state is not None:
+            return state
+    return None
+
+
+def default_kind() -> Kind:
+    """Neo4j where Java 17+ and Maven are at hand (or Neo4j is already fetched), else the
+    embedded ArcadeDB server, which needs nothing beyond the Python package."""
+    from kgn_align.servers.neo4j import missing_requirements
+
+    return "arcadedb" if missing_requirements() else "neo4j"
