@@ -21,7 +21,7 @@ demo: install
 # The plugin's own Java tests first (seconds), then everything else; the integration tests
 # start Neo4j (fetched by mvn) and the embedded ArcadeDB server themselves.
 test: install
-	mvn -q -B -f plugin/pom.xml test
+	mvn -q -B -f plugin/pom.xml test -Dkgn.build.dir=$(CURDIR)/build/plugin
 	$(BIN)/python -m pytest -q
 
 test-unit: install

@@ -20,6 +20,7 @@ import os
 import secrets
 import signal
 import socket
+import string
 import subprocess
 import time
 from abc import ABC, abstractmethod
@@ -167,11 +168,11 @@ class ManagedServer(ABC):
     def check_requirements(self) -> None:
         """Raise :class:`LocalServerError` naming what is missing to start this server."""
 
-    def prepare(self, password: str, bolt_port: int, http_port: int) -> None:
+    def prepare(self, password: SecretStr, bolt_port: int, http_port: int) -> None:
         """Write configuration before the first launch (may fetch and build)."""
 
     @abstractmethod
-    def launch(self, password: str, bolt_port: int, http_port: int) -> subprocess.Popen[bytes]:
+    def launch(self, password: SecretStr, bolt_port: int, http_port: int) -> subprocess.Popen[bytes]:
         """Start the server process (its own session) and return it; don't wait."""
 
     def version(self) -> str:
@@ -197,7 +198,7 @@ class ManagedServer(ABC):
         self._process = self.launch(password, bolt_port, http_port)
         state = ServerState(kind=self.kind, pid=self._process.pid, host=self.host,
                             bolt_port=bolt_port, http_port=http_port, user=self.user,
-                            password=SecretStr(password), data_dir=str(self.data_dir),
+                            password=password, data_dir=str(self.data_dir),
                             version=self.version())
         deadline = time.monotonic() + timeout
         while True:
@@ -217,19 +218,21 @@ class ManagedServer(ABC):
                                        f"{timeout:.0f}s; see {self.log_path}")
             time.sleep(0.25)
         payload = state.model_dump(mode="json")
-        payload["password"] = password
+        payload["password"] = password.get_secret_value()
         write_private(self.state_path, json.dumps(payload))
         log.info("%s server up on %s (pid %d)", self.kind, state.uri, state.pid)
         return state
 
-    def password(self) -> str:
-        """The data directory's password, generated on first start (24 characters, 0600)."""
+    def password(self) -> SecretStr:
+        """The data directory's password, generated on first start (24 letters and digits,
+        kept 0600). A ``SecretStr``, so that no repr, log or traceback shows it."""
         path = self.data_dir / PASSWORD_FILE
         if path.exists():
-            return path.read_text().strip()
-        password = secrets.token_urlsafe(18)
+            return SecretStr(path.read_text().strip())
+        alphabet = string.ascii_letters + string.digits  # nothing a command line could misread
+        password = "".join(secrets.choice(alphabet) for _ in range(24))
         write_private(path, password)
-        return password
+        return SecretStr(password)
 
     def spawn(self, cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
         """Run ``cmd`` in its own session, output appended to :attr:`console_path`."""

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from kgn_align.servers import ManagedServer
 
 PASSWORD_ENV = "KGN_ALIGN_SERVER_PASSWORD"
@@ -34,11 +36,11 @@ class ArcadeDBServer(ManagedServer):
         except PackageNotFoundError:
             return ""
 
-    def launch(self, password: str, bolt_port: int, http_port: int) -> subprocess.Popen[bytes]:
+    def launch(self, password: SecretStr, bolt_port: int, http_port: int) -> subprocess.Popen[bytes]:
         # The child imports this package from wherever it was imported here (checkout or wheel).
         package_root = str(Path(__file__).resolve().parents[2])
         pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        env = {**os.environ, PASSWORD_ENV: password, "PYTHONPATH": pythonpath}
+        env = {**os.environ, PASSWORD_ENV: password.get_secret_value(), "PYTHONPATH": pythonpath}
         cmd = [sys.executable, "-m", "kgn_align.servers.arcadedb", "--data-dir", str(self.data_dir),
                "--host", self.host, "--bolt-port", str(bolt_port), "--http-port", str(http_port),
                "--heap", self.heap]

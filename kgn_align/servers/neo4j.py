@@ -30,6 +30,8 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from kgn_align.cypher import resource_dir
 from kgn_align.errors import LocalServerError
 from kgn_align.servers import ManagedServer
@@ -221,7 +223,7 @@ class Neo4jServer(ManagedServer):
                 + ". Install them, point NEO4J_URI at a running Neo4j 5, or use the embedded "
                 "server ('kgn-align server start arcadedb')")
 
-    def prepare(self, password: str, bolt_port: int, http_port: int) -> None:
+    def prepare(self, password: SecretStr, bolt_port: int, http_port: int) -> None:
         home = fetch_distribution()
         plugin = build_plugin()
         for sub in ("conf", "data", "logs", "run"):
@@ -275,17 +277,20 @@ class Neo4jServer(ManagedServer):
         return os.pathsep.join([str(self.data_dir / "plugins" / "*"), str(self.conf_dir / "*"),
                                 str(home / "lib" / "*")])
 
-    def _set_initial_password(self, home: Path, password: str) -> None:
-        """``neo4j-admin dbms set-initial-password``, before the first start."""
+    def _set_initial_password(self, home: Path, password: SecretStr) -> None:
+        """``neo4j-admin dbms set-initial-password``, before the first start (so the server
+        never listens with the default password)."""
         cmd = [str(java_command()), "-cp", self._classpath(home), ADMIN_CLASS,
-               "dbms", "set-initial-password", password]
+               "dbms", "set-initial-password", "--", password.get_secret_value()]
         done = subprocess.run(cmd, env=self._env(home), capture_output=True, text=True,
                               cwd=self.data_dir)
         if done.returncode != 0:
-            tail = " | ".join(done.stdout.replace(password, "***").strip().splitlines()[-2:])
-            raise LocalServerError(f"neo4j-admin could not set the initial password: {tail}")
+            said = (done.stdout + done.stderr).replace(password.get_secret_value(), "***")
+            tail = " | ".join(said.strip().splitlines()[-2:])
+            raise LocalServerError(f"neo4j-admin could not set the initial password "
+                                   f"(exit {done.returncode}): {tail}")
 
-    def launch(self, password: str, bolt_port: int, http_port: int) -> subprocess.Popen[bytes]:
+    def launch(self, password: SecretStr, bolt_port: int, http_port: int) -> subprocess.Popen[bytes]:
         home = distribution_dir()
         cmd = [str(java_command()), "-Xms256m", f"-Xmx{self.heap}", *JVM_FLAGS,
                "-cp", self._classpath(home), MAIN_CLASS,

@@ -1,0 +1,147 @@
+"""Request -> SAME_AS edge latency of Cypher-triggered jobs, on the Neo4j kgn-align starts.
+
+A dbp15k_fr_en slice (``--pairs``, default 2,000 pairs: that many entities per side) is
+loaded into a fresh Neo4j (APOC + kgn-align's plugin), a small model is trained, and a
+``kgn-align worker`` process runs as users run it. Then, ``--requests`` times, one source
+entity is edited with plain Cypher (``SET s.note = ...``: no kgn-align code); the plugin's
+change capture queues a ``changed`` job, the worker re-aligns what the change can move, and
+the SAME_AS edge from that entity appears. Each request's latency runs from the commit of
+the edit to the moment the edge is readable; the job node's timestamps split it into
+capture (commit -> job queued), queue (-> claimed) and run (-> done).
+
+Sources are chosen (before any request) among held-out pairs whose best candidate scores
+above the threshold, each used once, so every request must end in a new edge::
+
+    .venv/bin/python benchmarks/job_latency.py [--pairs 2000] [--requests 50]
+
+Writes ``benchmarks/results/job_latency_dbp15k_fr_en.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import neo4j
+
+from kgn_align import datasets, loaders
+from kgn_align.graph import Graph
+from kgn_align.scoring import ModelScorer
+from kgn_align.servers.neo4j import Neo4jServer
+from kgn_align.snapshot import take
+from kgn_align.training import TrainConfig
+from kgn_align.workflows import train_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    args = parser.parse_args(argv)
+    ds = datasets.read_kg("dbp15k_fr_en").slice(args.pairs)
+    report: dict[str, Any] = {"benchmark": "job_latency", "dataset": "dbp15k_fr_en",
+                              "entities_per_side": [len(s.uris) for s in ds.sides],
+                              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    with tempfile.TemporaryDirectory(prefix="kgn-latency-") as tmp:
+        server = Neo4jServer(Path(tmp) / "neo4j", heap="2g")
+        state = server.start()
+        report["server"] = {"kind": "neo4j", "version": state.version}
+        worker = None
+        try:
+            with Graph(state.connection()) as graph:
+                loaders.load_kg(graph, ds)
+                config = loaders.preset_config(ds)
+                snapshot = take(graph, config)
+                trained = train_model(graph, config, Path(tmp) / "models", snapshot=snapshot,
+                                      train_config=TrainConfig(epochs=1, max_steps=150))
+                scorer = ModelScorer(snapshot, trained)
+                gold = {str(s): str(t) for s, t in ds.test_pairs}
+                sure = sorted(((p.score, p.source) for p in scorer(list(gold))
+                               if gold[p.source] == p.target and p.score >= args.threshold + 0.1),
+                              reverse=True)
+                sources = [s for _, s in sure[: args.requests]]
+            env = {**os.environ, "NEO4J_URI": state.uri, "NEO4J_USER": state.user,
+                   "NEO4J_PASSWORD": state.password.get_secret_value()}
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "kgn_align.cli", "--home", tmp, "worker", "--dataset",
+                 "dbp15k_fr_en", "--model", str(trained.path), "--poll", "0.1"],
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(15)  # the worker imports torch and loads the model before its first claim
+            rows: list[dict[str, Any]] = []
+            auth = (state.user, state.password.get_secret_value())
+            with neo4j.GraphDatabase.driver(state.uri, auth=auth) as drv:
+                src_graph = config.source.value
+                for i, key in enumerate(sources):
+                    start = time.time()
+                    drv.execute_query("MATCH (s:Entity {graph: $g, key: $k}) SET s.note = $i",
+                                      g=src_graph, k=key, i=i)
+                    while True:
+                        found = drv.execute_query(
+                            "MATCH (s:Entity {graph: $g, key: $k})-[r:SAME_AS]->() "
+                            "WHERE r.review IS NULL RETURN count(r) AS n",
+                            g=src_graph, k=key).records[0]["n"]
+                        if found or time.time() - start > args.timeout:
+                            break
+                        time.sleep(0.02)
+                    latency = time.time() - start
+                    job = drv.execute_query(
+                        "MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.result CONTAINS $k "
+                        "RETURN j.requestedAt.epochMillis AS queued, j.startedAt.epochMillis AS started, "
+                        "j.finishedAt.epochMillis AS finished ORDER BY j.requestedAt DESC LIMIT 1",
+                        k=key).records
+                    row = {"source": key, "edge": bool(found), "latency_s": round(latency, 3)}
+                    if job and job[0]["finished"]:
+                        j = job[0]
+                        row |= {"capture_s": round(j["queued"] / 1000 - start, 3),
+                                "queue_s": round((j["started"] - j["queued"]) / 1000, 3),
+                                "run_s": round((j["finished"] - j["started"]) / 1000, 3)}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+        finally:
+            if worker is not None:
+                worker.send_signal(signal.SIGTERM)
+                try:
+                    worker.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+            server.stop()
+    ok = [r["latency_s"] for r in rows if r["edge"]]
+    report["requests"] = len(rows)
+    report["edges_appeared"] = len(ok)
+    if ok:
+        report["latency_s"] = {"p50": pct(ok, 0.5), "p95": pct(ok, 0.95), "max": max(ok),
+                               "mean": round(statistics.fmean(ok), 3)}
+        for part in ("capture_s", "queue_s", "run_s"):
+            values = [r[part] for r in rows if part in r]
+            if values:
+                report[part.replace("_s", "_p50_s")] = pct(values, 0.5)
+    report["target_p95_s"] = 2.0
+    report["rows"] = rows
+    out = RESULTS / "job_latency_dbp15k_fr_en.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "rows"}), "->", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

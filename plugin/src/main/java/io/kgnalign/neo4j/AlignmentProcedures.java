@@ -1,0 +1,102 @@
+package io.kgnalign.neo4j;
+
+import java.util.stream.Stream;
+import org.neo4j.graphdb.Node;
+import org.neo4j.graphdb.ResourceIterator;
+import org.neo4j.graphdb.Transaction;
+import org.neo4j.procedure.Context;
+import org.neo4j.procedure.Description;
+import org.neo4j.procedure.Mode;
+import org.neo4j.procedure.Name;
+import org.neo4j.procedure.Procedure;
+
+/**
+ * Procedures to queue kgn-align alignment jobs and follow them.
+ *
+ * <p>A job is an {@code (:AlignmentJob)} node; the kgn-align worker ({@code kgn-align worker})
+ * claims queued jobs, runs them and records the outcome on the node.
+ */
+public class AlignmentProcedures {
+
+    /**
+     * The default of {@code kgn.jobs}'s status. Neo4j 5 does not turn a {@code STRING}
+     * parameter's {@code defaultValue = "null"} into null (it does for other types): the
+     * procedure receives the text {@code "null"}, which therefore also means "all".
+     */
+    private static final String NO_STATUS = "null";
+
+    @Context
+    public Transaction tx;
+
+    /** The row of {@code kgn.requestAlignment}. */
+    public static final class JobId {
+        public final String jobId;
+
+        JobId(String jobId) {
+            this.jobId = jobId;
+        }
+    }
+
+    /**
+     * Queues an alignment job for the kgn-align worker:
+     * {@code (:AlignmentJob {id, kind, status: 'queued', params, requestedAt: datetime(), attempts: 0})}.
+     *
+     * <p>Everything is checked before anything is written; on any error the call (and the
+     * caller's transaction) fails and no job is queued.
+     *
+     * @param kind   {@code 'backfill'} (align all source entities) or {@code 'changed'}
+     *               (re-align what the listed nodes can affect)
+     * @param params the job's options, a JSON object as text (default {@code '{}'}); its keys
+     *               per kind are listed in {@link JobParams}. Stored re-serialised, compact.
+     * @return one row: {@code jobId}, the new job's id
+     * @throws InvalidJobRequestException for an unknown kind, params that are not a JSON
+     *         object, an unknown key, or a value of the wrong type or out of range
+     */
+    @Procedure(name = "kgn.requestAlignment", mode = Mode.WRITE)
+    @Description("kgn.requestAlignment(kind, params = '{}') - queue a kgn-align job ('backfill' or 'changed'); "
+            + "params is a JSON object as text. Yields the job's id.")
+    public Stream<JobId> requestAlignment(@Name("kind") String kind,
+                                          @Name(value = "params", defaultValue = "{}") String params) {
+        String normalised = JobParams.normalise(kind, params);
+        return Stream.of(new JobId(AlignmentJobs.queue(tx, kind, normalised)));
+    }
+
+    /**
+     * Lists alignment jobs, newest {@code requestedAt} first.
+     *
+     * @param status only jobs with this status ({@code 'queued'}, {@code 'running'},
+     *               {@code 'done'}, {@code 'failed'}); {@code null} (the default) or {@code ''}
+     *               for all
+     * @return one row per job; see {@link JobRecord} for the columns
+     */
+    @Procedure(name = "kgn.jobs", mode = Mode.READ)
+    @Description("kgn.jobs(status = null) - kgn-align alignment jobs, newest first; all, or those with this status.")
+    public Stream<JobRecord> jobs(@Name(value = "status", defaultValue = NO_STATUS) String status) {
+        boolean all = status == null || status.isEmpty() || NO_STATUS.equals(status);
+        try (ResourceIterator<Node> nodes = all
+                ? tx.findNodes(AlignmentJobs.JOB)
+                : tx.findNodes(AlignmentJobs.JOB, "status", status)) {
+            return nodes.stream().map(JobRecord::new).sorted(JobRecord.NEWEST_FIRST).toList().stream();
+        }
+    }
+
+    /**
+     * One alignment job.
+     *
+     * @param jobId the job's {@code id}, as {@code kgn.requestAlignment} yields it
+     * @return one row, with the columns of {@code kgn.jobs}
+     * @throws InvalidJobRequestException if there is no job with that id
+     */
+    @Procedure(name = "kgn.job", mode = Mode.READ)
+    @Description("kgn.job(jobId) - one kgn-align alignment job, by id; fails if there is none.")
+    public Stream<JobRecord> job(@Name("jobId") String jobId) {
+        if (jobId != null) {
+            try (ResourceIterator<Node> nodes = tx.findNodes(AlignmentJobs.JOB, "id", jobId)) {
+                if (nodes.hasNext()) {
+                    return Stream.of(new JobRecord(nodes.next()));
+                }
+            }
+        }
+        throw new InvalidJobRequestException("kgn.job: no alignment job with id '%s'".formatted(jobId));
+    }
+}

@@ -1,0 +1,130 @@
+package io.kgnalign.neo4j;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import org.neo4j.graphdb.Label;
+import org.neo4j.graphdb.Node;
+import org.neo4j.graphdb.NotFoundException;
+import org.neo4j.graphdb.Relationship;
+import org.neo4j.graphdb.RelationshipType;
+import org.neo4j.graphdb.Transaction;
+import org.neo4j.graphdb.event.LabelEntry;
+import org.neo4j.graphdb.event.PropertyEntry;
+import org.neo4j.graphdb.event.TransactionData;
+
+/**
+ * What one committed transaction changed that can move an alignment, in two steps.
+ *
+ * <p>{@link #of} runs in {@code afterCommit}, when the committed transaction is closed: it
+ * only takes what {@link TransactionData} holds by itself (element ids, label names,
+ * property keys), never reading the graph. {@link #resolve} then reads, in a new
+ * transaction, what that cannot tell: the type and ends of each created relationship and
+ * the labels of each node, skipping what has been deleted since.
+ *
+ * <p>Counted: nodes created, nodes with a property set (except keys starting with
+ * {@code kgn}, such as the sampler's {@code kgnHash}), nodes given a label, and both ends of
+ * each relationship created (except {@code SAME_AS}, kgn-align's own output). Never counted:
+ * {@code AlignmentJob} and {@code KgnBackfillRun} nodes, kgn-align's bookkeeping.
+ */
+final class ChangeSet {
+
+    /** Labels of kgn-align's own nodes. */
+    private static final List<Label> IGNORED_LABELS = List.of(AlignmentJobs.JOB, AlignmentJobs.BACKFILL_RUN);
+    /** Property keys starting with this belong to kgn-align (e.g. {@code kgnHash}). */
+    static final String OWN_PROPERTY_PREFIX = "kgn";
+
+    private final Set<String> nodeIds = new LinkedHashSet<>();
+    private final Set<String> ignoredNodeIds = new LinkedHashSet<>();
+    private final List<String> relationshipIds = new ArrayList<>();
+
+    private ChangeSet() {
+    }
+
+    /** The changes in {@code data}, as ids; reads nothing from the (closed) transaction. */
+    static ChangeSet of(TransactionData data) {
+        ChangeSet changes = new ChangeSet();
+        for (Node node : data.createdNodes()) {
+            changes.nodeIds.add(node.getElementId());
+        }
+        for (PropertyEntry<Node> entry : data.assignedNodeProperties()) {
+            if (!entry.key().startsWith(OWN_PROPERTY_PREFIX)) {
+                changes.nodeIds.add(entry.entity().getElementId());
+            }
+        }
+        for (LabelEntry entry : data.assignedLabels()) {
+            String id = entry.node().getElementId();
+            if (isIgnored(entry.label())) {
+                changes.ignoredNodeIds.add(id);
+            } else {
+                changes.nodeIds.add(id);
+            }
+        }
+        for (Relationship relationship : data.createdRelationships()) {
+            changes.relationshipIds.add(relationship.getElementId());
+        }
+        changes.nodeIds.removeAll(changes.ignoredNodeIds);
+        return changes;
+    }
+
+    /** True if there is nothing to look at (e.g. the transaction only queued a job). */
+    boolean isEmpty() {
+        return nodeIds.isEmpty() && relationshipIds.isEmpty();
+    }
+
+    /** How many ids this holds: a hint for log messages. */
+    int size() {
+        return nodeIds.size() + relationshipIds.size();
+    }
+
+    /**
+     * The element ids of the changed nodes that still exist and are not kgn-align's own,
+     * without duplicates, in the order the changes were listed.
+     *
+     * @param tx      a transaction opened after the change committed
+     * @param sameAs  the relationship type whose creation is ignored
+     */
+    Set<String> resolve(Transaction tx, RelationshipType sameAs) {
+        Set<String> changed = new LinkedHashSet<>();
+        for (String id : nodeIds) {
+            try {
+                if (counts(tx.getNodeByElementId(id))) {
+                    changed.add(id);
+                }
+            } catch (NotFoundException deletedSince) {
+                // deleted by a later transaction: nothing left to align
+            }
+        }
+        for (String id : relationshipIds) {
+            try {
+                Relationship relationship = tx.getRelationshipByElementId(id);
+                if (relationship.isType(sameAs)) {
+                    continue;
+                }
+                for (Node end : relationship.getNodes()) {
+                    String endId = end.getElementId();
+                    if (!ignoredNodeIds.contains(endId) && counts(end)) {
+                        changed.add(endId);
+                    }
+                }
+            } catch (NotFoundException deletedSince) {
+                // the relationship or one of its ends is gone again
+            }
+        }
+        return changed;
+    }
+
+    private static boolean counts(Node node) {
+        for (Label label : IGNORED_LABELS) {
+            if (node.hasLabel(label)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean isIgnored(Label label) {
+        return IGNORED_LABELS.stream().anyMatch(ignored -> ignored.name().equals(label.name()));
+    }
+}

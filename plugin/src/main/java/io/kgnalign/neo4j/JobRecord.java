@@ -1,0 +1,77 @@
+package io.kgnalign.neo4j;
+
+import java.lang.reflect.Array;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZonedDateTime;
+import java.util.Comparator;
+import org.neo4j.graphdb.Node;
+
+/**
+ * One row of {@code kgn.jobs} and {@code kgn.job}: an {@code AlignmentJob} node's properties.
+ * A property the node lacks is {@code null}. Text properties of another type are given as
+ * text; the times are given as stored (a {@code DATETIME} when Cypher's {@code datetime()} or
+ * this plugin wrote them).
+ */
+public final class JobRecord {
+
+    /** Newest {@code requestedAt} first; jobs without a date-time there last; then by id. */
+    static final Comparator<JobRecord> NEWEST_FIRST = Comparator
+            .comparing((JobRecord r) -> instantOf(r.requestedAt),
+                    Comparator.nullsLast(Comparator.<Instant>reverseOrder()))
+            .thenComparing(r -> r.jobId, Comparator.nullsLast(Comparator.<String>naturalOrder()));
+
+    public final String jobId;
+    public final String kind;
+    public final String status;
+    /** The job's options, a JSON object as text. */
+    public final String params;
+    /** How many times a worker has claimed the job. */
+    public final Long attempts;
+    public final Object requestedAt;
+    public final Object startedAt;
+    public final Object finishedAt;
+    /** Name of the worker that claimed the job last. */
+    public final String worker;
+    public final String error;
+    /** What the job did, a JSON object as text (set by the worker when it finishes). */
+    public final String result;
+
+    JobRecord(Node job) {
+        jobId = text(job.getProperty("id", null));
+        kind = text(job.getProperty("kind", null));
+        status = text(job.getProperty("status", null));
+        params = text(job.getProperty("params", null));
+        attempts = job.getProperty("attempts", null) instanceof Number n ? n.longValue() : null;
+        requestedAt = job.getProperty("requestedAt", null);
+        startedAt = job.getProperty("startedAt", null);
+        finishedAt = job.getProperty("finishedAt", null);
+        worker = text(job.getProperty("worker", null));
+        error = text(job.getProperty("error", null));
+        result = text(job.getProperty("result", null));
+    }
+
+    private static String text(Object value) {
+        if (value == null || value instanceof String) {
+            return (String) value;
+        }
+        if (value.getClass().isArray()) {
+            StringBuilder out = new StringBuilder("[");
+            for (int i = 0; i < Array.getLength(value); i++) {
+                out.append(i == 0 ? "" : ", ").append(Array.get(value, i));
+            }
+            return out.append(']').toString();
+        }
+        return value.toString();
+    }
+
+    private static Instant instantOf(Object value) {
+        if (value instanceof ZonedDateTime z) {
+            return z.toInstant();
+        }
+        if (value instanceof OffsetDateTime o) {
+            return o.toInstant();
+        }
+        return null;
+    }
+}

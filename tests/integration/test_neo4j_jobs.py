@@ -1,0 +1,152 @@
+"""Cypher-triggered jobs end to end on Neo4j: a change made with plain Cypher (or
+``CALL kgn.requestAlignment``) is captured by kgn-align's plugin, a running
+``kgn-align worker`` process picks the job up, and the SAME_AS edge appears.
+A Neo4j restart loses no job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import neo4j
+import pytest
+
+from kgn_align import datasets, loaders
+from kgn_align.graph import Graph
+from kgn_align.scoring import ModelScorer
+from kgn_align.servers.neo4j import Neo4jServer
+from kgn_align.snapshot import take
+from kgn_align.training import TrainConfig
+from kgn_align.workflows import train_model
+from tests.conftest import require_runnable
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(conn) -> dict[str, str]:
+    return {**os.environ, "NEO4J_URI": conn.uri, "NEO4J_USER": conn.user,
+            "NEO4J_PASSWORD": conn.password.get_secret_value(), "PYTHONUNBUFFERED": "1"}
+
+
+def _wait(what: str, check, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def trained_slice(servers, tmp_path_factory) -> Iterator[tuple]:
+    """A 120-pair dbp15k_fr_en slice on Neo4j with a small trained model."""
+    require_runnable("neo4j")
+    graph: Graph = servers.graph("neo4j")
+    prefix = "jobs-e2e/"
+    ds = datasets.read_kg("dbp15k_fr_en").slice(120)
+    loaders.load_kg(graph, ds, prefix=prefix)
+    config = loaders.preset_config(ds, prefix=prefix)
+    snapshot = take(graph, config)
+    models = tmp_path_factory.mktemp("models")
+    trained = train_model(graph, config, models, snapshot=snapshot,
+                          train_config=TrainConfig(epochs=2, max_steps=60))
+    try:
+        yield graph, ds, config, snapshot, trained, prefix
+    finally:
+        loaders.delete_graphs(graph, prefix)
+
+
+def _sure_pair(snapshot, trained, ds) -> tuple[str, str]:
+    """The held-out pair the model is surest of (its best candidate, well above 0.5)."""
+    scorer = ModelScorer(snapshot, trained)
+    gold = {str(s): str(t) for s, t in ds.test_pairs}
+    best: tuple[float, str, str] | None = None
+    for pair in scorer(list(gold)):
+        if gold.get(pair.source) == pair.target and (best is None or pair.score > best[0]):
+            best = (pair.score, pair.source, pair.target)
+    assert best is not None and best[0] > 0.7, best
+    return best[1], best[2]
+
+
+@pytest.fixture
+def worker(trained_slice, servers, tmp_path) -> Iterator[subprocess.Popen]:
+    graph, ds, config, snapshot, trained, prefix = trained_slice
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kgn_align.cli", "--home", str(tmp_path), "worker",
+         "--dataset", "dbp15k_fr_en", "--prefix", prefix, "--model", str(trained.path),
+         "--poll", "0.2"],
+        env=_env(servers.connection("neo4j")), cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, servers) -> None:
+    graph, ds, config, snapshot, trained, prefix = trained_slice
+    source, target = _sure_pair(snapshot, trained, ds)
+    conn = servers.connection("neo4j")
+    src_graph, tgt_graph = config.source.value, config.target.value
+    with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password.get_secret_value())) as drv:
+        # a user edits the source entity with plain Cypher: no kgn-align code involved
+        drv.execute_query("MATCH (s:Entity {graph: $g, key: $k}) SET s.note = 'edited'",
+                          g=src_graph, k=source)
+        edge = _wait("the SAME_AS edge", lambda: drv.execute_query(
+            "MATCH (s:Entity {graph: $sg, key: $s})-[r:SAME_AS]->(t:Entity {graph: $tg}) "
+            "WHERE r.review IS NULL RETURN t.key AS target, r.score AS score",
+            sg=src_graph, s=source, tg=tgt_graph).records)
+        assert [(r["target"], r["score"] > 0.5) for r in edge] == [(target, True)]
+        job = drv.execute_query(
+            "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin'}) "
+            "WHERE j.status = 'done' AND j.result CONTAINS $s RETURN j.result AS result",
+            s=source).records
+        assert job, "the edge came from a captured 'changed' job"
+
+        # the same through the procedure: a whole backfill requested from Cypher
+        job_id = drv.execute_query("CALL kgn.requestAlignment('backfill', '{\"threshold\": 0.5}') "
+                                   "YIELD jobId RETURN jobId").records[0]["jobId"]
+        done = _wait("the backfill job", lambda: [r for r in drv.execute_query(
+            "CALL kgn.job($id) YIELD status, result, error RETURN status, result, error",
+            id=job_id).records if r["status"] in ("done", "failed")], timeout=180)
+        assert done[0]["status"] == "done", done[0]["error"]
+        edges = drv.execute_query(
+            "MATCH (:Entity {graph: $sg})-[r:SAME_AS]->(:Entity {graph: $tg}) WHERE r.review IS NULL "
+            "RETURN count(r) AS n", sg=src_graph, tg=tgt_graph).records[0]["n"]
+        assert edges >= len(ds.test_pairs) // 2
+        assert json.loads(done[0]["result"])["created"] + 1 == edges
+
+
+def test_neo4j_restart_loses_no_job(tmp_path: Path) -> None:
+    """A job queued from Cypher survives the server's restart and then runs."""
+    require_runnable("neo4j")
+    server = Neo4jServer(tmp_path / "n4")
+    state = server.start()
+    try:
+        with neo4j.GraphDatabase.driver(state.uri, auth=(state.user, state.password.get_secret_value())) as drv:
+            job_id = drv.execute_query("CALL kgn.requestAlignment('backfill', '{}') YIELD jobId "
+                                       "RETURN jobId").records[0]["jobId"]
+        server.stop()
+        state = server.start()
+        from kgn_align.worker import Worker
+
+        with Graph(state.connection()) as graph:
+            ran: list[str] = []
+            Worker(graph, {"backfill": lambda j: ran.append(j.id) or {}}).run(burst=True)
+            assert ran == [job_id]
+            assert graph.read("worker_job", {"id": job_id})[0]["status"] == "done"
+    finally:
+        server.stop()

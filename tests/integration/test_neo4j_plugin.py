@@ -1,0 +1,172 @@
+"""kgn-align inside Neo4j, for real: the plugin's procedures, its change capture, the APOC
+trigger alternative, and Cypher-triggered jobs run by a live ``kgn-align worker``.
+
+Neo4j only (ArcadeDB loads no server plugins). Every change here is made with plain Cypher
+through the driver, as a user or another application would, never through kgn-align code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import neo4j
+import pytest
+
+from kgn_align.cypher import load_text
+from kgn_align.graph import Graph
+from tests.conftest import require_runnable
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def driver(servers) -> Iterator[neo4j.Driver]:
+    """A plain driver on the session's Neo4j, with kgn-align's plugin loaded."""
+    require_runnable("neo4j")
+    conn = servers.connection("neo4j")
+    with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password.get_secret_value())) as drv:
+        names = {r["name"] for r in drv.execute_query(
+            "SHOW PROCEDURES YIELD name WHERE name STARTS WITH 'kgn.' RETURN name").records}
+        if "kgn.requestAlignment" not in names:
+            if "neo4j" in servers.states or os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"kgn-align's plugin is not loaded in the Neo4j we started: {names}")
+            pytest.skip("the Neo4j at NEO4J_URI has no kgn-align plugin")
+        yield drv
+
+
+@pytest.fixture
+def tag() -> Iterator[str]:
+    """A unique ``graph`` value for this test's nodes."""
+    yield f"plugin-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def _cleanup(request, tag: str) -> Iterator[None]:
+    yield
+    if "driver" in request.fixturenames:
+        drv = request.getfixturevalue("driver")
+        drv.execute_query("MATCH (n {graph: $g}) DETACH DELETE n", g=tag)
+
+
+def jobs_count(drv: neo4j.Driver) -> int:
+    return drv.execute_query("MATCH (j:AlignmentJob) RETURN count(j) AS n").records[0]["n"]
+
+
+def changed_jobs_with(drv: neo4j.Driver, element_id: str, *, wait: float = 0.0,
+                      captured_by: str | None = None) -> list[dict]:
+    """'changed' jobs whose params list ``element_id`` (polled up to ``wait`` seconds)."""
+    deadline = time.monotonic() + wait
+    while True:
+        rows = drv.execute_query(
+            "MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.params CONTAINS $id "
+            "AND ($by IS NULL OR j.capturedBy = $by) RETURN j {.*} AS j",
+            id=element_id, by=captured_by).records
+        if rows or time.monotonic() >= deadline:
+            return [dict(r["j"]) for r in rows]
+        time.sleep(0.2)
+
+
+def test_request_alignment_queues_a_job_the_worker_reads(driver: neo4j.Driver) -> None:
+    rec = driver.execute_query(
+        "CALL kgn.requestAlignment('backfill', '{\"threshold\": 0.7, \"policy\": \"one-to-one\"}') "
+        "YIELD jobId RETURN jobId").records[0]
+    try:
+        job = driver.execute_query("MATCH (j:AlignmentJob {id: $id}) RETURN j {.*} AS j",
+                                   id=rec["jobId"]).records[0]["j"]
+        assert job["kind"] == "backfill" and job["status"] == "queued" and job["attempts"] == 0
+        assert json.loads(job["params"]) == {"threshold": 0.7, "policy": "one-to-one"}
+        listed = driver.execute_query("CALL kgn.job($id) YIELD jobId, status RETURN jobId, status",
+                                      id=rec["jobId"]).records
+        assert [(r["jobId"], r["status"]) for r in listed] == [(rec["jobId"], "queued")]
+        queued = driver.execute_query("CALL kgn.jobs('queued') YIELD jobId RETURN collect(jobId) AS ids")
+        assert rec["jobId"] in queued.records[0]["ids"]
+    finally:
+        driver.execute_query("MATCH (j:AlignmentJob {id: $id}) DELETE j", id=rec["jobId"])
+
+
+@pytest.mark.parametrize(("kind", "params", "says"), [
+    ("nope", "{}", "unknown job kind 'nope'"),
+    ("backfill", "{\"threshold\": ", "not a JSON object"),
+    ("backfill", "[1, 2]", "not a JSON object"),
+    ("backfill", "{\"k\": -5}", "k must be a positive integer"),
+    ("backfill", "{\"threshold\": true}", "threshold"),
+    ("backfill", "{\"treshold\": 0.9}", "treshold"),
+    ("backfill", "{\"threshold\": 1.5}", "threshold"),
+    ("backfill", "{\"policy\": \"most\"}", "policy"),
+    ("changed", "{}", "nodeIds"),
+])
+def test_bad_requests_fail_in_the_callers_transaction(driver: neo4j.Driver, kind: str, params: str,
+                                                       says: str) -> None:
+    before = jobs_count(driver)
+    with pytest.raises(neo4j.exceptions.ClientError) as err:
+        driver.execute_query("CALL kgn.requestAlignment($kind, $params) YIELD jobId RETURN jobId",
+                             kind=kind, params=params)
+    assert says in err.value.message
+    assert jobs_count(driver) == before  # nothing queued
+
+
+def test_unknown_job_is_a_clear_error(driver: neo4j.Driver) -> None:
+    with pytest.raises(neo4j.exceptions.ClientError, match="no alignment job with id 'missing-job'"):
+        driver.execute_query("CALL kgn.job('missing-job') YIELD jobId RETURN jobId")
+
+
+def test_change_capture_queues_one_job_per_transaction(driver: neo4j.Driver, tag: str) -> None:
+    created = driver.execute_query(
+        "CREATE (a:Entity {graph: $g, key: 'a', name: 'Alpha'}), (b:Entity {graph: $g, key: 'b'}) "
+        "RETURN elementId(a) AS a, elementId(b) AS b", g=tag).records[0]
+    jobs = changed_jobs_with(driver, created["a"], wait=10, captured_by="kgn-plugin")
+    try:
+        assert len(jobs) == 1
+        params = json.loads(jobs[0]["params"])
+        assert set(params["nodeIds"]) == {created["a"], created["b"]} and params["total"] == 2
+        assert jobs[0]["status"] == "queued"
+        # a relationship between them: one job naming both ends
+        driver.execute_query("MATCH (a {graph: $g, key: 'a'}), (b {graph: $g, key: 'b'}) "
+                             "CREATE (a)-[:KNOWS]->(b)", g=tag)
+        time.sleep(0.5)
+        assert len(changed_jobs_with(driver, created["b"], wait=10, captured_by="kgn-plugin")) == 2
+        # kgn-align's own kinds of write queue nothing: SAME_AS edges, the sampler's hash
+        before = jobs_count(driver)
+        driver.execute_query("MATCH (a {graph: $g, key: 'a'}), (b {graph: $g, key: 'b'}) "
+                             "CREATE (a)-[:SAME_AS {score: 0.9}]->(b) SET a.kgnHash = 7", g=tag)
+        time.sleep(1.5)
+        assert jobs_count(driver) == before
+    finally:
+        driver.execute_query("MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.params CONTAINS $a "
+                             "OR j.params CONTAINS $b DELETE j", a=created["a"], b=created["b"])
+
+
+def test_kgn_align_transactions_queue_nothing(driver: neo4j.Driver, servers, tag: str) -> None:
+    """Writes through kgn-align (a load here) carry transaction metadata the capture skips."""
+    before = jobs_count(driver)
+    graph: Graph = servers.graph("neo4j")
+    graph.write("load_nodes", {"graph": tag, "load_id": "x", "rows": [{"key": "1", "props": {"name": "n"}}]},
+                {"label": "Entity"})
+    element = driver.execute_query("MATCH (n {graph: $g}) RETURN elementId(n) AS id", g=tag).records[0]["id"]
+    time.sleep(1.5)
+    assert changed_jobs_with(driver, element) == [] and jobs_count(driver) == before
+
+
+def test_apoc_trigger_alternative_queues_jobs(driver: neo4j.Driver, tag: str) -> None:
+    """plugin/apoc_triggers.cypher as documented, on the APOC Core the project installs."""
+    driver.execute_query(load_text("apoc_triggers", "plugin"), database_="system")
+    try:
+        deadline = time.monotonic() + 20  # installs are picked up every apoc.trigger.refresh
+        while True:
+            element = driver.execute_query("CREATE (n:Entity {graph: $g, key: randomUUID()}) "
+                                           "RETURN elementId(n) AS id", g=tag).records[0]["id"]
+            if changed_jobs_with(driver, element, wait=3, captured_by="apoc-trigger"):
+                break
+            assert time.monotonic() < deadline, "the APOC trigger queued no job"
+    finally:
+        driver.execute_query("CALL apoc.trigger.drop('neo4j', 'kgn_align_changes')", database_="system")
+        driver.execute_query("MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.capturedBy IS NOT NULL "
+                             "AND j.params CONTAINS $g OR j.capturedBy = 'apoc-trigger' DELETE j", g=tag)
