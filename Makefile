@@ -15,8 +15,9 @@ $(BIN)/kgn-align: pyproject.toml
 
 install: $(BIN)/kgn-align
 
+# ARGS passes options to the demo, e.g. make demo ARGS="--server arcadedb --keep-server"
 demo: install
-	$(BIN)/kgn-align demo
+	$(BIN)/kgn-align demo $(ARGS)
 
 # The plugin's own Java tests first (seconds), then everything else; the integration tests
 # start Neo4j (fetched by mvn) and the embedded ArcadeDB server themselves.

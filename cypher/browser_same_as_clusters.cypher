@@ -1,7 +1,8 @@
 // Neo4j Browser: clusters of SAME_AS, i.e. connected components over edges scored at least
 // $minScore and not rejected by a reviewer, largest first. A cluster with two entities from
 // the same graph usually holds a wrong edge. Paths are capped at 6 hops to stay cheap.
-//   :param {minScore: 0.5, limit: 25}
+//   :param minScore => 0.5
+//   :param limit => 25
 MATCH (n)-[s:SAME_AS]-()
 WHERE s.score >= $minScore AND coalesce(s.review, '') <> 'rejected'
 WITH DISTINCT n

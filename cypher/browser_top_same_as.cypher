@@ -1,5 +1,6 @@
 // Neo4j Browser: the strongest alignments first.
-//   :param {minScore: 0.9, limit: 50}
+//   :param minScore => 0.9
+//   :param limit => 50
 MATCH (a)-[r:SAME_AS]->(b)
 WHERE r.score >= $minScore
 RETURN a, r, b
