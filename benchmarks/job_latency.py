@@ -104,11 +104,16 @@ def main(argv: list[str] | None = None) -> int:
                             break
                         time.sleep(0.02)
                     latency = time.time() - start
-                    job = drv.execute_query(
-                        "MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.result CONTAINS $k "
-                        "RETURN j.requestedAt.epochMillis AS queued, j.startedAt.epochMillis AS started, "
-                        "j.finishedAt.epochMillis AS finished ORDER BY j.requestedAt DESC LIMIT 1",
-                        k=key).records
+                    # the edge lands before the job is marked done: wait for its timestamps
+                    for _ in range(100):
+                        job = drv.execute_query(
+                            "MATCH (j:AlignmentJob {kind: 'changed', status: 'done'}) "
+                            "WHERE j.result CONTAINS $k RETURN j.requestedAt.epochMillis AS queued, "
+                            "j.startedAt.epochMillis AS started, j.finishedAt.epochMillis AS finished "
+                            "ORDER BY j.requestedAt DESC LIMIT 1", k=json.dumps(key)).records
+                        if job or not found:
+                            break
+                        time.sleep(0.05)
                     row = {"source": key, "edge": bool(found), "latency_s": round(latency, 3)}
                     if job and job[0]["finished"]:
                         j = job[0]

@@ -232,8 +232,14 @@ def _score(scorer: Scorer, keys: Sequence[str]) -> list[ScoredPair]:
 # ---------------------------------------------------------------------------- running
 def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: ModelStamp,
                  options: BackfillOptions | None = None, flt: BackfillFilter | None = None,
-                 progress: Callable[[Progress], None] | None = None) -> BackfillSummary:
-    """Backfill (or resume) run ``options.run_id``; see the module docstring."""
+                 progress: Callable[[Progress], None] | None = None,
+                 before_write: Callable[[], None] | None = None) -> BackfillSummary:
+    """Backfill (or resume) run ``options.run_id``; see the module docstring.
+
+    ``before_write`` is called before each batch is written and may raise to stop the run
+    there (the worker stops a job whose lease it lost); what was written stays, and the run
+    resumes after the last written batch.
+    """
     options = options or BackfillOptions()
     flt = flt or BackfillFilter()
     start = time.perf_counter()
@@ -270,6 +276,8 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     total = WriteReport()
     done_now = 0
     for batch, (n_scored, pairs) in _plan(scorer, keys, todo, options):
+        if before_write is not None:
+            before_write()
         report = _write_batch(graph, config, stamp, state, batch, pairs, n_scored)
         scored += n_scored
         chosen += len(pairs)

@@ -453,62 +453,70 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     """Run alignment jobs requested in the graph, until SIGTERM (or, with --burst, idle).
 
     \b
-    Request one from plain Cypher (plugin/request_job.cypher):
+    Request one from Cypher, with the Neo4j plugin (checked in your transaction):
+      CALL kgn.requestAlignment('backfill', '{"threshold": 0.5}') YIELD jobId
+    or with plain Cypher on any server (plugin/request_job.cypher; checked by the worker):
       CREATE (:AlignmentJob {id: randomUUID(), kind: 'backfill', status: 'queued',
                              params: '{"threshold": 0.5}', requestedAt: datetime(), attempts: 0})
-    Kinds: 'backfill' (params: threshold, policy, run_id) and 'changed' (from the APOC
-    trigger, params.nodeIds: re-align only the source entities those nodes can affect;
-    unchanged edges are left as they are).
+    Kinds: 'backfill' (params: threshold, policy, run_id, k) and 'changed' (queued by the
+    plugin's change capture or the APOC trigger; params.nodeIds: re-align only the source
+    entities those nodes can affect; unchanged edges are left as they are). A job with bad
+    params, or of another kind, is marked failed with the reason.
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
     """
+    from kgn_align import jobs
     from kgn_align.backfill import BackfillFilter, BackfillOptions, run_backfill
     from kgn_align.changes import affected_sources
     from kgn_align.scoring import ModelScorer, TrainedModel
     from kgn_align.snapshot import take
     from kgn_align.worker import Job, PermanentJobError, Worker
-    from kgn_align.writeback import Policy
 
     _cpu_threads()
     config = app.align_config(dataset, prefix)
     graph = app.graph()
 
-    def prepare(job: Job) -> tuple[TrainedModel, BackfillOptions]:
+    def prepare(job: Job) -> tuple[TrainedModel, Any]:
         try:
+            params = jobs.parse(job.kind, job.params)
             trained = app.load_model(model_path)
-            options = BackfillOptions(run_id=str(job.params.get("run_id", f"job-{job.id}")),
-                                      policy=Policy(job.params.get("policy", "best")),
-                                      threshold=float(job.params.get("threshold", 0.5)))
-        except (ValueError, KgnAlignError) as exc:
+        except KgnAlignError as exc:
             raise PermanentJobError(str(exc)) from None
-        return trained, options
+        return trained, params
+
+    def options(job: Job, params: Any) -> BackfillOptions:
+        return BackfillOptions(run_id=params.run_id or f"job-{job.id}", policy=params.policy,
+                               threshold=params.threshold)
 
     def result(summary: Any) -> dict[str, Any]:
         return {"run_id": summary.run_id, "created": summary.writes.created,
                 "updated": summary.writes.updated, "entities": summary.entities}
 
+    def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
+        scorer = ModelScorer(take(graph, config), trained, k=k)
+        return result(run_backfill(graph, config, scorer, trained.stamp, options(job, params),
+                                   before_write=job.check_lease))
+
     def run(job: Job) -> dict[str, Any]:
-        trained, options = prepare(job)
-        return result(run_backfill(graph, config, ModelScorer(take(graph, config), trained),
-                                   trained.stamp, options))
+        trained, params = prepare(job)
+        return backfill(job, trained, params, params.k)
 
     def run_changed(job: Job) -> dict[str, Any]:
-        ids = job.params.get("nodeIds")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise PermanentJobError("a 'changed' job needs params.nodeIds: a list of element ids")
-        if int(job.params.get("total", len(ids))) > len(ids):
+        trained, params = prepare(job)
+        if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
-            return run(job)
-        trained, options = prepare(job)
+            return backfill(job, trained, params)
         scorer = ModelScorer(take(graph, config), trained)
-        keys = affected_sources(scorer, ids)
+        keys = affected_sources(scorer, params.nodeIds)
         if not keys:
-            return {"run_id": options.run_id, "created": 0, "updated": 0, "entities": 0, "sources": []}
-        done = result(run_backfill(graph, config, scorer, trained.stamp, options,
-                                   BackfillFilter(keys=tuple(keys))))
+            return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,
+                    "entities": 0, "sources": []}
+        done = result(run_backfill(graph, config, scorer, trained.stamp, options(job, params),
+                                   BackfillFilter(keys=tuple(keys)), before_write=job.check_lease))
         return {**done, "sources": keys[:CHANGED_KEYS_SHOWN]}
 
     ran = Worker(graph, {"backfill": run, "changed": run_changed}, lease_seconds=lease,
-                 poll_seconds=poll).run(burst=burst, max_jobs=max_jobs)
+                 poll_seconds=poll, known_kinds=frozenset(jobs.KINDS)).run(burst=burst,
+                                                                          max_jobs=max_jobs)
     click.echo(f"worker stopped after {ran} job(s)")
 
 

@@ -71,9 +71,14 @@ class Graph:
         auth = None
         if connection.password is not None:
             auth = (connection.user, connection.password.get_secret_value())
+        # Neo4j warns of property keys and labels that no node has yet: on a fresh graph that
+        # is every kgn-align property (kgnHash before the first sampling), and the driver
+        # would log each at WARNING. Deprecations and performance hints stay on.
         self._driver = driver or neo4j.GraphDatabase.driver(
             connection.uri, auth=auth, max_transaction_retry_time=connection.max_retry_time,
-            user_agent="kgn-align")
+            user_agent="kgn-align",
+            notifications_disabled_classifications=[
+                neo4j.NotificationDisabledClassification.UNRECOGNIZED])
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:

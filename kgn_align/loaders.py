@@ -103,12 +103,24 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
                                 progress=lambda n: report("nodes", n, total_nodes))
         lap("nodes")
         total_edges = sum(len(r) for r in plan.edges.values())
-        # One statement per relationship type (types cannot be parameters), but many small
-        # types share a transaction: on a graph with thousands of types the commit, not
+        if graph.dialect.dynamic_types:
+            # One statement for every type: the type travels in the row (dialect.py).
+            grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+            for (g, head_label, rel, tail_label), rows in plan.edges.items():
+                grouped.setdefault((g, head_label, tail_label), []).extend(
+                    {**row, "type": rel} for row in rows)
+            for (g, head_label, tail_label), rows in grouped.items():
+                graph.write_batches("load_edges_dynamic", rows, batch_size=batch_size,
+                                    identifiers={"head_label": head_label, "tail_label": tail_label},
+                                    params={"graph": g, "load_id": load_id},
+                                    progress=lambda n: report("relationships", n, total_edges))
+        # Otherwise one statement per relationship type (types cannot be parameters), but many
+        # small types share a transaction: on a graph with thousands of types the commit, not
         # the statement, is what costs.
         steps: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         pending = 0
-        for (g, head_label, rel, tail_label), rows in plan.edges.items():
+        for (g, head_label, rel, tail_label), rows in ({} if graph.dialect.dynamic_types
+                                                       else plan.edges).items():
             for chunk in chunked(rows, batch_size):
                 steps.append(("load_edges", {"graph": g, "load_id": load_id, "rows": chunk},
                               {"head_label": head_label, "type": rel, "tail_label": tail_label}))

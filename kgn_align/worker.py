@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kgn_align.errors import GraphError, KgnAlignError, ServerUnavailable
 from kgn_align.graph import Graph
@@ -35,11 +35,26 @@ class PermanentJobError(KgnAlignError):
     """The job can never succeed as asked (bad parameters, unknown kind): not retried."""
 
 
+class LeaseLost(KgnAlignError):
+    """Another worker owns the job now (our lease expired): stop before writing anything."""
+
+
 class Job(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     id: str
     kind: str
     params: dict[str, Any] = {}
     attempts: int = 1
+    #: Set by the heartbeat when the lease is lost; handlers call :meth:`check_lease`
+    #: before each write.
+    lease_lost: threading.Event = Field(default_factory=threading.Event, exclude=True)
+
+    def check_lease(self) -> None:
+        """Raise :class:`LeaseLost` once this worker no longer owns the job."""
+        if self.lease_lost.is_set():
+            raise LeaseLost(f"job {self.id}: the lease was lost to another worker; "
+                            "stopping before the next write")
 
 
 class RetryPolicy(BaseModel):
@@ -70,7 +85,10 @@ class Worker:
 
     def __init__(self, graph: Graph, handlers: Mapping[str, Handler], *,
                  lease_seconds: float = 60.0, poll_seconds: float = 2.0,
-                 retry: RetryPolicy | None = None, name: str | None = None) -> None:
+                 retry: RetryPolicy | None = None, name: str | None = None,
+                 known_kinds: frozenset[str] | None = None) -> None:
+        """``known_kinds``: every kind any worker of this deployment runs; queued jobs of
+        another kind are marked failed instead of waiting forever (None: leave them)."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -79,6 +97,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.retry = retry or RetryPolicy()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.known_kinds = known_kinds
         self._stop = threading.Event()
         self._signals = 0
 
@@ -98,21 +117,30 @@ class Worker:
 
     # -- queue -----------------------------------------------------------------------
     def claim(self) -> Job | None:
-        rows = self.graph.write("worker_claim", {"now": now_ms(), "lease_ms": self.lease_ms,
-                                                 "kinds": sorted(self.handlers),
-                                                 "worker": self.name, "token": uuid.uuid4().hex})
-        if not rows:
-            return None
-        row = rows[0]
-        try:
-            params = json.loads(row["params"]) if row["params"] else {}
-            if not isinstance(params, dict):
-                raise ValueError("params must be a JSON object")
-        except ValueError as exc:
-            job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
-            self._finish(job, "failed", error=f"bad params: {exc}")
-            return None
-        return Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
+        """The next due job, claimed under a lease; None when there is none. A job whose
+        params are not a JSON object is marked failed on the spot and the next one taken:
+        a poison job never stops or stalls the worker."""
+        if self.known_kinds is not None:
+            failed = self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)})
+            if failed and failed[0]["failed"]:
+                log.warning("marked %d queued job(s) of unknown kinds as failed", failed[0]["failed"])
+        while True:
+            rows = self.graph.write("worker_claim", {"now": now_ms(), "lease_ms": self.lease_ms,
+                                                     "kinds": sorted(self.handlers),
+                                                     "worker": self.name, "token": uuid.uuid4().hex})
+            if not rows:
+                return None
+            row = rows[0]
+            try:
+                params = json.loads(row["params"]) if row["params"] else {}
+                if not isinstance(params, dict):
+                    raise ValueError(f"got {type(params).__name__}")
+            except ValueError as exc:
+                job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
+                log.warning("job %s: params are not a JSON object (%s): failed", job.id, exc)
+                self._finish(job, "failed", error=f"params are not a JSON object: {exc}")
+                continue
+            return Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
 
     def _finish(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
                 error: str | None = None, not_before: int | None = None) -> None:
@@ -126,7 +154,8 @@ class Worker:
             try:
                 if not self.graph.write("worker_heartbeat", {"id": job.id, "worker": self.name,
                                                              "now": now_ms(), "lease_ms": self.lease_ms}):
-                    log.warning("job %s: lease lost", job.id)
+                    log.warning("job %s: lease lost; the job stops before its next write", job.id)
+                    job.lease_lost.set()
                     return
             except GraphError as exc:
                 log.warning("job %s: heartbeat failed (%s)", job.id, exc)
@@ -147,6 +176,9 @@ class Worker:
         except PermanentJobError as exc:
             self._finish(job, "failed", error=str(exc))
             return "failed"
+        except LeaseLost as exc:
+            log.warning("%s", exc)  # the new owner records the outcome
+            return "lost"
         except Exception as exc:  # any other failure is worth another try
             delay = self.retry.delay(job.attempts)
             message = f"{type(exc).__name__}: {exc}"

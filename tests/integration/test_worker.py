@@ -117,3 +117,82 @@ def test_stop_request_finishes_current_job(graph: Graph, jobs: list[str], namesp
     assert holder["w"].run() == 1
     statuses = sorted(job(graph, j)["status"] for j in jobs)
     assert statuses == ["done", "queued", "queued"]
+
+
+def test_poison_jobs_fail_at_once_and_never_stall_the_queue(graph: Graph, jobs: list[str],
+                                                             namespace: str) -> None:
+    kind = f"{namespace}work"
+    jobs.append(request(graph, kind, "not json"))
+    jobs.append(request(graph, kind, "[1, 2]"))
+    jobs.append(request(graph, kind, {"ok": True}))
+    ran: list[dict] = []
+    assert Worker(graph, {kind: lambda j: ran.append(j.params) or {}}).run(burst=True) == 1
+    assert ran == [{"ok": True}]
+    first, second, good = (job(graph, j) for j in jobs)
+    assert first["status"] == "failed" and "not a JSON object" in first["error"]
+    assert second["status"] == "failed" and first["attempts"] == 1
+    assert good["status"] == "done"
+
+
+def test_jobs_of_unknown_kinds_fail_with_the_reason(graph: Graph, jobs: list[str], namespace: str) -> None:
+    kind = f"{namespace}known"
+    jobs.append(request(graph, f"{namespace}nobody-runs-this", {}))
+    jobs.append(request(graph, kind, {}))
+    Worker(graph, {kind: lambda j: {}}, known_kinds=frozenset({kind})).run(burst=True)
+    unknown, known = (job(graph, j) for j in jobs)
+    assert unknown["status"] == "failed" and "unknown job kind" in unknown["error"]
+    assert f"{namespace}nobody-runs-this" in unknown["error"] and kind in unknown["error"]
+    assert known["status"] == "done"
+
+
+def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[str], connection,
+                                                       tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+
+    jobs.append(request(graph, "backfill", {"treshold": 0.99, "k": -5, "dataset": "nope"}))
+    jobs.append(request(graph, "backfill", {"threshold": True}))
+    jobs.append(request(graph, "changed", {"nodeIds": ["4:x:1"], "total": "abc"}))
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    # no model exists under this home: parameters are refused before a model is looked for
+    ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--burst", "--dataset",
+                                   "srprs_en_fr", "--prefix", "nothing-here/"], env=env)
+    assert ran.exit_code == 0, ran.output
+    bad_keys, bad_bool, bad_total = (job(graph, j) for j in jobs)
+    assert bad_keys["status"] == "failed" and bad_keys["attempts"] == 1
+    assert "unknown key 'treshold'" in bad_keys["error"] and "unknown key 'dataset'" in bad_keys["error"]
+    assert "k:" in bad_keys["error"]
+    assert bad_bool["status"] == "failed" and "threshold" in bad_bool["error"]
+    assert bad_total["status"] == "failed" and "total" in bad_total["error"]
+
+
+def test_a_worker_that_lost_its_lease_stops_before_writing(graph: Graph, jobs: list[str],
+                                                            namespace: str, connection) -> None:
+    import time
+
+    import neo4j
+
+    kind = f"{namespace}lease"
+    jobs.append(request(graph, kind, {}))
+    wrote: list[str] = []
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+
+    def handler(j: Job) -> dict:
+        # another worker takes the job over (as after an expired lease) while this one works
+        with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+            drv.execute_query("MATCH (x:AlignmentJob {id: $id}) SET x.worker = 'thief'", id=j.id,
+                              database_=connection.database)
+        deadline = time.monotonic() + 10
+        while not j.lease_lost.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        j.check_lease()  # what run_backfill does before each batch it writes
+        wrote.append(j.id)
+        return {}
+
+    worker = Worker(graph, {kind: handler}, lease_seconds=0.3, name="me")
+    claimed = worker.claim()
+    assert claimed is not None and claimed.id == jobs[0]
+    assert worker.execute(claimed) == "lost" and wrote == []
+    assert job(graph, jobs[0])["worker"] == "thief"

@@ -20,11 +20,13 @@ import java.util.Map;
  * <p>The kinds and their keys (all optional unless stated):
  * <ul>
  *   <li>{@code backfill}: {@code threshold} (number in [0, 1]), {@code policy} ({@code "all"},
- *       {@code "best"} or {@code "one-to-one"}), {@code run_id} (non-empty string),
- *       {@code k} (integer &ge; 1), {@code limit} (integer &ge; 1).</li>
+ *       {@code "best"} or {@code "one-to-one"}), {@code run_id} (1 to 128 of
+ *       {@code A-Z a-z 0-9 _ . : -}, as {@code kgn-align backfill --run-id} takes it),
+ *       {@code k} (candidates per source, integer 1 to 1000).</li>
  *   <li>{@code changed}: {@code nodeIds} (required: a non-empty array of at most
  *       {@value #MAX_NODE_IDS} element-id strings), {@code total} (integer &ge; the number of
- *       {@code nodeIds}: how many nodes changed in all, when more than were listed).</li>
+ *       {@code nodeIds}: how many nodes changed in all, when more than were listed), and
+ *       {@code threshold}, {@code policy}, {@code run_id} as for {@code backfill}.</li>
  * </ul>
  * Anything else (another kind, a key not listed, a JSON boolean where a number is expected,
  * malformed JSON, a duplicate key, a top-level value other than an object) is refused with
@@ -152,15 +154,23 @@ public final class JobParams {
         }
     }
 
-    private static void nonEmptyString(String key, JsonNode value) {
-        if (!value.isTextual() || value.asText().isEmpty()) {
-            throw invalid("%s must be a non-empty string, got %s".formatted(key, value));
+    /** A run id as {@code kgn-align backfill --run-id} takes it. */
+    private static final java.util.regex.Pattern RUN_ID = java.util.regex.Pattern.compile("[A-Za-z0-9_.:\\-]{1,128}");
+    /** At most this many candidates per source. */
+    public static final int MAX_K = 1000;
+
+    private static void runId(String key, JsonNode value) {
+        if (!value.isTextual() || !RUN_ID.matcher(value.asText()).matches()) {
+            throw invalid("%s must be 1 to 128 letters, digits or _ . : -, got %s".formatted(key, abbreviate(value)));
         }
     }
 
     private static void positiveInteger(String key, JsonNode value) {
         if (!isLong(value) || value.asLong() < 1) {
             throw invalid("%s must be a positive integer, got %s".formatted(key, value));
+        }
+        if (value.asLong() > MAX_K) {
+            throw invalid("%s must be at most %d, got %s".formatted(key, MAX_K, value));
         }
     }
 
@@ -208,9 +218,8 @@ public final class JobParams {
         Map<String, Check> keys = new LinkedHashMap<>();
         keys.put("threshold", JobParams::unitInterval);
         keys.put("policy", JobParams::policy);
-        keys.put("run_id", JobParams::nonEmptyString);
+        keys.put("run_id", JobParams::runId);
         keys.put("k", JobParams::positiveInteger);
-        keys.put("limit", JobParams::positiveInteger);
         return Collections.unmodifiableMap(keys);
     }
 
@@ -221,7 +230,7 @@ public final class JobParams {
         // how the re-aligned sources are written: the same options as a backfill's
         keys.put("threshold", JobParams::unitInterval);
         keys.put("policy", JobParams::policy);
-        keys.put("run_id", JobParams::nonEmptyString);
+        keys.put("run_id", JobParams::runId);
         return Collections.unmodifiableMap(keys);
     }
 }

@@ -22,9 +22,9 @@ class JobParamsTest {
     void normalisesValidBackfillParams() {
         assertEquals("{}", JobParams.normalise("backfill", " { } "));
         assertEquals("{}", JobParams.normalise("backfill", null));
-        assertEquals("{\"threshold\":0.5,\"policy\":\"one-to-one\",\"run_id\":\"r1\",\"k\":5,\"limit\":1000}",
+        assertEquals("{\"threshold\":0.5,\"policy\":\"one-to-one\",\"run_id\":\"r1\",\"k\":5}",
                 JobParams.normalise("backfill",
-                        "{\"threshold\": 0.50, \"policy\": \"one-to-one\", \"run_id\": \"r1\", \"k\": 5, \"limit\": 1000}"));
+                        "{\"threshold\": 0.50, \"policy\": \"one-to-one\", \"run_id\": \"r1\", \"k\": 5}"));
         assertEquals("{\"threshold\":1}", JobParams.normalise("backfill", "{\"threshold\": 1}"));
         assertEquals("{\"threshold\":0}", JobParams.normalise("backfill", "{\"threshold\": 0}"));
     }
@@ -60,13 +60,16 @@ class JobParamsTest {
         "{\"k\": -5}               | k must be a positive integer, got -5",
         "{\"k\": 0}                | k must be a positive integer, got 0",
         "{\"k\": 2.5}              | k must be a positive integer, got 2.5",
-        "{\"limit\": \"10\"}       | limit must be a positive integer, got \"10\"",
+        "{\"k\": \"10\"}           | k must be a positive integer, got \"10\"",
+        "{\"k\": 1001}             | k must be at most 1000, got 1001",
         "{\"threshold\": true}     | threshold must be a number between 0 and 1, got true",
         "{\"threshold\": 1.5}      | threshold must be a number between 0 and 1, got 1.5",
         "{\"threshold\": null}     | threshold must be a number between 0 and 1, got null",
         "{\"policy\": \"most\"}    | policy must be one of \"all\", \"best\", \"one-to-one\", got \"most\"",
-        "{\"run_id\": \"\"}        | run_id must be a non-empty string, got \"\"",
-        "{\"nodeIds\": [\"4:a:1\"]} | unknown key 'nodeIds' in params of a 'backfill' job (known: threshold, policy, run_id, k, limit)",
+        "{\"run_id\": \"\"}        | run_id must be 1 to 128 letters, digits or _ . : -, got \"\"",
+        "{\"run_id\": \"a b\"}     | run_id must be 1 to 128 letters, digits or _ . : -, got \"a b\"",
+        "{\"limit\": 10}           | unknown key 'limit' in params of a 'backfill' job (known: threshold, policy, run_id, k)",
+        "{\"nodeIds\": [\"4:a:1\"]} | unknown key 'nodeIds' in params of a 'backfill' job (known: threshold, policy, run_id, k)",
     })
     void refusesBadBackfillValues(String params, String message) {
         assertEquals("kgn.requestAlignment: " + message, refused("backfill", params));
@@ -102,5 +105,26 @@ class JobParamsTest {
         String params = JobParams.changed(ids);
         assertTrue(params.endsWith("\"4:a:9999\"],\"total\":10005}"));
         assertEquals(params, JobParams.normalise("changed", params));
+    }
+
+    /** The cases the Python worker runs too (tests/unit/test_job_params.py): both judge alike. */
+    @Test
+    void judgesTheSharedCasesLikeTheWorker() throws java.io.IOException {
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        try (var in = JobParamsTest.class.getResourceAsStream("/job_params_cases.json")) {
+            var cases = mapper.readTree(in).get("cases");
+            assertTrue(cases.size() > 20);
+            for (var c : cases) {
+                String kind = c.get("kind").asText();
+                String params = c.get("params").asText();
+                if (c.get("valid").asBoolean()) {
+                    JobParams.normalise(kind, params);
+                } else {
+                    String message = refused(kind, params);
+                    assertTrue(message.contains(c.get("names").asText()),
+                            () -> kind + " " + params + " -> " + message);
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,101 @@
+"""The alignment jobs the worker runs, and the parameters each kind takes.
+
+A job is an ``(:AlignmentJob {kind, params})`` node; ``params`` is a JSON object. Each kind
+has a typed parameter model: unknown keys are refused, ranges are checked and a JSON
+boolean is never a number. The Neo4j plugin's ``kgn.requestAlignment`` applies the same
+rules in the caller's transaction (``plugin/src/main/java/io/kgnalign/neo4j/JobParams.java``);
+both run the shared cases in ``plugin/src/test/resources/job_params_cases.json``. A job
+queued by plain Cypher with bad parameters is refused here, by the worker, and marked
+failed with the reason: it is never retried and never stalls the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from kgn_align.errors import KgnAlignError
+from kgn_align.writeback import Policy
+
+#: At most this many element ids travel in one ``changed`` job (the rest are counted in ``total``).
+MAX_NODE_IDS = 10_000
+MAX_K = 1000
+RunId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class InvalidJobParams(KgnAlignError, ValueError):
+    """A job's kind or parameters can never run: the message names the kind or key."""
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0)  #: write pairs scoring at least this
+    policy: Policy = Policy.BEST  #: which scored pairs become edges
+    run_id: RunId | None = None  #: resumable run to write under (default: job-<id>)
+
+
+class BackfillParams(_Params):
+    """``backfill``: re-align the whole source side."""
+
+    k: int = Field(10, ge=1, le=MAX_K)  #: candidates per source entity
+
+
+class ChangedParams(_Params):
+    """``changed``: re-align what the listed nodes' change can move (queued by change
+    capture: the plugin's listener or the APOC trigger)."""
+
+    nodeIds: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1, max_length=MAX_NODE_IDS)
+    total: int | None = Field(None, ge=1)  #: nodes changed in all, when more than listed
+
+    @model_validator(mode="after")
+    def _total_covers_the_list(self) -> ChangedParams:
+        if self.total is not None and self.total < len(self.nodeIds):
+            raise ValueError(f"total must be an integer >= the number of nodeIds "
+                             f"({len(self.nodeIds)}), got {self.total}")
+        return self
+
+    @property
+    def complete(self) -> bool:
+        """False when more nodes changed than the job lists (then re-align everything)."""
+        return self.total is None or self.total <= len(self.nodeIds)
+
+
+KINDS: dict[str, type[_Params]] = {"backfill": BackfillParams, "changed": ChangedParams}
+
+
+def parse(kind: str, params: str | dict[str, Any] | None) -> BackfillParams | ChangedParams:
+    """The typed parameters of a job of ``kind``.
+
+    Raises :class:`InvalidJobParams` with one line naming the kind or the offending key.
+    """
+    model = KINDS.get(kind)
+    if model is None:
+        raise InvalidJobParams(f"unknown job kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    if params is None or params == "":
+        params = "{}"
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError as exc:
+            raise InvalidJobParams(f"params is not a JSON object: {exc}") from None
+    if not isinstance(params, dict):
+        raise InvalidJobParams(f"params is not a JSON object: got {type(params).__name__}")
+    try:
+        # JSON mode: strings name enum members, and strict mode still refuses true for 1
+        return model.model_validate_json(json.dumps(params))  # type: ignore[return-value]
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise InvalidJobParams(f"bad params for a {kind!r} job: {problems}") from None
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "params"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {where!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    value = json.dumps(error.get("input"), default=str)
+    value = value if len(value) <= 60 else value[:57] + "..."
+    return f"{where}: {message} (got {value})"
