@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,13 +95,32 @@ class App:
 
 
 class KgnGroup(click.Group):
-    """Turns kgn-align errors into one clear line and exit code 1."""
+    """Turns every error into one clear line and exit code 1 (the traceback with -v), with
+    credentials redacted: a password in a URI never reaches the terminal or a log."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except KgnAlignError as exc:
-            click.echo(f"Error: {exc}", err=True)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            from kgn_align.errors import redact
+
+            secret = os.environ.get("NEO4J_PASSWORD")
+            if isinstance(exc, KgnAlignError):
+                message = str(exc)
+            else:
+                message = f"unexpected {type(exc).__name__}: {exc}"
+            if ctx.params.get("verbose"):
+                import traceback
+
+                click.echo(redact("".join(traceback.format_exception(exc)), secret), err=True)
+            elif not isinstance(exc, KgnAlignError):
+                message += " (run with -v for the traceback)"
+            click.echo(f"Error: {redact(message, secret)}", err=True)
             ctx.exit(1)
 
 
@@ -159,7 +179,9 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
     try:
         connection = connection_from_env(env=env)
     except KgnAlignError as exc:
-        raise click.BadParameter(str(exc)) from None
+        from kgn_align.errors import redact
+
+        raise click.UsageError(redact(str(exc), password)) from None
     app = App(config_path=config_path, home=home, connection=connection, datasets=datasets)
     ctx.obj = app
     ctx.call_on_close(app.close)

@@ -57,16 +57,54 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: URI schemes of the official driver: plain, TLS with CA checks (+s), TLS trusting any
+#: certificate (+ssc, for self-signed servers); neo4j:// also routes in a cluster.
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+
 class ConnectionConfig(_Model):
-    """Where the graph lives. ``uri=None`` means: the embedded server started by
-    ``kgn-align server start`` (its address and generated password are read from its
-    state file)."""
+    """Where the graph lives. ``uri=None`` means: the server started by ``kgn-align server
+    start`` (its address and generated password are read from its state file).
+
+    A user and password written into the URI (``bolt://user:secret@host``) are moved into
+    ``user``/``password``, so that the URI kgn-align keeps, logs and shows has none.
+    """
 
     uri: str | None = None
     user: str = "neo4j"
     password: SecretStr | None = None
     database: Annotated[str | None, AfterValidator(check_database)] = None
     max_retry_time: float = Field(30.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_out_of_uri(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
+            return data
+        from urllib.parse import urlsplit, urlunsplit
+
+        uri = data["uri"].strip()
+        try:
+            parts = urlsplit(uri)
+            host = parts.hostname
+        except ValueError:
+            raise ValueError("uri: not a valid URI (expected e.g. bolt://localhost:7687)") from None
+        if parts.scheme not in BOLT_SCHEMES:
+            raise ValueError(f"uri: scheme {parts.scheme + '://' if parts.scheme else '(none)'} is not "
+                             f"one the Neo4j driver speaks: {', '.join(s + '://' for s in BOLT_SCHEMES)}")
+        if not host:
+            raise ValueError("uri: no host (expected e.g. bolt://localhost:7687)")
+        data = dict(data)
+        if parts.username is not None or parts.password is not None:
+            # credentials written into the URI are explicit: they win, and leave the URI
+            if parts.username:
+                data["user"] = parts.username
+            if parts.password is not None:
+                data["password"] = parts.password
+            netloc = host if parts.port is None else f"{host}:{parts.port}"
+            uri = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        data["uri"] = uri
+        return data
 
 
 class GraphSide(_Model):
@@ -189,6 +227,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        named = re.match(r"^([a-z_]+): (.*)$", msg)
+        if not err["loc"] and named:  # a model-level check that names its field
+            field, msg = named.groups()
         if "password" in field:
             msg = "invalid value"
         lines.append(f"  - {field}: {msg}")

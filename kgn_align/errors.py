@@ -6,6 +6,21 @@ messages never carry passwords or other secrets.
 
 from __future__ import annotations
 
+import re
+
+#: ``scheme://user:secret@host`` -> the secret part, wherever it appears in a message.
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^\s:@/]*):(?P<secret>[^\s@/]*)@")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with the password of any ``scheme://user:password@`` URI, and each of
+    ``secrets``, replaced by ``***``: for every message that may reach a log or a user."""
+    text = _URI_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
 
 class KgnAlignError(Exception):
     """Root of every error kgn-align raises on purpose."""
@@ -42,6 +57,10 @@ class QueryError(GraphError):
 
 class ConstraintViolation(QueryError):
     """A write broke a uniqueness constraint; the transaction was rolled back."""
+
+
+class CheckpointError(KgnAlignError, ValueError):
+    """A model checkpoint cannot be used: not one, another format, or changed since training."""
 
 
 class LocalServerError(KgnAlignError):

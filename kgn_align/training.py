@@ -25,12 +25,14 @@ from torch import Tensor
 
 from kgn_align.candidates import dense_topk
 from kgn_align.coldstart import ColdStartMLP
+from kgn_align.errors import CheckpointError
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import ModelConfig, PairModel
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
+#: 2: the version hash covers everything that changes a score (format 1 covered weights only)
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -232,23 +234,42 @@ def train(
     return TrainResult(model=model, history=history, metrics=metrics, seconds=seconds)
 
 
-def model_version(state_dict: dict[str, Tensor]) -> str:
-    """Short content hash of the weights (sha256 over names and raw bytes, in name order)."""
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(str(tuple(t.shape)).encode())
+def _digest(h: Any, value: Any) -> None:
+    """Feed ``value`` (tensors, dicts, lists and plain scalars, nested) into ``h``, canonically:
+    dict keys in order, each value tagged with its type, tensors by dtype, shape and bytes."""
+    if isinstance(value, Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(b"T" + str(t.dtype).encode() + str(tuple(t.shape)).encode())
         h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    elif isinstance(value, dict):
+        h.update(b"D%d" % len(value))
+        for key in sorted(value, key=str):
+            h.update(b"K" + str(key).encode())
+            _digest(h, value[key])
+    elif isinstance(value, (list, tuple)):
+        h.update(b"L%d" % len(value))
+        for item in value:
+            _digest(h, item)
+    elif value is None or isinstance(value, (bool, int, float, str)):
+        h.update(b"S" + type(value).__name__.encode() + repr(value).encode())
+    else:
+        raise TypeError(f"cannot hash a {type(value).__name__} into a model version")
+
+
+def model_version(state_dict: dict[str, Tensor], **scoring: Any) -> str:
+    """Short content hash (sha256, 12 hex digits) of the weights and of everything else that
+    changes a score: ``scoring`` holds the featurizer state (n-gram IDF, hashing settings,
+    context weight), the relation and type vocabularies, the model config and the cold-start
+    student. Any difference in any of them gives another version."""
+    h = hashlib.sha256()
+    _digest(h, {"state_dict": dict(state_dict), **scoring})
     return h.hexdigest()[:12]
 
 
-def _hashed(state: dict[str, Tensor], student: dict[str, Any] | None) -> dict[str, Tensor]:
-    """The tensors a version covers: the pair model's, plus the student's under ``student.``."""
-    if not student:
-        return state
-    return {**state, **{f"student.{k}": v for k, v in student["state_dict"].items()}}
+def checkpoint_version(ckpt: dict[str, Any]) -> str:
+    """The version a checkpoint's contents hash to (see :func:`model_version`)."""
+    return model_version(ckpt["state_dict"], config=ckpt["config"], relations=ckpt["relations"],
+                         types=ckpt["types"], features=ckpt["features"], student=ckpt["student"])
 
 
 def save_checkpoint(
@@ -263,14 +284,14 @@ def save_checkpoint(
     student: ColdStartMLP | None = None,
 ) -> str:
     """Write a checkpoint of tensors and plain types only (``weights_only`` loadable);
-    returns the model version (content hash of the pair model's and the cold-start
-    student's weights: either one changes which edges get written)."""
+    returns the model version (:func:`checkpoint_version`: a content hash of everything in
+    it that changes a score, so the ``model`` property of written edges names exactly what
+    scored them)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     student_state = student.state() if student is not None else None
-    version = model_version(_hashed(state, student_state))
     ckpt = {
         "format": CHECKPOINT_FORMAT,
-        "version": version,
+        "version": "",
         "state_dict": state,
         "config": model.config.to_dict(),
         "relations": list(relations),
@@ -280,6 +301,7 @@ def save_checkpoint(
         "features": dict(features or {}),
         "student": student_state,
     }
+    version = ckpt["version"] = checkpoint_version(ckpt)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)
@@ -289,13 +311,26 @@ def save_checkpoint(
 def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu") -> tuple[PairModel, dict[str, Any]]:
     """Rebuild the model from a checkpoint (``weights_only=True``: no code is unpickled).
 
-    The stored version is checked against the weights, so a tampered file is refused.
+    The stored version is checked against everything that changes a score (weights,
+    featurizer, vocabularies, config, student: :func:`checkpoint_version`), so a file
+    changed in any of them is refused. Raises :class:`CheckpointError` with one line.
     """
-    ckpt = torch.load(Path(path), map_location=device, weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: unsupported checkpoint format {ckpt.get('format')!r}")
-    if model_version(_hashed(ckpt["state_dict"], ckpt.get("student"))) != ckpt["version"]:
-        raise ValueError(f"{path}: weights do not match the recorded version {ckpt['version']}")
+    try:
+        ckpt = torch.load(Path(path), map_location=device, weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a kgn-align checkpoint ({first[:120]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path}: unsupported checkpoint format {found!r} (this kgn-align "
+                              f"reads format {CHECKPOINT_FORMAT}: train the model again)")
+    try:
+        actual = checkpoint_version(ckpt)
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: incomplete checkpoint ({exc})") from None
+    if actual != ckpt["version"]:
+        raise CheckpointError(f"{path}: contents do not match the recorded version "
+                              f"{ckpt['version']} (the file was changed after training)")
     model = PairModel(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval(), ckpt

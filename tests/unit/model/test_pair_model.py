@@ -3,7 +3,8 @@ import torch
 
 from kgn_align.model.inputs import SideInputs, build_vocabulary
 from kgn_align.model.pair_model import EntityEncoder, ModelConfig, PairModel
-from kgn_align.training import load_checkpoint, model_version, save_checkpoint
+from kgn_align.errors import CheckpointError
+from kgn_align.training import checkpoint_version, load_checkpoint, model_version, save_checkpoint
 
 from .handmade import IN, OUT, make_store
 
@@ -81,8 +82,8 @@ def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
     before = model(ba, bb, a.features, b.features).prob
     path = tmp_path / "m.pt"
     version = save_checkpoint(path, model, relations=["<unk>"], types=["Entity"], metrics={"hits@1": 0.5})
-    assert len(version) == 12 and version == model_version(model.state_dict())
     raw = torch.load(path, weights_only=True)  # plain types and tensors only
+    assert len(version) == 12 and version == checkpoint_version(raw)
     assert raw["version"] == version and raw["metrics"] == {"hits@1": 0.5}
     loaded, ckpt = load_checkpoint(path)
     torch.testing.assert_close(loaded(ba, bb, a.features, b.features).prob, before, rtol=0, atol=0)
@@ -97,7 +98,7 @@ def test_tampered_checkpoint_is_refused(tmp_path):
     ckpt = torch.load(path, weights_only=True)
     ckpt["state_dict"]["head.0.bias"] += 1.0
     torch.save(ckpt, path)
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(CheckpointError, match="do not match"):
         load_checkpoint(path)
 
 
@@ -119,8 +120,53 @@ def test_student_is_part_of_the_version_and_of_the_tamper_check(tmp_path):
     ckpt = torch.load(path, weights_only=True)
     ckpt["student"]["state_dict"]["net.0.bias"] += 1.0
     torch.save(ckpt, path)
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(CheckpointError, match="do not match"):
         load_checkpoint(path)
+
+
+def _tampered(path, change) -> None:
+    ckpt = torch.load(path, weights_only=True)
+    change(ckpt)
+    torch.save(ckpt, path)
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda c: c["relations"].reverse(), id="relation order"),
+    pytest.param(lambda c: c["relations"].__setitem__(0, c["relations"][0] + "x"), id="relation name"),
+    pytest.param(lambda c: c["types"].append("Film"), id="types"),
+    pytest.param(lambda c: c["features"]["idf"].__setitem__(0, c["features"]["idf"][0] + 1e-3), id="idf"),
+    pytest.param(lambda c: c["features"].__setitem__("context_beta", 0.9), id="context weight"),
+    pytest.param(lambda c: c["config"].__setitem__("hidden", c["config"]["hidden"]), id="nothing"),
+])
+def test_every_part_that_changes_a_score_is_covered(tmp_path, change, request):
+    import numpy as np
+
+    from kgn_align.features import NgramFeaturizer
+
+    a, b, n_rel = sides()
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8)).eval()
+    featurizer = NgramFeaturizer.fit(["alpha", "beta", "gamma"], n_bits=4, dim=16)
+    features = {**featurizer.state(), "context_beta": 0.3}
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, relations=["<unk>", "r1", "r2"], types=["Entity"], features=features)
+    load_checkpoint(path)  # untouched: fine
+    _tampered(path, change)
+    if request.node.callspec.id == "nothing":
+        load_checkpoint(path)  # a no-op edit changes nothing
+        return
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_checkpoint(path)
+
+
+def test_not_a_checkpoint_is_one_clear_error(tmp_path):
+    bogus = tmp_path / "m.pt"
+    bogus.write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a kgn-align checkpoint") as err:
+        load_checkpoint(bogus)
+    assert "\n" not in str(err.value)
+    torch.save({"format": 1, "version": "x"}, bogus)
+    with pytest.raises(CheckpointError, match="unsupported checkpoint format 1"):
+        load_checkpoint(bogus)
 
 
 def test_version_changes_with_weights():
