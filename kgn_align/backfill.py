@@ -49,13 +49,16 @@ from kgn_align.graph import Graph
 from kgn_align.writeback import (
     ModelStamp,
     Policy,
+    Reviews,
     ScoredPair,
     WriteReport,
+    labelled_pairs,
     merge_step,
     report_from,
     rows_of,
     select,
     selection,
+    shared_targets,
 )
 
 log = logging.getLogger(__name__)
@@ -141,6 +144,10 @@ class BackfillSummary(BaseModel):
     batches_now: int
     pairs_scored: int
     pairs_selected: int
+    #: source entities skipped because a person accepted a SAME_AS edge from them
+    reviewed_sources: int = 0
+    #: targets chosen by more than one source in this invocation (policies best and all)
+    shared_targets: int = 0
     writes: WriteReport
     seconds: float
     csv: str | None = None
@@ -219,6 +226,16 @@ def batches_of(keys: Sequence[str], size: int) -> Iterator[list[str]]:
         yield list(keys[start:start + size])
 
 
+class _Reviewed:
+    """``scorer`` whose pairs people's reviews allow (:class:`~kgn_align.writeback.Reviews`)."""
+
+    def __init__(self, scorer: Scorer, reviews: Reviews, policy: Policy) -> None:
+        self.scorer, self.reviews, self.policy = scorer, reviews, policy
+
+    def __call__(self, keys: Sequence[str]) -> list[ScoredPair]:
+        return self.reviews.allowed(self.scorer(keys), self.policy)
+
+
 def _score(scorer: Scorer, keys: Sequence[str]) -> list[ScoredPair]:
     pairs = list(scorer(keys))
     wanted = set(keys)
@@ -246,12 +263,17 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     validate_filter(graph, config, flt)
     keys = _select_keys(graph, config, flt)
     log.info("backfill %s: %d source entities selected", options.run_id, len(keys))
+    settings = getattr(scorer, "settings", None)
+    reviews = Reviews(labelled_pairs(graph, config))
+    scorer = _Reviewed(scorer, reviews, options.policy)
+    skipped = len(reviews.accepted_sources & set(keys))
     if options.dry_run is not None:
-        return _dry_run(config, scorer, stamp, options, keys, start, progress)
+        return _dry_run(config, scorer, stamp, options, keys, start, progress).model_copy(
+            update={"reviewed_sources": skipped})
 
     graph.write("backfill_constraint", {}, None)
     owner = uuid.uuid4().hex
-    fp = fingerprint(config, flt, options, stamp, getattr(scorer, "settings", None))
+    fp = fingerprint(config, flt, options, stamp, settings)
     run = graph.write("backfill_run_start", {"run_id": options.run_id, "fingerprint": fp,
                                              "owner": owner, "total": len(keys)})[0]
     if run["fingerprint"] != fp:
@@ -275,10 +297,12 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     scored = chosen = 0
     total = WriteReport()
     done_now = 0
+    written: list[ScoredPair] = []
     for batch, (n_scored, pairs) in _plan(scorer, keys, todo, options):
         if before_write is not None:
             before_write()
         report = _write_batch(graph, config, stamp, state, batch, pairs, n_scored)
+        written += pairs
         scored += n_scored
         chosen += len(pairs)
         total = total + report
@@ -292,7 +316,8 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed,
                               entities=len(keys), entities_before=before, entities_now=done_now,
                               batches_now=total.batches, pairs_scored=scored,
-                              pairs_selected=chosen, writes=total,
+                              pairs_selected=chosen, reviewed_sources=skipped,
+                              shared_targets=shared_targets(written), writes=total,
                               seconds=round(time.perf_counter() - start, 3))
     log.info("backfill %s done: %s", options.run_id, summary.model_dump_json())
     return summary

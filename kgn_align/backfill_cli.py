@@ -44,6 +44,12 @@ def print_summary(summary: BackfillSummary) -> None:
     click.echo(f"  entities: {summary.entities} selected, {summary.entities_before} done before, "
                f"{summary.entities_now} now")
     click.echo(f"  pairs: {summary.pairs_scored} scored, {summary.pairs_selected} chosen")
+    if summary.reviewed_sources:
+        click.echo(f"  reviews: {summary.reviewed_sources} source(s) with an accepted SAME_AS got "
+                   "no model edge; rejected pairs are never written")
+    if summary.shared_targets:
+        click.echo(f"  shared targets: {summary.shared_targets} target(s) chosen by more than one "
+                   "source (policy best allows it; --policy one-to-one does not)")
     if summary.csv:
         click.echo(f"  dry run: would-be edges in {summary.csv}; nothing written to the graph")
     else:

@@ -430,8 +430,10 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     result = evaluate_model(scorer, pairs, k=k, pr_curve=pr_curve)
     if thresholds:
         from kgn_align.workflows import threshold_metrics
+        from kgn_align.writeback import Reviews, labelled_pairs
 
-        result["at_threshold"] = threshold_metrics(scorer, pairs, sorted(set(thresholds)))
+        reviews = Reviews(labelled_pairs(app.graph(), config))  # as the backfill applies them
+        result["at_threshold"] = threshold_metrics(scorer, pairs, sorted(set(thresholds)), reviews)
     text = to_json(result)
     click.echo(text)
     if out is not None:

@@ -150,13 +150,3 @@ def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
         sides.append(SideSnapshot(side, table, store, text, labels, aligned))
         log.info("side %s: %d entities, %d to align", side.name, len(table), len(aligned))
     return Snapshot(config, sides[0], sides[1])
-
-
-def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, str]]:
-    """(source key, target key, 'accepted' | 'rejected') from reviewed SAME_AS edges."""
-    rows = graph.read("snapshot_labelled_pairs", {
-        "source_property": config.source.property, "source_value": config.source.value,
-        "target_property": config.target.property, "target_value": config.target.value,
-    }, {"source_label": config.source.label, "target_label": config.target.label,
-        "same_as": config.same_as_type, "key_property": config.key_property})
-    return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows]

@@ -26,7 +26,8 @@ from kgn_align.graph import Graph
 from kgn_align.model.inputs import build_vocabulary
 from kgn_align.model.pair_model import ModelConfig
 from kgn_align.scoring import ModelScorer, TrainedModel
-from kgn_align.snapshot import Progress, Snapshot, labelled_pairs, take
+from kgn_align.snapshot import Progress, Snapshot, take
+from kgn_align.writeback import labelled_pairs
 from kgn_align.training import TrainConfig, save_checkpoint, train
 
 log = logging.getLogger(__name__)
@@ -140,14 +141,17 @@ def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[
 
 
 def threshold_metrics(scorer: ModelScorer, gold: Sequence[tuple[str, str]],
-                      thresholds: Sequence[float]) -> list[dict[str, float]]:
+                      thresholds: Sequence[float], reviews: Any = None) -> list[dict[str, float]]:
     """What a backfill with policy ``best`` and this ``scorer`` would write for the gold
-    sources at each of ``thresholds``, scored against the gold: the same scorer and
-    policy, without the graph (the gold sources are scored once)."""
-    from kgn_align.writeback import Edge, best_per_source
+    sources at each of ``thresholds``, scored against the gold: the same scorer, policy
+    and :class:`~kgn_align.writeback.Reviews`, without the graph (the gold sources are
+    scored once)."""
+    from kgn_align.writeback import Edge, Policy, best_per_source
 
     sources = sorted({a for a, _ in gold if a in scorer.snapshot.source.aligned_row})
     scored = scorer(sources)
+    if reviews is not None:
+        scored = reviews.allowed(scored, Policy.BEST)
     out = []
     for threshold in thresholds:
         chosen = best_per_source(scored, threshold)

@@ -197,6 +197,49 @@ def select(pairs: Iterable[ScoredPair], policy: Policy | str, threshold: float =
     raise ValueError(f"unknown one-to-one method {one_to_one!r}: expected 'greedy' or 'hungarian'")
 
 
+class Reviews:
+    """What people decided on SAME_AS edges (``r.review``): the model never contradicts it.
+
+    - a source with an accepted edge gets no model edge (it has its answer);
+    - a rejected pair is never written;
+    - under ``one-to-one`` a target accepted for one source is given to no other.
+
+    Applied to the candidate pairs *before* a policy picks, so that ``best`` falls back to
+    the best pair that is still allowed.
+    """
+
+    def __init__(self, labelled: Iterable[tuple[str, str, str]] = ()) -> None:
+        self.accepted_sources: set[str] = set()
+        self.accepted_targets: set[str] = set()
+        self.rejected: set[tuple[str, str]] = set()
+        for source, target, review in labelled:
+            if review == "accepted":
+                self.accepted_sources.add(source)
+                self.accepted_targets.add(target)
+            elif review == "rejected":
+                self.rejected.add((source, target))
+
+    def __bool__(self) -> bool:
+        return bool(self.accepted_sources or self.rejected)
+
+    def allowed(self, pairs: Iterable[ScoredPair], policy: Policy | str) -> list[ScoredPair]:
+        """``pairs`` less those a review rules out (see the class docstring)."""
+        one_to_one = Policy(policy) is Policy.ONE_TO_ONE
+        return [p for p in pairs
+                if p.source not in self.accepted_sources
+                and (p.source, p.target) not in self.rejected
+                and not (one_to_one and p.target in self.accepted_targets)]
+
+
+def shared_targets(pairs: Iterable[ScoredPair]) -> int:
+    """How many targets more than one source chose (``best`` and ``all`` allow it: several
+    sources may be the same entity, e.g. duplicates within the source graph)."""
+    seen: dict[str, int] = {}
+    for p in pairs:
+        seen[p.target] = seen.get(p.target, 0) + 1
+    return sum(1 for n in seen.values() if n > 1)
+
+
 # ------------------------------------------------------------------------ write-back
 def side_filter(side: GraphSide, key_property: str, prefix: str) -> tuple[dict[str, str], dict[str, Any]]:
     """Identifiers and parameters that select one side's entities in the templates.
@@ -280,3 +323,13 @@ def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> l
     rows = graph.read(EDGES_QUERY, {**params, "model": model}, identifiers)
     return [Edge(source=str(r["source"]), target=str(r["target"]), score=r["score"],
                  model=r["model"], method=r["method"], review=r["review"]) for r in rows]
+
+
+def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, str]]:
+    """(source key, target key, 'accepted' | 'rejected') from reviewed SAME_AS edges."""
+    rows = graph.read("snapshot_labelled_pairs", {
+        "source_property": config.source.property, "source_value": config.source.value,
+        "target_property": config.target.property, "target_value": config.target.value,
+    }, {"source_label": config.source.label, "target_label": config.target.label,
+        "same_as": config.same_as_type, "key_property": config.key_property})
+    return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows]

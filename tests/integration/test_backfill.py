@@ -335,3 +335,42 @@ def test_dry_run_writes_csv_and_nothing_else(graph: Graph, loaded: AlignConfig, 
     written = model_edges(graph, loaded)
     # the real run writes exactly the dry run's pairs, except where a person already decided
     assert written <= would_be and len(would_be - written) == real.writes.reviewed + real.writes.skipped
+
+
+def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, runs: list[str],
+                                            kg_slice: datasets.KGDataset) -> None:
+    """A source with an accepted SAME_AS gets no other model edge; a pair a person
+    rejected is never written again, and its source falls back to its next candidate;
+    under one-to-one an accepted target is given to no other source."""
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    accepted = {(str(a), str(b)) for a, b in kg_slice.train_pairs}
+    runs.append(f"rev-{uuid.uuid4().hex[:8]}")
+    first = run_backfill(graph, loaded, scorer, STAMP,
+                         BackfillOptions(run_id=runs[-1], threshold=0.0, batch_size=40))
+    assert first.reviewed_sources == len({a for a, _ in accepted})
+    edges = [e for e in read_edges(graph, loaded) if e.review is None]
+    assert edges and not {e.source for e in edges} & {a for a, _ in accepted}
+
+    # a person rejects one model edge in Browser (the documented review queries)
+    queue = [row for row in graph.read("browser_review_queue", {"minScore": 0.0, "maxScore": 1.0,
+                                                                  "limit": 100000})
+             if row["a"]["graph"] == loaded.source.value]
+    victim = queue[0]
+    rejected = (victim["a"]["key"], victim["b"]["key"])
+    graph.write("browser_review_set", {"edgeId": victim["edgeId"], "review": "rejected",
+                                       "reviewer": "test"})
+    runs.append(f"rev-{uuid.uuid4().hex[:8]}")
+    run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=5),
+                 ModelStamp(model="names@test2", method="name-similarity"),
+                 BackfillOptions(run_id=runs[-1], threshold=0.0, batch_size=40))
+    after = [e for e in read_edges(graph, loaded, "names@test2") if e.review is None]
+    assert rejected not in {(e.source, e.target) for e in after}
+    assert rejected[0] in {e.source for e in after}  # fell back to another candidate
+    assert not {e.source for e in after} & {a for a, _ in accepted}
+
+    runs.append(f"rev-{uuid.uuid4().hex[:8]}")
+    run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=5),
+                 ModelStamp(model="names@1to1", method="name-similarity"),
+                 BackfillOptions(run_id=runs[-1], threshold=0.0, batch_size=40, policy="one-to-one"))
+    one_to_one = [e for e in read_edges(graph, loaded, "names@1to1") if e.review is None]
+    assert one_to_one and not {e.target for e in one_to_one} & {b for _, b in accepted}
