@@ -64,6 +64,20 @@ class App:
             self._graph.close()
             self._graph = None
 
+    def reconnect(self) -> Any:
+        """A new Graph, the server's address read again (a restarted local server may
+        listen elsewhere): for long-running commands after the server went away."""
+        from kgn_align.graph import Graph
+
+        fresh = Graph(self.resolved_connection())
+        old, self._graph = self._graph, fresh
+        if old is not None:
+            try:
+                old.close()
+            except Exception:  # a broken driver is dropped either way
+                log.debug("closing the old connection failed", exc_info=True)
+        return fresh
+
     def align_config(self, dataset: str | None, prefix: str = "",
                      config_path: str | None = None) -> Any:
         """The AlignConfig: a loaded benchmark's preset (``--dataset``) or the TOML config."""
@@ -497,7 +511,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     _cpu_threads()
     config = app.align_config(dataset, prefix)
-    graph = app.graph()
+    app.graph()  # fail now, clearly, when no server answers
 
     def prepare(job: Job) -> tuple[TrainedModel, Any]:
         try:
@@ -516,8 +530,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "updated": summary.writes.updated, "entities": summary.entities}
 
     def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
-        scorer = ModelScorer(take(graph, config), trained, k=k)
-        return result(run_backfill(graph, config, scorer, trained.stamp, options(job, params),
+        scorer = ModelScorer(take(app.graph(), config), trained, k=k)
+        return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    before_write=job.check_lease))
 
     def run(job: Job) -> dict[str, Any]:
@@ -529,18 +543,18 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
             return backfill(job, trained, params)
-        scorer = ModelScorer(take(graph, config), trained)
+        scorer = ModelScorer(take(app.graph(), config), trained)
         keys = affected_sources(scorer, params.nodeIds)
         if not keys:
             return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,
                     "entities": 0, "sources": []}
-        done = result(run_backfill(graph, config, scorer, trained.stamp, options(job, params),
+        done = result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    BackfillFilter(keys=tuple(keys)), before_write=job.check_lease))
         return {**done, "sources": keys[:CHANGED_KEYS_SHOWN]}
 
-    ran = Worker(graph, {"backfill": run, "changed": run_changed}, lease_seconds=lease,
-                 poll_seconds=poll, known_kinds=frozenset(jobs.KINDS)).run(burst=burst,
-                                                                          max_jobs=max_jobs)
+    ran = Worker(app.graph(), {"backfill": run, "changed": run_changed}, lease_seconds=lease,
+                 poll_seconds=poll, known_kinds=frozenset(jobs.KINDS),
+                 connect=app.reconnect).run(burst=burst, max_jobs=max_jobs)
     click.echo(f"worker stopped after {ran} job(s)")
 
 

@@ -36,6 +36,11 @@ def _translate(exc: Exception, query: str, uri: str) -> GraphError:
         return ServerUnavailable(f"{uri}: the server refused the credentials")
     if isinstance(exc, (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired, OSError)):
         return ServerUnavailable(f"{uri}: no graph server answers ({type(exc).__name__})")
+    if isinstance(exc, neo4j_exc.TransientError):
+        # e.g. Neo4j's DatabaseUnavailable while it starts or shuts down, after the driver's
+        # own retries ran out: the server is there but cannot serve now
+        return ServerUnavailable(f"{uri}: the database cannot serve requests now "
+                                 f"({getattr(exc, 'code', None) or type(exc).__name__})")
     message = getattr(exc, "message", None) or str(exc)
     if isinstance(exc, neo4j_exc.ConstraintError):
         return ConstraintViolation(f"query {query!r} broke a uniqueness constraint: {message}")

@@ -31,6 +31,16 @@ from kgn_align.graph import Graph
 log = logging.getLogger(__name__)
 
 
+def _transient(exc: GraphError) -> bool:
+    """Errors a restarting server causes: it is away, it refuses logins while shutting down,
+    or the driver's connection is left in a broken state (e.g. "BEGIN not expected in
+    state AUTHENTICATION"). A query the server rejects for what it says is not transient."""
+    if isinstance(exc, ServerUnavailable):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("not expected in state", "Connection", "defunct", "closed"))
+
+
 class PermanentJobError(KgnAlignError):
     """The job can never succeed as asked (bad parameters, unknown kind): not retried."""
 
@@ -86,9 +96,13 @@ class Worker:
     def __init__(self, graph: Graph, handlers: Mapping[str, Handler], *,
                  lease_seconds: float = 60.0, poll_seconds: float = 2.0,
                  retry: RetryPolicy | None = None, name: str | None = None,
-                 known_kinds: frozenset[str] | None = None) -> None:
+                 known_kinds: frozenset[str] | None = None,
+                 connect: Callable[[], Graph] | None = None) -> None:
         """``known_kinds``: every kind any worker of this deployment runs; queued jobs of
-        another kind are marked failed instead of waiting forever (None: leave them)."""
+        another kind are marked failed instead of waiting forever (None: leave them).
+        ``connect``: makes a new :class:`Graph` after the server went away (it may come
+        back elsewhere: a restarted local server re-reads its address); without it the
+        worker keeps retrying the same driver."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -98,6 +112,7 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.known_kinds = known_kinds
+        self.connect = connect
         self._stop = threading.Event()
         self._signals = 0
 
@@ -144,10 +159,46 @@ class Worker:
 
     def _finish(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
                 error: str | None = None, not_before: int | None = None) -> None:
-        self.graph.write("worker_finish", {
-            "id": job.id, "worker": self.name, "status": status,
-            "result": json.dumps(dict(result)) if result is not None else None,
-            "error": error, "not_before": not_before})
+        """Record the outcome, retrying while the server is away (never lose it). If the
+        lease expired meanwhile, another worker owns the job and this records nothing."""
+        params = {"id": job.id, "worker": self.name, "status": status,
+                  "result": json.dumps(dict(result)) if result is not None else None,
+                  "error": error, "not_before": not_before}
+        self._while_server_away(lambda: self.graph.write("worker_finish", params),
+                                f"record job {job.id} as {status}")
+
+    def _while_server_away(self, call: Callable[[], Any], what: str) -> Any:
+        """``call()``, retried with backoff (and a new connection) while the server is away;
+        gives up only when a stop is requested, returning None."""
+        backoff = self.poll_seconds
+        while True:
+            try:
+                return call()
+            except GraphError as exc:
+                if not _transient(exc):
+                    raise
+                log.warning("could not %s (%s); retrying in %.0f s", what, exc, backoff)
+            if self._stop.wait(backoff) and self._signals >= 1:
+                log.warning("stop requested while the server is away: %s was not done; the "
+                            "job's lease will expire and another worker will take it", what)
+                return None
+            backoff = min(backoff * 2, 30.0)
+            self.reconnect()
+
+    def reconnect(self) -> None:
+        """Replace the graph connection with a new one from ``connect`` (if given)."""
+        if self.connect is None:
+            return
+        try:
+            fresh = self.connect()
+        except KgnAlignError as exc:
+            log.warning("reconnecting failed: %s", exc)
+            return
+        old, self.graph = self.graph, fresh
+        try:
+            old.close()
+        except Exception:  # the old driver may be broken: it is dropped either way
+            log.debug("closing the old connection failed", exc_info=True)
 
     def _heartbeat(self, job: Job, done: threading.Event) -> None:
         while not done.wait(self.lease_ms / 3000):
@@ -207,10 +258,13 @@ class Worker:
                     break
                 try:
                     job = self.claim()
-                except ServerUnavailable as exc:
+                except GraphError as exc:
+                    if not _transient(exc):
+                        raise
                     log.warning("graph server unavailable (%s); retrying in %.0f s", exc, backoff)
                     self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 60.0)
+                    backoff = min(backoff * 2, 30.0)
+                    self.reconnect()
                     continue
                 backoff = self.poll_seconds
                 if job is None:

@@ -38,6 +38,7 @@ Kind = Literal["neo4j", "arcadedb"]
 KINDS: tuple[Kind, ...] = ("neo4j", "arcadedb")
 STATE_FILE = "server.json"
 PASSWORD_FILE = "server.password"
+PORTS_FILE = "ports.json"
 
 
 class ServerState(BaseModel):
@@ -75,6 +76,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _port_if_free(host: str, port: int | None) -> int | None:
+    """``port`` when nothing listens on it now, else None."""
+    if not port:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return None
+    return port
 
 
 def pid_alive(pid: int) -> bool:
@@ -192,8 +206,13 @@ class ManagedServer(ABC):
         self.check_requirements()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         password = self.password()
-        bolt_port = self.bolt_port or free_port(self.host)
-        http_port = free_port(self.host)
+        # A restart keeps its ports when they are still free, so clients (a worker, a Browser
+        # tab) find the server where it was; kgn-align commands read them from the state file.
+        previous = self._previous_ports()
+        bolt_port = self.bolt_port or _port_if_free(self.host, previous.get("bolt")) or free_port(self.host)
+        http_port = _port_if_free(self.host, previous.get("http")) or free_port(self.host)
+        if http_port == bolt_port:
+            http_port = free_port(self.host)
         self.prepare(password, bolt_port, http_port)
         self._process = self.launch(password, bolt_port, http_port)
         state = ServerState(kind=self.kind, pid=self._process.pid, host=self.host,
@@ -220,8 +239,15 @@ class ManagedServer(ABC):
         payload = state.model_dump(mode="json")
         payload["password"] = password.get_secret_value()
         write_private(self.state_path, json.dumps(payload))
+        write_private(self.data_dir / PORTS_FILE, json.dumps({"bolt": bolt_port, "http": http_port}))
         log.info("%s server up on %s (pid %d)", self.kind, state.uri, state.pid)
         return state
+
+    def _previous_ports(self) -> dict[str, int]:
+        try:
+            return {k: int(v) for k, v in json.loads((self.data_dir / PORTS_FILE).read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
 
     def password(self) -> SecretStr:
         """The data directory's password, generated on first start (24 letters and digits,
