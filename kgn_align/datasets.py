@@ -56,17 +56,23 @@ def dataset_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text without line ending); blank lines skipped."""
+    """(line number, text without line ending); blank lines skipped. A UTF-8 byte-order
+    mark (files saved on Windows) is dropped; invalid UTF-8 is an error naming the line."""
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, "rb") as fh:
             for number, raw in enumerate(fh, start=1):
-                line = raw.rstrip("\r\n")
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"not UTF-8 text at byte {exc.start + 1} of the line "
+                                     f"({exc.reason})", path=str(path), line=number) from None
+                if number == 1:
+                    text = text.removeprefix("\ufeff")
+                line = text.rstrip("\r\n")
                 if line.strip():
                     yield number, line
     except FileNotFoundError:
         raise InputError("file not found", path=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", path=str(path)) from None
 
 
 def _int(text: str, what: str, path: Path, line: int) -> int:

@@ -141,9 +141,17 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
                                         "origin": "seed", "load_id": load_id},
                                 progress=lambda n: report("seed pairs", n, len(plan.seeds)))
         lap("seed pairs")
-    except BaseException:
-        log.error("load of %s failed; removing what it created (load id %s)", dataset, load_id)
-        rollback(graph, load_id, all_labels)
+    except BaseException as exc:
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        log.error("load of %s %s; removing what it created (load id %s)", dataset, what, load_id)
+        # A fresh connection: an interrupt can leave the current one mid-message (the driver
+        # then refuses every further call, e.g. "BufferError: Existing exports of data").
+        try:
+            with Graph(graph.connection) as fresh:
+                rollback(fresh, load_id, all_labels)
+        except KeyboardInterrupt:
+            log.error("rollback interrupted: load the same data again (loads are idempotent, "
+                      "and the next one completes what this one left)")
         raise
     after = _graph_counts(graph, graphs, all_labels)
     return LoadReport(dataset=dataset, graphs=graphs, nodes=after[0], relationships=after[1],

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +15,10 @@ import pytest
 from kgn_align import datasets, loaders
 from kgn_align.errors import InputError
 from kgn_align.graph import Graph
+from kgn_align.loaders import load_kg
 from kgn_align.writeback import read_edges
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _count(graph: Graph, graph_name: str, label: str) -> tuple[int, int]:
@@ -102,3 +110,58 @@ def test_failed_write_rolls_back_the_load(graph: Graph, namespace: str,
         loaders.load_kg(graph, kg_slice, prefix=namespace, batch_size=50, progress=explode)
     assert calls["n"] > 1  # nodes were written before the failure
     assert _count(graph, f"{namespace}dbp15k_fr_en/fr", "Entity") == before
+
+
+def _both_sides(graph: Graph, prefix: str) -> tuple[int, int]:
+    """Nodes and relationships of both srprs_en_fr graphs under ``prefix``."""
+    counts = [_count(graph, f"{prefix}srprs_en_fr/{side}", "Entity") for side in ("en", "fr")]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def _load_process(connection, prefix: str, tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else "",
+           "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "kgn_align.cli", "--home", str(tmp_path), "load",
+                             "kg", "srprs_en_fr", "--pairs", "300", "--prefix", prefix,
+                             "--batch-size", "1"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def _wait_for_nodes(graph: Graph, prefix: str, proc: subprocess.Popen, at_least: int) -> None:
+    deadline = time.monotonic() + 120
+    while _both_sides(graph, prefix)[0] < at_least:
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert time.monotonic() < deadline, "the load never got going"
+        time.sleep(0.1)
+
+
+def test_ctrl_c_during_a_load_leaves_nothing(graph: Graph, namespace: str, connection,
+                                             tmp_path: Path) -> None:
+    for attempt in range(3):
+        prefix = f"{namespace}int{attempt}/"
+        proc = _load_process(connection, prefix, tmp_path)
+        _wait_for_nodes(graph, prefix, proc, 20 + 60 * attempt)
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=120)[0].decode()
+        assert proc.returncode != 0
+        assert "interrupted; removing what it created" in out, out[-2000:]
+        assert "BufferError" not in out and "Traceback" not in out, out[-2000:]
+        assert _both_sides(graph, prefix) == (0, 0), f"attempt {attempt}: the rollback left data behind"
+
+
+def test_a_load_killed_with_kill_9_is_completed_by_the_next_load(graph: Graph, namespace: str,
+                                                                 connection, tmp_path: Path) -> None:
+    from kgn_align.datasets import read_kg
+
+    killed = _load_process(connection, namespace, tmp_path)
+    _wait_for_nodes(graph, namespace, killed, 50)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    left = _both_sides(graph, namespace)
+    assert 0 < left[0]
+    report = load_kg(graph, read_kg("srprs_en_fr").slice(300), prefix=namespace)
+    clean = f"{namespace}clean/"
+    reference = load_kg(graph, read_kg("srprs_en_fr").slice(300), prefix=clean)
+    assert (report.nodes, report.relationships) == (reference.nodes, reference.relationships)
+    assert report.nodes_created == reference.nodes - left[0]

@@ -106,3 +106,16 @@ def test_itunes_amazon_records_and_splits() -> None:
     for rows in ds.splits.values():
         assert all(a in keys[0] and b in keys[1] for a, b, _ in rows)
     assert set(ds.labels) == {"Song", "Artist", "Album", "Genre"}
+
+
+def test_byte_order_mark_is_dropped_and_bad_utf8_names_the_line(tmp_path) -> None:
+    from kgn_align.datasets import read_lines
+    from kgn_align.errors import InputError
+
+    path = tmp_path / "ent_ids_1"
+    path.write_bytes("\ufeff0\thttp://a/x\n1\thttp://a/y\n".encode("utf-8"))
+    assert list(read_lines(path)) == [(1, "0\thttp://a/x"), (2, "1\thttp://a/y")]
+    path.write_bytes(b"0\thttp://a/x\n\n2\thttp://a/\xff\n")
+    with pytest.raises(InputError) as err:
+        list(read_lines(path))
+    assert f"{path}:3:" in str(err.value) and "not UTF-8" in str(err.value)
