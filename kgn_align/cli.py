@@ -172,12 +172,16 @@ def stage_progress(label_prefix: str = "") -> tuple[Callable[[str, int, int], No
 @click.option("--user", envvar="NEO4J_USER", help="[env: NEO4J_USER]")
 @click.option("--password", envvar="NEO4J_PASSWORD", help="Prefer the environment variable. [env: NEO4J_PASSWORD]")
 @click.option("--database", envvar="NEO4J_DATABASE", help="Database name. [env: NEO4J_DATABASE]")
+@click.option("--ca-file", envvar="NEO4J_CA_FILE", type=click.Path(dir_okay=False),
+              help="PEM file of the CA(s) that signed the server's certificate, with a bolt:// "
+              "or neo4j:// URI: encrypted, checked against these CAs. [env: NEO4J_CA_FILE]")
 @click.option("--datasets", type=click.Path(file_okay=False), envvar="KGN_ALIGN_DATASETS",
               help="Folder with the benchmark datasets (default ../shared/datasets). [env: KGN_ALIGN_DATASETS]")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None, user: str | None,
-        password: str | None, database: str | None, datasets: str | None, verbose: int) -> None:
+        password: str | None, database: str | None, ca_file: str | None, datasets: str | None,
+        verbose: int) -> None:
     """Find the nodes that are the same entity across knowledge graphs in Neo4j.
 
     \b
@@ -189,7 +193,7 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
     env = {k: v for k, v in {"NEO4J_URI": uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
-                               "NEO4J_DATABASE": database}.items() if v}
+                               "NEO4J_DATABASE": database, "NEO4J_CA_FILE": ca_file}.items() if v}
     try:
         connection = connection_from_env(env=env)
     except KgnAlignError as exc:
@@ -240,12 +244,21 @@ def server() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on. Anything but loopback exposes your data.")
 @click.option("--heap", default="1g", show_default=True, help="JVM heap size.")
+@click.option("--tls", is_flag=True, help="Neo4j only: Bolt over TLS only, with a self-signed "
+              "certificate made for it (clients use bolt+ssc://, or bolt:// with the "
+              "certificate as --ca-file).")
 @click.pass_obj
-def server_start(app: App, kind: str, port: int | None, host: str, heap: str) -> None:
+def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tls: bool) -> None:
     """Start a server in the background and wait until Bolt answers a query."""
     from kgn_align.servers import server_for
 
-    state = server_for(_kind(kind), app.home, host=host, bolt_port=port, heap=heap).start()
+    chosen = _kind(kind)
+    options: dict[str, Any] = {"host": host, "bolt_port": port, "heap": heap}
+    if tls:
+        if chosen != "neo4j":
+            raise click.UsageError("--tls needs the neo4j server (ArcadeDB's Bolt has no TLS here)")
+        options["tls"] = True
+    state = server_for(chosen, app.home, **options).start()
     click.echo(_describe(state))
 
 

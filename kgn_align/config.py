@@ -75,6 +75,20 @@ class ConnectionConfig(_Model):
     password: SecretStr | None = None
     database: Annotated[str | None, AfterValidator(check_database)] = None
     max_retry_time: float = Field(30.0, gt=0)
+    #: PEM file of the CA(s) to trust for TLS (``NEO4J_CA_FILE``), with a ``bolt://`` or
+    #: ``neo4j://`` URI: the connection is then encrypted and the server's certificate
+    #: checked against these CAs instead of the system's.
+    ca_file: str | None = None
+
+    @model_validator(mode="after")
+    def _ca_file_usable(self) -> ConnectionConfig:
+        if self.ca_file is not None:
+            if not Path(self.ca_file).is_file():
+                raise ValueError(f"ca_file: {self.ca_file} is not a file")
+            if self.uri is not None and "+s" in self.uri.split("://", 1)[0]:
+                raise ValueError("ca_file: give a bolt:// or neo4j:// URI with a CA file "
+                                 "(bolt+s:// checks against the system's CAs, bolt+ssc:// checks nothing)")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -176,7 +190,7 @@ def connection_from_env(base: ConnectionConfig | None = None,
     data: dict[str, Any] = (base or ConnectionConfig()).model_dump()
     if base is not None and base.password is not None:
         data["password"] = base.password.get_secret_value()
-    for key in ("uri", "user", "password", "database"):
+    for key in ("uri", "user", "password", "database", "ca_file"):
         value = env.get(f"NEO4J_{key.upper()}")
         if value:
             data[key] = value

@@ -79,8 +79,12 @@ class Graph:
         # Neo4j warns of property keys and labels that no node has yet: on a fresh graph that
         # is every kgn-align property (kgnHash before the first sampling), and the driver
         # would log each at WARNING. Deprecations and performance hints stay on.
+        tls: dict[str, Any] = {}
+        if connection.ca_file is not None:
+            tls = {"encrypted": True,
+                   "trusted_certificates": neo4j.TrustCustomCAs(connection.ca_file)}
         self._driver = driver or neo4j.GraphDatabase.driver(
-            connection.uri, auth=auth, max_transaction_retry_time=connection.max_retry_time,
+            connection.uri, auth=auth, max_transaction_retry_time=connection.max_retry_time, **tls,
             user_agent="kgn-align",
             notifications_disabled_classifications=[
                 neo4j.NotificationDisabledClassification.UNRECOGNIZED])

@@ -56,10 +56,15 @@ class ServerState(BaseModel):
     database: str = "neo4j"
     data_dir: str
     version: str = ""
+    #: Bolt over TLS with a certificate made for this server (self-signed: its own CA file)
+    tls_certificate: str | None = None
 
     @property
     def uri(self) -> str:
-        return f"bolt://{self.host}:{self.bolt_port}"
+        # bolt+ssc: encrypted, the self-signed certificate accepted without a CA check; give
+        # the certificate as NEO4J_CA_FILE with bolt:// to have it checked as a CA instead
+        scheme = "bolt+ssc" if self.tls_certificate else "bolt"
+        return f"{scheme}://{self.host}:{self.bolt_port}"
 
     @property
     def browser_url(self) -> str | None:
@@ -192,6 +197,10 @@ class ManagedServer(ABC):
     def version(self) -> str:
         return ""
 
+    def tls_certificate(self) -> str | None:
+        """The certificate Bolt presents, when the server speaks TLS."""
+        return None
+
     def start(self, timeout: float = 180.0) -> ServerState:
         """Start the server and return once Bolt answers. Reuses one already running.
 
@@ -218,7 +227,7 @@ class ManagedServer(ABC):
         state = ServerState(kind=self.kind, pid=self._process.pid, host=self.host,
                             bolt_port=bolt_port, http_port=http_port, user=self.user,
                             password=password, data_dir=str(self.data_dir),
-                            version=self.version())
+                            version=self.version(), tls_certificate=self.tls_certificate())
         deadline = time.monotonic() + timeout
         while True:
             try:

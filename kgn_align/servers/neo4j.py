@@ -197,12 +197,47 @@ def build_plugin() -> Path | None:
 
 
 class Neo4jServer(ManagedServer):
-    """Neo4j 5.26 Community with APOC Core and kgn-align's plugin, for one data directory."""
+    """Neo4j 5.26 Community with APOC Core and kgn-align's plugin, for one data directory.
+
+    ``tls=True``: Bolt only over TLS, with a self-signed certificate (RSA 2048, 30 days,
+    for the loopback address) made by ``openssl`` in ``certificates/bolt/``; clients
+    connect with ``bolt+ssc://``, or with ``bolt://`` and the certificate as CA file.
+    """
 
     kind = "neo4j"
     user = USER
     #: Page cache: the default would take half the machine's memory.
     page_cache = "512m"
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, tls: bool = False, **options: object) -> None:
+        super().__init__(data_dir, **options)  # type: ignore[arg-type]
+        self.tls = tls
+
+    @property
+    def certificate_dir(self) -> Path:
+        return self.data_dir / "certificates" / "bolt"
+
+    def tls_certificate(self) -> str | None:
+        return str(self.certificate_dir / "public.crt") if self.tls else None
+
+    def _make_certificate(self) -> None:
+        """A self-signed certificate for ``self.host``, unless one is there already."""
+        cert_dir = self.certificate_dir
+        if (cert_dir / "public.crt").exists() and (cert_dir / "private.key").exists():
+            return
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise LocalServerError("cannot make a TLS certificate: 'openssl' is not on the PATH")
+        cert_dir.mkdir(parents=True, exist_ok=True)
+        san = f"IP:{self.host}" if re.fullmatch(r"[\d.]+", self.host) else f"DNS:{self.host}"
+        done = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+             "-keyout", str(cert_dir / "private.key"), "-out", str(cert_dir / "public.crt"),
+             "-subj", f"/CN={self.host}", "-addext", f"subjectAltName={san}"],
+            capture_output=True, text=True)
+        if done.returncode != 0:
+            raise LocalServerError(f"openssl could not make a certificate: {done.stderr.strip()[-300:]}")
+        os.chmod(cert_dir / "private.key", 0o600)
 
     @property
     def conf_dir(self) -> Path:
@@ -233,6 +268,8 @@ class Neo4jServer(ManagedServer):
         plugins.mkdir()
         for jar in [*sorted((home / "plugins").glob("*.jar")), *([plugin] if plugin else [])]:
             shutil.copy2(jar, plugins / jar.name)
+        if self.tls:
+            self._make_certificate()
         self._write_conf(home, bolt_port, http_port)
         if not (self.data_dir / "data" / "dbms" / "auth.ini").exists():
             self._set_initial_password(home, password)
@@ -250,7 +287,7 @@ class Neo4jServer(ManagedServer):
             "server.bolt.enabled": "true",
             "server.bolt.listen_address": f"{self.host}:{bolt_port}",
             "server.bolt.advertised_address": f"{self.host}:{bolt_port}",
-            "server.bolt.tls_level": "DISABLED",
+            "server.bolt.tls_level": "REQUIRED" if self.tls else "DISABLED",
             # HTTP serves Neo4j Browser, on loopback like Bolt; HTTPS is off.
             "server.http.enabled": "true",
             "server.http.listen_address": f"{self.host}:{http_port}",
@@ -262,6 +299,14 @@ class Neo4jServer(ManagedServer):
             "dbms.security.procedures.unrestricted": "apoc.*,kgn.*",
             "db.tx_log.rotation.retention_policy": "2 files",
         }
+        if self.tls:
+            settings.update({
+                "dbms.ssl.policy.bolt.enabled": "true",
+                "dbms.ssl.policy.bolt.base_directory": self.certificate_dir,
+                "dbms.ssl.policy.bolt.private_key": "private.key",
+                "dbms.ssl.policy.bolt.public_certificate": "public.crt",
+                "dbms.ssl.policy.bolt.client_auth": "NONE",
+            })
         text = "# Written by kgn-align at every start; edits are lost.\n" + "".join(
             f"{key}={value}\n" for key, value in settings.items())
         (self.conf_dir / "neo4j.conf").write_text(text)

@@ -1,0 +1,42 @@
+"""Bolt over TLS on the Neo4j kgn-align starts: a certificate made for the test, and
+kgn-align connecting with bolt+ssc:// and with bolt:// plus the certificate as CA file;
+unencrypted and unverified connections are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kgn_align.config import ConnectionConfig
+from kgn_align.errors import ServerUnavailable
+from kgn_align.graph import Graph
+from kgn_align.servers.neo4j import Neo4jServer
+from tests.conftest import require_runnable
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_bolt_over_tls(tmp_path: Path) -> None:
+    require_runnable("neo4j")
+    server = Neo4jServer(tmp_path / "n4", tls=True)
+    state = server.start()  # ready only when Bolt answered over TLS
+    try:
+        assert state.uri.startswith("bolt+ssc://") and state.tls_certificate
+        plain = state.connection().model_dump()
+        plain["password"] = state.password.get_secret_value()
+        address = state.uri.split("://", 1)[1]
+
+        def connect(**change: object) -> Graph:
+            return Graph(ConnectionConfig(**{**plain, "max_retry_time": 1.0, **change}))
+
+        with connect() as g:  # bolt+ssc: encrypted, self-signed accepted
+            assert g.read("server_components")
+        with connect(uri=f"bolt://{address}", ca_file=state.tls_certificate) as g:
+            assert g.read("server_components")  # encrypted and checked against the CA file
+        with connect(uri=f"bolt://{address}") as g, pytest.raises(ServerUnavailable):
+            g.verify()  # plain text is refused: TLS is required
+        with connect(uri=f"bolt+s://{address}") as g, pytest.raises(ServerUnavailable):
+            g.verify()  # the system's CAs do not know a self-signed certificate
+    finally:
+        server.stop()
