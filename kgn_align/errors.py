@@ -51,6 +51,12 @@ class ServerUnavailable(GraphError):
     """No graph server answers at the configured address (or the credentials are refused)."""
 
 
+class CredentialsRefused(ServerUnavailable):
+    """The server refused the user name and password. Wrong credentials, or a server that
+    is shutting down or still starting (it refuses logins then): long-running commands
+    retry, one-off commands report it."""
+
+
 class QueryError(GraphError):
     """The server rejected a query; names the query file so the statement can be found."""
 

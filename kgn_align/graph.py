@@ -20,7 +20,13 @@ from neo4j import exceptions as neo4j_exc
 from kgn_align import cypher
 from kgn_align.config import ConnectionConfig
 from kgn_align.dialect import Dialect, from_server
-from kgn_align.errors import ConstraintViolation, GraphError, QueryError, ServerUnavailable
+from kgn_align.errors import (
+    ConstraintViolation,
+    CredentialsRefused,
+    GraphError,
+    QueryError,
+    ServerUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,8 @@ Row = dict[str, Any]
 def _translate(exc: Exception, query: str, uri: str) -> GraphError:
     """Driver exception -> ours. Never includes parameters or credentials."""
     if isinstance(exc, neo4j_exc.AuthError):
-        return ServerUnavailable(f"{uri}: the server refused the credentials")
+        return CredentialsRefused(f"{uri}: the server refused the credentials (check NEO4J_USER "
+                                  "and NEO4J_PASSWORD; a server that is stopping refuses too)")
     if isinstance(exc, (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired, OSError)):
         return ServerUnavailable(f"{uri}: no graph server answers ({type(exc).__name__})")
     if isinstance(exc, neo4j_exc.TransientError):

@@ -177,7 +177,8 @@ class Worker:
             except GraphError as exc:
                 if not _transient(exc):
                     raise
-                log.warning("could not %s (%s); retrying in %.0f s", what, exc, backoff)
+                log.warning("could not %s (%s: %s); retrying in %.0f s", what,
+                            type(exc).__name__, exc, backoff)
             if self._stop.wait(backoff) and self._signals >= 1:
                 log.warning("stop requested while the server is away: %s was not done; the "
                             "job's lease will expire and another worker will take it", what)
@@ -261,7 +262,8 @@ class Worker:
                 except GraphError as exc:
                     if not _transient(exc):
                         raise
-                    log.warning("graph server unavailable (%s); retrying in %.0f s", exc, backoff)
+                    log.warning("graph server unavailable (%s: %s); retrying in %.0f s",
+                                type(exc).__name__, exc, backoff)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
                     self.reconnect()
