@@ -8,7 +8,8 @@
 UNWIND $rows AS row
 MATCH (a:{{source_label}} {{{source_property}}: $source_value, {{key}}: row.source})
 MATCH (b:{{target_label}} {{{target_property}}: $target_value, {{key}}: row.target})
-WHERE COUNT { (a)<-[x:{{same_as}}]-(b) WHERE x.review IS NOT NULL } = 0
+WHERE a <> b  // a node both sides select is never aligned with itself
+  AND COUNT { (a)<-[x:{{same_as}}]-(b) WHERE x.review IS NOT NULL } = 0
 MERGE (a)-[r:{{same_as}}]->(b)
 WITH r, row,
      CASE

@@ -9,6 +9,7 @@ MATCH (a:{{source_label}} {{{key}}: row.source})
 WHERE a.{{source_property}} = coalesce($source_value, row.source)
 MATCH (b:{{target_label}} {{{key}}: row.target})
 WHERE b.{{target_property}} = coalesce($target_value, row.target)
+  AND a <> b  // a node both sides select is never aligned with itself
   AND COUNT { (a)<-[x:{{same_as}}]-(b) WHERE x.review IS NOT NULL } = 0
 MERGE (a)-[r:{{same_as}}]->(b)
 WITH r, row,

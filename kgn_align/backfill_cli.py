@@ -125,12 +125,18 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None, p
         ctx.call_on_close(graph.close)
         graph.verify(timeout=5)
         models_dir = Path(".kgn-align") / "models"
-    click.echo(f"run id: {options.run_id}", err=True)
-    if scorer == "gnn":
-        from kgn_align.scoring import ModelScorer, TrainedModel
-        from kgn_align.snapshot import take
+    from kgn_align import preflight
+
+    if scorer == "gnn":  # the model first: it is what a backfill most often lacks
+        from kgn_align.scoring import TrainedModel
 
         trained = TrainedModel.load(model_path or models_dir / "latest.pt")
+    preflight.check(graph, config)
+    click.echo(f"run id: {options.run_id}", err=True)
+    if scorer == "gnn":
+        from kgn_align.scoring import ModelScorer
+        from kgn_align.snapshot import take
+
         click.echo(f"model {trained.version}; sampling both sides ...", err=True)
         score = ModelScorer(take(graph, config), trained, k=k)
         stamp = trained.stamp

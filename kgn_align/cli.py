@@ -97,6 +97,16 @@ class App:
                                 "or --dataset NAME for a benchmark loaded with 'kgn-align load'")
         return load_config(path)
 
+    def checked_config(self, dataset: str | None, prefix: str = "",
+                       config_path: str | None = None) -> Any:
+        """The AlignConfig, after the checks every command runs first: the server answers
+        and the graph matches the configuration (:mod:`kgn_align.preflight`)."""
+        from kgn_align import preflight
+
+        config = self.align_config(dataset, prefix, config_path)
+        preflight.check(self.graph(), config)
+        return config
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
@@ -396,7 +406,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 
     _cpu_threads()
     _show_training_progress()
-    config = app.align_config(dataset, prefix)
+    config = app.checked_config(dataset, prefix)
     update, finish = stage_progress()
     try:
         trained = train_model(app.graph(), config, app.models_dir, hidden=hidden, progress=update,
@@ -438,7 +448,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     from kgn_align.workflows import evaluate_model, read_gold, to_json
 
     _cpu_threads()
-    config = app.align_config(dataset, prefix)
+    config = app.checked_config(dataset, prefix)
     if gold is not None:
         pairs = read_gold(gold)
     elif dataset in datasets.KG_DATASETS:
@@ -483,8 +493,8 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
     from kgn_align.explaining import explain_pair, render
 
     _cpu_threads()
-    config = app.align_config(dataset, prefix)
     trained = app.load_model(model_path)
+    config = app.checked_config(dataset, prefix)
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
 
 
@@ -523,8 +533,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     from kgn_align.worker import Job, PermanentJobError, Worker
 
     _cpu_threads()
-    config = app.align_config(dataset, prefix)
-    app.graph()  # fail now, clearly, when no server answers
+    config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
 
     def prepare(job: Job) -> tuple[TrainedModel, Any]:
         try:
@@ -614,6 +623,7 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
 
     _cpu_threads()
     t0 = time.perf_counter()
+    ds = datasets.read_kg(dataset, app.datasets).slice(pairs)  # the data first: before slow work
     started = None
     if app.connection.uri is None:
         server_ = server_for(_kind(kind), app.home)
@@ -627,7 +637,6 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
     try:
         graph = app.graph()
         prefix = "demo/"
-        ds = datasets.read_kg(dataset, app.datasets).slice(pairs)
         click.echo(f"[2/6] loading a {pairs}-pair slice of {dataset} "
                    f"({sum(len(s.uris) for s in ds.sides)} entities) ...")
         update, finish = stage_progress("      ")

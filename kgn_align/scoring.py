@@ -82,9 +82,21 @@ class ModelScorer:
         self.block_a, self.block_b = snapshot.blocking(level0, trained.student, block_beta)
         tgt = snapshot.target
         self.pool = torch.tensor(sorted(tgt.aligned_row.values()), dtype=torch.long)
-        # type ids are numbered per side: compare them by name
-        names_a, names_b = snapshot.source.table.types, tgt.table.types
+        # type ids are numbered per side: compare them by name. The two side labels are one
+        # type (a Movie side and a Film side: without entity_labels they share no type name,
+        # and type-restricted blocking would find no candidate at all).
+        alias = {tgt.side.label: snapshot.source.side.label}
+        names_a = list(snapshot.source.table.types)
+        names_b = [alias.get(t, t) for t in tgt.table.types]
         common = {t: i for i, t in enumerate(sorted(set(names_a) | set(names_b)))}
+        src_types = {names_a[int(snapshot.source.table.type[r])] for r in snapshot.source.aligned_row.values()}
+        tgt_types = {names_b[int(tgt.table.type[r])] for r in tgt.aligned_row.values()}
+        #: source entity types with no target entity of the same type: no candidates
+        self.unmatched_types = sorted(src_types - tgt_types)
+        if self.unmatched_types:
+            log.warning("source entity type(s) %s have no target entities of the same type: "
+                        "those sources get no candidates (name the types in entity_labels, "
+                        "or label both sides alike)", self.unmatched_types)
         self.types_a = torch.tensor([common[names_a[t]] for t in snapshot.source.table.type.tolist()] or [0])
         self.types_b = torch.tensor([common[names_b[t]] for t in tgt.table.type.tolist()] or [0])
 

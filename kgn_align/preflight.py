@@ -1,0 +1,143 @@
+"""Checks every command that reads the aligned graphs runs first, before anything slow.
+
+A configuration can be valid on its own and still match nothing in the graph: a label
+differing only in case, a name property no node has, a relationship type that is never
+used, keys that two entities share, nodes that both sides select. Each of those used to
+surface late or not at all (zero candidates, edges on keys, a node aligned with itself).
+:func:`check` looks at the graph once and raises :class:`~kgn_align.errors.ConfigError`
+naming every problem (with a near miss where there is one), or returns a
+:class:`Preflight` report with the counts and the warnings worth printing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+
+from kgn_align.config import AlignConfig, GraphSide
+from kgn_align.errors import ConfigError
+from kgn_align.graph import Graph
+
+log = logging.getLogger(__name__)
+
+SAMPLE = 100_000  #: nodes looked at for "did you mean" hints
+SHOWN = 5  #: example keys named in a message
+
+
+@dataclass
+class SideReport:
+    name: str
+    entities: int
+    keyed: int
+    named: int
+
+    @property
+    def nameless(self) -> int:
+        """Entities with no non-empty name property: matched through neighbours only."""
+        return self.entities - self.named
+
+
+@dataclass
+class Preflight:
+    source: SideReport
+    target: SideReport
+    #: keys of nodes both sides select; never aligned with themselves
+    on_both_sides: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
+    return {"side_property": side.property, "side_value": side.value,
+            "name_properties": list(config.name_properties)}
+
+
+def _near(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'Film'?)`` for a case-insensitive or close match, else ``""``."""
+    same_case = [c for c in choices if c.lower() == word.lower() and c != word]
+    close = same_case or difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Preflight:
+    """Look at the graph with ``config``'s eyes; raise :class:`ConfigError` listing every
+    problem, else return what was found. Reads only; a few aggregate queries per side."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    reports = []
+    labels: list[str] | None = None
+    for which, side in (("source", config.source), ("target", config.target)):
+        ident = {"label": side.label, "key_property": config.key_property}
+        row = graph.read("preflight_side", _side_params(config, side), ident)[0]
+        report = SideReport(side.name, int(row["entities"]), int(row["keyed"]), int(row["named"] or 0))
+        reports.append(report)
+        where = f"{which} side {side.name!r} (label {side.label!r}" + (
+            f", {side.property} = {side.value!r})" if side.property else ")")
+        if report.entities == 0:
+            if labels is None:
+                labels = [r["label"] for r in graph.read("preflight_labels", {"sample": SAMPLE})]
+            problems.append(f"the {where} has no entities{_near(side.label, labels)}")
+            continue
+        if report.keyed == 0:
+            keys = _property_keys(graph, config, side)
+            problems.append(f"no entity of the {where} has the key property "
+                            f"{config.key_property!r}{_near(config.key_property, keys)}")
+        elif report.keyed < report.entities:
+            warnings.append(f"{report.entities - report.keyed} of {report.entities} entities of the "
+                            f"{where} have no {config.key_property!r} and are left out")
+        duplicates = graph.read("preflight_duplicate_keys",
+                                {**_side_params(config, side), "limit": SHOWN}, ident)
+        if duplicates:
+            shown = ", ".join(f"{r['key']!r} ({r['copies']}x)" for r in duplicates)
+            problems.append(f"keys must be unique per side, but on the {where} several entities "
+                            f"share a {config.key_property!r}: {shown}")
+        per_name = {r["property"]: int(r["entities"]) for r in graph.read(
+            "preflight_name_properties", _side_params(config, side), {"label": side.label})}
+        unused = [p for p in config.name_properties if per_name.get(p, 0) == 0]
+        if unused and need_names:
+            keys = _property_keys(graph, config, side)
+            hints = "; ".join(f"{p!r}{_near(p, keys)}" for p in unused)
+            if len(unused) == len(config.name_properties):
+                problems.append(f"no entity of the {where} has any of the name properties: {hints}")
+            else:
+                warnings.append(f"no entity of the {where} has the name property {hints}")
+        if report.nameless and need_names and len(unused) < len(config.name_properties):
+            warnings.append(f"{report.nameless} of {report.entities} entities of the {where} have "
+                            "no name: they are matched through their neighbours only")
+    if config.relationship_types:
+        found: set[str] = set()
+        for side in (config.source, config.target):
+            found |= {r["type"] for r in graph.read(
+                "preflight_relationship_types",
+                {**_side_params(config, side), "types": list(config.relationship_types)},
+                {"label": side.label})}
+        missing = [t for t in config.relationship_types if t not in found]
+        if missing and len(missing) == len(config.relationship_types):
+            problems.append(f"no entity has a relationship of the configured relationship_types "
+                            f"{missing}")
+        elif missing:
+            warnings.append(f"relationship types never used by either side: {missing}")
+    both: list[str] = []
+    if not problems:
+        row = graph.read("preflight_both_sides", {
+            "source_property": config.source.property, "source_value": config.source.value,
+            "target_property": config.target.property, "target_value": config.target.value,
+            "limit": SHOWN}, {"source_label": config.source.label,
+                              "target_label": config.target.label,
+                              "key_property": config.key_property})[0]
+        if int(row["nodes"]):
+            both = [str(k) for k in row["keys"]]
+            warnings.append(f"{row['nodes']} node(s) are on both sides (e.g. keys "
+                            f"{', '.join(repr(k) for k in both)}): they are never aligned with "
+                            "themselves; give the sides disjoint labels or filters")
+    if problems:
+        raise ConfigError("the graph does not match the configuration: " + "; ".join(problems))
+    for w in warnings:
+        log.warning("%s", w)
+    return Preflight(reports[0], reports[1], both, warnings)
+
+
+def _property_keys(graph: Graph, config: AlignConfig, side: GraphSide) -> list[str]:
+    return [r["key"] for r in graph.read("preflight_property_keys",
+                                         {**_side_params(config, side), "sample": SAMPLE},
+                                         {"label": side.label})]
