@@ -580,6 +580,25 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     click.echo(f"worker stopped after {ran} job(s)")
 
 
+@cli.command()
+@click.option("--dataset", default=None, help="A benchmark loaded with 'kgn-align load' (else --config).")
+@click.option("--prefix", default="", help="Graph-name prefix the benchmark was loaded with.")
+@click.pass_obj
+def clean(app: App, dataset: str | None, prefix: str) -> None:
+    """Remove everything kgn-align wrote for the configured two sides.
+
+    \b
+    Removed: model-written SAME_AS edges between the sides (edges with r.review set, the
+    ones a person accepted or rejected, stay), the sampler's 'kgnHash' property on the
+    sides' nodes, backfill run progress (KgnBackfillRun) and finished AlignmentJob nodes.
+    The aligned graphs themselves are not touched. Prints what was removed (JSON).
+    """
+    from kgn_align.writeback import clean as clean_up
+
+    config = app.align_config(dataset, prefix)
+    click.echo(json.dumps(clean_up(app.graph(), config), indent=2))
+
+
 from kgn_align.backfill_cli import backfill as _backfill  # noqa: E402
 
 cli.add_command(_backfill)

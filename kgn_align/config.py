@@ -171,6 +171,10 @@ class AlignConfig(_Model):
 
     @model_validator(mode="after")
     def _sides_differ(self) -> AlignConfig:
+        if self.attribute_properties:
+            # never accept a setting that does nothing: say so rather than ignore it
+            raise ValueError("attribute_properties: not used by this version of kgn-align "
+                             "(attributes are not model features yet); remove the setting")
         if (self.source.label, self.source.property, self.source.value) == (
             self.target.label,
             self.target.property,

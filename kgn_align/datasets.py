@@ -83,7 +83,7 @@ def _int(text: str, what: str, path: Path, line: int) -> int:
 
 
 def _fields(line: str, n: int, path: Path, number: int, sep: str = "\t") -> list[str]:
-    parts = line.split(sep)
+    parts = [p.strip() for p in line.split(sep)]  # spaces around separators are not data
     if len(parts) != n:
         raise InputError(f"expected {n} {sep!r}-separated fields, found {len(parts)}",
                          path=str(path), line=number)

@@ -2,7 +2,18 @@
 
 Neo4j 5 is the target; the embedded ArcadeDB server (Bolt plugin) speaks nearly the same
 Cypher. Every place where behaviour must differ asks a :class:`Dialect` flag instead of
-checking the product name, so the differences stay listed here.
+checking the product name, so the differences stay listed here. Where one text serves
+both, the queries use it:
+
+- ``REMOVE n.p``: ArcadeDB (26.10) leaves the property in place; ``SET n.p = null``
+  removes it on both (``cypher/clean_sampling_hash.cypher``).
+- Relationship types from values (``$(...)``): Neo4j 5.26+ only (:attr:`Dialect.dynamic_types`).
+- ``CALL {} IN TRANSACTIONS`` inside an explicit transaction: ArcadeDB accepts it, Neo4j
+  refuses it; kgn-align batches client-side instead.
+- While stopping, Neo4j answers ``DatabaseUnavailable`` (a transient error) and ArcadeDB
+  refuses logins: both count as "server away" (:mod:`kgn_align.graph`).
+- Neo4j warns of property keys no node has yet (kgn-align's own, before first use): those
+  notifications are switched off in the driver.
 """
 
 from __future__ import annotations

@@ -199,16 +199,17 @@ def train(
             losses.append(float(loss.detach()))
             step += 1
             if step % config.log_every == 0:
-                log.info("epoch %d step %d loss %.4f", epoch, step, float(np.mean(losses[-config.log_every :])))
+                log.info("epoch %d step %d loss %.4f", epoch + 1, step, float(np.mean(losses[-config.log_every :])))
             if config.max_steps is not None and step >= config.max_steps:
                 break
         v_logit = validation_logits()
         v_hits1 = float((v_logit.argmax(1) == 0).double().mean())
         v_loss = float(F.cross_entropy(v_logit, torch.zeros(v_logit.size(0), dtype=torch.long)))
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": v_loss, "valid_hits@1": v_hits1,
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "valid_loss": v_loss, "valid_hits@1": v_hits1,
                "seconds": time.perf_counter() - started}
         history.append(row)
-        log.info("epoch %d: train loss %.4f, valid loss %.4f, valid Hits@1 %.4f", epoch, row["train_loss"], v_loss, v_hits1)
+        log.info("epoch %d of %d: train loss %.4f, valid loss %.4f, valid Hits@1 %.4f", epoch + 1,
+                 config.epochs, row["train_loss"], v_loss, v_hits1)
         if (v_hits1, -v_loss) > (best[0], -best[1]):
             best = (v_hits1, v_loss)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -216,8 +217,9 @@ def train(
             bad_epochs = 0
         else:
             bad_epochs += 1
-            if bad_epochs > config.patience:
-                log.info("early stop after epoch %d (no gain for %d epochs)", epoch, bad_epochs)
+            if bad_epochs > config.patience and epoch + 1 < config.epochs:
+                log.info("stopping early after epoch %d of %d (no gain for %d epochs)", epoch + 1,
+                         config.epochs, bad_epochs)
                 break
         if config.max_steps is not None and step >= config.max_steps:
             break

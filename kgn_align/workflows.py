@@ -64,7 +64,7 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     with tempfile.NamedTemporaryFile(dir=models_dir, suffix=".tmp", delete=False) as tmp:
         tmp_path = Path(tmp.name)
     metrics = {**result.metrics, "train_seconds": round(time.perf_counter() - start, 1),
-               "train_pairs": float(len(accepted))}
+               "train_pairs": len(accepted)}
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
                               metrics=metrics, train_config=tcfg,
                               features={**featurizer.state(), "context_beta": context_beta},
@@ -89,6 +89,15 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
         if number == 1 and parts == ["source", "target"]:
             continue
         pairs.append((parts[0], parts[1]))
+    targets: dict[str, set[str]] = {}
+    for source, target in pairs:
+        targets.setdefault(source, set()).add(target)
+    several = sorted(s for s, t in targets.items() if len(t) > 1)
+    if several:
+        raise InputError(f"{len(several)} source key(s) have more than one gold target (e.g. "
+                         f"{', '.join(repr(s) for s in several[:3])}): Hits@1 and precision "
+                         "assume one answer per source; keep one line per source",
+                         path=str(path))
     return pairs
 
 
@@ -108,7 +117,7 @@ def evaluate_model(scorer: ModelScorer, gold: Sequence[tuple[str, str]], *, k: i
     ranking = rank(trained.model, scorer.side_a, scorer.side_b, sources, pool, k=k,
                    blocking=(scorer.block_a, scorer.block_b))
     metrics = summarise(ranking, targets, pr_curve=pr_curve)
-    metrics.update(gold_pairs=float(len(known)), skipped_pairs=float(len(gold) - len(known)),
+    metrics.update(gold_pairs=len(known), skipped_pairs=len(gold) - len(known),
                    seconds=round(time.perf_counter() - start, 2))
     return {"model": trained.version, "metrics": metrics}
 
@@ -117,7 +126,7 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
-def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[str, float]:
+def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[str, float | int]:
     """Precision, recall and Hits@1 of model-written SAME_AS edges against held-out gold.
 
     Only edges whose source is a gold source count (the others belong to entities without
@@ -137,7 +146,7 @@ def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
             "hits@1": round(top1 / len(truth), 4) if truth else 0.0,
-            "edges_on_gold_sources": float(len(mine)), "gold_pairs": float(len(truth))}
+            "edges_on_gold_sources": len(mine), "gold_pairs": len(truth)}
 
 
 def threshold_metrics(scorer: ModelScorer, gold: Sequence[tuple[str, str]],

@@ -333,3 +333,31 @@ def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, st
     }, {"source_label": config.source.label, "target_label": config.target.label,
         "same_as": config.same_as_type, "key_property": config.key_property})
     return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows]
+
+
+def clean(graph: Graph, config: AlignConfig, *, batch: int = 10_000) -> dict[str, int]:
+    """Remove what kgn-align wrote for ``config``'s two sides: model SAME_AS edges (reviewed
+    edges stay), the sampler's hash property on both sides' nodes, backfill run progress
+    and finished jobs. The aligned graphs themselves are left as they were. Batched, each
+    batch its own transaction; returns what was removed."""
+    from kgn_align.sampling import HASH_PROPERTY
+
+    identifiers, params = selection(config)
+    done = {"model_edges": 0, "sampling_hashes": 0, "bookkeeping_nodes": 0}
+
+    def drain(name: str, what: str, p: Mapping[str, Any], ids: Mapping[str, Any] | None) -> None:
+        while True:
+            n = int(graph.write(name, {**p, "limit": batch}, ids)[0]["deleted"])
+            done[what] += n
+            if n < batch:
+                return
+
+    drain("clean_model_edges", "model_edges", params,
+          {k: v for k, v in identifiers.items() if k != "key"})
+    for side in (config.source, config.target):
+        drain("clean_sampling_hash", "sampling_hashes",
+              {"side_property": side.property, "side_value": side.value},
+              {"label": side.label, "hash_property": HASH_PROPERTY})
+    drain("clean_bookkeeping", "bookkeeping_nodes", {}, None)
+    log.info("cleaned: %s", done)
+    return done

@@ -247,8 +247,9 @@ class Sampler:
                 progress(len(batch), len(keys))
         missing = [k for k in keys if str(k) not in seen_keys]
         if missing:
-            raise SeedNotFound(f"{len(missing)} seed(s) are not nodes of side {side.name!r}, "
-                               f"e.g. {missing[:3]}")
+            raise SeedNotFound(f"{len(missing)} key(s) are not entities of side {side.name!r}, "
+                               f"e.g. {missing[:3]} (keys are the {self.config.key_property!r} "
+                               "property, whole: e.g. '10500', not a prefix)")
         start = time.perf_counter()
         store = _trees_from_rows([seen_keys[str(k)] for k in keys], hop1, hop2,
                                  self.sampling.k1, self.sampling.k2)

@@ -4,6 +4,7 @@ uninterrupted run; idempotent; filters; dry run; takeover by another process."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -374,3 +375,37 @@ def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, r
                  BackfillOptions(run_id=runs[-1], threshold=0.0, batch_size=40, policy="one-to-one"))
     one_to_one = [e for e in read_edges(graph, loaded, "names@1to1") if e.review is None]
     assert one_to_one and not {e.target for e in one_to_one} & {b for _, b in accepted}
+
+
+def test_clean_removes_what_kgn_align_wrote_and_keeps_reviews(graph: Graph, loaded: AlignConfig,
+                                                              runs: list[str], connection,
+                                                              tmp_path: Path) -> None:
+    import neo4j
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+    from kgn_align.snapshot import take
+
+    take(graph, loaded)  # sampling writes its hash property onto the sides' nodes
+    runs.append(f"clean-{uuid.uuid4().hex[:8]}")
+    run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=3), STAMP,
+                 BackfillOptions(run_id=runs[-1], threshold=0.3))
+    before = read_edges(graph, loaded)
+    reviewed = [e for e in before if e.review is not None]
+    assert reviewed and any(e.review is None for e in before)
+    prefix = loaded.source.value.rsplit("dbp15k_fr_en", 1)[0]
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "clean", "--dataset", "dbp15k_fr_en",
+                                      "--prefix", prefix], env=env)
+    assert result.exit_code == 0, result.output
+    removed = json.loads(result.output)
+    assert removed["model_edges"] == len(before) - len(reviewed) and removed["sampling_hashes"] > 0
+    assert removed["bookkeeping_nodes"] >= 1  # this test's run progress
+    assert read_edges(graph, loaded) == reviewed
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+        left = drv.execute_query("MATCH (n) WHERE n.graph IN [$a, $b] AND n.kgnHash IS NOT NULL "
+                                 "RETURN count(n) AS n", a=loaded.source.value, b=loaded.target.value,
+                                 database_=connection.database).records[0]["n"]
+    assert left == 0

@@ -92,3 +92,13 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", env={})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[source\n"), env={})
+
+
+def test_a_setting_that_does_nothing_is_refused() -> None:
+    import pytest as _pytest
+
+    from kgn_align.config import AlignConfig, GraphSide
+
+    with _pytest.raises(ValueError, match="attribute_properties: not used"):
+        AlignConfig(source=GraphSide(name="a", label="A"), target=GraphSide(name="b", label="B"),
+                    attribute_properties=("year",))

@@ -119,3 +119,21 @@ def test_byte_order_mark_is_dropped_and_bad_utf8_names_the_line(tmp_path) -> Non
     with pytest.raises(InputError) as err:
         list(read_lines(path))
     assert f"{path}:3:" in str(err.value) and "not UTF-8" in str(err.value)
+
+
+def test_spaces_around_tabs_are_not_data(tmp_path) -> None:
+    from kgn_align.datasets import _fields
+
+    assert _fields("0 \t http://a/x ", 2, tmp_path / "f", 1) == ["0", "http://a/x"]
+
+
+def test_a_gold_file_with_several_targets_per_source_is_reported(tmp_path) -> None:
+    from kgn_align.errors import InputError
+    from kgn_align.workflows import read_gold
+
+    path = tmp_path / "gold.csv"
+    path.write_text("source,target\n1,10\n2,20\n1,11\n")
+    with pytest.raises(InputError, match="more than one gold target .*'1'"):
+        read_gold(path)
+    path.write_text("\ufeffsource,target\n1,10\n2,20\n")
+    assert read_gold(path) == [("1", "10"), ("2", "20")]
