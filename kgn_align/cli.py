@@ -86,7 +86,7 @@ class App:
         if dataset:
             from kgn_align import datasets, loaders
 
-            if dataset in datasets.KG_DATASETS:
+            if datasets.is_kg(dataset, self.datasets):
                 ds: Any = datasets.read_kg(dataset, self.datasets)
             else:
                 ds = datasets.read_tables(dataset, self.datasets)
@@ -314,14 +314,21 @@ def load() -> None:
 
 
 @load.command("kg")
-@click.argument("name", type=click.Choice(["dbp15k_fr_en", "dbp15k_ja_en", "srprs_en_fr"]))
+@click.argument("name")
 @click.option("--prefix", default="", help="Prefix for the graph names (graph property).")
 @click.option("--pairs", type=click.IntRange(min=1), default=None,
               help="Load only a slice: about this many gold pairs and their entities.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.pass_obj
 def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, batch_size: int) -> None:
-    """Load a knowledge-graph benchmark (entities, relations, training SAME_AS pairs)."""
+    """Load a knowledge-graph benchmark (entities, relations, training SAME_AS pairs).
+
+    NAME is a folder in the DBP15K/SRPRS format (ent_ids_1/2, triples_1/2, ref_ent_ids,
+    optional rel_ids_1/2, sup_ent_ids, translated_names.json): a path, or a folder name
+    under DATASETS/kg (dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, or your own). Training
+    pairs: sup_ent_ids when present, else the first 30% of ref_ent_ids; the rest are
+    held out and never enter the graph.
+    """
     from kgn_align import datasets, loaders
 
     ds = datasets.read_kg(name, app.datasets)
@@ -360,7 +367,9 @@ def load_tables_cmd(app: App, name: str, prefix: str, batch_size: int) -> None:
 
 
 # ------------------------------------------------------------------------------ model
-DATASET_CHOICE = click.Choice(["dbp15k_fr_en", "dbp15k_ja_en", "srprs_en_fr", "dblp_acm", "itunes_amazon"])
+#: --dataset takes a table benchmark (dblp_acm, itunes_amazon) or any KG-format folder
+#: (dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, your own: a name under DATASETS/kg or a path)
+DATASET_CHOICE = click.STRING
 
 
 def alignment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -451,7 +460,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     config = app.checked_config(dataset, prefix)
     if gold is not None:
         pairs = read_gold(gold)
-    elif dataset in datasets.KG_DATASETS:
+    elif dataset is not None and datasets.is_kg(dataset, app.datasets):
         pairs = [(str(a), str(b)) for a, b in datasets.read_kg(dataset, app.datasets).test_pairs]
     elif dataset == "dblp_acm":
         pairs = [(a, b) for a, b, _ in datasets.read_dblp_acm(app.datasets).splits["test"]]

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
+from kgn_align.config import IDENTIFIER_RE
 from kgn_align.errors import ConfigError, InputError
 
 DATASETS_ENV = "KGN_ALIGN_DATASETS"
@@ -40,15 +41,38 @@ def default_root() -> Path:
     return candidates[0]
 
 
-def dataset_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
+KG_MARKER = "ent_ids_1"  #: a folder holding this file is in the KG benchmark format
+
+
+def is_kg(name: str, root: str | os.PathLike[str] | None = None) -> bool:
+    """True for a KG-format folder: a path to one, or any folder name under ``<root>/kg``."""
+    if name in TABLE_DATASETS:
+        return False
+    if (Path(name) / KG_MARKER).is_file():
+        return True
     root_path = Path(root) if root is not None else default_root()
-    if name in KG_DATASETS:
-        path = root_path / "kg" / name
-    elif name in TABLE_DATASETS:
+    return name in KG_DATASETS or (root_path / "kg" / name / KG_MARKER).is_file()
+
+
+def dataset_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of dataset ``name``: a table benchmark by name, or any folder in the KG
+    format (DBP15K/SRPRS files: ``ent_ids_1``, ``triples_1``, ``ref_ent_ids``, ...) given
+    by path or by its name under ``<root>/kg``."""
+    root_path = Path(root) if root is not None else default_root()
+    if name in TABLE_DATASETS:
         path = root_path / "tables" / name
+    elif (Path(name) / KG_MARKER).is_file():
+        return Path(name)
     else:
-        known = ", ".join(KG_DATASETS + TABLE_DATASETS)
-        raise ConfigError(f"unknown dataset {name!r}; known: {known}")
+        path = root_path / "kg" / name
+        if path.is_dir() and not (path / KG_MARKER).is_file():
+            raise ConfigError(f"{path} is not in the KG benchmark format (no {KG_MARKER} file)")
+        if not path.is_dir() and "/" in name:
+            raise ConfigError(f"no KG benchmark folder at {name} (it needs a {KG_MARKER} file)")
+        if not path.is_dir() and name not in KG_DATASETS:
+            raise ConfigError(f"unknown dataset {name!r}: not a table benchmark "
+                              f"({', '.join(TABLE_DATASETS)}) and no KG-format folder {path} "
+                              f"(give a folder's path, --datasets PATH or {DATASETS_ENV})")
     if not path.is_dir():
         raise ConfigError(f"dataset {name!r} not found at {path} "
                           f"(give --datasets PATH or set {DATASETS_ENV})")
@@ -96,14 +120,32 @@ def local_name(uri: str) -> str:
     return unquote(tail).replace("_", " ")
 
 
-def relation_type(uri_or_id: str) -> str:
-    """A relationship type for a relation: its URI's local name made a safe identifier."""
+def relation_name(uri_or_id: str) -> str:
+    """A relation's own name: its URI's local name, percent-decoded (``出生地``, ``has-part``)."""
+    return unquote(uri_or_id.rstrip("/").rsplit("/", 1)[-1])
+
+
+def relation_type(uri_or_id: str, reserved: tuple[str, ...] = ("SAME_AS",)) -> str:
+    """A relationship type for a relation, readable and one-to-one with its name.
+
+    A name that is already a safe identifier (letters, digits, ``_``) is the type as it is;
+    any other name keeps its safe characters and gets ``_`` plus 6 hex digits of its SHA-1,
+    so that distinct names never share a type (``has-part`` -> ``has_part_3c1a9e``, never
+    ``has_part``; ``出生地`` -> ``R_9b2f41``). Names in ``reserved`` (the alignment type)
+    become ``R_<name>``: a data relation is never written as an alignment edge. Numeric ids
+    (sets without relation names) are ``R_<id>``. The loaders keep the original name on
+    each relationship whose type differs from it (``r.relation``).
+    """
     if uri_or_id.isdigit():
         return f"R_{uri_or_id}"
-    name = _REL_SAFE.sub("_", unquote(uri_or_id.rstrip("/").rsplit("/", 1)[-1])).strip("_")
-    if not name or not name[0].isalpha():
-        name = f"R_{name}"
-    return name[:128]
+    name = relation_name(uri_or_id)
+    if IDENTIFIER_RE.fullmatch(name):
+        return f"R_{name}"[:128] if name in reserved else name
+    safe = _REL_SAFE.sub("_", name).strip("_")
+    if not safe or not safe[0].isalpha():
+        safe = f"R_{safe}".rstrip("_")
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
+    return f"{safe[:120]}_{digest}"
 
 
 # ---------------------------------------------------------------------------- KG format
@@ -113,6 +155,8 @@ class KGSide:
     uris: dict[int, str]  #: entity id -> URI
     triples: list[tuple[int, str, int]]  #: (head id, relationship type, tail id)
     names: dict[int, str] = field(default_factory=dict)  #: translated (English) names
+    #: relationship type -> the relation's own name, where the two differ
+    relations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -139,7 +183,7 @@ class KGDataset:
         sides = tuple(
             KGSide(s.name, {i: u for i, u in s.uris.items() if i in keep[k]},
                    [t for t in s.triples if t[0] in keep[k] and t[2] in keep[k]],
-                   {i: n for i, n in s.names.items() if i in keep[k]})
+                   {i: n for i, n in s.names.items() if i in keep[k]}, s.relations)
             for k, s in enumerate(self.sides))
         return KGDataset(self.name, (sides[0], sides[1]), train, test)
 
@@ -191,16 +235,23 @@ def read_kg(name: str, root: str | os.PathLike[str] | None = None, *,
     """Parse one KG benchmark. DBP15K: first 30% of ``ref_ent_ids`` train, rest test;
     SRPRS: ``sup_ent_ids`` train, ``ref_ent_ids`` test."""
     path = dataset_dir(name, root)
-    side_names = name.split("_")[-2:]
+    folder = path.name
+    parts = folder.split("_")
+    side_names = parts[-2:] if len(parts) >= 3 and parts[-1] != parts[-2] else ["1", "2"]
+    name = folder
     ids = [_read_ids(path / "ent_ids_1"), _read_ids(path / "ent_ids_2")]
     overlap = ids[0].keys() & ids[1].keys()
     if overlap:
         raise InputError(f"entity id {min(overlap)} is on both sides", path=str(path / "ent_ids_2"))
     rel_names: list[dict[int, str] | None] = [None, None]
+    originals: list[dict[str, str]] = [{}, {}]
     for k in (0, 1):
         rel_file = path / f"rel_ids_{k + 1}"
         if rel_file.exists():
-            rel_names[k] = {i: relation_type(u) for i, u in _read_ids(rel_file).items()}
+            uris = _read_ids(rel_file)
+            rel_names[k] = {i: relation_type(u) for i, u in uris.items()}
+            originals[k] = {relation_type(u): relation_name(u) for u in uris.values()
+                            if relation_type(u) != relation_name(u)}
     triples = [_read_triples(path / f"triples_{k + 1}", ids[k], rel_names[k]) for k in (0, 1)]
     names = _read_translated(path / "translated_names.json", ids)
     ref = _read_pairs(path / "ref_ent_ids", ids[0], ids[1])
@@ -209,7 +260,7 @@ def read_kg(name: str, root: str | os.PathLike[str] | None = None, *,
     else:
         cut = int(round(len(ref) * train_fraction))
         train, test = ref[:cut], ref[cut:]
-    sides = tuple(KGSide(side_names[k], ids[k], triples[k], names[k]) for k in (0, 1))
+    sides = tuple(KGSide(side_names[k], ids[k], triples[k], names[k], originals[k]) for k in (0, 1))
     return KGDataset(name, (sides[0], sides[1]), train, test)
 
 

@@ -57,9 +57,13 @@ class _Plan:
         self.labels.add(label)
         self.nodes[(graph, label)].append({"key": key, "props": props})
 
-    def edge(self, graph: str, head_label: str, rel: str, tail_label: str, head: str, tail: str) -> None:
+    def edge(self, graph: str, head_label: str, rel: str, tail_label: str, head: str, tail: str,
+             relation: str | None = None) -> None:
+        """One relationship; ``relation``: the relation's own name, kept as ``r.relation``
+        where the type had to differ from it."""
         check_identifier(rel)
-        self.edges[(graph, head_label, rel, tail_label)].append({"head": head, "tail": tail})
+        self.edges[(graph, head_label, rel, tail_label)].append(
+            {"head": head, "tail": tail, "relation": relation})
 
 
 def _graph_counts(graph: Graph, graphs: Iterable[str], labels: Iterable[str]) -> tuple[int, int]:
@@ -181,7 +185,10 @@ def load_kg(graph: Graph, ds: KGDataset, *, prefix: str = "", same_as: str = "SA
                 props["name_en"] = side.names[ident]
             plan.node(g, ENTITY_LABEL, str(ident), props)
         for head, rel, tail in side.triples:
-            plan.edge(g, ENTITY_LABEL, rel, ENTITY_LABEL, str(head), str(tail))
+            original = side.relations.get(rel)
+            if rel == same_as:  # a data relation never becomes an alignment edge
+                rel, original = f"R_{rel}", original or rel
+            plan.edge(g, ENTITY_LABEL, rel, ENTITY_LABEL, str(head), str(tail), original)
     plan.seeds = [{"source": str(a), "target": str(b), "review": "accepted"} for a, b in ds.train_pairs]
     return _execute(graph, plan, dataset=ds.name, graphs=graphs, labels=(ENTITY_LABEL, ENTITY_LABEL),
                     same_as=same_as, held_out=len(ds.test_pairs), batch_size=batch_size,

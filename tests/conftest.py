@@ -141,6 +141,19 @@ class _Servers:
                 log.exception("could not stop a test server")
 
 
+def write_own_kg(folder: Path) -> None:
+    """A KG-format folder of one's own, with relation names that used to collapse."""
+    folder.mkdir(parents=True)
+    (folder / "ent_ids_1").write_text("\ufeff0\thttp://a/Alpha\n1\thttp://a/Beta\n2\thttp://a/Gamma\n3\thttp://a/Delta\n")
+    (folder / "ent_ids_2").write_text("10\thttp://b/Alpha\n11\thttp://b/Beta\n12\thttp://b/Gamma\n13\thttp://b/Delta\n")
+    rels = ["has-part", "has_part", "出生地", "配偶者", "SAME_AS"]
+    (folder / "rel_ids_1").write_text("".join(f"{i}\thttp://a/{r}\n" for i, r in enumerate(rels)))
+    (folder / "rel_ids_2").write_text("".join(f"{i + 10}\thttp://b/{r}\n" for i, r in enumerate(rels)))
+    (folder / "triples_1").write_text("0\t0\t1\n1\t1\t2\n2\t2\t3\n3\t3\t0\n0\t4\t2\n")
+    (folder / "triples_2").write_text("10\t10\t11\n11\t11\t12\n12\t12\t13\n13\t13\t10\n10\t14\t12\n")
+    (folder / "ref_ent_ids").write_text("0\t10\n1\t11\n2\t12\n3\t13\n")
+
+
 @pytest.fixture
 def one_torch_thread() -> Iterator[None]:
     """Small tensors: one thread is faster and immune to a busy machine."""

@@ -165,3 +165,26 @@ def test_a_load_killed_with_kill_9_is_completed_by_the_next_load(graph: Graph, n
     reference = load_kg(graph, read_kg("srprs_en_fr").slice(300), prefix=clean)
     assert (report.nodes, report.relationships) == (reference.nodes, reference.relationships)
     assert report.nodes_created == reference.nodes - left[0]
+
+
+def test_own_kg_folder_keeps_relations_apart(graph: Graph, namespace: str, tmp_path: Path,
+                                             connection) -> None:
+    import neo4j
+
+    from tests.conftest import write_own_kg
+
+    folder = tmp_path / "mine_zh_en"
+    write_own_kg(folder)
+    ds = datasets.read_kg(str(folder))
+    report = load_kg(graph, ds, prefix=namespace)
+    assert report.relationships == 10
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+        rows = drv.execute_query(
+            "MATCH (a)-[r]->(b) WHERE a.graph = $g AND b.graph = $g "
+            "RETURN type(r) AS type, r.relation AS relation, r.review AS review",
+            g=f"{namespace}mine_zh_en/zh", database_=connection.database).records
+    types = {r["type"]: r["relation"] for r in rows}
+    assert len(types) == 5 and "SAME_AS" not in types  # no data edge is an alignment edge
+    assert types["has_part"] is None and types["R_SAME_AS"] == "SAME_AS"
+    assert sorted(v for v in types.values() if v) == sorted(["has-part", "出生地", "配偶者", "SAME_AS"])

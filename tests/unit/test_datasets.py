@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_own_kg
+
 from kgn_align import datasets
 from kgn_align.errors import ConfigError, InputError
 
@@ -137,3 +139,30 @@ def test_a_gold_file_with_several_targets_per_source_is_reported(tmp_path) -> No
         read_gold(path)
     path.write_text("\ufeffsource,target\n1,10\n2,20\n")
     assert read_gold(path) == [("1", "10"), ("2", "20")]
+
+
+def test_distinct_relations_stay_distinct_types() -> None:
+    from kgn_align.config import IDENTIFIER_RE
+    from kgn_align.datasets import relation_type
+
+    names = ["has-part", "has_part", "出生地", "配偶者", "part of", "part.of"]
+    types = [relation_type(f"http://x/{n}") for n in names]
+    assert len(set(types)) == len(names) and all(IDENTIFIER_RE.fullmatch(t) for t in types)
+    assert types[1] == "has_part" and types[0].startswith("has_part_")
+    assert relation_type("http://x/SAME_AS") == "R_SAME_AS"
+    assert types == [relation_type(f"http://x/{n}") for n in names]  # stable
+
+
+def test_any_folder_in_the_kg_format_loads_by_path(tmp_path) -> None:
+    from kgn_align.datasets import is_kg, read_kg
+
+    folder = tmp_path / "my_zh_en"
+    write_own_kg(folder)
+    assert is_kg(str(folder))
+    ds = read_kg(str(folder))
+    assert ds.name == "my_zh_en" and [s.name for s in ds.sides] == ["zh", "en"]
+    types = {r for _, r, _ in ds.sides[0].triples}
+    assert len(types) == 5 and "SAME_AS" not in types
+    assert ds.sides[0].relations[next(t for t in types if t.startswith("has_part_"))] == "has-part"
+    assert sorted(ds.sides[0].relations.values()) == sorted(["has-part", "出生地", "配偶者", "SAME_AS"])
+    assert len(ds.train_pairs) + len(ds.test_pairs) == 4
