@@ -32,4 +32,4 @@ bench: install
 	$(BIN)/python benchmarks/load_bench.py
 
 clean:
-	rm -rf $(VENV) .kgn-align .pytest_cache
+	rm -rf $(VENV) .pytest_cache build   # your servers and models stay in ~/.kgn-align

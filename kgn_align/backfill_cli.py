@@ -9,6 +9,7 @@ Exit codes: 0 done, 1 a kgn-align error (bad filter, run conflict, server), 2 ba
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +62,8 @@ def print_summary(summary: BackfillSummary) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
               envvar="KGN_ALIGN_CONFIG", help="TOML config naming the two graphs.")
 @click.option("--dataset", help="Instead of --config: align a benchmark loaded by 'kgn-align load'.")
+@click.option("--datasets", "datasets_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the benchmark datasets (as the top-level --datasets).")
 @click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint for --scorer gnn. Default: KGN_ALIGN_HOME/models/latest.pt.")
@@ -92,7 +95,8 @@ def print_summary(summary: BackfillSummary) -> None:
               help="Seconds to pause after each batch (be gentle with a busy server).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
-def backfill(ctx: click.Context, config_path: str | None, dataset: str | None, prefix: str,
+def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
+             datasets_dir: str | None, prefix: str,
              model_path: Path | None, run_id: str | None, scorer: str, model_version: str, k: int,
              policy: str, threshold: float, batch_size: int, entity_type: str | None,
              keys: tuple[str, ...], changed_since: datetime | None, changed_property: str,
@@ -114,6 +118,8 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None, p
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if app is not None:
+        if datasets_dir is not None:
+            app.datasets = datasets_dir
         config = app.align_config(dataset, prefix, config_path)
         graph = app.graph()
         models_dir = app.models_dir
@@ -124,7 +130,9 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None, p
         graph = Graph(config.connection)
         ctx.call_on_close(graph.close)
         graph.verify(timeout=5)
-        models_dir = Path(".kgn-align") / "models"
+        from kgn_align.cli import DEFAULT_HOME
+
+        models_dir = Path(os.environ.get("KGN_ALIGN_HOME", DEFAULT_HOME)) / "models"
     from kgn_align import preflight
 
     if scorer == "gnn":  # the model first: it is what a backfill most often lacks
@@ -146,7 +154,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None, p
         score = NameSimilarityScorer(graph, config, k=k)
         stamp = ModelStamp(model=model_version, method=score.method)
     bar = None
-    if not no_progress:
+    if not no_progress and sys.stderr.isatty():  # in a log, the summary below says it all
         bar = click.progressbar(length=1, label="backfill", show_eta=True, file=sys.stderr)
         bar.__enter__()
 

@@ -25,7 +25,9 @@ log = logging.getLogger("kgn_align")
 #: A 'changed' job's result lists at most this many of the source keys it re-aligned.
 CHANGED_KEYS_SHOWN = 100
 
-DEFAULT_HOME = ".kgn-align"
+#: Not relative to the current directory: every command finds the same servers and models
+#: wherever it runs.
+DEFAULT_HOME = str(Path("~/.kgn-align").expanduser())
 
 
 @dataclass
@@ -149,10 +151,30 @@ class KgnGroup(click.Group):
 
 
 def stage_progress(label_prefix: str = "") -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    """A progress callback drawing one bar per stage, and a function closing the last one."""
+    """A progress callback drawing one bar per stage, and a function closing the last one.
+
+    On a terminal: click progress bars. In a log or a pipe (no TTY), where bars would print
+    a bare label: one line per finished stage, ``stage: done of total in seconds``.
+    """
+    import time
+
     bars: dict[str, Any] = {}
+    plain: dict[str, list[float]] = {}  # stage -> [done, total, started]
+    tty = sys.stderr.isatty()
+
+    def close_plain() -> None:
+        for stage, (done, total, started) in plain.items():
+            click.echo(f"{label_prefix}{stage}: {int(done)} of {int(total)} in "
+                       f"{time.perf_counter() - started:.1f} s", err=True)
+        plain.clear()
 
     def update(stage: str, done: int, total: int) -> None:
+        if not tty:
+            if stage not in plain:
+                close_plain()
+                plain[stage] = [0.0, float(total), time.perf_counter()]
+            plain[stage][0] += done
+            return
         if stage not in bars:
             for bar in bars.values():
                 bar.render_finish()
@@ -163,11 +185,23 @@ def stage_progress(label_prefix: str = "") -> tuple[Callable[[str, int, int], No
         bars[stage].update(done)
 
     def finish() -> None:
+        close_plain()
         for bar in bars.values():
             bar.__exit__(None, None, None)
         bars.clear()
 
     return update, finish
+
+
+def _set_datasets(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(App).datasets = value
+
+
+#: --datasets after the sub-command too (``kgn-align load kg NAME --datasets DIR``)
+datasets_option = click.option(
+    "--datasets", type=click.Path(file_okay=False), expose_value=False, callback=_set_datasets,
+    help="Folder with the benchmark datasets (as the top-level --datasets).")
 
 
 @click.group(cls=KgnGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -315,6 +349,7 @@ def load() -> None:
 
 @load.command("kg")
 @click.argument("name")
+@datasets_option
 @click.option("--prefix", default="", help="Prefix for the graph names (graph property).")
 @click.option("--pairs", type=click.IntRange(min=1), default=None,
               help="Load only a slice: about this many gold pairs and their entities.")
@@ -343,6 +378,7 @@ def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, batch_size:
 
 
 @load.command("tables")
+@datasets_option
 @click.argument("name", type=click.Choice(["dblp_acm", "itunes_amazon"]))
 @click.option("--prefix", default="", help="Prefix for the graph names (graph property).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
@@ -373,6 +409,7 @@ DATASET_CHOICE = click.STRING
 
 
 def alignment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = datasets_option(fn)
     fn = click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with.")(fn)
     fn = click.option("--dataset", type=DATASET_CHOICE,
                       help="Align a benchmark loaded with 'kgn-align load' (instead of --config).")(fn)
@@ -590,8 +627,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
 
 @cli.command()
-@click.option("--dataset", default=None, help="A benchmark loaded with 'kgn-align load' (else --config).")
-@click.option("--prefix", default="", help="Graph-name prefix the benchmark was loaded with.")
+@alignment_options
 @click.pass_obj
 def clean(app: App, dataset: str | None, prefix: str) -> None:
     """Remove everything kgn-align wrote for the configured two sides.
@@ -625,6 +661,7 @@ cli.add_command(_backfill)
 @click.option("--server", "kind", type=KIND_CHOICE, default="auto", show_default=True,
               help="Which graph server to start: neo4j (Java 17 + Maven), arcadedb (Python "
               "only), auto (neo4j where it can run). Ignored when NEO4J_URI is set.")
+@datasets_option
 @click.option("--keep-server", is_flag=True, help="Leave the server running to explore the "
               "edges in Neo4j Browser (stop it later with 'kgn-align server stop').")
 @click.pass_obj
@@ -689,13 +726,20 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
         click.echo(f"      model {trained.version} -> {trained.path}")
         click.echo("[5/6] backfilling SAME_AS edges (best candidate per entity, "
                    f"score >= {threshold}) ...")
-        bar = click.progressbar(length=max(len(snapshot.source.aligned_row), 1),
-                                label="      backfill      ", show_eta=True, file=sys.stderr)
-        with bar:
+        update, finish = stage_progress("      ")
+        done = {"n": 0}
+
+        def step(p: Any) -> None:
+            update("backfill", p.done - done["n"], p.total)
+            done["n"] = p.done
+
+        try:
             summary = run_backfill(
                 graph, config, ModelScorer(snapshot, trained), trained.stamp,
                 BackfillOptions(run_id=f"demo-{trained.version}", policy=Policy.BEST, threshold=threshold),
-                progress=lambda p: bar.update(p.done - bar.pos))
+                progress=step)
+        finally:
+            finish()
         w = summary.writes
         click.echo(f"      {w.created} created, {w.updated} updated, {w.unchanged} unchanged, "
                    f"{w.reviewed} reviewed edges left alone ({summary.seconds:.0f} s)")

@@ -55,7 +55,8 @@ def rank(
     return Ranking(cands, name_scores, model.calibrated_in_lists(logit.view(-1, kk)))
 
 
-def summarise(ranking: Ranking, gold: Tensor, *, pr_curve: str | Path | None = None) -> dict[str, float]:
+def summarise(ranking: Ranking, gold: Tensor, *, pr_curve: str | Path | None = None,
+              title: str = "") -> dict[str, float]:
     """Hits@1/10, MRR over sources; PR-AUC and best F1 over all scored candidate pairs
     (a gold missed by blocking is a positive that never got a score: it lowers recall)."""
     ranks = gold_ranks(ranking.scores, ranking.candidates, gold)
@@ -71,5 +72,5 @@ def summarise(ranking: Ranking, gold: Tensor, *, pr_curve: str | Path | None = N
     out["blocking_recall"] = float(torch.isfinite(ranks).double().mean())
     out["sources"] = float(gold.numel())
     if pr_curve is not None:
-        plot_pr_curve(scores, labels, pr_curve)
+        plot_pr_curve(scores, labels, pr_curve, title=title)
     return out

@@ -81,7 +81,8 @@ def classification_metrics(scores: Tensor, labels: Tensor) -> dict[str, float]:
 
 
 def plot_pr_curve(scores: Tensor, labels: Tensor, path: str | Path, *, title: str = "") -> Path:
-    """Write the precision-recall curve as a PNG (matplotlib, Agg backend)."""
+    """Write the precision-recall curve as a PNG (matplotlib, Agg backend). ``scores`` are
+    the edges' scores (the scale of ``--threshold``); ``title`` names what was measured."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,7 +96,8 @@ def plot_pr_curve(scores: Tensor, labels: Tensor, path: str | Path, *, title: st
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.set_title(title or f"PR-AUC {pr_auc(scores, labels):.3f}, best F1 {f1:.3f} at {threshold:.3f}")
+    summary = f"PR-AUC {pr_auc(scores, labels):.3f}, best F1 {f1:.3f} at score >= {threshold:.2f}"
+    ax.set_title(f"{title}\n{summary}" if title else summary, fontsize=9)
     ax.grid(alpha=0.3)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -116,7 +116,10 @@ def evaluate_model(scorer: ModelScorer, gold: Sequence[tuple[str, str]], *, k: i
     start = time.perf_counter()
     ranking = rank(trained.model, scorer.side_a, scorer.side_b, sources, pool, k=k,
                    blocking=(scorer.block_a, scorer.block_b))
-    metrics = summarise(ranking, targets, pr_curve=pr_curve)
+    config = snapshot.config
+    title = (f"{config.source.name} -> {config.target.name} ({config.source.value or config.source.label}), "
+             f"model {trained.version}, {len(known)} gold pairs")
+    metrics = summarise(ranking, targets, pr_curve=pr_curve, title=title)
     metrics.update(gold_pairs=len(known), skipped_pairs=len(gold) - len(known),
                    seconds=round(time.perf_counter() - start, 2))
     return {"model": trained.version, "metrics": metrics}

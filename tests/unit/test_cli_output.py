@@ -1,0 +1,30 @@
+"""What the CLI prints when read in a log or a pipe, and options where users put them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kgn_align.cli import cli, stage_progress
+
+
+def test_progress_in_a_log_is_one_line_per_stage(capsys) -> None:
+    update, finish = stage_progress("  ")
+    update("sample source", 3, 10)
+    update("sample source", 7, 10)
+    update("sample target", 5, 5)
+    finish()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" in ")[0] for line in lines] == ["  sample source: 10 of 10",
+                                                        "  sample target: 5 of 5"]
+
+
+def test_datasets_option_after_the_sub_command(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    for args in (["load", "kg", "srprs_en_fr", "--datasets", str(missing)],
+                 ["train", "--dataset", "srprs_en_fr", "--datasets", str(missing)],
+                 ["backfill", "--dataset", "srprs_en_fr", "--datasets", str(missing)]):
+        result = CliRunner().invoke(cli, ["--home", str(tmp_path), *args], env={"NEO4J_URI": ""})
+        assert result.exit_code == 1, (args, result.output)
+        assert f"not found at {missing}" in result.output, (args, result.output)
