@@ -135,8 +135,14 @@ def train(
     config: TrainConfig | None = None,
     *,
     device: torch.device | None = None,
+    negatives: Tensor | None = None,
 ) -> TrainResult:
-    """Train a :class:`PairModel` on gold ``pairs`` (``(P, 2)`` entity rows a, b)."""
+    """Train a :class:`PairModel` on gold ``pairs`` (``(P, 2)`` entity rows a, b).
+
+    ``negatives`` (``(R, 2)`` rows a, b): pairs people rejected. Each step also sees a
+    batch of them as pointwise non-matches (binary cross-entropy towards 0, weighted like
+    the list loss's BCE term), so a pair once rejected scores low even where names agree.
+    """
     config = config or TrainConfig()
     if pairs.dim() != 2 or pairs.size(1) != 2 or pairs.size(0) < 2:
         raise ValueError("pairs must be (P, 2) with P >= 2")
@@ -192,6 +198,14 @@ def train(
             labels[:, 0] = 1.0
             loss = F.cross_entropy(logit, torch.zeros(logit.size(0), dtype=torch.long, device=device))
             loss = loss + config.bce_weight * F.binary_cross_entropy_with_logits(logit, labels)
+            if negatives is not None and negatives.size(0):
+                pick = torch.randint(0, negatives.size(0), (min(config.batch_size, negatives.size(0)),),
+                                     generator=gen)
+                na = side_a.batch(negatives[pick, 0]).to(device)
+                nb = side_b.batch(negatives[pick, 1]).to(device)
+                rejected = model(na, nb, fa, fb).logit.view(-1)
+                loss = loss + config.bce_weight * F.binary_cross_entropy_with_logits(
+                    rejected, torch.zeros_like(rejected))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

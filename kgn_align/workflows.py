@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
                 train_config: TrainConfig | None = None, hidden: int = 32, context_beta: float = 0.0,
                 snapshot: Snapshot | None = None, progress: Progress | None = None) -> TrainedModel:
-    """Train on the accepted SAME_AS edges in the graph; save ``<models_dir>/<version>.pt``."""
+    """Train on the reviewed SAME_AS edges in the graph (accepted: matches; rejected:
+    non-matches); save ``<models_dir>/<version>.pt``."""
     start = time.perf_counter()
     snapshot = snapshot or take(graph, config, progress=progress)
     labelled = labelled_pairs(graph, config)
@@ -53,18 +54,24 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta, level0)
     pairs = torch.stack([snapshot.source.rows([a for a, _ in accepted]),
                          snapshot.target.rows([b for _, b in accepted])], dim=1)
+    rejected = [(a, b) for a, b, review in labelled if review == "rejected"
+                and a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
+    negatives = None
+    if rejected:
+        negatives = torch.stack([snapshot.source.rows([a for a, _ in rejected]),
+                                 snapshot.target.rows([b for _, b in rejected])], dim=1)
     model_config = ModelConfig(feature_dim=side_a.features.size(1), num_relations=len(relations),
                                num_types=len(types), hidden=hidden)
     tcfg = train_config or TrainConfig()
-    log.info("training on %d accepted pairs", len(accepted))
-    result = train(model_config, side_a, side_b, pairs, tcfg)
+    log.info("training on %d accepted pairs and %d rejected ones", len(accepted), len(rejected))
+    result = train(model_config, side_a, side_b, pairs, tcfg, negatives=negatives)
     log.info("distilling the cold-start student for entities without neighbours")
     student = snapshot.distil_student(level0, ColdStartConfig(seed=tcfg.seed))
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=models_dir, suffix=".tmp", delete=False) as tmp:
         tmp_path = Path(tmp.name)
     metrics = {**result.metrics, "train_seconds": round(time.perf_counter() - start, 1),
-               "train_pairs": len(accepted)}
+               "train_pairs": len(accepted), "rejected_pairs": len(rejected)}
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
                               metrics=metrics, train_config=tcfg,
                               features={**featurizer.state(), "context_beta": context_beta},

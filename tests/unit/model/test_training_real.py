@@ -50,3 +50,23 @@ def test_short_training_run_learns(fr_en_slice, caplog, one_torch_thread):
     learned = summarise(rank(res.model, a, b, test[:, 0], pool, k=10), test[:, 1])
     assert learned["hits@1"] > floor["hits@1"], (learned, floor)
     assert 0.0 <= float(res.model.calib_scale) and learned["pr_auc"] > 0.5
+
+
+def test_rejected_pairs_train_as_non_matches(fr_en_slice, one_torch_thread):
+    """Pairs a person rejected score lower after training with them than without (here:
+    true matches marked rejected, the hardest case: names and neighbours agree)."""
+    from kgn_align.training import score_pairs
+
+    a, b, train_pairs, test, n_rel = fr_en_slice
+    rejected = test[:40]
+    cfg = TrainConfig(epochs=2, batch_size=16, hard_negatives=8, random_negatives=3, hard_pool=20,
+                      valid_candidates=10, patience=5, seed=0)
+    model_config = ModelConfig(feature_dim=256, num_relations=n_rel, hidden=32)
+    plain = train(model_config, a, b, train_pairs, cfg).model
+    told = train(model_config, a, b, train_pairs, cfg, negatives=rejected).model
+    before, _ = score_pairs(plain, a, b, rejected[:, 0], rejected[:, 1])
+    after, _ = score_pairs(told, a, b, rejected[:, 0], rejected[:, 1])
+    assert float(after.mean()) < float(before.mean()) - 0.5, (float(after.mean()), float(before.mean()))
+    others = test[40:]
+    kept, _ = score_pairs(told, a, b, others[:, 0], others[:, 1])
+    assert float(kept.mean()) > float(after.mean())  # only what was rejected went down
