@@ -58,7 +58,7 @@ def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, 
         "name_properties": list(config.name_properties)},
         {"label": side.label, "key_property": config.key_property})
     values = {str(r["key"]): r["names"] for r in rows}
-    text = [feature_text(values.get(k, []), k) for k in store.keys]
+    text = [feature_text(values.get(k, [])) for k in store.keys]
     names = [display_name(values.get(k, []), k) for k in store.keys]
     features = model_features(trained.featurizer.transform(text), store, trained.context_beta)
     inputs = SideInputs.build(store, features, trained.relations, trained.types)

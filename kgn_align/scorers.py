@@ -39,7 +39,7 @@ def read_side(graph: Graph, config: AlignConfig, side: GraphSide) -> tuple[list[
     keys, names, types = [], [], []
     for r in rows:
         keys.append(str(r["key"]))
-        names.append(feature_text(r["names"], str(r["key"])))
+        names.append(feature_text(r["names"]))
         types.append(next((t for t in config.entity_labels if t in r["labels"]), ""))
     return keys, names, types
 

@@ -35,10 +35,12 @@ def display_name(values: Sequence[object], key: str) -> str:
     return next((str(v) for v in values if v not in (None, "")), key)
 
 
-def feature_text(values: Sequence[object], key: str) -> str:
-    """All name properties joined: translated and native names both carry signal."""
-    parts = [str(v) for v in values if v not in (None, "")]
-    return " | ".join(dict.fromkeys(parts)) or key
+def feature_text(values: Sequence[object]) -> str:
+    """All name properties joined: translated and native names both carry signal. An entity
+    without a name has no name evidence (``""``, a zero name vector): it is matched through
+    its neighbours only, never on its key (``"3"`` would n-gram-match ``"23"``)."""
+    parts = [str(v).strip() for v in values if v is not None and str(v).strip()]
+    return " | ".join(dict.fromkeys(parts))
 
 
 @dataclass
@@ -126,12 +128,12 @@ def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
 def _read_names(graph: Graph, config: AlignConfig, side: GraphSide, table: EntityTable) -> tuple[list[str], list[str]]:
     rows = graph.read("snapshot_names", _side_params(config, side),
                       {"label": side.label, "key_property": config.key_property})
-    text = list(table.keys)
+    text = [""] * len(table.keys)  # nameless until a name property says otherwise
     labels = list(table.keys)
     for r in rows:
         i = table.row_of.get(r["id"])
         if i is not None:
-            text[i] = feature_text(r["names"], table.keys[i])
+            text[i] = feature_text(r["names"])
             labels[i] = display_name(r["names"], table.keys[i])
     return text, labels
 

@@ -24,7 +24,7 @@ def _side(side: KGSide) -> tuple[Tensor, list[str]]:
     ids = sorted(side.uris)
     keys = [str(i) for i in ids]
     store = sample_in_memory(((str(h), r, str(t)) for h, r, t in side.triples), keys, k1=10, k2=1, keys=keys)
-    texts = [feature_text([side.names.get(i), local_name(side.uris[i])], str(i)) for i in ids]
+    texts = [feature_text([side.names.get(i), local_name(side.uris[i])]) for i in ids]
     return hop1_edges(store), texts
 
 

@@ -47,3 +47,14 @@ def test_topk_agree_dense_and_sparse():
     dense = torch.from_numpy(m.toarray())
     _, i_dense = dense_topk(dense[:3], dense[3:], 2, chunk=2)
     assert i_sparse[:, 0].tolist() == [1, 2, 0] == i_dense[:, 0].tolist()
+
+
+def test_a_nameless_entity_has_no_name_evidence() -> None:
+    from kgn_align.features import NgramFeaturizer
+    from kgn_align.snapshot import feature_text
+
+    assert feature_text([None, "", "  "]) == ""
+    assert feature_text(["Heat", None, "Heat (film)", "Heat"]) == "Heat | Heat (film)"
+    featurizer = NgramFeaturizer.fit(["23 Skidoo", "Heat"], n_bits=8, dim=None)
+    vectors = featurizer.transform([feature_text([]), "23 Skidoo"])
+    assert float(vectors[0].abs().sum()) == 0.0  # the key "3" never becomes a name
