@@ -57,6 +57,18 @@ def _translate(exc: Exception, query: str, uri: str) -> GraphError:
     return GraphError(f"query {query!r} failed: {type(exc).__name__}: {exc}")
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """True when a KeyboardInterrupt is in ``exc``'s chain of causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 @dataclass(frozen=True)
 class QueryTiming:
     """One query's time. ``wall_s``: what the caller waited; ``client_s``: CPU this thread
@@ -75,22 +87,27 @@ class Graph:
 
     def __init__(self, connection: ConnectionConfig, *, driver: neo4j.Driver | None = None) -> None:
         if connection.uri is None:
-            raise GraphError("no server address: set NEO4J_URI or start the embedded server "
+            raise GraphError("no server address: set NEO4J_URI or start a server "
                              "with 'kgn-align server start'")
         self.connection = connection
         self.uri = connection.uri
         self.database = connection.database
+        self._owns_driver = driver is None
+        self._driver = driver or self._new_driver()
+
+    def _new_driver(self) -> neo4j.Driver:
+        connection = self.connection
         auth = None
         if connection.password is not None:
             auth = (connection.user, connection.password.get_secret_value())
-        # Neo4j warns of property keys and labels that no node has yet: on a fresh graph that
-        # is every kgn-align property (kgnHash before the first sampling), and the driver
-        # would log each at WARNING. Deprecations and performance hints stay on.
         tls: dict[str, Any] = {}
         if connection.ca_file is not None:
             tls = {"encrypted": True,
                    "trusted_certificates": neo4j.TrustCustomCAs(connection.ca_file)}
-        self._driver = driver or neo4j.GraphDatabase.driver(
+        # Neo4j warns of property keys and labels that no node has yet: on a fresh graph that
+        # is every kgn-align property (kgnHash before the first sampling), and the driver
+        # would log each at WARNING. Deprecations and performance hints stay on.
+        return neo4j.GraphDatabase.driver(
             connection.uri, auth=auth, max_transaction_retry_time=connection.max_retry_time, **tls,
             user_agent="kgn-align",
             notifications_disabled_classifications=[
@@ -99,6 +116,18 @@ class Graph:
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
         self._driver.close()
+
+    def reset(self) -> None:
+        """Drop every connection and start a new driver. After an interrupt a connection can
+        be left mid-message with its transaction open on the server, holding locks: closing
+        it makes the server abort that transaction, so clean-up queries do not wait on it."""
+        if not self._owns_driver:
+            return
+        try:
+            self._driver.close()
+        except Exception:  # a broken pool is dropped either way
+            log.debug("closing the driver failed", exc_info=True)
+        self._driver = self._new_driver()
 
     def __enter__(self) -> Graph:
         return self
@@ -154,6 +183,10 @@ class Graph:
         except GraphError:
             raise
         except Exception as exc:
+            if _interrupted(exc):
+                # Ctrl-C inside the driver can surface as the error its clean-up then hit
+                # (e.g. "BufferError: Existing exports of data"): it is still an interrupt
+                raise KeyboardInterrupt from None
             raise _translate(exc, name, self.uri) from exc
 
     def read(self, name: str, params: Mapping[str, Any] | None = None,

@@ -148,11 +148,12 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
     except BaseException as exc:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         log.error("load of %s %s; removing what it created (load id %s)", dataset, what, load_id)
-        # A fresh connection: an interrupt can leave the current one mid-message (the driver
-        # then refuses every further call, e.g. "BufferError: Existing exports of data").
+        # Fresh connections: an interrupt can leave one mid-message (the driver then refuses
+        # every further call, e.g. "BufferError: Existing exports of data") with its
+        # transaction open on the server and holding locks; dropping it aborts that one.
         try:
-            with Graph(graph.connection) as fresh:
-                rollback(fresh, load_id, all_labels)
+            graph.reset()
+            rollback(graph, load_id, all_labels)
         except KeyboardInterrupt:
             log.error("rollback interrupted: load the same data again (loads are idempotent, "
                       "and the next one completes what this one left)")

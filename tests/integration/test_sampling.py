@@ -152,7 +152,7 @@ def test_only_followed_types(graph: Graph, namespace: str, two_sides) -> None:
 
 
 def test_unknown_seed_is_an_error(graph: Graph, namespace: str, two_sides) -> None:
-    with pytest.raises(SeedNotFound, match="1 seed"):
+    with pytest.raises(SeedNotFound, match="1 key"):
         Sampler(graph, config(namespace)).sample_seeds("a", ["a1", "b1"])  # b1: other side
 
 

@@ -146,11 +146,13 @@ def test_jobs_of_unknown_kinds_fail_with_the_reason(graph: Graph, jobs: list[str
 
 
 def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[str], connection,
-                                                       tmp_path) -> None:
+                                                       namespace: str, tmp_path) -> None:
     from click.testing import CliRunner
 
+    from kgn_align import datasets, loaders
     from kgn_align.cli import cli
 
+    loaders.load_kg(graph, datasets.read_kg("srprs_en_fr").slice(20), prefix=namespace)
     jobs.append(request(graph, "backfill", {"treshold": 0.99, "k": -5, "dataset": "nope"}))
     jobs.append(request(graph, "backfill", {"threshold": True}))
     jobs.append(request(graph, "changed", {"nodeIds": ["4:x:1"], "total": "abc"}))
@@ -158,7 +160,7 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
     # no model exists under this home: parameters are refused before a model is looked for
     ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--burst", "--dataset",
-                                   "srprs_en_fr", "--prefix", "nothing-here/"], env=env)
+                                   "srprs_en_fr", "--prefix", namespace], env=env)
     assert ran.exit_code == 0, ran.output
     bad_keys, bad_bool, bad_total = (job(graph, j) for j in jobs)
     assert bad_keys["status"] == "failed" and bad_keys["attempts"] == 1
