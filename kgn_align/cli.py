@@ -581,10 +581,25 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     _cpu_threads()
     config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
 
+    loaded: dict[tuple[str, int], TrainedModel] = {}
+
+    def model() -> TrainedModel:
+        """The checkpoint, loaded (and its hash checked) once per file version, not per job;
+        a new latest.pt (a new training) is picked up by the next job."""
+        path = Path(model_path or app.models_dir / "latest.pt")
+        try:
+            stamp = (str(path.resolve()), path.stat().st_mtime_ns)
+        except OSError:
+            return app.load_model(model_path)  # says clearly that there is no model
+        if stamp not in loaded:
+            loaded.clear()
+            loaded[stamp] = app.load_model(path)
+        return loaded[stamp]
+
     def prepare(job: Job) -> tuple[TrainedModel, Any]:
         try:
             params = jobs.parse(job.kind, job.params)
-            trained = app.load_model(model_path)
+            trained = model()
         except KgnAlignError as exc:
             raise PermanentJobError(str(exc)) from None
         return trained, params
