@@ -271,7 +271,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
         return _dry_run(config, scorer, stamp, options, keys, start, progress).model_copy(
             update={"reviewed_sources": skipped})
 
-    graph.write("backfill_constraint", {}, None)
+    graph.write_once("backfill_constraint", {}, None)
     owner = uuid.uuid4().hex
     fp = fingerprint(config, flt, options, stamp, settings)
     run = graph.write("backfill_run_start", {"run_id": options.run_id, "fingerprint": fp,

@@ -582,6 +582,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
 
     loaded: dict[tuple[str, int], TrainedModel] = {}
+    names: dict[str, Any] = {}  #: level-0 vectors by name, for the loaded model's featurizer
 
     def model() -> TrainedModel:
         """The checkpoint, loaded (and its hash checked) once per file version, not per job;
@@ -593,6 +594,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             return app.load_model(model_path)  # says clearly that there is no model
         if stamp not in loaded:
             loaded.clear()
+            names.clear()  # vectors belong to one featurizer
             loaded[stamp] = app.load_model(path)
         return loaded[stamp]
 
@@ -613,7 +615,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "updated": summary.writes.updated, "entities": summary.entities}
 
     def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
-        scorer = ModelScorer(take(app.graph(), config), trained, k=k)
+        scorer = ModelScorer(take(app.graph(), config), trained, k=k, name_cache=names)
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    before_write=job.check_lease))
 
@@ -626,7 +628,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
             return backfill(job, trained, params)
-        scorer = ModelScorer(take(app.graph(), config), trained)
+        scorer = ModelScorer(take(app.graph(), config), trained, name_cache=names)
         keys = affected_sources(scorer, params.nodeIds)
         if not keys:
             return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,

@@ -106,6 +106,22 @@ class NgramFeaturizer:
             return sp.csr_matrix((0, 2**self.n_bits), dtype=np.float32)
         return _weigh(_counts(names, self.n_bits, self.ngram_range, self.word_weight), self.idf)
 
+    def transform_cached(self, names: Sequence[str], cache: dict[str, Tensor],
+                         max_entries: int = 2_000_000) -> Tensor:
+        """:meth:`transform`, reusing the vectors of names seen before (``cache``: text ->
+        ``(dim,)`` vector of *this* featurizer; the caller keeps one cache per featurizer).
+        Vectors are per name, so the result equals :meth:`transform`'s exactly. For a
+        long-running worker whose jobs see the same names again and again."""
+        missing = [n for n in dict.fromkeys(names) if n not in cache]
+        if missing:
+            if len(cache) + len(missing) > max_entries:
+                cache.clear()
+            for name, row in zip(missing, self.transform(missing)):
+                cache[name] = row
+        if not names:
+            return self.transform([])
+        return torch.stack([cache[n] for n in names])
+
     def transform(self, names: Sequence[str]) -> Tensor:
         """Dense level-0 vectors ``(N,) -> (N, dim)`` (all columns when ``dim`` is None)."""
         m = self.matrix(names)

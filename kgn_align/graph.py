@@ -94,6 +94,7 @@ class Graph:
         self.database = connection.database
         self._owns_driver = driver is None
         self._driver = driver or self._new_driver()
+        self._once: set[str] = set()
 
     def _new_driver(self) -> neo4j.Driver:
         connection = self.connection
@@ -218,6 +219,16 @@ class Graph:
         """Run a write query in one managed transaction: all of it lands or none."""
         text = cypher.render(name, identifiers, kind)
         return self._execute(True, name, lambda tx: tx.run(text, dict(params or {})).data())
+
+    def write_once(self, name: str, params: Mapping[str, Any] | None = None,
+                   identifiers: Identifiers | None = None) -> None:
+        """An idempotent schema statement (``CREATE CONSTRAINT ... IF NOT EXISTS``), run once
+        per connection rather than before every job: schema statements take a schema lock."""
+        text = cypher.render(name, identifiers)
+        if text in self._once:
+            return
+        self.write(name, params, identifiers)
+        self._once.add(text)
 
     def write_many(self, steps: Sequence[tuple[str, Mapping[str, Any], Identifiers | None]]) -> list[list[Row]]:
         """Several write queries in one transaction (e.g. a batch and its checkpoint)."""

@@ -74,10 +74,13 @@ class ModelScorer:
     """Backfill scorer: source keys in, candidate pairs with calibrated scores out."""
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
-                 batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA) -> None:
+                 batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA,
+                 name_cache: dict[str, Tensor] | None = None) -> None:
+        """``name_cache``: level-0 vectors by name text, kept by a long-running caller for
+        this model's featurizer (the worker) so repeated jobs featurise only new names."""
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
         self.block_beta = block_beta
-        level0 = snapshot.level0(trained.featurizer)
+        level0 = snapshot.level0(trained.featurizer, name_cache)
         self.side_a, self.side_b = trained.inputs(snapshot, level0)
         self.block_a, self.block_b = snapshot.blocking(level0, trained.student, block_beta)
         tgt = snapshot.target

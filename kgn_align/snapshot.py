@@ -66,8 +66,13 @@ class Snapshot:
     source: SideSnapshot
     target: SideSnapshot
 
-    def level0(self, featurizer: NgramFeaturizer) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both sides' level-0 (name) vectors, ``(N_i, F)`` per side."""
+    def level0(self, featurizer: NgramFeaturizer,
+               cache: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both sides' level-0 (name) vectors, ``(N_i, F)`` per side; with ``cache``, names
+        featurised before are not featurised again (:meth:`NgramFeaturizer.transform_cached`)."""
+        if cache is not None:
+            return (featurizer.transform_cached(self.source.names, cache),
+                    featurizer.transform_cached(self.target.names, cache))
         return featurizer.transform(self.source.names), featurizer.transform(self.target.names)
 
     def inputs(self, featurizer: NgramFeaturizer, relations: list[str], types: list[str],

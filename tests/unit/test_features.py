@@ -58,3 +58,17 @@ def test_a_nameless_entity_has_no_name_evidence() -> None:
     featurizer = NgramFeaturizer.fit(["23 Skidoo", "Heat"], n_bits=8, dim=None)
     vectors = featurizer.transform([feature_text([]), "23 Skidoo"])
     assert float(vectors[0].abs().sum()) == 0.0  # the key "3" never becomes a name
+
+
+def test_cached_transform_equals_transform() -> None:
+    import torch
+
+    from kgn_align.features import NgramFeaturizer
+
+    featurizer = NgramFeaturizer.fit(["Heat", "Alien", "Blade Runner", "Ran"], n_bits=10, dim=32)
+    cache: dict = {}
+    first = featurizer.transform_cached(["Heat", "Alien", "Heat"], cache)
+    again = featurizer.transform_cached(["Ran", "Heat", "Blade Runner", ""], cache)
+    assert torch.equal(first, featurizer.transform(["Heat", "Alien", "Heat"]))
+    assert torch.equal(again, featurizer.transform(["Ran", "Heat", "Blade Runner", ""]))
+    assert set(cache) == {"Heat", "Alien", "Ran", "Blade Runner", ""}
