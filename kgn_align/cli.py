@@ -334,6 +334,7 @@ def server_status(app: App) -> None:
         click.echo(json.dumps({"kind": state.kind, "version": state.version, "uri": state.uri,
                                "browser": state.browser_url, "pid": state.pid,
                                "user": state.user, "database": state.database,
+                               "password_file": str(Path(state.data_dir) / "server.password"),
                                "data_dir": state.data_dir}))
 
 
@@ -645,20 +646,24 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
 @cli.command()
 @alignment_options
+@click.option("--bookkeeping", is_flag=True, help="Also delete run progress and finished jobs "
+              "of every dataset (queued and running jobs stay).")
 @click.pass_obj
-def clean(app: App, dataset: str | None, prefix: str) -> None:
-    """Remove everything kgn-align wrote for the configured two sides.
+def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool) -> None:
+    """Remove what kgn-align's alignment wrote for the configured two sides.
 
     \b
     Removed: model-written SAME_AS edges between the sides (edges with r.review set, the
-    ones a person accepted or rejected, stay), the sampler's 'kgnHash' property on the
-    sides' nodes, backfill run progress (KgnBackfillRun) and finished AlignmentJob nodes.
-    The aligned graphs themselves are not touched. Prints what was removed (JSON).
+    ones a person accepted or rejected, stay) and the sampler's 'kgnHash' property on the
+    sides' nodes. With --bookkeeping also every backfill's run progress (KgnBackfillRun)
+    and every finished AlignmentJob, of all datasets (they do not record which sides they
+    were for). The graphs themselves, and what 'kgn-align load' created, are not touched.
+    Prints what was removed (JSON).
     """
     from kgn_align.writeback import clean as clean_up
 
     config = app.align_config(dataset, prefix)
-    click.echo(json.dumps(clean_up(app.graph(), config), indent=2))
+    click.echo(json.dumps(clean_up(app.graph(), config, bookkeeping=bookkeeping), indent=2))
 
 
 from kgn_align.backfill_cli import backfill as _backfill  # noqa: E402
@@ -714,6 +719,10 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
         state = server_.start()
         started = None if already else server_
         click.echo(f"      {_describe(state)}")
+        if started is not None and not keep_server:
+            click.echo("      (it stops when the demo ends; its data stays for the next 'kgn-align "
+                       "server start'. To keep it running: make demo ARGS=--keep-server, or "
+                       "kgn-align demo --keep-server)")
     else:
         click.echo(f"[1/6] using the graph server at {app.connection.uri}")
     try:
@@ -777,8 +786,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
         if started is not None and keep_server:
             click.echo(f"\n(the {started.kind} server keeps running: 'kgn-align server stop' ends it)")
         elif started is not None:
-            click.echo(f"\n(to look at the edges yourself, run the demo with --keep-server: the "
-                       f"{started.kind} server then keeps running)")
+            click.echo(f"\n(the {started.kind} server stops now; its data stays: 'kgn-align server "
+                       "start' brings it back with these edges, or run the demo with --keep-server)")
     finally:
         if started is not None and not keep_server:
             app.close()

@@ -70,7 +70,7 @@ def summarise(ranking: Ranking, gold: Tensor, *, pr_curve: str | Path | None = N
         labels = torch.cat([labels, torch.ones(missed, dtype=torch.bool)])
     out.update(classification_metrics(scores, labels))
     out["blocking_recall"] = float(torch.isfinite(ranks).double().mean())
-    out["sources"] = float(gold.numel())
+    out["sources"] = int(gold.numel())
     if pr_curve is not None:
         plot_pr_curve(scores, labels, pr_curve, title=title)
     return out

@@ -246,7 +246,7 @@ def train(
     t, m, b = model.calibrate_lists(best_logit, v_labels)
     log.info("in candidate lists: p = sigmoid(%.3f * logit + %.3f * margin + %.3f)", t, m, b)
     seconds = time.perf_counter() - started
-    metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "train_seconds": seconds, "steps": float(step)}
+    metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "train_seconds": seconds, "steps": step}
     return TrainResult(model=model, history=history, metrics=metrics, seconds=seconds)
 
 
@@ -312,7 +312,8 @@ def save_checkpoint(
         "config": model.config.to_dict(),
         "relations": list(relations),
         "types": list(types),
-        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        "metrics": {k: v if isinstance(v, int) else round(float(v), 6)
+                    for k, v in (metrics or {}).items()},
         "train_config": asdict(train_config) if train_config else {},
         "features": dict(features or {}),
         "student": student_state,

@@ -167,7 +167,12 @@ def threshold_metrics(scorer: ModelScorer, gold: Sequence[tuple[str, str]],
     scored once)."""
     from kgn_align.writeback import Edge, Policy, best_per_source
 
-    sources = sorted({a for a, _ in gold if a in scorer.snapshot.source.aligned_row})
+    # the gold pairs whose both ends are in the graph, as evaluate_model counts them (a
+    # slice of a benchmark holds only some of its gold)
+    snapshot = scorer.snapshot
+    gold = [(a, b) for a, b in gold
+            if a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
+    sources = sorted({a for a, _ in gold})
     scored = scorer(sources)
     if reviews is not None:
         scored = reviews.allowed(scored, Policy.BEST)

@@ -335,11 +335,13 @@ def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, st
     return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows]
 
 
-def clean(graph: Graph, config: AlignConfig, *, batch: int = 10_000) -> dict[str, int]:
-    """Remove what kgn-align wrote for ``config``'s two sides: model SAME_AS edges (reviewed
-    edges stay), the sampler's hash property on both sides' nodes, backfill run progress
-    and finished jobs. The aligned graphs themselves are left as they were. Batched, each
-    batch its own transaction; returns what was removed."""
+def clean(graph: Graph, config: AlignConfig, *, bookkeeping: bool = False,
+          batch: int = 10_000) -> dict[str, int]:
+    """Remove what alignment wrote for ``config``'s two sides: model SAME_AS edges (reviewed
+    edges stay) and the sampler's hash property on both sides' nodes; with ``bookkeeping``
+    also every backfill's run progress and every finished job (they name no sides). The
+    graphs themselves are left as they were. Batched, each batch its own transaction;
+    returns what was removed."""
     from kgn_align.sampling import HASH_PROPERTY
 
     identifiers, params = selection(config)
@@ -358,6 +360,7 @@ def clean(graph: Graph, config: AlignConfig, *, batch: int = 10_000) -> dict[str
         drain("clean_sampling_hash", "sampling_hashes",
               {"side_property": side.property, "side_value": side.value},
               {"label": side.label, "hash_property": HASH_PROPERTY})
-    drain("clean_bookkeeping", "bookkeeping_nodes", {}, None)
+    if bookkeeping:
+        drain("clean_bookkeeping", "bookkeeping_nodes", {}, None)
     log.info("cleaned: %s", done)
     return done

@@ -397,7 +397,7 @@ def test_clean_removes_what_kgn_align_wrote_and_keeps_reviews(graph: Graph, load
     env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "clean", "--dataset", "dbp15k_fr_en",
-                                      "--prefix", prefix], env=env)
+                                      "--prefix", prefix, "--bookkeeping"], env=env)
     assert result.exit_code == 0, result.output
     removed = json.loads(result.output)
     assert removed["model_edges"] == len(before) - len(reviewed) and removed["sampling_hashes"] > 0

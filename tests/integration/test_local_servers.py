@@ -50,6 +50,7 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
         password_file = tmp_path / "home" / "servers" / kind / "server.password"
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        assert info["password_file"] == str(password_file)  # status says where it is
         password = json.loads(state_file.read_text())["password"]
         assert password not in started.output + status.output
         loaded = runner.invoke(cli, [*home, "load", "kg", "srprs_en_fr", "--pairs", "30", "--prefix", "cli/"], env=env)

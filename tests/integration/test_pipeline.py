@@ -124,6 +124,8 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     assert report["metrics"]["gold_pairs"] == len(gold)
     loose, strict = report["at_threshold"]
     assert (loose["threshold"], strict["threshold"]) == (0.05, 0.9)
+    # over the same gold pairs as the ranking (those in the graph), not the whole set's
+    assert loose["gold_pairs"] == strict["gold_pairs"] == report["metrics"]["gold_pairs"]
     assert loose["recall"] >= strict["recall"] and strict["precision"] >= 0.5
 
     # explain samples just the pair's two trees, yet scores exactly as the backfill does
