@@ -262,7 +262,7 @@ def _kind(kind: str) -> Any:
 def _describe(state: Any) -> str:
     browser = f", Browser {state.browser_url}" if state.browser_url else ""
     return (f"{state.kind} {state.version} running: {state.uri}{browser} (pid {state.pid}, "
-            f"user {state.user}, password in {Path(state.data_dir) / 'server.password'})")
+            f"user {state.user}, password in {state.password_file})")
 
 
 @cli.group()
@@ -334,7 +334,7 @@ def server_status(app: App) -> None:
         click.echo(json.dumps({"kind": state.kind, "version": state.version, "uri": state.uri,
                                "browser": state.browser_url, "pid": state.pid,
                                "user": state.user, "database": state.database,
-                               "password_file": str(Path(state.data_dir) / "server.password"),
+                               "password_file": str(state.password_file),
                                "data_dir": state.data_dir}))
 
 

@@ -67,6 +67,11 @@ class ServerState(BaseModel):
         return f"{scheme}://{self.host}:{self.bolt_port}"
 
     @property
+    def password_file(self) -> Path:
+        """Where the password is kept (0600): what users are told, never the password."""
+        return Path(self.data_dir) / PASSWORD_FILE
+
+    @property
     def browser_url(self) -> str | None:
         """Neo4j Browser, served by Neo4j's HTTP connector (ArcadeDB has none)."""
         return f"http://{self.host}:{self.http_port}/browser/" if self.kind == "neo4j" else None
