@@ -146,7 +146,9 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         from kgn_align.snapshot import take
 
         click.echo(f"model {trained.version}; sampling both sides ...", err=True)
-        score = ModelScorer(take(graph, config), trained, k=k)
+        from kgn_align.writeback import labelled_pairs
+
+        score = ModelScorer(take(graph, config), trained, k=k, labelled=labelled_pairs(graph, config))
         stamp = trained.stamp
     else:
         from kgn_align.scorers import NameSimilarityScorer

@@ -1,22 +1,49 @@
 """Scoring candidate pairs with a trained pair model, for backfills and evaluation.
 
-Candidates come from blocking vectors (names + sampled neighbourhood names, with the
-checkpoint's cold-start student for entities without neighbours; see
-:mod:`kgn_align.candidates`) within the pool of target entities, restricted to the same
-entity type; the pair model (cross-encoder) then scores each candidate pair. Pairs stream
-through the model in fixed-size batches, so memory is bounded by the batch, not the graph.
+The stages, over every source entity the backfill could align at once:
+
+1. **Blocking**: each source's ``k`` nearest targets by blocking vectors (names +
+   sampled neighbourhood names, with the checkpoint's cold-start student for entities
+   without neighbours; :mod:`kgn_align.candidates`), within the same entity type, among the
+   targets still open: a target accepted for another source, and a rejected pair, are no
+   candidates.
+2. **Pair model**: the GNN (cross-encoder) scores each candidate pair; pairs stream
+   through it in fixed-size batches.
+3. **Global assignment** (:mod:`kgn_align.assignment`): the pair's blocking cosine plus
+   ``beta`` times its logit, Sinkhorn-normalised over the whole candidate matrix, so that
+   two sources compete for one target and a source whose look-alike is another source's
+   match loses it. ``beta`` is chosen on the model's validation pairs (``0`` when the
+   model does not help there: then the GNN is honestly out of the decision).
+4. **Calibration**: a probability per pair, fitted on the validation lists with and
+   without their answers (sources with no counterpart are calibrated too).
+
+:class:`ModelScorer` computes all of it once, on first use; calling it with a batch of
+source keys then looks their pairs up, so batches, resumed runs and the order of calls
+give the same scores. Its :meth:`ModelScorer.with_variant` gives the baselines with everything
+else equal: ``propagation-sinkhorn`` (``beta = 0``: names propagated to neighbours plus
+Sinkhorn, in the manner of SEU) and ``neighbourhood-cosine`` (``beta = 0``, no Sinkhorn).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from kgn_align.assignment import (
+    ITERATIONS,
+    TEMPERATURE,
+    CandidateMatrix,
+    Calibrator,
+    competition_features,
+    dangling_copies,
+    sinkhorn,
+)
 from kgn_align.candidates import CONTEXT_BETA, search_pool
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.features import NgramFeaturizer
@@ -29,6 +56,14 @@ from kgn_align.writeback import ModelStamp, ScoredPair
 log = logging.getLogger(__name__)
 
 METHOD = "cg-mualign"
+#: weights of the pair model's logit tried against the validation pairs (0 = no GNN)
+LOGIT_WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2)
+#: the scorer's variants: (logit weight or None = chosen, Sinkhorn iterations)
+VARIANTS: dict[str, tuple[float | None, int]] = {
+    METHOD: (None, ITERATIONS),
+    "propagation-sinkhorn": (0.0, ITERATIONS),
+    "neighbourhood-cosine": (0.0, 0),
+}
 DECIMALS = 6  #: scores are rounded so a resumed run writes exactly what a fresh one would
 
 
@@ -45,6 +80,8 @@ class TrainedModel:
     path: Path
     context_beta: float = 0.0
     student: ColdStartMLP | None = None  #: blocking vectors for entities without neighbours
+    #: (source key, target key) pairs held out of training: the calibration is fitted on them
+    validation: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | None = None) -> TrainedModel:
@@ -59,7 +96,7 @@ class TrainedModel:
         student = ColdStartMLP.from_state(ckpt["student"]) if ckpt.get("student") else None
         return cls(model, NgramFeaturizer.from_state(features), list(ckpt["relations"]),
                    list(ckpt["types"]), ckpt["version"], dict(ckpt.get("metrics", {})), path, beta,
-                   student)
+                   student, [(str(a), str(b)) for a, b in ckpt.get("validation", [])])
 
     def inputs(self, snapshot: Snapshot,
                level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:
@@ -70,62 +107,235 @@ class TrainedModel:
         return ModelStamp(model=f"kgn-align/{self.version}", method=METHOD)
 
 
+@dataclass
+class Alignment:
+    """The global stage's result over one candidate matrix (entries grouped by source row).
+
+    Shapes: every tensor ``(P,)``, one entry per candidate pair.
+    """
+
+    matrix: CandidateMatrix
+    cosine: Tensor  #: blocking cosine
+    logit: Tensor  #: pair-model logit
+    score: Tensor  #: cosine + beta * logit
+    log_assignment: Tensor  #: Sinkhorn log-probability
+    prob: Tensor  #: calibrated probability of a match
+    beta: float
+    calibrator: Calibrator | None
+
+    def rows(self) -> dict[int, tuple[int, int]]:
+        """Source row -> (first entry, end) of its slice."""
+        out: dict[int, tuple[int, int]] = {}
+        for i, r in enumerate(self.matrix.row.tolist()):
+            first, _ = out.get(r, (i, i))
+            out[r] = (first, i + 1)
+        return out
+
+
 class ModelScorer:
-    """Backfill scorer: source keys in, candidate pairs with calibrated scores out."""
+    """Backfill scorer: source keys in, candidate pairs with calibrated scores out (see the
+    module docstring for the stages).
+
+    Args:
+        snapshot, trained: the graph's two sides and the model.
+        k: candidates per source entity. Default 10.
+        labelled: reviewed pairs ``(source key, target key, "accepted" | "rejected")``:
+            accepted sources and their targets leave the matching (except the model's
+            validation pairs, which stand in for unreviewed ones while calibrating), and
+            rejected pairs are no candidates.
+        variant: :data:`METHOD` (default) or a baseline of :data:`VARIANTS`.
+        name_cache: level-0 vectors by name text, kept by a long-running caller for this
+            model's featurizer (the worker) so repeated jobs featurise only new names.
+    """
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
                  batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA,
+                 labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
                  name_cache: dict[str, Tensor] | None = None) -> None:
-        """``name_cache``: level-0 vectors by name text, kept by a long-running caller for
-        this model's featurizer (the worker) so repeated jobs featurise only new names."""
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown scorer variant {variant!r}: one of {sorted(VARIANTS)}")
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
-        self.block_beta = block_beta
+        self.block_beta, self.variant = block_beta, variant
         level0 = snapshot.level0(trained.featurizer, name_cache)
         self.side_a, self.side_b = trained.inputs(snapshot, level0)
         self.block_a, self.block_b = snapshot.blocking(level0, trained.student, block_beta)
-        tgt = snapshot.target
-        self.pool = torch.tensor(sorted(tgt.aligned_row.values()), dtype=torch.long)
+        src, tgt = snapshot.source, snapshot.target
+        validation = [(a, b) for a, b in trained.validation
+                      if a in src.aligned_row and b in tgt.aligned_row]
+        self.validation = torch.tensor([[src.aligned_row[a], tgt.aligned_row[b]] for a, b in validation],
+                                       dtype=torch.long).reshape(-1, 2)
+        held_out_s, held_out_t = {a for a, _ in validation}, {b for _, b in validation}
+        accepted = [(a, b) for a, b, review in labelled if review == "accepted"]
+        settled_s = {a for a, _ in accepted} - held_out_s
+        settled_t = {b for _, b in accepted} - held_out_t
+        self.rejected = {(a, b) for a, b, review in labelled if review == "rejected"}
+        scorable = self.side_a.tree_position >= 0
+        self.sources = torch.tensor(sorted(r for key, r in src.aligned_row.items()
+                                           if key not in settled_s and bool(scorable[r])),
+                                    dtype=torch.long)
+        self.pool = torch.tensor(sorted(r for key, r in tgt.aligned_row.items() if key not in settled_t),
+                                 dtype=torch.long)
         # type ids are numbered per side: compare them by name. The two side labels are one
         # type (a Movie side and a Film side: without entity_labels they share no type name,
         # and type-restricted blocking would find no candidate at all).
-        alias = {tgt.side.label: snapshot.source.side.label}
-        names_a = list(snapshot.source.table.types)
+        alias = {tgt.side.label: src.side.label}
+        names_a = list(src.table.types)
         names_b = [alias.get(t, t) for t in tgt.table.types]
         common = {t: i for i, t in enumerate(sorted(set(names_a) | set(names_b)))}
-        src_types = {names_a[int(snapshot.source.table.type[r])] for r in snapshot.source.aligned_row.values()}
+        src_types = {names_a[int(src.table.type[r])] for r in src.aligned_row.values()}
         tgt_types = {names_b[int(tgt.table.type[r])] for r in tgt.aligned_row.values()}
-        #: source entity types with no target entity of the same type: no candidates
+        #: source entity types with no target entities of the same type: no candidates
         self.unmatched_types = sorted(src_types - tgt_types)
         if self.unmatched_types:
             log.warning("source entity type(s) %s have no target entities of the same type: "
                         "those sources get no candidates (name the types in entity_labels, "
                         "or label both sides alike)", self.unmatched_types)
-        self.types_a = torch.tensor([common[names_a[t]] for t in snapshot.source.table.type.tolist()] or [0])
+        self.types_a = torch.tensor([common[names_a[t]] for t in src.table.type.tolist()] or [0])
         self.types_b = torch.tensor([common[names_b[t]] for t in tgt.table.type.tolist()] or [0])
+        self._logit_cache: dict[int, float] = {}
+        self._alignment: Alignment | None = None
+        self._slices: dict[int, tuple[int, int]] = {}
+        self._shared: ModelScorer | None = None
 
     @property
     def settings(self) -> dict[str, object]:
         """What changes its output besides the graph and the model: part of a run's fingerprint."""
-        return {"k": self.k, "block_beta": self.block_beta}
+        return {"k": self.k, "block_beta": self.block_beta, "variant": self.variant}
+
+    @property
+    def stamp(self) -> ModelStamp:
+        if self.variant == METHOD:
+            return self.trained.stamp
+        return ModelStamp(model=f"kgn-align/{self.trained.version}", method=self.variant)
+
+    def with_variant(self, name: str) -> ModelScorer:
+        """The same scorer with another :data:`VARIANTS` entry: shares the candidates and the
+        pair model's logits (computed once), differs only in the global stage."""
+        if name not in VARIANTS:
+            raise ValueError(f"unknown scorer variant {name!r}: one of {sorted(VARIANTS)}")
+        other = object.__new__(ModelScorer)
+        other.__dict__.update(self.__dict__)
+        other.variant, other._alignment, other._slices = name, None, {}
+        other._shared = self._shared or self
+        return other
+
+    # ------------------------------------------------------------------ the global stage
+    def logits(self, src: Tensor, tgt: Tensor) -> Tensor:
+        """Pair-model logits of ``(src[i], tgt[i])`` (entity-table rows), each pair scored
+        once per scorer however often it is asked for. Shapes ``(P,), (P,) -> (P,)``."""
+        owner = self._shared or self
+        width = max(len(self.snapshot.target.table.keys), 1)
+        ids = (src * width + tgt).tolist()
+        missing = sorted({i for i in ids if i not in owner._logit_cache})
+        if missing:
+            m = torch.tensor(missing, dtype=torch.long)
+            logit, _ = score_pairs(self.trained.model, self.side_a, self.side_b, m // width, m % width,
+                                   batch_pairs=self.batch_pairs)
+            owner._logit_cache.update(zip(missing, logit.tolist()))
+        return torch.tensor([owner._logit_cache[i] for i in ids], dtype=torch.float32)
+
+    def candidates(self, sources: Tensor, pool: Tensor) -> tuple[CandidateMatrix, Tensor]:
+        """Blocking: each source row's ``k`` nearest pool rows of its type, rejected pairs
+        left out; returns the matrix and the entries' blocking cosines ``(P,)``."""
+        found = search_pool(self.block_a, self.block_b, sources, pool, self.k,
+                            source_types=self.types_a, target_types=self.types_b)
+        matrix, keep = CandidateMatrix.from_lists(sources, found.index)
+        cosine = found.similarity[keep]
+        if self.rejected:
+            s_keys, t_keys = self.snapshot.source.table.keys, self.snapshot.target.table.keys
+            ok = torch.tensor([(s_keys[a], t_keys[b]) not in self.rejected
+                               for a, b in zip(matrix.row.tolist(), matrix.col.tolist())], dtype=torch.bool)
+            matrix, cosine = CandidateMatrix(matrix.row[ok], matrix.col[ok]), cosine[ok]
+        return matrix, cosine
+
+    def align(self, sources: Tensor | None = None, pool: Tensor | None = None, *,
+              beta: float | None = None, calibrate: bool = True) -> Alignment:
+        """The global stage over ``sources`` x ``pool`` (default: every source the backfill
+        can align x every open target). ``beta`` overrides the variant's logit weight."""
+        sources = self.sources if sources is None else sources
+        pool = self.pool if pool is None else pool
+        fixed, iterations = VARIANTS[self.variant]
+        matrix, cosine = self.candidates(sources, pool)
+        logit = self.logits(matrix.row, matrix.col) if fixed != 0.0 else torch.zeros_like(cosine)
+
+        def assign(b: float) -> tuple[Tensor, Tensor]:
+            score = cosine + b * logit
+            return score, sinkhorn(matrix, score, temperature=TEMPERATURE, iterations=iterations)
+
+        if beta is None:
+            beta = fixed if fixed is not None else self._choose_beta(matrix, assign)
+        score, log_a = assign(beta)
+        calibrator = None
+        prob = torch.sigmoid((score - 0.5) * 10)
+        if calibrate:
+            calibrator = self._fit_calibrator(matrix, score, log_a)
+            if calibrator is not None:
+                prob = calibrator(competition_features(matrix, score, log_a))
+        return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator)
+
+    def _validation_hits(self, matrix: CandidateMatrix, ranking: Tensor) -> float:
+        if self.validation.numel() == 0:
+            return 0.0
+        gold = dict(zip(self.validation[:, 0].tolist(), self.validation[:, 1].tolist()))
+        best: dict[int, tuple[float, int]] = {}
+        for r, c, s in zip(matrix.row.tolist(), matrix.col.tolist(), ranking.tolist()):
+            if r in gold and (r not in best or s > best[r][0]):
+                best[r] = (s, c)
+        return sum(1 for r, g in gold.items() if r in best and best[r][1] == g) / len(gold)
+
+    def _choose_beta(self, matrix: CandidateMatrix, assign: Any) -> float:
+        """The logit weight with the best validation Hits@1 after Sinkhorn (ties: the
+        smaller weight, so the GNN enters the decision only where it helps)."""
+        if self.validation.numel() == 0:
+            return LOGIT_WEIGHTS[2]
+        tried = [(self._validation_hits(matrix, assign(b)[1]), -b) for b in LOGIT_WEIGHTS]
+        hits, neg_b = max(tried)
+        log.info("logit weight %.2f: validation Hits@1 %.4f (%s)", -neg_b, hits,
+                 ", ".join(f"{-b:.2f}: {h:.4f}" for h, b in tried))
+        return -neg_b
+
+    def _fit_calibrator(self, matrix: CandidateMatrix, score: Tensor, log_a: Tensor) -> Calibrator | None:
+        if self.validation.numel() == 0:
+            log.warning("the model has no validation pairs in this graph: scores are not calibrated")
+            return None
+        present = torch.isin(self.validation[:, 0], matrix.row)
+        val = self.validation[present]
+        if val.size(0) == 0:
+            return None
+        answer = dict(zip(val[:, 0].tolist(), val[:, 1].tolist()))
+        rows = torch.isin(matrix.row, val[:, 0])
+        features = competition_features(matrix, score, log_a)[rows]
+        labels = torch.tensor([float(answer[r] == c) for r, c in
+                               zip(matrix.row[rows].tolist(), matrix.col[rows].tolist())])
+        d_features, d_labels = dangling_copies(matrix, score, log_a, val[:, 0], val[:, 1])
+        try:
+            calibrator = Calibrator.fit(torch.cat([features, d_features]), torch.cat([labels, d_labels]))
+        except ValueError as exc:
+            log.warning("scores are not calibrated: %s", exc)
+            return None
+        log.info("calibrated on %d validation sources (with and without their answer): %s",
+                 val.size(0), calibrator.describe())
+        return calibrator
+
+    @property
+    def alignment(self) -> Alignment:
+        """The global stage over every source the backfill can align, computed once."""
+        if self._alignment is None:
+            self._alignment = self.align()
+            self._slices = self._alignment.rows()
+        return self._alignment
 
     def __call__(self, keys: Sequence[str]) -> list[ScoredPair]:
-        known = [k for k in keys if k in self.snapshot.source.aligned_row and
-                 int(self.side_a.tree_position[self.snapshot.source.aligned_row[k]]) >= 0]
-        if not known or self.pool.numel() == 0:
-            return []
-        rows = self.snapshot.source.rows(known)
-        cands = search_pool(self.block_a, self.block_b, rows, self.pool, self.k,
-                            source_types=self.types_a, target_types=self.types_b).index
-        src = rows.repeat_interleave(cands.size(1))
-        tgt = cands.reshape(-1)
-        keep = tgt >= 0
-        src, tgt = src[keep], tgt[keep]
-        logit, _ = score_pairs(self.trained.model, self.side_a, self.side_b, src, tgt,
-                               batch_pairs=self.batch_pairs)
-        # each source's candidates compete: score them as a list (margin over the best rival)
-        lists = torch.full(cands.shape, float("-inf"))
-        lists.view(-1)[keep] = logit
-        prob = self.trained.model.calibrated_in_lists(lists).view(-1)[keep]
+        alignment = self.alignment
+        row_of = self.snapshot.source.aligned_row
         s_keys, t_keys = self.snapshot.source.table.keys, self.snapshot.target.table.keys
-        return [ScoredPair(source=s_keys[a], target=t_keys[b], score=round(float(p), DECIMALS))
-                for a, b, p in zip(src.tolist(), tgt.tolist(), prob.double().tolist())]
+        cols, probs = alignment.matrix.col, alignment.prob
+        out = []
+        for key in keys:
+            r = row_of.get(key)
+            if r is None or r not in self._slices:
+                continue
+            first, end = self._slices[r]
+            for c, p in zip(cols[first:end].tolist(), probs[first:end].double().tolist()):
+                out.append(ScoredPair(source=s_keys[r], target=t_keys[c], score=round(p, DECIMALS)))
+        return out

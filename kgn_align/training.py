@@ -31,8 +31,9 @@ from kgn_align.model.pair_model import ModelConfig, PairModel
 
 log = logging.getLogger(__name__)
 
-#: 2: the version hash covers everything that changes a score (format 1 covered weights only)
-CHECKPOINT_FORMAT = 2
+#: 3: also the validation pairs, on which a scorer fits its calibration (format 2: the hash
+#: covered weights, features, vocabularies, config and student; format 1 weights only)
+CHECKPOINT_FORMAT = 3
 
 
 @dataclass
@@ -62,6 +63,9 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    #: ``(V, 2)`` rows of the pairs held out for validation: never trained on, so the
+    #: scorer can fit its calibration on them (:mod:`kgn_align.assignment`)
+    validation: Tensor | None = None
 
 
 def pick_device() -> torch.device:
@@ -247,7 +251,8 @@ def train(
     log.info("in candidate lists: p = sigmoid(%.3f * logit + %.3f * margin + %.3f)", t, m, b)
     seconds = time.perf_counter() - started
     metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "train_seconds": seconds, "steps": step}
-    return TrainResult(model=model, history=history, metrics=metrics, seconds=seconds)
+    return TrainResult(model=model, history=history, metrics=metrics, seconds=seconds,
+                       validation=valid.clone())
 
 
 def _digest(h: Any, value: Any) -> None:
@@ -285,7 +290,8 @@ def model_version(state_dict: dict[str, Tensor], **scoring: Any) -> str:
 def checkpoint_version(ckpt: dict[str, Any]) -> str:
     """The version a checkpoint's contents hash to (see :func:`model_version`)."""
     return model_version(ckpt["state_dict"], config=ckpt["config"], relations=ckpt["relations"],
-                         types=ckpt["types"], features=ckpt["features"], student=ckpt["student"])
+                         types=ckpt["types"], features=ckpt["features"], student=ckpt["student"],
+                         validation=ckpt["validation"])
 
 
 def save_checkpoint(
@@ -298,6 +304,7 @@ def save_checkpoint(
     train_config: TrainConfig | None = None,
     features: dict[str, Any] | None = None,
     student: ColdStartMLP | None = None,
+    validation: list[tuple[str, str]] | None = None,
 ) -> str:
     """Write a checkpoint of tensors and plain types only (``weights_only`` loadable);
     returns the model version (:func:`checkpoint_version`: a content hash of everything in
@@ -317,6 +324,7 @@ def save_checkpoint(
         "train_config": asdict(train_config) if train_config else {},
         "features": dict(features or {}),
         "student": student_state,
+        "validation": [[str(a), str(b)] for a, b in (validation or [])],
     }
     version = ckpt["version"] = checkpoint_version(ckpt)
     path = Path(path)

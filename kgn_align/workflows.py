@@ -20,12 +20,13 @@ import torch
 from kgn_align.coldstart import ColdStartConfig
 from kgn_align.config import AlignConfig
 from kgn_align.errors import KgnAlignError
-from kgn_align.evaluation import rank, summarise
+from kgn_align.evaluation import Gold
 from kgn_align.features import NgramFeaturizer
 from kgn_align.graph import Graph
 from kgn_align.model.inputs import build_vocabulary
 from kgn_align.model.pair_model import ModelConfig
-from kgn_align.scoring import ModelScorer, TrainedModel
+from kgn_align.metrics import plot_pr_curve
+from kgn_align.scoring import VARIANTS, ModelScorer, TrainedModel
 from kgn_align.snapshot import Progress, Snapshot, take
 from kgn_align.writeback import labelled_pairs
 from kgn_align.training import TrainConfig, save_checkpoint, train
@@ -75,7 +76,9 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
                               metrics=metrics, train_config=tcfg,
                               features={**featurizer.state(), "context_beta": context_beta},
-                              student=student)
+                              student=student, validation=[
+                                  (snapshot.source.table.keys[int(a)], snapshot.target.table.keys[int(b)])
+                                  for a, b in result.validation.tolist()])
     final = models_dir / f"{version}.pt"
     tmp_path.replace(final)
     shutil.copyfile(final, models_dir / "latest.pt")
@@ -108,77 +111,108 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def evaluate_model(scorer: ModelScorer, gold: Sequence[tuple[str, str]], *, k: int = 50,
-                   pr_curve: Path | None = None) -> dict[str, Any]:
-    """Rank each gold source's candidates among the gold targets (the standard protocol:
-    candidates by the backfill's blocking vectors, re-scored by the model; a gold missed by
-    blocking is a miss). ``scorer`` brings the snapshot, model and vectors, computed once."""
-    snapshot, trained = scorer.snapshot, scorer.trained
-    known = [(a, b) for a, b in gold if a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
+def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, gold: Gold,
+                       options: Any = None, *, methods: Sequence[str] = tuple(VARIANTS),
+                       pr_curve: Path | None = None) -> dict[str, Any]:
+    """Judge what a backfill with ``options`` would write over the *whole* source side,
+    for the scorer and its baselines (:data:`kgn_align.scoring.VARIANTS`, everything else
+    equal), in one invocation.
+
+    Per method: the edges of a dry run of :func:`kgn_align.backfill.run_backfill` (the
+    product's own selection, reviews, policy and threshold) judged by
+    :func:`~kgn_align.evaluation.judge_edges`; Hits@1/10 and MRR of the gold sources
+    ranked among every open target (by the edge score) and under the usual protocol
+    (among the gold targets only, by the assignment score); the calibration (ECE and the
+    reliability table) of every candidate pair of the gold sources (of every source when
+    the gold is complete). ``pr_curve``: PR curve and reliability diagram of the first
+    method, as a PNG.
+    """
+    from kgn_align.backfill import BackfillOptions, run_backfill
+    from kgn_align.evaluation import judge_edges, list_ranks, reliability
+    from kgn_align.metrics import ranking_metrics
+
+    options = options or BackfillOptions()
+    snapshot = scorer.snapshot
+    src, tgt = snapshot.source, snapshot.target
+    known = {a: b for a, b in gold.pairs.items() if a in src.aligned_row and b in tgt.aligned_row}
     if not known:
         raise KgnAlignError("none of the gold pairs are entities of the two sides")
-    sources = snapshot.source.rows([a for a, _ in known])
-    targets = snapshot.target.rows([b for _, b in known])
-    pool = torch.unique(targets)
-    start = time.perf_counter()
-    ranking = rank(trained.model, scorer.side_a, scorer.side_b, sources, pool, k=k,
-                   blocking=(scorer.block_a, scorer.block_b))
-    config = snapshot.config
-    title = (f"{config.source.name} -> {config.target.name} ({config.source.value or config.source.label}), "
-             f"model {trained.version}, {len(known)} gold pairs")
-    metrics = summarise(ranking, targets, pr_curve=pr_curve, title=title)
-    metrics.update(gold_pairs=len(known), skipped_pairs=len(gold) - len(known),
-                   seconds=round(time.perf_counter() - start, 2))
-    return {"model": trained.version, "metrics": metrics}
+    gold = Gold(known, gold.complete)
+    g_src = [src.aligned_row[a] for a in known]
+    g_tgt = [tgt.aligned_row[b] for b in known.values()]
+    out: dict[str, Any] = {
+        "model": scorer.trained.version, "policy": options.policy.value,
+        "threshold": options.threshold, "candidates_per_source": scorer.k,
+        "gold_pairs": len(known), "gold_complete": gold.complete,
+        "sources_scored": int(scorer.sources.numel()), "open_targets": int(scorer.pool.numel()),
+        "methods": {},
+    }
+    for name in methods:
+        started = time.perf_counter()
+        variant = scorer if name == scorer.variant else scorer.with_variant(name)
+        alignment = variant.alignment
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "edges.csv"
+            summary = run_backfill(graph, config, variant, variant.stamp,
+                                   options.model_copy(update={"dry_run": path}))
+            edges = read_edge_csv(path)
+        metrics = judge_edges(edges, gold)
+        metrics["shared_targets"] = summary.shared_targets
+        matrix = alignment.matrix
+        ranks = list_ranks(matrix.row, matrix.col, alignment.prob, g_src, g_tgt)
+        metrics["all_targets"] = {k: round(v, 4) for k, v in ranking_metrics(ranks).items()}
+        protocol = variant.align(torch.tensor(sorted(set(g_src))), torch.tensor(sorted(set(g_tgt))),
+                                 beta=alignment.beta, calibrate=False)
+        ranks = list_ranks(protocol.matrix.row, protocol.matrix.col, protocol.log_assignment,
+                           g_src, g_tgt)
+        metrics["protocol"] = {k: round(v, 4) for k, v in ranking_metrics(ranks).items()}
+        answer = {src.aligned_row[a]: tgt.aligned_row[b] for a, b in known.items()}
+        judged = (torch.ones_like(matrix.row, dtype=torch.bool) if gold.complete
+                  else torch.isin(matrix.row, torch.tensor(g_src)))
+        labels = torch.tensor([float(answer.get(r) == c) for r, c in
+                               zip(matrix.row[judged].tolist(), matrix.col[judged].tolist())])
+        metrics["calibration"] = reliability(alignment.prob[judged], labels)
+        metrics["logit_weight"] = alignment.beta
+        metrics["calibrator"] = alignment.calibrator.describe() if alignment.calibrator else None
+        metrics["seconds"] = round(time.perf_counter() - started, 1)
+        out["methods"][name] = metrics
+        if pr_curve is not None and name == methods[0]:
+            title = (f"{config.source.name} -> {config.target.name}, {name} "
+                     f"(model {scorer.trained.version}), {len(known)} gold pairs")
+            plot_pr_curve(alignment.prob[judged], labels, pr_curve, title=title)
+    return out
+
+
+def read_edge_csv(path: Path) -> list[tuple[str, str, float]]:
+    """``(source, target, score)`` rows of a dry run's CSV file."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [(r["source"], r["target"], float(r["score"])) for r in csv.DictReader(fh)]
+
+
+def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,
+                      model: str | None = None) -> dict[str, Any]:
+    """The model-written SAME_AS edges now in the graph (review not set; optionally one
+    model's), judged as :func:`evaluate_alignment` judges a dry run's, against the gold
+    pairs whose both entities are in the graph."""
+    from kgn_align.evaluation import judge_edges
+    from kgn_align.scorers import read_side
+    from kgn_align.writeback import read_edges
+
+    sources = set(read_side(graph, config, config.source)[0])
+    targets = set(read_side(graph, config, config.target)[0])
+    gold = Gold({a: b for a, b in gold.pairs.items() if a in sources and b in targets}, gold.complete)
+    if not gold.pairs:
+        raise KgnAlignError("none of the gold pairs are entities of the two sides")
+
+    reviewed = {a for a, _, review in labelled_pairs(graph, config) if review == "accepted"}
+    edges = [(e.source, e.target, float(e.score or 0.0)) for e in read_edges(graph, config, model)
+             if e.review is None and e.source not in reviewed]
+    return judge_edges(edges, gold)
 
 
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
-def edge_metrics(edges: Sequence[Any], gold: Sequence[tuple[str, str]]) -> dict[str, float | int]:
-    """Precision, recall and Hits@1 of model-written SAME_AS edges against held-out gold.
-
-    Only edges whose source is a gold source count (the others belong to entities without
-    a held-out answer). Hits@1: the source's best-scored written edge is its gold target;
-    a source with no edge above the threshold is a miss.
-    """
-    truth = dict(gold)
-    mine = [e for e in edges if e.review is None and e.source in truth]
-    hits = sum(1 for e in mine if truth[e.source] == e.target)
-    best: dict[str, Any] = {}
-    for e in mine:
-        if e.source not in best or (e.score or 0) > (best[e.source].score or 0):
-            best[e.source] = e
-    top1 = sum(1 for s, e in best.items() if truth[s] == e.target)
-    precision = hits / len(mine) if mine else 0.0
-    recall = hits / len(truth) if truth else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "hits@1": round(top1 / len(truth), 4) if truth else 0.0,
-            "edges_on_gold_sources": len(mine), "gold_pairs": len(truth)}
-
-
-def threshold_metrics(scorer: ModelScorer, gold: Sequence[tuple[str, str]],
-                      thresholds: Sequence[float], reviews: Any = None) -> list[dict[str, float]]:
-    """What a backfill with policy ``best`` and this ``scorer`` would write for the gold
-    sources at each of ``thresholds``, scored against the gold: the same scorer, policy
-    and :class:`~kgn_align.writeback.Reviews`, without the graph (the gold sources are
-    scored once)."""
-    from kgn_align.writeback import Edge, Policy, best_per_source
-
-    # the gold pairs whose both ends are in the graph, as evaluate_model counts them (a
-    # slice of a benchmark holds only some of its gold)
-    snapshot = scorer.snapshot
-    gold = [(a, b) for a, b in gold
-            if a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
-    sources = sorted({a for a, _ in gold})
-    scored = scorer(sources)
-    if reviews is not None:
-        scored = reviews.allowed(scored, Policy.BEST)
-    out = []
-    for threshold in thresholds:
-        chosen = best_per_source(scored, threshold)
-        edges = [Edge(source=p.source, target=p.target, score=p.score) for p in chosen]
-        out.append({"threshold": threshold, **edge_metrics(edges, gold)})
-    return out

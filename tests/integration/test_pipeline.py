@@ -17,8 +17,9 @@ from kgn_align.scoring import ModelScorer, TrainedModel
 from kgn_align.explaining import explain_pair, render
 from kgn_align.snapshot import hop1_edges, take
 from kgn_align.training import TrainConfig, score_pairs
-from kgn_align.workflows import edge_metrics, evaluate_model, threshold_metrics, train_model
-from kgn_align.writeback import Policy, read_edges
+from kgn_align.evaluation import Gold
+from kgn_align.workflows import evaluate_alignment, judge_graph_edges, train_model
+from kgn_align.writeback import Policy, labelled_pairs, read_edges
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +54,7 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     assert (tmp_path / "models" / f"{trained.version}.pt").is_file()
     assert TrainedModel.load(tmp_path / "models" / "latest.pt").version == trained.version
 
-    scorer = ModelScorer(snapshot, trained, k=5)
+    scorer = ModelScorer(snapshot, trained, labelled=labelled_pairs(graph, config))
     # the target without relationships is blocked with the cold-start student's guess of its
     # neighbourhood part (zero without a student), and is still its source's candidate
     assert trained.student is not None
@@ -69,20 +70,21 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     first = run_backfill(graph, config, scorer, trained.stamp, options)
     assert first.writes.created > 0
     edges = read_edges(graph, config, trained.stamp.model)
-    gold = [(str(x), str(y)) for x, y in slice_.test_pairs]
-    metrics = edge_metrics(edges, gold)
+    gold = Gold({str(x): str(y) for x, y in slice_.test_pairs})
+    in_graph = judge_graph_edges(graph, config, gold, trained.stamp.model)
     names_floor = 0.5
-    assert metrics["precision"] > names_floor and metrics["hits@1"] > names_floor
+    assert in_graph["precision"] > names_floor and in_graph["recall"] > names_floor
 
-    # the written edges are exactly what 'evaluate --threshold' reports for the same model,
-    # threshold and candidates; a lower threshold trades precision for recall
-    low, same = threshold_metrics(scorer, gold, [0.05, 0.3])
-    assert {k: v for k, v in same.items() if k != "threshold"} == metrics
-    assert low["recall"] >= same["recall"] and low["edges_on_gold_sources"] >= same["edges_on_gold_sources"]
-    evaluation = evaluate_model(scorer, gold, k=5)
-    assert evaluation["metrics"]["hits@1"] == pytest.approx(
-        sum(1 for e in edges if dict(gold).get(e.source) == e.target and e.review is None) / len(gold),
-        abs=0.05)
+    # 'evaluate' judges exactly the edges a backfill with the same options writes: a dry run
+    # through the same scorer, over the whole source side, judged by the same function
+    evaluation = evaluate_alignment(graph, config, scorer, gold, options)
+    judged = evaluation["methods"]["cg-mualign"]
+    assert {k: judged[k] for k in in_graph} == in_graph
+    assert judged["edges"] == first.pairs_selected == len(edges)
+    # the baselines ran in the same invocation, on the same candidates
+    assert set(evaluation["methods"]) == {"cg-mualign", "propagation-sinkhorn", "neighbourhood-cosine"}
+    assert 0 < judged["all_targets"]["hits@1"] <= judged["protocol"]["hits@10"] <= 1
+    assert 0 <= judged["calibration"]["ece"] <= 1
 
     # a second backfill (new run id) changes nothing
     again = run_backfill(graph, config, scorer, trained.stamp,
@@ -114,21 +116,20 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         graph.write("worker_delete_job", {"id": job_id})
     assert read_edges(graph, config, trained.stamp.model) == edges
 
-    # the CLI reports several thresholds from one scoring pass, over this slice's gold only
-    shown = CliRunner().invoke(cli, ["--home", str(tmp_path), "evaluate", "--dataset", "dbp15k_fr_en",
-                                     "--prefix", namespace, "--model", str(trained.path),
-                                     "--threshold", "0.9", "--threshold", "0.05"], env=_env(connection))
+    # the CLI says the same, from a dry run and from the edges in the graph
+    args = ["--home", str(tmp_path), "evaluate", "--dataset", "dbp15k_fr_en", "--prefix", namespace,
+            "--model", str(trained.path), "--threshold", "0.3"]
+    shown = CliRunner().invoke(cli, [*args, "--method", "cg-mualign"], env=_env(connection))
     assert shown.exit_code == 0, shown.output
     report = json.loads(shown.output[shown.output.index("{"):])
-    assert report["model"] == trained.version
-    assert report["metrics"]["gold_pairs"] == len(gold)
-    loose, strict = report["at_threshold"]
-    assert (loose["threshold"], strict["threshold"]) == (0.05, 0.9)
-    # over the same gold pairs as the ranking (those in the graph), not the whole set's
-    assert loose["gold_pairs"] == strict["gold_pairs"] == report["metrics"]["gold_pairs"]
-    assert loose["recall"] >= strict["recall"] and strict["precision"] >= 0.5
+    assert report["model"] == trained.version and list(report["methods"]) == ["cg-mualign"]
+    assert report["gold_pairs"] == len(gold.pairs)
+    assert {k: report["methods"]["cg-mualign"][k] for k in in_graph} == in_graph
+    shown = CliRunner().invoke(cli, [*args, "--edges"], env=_env(connection))
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output[shown.output.index("{"):])["edges_in_graph"] == in_graph
 
-    # explain samples just the pair's two trees, yet scores exactly as the backfill does
+    # explain samples just the pair's two trees, yet the pair model scores it as in a backfill
     linked = [set(hop1_edges(side.store)[0].tolist()) for side in (snapshot.source, snapshot.target)]
     a_key, b_key = next((str(a), str(b)) for a, b in slice_.test_pairs
                         if snapshot.source.aligned_row[str(a)] in linked[0]

@@ -1,0 +1,93 @@
+"""The global stage's pure parts: Sinkhorn over sparse candidates, competition features,
+dangling copies of validation lists, calibration and its error."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kgn_align.assignment import (
+    NO_RIVAL,
+    CandidateMatrix,
+    Calibrator,
+    competition_features,
+    dangling_copies,
+    expected_calibration_error,
+    sinkhorn,
+)
+
+
+def _matrix() -> tuple[CandidateMatrix, torch.Tensor]:
+    # sources 0 and 1 both prefer target 10; source 1 fits target 11 almost as well
+    sources = torch.tensor([0, 1])
+    cands = torch.tensor([[10, 12], [10, 11]])
+    matrix, keep = CandidateMatrix.from_lists(sources, cands)
+    scores = torch.tensor([[0.95, 0.30], [0.90, 0.88]])[keep]
+    return matrix, scores
+
+
+def test_sinkhorn_rows_sum_to_one_and_resolve_a_contested_target() -> None:
+    matrix, scores = _matrix()
+    log_p = sinkhorn(matrix, scores, temperature=0.02)
+    p = log_p.exp()
+    assert p[:2].sum() == pytest.approx(1.0, abs=1e-5) and p[2:].sum() == pytest.approx(1.0, abs=1e-5)
+    # on its own source 1 would take target 10 (0.90 > 0.88); against source 0 it yields it
+    assert int(scores[2:].argmax()) == 0
+    assert int(p[2:].argmax()) == 1
+    # no competition between sources: a plain softmax per row keeps each source's own order
+    alone = sinkhorn(matrix, scores, temperature=0.02, iterations=0).exp()
+    assert int(alone[2:].argmax()) == 0
+
+
+def test_sinkhorn_is_deterministic_and_checks_shapes() -> None:
+    matrix, scores = _matrix()
+    assert torch.equal(sinkhorn(matrix, scores), sinkhorn(matrix, scores))
+    with pytest.raises(ValueError, match="shape"):
+        sinkhorn(matrix, scores[:3])
+
+
+def test_competition_features_margins() -> None:
+    matrix, scores = _matrix()
+    f = competition_features(matrix, scores, sinkhorn(matrix, scores))
+    # entry order: (0,10) (0,12) (1,10) (1,11)
+    assert f[:, 0].tolist() == pytest.approx(scores.tolist())
+    assert f[0, 2] == pytest.approx(0.95 - 0.30)  # row margin over its other target
+    assert f[1, 2] == pytest.approx(0.30 - 0.95)
+    assert f[0, 3] == pytest.approx(0.95 - 0.90)  # column margin over source 1's bid
+    assert f[2, 3] == pytest.approx(0.90 - 0.95)
+    assert f[1, 3] == pytest.approx(NO_RIVAL)  # nobody else wants target 12
+
+
+def test_dangling_copies_drop_the_answer_and_renormalise() -> None:
+    matrix, scores = _matrix()
+    log_a = sinkhorn(matrix, scores)
+    features, labels = dangling_copies(matrix, scores, log_a, torch.tensor([0]), torch.tensor([10]))
+    assert labels.tolist() == [0.0]  # source 0 without target 10: only target 12 is left
+    assert features[0, 0] == pytest.approx(0.30)
+    assert features[0, 1] == pytest.approx(0.0, abs=1e-5)  # all the row's mass on what is left
+    assert features[0, 2] == pytest.approx(NO_RIVAL)
+
+
+def test_calibrator_learns_that_a_lost_column_is_no_match() -> None:
+    gen = torch.Generator().manual_seed(0)
+    n = 400
+    score = torch.rand(n, generator=gen) * 0.4 + 0.6  # every candidate looks alike by score
+    col_margin = torch.randn(n, generator=gen) * 0.1
+    labels = (col_margin > 0).float()  # ... but only those that win their column match
+    features = torch.stack([score, torch.zeros(n), torch.full((n,), 0.2), col_margin], 1)
+    calibrator = Calibrator.fit(features, labels)
+    p = calibrator(features)
+    assert float(((p > 0.5).float() == labels).float().mean()) > 0.9
+    assert "column_margin" in calibrator.describe()
+    with pytest.raises(ValueError, match="both"):
+        Calibrator.fit(features, torch.zeros(n))
+
+
+def test_expected_calibration_error() -> None:
+    probs = torch.tensor([0.9] * 10 + [0.1] * 10)
+    right = torch.tensor([1.0] * 9 + [0.0] + [0.0] * 9 + [1.0])
+    ece, table = expected_calibration_error(probs, right)
+    assert ece == pytest.approx(0.0, abs=1e-9)
+    assert [b["count"] for b in table] == [10, 10]
+    wrong = 1 - right
+    assert expected_calibration_error(probs, wrong)[0] == pytest.approx(0.8)

@@ -1,0 +1,37 @@
+"""Judging edges against held-out gold: complete gold (every other source is unmatched)
+versus partial gold (edges elsewhere are counted, not judged); ranks in sparse lists."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from kgn_align.evaluation import Gold, judge_edges, list_ranks
+
+EDGES = [("a", "x", 0.9), ("b", "y", 0.8), ("c", "q", 0.7), ("d", "z", 0.6)]
+PAIRS = {"a": "x", "b": "w", "e": "v"}  # b's edge is wrong; e has no edge; c, d not in gold
+
+
+def test_partial_gold_judges_gold_sources_and_describes_the_rest() -> None:
+    m = judge_edges(EDGES, Gold(PAIRS))
+    assert (m["correct"], m["edges_on_gold_sources"], m["edges_on_other_sources"]) == (1, 2, 2)
+    assert m["precision"] == 0.5 and m["recall"] == round(1 / 3, 4)
+    assert m["other_sources_score_quartiles"] == [0.625, 0.65, 0.675]
+    assert m["other_sources_judged_wrong"] is False
+
+
+def test_complete_gold_counts_every_edge_elsewhere_as_wrong() -> None:
+    m = judge_edges(EDGES, Gold(PAIRS, complete=True))
+    assert m["precision"] == 0.25  # 1 right of 4 written
+    assert m["precision_on_gold_sources"] == 0.5
+    assert m["other_sources_judged_wrong"] is True
+
+
+def test_list_ranks_are_pessimistic_on_ties_and_inf_when_missed() -> None:
+    rows = torch.tensor([0, 0, 0, 1, 1])
+    cols = torch.tensor([5, 6, 7, 5, 6])
+    scores = torch.tensor([0.9, 0.9, 0.1, 0.2, 0.8])
+    ranks = list_ranks(rows, cols, scores, [0, 0, 1, 1, 2], [5, 7, 5, 9, 5])
+    assert ranks.tolist()[:3] == [2.0, 3.0, 2.0]
+    assert math.isinf(ranks[3]) and math.isinf(ranks[4])
