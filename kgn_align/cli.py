@@ -348,26 +348,48 @@ def load() -> None:
     """
 
 
+def _parse_split(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from kgn_align.datasets import KGSplit
+
+    try:
+        return KGSplit.parse(value)
+    except KgnAlignError as exc:
+        raise click.BadParameter(str(exc).removeprefix("split: ")) from None
+
+
+#: --split of 'load kg' and 'evaluate' (the two must agree: evaluate scores the held-out part)
+split_option = click.option(
+    "--split", callback=_parse_split, metavar="first:SHARE|seeded:SHARE[:SEED]",
+    help="How ref_ent_ids is cut into training and held-out pairs, for a KG folder without "
+    "sup_ent_ids: the first SHARE of the file (first:0.3, the default), or a random SHARE "
+    "drawn with SEED (seeded:0.3:7; SEED defaults to 0). 'evaluate --dataset' needs the same "
+    "--split as the load.")
+
+
 @load.command("kg")
 @click.argument("name")
 @datasets_option
 @click.option("--prefix", default="", help="Prefix for the graph names (graph property).")
 @click.option("--pairs", type=click.IntRange(min=1), default=None,
               help="Load only a slice: about this many gold pairs and their entities.")
+@split_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.pass_obj
-def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, batch_size: int) -> None:
+def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, split: Any,
+                batch_size: int) -> None:
     """Load a knowledge-graph benchmark (entities, relations, training SAME_AS pairs).
 
     NAME is a folder in the DBP15K/SRPRS format (ent_ids_1/2, triples_1/2, ref_ent_ids,
     optional rel_ids_1/2, sup_ent_ids, translated_names.json): a path, or a folder name
     under DATASETS/kg (dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, or your own). Training
-    pairs: sup_ent_ids when present, else the first 30% of ref_ent_ids; the rest are
-    held out and never enter the graph.
+    pairs: sup_ent_ids when present, else the first 30% of ref_ent_ids (or what --split
+    says); the rest are held out and never enter the graph.
     """
     from kgn_align import datasets, loaders
 
-    ds = datasets.read_kg(name, app.datasets)
+    ds = datasets.read_kg(name, app.datasets, split=split)
     if pairs is not None:
         ds = ds.slice(pairs)
     update, finish = stage_progress()
@@ -480,9 +502,11 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
               help="Also report precision/recall of what 'backfill --policy best' would write at "
               "this threshold (candidates from every target entity, as the backfill sees them). "
               "Repeat it to compare thresholds: the pairs are scored once.")
+@split_option
 @click.pass_obj
 def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None, gold: Path | None,
-             k: int, out: Path | None, pr_curve: Path | None, thresholds: tuple[float, ...]) -> None:
+             k: int, out: Path | None, pr_curve: Path | None, thresholds: tuple[float, ...],
+             split: Any) -> None:
     """Hits@1/10, MRR, PR-AUC and best F1 (with its threshold) on held-out gold pairs.
 
     Ranking follows the usual protocol: each gold source's candidates come from the gold
@@ -494,12 +518,17 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     from kgn_align.snapshot import take
     from kgn_align.workflows import evaluate_model, read_gold, to_json
 
+    if split is not None and (gold is not None or dataset is None
+                              or not datasets.is_kg(dataset, app.datasets)):
+        raise click.UsageError("--split goes with --dataset of a KG folder (its held-out pairs), "
+                               "not with --gold or a table dataset")
     _cpu_threads()
     config = app.checked_config(dataset, prefix)
     if gold is not None:
         pairs = read_gold(gold)
     elif dataset is not None and datasets.is_kg(dataset, app.datasets):
-        pairs = [(str(a), str(b)) for a, b in datasets.read_kg(dataset, app.datasets).test_pairs]
+        pairs = [(str(a), str(b)) for a, b in
+                 datasets.read_kg(dataset, app.datasets, split=split).test_pairs]
     elif dataset == "dblp_acm":
         pairs = [(a, b) for a, b, _ in datasets.read_dblp_acm(app.datasets).splits["test"]]
     else:
