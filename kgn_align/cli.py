@@ -574,6 +574,17 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
 
 
+def job_line(outcome: Any) -> str:
+    """One line per ended job: ``job ID KIND: STATUS in S s, N edge(s) created[ (error)]``."""
+    created = outcome.result.get("created", 0)
+    line = (f"job {outcome.id} {outcome.kind}: {outcome.status} in {outcome.seconds:.2f} s, "
+            f"{created} edge(s) created")
+    if outcome.error:
+        first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else ""
+        line += f" ({first[:200]})"
+    return line
+
+
 @cli.command()
 @alignment_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -598,7 +609,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     Kinds: 'backfill' (params: threshold, policy, run_id, k) and 'changed' (queued by the
     plugin's change capture or the APOC trigger; params.nodeIds: re-align only the source
     entities those nodes can affect; unchanged edges are left as they are). A job with bad
-    params, or of another kind, is marked failed with the reason.
+    params, or of another kind, is marked failed with the reason. A finished job's result
+    (JSON) counts the edges created, updated and unchanged; each job that ends prints a
+    line: 'job ID KIND: STATUS in S s, N edge(s) created'.
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
     """
     from kgn_align import jobs
@@ -642,7 +655,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def result(summary: Any) -> dict[str, Any]:
         return {"run_id": summary.run_id, "created": summary.writes.created,
-                "updated": summary.writes.updated, "entities": summary.entities}
+                "updated": summary.writes.updated, "unchanged": summary.writes.unchanged,
+                "entities": summary.entities}
 
     def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
         scorer = ModelScorer(take(app.graph(), config), trained, k=k, name_cache=names)
@@ -662,14 +676,15 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         keys = affected_sources(scorer, params.nodeIds)
         if not keys:
             return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,
-                    "entities": 0, "sources": []}
+                    "unchanged": 0, "entities": 0, "sources": []}
         done = result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    BackfillFilter(keys=tuple(keys)), before_write=job.check_lease))
         return {**done, "sources": keys[:CHANGED_KEYS_SHOWN]}
 
     ran = Worker(app.graph(), {"backfill": run, "changed": run_changed}, lease_seconds=lease,
-                 poll_seconds=poll, known_kinds=frozenset(jobs.KINDS),
-                 connect=app.reconnect).run(burst=burst, max_jobs=max_jobs)
+                 poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
+                 on_outcome=lambda outcome: click.echo(job_line(outcome))
+                 ).run(burst=burst, max_jobs=max_jobs)
     click.echo(f"worker stopped after {ran} job(s)")
 
 
