@@ -565,7 +565,11 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
 def explain(app: App, source_key: str, target_key: str, dataset: str | None, prefix: str,
             model_path: Path | None, top: int) -> None:
     """Why the model scores SOURCE_KEY and TARGET_KEY as it does: the score, and the
-    neighbours (with relation and attention weight) that drove it on both sides."""
+    neighbours (with relation and attention weight) that drove it on both sides.
+
+    Each key is the whole key, or a unique end of it after '/', '#' or ':' (for
+    http://fr.dbpedia.org/resource/Paris: resource/Paris or Paris). A part that ends
+    several keys is refused with a few of them named."""
     from kgn_align.explaining import explain_pair, render
 
     _cpu_threads()
