@@ -14,7 +14,7 @@ def test_an_end_of_a_key_starts_after_a_separator() -> None:
     assert key_suffixes("Paris") == ["/Paris", "#Paris", ":Paris"]
     assert key_suffixes("resource/Paris") == ["/resource/Paris", "#resource/Paris", ":resource/Paris"]
     assert key_suffixes("/resource/Paris") == ["/resource/Paris"]
-    assert not any(f"http://fr.dbpedia.org/resource/Gare_de_Paris".endswith(s) for s in key_suffixes("Paris"))
+    assert not any("http://fr.dbpedia.org/resource/Gare_de_Paris".endswith(s) for s in key_suffixes("Paris"))
     assert any(PARIS.endswith(s) for s in key_suffixes("Paris"))
 
 
