@@ -352,26 +352,48 @@ def load() -> None:
     """
 
 
+def _parse_split(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from kgn_align.datasets import KGSplit
+
+    try:
+        return KGSplit.parse(value)
+    except KgnAlignError as exc:
+        raise click.BadParameter(str(exc).removeprefix("split: ")) from None
+
+
+#: --split of 'load kg' and 'evaluate' (the two must agree: evaluate scores the held-out part)
+split_option = click.option(
+    "--split", callback=_parse_split, metavar="first:SHARE|seeded:SHARE[:SEED]",
+    help="How ref_ent_ids is cut into training and held-out pairs, for a KG folder without "
+    "sup_ent_ids: the first SHARE of the file (first:0.3, the default), or a random SHARE "
+    "drawn with SEED (seeded:0.3:7; SEED defaults to 0). 'evaluate --dataset' needs the same "
+    "--split as the load.")
+
+
 @load.command("kg")
 @click.argument("name")
 @datasets_option
 @click.option("--prefix", default="", help="Prefix for the graph names (graph property).")
 @click.option("--pairs", type=click.IntRange(min=1), default=None,
               help="Load only a slice: about this many gold pairs and their entities.")
+@split_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.pass_obj
-def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, batch_size: int) -> None:
+def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, split: Any,
+                batch_size: int) -> None:
     """Load a knowledge-graph benchmark (entities, relations, training SAME_AS pairs).
 
     NAME is a folder in the DBP15K/SRPRS format (ent_ids_1/2, triples_1/2, ref_ent_ids,
     optional rel_ids_1/2, sup_ent_ids, translated_names.json): a path, or a folder name
     under DATASETS/kg (dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, or your own). Training
-    pairs: sup_ent_ids when present, else the first 30% of ref_ent_ids; the rest are
-    held out and never enter the graph.
+    pairs: sup_ent_ids when present, else the first 30% of ref_ent_ids (or what --split
+    says); the rest are held out and never enter the graph.
     """
     from kgn_align import datasets, loaders
 
-    ds = datasets.read_kg(name, app.datasets)
+    ds = datasets.read_kg(name, app.datasets, split=split)
     if pairs is not None:
         ds = ds.slice(pairs)
     update, finish = stage_progress()
@@ -491,10 +513,11 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 @click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the precision-recall curve of the edge scores as a PNG here.")
+@split_option
 @click.pass_obj
 def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None, gold: Path | None,
              gold_complete: bool, policy: str, threshold: float, k: int, methods: tuple[str, ...],
-             judge_graph: bool, out: Path | None, pr_curve: Path | None) -> None:
+             judge_graph: bool, out: Path | None, pr_curve: Path | None, split: Any) -> None:
     """Judge the SAME_AS edges a backfill would write, over the whole source side.
 
     \b
@@ -509,13 +532,18 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     calibration of the scores (expected calibration error, reliability table).
     With --edges, the edges already in the graph are judged the same way.
     """
+    from kgn_align import datasets
     from kgn_align.scoring import ModelScorer
     from kgn_align.snapshot import take
     from kgn_align.workflows import evaluate_alignment, judge_graph_edges, to_json
 
+    if split is not None and (gold is not None or dataset is None
+                              or not datasets.is_kg(dataset, app.datasets)):
+        raise click.UsageError("--split goes with --dataset of a KG folder (its held-out pairs), "
+                               "not with --gold or a table dataset")
     _cpu_threads()
     config = app.checked_config(dataset, prefix)
-    held_out = _gold(app, dataset, gold, gold_complete)
+    held_out = _gold(app, dataset, gold, gold_complete, split)
     if judge_graph:
         result: dict[str, Any] = {"edges_in_graph": judge_graph_edges(app.graph(), config, held_out)}
     else:
@@ -538,7 +566,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
         out.write_text(text + "\n")
 
 
-def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool) -> Any:
+def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool, split: Any = None) -> Any:
     """The held-out gold: a --gold file, else the benchmark's held-out pairs (DBLP-ACM's
     ground truth is complete: every pair outside the training split)."""
     from kgn_align import datasets
@@ -548,7 +576,8 @@ def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool) -> A
     if gold is not None:
         return Gold(dict(read_gold(gold)), complete)
     if dataset is not None and datasets.is_kg(dataset, app.datasets):
-        return Gold({str(a): str(b) for a, b in datasets.read_kg(dataset, app.datasets).test_pairs})
+        return Gold({str(a): str(b) for a, b in
+                     datasets.read_kg(dataset, app.datasets, split=split).test_pairs})
     if dataset in ("dblp_acm", "itunes_amazon"):
         splits = datasets.read_tables(dataset, app.datasets).splits
         pairs = {a: b for split, rows in splits.items() if split != "train" for a, b, y in rows if y}
@@ -568,13 +597,28 @@ def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool) -> A
 def explain(app: App, source_key: str, target_key: str, dataset: str | None, prefix: str,
             model_path: Path | None, top: int) -> None:
     """Why the model scores SOURCE_KEY and TARGET_KEY as it does: the score, and the
-    neighbours (with relation and attention weight) that drove it on both sides."""
+    neighbours (with relation and attention weight) that drove it on both sides.
+
+    Each key is the whole key, or a unique end of it after '/', '#' or ':' (for
+    http://fr.dbpedia.org/resource/Paris: resource/Paris or Paris). A part that ends
+    several keys is refused with a few of them named."""
     from kgn_align.explaining import explain_pair, render
 
     _cpu_threads()
     trained = app.load_model(model_path)
     config = app.checked_config(dataset, prefix)
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
+
+
+def job_line(outcome: Any) -> str:
+    """One line per ended job: ``job ID KIND: STATUS in S s, N edge(s) created[ (error)]``."""
+    created = outcome.result.get("created", 0)
+    line = (f"job {outcome.id} {outcome.kind}: {outcome.status} in {outcome.seconds:.2f} s, "
+            f"{created} edge(s) created")
+    if outcome.error:
+        first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else ""
+        line += f" ({first[:200]})"
+    return line
 
 
 @cli.command()
@@ -601,7 +645,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     Kinds: 'backfill' (params: threshold, policy, run_id, k) and 'changed' (queued by the
     plugin's change capture or the APOC trigger; params.nodeIds: re-align only the source
     entities those nodes can affect; unchanged edges are left as they are). A job with bad
-    params, or of another kind, is marked failed with the reason.
+    params, or of another kind, is marked failed with the reason. A finished job's result
+    (JSON) counts the edges created, updated and unchanged; each job that ends prints a
+    line: 'job ID KIND: STATUS in S s, N edge(s) created'.
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
     """
     from kgn_align import jobs
@@ -646,7 +692,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def result(summary: Any) -> dict[str, Any]:
         return {"run_id": summary.run_id, "created": summary.writes.created,
-                "updated": summary.writes.updated, "entities": summary.entities}
+                "updated": summary.writes.updated, "unchanged": summary.writes.unchanged,
+                "entities": summary.entities}
 
     def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
         scorer = ModelScorer(take(app.graph(), config), trained, k=k, name_cache=names,
@@ -668,14 +715,15 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         keys = affected_sources(scorer, params.nodeIds)
         if not keys:
             return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,
-                    "entities": 0, "sources": []}
+                    "unchanged": 0, "entities": 0, "sources": []}
         done = result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    BackfillFilter(keys=tuple(keys)), before_write=job.check_lease))
         return {**done, "sources": keys[:CHANGED_KEYS_SHOWN]}
 
     ran = Worker(app.graph(), {"backfill": run, "changed": run_changed}, lease_seconds=lease,
-                 poll_seconds=poll, known_kinds=frozenset(jobs.KINDS),
-                 connect=app.reconnect).run(burst=burst, max_jobs=max_jobs)
+                 poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
+                 on_outcome=lambda outcome: click.echo(job_line(outcome))
+                 ).run(burst=burst, max_jobs=max_jobs)
     click.echo(f"worker stopped after {ran} job(s)")
 
 

@@ -151,6 +151,11 @@ class SamplingConfig(_Model):
     seed: int = 0
     batch_size: int = Field(1000, ge=1, le=100_000)
     weighted: bool = True
+    #: Keep each node's sampling hash in its ``kgnHash`` property (``True``): the draw then
+    #: happens in the server, a supernode costing ``k`` rows. ``False`` writes nothing to the
+    #: nodes: the server returns every candidate and the draw happens in kgn-align, on hashes
+    #: computed from the keys. The same trees either way.
+    store_hash: bool = True
 
 
 class AlignConfig(_Model):

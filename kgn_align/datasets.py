@@ -230,10 +230,64 @@ def _read_triples(path: Path, ids: dict[int, str], rel_names: dict[int, str] | N
     return triples
 
 
+@dataclass(frozen=True)
+class KGSplit:
+    """How ``ref_ent_ids`` is cut into training pairs (loaded as accepted SAME_AS) and
+    held-out pairs, for a KG folder without its own ``sup_ent_ids``.
+
+    ``first``: the first ``share`` of the file, in file order (the published DBP15K
+    protocol, and the default). ``seeded``: a random ``share`` drawn with ``seed``
+    (the same seed gives the same pairs); both parts keep the file's order.
+    """
+
+    method: str = "first"
+    share: float = 0.3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("first", "seeded"):
+            raise ConfigError(f"split: unknown method {self.method!r} (use 'first' or 'seeded')")
+        if not 0.0 < self.share < 1.0:
+            raise ConfigError(f"split: the training share must be between 0 and 1 (exclusive), "
+                              f"got {self.share}")
+
+    @classmethod
+    def parse(cls, text: str) -> KGSplit:
+        """``first:SHARE`` or ``seeded:SHARE[:SEED]`` (seed 0 when left out)."""
+        parts = text.strip().split(":")
+        usage = "use first:SHARE or seeded:SHARE[:SEED], e.g. first:0.3 or seeded:0.3:7"
+        if parts[0] not in ("first", "seeded") or len(parts) < 2 \
+                or len(parts) > (3 if parts[0] == "seeded" else 2):
+            raise ConfigError(f"split: {text!r} is not a split ({usage})")
+        try:
+            share = float(parts[1])
+        except ValueError:
+            raise ConfigError(f"split: share {parts[1]!r} is not a number ({usage})") from None
+        try:
+            seed = int(parts[2]) if len(parts) == 3 else 0
+        except ValueError:
+            raise ConfigError(f"split: seed {parts[2]!r} is not an integer ({usage})") from None
+        return cls(parts[0], share, seed)
+
+    def cut(self, pairs: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(training pairs, held-out pairs)."""
+        n_train = int(round(len(pairs) * self.share))
+        if self.method == "first":
+            return pairs[:n_train], pairs[n_train:]
+        chosen = np.zeros(len(pairs), dtype=bool)
+        chosen[np.random.default_rng(self.seed).permutation(len(pairs))[:n_train]] = True
+        return ([p for p, c in zip(pairs, chosen) if c], [p for p, c in zip(pairs, chosen) if not c])
+
+    def __str__(self) -> str:
+        return f"{self.method}:{self.share:g}" + (f":{self.seed}" if self.method == "seeded" else "")
+
+
 def read_kg(name: str, root: str | os.PathLike[str] | None = None, *,
-            train_fraction: float = 0.3) -> KGDataset:
-    """Parse one KG benchmark. DBP15K: first 30% of ``ref_ent_ids`` train, rest test;
-    SRPRS: ``sup_ent_ids`` train, ``ref_ent_ids`` test."""
+            split: KGSplit | None = None) -> KGDataset:
+    """Parse one KG benchmark. Training pairs: ``sup_ent_ids`` when the folder has it (SRPRS;
+    ``ref_ent_ids`` is then the held-out set), else ``split`` of ``ref_ent_ids`` (default:
+    the first 30%, as DBP15K is published). A ``split`` for a folder with ``sup_ent_ids`` is
+    an error: it would do nothing."""
     path = dataset_dir(name, root)
     folder = path.name
     parts = folder.split("_")
@@ -256,10 +310,12 @@ def read_kg(name: str, root: str | os.PathLike[str] | None = None, *,
     names = _read_translated(path / "translated_names.json", ids)
     ref = _read_pairs(path / "ref_ent_ids", ids[0], ids[1])
     if (path / "sup_ent_ids").exists():
+        if split is not None:
+            raise ConfigError(f"split: {folder} has its own training pairs (sup_ent_ids); a split "
+                              "applies only to folders without one")
         train, test = _read_pairs(path / "sup_ent_ids", ids[0], ids[1]), ref
     else:
-        cut = int(round(len(ref) * train_fraction))
-        train, test = ref[:cut], ref[cut:]
+        train, test = (split or KGSplit()).cut(ref)
     sides = tuple(KGSide(side_names[k], ids[k], triples[k], names[k], originals[k]) for k in (0, 1))
     return KGDataset(name, (sides[0], sides[1]), train, test)
 
@@ -443,5 +499,5 @@ def read_tables(name: str, root: str | os.PathLike[str] | None = None) -> TableD
     raise ConfigError(f"{name!r} is not a table dataset; known: {', '.join(TABLE_DATASETS)}")
 
 
-__all__ = ["KGDataset", "KGSide", "Record", "TableDataset", "read_kg", "read_tables",
+__all__ = ["KGDataset", "KGSide", "KGSplit", "Record", "TableDataset", "read_kg", "read_tables",
            "read_dblp_acm", "read_itunes_amazon", "dataset_dir", "default_root"]

@@ -48,7 +48,16 @@ class GraphError(KgnAlignError):
 
 
 class ServerUnavailable(GraphError):
-    """No graph server answers at the configured address (or the credentials are refused)."""
+    """No graph server answers at the configured address, or it cannot serve now (it is
+    starting or stopping, refuses the credentials, or broke the connection). The one type a
+    long-running command retries on; every other :class:`GraphError` is final."""
+
+
+class ConnectionBroken(ServerUnavailable):
+    """The connection broke under a query: the driver was closed meanwhile, or the server
+    reset the conversation (a restarting server answers "BEGIN not expected in state
+    AUTHENTICATION"). The server may be fine: a new connection usually succeeds, and
+    long-running commands retry with one."""
 
 
 class CredentialsRefused(ServerUnavailable):

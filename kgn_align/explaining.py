@@ -1,7 +1,8 @@
 """``kgn-align explain``: one pair's score and the neighbours that drove it.
 
-Samples just the two entities' trees (one round trip per side), scores the pair with
-attention recorded, and turns model-internal ids back into keys, names and relation types.
+Finds the two entities by key or by a unique end of their key (:func:`resolve_key`),
+samples just their trees (one round trip per side), scores the pair with attention
+recorded, and turns model-internal ids back into keys, names and relation types.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from pydantic import BaseModel
 
 from kgn_align.config import AlignConfig, GraphSide
+from kgn_align.errors import KgnAlignError
 from kgn_align.graph import Graph
 from kgn_align.model.explain import neighbour_weights
 from kgn_align.model.inputs import SideInputs
@@ -43,6 +45,58 @@ class Explanation(BaseModel):
     neighbours: list[Neighbour]
 
 
+#: What may precede the end of a key that a user types instead of the whole key.
+KEY_SEPARATORS = ("/", "#", ":")
+#: Keys named when a part of a key matches several.
+CANDIDATES_SHOWN = 5
+
+
+class KeyNotFound(KgnAlignError, LookupError):
+    """No entity of a side has this key, or a key ending in it; or several do."""
+
+
+def key_suffixes(text: str) -> list[str]:
+    """The ends of a key that ``text`` stands for: ``text`` after a separator (``Paris`` ->
+    ``/Paris``, ``#Paris``, ``:Paris``), so that ``Paris`` never matches ``Gare_de_Paris``;
+    ``text`` itself when it starts with one (``/resource/Paris``)."""
+    if text.startswith(KEY_SEPARATORS):
+        return [text]
+    return [sep + text for sep in KEY_SEPARATORS]
+
+
+def pick_key(text: str, side_name: str, total: int, keys: list[str]) -> str:
+    """The key ``text`` names, from ``explain_find_keys``' answer: ``total`` keys match, and
+    ``keys`` lists the exact key, the other matches, then other keys of the side. The exact
+    key wins; else the one match; else :class:`KeyNotFound` naming the problem in one line."""
+    matches = keys[:total]
+    if text in matches:
+        return text
+    if total == 1:
+        return matches[0]
+    if total == 0:
+        looks = f" (its keys look like {keys[0]!r})" if keys else " (the side has no entities)"
+        raise KeyNotFound(f"no {side_name!r} entity has the key {text!r}, or a key ending in "
+                          f"it after '/', '#' or ':'{looks}")
+    shown = ", ".join(repr(k) for k in matches[:CANDIDATES_SHOWN])
+    more = f" and {total - CANDIDATES_SHOWN} more" if total > CANDIDATES_SHOWN else ""
+    raise KeyNotFound(f"{text!r} matches {total} {side_name!r} keys: {shown}{more}; "
+                      "give more of the key")
+
+
+def resolve_key(graph: Graph, config: AlignConfig, side: GraphSide, text: str) -> str:
+    """The whole key of the ``side`` entity that ``text`` names: the key itself, or a
+    unique end of it after ``/``, ``#`` or ``:`` (``resource/Paris`` or ``Paris`` for
+    ``http://fr.dbpedia.org/resource/Paris``). Raises :class:`KeyNotFound` otherwise."""
+    text = text.strip()
+    if not text:
+        raise KeyNotFound(f"an empty key names no {side.name!r} entity")
+    row = graph.read("explain_find_keys", {
+        "text": text, "suffixes": key_suffixes(text), "side_property": side.property,
+        "side_value": side.value, "limit": CANDIDATES_SHOWN + 1},
+        {"label": side.label, "key_property": config.key_property})[0]
+    return pick_key(text, side.name, int(row["total"] or 0), [str(k) for k in row["keys"]])
+
+
 @dataclass
 class _Side:
     store: TreeStore
@@ -67,6 +121,10 @@ def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, 
 
 def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, source_key: str,
                  target_key: str) -> Explanation:
+    """Score one pair with attention recorded. Each key may be the whole key or a unique
+    end of it (:func:`resolve_key`); the explanation carries the whole keys."""
+    source_key = resolve_key(graph, config, config.source, source_key)
+    target_key = resolve_key(graph, config, config.target, target_key)
     sampler = Sampler(graph, config)
     a = _side(graph, config, sampler, config.source, source_key, trained)
     b = _side(graph, config, sampler, config.target, target_key, trained)

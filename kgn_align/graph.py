@@ -21,6 +21,7 @@ from kgn_align import cypher
 from kgn_align.config import ConnectionConfig
 from kgn_align.dialect import Dialect, from_server
 from kgn_align.errors import (
+    ConnectionBroken,
     ConstraintViolation,
     CredentialsRefused,
     GraphError,
@@ -36,13 +37,35 @@ TX_METADATA = {"app": "kgn-align"}
 Row = dict[str, Any]
 
 
+def _broken_connection(exc: Exception) -> bool:
+    """The driver's connection, not the query, failed: the driver or session was closed
+    under it (``DriverError("Driver closed")``, ``SessionError``, ``TransactionError``), or
+    the server says the conversation is out of step (Bolt ``Neo.ClientError.Request.Invalid``
+    "BEGIN not expected in state AUTHENTICATION", which ArcadeDB answers on a connection
+    left over from before its restart)."""
+    if isinstance(exc, (neo4j_exc.SessionError, neo4j_exc.TransactionError)) \
+            or type(exc) is neo4j_exc.DriverError:
+        return True
+    return (isinstance(exc, neo4j_exc.Neo4jError)
+            and getattr(exc, "code", None) == "Neo.ClientError.Request.Invalid"
+            and "not expected in state" in (getattr(exc, "message", None) or ""))
+
+
 def _translate(exc: Exception, query: str, uri: str) -> GraphError:
-    """Driver exception -> ours. Never includes parameters or credentials."""
+    """Driver exception -> ours. Never includes parameters or credentials.
+
+    Decides once, by the driver's types (and Bolt codes), what a caller may retry: every
+    :class:`ServerUnavailable` (away, starting or stopping, refusing logins, a broken
+    connection); every other :class:`GraphError` is final."""
     if isinstance(exc, neo4j_exc.AuthError):
         return CredentialsRefused(f"{uri}: the server refused the credentials (check NEO4J_USER "
                                   "and NEO4J_PASSWORD; a server that is stopping refuses too)")
-    if isinstance(exc, (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired, OSError)):
+    if isinstance(exc, (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired,
+                        neo4j_exc.ConnectionPoolError, OSError)):
         return ServerUnavailable(f"{uri}: no graph server answers ({type(exc).__name__})")
+    if _broken_connection(exc):
+        return ConnectionBroken(f"{uri}: the connection broke under query {query!r} "
+                                f"({type(exc).__name__}: {getattr(exc, 'message', None) or exc})")
     if isinstance(exc, neo4j_exc.TransientError):
         # e.g. Neo4j's DatabaseUnavailable while it starts or shuts down, after the driver's
         # own retries ran out: the server is there but cannot serve now

@@ -31,16 +31,6 @@ from kgn_align.graph import Graph
 log = logging.getLogger(__name__)
 
 
-def _transient(exc: GraphError) -> bool:
-    """Errors a restarting server causes: it is away, it refuses logins while shutting down,
-    or the driver's connection is left in a broken state (e.g. "BEGIN not expected in
-    state AUTHENTICATION"). A query the server rejects for what it says is not transient."""
-    if isinstance(exc, ServerUnavailable):
-        return True
-    text = str(exc)
-    return any(s in text for s in ("not expected in state", "Connection", "defunct", "closed"))
-
-
 class PermanentJobError(KgnAlignError):
     """The job can never succeed as asked (bad parameters, unknown kind): not retried."""
 
@@ -83,6 +73,18 @@ class RetryPolicy(BaseModel):
         return self.intervals[attempt - 1]
 
 
+class JobOutcome(BaseModel):
+    """How one job ended in this worker (``kgn-align worker`` prints a line per outcome)."""
+
+    id: str
+    kind: str
+    #: done | failed | queued (failed, to be tried again) | lost (another worker owns it)
+    status: str
+    seconds: float
+    result: dict[str, Any] = {}
+    error: str | None = None
+
+
 Handler = Callable[[Job], Mapping[str, Any] | None]
 
 
@@ -97,12 +99,15 @@ class Worker:
                  lease_seconds: float = 60.0, poll_seconds: float = 2.0,
                  retry: RetryPolicy | None = None, name: str | None = None,
                  known_kinds: frozenset[str] | None = None,
-                 connect: Callable[[], Graph] | None = None) -> None:
+                 connect: Callable[[], Graph] | None = None,
+                 on_outcome: Callable[[JobOutcome], None] | None = None) -> None:
         """``known_kinds``: every kind any worker of this deployment runs; queued jobs of
         another kind are marked failed instead of waiting forever (None: leave them).
         ``connect``: makes a new :class:`Graph` after the server went away (it may come
         back elsewhere: a restarted local server re-reads its address); without it the
-        worker keeps retrying the same driver."""
+        worker keeps retrying the same driver. The worker never closes a graph it was
+        given: whoever made the old one closes it (``App.reconnect`` does, in ``connect``).
+        ``on_outcome``: called once per job this worker ends (run, failed, re-queued, lost)."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -113,6 +118,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.known_kinds = known_kinds
         self.connect = connect
+        self.on_outcome = on_outcome
         self._stop = threading.Event()
         self._signals = 0
 
@@ -153,7 +159,9 @@ class Worker:
             except ValueError as exc:
                 job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
                 log.warning("job %s: params are not a JSON object (%s): failed", job.id, exc)
-                self._finish(job, "failed", error=f"params are not a JSON object: {exc}")
+                error = f"params are not a JSON object: {exc}"
+                self._finish(job, "failed", error=error)
+                self._report(job, "failed", 0.0, error=error)
                 continue
             return Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
 
@@ -174,9 +182,7 @@ class Worker:
         while True:
             try:
                 return call()
-            except GraphError as exc:
-                if not _transient(exc):
-                    raise
+            except ServerUnavailable as exc:  # transient (graph.py decides); others propagate
                 log.warning("could not %s (%s: %s); retrying in %.0f s", what,
                             type(exc).__name__, exc, backoff)
             if self._stop.wait(backoff) and self._signals >= 1:
@@ -187,19 +193,14 @@ class Worker:
             self.reconnect()
 
     def reconnect(self) -> None:
-        """Replace the graph connection with a new one from ``connect`` (if given)."""
+        """Replace the graph connection with a new one from ``connect`` (if given); closing
+        the old one is ``connect``'s business (it made it), so it is closed once."""
         if self.connect is None:
             return
         try:
-            fresh = self.connect()
+            self.graph = self.connect()
         except KgnAlignError as exc:
             log.warning("reconnecting failed: %s", exc)
-            return
-        old, self.graph = self.graph, fresh
-        try:
-            old.close()
-        except Exception:  # the old driver may be broken: it is dropped either way
-            log.debug("closing the old connection failed", exc_info=True)
 
     def _heartbeat(self, job: Job, done: threading.Event) -> None:
         while not done.wait(self.lease_ms / 3000):
@@ -213,12 +214,25 @@ class Worker:
                 log.warning("job %s: heartbeat failed (%s)", job.id, exc)
 
     def execute(self, job: Job) -> str:
-        """Run one claimed job and record its outcome; returns the final status."""
+        """Run one claimed job, record its outcome and report it; returns the final status."""
+        start = time.perf_counter()
+        status, result, error = self._run_handler(job)
+        self._report(job, status, time.perf_counter() - start, result, error)
+        return status
+
+    def _report(self, job: Job, status: str, seconds: float,
+                result: Mapping[str, Any] | None = None, error: str | None = None) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(JobOutcome(id=job.id, kind=job.kind, status=status, seconds=seconds,
+                                       result=dict(result or {}), error=error))
+
+    def _run_handler(self, job: Job) -> tuple[str, Mapping[str, Any] | None, str | None]:
+        """(status, result, error) of one job, its outcome recorded in the graph."""
         handler = self.handlers.get(job.kind)
         if handler is None:
-            self._finish(job, "failed", error=f"unknown job kind {job.kind!r}; "
-                         f"known: {', '.join(sorted(self.handlers))}")
-            return "failed"
+            error = f"unknown job kind {job.kind!r}; known: {', '.join(sorted(self.handlers))}"
+            self._finish(job, "failed", error=error)
+            return "failed", None, error
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job, done), daemon=True)
         beat.start()
@@ -227,25 +241,25 @@ class Worker:
             result = handler(job)
         except PermanentJobError as exc:
             self._finish(job, "failed", error=str(exc))
-            return "failed"
+            return "failed", None, str(exc)
         except LeaseLost as exc:
             log.warning("%s", exc)  # the new owner records the outcome
-            return "lost"
+            return "lost", None, str(exc)
         except Exception as exc:  # any other failure is worth another try
             delay = self.retry.delay(job.attempts)
             message = f"{type(exc).__name__}: {exc}"
             if delay is None:
                 log.error("job %s failed for good: %s", job.id, message)
                 self._finish(job, "failed", error=message)
-                return "failed"
+                return "failed", None, message
             log.warning("job %s failed (%s); retrying in %.0f s", job.id, message, delay)
             self._finish(job, "queued", error=message, not_before=now_ms() + int(delay * 1000))
-            return "queued"
+            return "queued", None, message
         finally:
             done.set()
             beat.join()
         self._finish(job, "done", result=result or {})
-        return "done"
+        return "done", result or {}, None
 
     def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""
@@ -259,9 +273,7 @@ class Worker:
                     break
                 try:
                     job = self.claim()
-                except GraphError as exc:
-                    if not _transient(exc):
-                        raise
+                except ServerUnavailable as exc:  # transient (graph.py decides); others propagate
                     log.warning("graph server unavailable (%s: %s); retrying in %.0f s",
                                 type(exc).__name__, exc, backoff)
                     self._stop.wait(backoff)

@@ -12,8 +12,10 @@ therefore a hash of ``(seed, x, m, direction)`` computed with plain 64-bit integ
 arithmetic that Neo4j 5, ArcadeDB and numpy evaluate identically:
 
 - every node carries an integer property (:data:`HASH_PROPERTY`), ``node_hash(key)`` in
-  ``[1, P - 1]`` with ``P = 2**31 - 1``, written once by :mod:`kgn_align.sampling.prepare`
-  (Cypher has no portable string hash; strings can't be hashed in-query cheaply);
+  ``[1, P - 1]`` with ``P = 2**31 - 1``, written once by :meth:`Sampler.prepare
+  <kgn_align.sampling.server.Sampler.prepare>` (Cypher has no portable string hash; strings
+  can't be hashed in-query cheaply). With ``sampling.store_hash = false`` nothing is
+  written: the sampler computes ``node_hash`` of the keys it reads and draws in Python;
 - a random seed becomes two offsets ``s1, s2`` (:func:`seed_offsets`), passed as parameters;
 - mixing: multiply-add mod ``P``, a squaring mod ``P`` and 16/15-bit rotations (Cypher
   has no XOR). A purely affine mix was tried first and failed: the offsets enter

@@ -132,18 +132,32 @@ def draw_lists(cands: Candidates, node_hash: NDArray[np.int64], num_nodes: int, 
     ``rel_order`` / ``key_order`` rank relation names and entity keys as strings: the
     tie-breakers Cypher's ``ORDER BY key, rel, dir, m.key`` uses.
     """
-    if cap < 0:
-        raise ValueError(f"cap must be >= 0, got {cap}")
-    u = rk.uniform(node_hash[cands.node], node_hash[cands.nbr], cands.dir, seed)
-    race = rk.race_keys(u, cands.count if weighted else None)
-    order = np.lexsort((key_order[cands.nbr], cands.dir, rel_order[cands.rel], race, cands.node))
-    node = cands.node[order]
-    starts = np.searchsorted(node, node, side="left")
-    rank = np.arange(node.size) - starts
-    take = order[rank < cap]
+    take = race_order(cands.node, node_hash[cands.node], node_hash[cands.nbr], cands.dir,
+                      cands.count, rel_order[cands.rel], key_order[cands.nbr], cap, seed, weighted)
     known = np.arange(num_nodes, dtype=np.int64)
     return NeighbourLists.from_rows(num_nodes, cands.node[take], cands.nbr[take], cands.rel[take],
                                     cands.dir[take], known=known)
+
+
+def race_order(owner: NDArray[np.int64], owner_hash: NDArray[np.int64], nbr_hash: NDArray[np.int64],
+               direction: NDArray[np.int64], count: NDArray[np.int64], rel_rank: NDArray[np.int64],
+               key_rank: NDArray[np.int64], cap: int, seed: int, weighted: bool) -> NDArray[np.int64]:
+    """The draw itself, over flat candidate entries: the positions of the entries each
+    ``owner`` keeps (its first ``cap`` in race-key order), owner by owner, in list order.
+
+    Per entry: ``owner_hash``/``nbr_hash`` (:func:`~kgn_align.sampling.keys.node_hash`),
+    ``direction``, ``count`` (group size ``c``), and ranks of the relation name and of the
+    neighbour's key as strings (the tie-breakers of Cypher's ``ORDER BY race, rel, dir,
+    m.key``; equal names, equal ranks). Every sampler that draws in Python calls this.
+    """
+    if cap < 0:
+        raise ValueError(f"cap must be >= 0, got {cap}")
+    u = rk.uniform(owner_hash, nbr_hash, direction, seed)
+    race = rk.race_keys(u, count if weighted else None)
+    order = np.lexsort((key_rank, direction, rel_rank, race, owner))
+    ranked = owner[order]
+    starts = np.searchsorted(ranked, ranked, side="left")
+    return order[(np.arange(ranked.size) - starts) < cap]
 
 
 def string_ranks(values: Sequence[str]) -> NDArray[np.int64]:

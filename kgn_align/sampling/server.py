@@ -12,6 +12,12 @@ trees :func:`~kgn_align.sampling.reference.sample_in_memory` gives on the same g
 
 Before the first draw, :meth:`Sampler.prepare` makes sure every node of the side carries
 its sampling hash (:mod:`kgn_align.sampling.keys`) and that seeds can be found by key.
+
+With ``sampling.store_hash = false`` nothing is written to the nodes: the server returns
+every candidate (``sampling_candidates``, and ``sampling_seed_ids`` to find seeds) and the
+draw happens here, on the hash of each key computed in memory (same race keys, so the same
+trees). The price: all of a node's candidates cross the wire, not just the first ``k``, and
+the few-seeds path takes two round trips per batch (hop 1, then hop 2) instead of one.
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
 from kgn_align.errors import GraphError, KgnAlignError
 from kgn_align.graph import Graph, QueryTiming, Row, chunked
 from kgn_align.neighborhood import TreeStore
-from kgn_align.sampling.keys import HASH_PROPERTY, node_hash, seed_offsets
-from kgn_align.sampling.lists import NeighbourLists
+from kgn_align.sampling.keys import HASH_PROPERTY, node_hash, node_hashes, seed_offsets
+from kgn_align.sampling.lists import NeighbourLists, race_order
 from kgn_align.sampling.trees import compose
 
 log = logging.getLogger(__name__)
@@ -124,9 +130,9 @@ class Sampler:
             return self.config.target
         raise ValueError(f"unknown side {which!r}: use 'source', 'target' or a side's name")
 
-    def _identifiers(self, side: GraphSide) -> dict[str, str]:
-        return {"label": side.label, "key_property": self.config.key_property,
-                "hash_property": HASH_PROPERTY}
+    def _identifiers(self, side: GraphSide, *, hash_slot: bool = True) -> dict[str, str]:
+        idents = {"label": side.label, "key_property": self.config.key_property}
+        return {**idents, "hash_property": HASH_PROPERTY} if hash_slot else idents
 
     def _params(self, side: GraphSide) -> dict[str, Any]:
         s1, s2 = seed_offsets(self.sampling.seed)
@@ -160,7 +166,7 @@ class Sampler:
             type=np.fromiter((type_index[r["type"]] for r in rows), np.int64, len(rows)),
             types=types, aligned=np.fromiter((bool(r["aligned"]) for r in rows), bool, len(rows)))
         stale = [{"id": r["id"], "hash": h} for r, k in zip(rows, keys)
-                 if r["hash"] != (h := node_hash(k))]
+                 if r["hash"] != (h := node_hash(k))] if self.sampling.store_hash else []
         if stale:
             log.info("writing sampling hashes of %d node(s) of side %s", len(stale), side.name)
             self.graph.write_batches("sampling_set_hash", stale, batch_size=5000,
@@ -189,18 +195,23 @@ class Sampler:
                    progress: Progress | None = None) -> tuple[NeighbourLists, list[str]]:
         """Every node's first ``max(k1, k2)`` neighbours, one round trip per batch."""
         side = self.side(which)
-        params = {**self._params(side), "cap": max(self.sampling.k1, self.sampling.k2)}
-        idents = self._identifiers(side)
+        cap = max(self.sampling.k1, self.sampling.k2)
+        stored = self.sampling.store_hash
+        params = {**self._params(side), "cap": cap}
+        idents = self._identifiers(side, hash_slot=stored)
+        query = "sampling_lists" if stored else "sampling_candidates"
         batches = list(chunked(table.ids, self.sampling.batch_size))
         done = 0
         builder = _ListBuilder(table.row_of, len(table))
 
         def fetch(batch: list[str]) -> tuple[list[str], list[Row], QueryTiming]:
-            rows, timing = self.graph.read_timed("sampling_lists", {**params, "ids": batch}, idents)
+            rows, timing = self.graph.read_timed(query, {**params, "ids": batch}, idents)
             return batch, rows, timing
 
         for batch, rows, timing in self._map(fetch, batches):
             start = time.perf_counter()
+            if not stored:
+                rows = self._draw(rows, cap)
             entries = builder.add(rows, "id", batch)
             self.stats.build_s += time.perf_counter() - start
             self.stats.add(timing, entries)
@@ -230,6 +241,8 @@ class Sampler:
         seen_keys: dict[str, str] = {}  # seed key -> element id
 
         def fetch(batch: list[Any]) -> tuple[list[Any], list[Row], QueryTiming]:
+            if not self.sampling.store_hash:
+                return self._trees_drawn_here(side, batch)
             rows, timing = self.graph.read_timed("sampling_trees", {**params, "keys": batch}, idents)
             return batch, rows, timing
 
@@ -257,6 +270,56 @@ class Sampler:
         self.stats.seeds += len(keys)
         self.stats.wall_s += time.perf_counter() - run_start
         return store
+
+    # -- drawing here (sampling.store_hash = false) -------------------------------------------
+    def _trees_drawn_here(self, side: GraphSide, keys: list[Any]) -> tuple[list[Any], list[Row], QueryTiming]:
+        """``sampling_trees``' rows for one batch of seed keys, drawn here: the seeds' element
+        ids, their candidates (hop 1, first ``k1``), then their picks' candidates (hop 2,
+        first ``k2``). Returns the batch, the rows and the three queries' timing summed."""
+        params = self._params(side)
+        idents = self._identifiers(side, hash_slot=False)
+        found, t0 = self.graph.read_timed("sampling_seed_ids", {**params, "keys": keys}, idents)
+        ids = list(dict.fromkeys(r["id"] for r in found))
+        rows1, t1 = self.graph.read_timed("sampling_candidates", {**params, "ids": ids}, idents)
+        hop1 = [{**r, "hop": 1} for r in self._draw(rows1, self.sampling.k1)]
+        frontier = list(dict.fromkeys(e for r in hop1 for e in r["nbr"]))
+        rows2, t2 = self.graph.read_timed("sampling_candidates", {**params, "ids": frontier}, idents)
+        hop2 = [{**r, "hop": 2} for r in self._draw(rows2, self.sampling.k2)]
+        timing = QueryTiming(wall_s=t0.wall_s + t1.wall_s + t2.wall_s,
+                             client_s=t0.client_s + t1.client_s + t2.client_s,
+                             first_record_s=t0.first_record_s + t1.first_record_s + t2.first_record_s,
+                             rows=t0.rows + t1.rows + t2.rows)
+        return keys, hop1 + hop2, timing
+
+    def _draw(self, rows: list[Row], cap: int) -> list[Row]:
+        """``sampling_candidates`` rows cut to each node's first ``cap`` candidates in race-key
+        order (:func:`~kgn_align.sampling.lists.race_order`, on ``node_hash`` of the keys):
+        what ``sampling_lists``/``sampling_trees`` return from stored hashes."""
+        lengths = np.fromiter((len(r["nbr"]) for r in rows), np.int64, len(rows))
+        ptr = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(lengths, out=ptr[1:])
+        flat = {f: list(itertools.chain.from_iterable(r[f] for r in rows))
+                for f in ("nbr", "nbr_key", "rel", "dir", "c", "type")}
+        nbr_keys = [str(k) for k in flat["nbr_key"]]
+        rels = np.asarray(flat["rel"], dtype=str)
+        take = race_order(
+            owner=np.repeat(np.arange(len(rows), dtype=np.int64), lengths),
+            owner_hash=np.repeat(node_hashes([str(r["key"]) for r in rows]), lengths),
+            nbr_hash=node_hashes(nbr_keys),
+            direction=np.asarray(flat["dir"], np.int64), count=np.asarray(flat["c"], np.int64),
+            rel_rank=np.unique(rels, return_inverse=True)[1].astype(np.int64) if rels.size else rels.astype(np.int64),
+            key_rank=np.unique(np.asarray(nbr_keys, dtype=str), return_inverse=True)[1].astype(np.int64)
+            if nbr_keys else np.zeros(0, np.int64),
+            cap=cap, seed=self.sampling.seed, weighted=self.sampling.weighted)
+        counts = np.bincount(np.searchsorted(ptr, take, side="right") - 1, minlength=len(rows))
+        drawn = []
+        start = 0
+        for row, n in zip(rows, counts.tolist()):
+            picked = take[start:start + n].tolist()
+            start += n
+            drawn.append({"id": row["id"], "key": row["key"], "self": row["self"],
+                          **{f: [values[i] for i in picked] for f, values in flat.items() if f != "c"}})
+        return drawn
 
     def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> Iterable[Any]:
         """``map(fn, items)`` in order, ``concurrency`` calls in flight."""

@@ -188,3 +188,23 @@ def test_own_kg_folder_keeps_relations_apart(graph: Graph, namespace: str, tmp_p
     assert len(types) == 5 and "SAME_AS" not in types  # no data edge is an alignment edge
     assert types["has_part"] is None and types["R_SAME_AS"] == "SAME_AS"
     assert sorted(v for v in types.values() if v) == sorted(["has-part", "出生地", "配偶者", "SAME_AS"])
+
+
+def test_load_kg_with_a_seeded_split(graph: Graph, namespace: str, tmp_path: Path, connection) -> None:
+    """'load kg --split seeded:SHARE:SEED' writes exactly the drawn share as training pairs."""
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+    from kgn_align.datasets import KGSplit
+    from tests.unit.test_datasets import _kg_with_pairs
+
+    folder = _kg_with_pairs(tmp_path / "mine_a_b", 30)
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    done = CliRunner().invoke(cli, ["--home", str(tmp_path), "load", "kg", str(folder), "--prefix",
+                                    namespace, "--split", "seeded:0.4:11"], env=env)
+    assert done.exit_code == 0, done.output
+    expected = datasets.read_kg(str(folder), split=KGSplit("seeded", 0.4, 11))
+    seeds = sorted((int(r["source"]), int(r["target"])) for r in _same_as(graph, namespace))
+    assert seeds == expected.train_pairs and len(seeds) == 12
+    assert seeds != datasets.read_kg(str(folder)).train_pairs[:12]  # not the file's first 40%

@@ -214,3 +214,62 @@ def test_supernode_rows_stay_bounded(graph: Graph, namespace: str, record_proper
     # the whole-side path: each node's list is capped at max(k1, k2)
     lists, _ = sampler.side_lists("a", sampler.prepare("a"))
     assert int(lists.lengths().max()) <= max(k1, k2)
+
+
+def _hashed(connection, namespace: str) -> int:
+    """Nodes under ``namespace`` that carry the sampler's hash property."""
+    import neo4j
+
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+        return drv.execute_query(
+            f"MATCH (n) WHERE n.graph STARTS WITH $ns AND n.{HASH_PROPERTY} IS NOT NULL "
+            "RETURN count(n) AS n", ns=namespace, database_=connection.database).records[0]["n"]
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_without_stored_hashes_the_same_trees_and_nothing_written(
+        graph: Graph, namespace: str, connection, two_sides, weighted: bool) -> None:
+    """sampling.store_hash = false: no node gets a kgnHash, and both samplers (whole side,
+    a few seeds) draw exactly the trees the stored-hash path draws."""
+    keys_a, edges_a, keys_b, _ = two_sides
+    chosen = keys_a[3:20]
+    off = Sampler(graph, config(namespace, k1=3, k2=2, seed=5, weighted=weighted, batch_size=7,
+                                store_hash=False))
+    side_off, few_off = off.sample_side("a"), off.sample_seeds("a", chosen)
+    side_b_off = off.sample_side("b")
+    assert _hashed(connection, namespace) == 0
+    assert off.stats.batches > 0 and off.stats.rows > 0
+    on = Sampler(graph, config(namespace, k1=3, k2=2, seed=5, weighted=weighted, batch_size=7))
+    side_on, few_on = on.sample_side("a"), on.sample_seeds("a", chosen)
+    assert _hashed(connection, namespace) == len(keys_a)  # the default stores them
+    assert side_off.keys == side_on.keys and trees(side_off) == trees(side_on)
+    assert few_off.keys == few_on.keys and trees(few_off) == trees(few_on)
+    assert trees(side_b_off) == trees(on.sample_side("b"))
+    ref = sample_in_memory(edges_a, side_off.keys, 3, 2, seed=5, weighted=weighted, keys=side_off.keys)
+    assert trees(side_off) == trees(ref)
+    # stored hashes, stale or not, do not change what the hash-free path draws
+    graph.write("sampling_set_hash", {"rows": [{"id": on.prepare("a").ids[0], "hash": 1}]},
+                {"hash_property": HASH_PROPERTY})
+    assert trees(Sampler(graph, off.config).sample_side("a")) == trees(side_on)
+
+
+def test_without_stored_hashes_unknown_seeds_and_multi_label_sides(graph: Graph, namespace: str,
+                                                                   connection) -> None:
+    labels = {"p1": "Paper", "p2": "Paper", "ann": "Author", "bob": "Author", "vldb": "Venue"}
+    edges = [("p1", "AUTHORED_BY", "ann"), ("p1", "AUTHORED_BY", "bob"), ("p2", "AUTHORED_BY", "ann"),
+             ("p1", "PUBLISHED_IN", "vldb")]
+    load(graph, f"{namespace}a", list(labels), edges, labels=labels)
+    cfg = AlignConfig(source=GraphSide(name="a", label="Paper", property="graph", value=f"{namespace}a"),
+                      target=GraphSide(name="b", label="Paper", property="graph", value=f"{namespace}b"),
+                      entity_labels=("Paper", "Author", "Venue"))
+    off = cfg.model_copy(update={"sampling": SamplingConfig(store_hash=False)})
+    with pytest.raises(SeedNotFound, match="1 key"):
+        Sampler(graph, off).sample_seeds("a", ["p1", "ann"])  # ann: no Paper
+    few = Sampler(graph, off).sample_seeds("a", ["p1", "p2"])
+    whole = Sampler(graph, off).sample_side("a")
+    assert _hashed(connection, namespace) == 0
+    on = Sampler(graph, cfg)
+    assert trees(whole) == trees(on.sample_side("a"))  # writes the hashes first
+    assert trees(few) == trees(on.sample_seeds("a", ["p1", "p2"]))
+    assert {few.types[t] for t in few.entity_type.tolist()} == {"Paper", "Author", "Venue"}

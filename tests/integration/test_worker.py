@@ -168,6 +168,14 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
     assert "k:" in bad_keys["error"]
     assert bad_bool["status"] == "failed" and "threshold" in bad_bool["error"]
     assert bad_total["status"] == "failed" and "total" in bad_total["error"]
+    # one line per finished job on stdout: id, kind, status, seconds, edges created
+    lines = [line for line in ran.stdout.splitlines() if line.startswith("job ")]
+    assert len(lines) == 3, ran.stdout
+    for line, (job_id, kind) in zip(lines, zip(jobs, ("backfill", "backfill", "changed"))):
+        assert line.startswith(f"job {job_id} {kind}: failed in "), line
+        assert " s, 0 edge(s) created (" in line and "\n" not in line
+    assert "unknown key 'treshold'" in lines[0]
+    assert ran.stdout.strip().endswith("worker stopped after 3 job(s)")
 
 
 def test_a_worker_that_lost_its_lease_stops_before_writing(graph: Graph, jobs: list[str],
@@ -198,3 +206,64 @@ def test_a_worker_that_lost_its_lease_stops_before_writing(graph: Graph, jobs: l
     assert claimed is not None and claimed.id == jobs[0]
     assert worker.execute(claimed) == "lost" and wrote == []
     assert job(graph, jobs[0])["worker"] == "thief"
+
+
+def test_a_closed_driver_is_a_broken_connection_and_the_worker_reconnects(
+        graph: Graph, jobs: list[str], namespace: str, connection) -> None:
+    """A driver closed under the worker is transient by its type (ConnectionBroken): the
+    worker reconnects through ``connect`` and runs the job, and reports it once."""
+    from kgn_align.errors import ConnectionBroken
+    from kgn_align.worker import JobOutcome
+
+    closed = Graph(connection)
+    closed.close()
+    with pytest.raises(ConnectionBroken, match="connection broke"):
+        closed.read("worker_job", {"id": "none"})
+    kind = f"{namespace}after-close"
+    jobs.append(request(graph, kind, {}))
+    fresh: list[Graph] = []
+    outcomes: list[JobOutcome] = []
+
+    def connect() -> Graph:
+        fresh.append(Graph(connection))
+        return fresh[-1]
+
+    worker = Worker(closed, {kind: lambda j: {"created": 2}}, poll_seconds=0.1, connect=connect,
+                    on_outcome=outcomes.append)
+    try:
+        assert worker.run(burst=True) == 1
+    finally:
+        for g in fresh:
+            g.close()
+    assert len(fresh) == 1 and worker.graph is fresh[0]
+    assert job(graph, jobs[0])["status"] == "done"
+    (outcome,) = outcomes
+    assert (outcome.id, outcome.kind, outcome.status, outcome.result) == (jobs[0], kind, "done", {"created": 2})
+    assert 0 <= outcome.seconds < 30 and outcome.error is None
+
+
+def test_reconnect_closes_the_old_graph_once(connection, tmp_path, monkeypatch) -> None:
+    """The worker's connect (App.reconnect) owns the graphs it makes; the worker closes none."""
+    from collections import Counter
+
+    from kgn_align.cli import App
+
+    app = App(config_path=None, home=tmp_path, connection=connection, datasets=None)
+    first = app.graph()
+    closes: Counter[int] = Counter()
+    close = Graph.close
+
+    def counted(self: Graph) -> None:
+        closes[id(self)] += 1
+        close(self)
+
+    monkeypatch.setattr(Graph, "close", counted)
+    worker = Worker(first, {}, connect=app.reconnect)
+    worker.reconnect()
+    try:
+        assert worker.graph is app.graph() and worker.graph is not first
+        assert closes[id(first)] == 1
+        assert worker.graph.read("worker_job", {"id": "none"}) == []  # the new one works
+    finally:
+        app.close()
+    assert closes[id(worker.graph)] == 1

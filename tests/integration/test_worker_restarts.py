@@ -50,11 +50,16 @@ def test_worker_survives_server_restarts(tmp_path: Path, kind: str) -> None:
         ran.append(job.id)
         return {"ok": True}
 
-    def connect() -> Graph:
+    made: list[Graph] = []
+
+    def connect() -> Graph:  # as App.reconnect: makes the new graph, closes the one it replaces
         current = server.state()
         if current is None:
             raise ServerUnavailable("no server running yet")
-        return Graph(current.connection().model_copy(update={"max_retry_time": 2.0}))
+        made.append(Graph(current.connection().model_copy(update={"max_retry_time": 2.0})))
+        if len(made) > 1:
+            made[-2].close()
+        return made[-1]
 
     worker = Worker(graph, {"work": slow}, lease_seconds=1.0, poll_seconds=0.2,
                     retry=RetryPolicy(intervals=(0.0, 0.0, 0.0)), connect=connect)
@@ -87,3 +92,5 @@ def test_worker_survives_server_restarts(tmp_path: Path, kind: str) -> None:
         thread.join(30)
         server.stop()
         graph.close()
+        if made:
+            made[-1].close()

@@ -102,3 +102,15 @@ def test_a_setting_that_does_nothing_is_refused() -> None:
     with _pytest.raises(ValueError, match="attribute_properties: not used"):
         AlignConfig(source=GraphSide(name="a", label="A"), target=GraphSide(name="b", label="B"),
                     attribute_properties=("year",))
+
+
+def test_sampling_hash_is_stored_unless_the_config_says_not() -> None:
+    assert load_config(None, env={}, overrides={"source": {"name": "a", "label": "A"},
+                                                "target": {"name": "b", "label": "B"}}).sampling.store_hash
+
+
+def test_store_hash_off_from_toml(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BASE + "\n[sampling]\nstore_hash = false\n"), env={})
+    assert config.sampling.store_hash is False
+    with pytest.raises(ConfigError, match="sampling.store_hash"):
+        load_config(write(tmp_path, BASE + "\n[sampling]\nstore_hash = \"nope\"\n"), env={})

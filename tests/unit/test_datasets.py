@@ -166,3 +166,84 @@ def test_any_folder_in_the_kg_format_loads_by_path(tmp_path) -> None:
     assert ds.sides[0].relations[next(t for t in types if t.startswith("has_part_"))] == "has-part"
     assert sorted(ds.sides[0].relations.values()) == sorted(["has-part", "出生地", "配偶者", "SAME_AS"])
     assert len(ds.train_pairs) + len(ds.test_pairs) == 4
+
+
+def _kg_with_pairs(folder: Path, n: int) -> Path:
+    """A KG folder of ``n`` aligned entity pairs (ids i and 1000 + i), in a chain each side."""
+    folder.mkdir(parents=True)
+    (folder / "ent_ids_1").write_text("".join(f"{i}\thttp://a/e{i}\n" for i in range(n)))
+    (folder / "ent_ids_2").write_text("".join(f"{1000 + i}\thttp://b/e{i}\n" for i in range(n)))
+    (folder / "triples_1").write_text("".join(f"{i}\t0\t{i + 1}\n" for i in range(n - 1)))
+    (folder / "triples_2").write_text("".join(f"{1000 + i}\t0\t{1001 + i}\n" for i in range(n - 1)))
+    (folder / "ref_ent_ids").write_text("".join(f"{i}\t{1000 + i}\n" for i in range(n)))
+    return folder
+
+
+def test_seeded_split_of_ref_ent_ids(tmp_path: Path) -> None:
+    from kgn_align.datasets import KGSplit
+
+    folder = str(_kg_with_pairs(tmp_path / "mine_a_b", 40))
+    ref = [(i, 1000 + i) for i in range(40)]
+    default = datasets.read_kg(folder)
+    assert (default.train_pairs, default.test_pairs) == (ref[:12], ref[12:])  # as before
+    assert datasets.read_kg(folder, split=KGSplit.parse("first:0.25")).train_pairs == ref[:10]
+    one = datasets.read_kg(folder, split=KGSplit.parse("seeded:0.3:7"))
+    again = datasets.read_kg(folder, split=KGSplit("seeded", 0.3, 7))
+    other = datasets.read_kg(folder, split=KGSplit.parse("seeded:0.3:8"))
+    assert (one.train_pairs, one.test_pairs) == (again.train_pairs, again.test_pairs)
+    assert one.train_pairs != other.train_pairs
+    for ds in (one, other):
+        assert len(ds.train_pairs) == 12 and len(ds.test_pairs) == 28  # the share is kept
+        assert sorted(ds.train_pairs + ds.test_pairs) == ref  # every pair once, none lost
+        assert ds.train_pairs == sorted(ds.train_pairs) and ds.test_pairs == sorted(ds.test_pairs)
+    assert one.train_pairs != ref[:12]  # drawn, not the file's first share
+    half = datasets.read_kg(folder, split=KGSplit.parse("seeded:0.5"))  # seed 0
+    assert len(half.train_pairs) == 20 and half.train_pairs == datasets.read_kg(
+        folder, split=KGSplit("seeded", 0.5, 0)).train_pairs
+
+
+@pytest.mark.parametrize("text,says", [
+    ("seeded:1.5:3", "between 0 and 1"),
+    ("first:0", "between 0 and 1"),
+    ("first:nan", "between 0 and 1"),
+    ("seeded:abc", "share 'abc' is not a number"),
+    ("seeded:0.3:x", "seed 'x' is not an integer"),
+    ("random:0.3", "is not a split"),
+    ("first:0.3:7", "is not a split"),
+    ("0.3", "is not a split"),
+])
+def test_bad_splits_are_one_line_errors(text: str, says: str) -> None:
+    from kgn_align.datasets import KGSplit
+
+    with pytest.raises(ConfigError, match=says) as err:
+        KGSplit.parse(text)
+    assert "\n" not in str(err.value)
+
+
+def test_a_split_for_a_folder_with_its_own_training_pairs_is_refused(tmp_path: Path) -> None:
+    from kgn_align.datasets import KGSplit
+
+    folder = _kg_with_pairs(tmp_path / "srprs_a_b", 10)
+    (folder / "sup_ent_ids").write_text("0\t1000\n1\t1001\n")
+    assert len(datasets.read_kg(str(folder)).train_pairs) == 2
+    with pytest.raises(ConfigError, match="own training pairs \\(sup_ent_ids\\)"):
+        datasets.read_kg(str(folder), split=KGSplit.parse("seeded:0.3:1"))
+
+
+def test_cli_split_option_refuses_bad_values_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+
+    folder = _kg_with_pairs(tmp_path / "mine_a_b", 10)
+    for args in (["load", "kg", str(folder), "--split", "seeded:2:1"],
+                 ["evaluate", "--dataset", str(folder), "--split", "first:x"]):
+        result = CliRunner().invoke(cli, ["--home", str(tmp_path), *args], env={"NEO4J_URI": ""})
+        assert result.exit_code == 2, result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and "'--split'" in errors[0], result.output
+    gold = tmp_path / "gold.csv"
+    gold.write_text("source,target\n0,1000\n")
+    mixed = CliRunner().invoke(cli, ["--home", str(tmp_path), "evaluate", "--gold", str(gold),
+                                     "--split", "seeded:0.3:1"], env={"NEO4J_URI": ""})
+    assert mixed.exit_code == 2 and "--split goes with --dataset" in mixed.output

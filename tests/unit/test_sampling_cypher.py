@@ -30,3 +30,20 @@ def test_constants_match_the_python_keys() -> None:
 def test_slots_are_identifiers_only() -> None:
     for name in ("sampling_lists", "sampling_trees", "sampling_entities", "sampling_set_hash"):
         assert placeholders(load_text(name)) <= {"label", "key_property", "hash_property"}
+
+
+CANDIDATES_RE = re.compile(r"// candidates:begin[^\n]*\n(.*?)// candidates:end", re.S)
+
+
+def test_candidates_are_those_the_draw_starts_from() -> None:
+    """sampling_candidates (no stored hash, the draw in Python) lists the candidates and
+    group sizes that sampling_lists' draw starts from, line for line but the hash."""
+    (block,) = CANDIDATES_RE.findall(load_text("sampling_candidates"))
+    lines = [line.strip() for line in block.splitlines() if line.strip()]
+    draw = [line.replace("hx, ", "") for line in draws("sampling_lists")[0].splitlines()]
+    assert draw[: len(lines)] == lines
+    assert lines[-1] == "UNWIND grp AS m"
+    for name in ("sampling_candidates", "sampling_seed_ids"):
+        text = load_text(name)
+        assert placeholders(text) == {"label", "key_property"}  # no hash read, none written
+        assert "kgnHash" not in text and " SET " not in text

@@ -1,0 +1,55 @@
+"""Driver errors become kgn-align's by type, once, in graph.py: what a long-running command
+may retry (ServerUnavailable and its kinds) versus what is final, whatever the text says."""
+
+from __future__ import annotations
+
+import pytest
+from neo4j import exceptions as neo4j_exc
+
+from kgn_align.errors import (
+    ConnectionBroken,
+    CredentialsRefused,
+    GraphError,
+    QueryError,
+    ServerUnavailable,
+)
+from kgn_align.graph import _translate
+
+
+def _server_error(code: str, message: str) -> neo4j_exc.Neo4jError:
+    return neo4j_exc.Neo4jError._hydrate_neo4j(code=code, message=message)
+
+
+@pytest.mark.parametrize("exc,kind", [
+    (neo4j_exc.ServiceUnavailable("Failed to read from defunct connection"), ServerUnavailable),
+    (neo4j_exc.SessionExpired("gone"), ServerUnavailable),
+    (neo4j_exc.ConnectionAcquisitionTimeoutError("no connection in time"), ServerUnavailable),
+    (ConnectionResetError("reset by peer"), ServerUnavailable),
+    (_server_error("Neo.TransientError.Database.DatabaseUnavailable", "stopping"), ServerUnavailable),
+    (neo4j_exc.DriverError("Driver closed"), ConnectionBroken),
+    (neo4j_exc.SessionError(None, "Session closed"), ConnectionBroken),
+    (neo4j_exc.TransactionError(None, "Transaction closed"), ConnectionBroken),
+    # ArcadeDB, on a connection left over from before its restart
+    (_server_error("Neo.ClientError.Request.Invalid", "BEGIN not expected in state: AUTHENTICATION"),
+     ConnectionBroken),
+    (_server_error("Neo.ClientError.Security.Unauthorized", "bad credentials"), CredentialsRefused),
+])
+def test_transient_by_type(exc: Exception, kind: type) -> None:
+    translated = _translate(exc, "worker_claim", "bolt://h:7687")
+    assert type(translated) is kind
+    assert isinstance(translated, ServerUnavailable)  # the one type the worker retries on
+
+
+@pytest.mark.parametrize("exc", [
+    # texts the worker used to match ("Connection", "closed", "defunct"): final all the same
+    _server_error("Neo.ClientError.Statement.SyntaxError", "Invalid input 'Connection closed'"),
+    _server_error("Neo.ClientError.Statement.ArgumentError", "defunct property"),
+    _server_error("Neo.ClientError.Request.Invalid", "Could not unpack a parameter"),
+    neo4j_exc.ResultConsumedError(None, "result closed"),
+    ValueError("Connection string closed"),
+])
+def test_rejected_queries_are_final_whatever_their_text(exc: Exception) -> None:
+    translated = _translate(exc, "worker_claim", "bolt://h:7687")
+    assert isinstance(translated, GraphError) and not isinstance(translated, ServerUnavailable)
+    if isinstance(exc, neo4j_exc.Neo4jError):
+        assert isinstance(translated, QueryError)
