@@ -228,6 +228,7 @@ class ModelScorer:
         ids = (src * width + tgt).tolist()
         missing = sorted({i for i in ids if i not in owner._logit_cache})
         if missing:
+            log.info("pair model: scoring %d candidate pairs", len(missing))
             m = torch.tensor(missing, dtype=torch.long)
             logit, _ = score_pairs(self.trained.model, self.side_a, self.side_b, m // width, m % width,
                                    batch_pairs=self.batch_pairs)

@@ -1,0 +1,97 @@
+"""Alignment quality through the product's own commands, with their defaults.
+
+For each dataset: ``kgn-align load`` (unless ``--no-load``), ``kgn-align train``,
+``kgn-align evaluate`` — the same commands a user runs, nothing re-implemented here.
+``evaluate`` judges the edges a default backfill would write over the whole source side,
+for the model and its two baselines (everything else equal) in one invocation; see
+``kgn-align evaluate --help``. Each command's wall seconds, CPU seconds and peak RSS (of
+that process, from ``wait4``) and the load average after it are recorded, so that figures
+taken on a busy machine can be told apart::
+
+    KGN_ALIGN_HOME=... .venv/bin/python benchmarks/quality.py dbp15k_fr_en dblp_acm [--no-load]
+
+Needs a graph server: the one ``kgn-align server start`` started under ``KGN_ALIGN_HOME``,
+or ``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``. Writes
+``benchmarks/results/quality_<dataset>.json`` and prints one summary line per method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TABLES = ("dblp_acm", "itunes_amazon")
+
+
+def run(args: list[str], log: Path) -> dict[str, Any]:
+    """Run ``kgn-align ARGS`` as its own process; its costs, and its stdout."""
+    started = time.perf_counter()
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "kgn_align", *args], stdout=subprocess.PIPE,
+                                stderr=err, text=True)
+        out = proc.stdout.read() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    cost = {"command": "kgn-align " + " ".join(args), "wall_s": round(time.perf_counter() - started, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "load_average_after": os.getloadavg(),
+            "exit_code": code}
+    if code != 0:
+        raise SystemExit(f"{cost['command']} failed (exit {code}); its log: {log}")
+    return {**cost, "stdout": out}
+
+
+def one(dataset: str, load: bool, logs: Path) -> dict[str, Any]:
+    steps = {}
+    if load:
+        kind = "tables" if dataset in TABLES else "kg"
+        steps["load"] = run(["load", kind, dataset], logs / f"{dataset}-load.log")
+    steps["train"] = run(["train", "--dataset", dataset], logs / f"{dataset}-train.log")
+    out = RESULTS / f"quality_{dataset}.png"
+    steps["evaluate"] = run(["evaluate", "--dataset", dataset, "--pr-curve", str(out)],
+                            logs / f"{dataset}-evaluate.log")
+    text = steps["evaluate"].pop("stdout")
+    report = json.loads(text[text.index("{"):])
+    for step in steps.values():
+        step.pop("stdout", None)
+    return {"dataset": dataset, "evaluate": report, "costs": steps,
+            "train_plus_evaluate_s": round(steps["train"]["wall_s"] + steps["evaluate"]["wall_s"], 1),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, m in result["evaluate"]["methods"].items():
+        lines.append(
+            f"{result['dataset']:<16} {name:<22} P {m['precision']:.4f} R {m['recall']:.4f} "
+            f"F1 {m['f1']:.4f}  Hits@1 all {m['all_targets']['hits@1']:.4f} "
+            f"protocol {m['protocol']['hits@1']:.4f}  ECE {m['calibration']['ece']:.4f}  "
+            f"edges {m['edges']} (other sources {m['edges_on_other_sources']})")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("datasets", nargs="+")
+    parser.add_argument("--no-load", action="store_true", help="the datasets are loaded already")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset in args.datasets:
+            result = one(dataset, not args.no_load, Path(tmp))
+            path = RESULTS / f"quality_{dataset}.json"
+            path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+            print("\n".join(summary(result)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
