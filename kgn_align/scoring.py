@@ -169,6 +169,9 @@ class ModelScorer:
         settled_s = {a for a, _ in accepted} - held_out_s
         settled_t = {b for _, b in accepted} - held_out_t
         self.rejected = {(a, b) for a, b, review in labelled if review == "rejected"}
+        #: targets a person matched: the validation ones compete in the matching (they
+        #: stand in for open targets while calibrating) but are never handed to a source
+        self.accepted_targets = {tgt.aligned_row[b] for _, b in accepted if b in tgt.aligned_row}
         scorable = self.side_a.tree_position >= 0
         self.sources = torch.tensor(sorted(r for key, r in src.aligned_row.items()
                                            if key not in settled_s and bool(scorable[r])),
@@ -338,5 +341,7 @@ class ModelScorer:
                 continue
             first, end = self._slices[r]
             for c, p in zip(cols[first:end].tolist(), probs[first:end].double().tolist()):
+                if c in self.accepted_targets:
+                    continue
                 out.append(ScoredPair(source=s_keys[r], target=t_keys[c], score=round(p, DECIMALS)))
         return out

@@ -1,6 +1,7 @@
 """What a user judges the aligner by, on a small real slice, through the product's own code:
 a source whose counterpart is not in the graph gets no confident edge, reviews rule over
-the model, and rejected pairs are never written."""
+the model (no edge from a matched source, none onto a matched target, whatever the
+policy), and rejected pairs are never written."""
 
 from __future__ import annotations
 
@@ -68,4 +69,6 @@ def test_dangling_sources_get_no_confident_edge_and_reviews_rule(graph: Graph, n
     # reviews rule: no edge from an accepted source, none on a rejected pair
     accepted = {a for a, _, r in labelled if r == "accepted"}
     assert not accepted & set(by_source)
+    taken = {b for _, b, r in labelled if r == "accepted"}  # under policy best too
+    assert not taken & {e.target for e in edges}
     assert (rejected_source, rejected_target) not in {(e.source, e.target) for e in edges}
