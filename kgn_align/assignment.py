@@ -43,7 +43,12 @@ TEMPERATURE = 0.02
 ITERATIONS = 10
 #: margin used where a row or column has no rival (a lone candidate): "far ahead".
 NO_RIVAL = 1.0
-FEATURES = ("score", "log_assignment", "row_margin", "column_margin")
+#: Calibration features: relative evidence only. The raw score is left out: it depends on
+#: how much a source's name says (a paper whose title is missing scores low on its
+#: neighbours alone yet can be plainly ahead of its rivals). On DBLP-ACM with 30% of held-out
+#: titles blanked this raised recall on those papers from 0.64 to 0.69 at precision 0.997,
+#: at equal F1 on dbp15k_fr_en (0.959) and DBLP-ACM (0.986-0.987).
+FEATURES = ("log_assignment", "row_margin", "column_margin")
 
 
 @dataclass
@@ -112,8 +117,8 @@ def _second_best(values: Tensor, group: Tensor, n: int) -> tuple[Tensor, Tensor]
 
 
 def competition_features(matrix: CandidateMatrix, scores: Tensor, log_assignment: Tensor) -> Tensor:
-    """``(P, 4)`` features of each candidate pair, in :data:`FEATURES` order: its score,
-    its Sinkhorn log-probability, its margin over the best other target of its source
+    """``(P, 3)`` features of each candidate pair, in :data:`FEATURES` order: its Sinkhorn
+    log-probability, its margin (in ``scores``) over the best other target of its source
     (row) and over the best other source wanting its target (column), each margin
     :data:`NO_RIVAL` where there is no rival."""
     ri, ci, nr, nc = matrix._compact()
@@ -122,7 +127,7 @@ def competition_features(matrix: CandidateMatrix, scores: Tensor, log_assignment
     _, col_rival = _second_best(s, ci, nc)
     row_margin = torch.where(torch.isfinite(row_rival), s - row_rival, torch.full_like(s, NO_RIVAL))
     col_margin = torch.where(torch.isfinite(col_rival), s - col_rival, torch.full_like(s, NO_RIVAL))
-    return torch.stack([s, log_assignment.float().clamp_min(-30.0), row_margin, col_margin], 1)
+    return torch.stack([log_assignment.float().clamp_min(-30.0), row_margin, col_margin], 1)
 
 
 def dangling_copies(matrix: CandidateMatrix, scores: Tensor, log_assignment: Tensor,
@@ -130,7 +135,7 @@ def dangling_copies(matrix: CandidateMatrix, scores: Tensor, log_assignment: Ten
     """Validation lists as seen by a source *without* a counterpart: for each ``sources[i]``
     its entries with ``gold[i]`` removed, features recomputed (row margin among the rest,
     the row's Sinkhorn mass renormalised over the rest; a column margin is about other
-    sources, so it stays). Returns ``(features (M, 4), labels (M,))``, all labels 0.
+    sources, so it stays). Returns ``(features (M, 3), labels (M,))``, all labels 0.
     """
     features = competition_features(matrix, scores, log_assignment)
     wanted = torch.isin(matrix.row, sources)
@@ -147,7 +152,7 @@ def dangling_copies(matrix: CandidateMatrix, scores: Tensor, log_assignment: Ten
     la = log_assignment[keep].double()
     rest = scatter(la.exp(), ri, dim=0, dim_size=nr, reduce="sum").clamp_min(1e-300)
     la = (la - rest.log()[ri]).float().clamp_min(-30.0)
-    out = torch.stack([s, la, row_margin, features[keep, 3]], 1)
+    out = torch.stack([la, row_margin, features[keep, 2]], 1)
     return out, torch.zeros(out.size(0))
 
 
@@ -157,7 +162,7 @@ class Calibrator:
     L2-regularised) on validation lists with and without their answers."""
 
     def __init__(self, weights: Tensor | None = None, bias: float = 0.0) -> None:
-        self.weights = weights if weights is not None else torch.tensor([10.0, 0.0, 0.0, 0.0])
+        self.weights = weights if weights is not None else torch.tensor([1.0, 0.0, 0.0])
         self.bias = float(bias)
 
     @classmethod
@@ -172,7 +177,7 @@ class Calibrator:
         return cls(torch.tensor(lr.coef_[0], dtype=torch.float32), float(lr.intercept_[0]))
 
     def __call__(self, features: Tensor) -> Tensor:
-        """``(P, 4) -> (P,)`` probabilities."""
+        """``(P, 3) -> (P,)`` probabilities."""
         return torch.sigmoid(features.float() @ self.weights + self.bias)
 
     def describe(self) -> str:

@@ -49,13 +49,13 @@ def test_sinkhorn_is_deterministic_and_checks_shapes() -> None:
 def test_competition_features_margins() -> None:
     matrix, scores = _matrix()
     f = competition_features(matrix, scores, sinkhorn(matrix, scores))
-    # entry order: (0,10) (0,12) (1,10) (1,11)
-    assert f[:, 0].tolist() == pytest.approx(scores.tolist())
-    assert f[0, 2] == pytest.approx(0.95 - 0.30)  # row margin over its other target
-    assert f[1, 2] == pytest.approx(0.30 - 0.95)
-    assert f[0, 3] == pytest.approx(0.95 - 0.90)  # column margin over source 1's bid
-    assert f[2, 3] == pytest.approx(0.90 - 0.95)
-    assert f[1, 3] == pytest.approx(NO_RIVAL)  # nobody else wants target 12
+    # entry order: (0,10) (0,12) (1,10) (1,11); columns: log_assignment, row, column margin
+    assert f.shape == (4, 3)
+    assert f[0, 1] == pytest.approx(0.95 - 0.30)  # row margin over its other target
+    assert f[1, 1] == pytest.approx(0.30 - 0.95)
+    assert f[0, 2] == pytest.approx(0.95 - 0.90)  # column margin over source 1's bid
+    assert f[2, 2] == pytest.approx(0.90 - 0.95)
+    assert f[1, 2] == pytest.approx(NO_RIVAL)  # nobody else wants target 12
 
 
 def test_dangling_copies_drop_the_answer_and_renormalise() -> None:
@@ -63,9 +63,8 @@ def test_dangling_copies_drop_the_answer_and_renormalise() -> None:
     log_a = sinkhorn(matrix, scores)
     features, labels = dangling_copies(matrix, scores, log_a, torch.tensor([0]), torch.tensor([10]))
     assert labels.tolist() == [0.0]  # source 0 without target 10: only target 12 is left
-    assert features[0, 0] == pytest.approx(0.30)
-    assert features[0, 1] == pytest.approx(0.0, abs=1e-5)  # all the row's mass on what is left
-    assert features[0, 2] == pytest.approx(NO_RIVAL)
+    assert features[0, 0] == pytest.approx(0.0, abs=1e-5)  # all the row's mass on what is left
+    assert features[0, 1] == pytest.approx(NO_RIVAL)
 
 
 def test_calibrator_learns_that_a_lost_column_is_no_match() -> None:
@@ -74,7 +73,7 @@ def test_calibrator_learns_that_a_lost_column_is_no_match() -> None:
     score = torch.rand(n, generator=gen) * 0.4 + 0.6  # every candidate looks alike by score
     col_margin = torch.randn(n, generator=gen) * 0.1
     labels = (col_margin > 0).float()  # ... but only those that win their column match
-    features = torch.stack([score, torch.zeros(n), torch.full((n,), 0.2), col_margin], 1)
+    features = torch.stack([torch.log(score), torch.full((n,), 0.2), col_margin], 1)
     calibrator = Calibrator.fit(features, labels)
     p = calibrator(features)
     assert float(((p > 0.5).float() == labels).float().mean()) > 0.9
