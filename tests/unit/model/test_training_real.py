@@ -1,38 +1,52 @@
 """A short training run on a small real slice of DBP15K fr-en learns something.
 
-Reads ../shared/datasets (read-only); skipped where the data is not there.
+Product code only: the dataset reader (``kgn_align.datasets``), the in-memory sampler (the
+same draw as the Cypher sampler), the n-gram features, training and evaluation. Reads the
+datasets folder (``$KGN_ALIGN_DATASETS``, else ``../shared/datasets``), read-only; no server.
 """
 
 import logging
 
-import numpy as np
 import pytest
 import torch
 
-from benchmarks.kg_data import load_kg, sample_trees
+from kgn_align.datasets import local_name, read_kg
 from kgn_align.evaluation import rank, summarise
 from kgn_align.features import ngram_features
 from kgn_align.model.inputs import SideInputs, build_vocabulary
 from kgn_align.model.pair_model import ModelConfig
+from kgn_align.sampling.reference import sample_in_memory
 from kgn_align.training import TrainConfig, train
-
 
 N_TRAIN, N_TEST = 400, 300
 
 
 @pytest.fixture(scope="module")
 def fr_en_slice():
-    # native (French vs English URI) names: weaker than the translations, so that there is
-    # room above the names-only floor for neighbourhood evidence to show
-    data = load_kg("dbp15k_fr_en", names="native")
-    gold = np.concatenate([data.train, data.test])[: N_TRAIN + N_TEST]
-    n1 = len(data.names[0])
-    feats = ngram_features(data.names[0] + data.names[1], dim=256)
-    stores = [sample_trees(len(data.names[s]), data.triples[s], k1=8, k2=3, seed=s, seeds=gold[:, s]) for s in (0, 1)]
+    """The first 700 gold pairs (400 to train on, 300 held out) over the whole graphs.
+
+    Names: the native ones (the URI's local name, what the loader writes as ``name``; the
+    English translation goes to ``name_en``), weaker than the translations, so that there
+    is room above the names-only floor for neighbourhood evidence to show. Trees: every
+    gold source on side a, every entity on side b, so a held-out source is ranked against
+    the whole target graph (about 20,000 entities), not only against the other answers.
+    """
+    data = read_kg("dbp15k_fr_en")
+    gold_ids = (data.train_pairs + data.test_pairs)[: N_TRAIN + N_TEST]
+    seeds = ([str(a) for a, _ in gold_ids], [str(i) for i in data.sides[1].uris])
+    stores = [sample_in_memory(((str(h), r, str(t)) for h, r, t in side.triples), seeds[k],
+                               k1=8, k2=3, seed=k, keys=[str(i) for i in side.uris])
+              for k, side in enumerate(data.sides)]
+    names = [[local_name(side.uris[int(key)]) for key in store.keys]
+             for side, store in zip(data.sides, stores)]
+    feats = ngram_features(names[0] + names[1], dim=256)
+    n1 = len(names[0])
     rel = build_vocabulary(*(s.relations for s in stores))
     a = SideInputs.build(stores[0], feats[:n1], rel, ["Entity"])
     b = SideInputs.build(stores[1], feats[n1:], rel, ["Entity"])
-    return a, b, torch.as_tensor(gold[:N_TRAIN]), torch.as_tensor(gold[N_TRAIN:]), len(rel)
+    rows = [{key: i for i, key in enumerate(s.keys)} for s in stores]
+    gold = torch.tensor([[rows[0][str(x)], rows[1][str(y)]] for x, y in gold_ids])
+    return a, b, gold[:N_TRAIN], gold[N_TRAIN:], len(rel)
 
 
 def test_short_training_run_learns(fr_en_slice, caplog, one_torch_thread):
@@ -45,11 +59,16 @@ def test_short_training_run_learns(fr_en_slice, caplog, one_torch_thread):
     assert losses[-1] < 0.7 * losses[0], losses
     assert any("valid Hits@1" in r.getMessage() for r in caplog.records)
 
-    pool = test[:, 1]
+    # every side-b entity is a candidate: names alone get about 0.82 Hits@1 here, the
+    # trained model about 0.85 (PR-AUC about 0.78 vs 0.89); an untrained one (max_steps=1)
+    # falls far below the floor
+    pool = torch.nonzero(b.tree_position >= 0, as_tuple=True)[0]
     floor = summarise(rank(None, a, b, test[:, 0], pool, k=10), test[:, 1])
     learned = summarise(rank(res.model, a, b, test[:, 0], pool, k=10), test[:, 1])
-    assert learned["hits@1"] > floor["hits@1"], (learned, floor)
-    assert 0.0 <= float(res.model.calib_scale) and learned["pr_auc"] > 0.5
+    assert learned["hits@1"] >= floor["hits@1"] + 0.01, (learned, floor)
+    assert learned["mrr"] > floor["mrr"], (learned, floor)
+    assert learned["pr_auc"] >= floor["pr_auc"] + 0.05, (learned, floor)
+    assert 0.0 <= float(res.model.calib_scale)
 
 
 def test_rejected_pairs_train_as_non_matches(fr_en_slice, one_torch_thread):
