@@ -8,6 +8,7 @@ recorded, and turns model-internal ids back into keys, names and relation types.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from pydantic import BaseModel
@@ -43,6 +44,8 @@ class Explanation(BaseModel):
     logit: float
     model: str
     neighbours: list[Neighbour]
+    #: the SAME_AS edge between the two in the graph (score, model, method, review), if any
+    edge: dict[str, Any] | None = None
 
 
 #: What may precede the end of a key that a user types instead of the whole key.
@@ -144,17 +147,30 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
             side="source" if w.side == "a" else "target", layer=w.layer, key=side.store.keys[w.entity],
             name=side.names[w.entity], via=arrow, parent=side.names[w.parent_entity],
             weight=round(w.weight, 4), cross=None if w.cross is None else round(w.cross, 4)))
+    from kgn_align.writeback import selection
+
+    identifiers, params = selection(config)
+    found = graph.read("explain_edge", {**params, "source": source_key, "target": target_key},
+                       identifiers)
     return Explanation(source=source_key, target=target_key, source_name=a.names[0],
                        target_name=b.names[0], score=round(float(out.prob[0]), 4),
                        logit=round(float(out.logit[0]), 4), model=trained.version,
-                       neighbours=neighbours)
+                       neighbours=neighbours, edge=dict(found[0]) if found else None)
 
 
 def render(ex: Explanation, top: int = 8) -> str:
     """A terminal-friendly view: score, then each side's heaviest neighbours."""
     lines = [f"{ex.source_name!r} ({ex.source})  vs  {ex.target_name!r} ({ex.target})",
              f"pair score {ex.score:.4f} (logit {ex.logit:.3f})   model {ex.model}",
-             "(the pair on its own; an edge's r.score also weighs the source's other candidates)", ""]
+             "(the pair on its own; an edge's r.score also weighs the rival targets and sources)"]
+    if ex.edge is None:
+        lines.append("SAME_AS in the graph: none between these two")
+    elif ex.edge.get("review"):
+        lines.append(f"SAME_AS in the graph: reviewed ({ex.edge['review']})")
+    else:
+        lines.append(f"SAME_AS in the graph: score {ex.edge.get('score')} ({ex.edge.get('method')}, "
+                     f"{ex.edge.get('model')})")
+    lines.append("")
     if not ex.neighbours:
         lines.append("(this model has no attention to show: names-only variant or no neighbours)")
     for side in ("source", "target"):

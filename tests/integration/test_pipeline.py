@@ -141,6 +141,13 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     assert ex.score == pytest.approx(float(prob[0]), abs=1e-3)
     assert {n.side for n in ex.neighbours} == {"source", "target"}
     assert "pair score" in render(ex)
+    # ... and shows the edge the backfill wrote for the pair, whose score weighs its rivals
+    written = {(e.source, e.target): e for e in edges}
+    if (a_key, b_key) in written:
+        assert ex.edge is not None and ex.edge["score"] == written[(a_key, b_key)].score
+        assert f"score {written[(a_key, b_key)].score}" in render(ex)
+    else:
+        assert ex.edge is None and "none between these two" in render(ex)
 
     # reviewed seed edges were left alone
     seeds = [e for e in read_edges(graph, config) if e.review == "accepted"]
