@@ -79,11 +79,40 @@ def summary(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def markdown(datasets: list[str]) -> str:
+    """The README's quality table, from the results files of ``datasets``."""
+    rows = ["| set (gold) | method | precision / recall / F1 of the written edges | Hits@1 among all open targets / usual protocol | MRR (all) | ECE | edges on sources outside the gold | train + evaluate (peak RSS) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for dataset in datasets:
+        result = json.loads((RESULTS / f"quality_{dataset}.json").read_text())
+        ev = result["evaluate"]
+        gold = f"{ev['gold_pairs']:,} {'complete' if ev['gold_complete'] else 'held-out'}"
+        costs = result["costs"]
+        cost = (f"{costs['train']['wall_s']:.0f} + {costs['evaluate']['wall_s']:.0f} s "
+                f"({max(costs['train']['peak_rss_mb'], costs['evaluate']['peak_rss_mb']):,} MB, "
+                f"load {costs['evaluate']['load_average_after'][1]:.1f})")
+        for i, (name, m) in enumerate(ev["methods"].items()):
+            bold = "**" if name == "cg-mualign" else ""
+            rows.append(
+                f"| {dataset + ' (' + gold + ')' if i == 0 else ''} | {bold}{name}{bold} | "
+                f"{m['precision']:.4f} / {m['recall']:.4f} / {bold}{m['f1']:.4f}{bold} | "
+                f"{m['all_targets']['hits@1']:.4f} / {m['protocol']['hits@1']:.4f} | "
+                f"{m['all_targets']['mrr']:.4f} | {m['calibration']['ece']:.4f} | "
+                f"{m['edges_on_other_sources']:,}{' (all wrong)' if m['other_sources_judged_wrong'] else ''} | "
+                f"{cost if i == 0 else ''} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("datasets", nargs="+")
     parser.add_argument("--no-load", action="store_true", help="the datasets are loaded already")
+    parser.add_argument("--table", action="store_true",
+                        help="print the README's Markdown table from the results files; run nothing")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(args.datasets))
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets:

@@ -55,3 +55,32 @@ def affected_sources(scorer: ModelScorer, element_ids: Iterable[str]) -> list[st
     log.info("%d changed node(s) (%d source side, %d target side) -> %d source entities to re-align",
              len(ids), len(src_rows), len(tgt_rows), len(keys))
     return keys
+
+
+def stale_keys(scorer: ModelScorer, element_ids: Iterable[str]) -> tuple[set[str], set[str]]:
+    """Keys of the source and target entities whose sampled trees (any depth, the seed
+    included) hold one of the changed nodes ``element_ids``: the pair model's logits of
+    their pairs may differ now, so a kept logit cache must forget them."""
+    ids = set(element_ids)
+    out: tuple[set[str], set[str]] = (set(), set())
+    for side, keys in zip((scorer.snapshot.source, scorer.snapshot.target), out):
+        rows = [side.table.row_of[i] for i in ids if i in side.table.row_of]
+        if not rows:
+            continue
+        store = side.store
+        changed = torch.zeros(len(store.keys), dtype=torch.bool)
+        changed[rows] = True
+        slot_tree = torch.repeat_interleave(torch.arange(store.num_trees), store.tree_ptr.diff())
+        trees = slot_tree[changed[store.slot_entity]]
+        seeds = set(store.tree_seed[trees].tolist()) | set(rows)
+        keys.update(store.keys[r] for r in seeds)
+    return out
+
+
+def forget(cache: dict[tuple[str, str], float], stale: tuple[set[str], set[str]]) -> int:
+    """Drop from a logit cache the pairs with a stale source or target; returns how many."""
+    sources, targets = stale
+    gone = [p for p in cache if p[0] in sources or p[1] in targets]
+    for p in gone:
+        del cache[p]
+    return len(gone)

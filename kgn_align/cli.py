@@ -652,7 +652,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     """
     from kgn_align import jobs
     from kgn_align.backfill import BackfillFilter, BackfillOptions, run_backfill
-    from kgn_align.changes import affected_sources
+    from kgn_align.changes import affected_sources, forget, stale_keys
     from kgn_align.scoring import ModelScorer, TrainedModel
     from kgn_align.snapshot import take
     from kgn_align.worker import Job, PermanentJobError, Worker
@@ -663,6 +663,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     loaded: dict[tuple[str, int], TrainedModel] = {}
     names: dict[str, Any] = {}  #: level-0 vectors by name, for the loaded model's featurizer
+    #: the model's logits by (source key, target key), kept between 'changed' jobs: each job
+    #: drops the pairs whose sampled trees its change touched, so only those are scored again
+    logits: dict[tuple[str, str], float] = {}
 
     def model() -> TrainedModel:
         """The checkpoint, loaded (and its hash checked) once per file version, not per job;
@@ -675,6 +678,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if stamp not in loaded:
             loaded.clear()
             names.clear()  # vectors belong to one featurizer
+            logits.clear()
             loaded[stamp] = app.load_model(path)
         return loaded[stamp]
 
@@ -696,8 +700,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "entities": summary.entities}
 
     def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
+        logits.clear()  # what changed since the last job is not known here: score afresh
         scorer = ModelScorer(take(app.graph(), config), trained, k=k, name_cache=names,
-                             labelled=labelled_pairs(app.graph(), config))
+                             labelled=labelled_pairs(app.graph(), config), logit_cache=logits)
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    before_write=job.check_lease))
 
@@ -711,7 +716,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
             return backfill(job, trained, params)
         scorer = ModelScorer(take(app.graph(), config), trained, name_cache=names,
-                             labelled=labelled_pairs(app.graph(), config))
+                             labelled=labelled_pairs(app.graph(), config), logit_cache=logits)
+        dropped = forget(logits, stale_keys(scorer, params.nodeIds))
+        log.info("job %s: %d kept pair scores dropped as stale, %d kept", job.id, dropped, len(logits))
         keys = affected_sources(scorer, params.nodeIds)
         if not keys:
             return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,

@@ -146,12 +146,16 @@ class ModelScorer:
         variant: :data:`METHOD` (default) or a baseline of :data:`VARIANTS`.
         name_cache: level-0 vectors by name text, kept by a long-running caller for this
             model's featurizer (the worker) so repeated jobs featurise only new names.
+        logit_cache: pair-model logits by (source key, target key), kept by a long-running
+            caller for this model; it must drop the pairs whose sampled trees changed
+            (:func:`kgn_align.changes.stale_keys`) before handing it in again.
     """
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
                  batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA,
                  labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
-                 name_cache: dict[str, Tensor] | None = None) -> None:
+                 name_cache: dict[str, Tensor] | None = None,
+                 logit_cache: dict[tuple[str, str], float] | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown scorer variant {variant!r}: one of {sorted(VARIANTS)}")
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
@@ -195,7 +199,7 @@ class ModelScorer:
                         "or label both sides alike)", self.unmatched_types)
         self.types_a = torch.tensor([common[names_a[t]] for t in src.table.type.tolist()] or [0])
         self.types_b = torch.tensor([common[names_b[t]] for t in tgt.table.type.tolist()] or [0])
-        self._logit_cache: dict[int, float] = {}
+        self._logit_cache: dict[tuple[str, str], float] = {} if logit_cache is None else logit_cache
         self._alignment: Alignment | None = None
         self._slices: dict[int, tuple[int, int]] = {}
         self._shared: ModelScorer | None = None
@@ -225,18 +229,20 @@ class ModelScorer:
     # ------------------------------------------------------------------ the global stage
     def logits(self, src: Tensor, tgt: Tensor) -> Tensor:
         """Pair-model logits of ``(src[i], tgt[i])`` (entity-table rows), each pair scored
-        once per scorer however often it is asked for. Shapes ``(P,), (P,) -> (P,)``."""
-        owner = self._shared or self
-        width = max(len(self.snapshot.target.table.keys), 1)
-        ids = (src * width + tgt).tolist()
-        missing = sorted({i for i in ids if i not in owner._logit_cache})
+        once per scorer (or per ``logit_cache``) however often it is asked for.
+        Shapes ``(P,), (P,) -> (P,)``."""
+        cache = (self._shared or self)._logit_cache
+        s_keys, t_keys = self.snapshot.source.table.keys, self.snapshot.target.table.keys
+        pairs = [(s_keys[a], t_keys[b]) for a, b in zip(src.tolist(), tgt.tolist())]
+        missing = sorted({(a, b) for (a, b), pair in zip(zip(src.tolist(), tgt.tolist()), pairs)
+                          if pair not in cache})
         if missing:
             log.info("pair model: scoring %d candidate pairs", len(missing))
-            m = torch.tensor(missing, dtype=torch.long)
-            logit, _ = score_pairs(self.trained.model, self.side_a, self.side_b, m // width, m % width,
+            m = torch.tensor(missing, dtype=torch.long).reshape(-1, 2)
+            logit, _ = score_pairs(self.trained.model, self.side_a, self.side_b, m[:, 0], m[:, 1],
                                    batch_pairs=self.batch_pairs)
-            owner._logit_cache.update(zip(missing, logit.tolist()))
-        return torch.tensor([owner._logit_cache[i] for i in ids], dtype=torch.float32)
+            cache.update(((s_keys[a], t_keys[b]), v) for (a, b), v in zip(missing, logit.tolist()))
+        return torch.tensor([cache[p] for p in pairs], dtype=torch.float32)
 
     def candidates(self, sources: Tensor, pool: Tensor) -> tuple[CandidateMatrix, Tensor]:
         """Blocking: each source row's ``k`` nearest pool rows of its type, rejected pairs

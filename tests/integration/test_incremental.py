@@ -1,0 +1,55 @@
+"""The worker keeps the pair model's scores between 'changed' jobs and drops those a change
+touched: the kept scores must equal what a fresh scorer computes on the changed graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import neo4j
+import pytest
+import torch
+
+from kgn_align import datasets, loaders
+from kgn_align.changes import forget, stale_keys
+from kgn_align.graph import Graph
+from kgn_align.scoring import ModelScorer
+from kgn_align.snapshot import take
+from kgn_align.training import TrainConfig
+from kgn_align.workflows import train_model
+from kgn_align.writeback import labelled_pairs
+
+pytestmark = pytest.mark.slow
+
+
+def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: str, connection,
+                                                     tmp_path: Path) -> None:
+    ds = datasets.read_kg("dbp15k_fr_en").slice(200)
+    loaders.load_kg(graph, ds, prefix=namespace)
+    config = loaders.preset_config(ds, prefix=namespace)
+    snapshot = take(graph, config)
+    trained = train_model(graph, config, tmp_path / "models", snapshot=snapshot,
+                          train_config=TrainConfig(epochs=1, max_steps=20))
+    labelled = labelled_pairs(graph, config)
+    kept: dict[tuple[str, str], float] = {}
+    ModelScorer(snapshot, trained, labelled=labelled, logit_cache=kept).alignment  # fills it
+    assert kept
+    # a person renames one source entity that has candidates
+    edited = next(a for a, _ in kept)
+    element_id = snapshot.source.table.ids[snapshot.source.aligned_row[edited]]
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as driver:
+        driver.execute_query("MATCH (n:Entity {graph: $g, key: $k}) SET n.name_en = 'Zz renamed entity', "
+                             "n.name = 'Zz renamed entity'", g=config.source.value, k=edited,
+                             database_=connection.database)
+    after = take(graph, config)
+    stale_copy = dict(kept)
+    fresh = ModelScorer(after, trained, labelled=labelled).alignment
+    scorer = ModelScorer(after, trained, labelled=labelled, logit_cache=kept)
+    stale = stale_keys(scorer, [element_id])
+    assert edited in stale[0]
+    assert forget(kept, stale) > 0
+    assert torch.allclose(scorer.alignment.logit, fresh.logit, atol=1e-5)
+    assert torch.equal(scorer.alignment.matrix.col, fresh.matrix.col)
+    # without forgetting, the renamed entity's pairs would keep their old scores
+    unforgetting = ModelScorer(after, trained, labelled=labelled, logit_cache=stale_copy).alignment
+    assert not torch.allclose(unforgetting.logit, fresh.logit, atol=1e-5)
