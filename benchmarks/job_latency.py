@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                 [sys.executable, "-m", "kgn_align.cli", "--home", tmp, "worker", "--dataset",
                  "dbp15k_fr_en", "--model", str(trained.path), "--poll", "0.1"],
                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(15)  # the worker imports torch and loads the model before its first claim
+            # the worker imports torch, loads the model and scores the side (--warm) before its
+            # first claim
+            time.sleep(60)
             rows: list[dict[str, Any]] = []
             auth = (state.user, state.password.get_secret_value())
             with neo4j.GraphDatabase.driver(state.uri, auth=auth) as drv:

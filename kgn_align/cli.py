@@ -631,9 +631,12 @@ def job_line(outcome: Any) -> str:
               help="Seconds a claimed job stays ours without a heartbeat.")
 @click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between looks for new jobs.")
+@click.option("--warm/--no-warm", default=True, show_default=True,
+              help="Score the whole side with the model before the first claim, so that the first "
+              "'changed' job re-scores only what its change touched (startup takes longer).")
 @click.pass_obj
 def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, burst: bool,
-           max_jobs: int | None, lease: float, poll: float) -> None:
+           max_jobs: int | None, lease: float, poll: float, warm: bool) -> None:
     """Run alignment jobs requested in the graph, until SIGTERM (or, with --burst, idle).
 
     \b
@@ -727,6 +730,19 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                                    BackfillFilter(keys=tuple(keys)), before_write=job.check_lease))
         return {**done, "sources": keys[:CHANGED_KEYS_SHOWN]}
 
+    if warm and not burst:
+        import time
+
+        try:
+            trained = model()
+        except KgnAlignError as exc:
+            log.warning("not warming up: %s", exc)
+        else:
+            started = time.perf_counter()
+            ModelScorer(take(app.graph(), config), trained, name_cache=names,
+                        labelled=labelled_pairs(app.graph(), config), logit_cache=logits).alignment
+            click.echo(f"worker warm: {len(logits)} pair scores kept "
+                       f"({time.perf_counter() - started:.1f} s)")
     ran = Worker(app.graph(), {"backfill": run, "changed": run_changed}, lease_seconds=lease,
                  poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
                  on_outcome=lambda outcome: click.echo(job_line(outcome))
