@@ -8,6 +8,7 @@ scored; the gold counterpart's rank counts, and a gold that blocking missed coun
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,9 +81,13 @@ def classification_metrics(scores: Tensor, labels: Tensor) -> dict[str, float]:
     return {"pr_auc": pr_auc(scores, labels), "best_f1": f1, "threshold": threshold}
 
 
-def plot_pr_curve(scores: Tensor, labels: Tensor, path: str | Path, *, title: str = "") -> Path:
+def plot_pr_curve(scores: Tensor, labels: Tensor, path: str | Path, *, title: str = "",
+                  reliability: Sequence[dict[str, float]] | None = None) -> Path:
     """Write the precision-recall curve as a PNG (matplotlib, Agg backend). ``scores`` are
-    the edges' scores (the scale of ``--threshold``); ``title`` names what was measured."""
+    the edges' scores (the scale of ``--threshold``); ``title`` names what was measured.
+    ``reliability`` (bins with ``predicted``, ``observed`` and ``count``, as
+    :func:`kgn_align.assignment.expected_calibration_error` gives them) adds a reliability
+    diagram beside it: observed match rate against predicted probability."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,15 +95,31 @@ def plot_pr_curve(scores: Tensor, labels: Tensor, path: str | Path, *, title: st
 
     precision, recall, _ = precision_recall(scores, labels)
     f1, threshold = best_f1(scores, labels)
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    panels = 2 if reliability else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), dpi=100, squeeze=False)
+    ax = axes[0][0]
     ax.step(np.r_[0.0, recall], np.r_[precision[0], precision], where="post")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    summary = f"PR-AUC {pr_auc(scores, labels):.3f}, best F1 {f1:.3f} at score >= {threshold:.2f}"
-    ax.set_title(f"{title}\n{summary}" if title else summary, fontsize=9)
     ax.grid(alpha=0.3)
+    summary = f"PR-AUC {pr_auc(scores, labels):.3f}, best F1 {f1:.3f} at score >= {threshold:.2f}"
+    if reliability:
+        rel = axes[0][1]
+        rel.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+        rel.plot([b["predicted"] for b in reliability], [b["observed"] for b in reliability],
+                 marker="o")
+        for b in reliability:
+            rel.annotate(str(b["count"]), (b["predicted"], b["observed"]), fontsize=6,
+                         textcoords="offset points", xytext=(3, -8))
+        rel.set_xlabel("score (predicted probability)")
+        rel.set_ylabel("observed share of matches")
+        rel.set_xlim(0, 1)
+        rel.set_ylim(0, 1.02)
+        rel.set_title("reliability (pairs per bin)", fontsize=9)
+        rel.grid(alpha=0.3)
+    fig.suptitle(f"{title}\n{summary}" if title else summary, fontsize=9)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

@@ -179,7 +179,8 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
         if pr_curve is not None and name == methods[0]:
             title = (f"{config.source.name} -> {config.target.name}, {name} "
                      f"(model {scorer.trained.version}), {len(known)} gold pairs")
-            plot_pr_curve(alignment.prob[judged], labels, pr_curve, title=title)
+            plot_pr_curve(alignment.prob[judged], labels, pr_curve, title=title,
+                          reliability=metrics["calibration"]["bins"])
     return out
 
 

@@ -51,3 +51,13 @@ def test_metric_errors():
 def test_pr_curve_png(tmp_path):
     p = plot_pr_curve(torch.tensor([0.9, 0.4, 0.3]), torch.tensor([1, 0, 1]), tmp_path / "pr.png")
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pr_curve_with_reliability_diagram_is_wider(tmp_path):
+    from PIL import Image
+
+    scores, labels = torch.tensor([0.9, 0.4, 0.3]), torch.tensor([1, 0, 1])
+    bins = [{"predicted": 0.35, "observed": 0.5, "count": 2}, {"predicted": 0.9, "observed": 1.0, "count": 1}]
+    alone = plot_pr_curve(scores, labels, tmp_path / "pr.png")
+    both = plot_pr_curve(scores, labels, tmp_path / "both.png", reliability=bins)
+    assert Image.open(both).size[0] == 2 * Image.open(alone).size[0]
