@@ -50,20 +50,22 @@ def run(args: list[str], log: Path) -> dict[str, Any]:
     return {**cost, "stdout": out}
 
 
-def one(dataset: str, load: bool, logs: Path) -> dict[str, Any]:
+def one(dataset: str, load: bool, logs: Path, ablation: str | None = None) -> dict[str, Any]:
     steps = {}
     if load:
         kind = "tables" if dataset in TABLES else "kg"
         steps["load"] = run(["load", kind, dataset], logs / f"{dataset}-load.log")
-    steps["train"] = run(["train", "--dataset", dataset], logs / f"{dataset}-train.log")
-    out = RESULTS / f"quality_{dataset}.png"
-    steps["evaluate"] = run(["evaluate", "--dataset", dataset, "--pr-curve", str(out)],
+    extra = ["--ablation", ablation] if ablation else []
+    steps["train"] = run(["train", "--dataset", dataset, *extra], logs / f"{dataset}-train.log")
+    out = RESULTS / f"quality_{dataset}{'_' + ablation if ablation else ''}.png"
+    methods = ["--method", "cg-mualign"] if ablation else []  # the baselines do not change
+    steps["evaluate"] = run(["evaluate", "--dataset", dataset, "--pr-curve", str(out), *methods],
                             logs / f"{dataset}-evaluate.log")
     text = steps["evaluate"].pop("stdout")
     report = json.loads(text[text.index("{"):])
     for step in steps.values():
         step.pop("stdout", None)
-    return {"dataset": dataset, "evaluate": report, "costs": steps,
+    return {"dataset": dataset, "ablation": ablation, "evaluate": report, "costs": steps,
             "train_plus_evaluate_s": round(steps["train"]["wall_s"] + steps["evaluate"]["wall_s"], 1),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
 
@@ -107,6 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("datasets", nargs="+")
     parser.add_argument("--no-load", action="store_true", help="the datasets are loaded already")
+    parser.add_argument("--ablation", choices=["no-cross", "no-self"],
+                        help="train without cross-graph or self-attention (results file suffixed)")
     parser.add_argument("--table", action="store_true",
                         help="print the README's Markdown table from the results files; run nothing")
     args = parser.parse_args()
@@ -116,8 +120,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets:
-            result = one(dataset, not args.no_load, Path(tmp))
-            path = RESULTS / f"quality_{dataset}.json"
+            result = one(dataset, not args.no_load, Path(tmp), args.ablation)
+            path = RESULTS / f"quality_{dataset}{'_' + args.ablation if args.ablation else ''}.json"
             path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
             print("\n".join(summary(result)), flush=True)
 

@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 
 def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
                 train_config: TrainConfig | None = None, hidden: int = 32, context_beta: float = 0.0,
-                snapshot: Snapshot | None = None, progress: Progress | None = None) -> TrainedModel:
+                snapshot: Snapshot | None = None, progress: Progress | None = None,
+                model_options: dict[str, Any] | None = None) -> TrainedModel:
     """Train on the reviewed SAME_AS edges in the graph (accepted: matches; rejected:
-    non-matches); save ``<models_dir>/<version>.pt``."""
+    non-matches); save ``<models_dir>/<version>.pt``. ``model_options`` override
+    :class:`~kgn_align.model.pair_model.ModelConfig` fields (ablations)."""
     start = time.perf_counter()
     snapshot = snapshot or take(graph, config, progress=progress)
     labelled = labelled_pairs(graph, config)
@@ -62,7 +64,7 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
         negatives = torch.stack([snapshot.source.rows([a for a, _ in rejected]),
                                  snapshot.target.rows([b for _, b in rejected])], dim=1)
     model_config = ModelConfig(feature_dim=side_a.features.size(1), num_relations=len(relations),
-                               num_types=len(types), hidden=hidden)
+                               num_types=len(types), hidden=hidden, **(model_options or {}))
     tcfg = train_config or TrainConfig()
     log.info("training on %d accepted pairs and %d rejected ones", len(accepted), len(rejected))
     result = train(model_config, side_a, side_b, pairs, tcfg, negatives=negatives)
