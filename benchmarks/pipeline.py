@@ -21,11 +21,12 @@ writeback  ``writeback.write_pairs`` of ``--edges`` other scored pairs,      edg
            (idempotent: nothing created)
 ========== ================================================================ ============
 
-Every stage records wall seconds, CPU seconds of this process and of the server process,
-peak RSS of both during the stage (``VmHWM`` from ``/proc``, reset before the stage), and
-the 1-minute load average after it: this machine is shared, so read the load average with
-every figure. ``memory`` gives the bytes per entity of the in-memory structures (level-0
-vectors, blocking vectors, sampled trees, model inputs).
+Every stage records wall seconds, CPU seconds of this process and of the server process
+(the server's also by thread: Bolt query workers, JIT compilers, GC, other), peak RSS of
+both during the stage (``VmHWM`` from ``/proc``, reset before the stage), and the 1-minute
+load average after it: this machine is shared, so read the load average with every figure.
+``memory`` gives the bytes per entity of the in-memory structures (level-0 vectors,
+blocking vectors, sampled trees, model inputs).
 
 Scales: a scale ``s < 1`` loads the slice ``KGDataset.slice(n)`` (what ``load kg --pairs
 n`` loads) with ``n`` chosen so the slice holds about ``s`` of the dataset's entities; ``s
@@ -76,6 +77,7 @@ from kgn_align.writeback import ModelStamp, ScoredPair, write_pairs  # noqa: E40
 
 log = logging.getLogger("pipeline")
 RESULTS = Path(__file__).resolve().parent / "results"
+TICKS = os.sysconf("SC_CLK_TCK")
 STAGES = ("load", "sample", "featurise", "block", "train", "score", "write", "writeback",
           "writeback_rerun")
 K = 10  #: candidates per source entity (the backfill's default)
@@ -105,6 +107,30 @@ def reset_peak_rss(pid: int | str = "self") -> bool:
         return False
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of ``pid``'s threads by role: ``query`` (Bolt workers), ``jit`` (the JVM's
+    compilers), ``gc``, ``other``: where a server's CPU goes, e.g. compiling on a cold JVM."""
+    out = {"query": 0.0, "jit": 0.0, "gc": 0.0, "other": 0.0}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as fh:
+                stat = fh.read()
+        except OSError:  # the thread ended
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        ticks = stat.rsplit(")", 1)[1].split()
+        # Linux keeps the first 15 characters of a thread's name ("neo4j.BoltWorke")
+        role = ("query" if name.startswith(("neo4j.BoltWork", "BOLT-")) else
+                "jit" if "CompilerThre" in name else
+                "gc" if name.startswith(("GC Thread", "G1 ")) else "other")
+        out[role] += (int(ticks[11]) + int(ticks[12])) / TICKS
+    return out
+
+
 class Meter:
     """Times stages: wall, CPU here and in the server, peak RSS of both, load average."""
 
@@ -117,11 +143,14 @@ class Meter:
         fresh = reset_peak_rss() and reset_peak_rss(self.server_pid)
         wall, cpu = time.perf_counter(), time.process_time()
         server = process_cpu_s(self.server_pid)
+        threads = thread_cpu_s(self.server_pid)
         value = fn()
+        after = thread_cpu_s(self.server_pid)
         self.stages[stage] = {
             "wall_s": round(time.perf_counter() - wall, 3),
             "client_cpu_s": round(time.process_time() - cpu, 2),
             "server_cpu_s": round(process_cpu_s(self.server_pid) - server, 2),
+            "server_cpu_s_by_thread": {k: round(after[k] - threads[k], 2) for k in threads},
             "client_peak_rss_mb": peak_rss_mb(),
             "server_peak_rss_mb": peak_rss_mb(self.server_pid),
             "peak_rss_is_per_stage": fresh,
