@@ -30,11 +30,14 @@ blocking vectors, sampled trees, model inputs).
 
 Scales: a scale ``s < 1`` loads the slice ``KGDataset.slice(n)`` (what ``load kg --pairs
 n`` loads) with ``n`` chosen so the slice holds about ``s`` of the dataset's entities; ``s
->= 1`` loads the whole dataset. ``scaling`` gives each stage's cost per entity per scale.
-Every scale starts its own server, so each load meets a cold JVM, as a first load does::
+>= 1`` loads the whole dataset. ``scaling`` gives each stage's cost per entity per scale
+(``--series-kinds``: the kinds that run every scale; the others run the largest only).
+Every scale starts its own server, so each load meets a cold JVM, as a first load does.
+Torch runs on as many CPU threads as training sets (``TrainConfig.num_threads``) from the
+start, so the stages before training run under the same setting::
 
     PYTHONPATH=. python benchmarks/pipeline.py [--kinds neo4j,arcadedb] [--dataset dbp15k_fr_en]
-        [--scales 0.25,0.5,1] [--full-train] [--quick]
+        [--scales 0.25,0.5,1] [--series-kinds neo4j] [--full-train] [--quick]
 
 Prints one JSON object and writes it to ``benchmarks/results/pipeline_<dataset>.json``
 (``--quick``: a 200-pair slice, a few training steps, printed only unless ``--out``).
@@ -399,24 +402,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heap", default="2g", help="server JVM heap")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: a {QUICK_PAIRS}-pair slice, 5 training steps, 200 edges")
+    parser.add_argument("--series-kinds", default=None,
+                        help="kinds that run every scale (default: all); the others run the largest only")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     scales = [float(s) for s in args.scales.split(",")]
+    kinds = args.kinds.split(",")
+    series = kinds if args.series_kinds is None else args.series_kinds.split(",")
+    # Training sets torch's CPU threads (TrainConfig.num_threads: 1 measured fastest here);
+    # set them first, so that stages before training do not run under another setting.
+    threads = TrainConfig().num_threads
+    if threads:
+        torch.set_num_threads(threads)
     ds = datasets.read_kg(args.dataset)
     if args.quick:
         ds = ds.slice(QUICK_PAIRS)
         args.max_steps, args.edges = 5, min(args.edges, 200)
     report: dict[str, Any] = {
         "benchmark": "pipeline", "dataset": args.dataset, "quick": args.quick,
-        "settings": {"scales": scales, "k": K, "edges": args.edges, "heap": args.heap,
+        "settings": {"scales": scales, "series_kinds": series, "k": K, "edges": args.edges,
+                     "heap": args.heap,
                      "train": vars(train_config(args)), "torch_threads": torch.get_num_threads()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "note": "shared machine: read each figure with its load average",
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
         "runs": []}
-    for kind in args.kinds.split(","):
-        for scale in scales:
+    for kind in kinds:
+        for scale in (scales if kind in series else [max(scales)]):
             report["runs"].append(run_scale(kind, ds, scale, args))
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["side_by_side"] = side_by_side(report["runs"])
