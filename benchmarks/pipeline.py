@@ -1,0 +1,447 @@
+"""The whole pipeline, stage by stage, on Neo4j and ArcadeDB side by side, with a scaling series.
+
+For each server kind and each scale it starts a fresh server of that kind
+(``kgn_align.servers``, as ``kgn-align server start`` does) in a temporary folder, and runs
+the product's own code, as the CLI runs it:
+
+========== ================================================================ ============
+stage      product code                                                     rate
+========== ================================================================ ============
+load       ``loaders.load_kg`` (as ``kgn-align load kg [--pairs N]``)       rels/s
+sample     ``snapshot.take``: two-hop trees of both sides, and their names   seeds/s
+featurise  ``NgramFeaturizer.fit`` + ``Snapshot.level0``                     entities/s
+block      ``Snapshot.distil_student`` + ``Snapshot.blocking`` +            pairs/s
+           ``candidates.search_pool`` for every source entity (k each)
+train      ``workflows.train_model`` (small ``TrainConfig`` by default)      pairs/s
+score      ``scoring.ModelScorer`` over every source entity                  pairs/s
+write      ``backfill.run_backfill`` over the scores of ``score`` (policy    edges/s
+           best, threshold 0.5): the backfill's write path alone
+writeback  ``writeback.write_pairs`` of ``--edges`` other scored pairs,      edges/s
+           timed on its own; then ``writeback_rerun``: the same again
+           (idempotent: nothing created)
+========== ================================================================ ============
+
+Every stage records wall seconds, CPU seconds of this process and of the server process
+(the server's also by thread: Bolt query workers, JIT compilers, GC, other), peak RSS of
+both during the stage (``VmHWM`` from ``/proc``, reset before the stage), and the 1-minute
+load average after it: this machine is shared, so read the load average with every figure.
+``memory`` gives the bytes per entity of the in-memory structures (level-0 vectors,
+blocking vectors, sampled trees, model inputs).
+
+Scales: a scale ``s < 1`` loads the slice ``KGDataset.slice(n)`` (what ``load kg --pairs
+n`` loads) with ``n`` chosen so the slice holds about ``s`` of the dataset's entities; ``s
+>= 1`` loads the whole dataset. ``scaling`` gives each stage's cost per entity per scale
+(``--series-kinds``: the kinds that run every scale; the others run the largest only).
+Every scale starts its own server, so each load meets a cold JVM, as a first load does.
+Torch runs on as many CPU threads as training sets (``TrainConfig.num_threads``) from the
+start, so the stages before training run under the same setting::
+
+    PYTHONPATH=. python benchmarks/pipeline.py [--kinds neo4j,arcadedb] [--dataset dbp15k_fr_en]
+        [--scales 0.25,0.5,1] [--series-kinds neo4j] [--full-train] [--quick]
+
+Prints one JSON object and writes it to ``benchmarks/results/pipeline_<dataset>.json``
+(``--quick``: a 200-pair slice, a few training steps, printed only unless ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+if __package__ in (None, ""):  # run as a script: the repository root holds ``benchmarks``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.servers_bench import process_cpu_s  # noqa: E402
+from kgn_align import datasets, loaders  # noqa: E402
+from kgn_align.backfill import BackfillOptions, run_backfill  # noqa: E402
+from kgn_align.candidates import search_pool  # noqa: E402
+from kgn_align.features import NgramFeaturizer  # noqa: E402
+from kgn_align.graph import Graph  # noqa: E402
+from kgn_align.scoring import ModelScorer, TrainedModel  # noqa: E402
+from kgn_align.servers import server_for  # noqa: E402
+from kgn_align.snapshot import Snapshot, take  # noqa: E402
+from kgn_align.training import TrainConfig  # noqa: E402
+from kgn_align.workflows import train_model  # noqa: E402
+from kgn_align.writeback import ModelStamp, ScoredPair, write_pairs  # noqa: E402
+
+log = logging.getLogger("pipeline")
+RESULTS = Path(__file__).resolve().parent / "results"
+TICKS = os.sysconf("SC_CLK_TCK")
+STAGES = ("load", "sample", "featurise", "block", "train", "score", "write", "writeback",
+          "writeback_rerun")
+K = 10  #: candidates per source entity (the backfill's default)
+QUICK_PAIRS = 200
+
+
+# ------------------------------------------------------------------------ measuring
+def peak_rss_mb(pid: int | str = "self") -> float | None:
+    """Peak resident set (``VmHWM``) of ``pid`` in MB since start or the last reset."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss(pid: int | str = "self") -> bool:
+    """Start a new peak-RSS window for ``pid`` (Linux: ``clear_refs`` 5); False if refused."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of ``pid``'s threads by role: ``query`` (Bolt workers), ``jit`` (the JVM's
+    compilers), ``gc``, ``other``: where a server's CPU goes, e.g. compiling on a cold JVM."""
+    out = {"query": 0.0, "jit": 0.0, "gc": 0.0, "other": 0.0}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as fh:
+                stat = fh.read()
+        except OSError:  # the thread ended
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        ticks = stat.rsplit(")", 1)[1].split()
+        # Linux keeps the first 15 characters of a thread's name ("neo4j.BoltWorke")
+        role = ("query" if name.startswith(("neo4j.BoltWork", "BOLT-")) else
+                "jit" if "CompilerThre" in name else
+                "gc" if name.startswith(("GC Thread", "G1 ")) else "other")
+        out[role] += (int(ticks[11]) + int(ticks[12])) / TICKS
+    return out
+
+
+class Meter:
+    """Times stages: wall, CPU here and in the server, peak RSS of both, load average."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.stages: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, stage: str, fn: Callable[[], Any]) -> Any:
+        log.info("stage %s ...", stage)
+        fresh = reset_peak_rss() and reset_peak_rss(self.server_pid)
+        wall, cpu = time.perf_counter(), time.process_time()
+        server = process_cpu_s(self.server_pid)
+        threads = thread_cpu_s(self.server_pid)
+        value = fn()
+        after = thread_cpu_s(self.server_pid)
+        self.stages[stage] = {
+            "wall_s": round(time.perf_counter() - wall, 3),
+            "client_cpu_s": round(time.process_time() - cpu, 2),
+            "server_cpu_s": round(process_cpu_s(self.server_pid) - server, 2),
+            "server_cpu_s_by_thread": {k: round(after[k] - threads[k], 2) for k in threads},
+            "client_peak_rss_mb": peak_rss_mb(),
+            "server_peak_rss_mb": peak_rss_mb(self.server_pid),
+            "peak_rss_is_per_stage": fresh,
+            "load_average_1m": round(os.getloadavg()[0], 2)}
+        log.info("stage %s: %s", stage, self.stages[stage])
+        return value
+
+    def rate(self, stage: str, unit: str, count: float, seconds: float | None = None) -> None:
+        """Add ``<unit>_per_s`` (``count`` over the stage's wall time, or ``seconds``)."""
+        s = seconds if seconds is not None else self.stages[stage]["wall_s"]
+        self.stages[stage][unit] = count
+        self.stages[stage][f"{unit}_per_s"] = round(count / s, 1) if s else None
+
+
+def nbytes(*objs: Any) -> int:
+    """Bytes held by tensors, arrays, strings and containers reachable from ``objs``
+    (dataclass fields followed; a tensor storage shared by two objects counted once)."""
+    seen: set[int] = set()
+
+    def walk(o: Any) -> int:
+        if isinstance(o, torch.Tensor):
+            storage = o.untyped_storage()
+            if storage.data_ptr() in seen:
+                return 0
+            seen.add(storage.data_ptr())
+            return storage.nbytes()
+        if id(o) in seen:
+            return 0
+        seen.add(id(o))
+        if isinstance(o, np.ndarray):
+            return o.nbytes
+        if isinstance(o, (str, bytes, int, float)) or o is None:
+            return sys.getsizeof(o)
+        if isinstance(o, dict):
+            return sys.getsizeof(o) + sum(walk(k) + walk(v) for k, v in o.items())
+        if isinstance(o, (list, tuple, set)):
+            return sys.getsizeof(o) + sum(walk(v) for v in o)
+        if is_dataclass(o):
+            return sum(walk(getattr(o, f.name)) for f in fields(o))
+        return sys.getsizeof(o)
+
+    return sum(walk(o) for o in objs)
+
+
+# ------------------------------------------- calls to the scoring APIs, one small function each
+def train(graph: Graph, snap: Snapshot, models_dir: Path, config: TrainConfig) -> TrainedModel:
+    return train_model(graph, snap.config, models_dir, train_config=config, snapshot=snap)
+
+
+def make_scorer(snap: Snapshot, trained: TrainedModel) -> ModelScorer:
+    return ModelScorer(snap, trained, k=K)
+
+
+def score_all(scorer: ModelScorer, keys: Sequence[str], batch: int = 1000) -> list[ScoredPair]:
+    return [p for start in range(0, len(keys), batch) for p in scorer(keys[start:start + batch])]
+
+
+def backfill_write(graph: Graph, snap: Snapshot, scored: dict[str, list[ScoredPair]],
+                   stamp: ModelStamp) -> Any:
+    """The backfill over scores computed before: what it times is selection, reviews, the
+    policy and the batched writes with their checkpoints."""
+    def lookup(keys: Sequence[str]) -> list[ScoredPair]:
+        return [p for k in keys for p in scored.get(k, ())]
+
+    options = BackfillOptions(run_id=f"bench-{uuid.uuid4().hex[:8]}")
+    return run_backfill(graph, snap.config, lookup, stamp, options)
+
+
+def write(graph: Graph, snap: Snapshot, pairs: list[ScoredPair], stamp: ModelStamp) -> Any:
+    return write_pairs(graph, snap.config, pairs, stamp)
+
+
+# ------------------------------------------------------------------------- one run
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    if args.full_train:
+        return TrainConfig()
+    return TrainConfig(epochs=1, max_steps=args.max_steps)
+
+
+def scaled(ds: datasets.KGDataset, scale: float) -> datasets.KGDataset:
+    """About ``scale`` of the dataset's entities: a ``slice`` (as ``load kg --pairs``) below 1."""
+    if scale >= 1:
+        return ds
+    entities = sum(len(s.uris) for s in ds.sides)
+    return ds.slice(max(10, round(scale * entities / 2)))
+
+
+def run_scale(kind: str, ds: datasets.KGDataset, scale: float, args: argparse.Namespace) -> dict[str, Any]:
+    part = scaled(ds, scale)
+    result: dict[str, Any] = {"server": kind, "scale": scale,
+                              "gold_pairs": len(part.train_pairs) + len(part.test_pairs)}
+    with tempfile.TemporaryDirectory(prefix=f"kgn-pipeline-{kind}-") as tmp:
+        server = server_for(kind, Path(tmp), heap=args.heap)  # type: ignore[arg-type]
+        t0 = time.perf_counter()
+        state = server.start()
+        result["version"] = state.version
+        result["server_start_s"] = round(time.perf_counter() - t0, 2)
+        meter = Meter(state.pid)
+        try:
+            with Graph(state.connection()) as graph:
+                _stages(graph, part, meter, result, Path(tmp), args)
+        finally:
+            server.stop()
+    result["stages"] = meter.stages
+    entities = result["entities"]
+    result["per_entity_ms"] = {
+        stage: {k: round(m[k] / entities * 1000, 4) for k in ("wall_s", "client_cpu_s", "server_cpu_s")}
+        for stage, m in meter.stages.items()}
+    return result
+
+
+def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str, Any],
+            tmp: Path, args: argparse.Namespace) -> None:
+    report = meter("load", lambda: loaders.load_kg(graph, ds))
+    result.update(entities=report.nodes, relationships=report.relationships,
+                  seed_pairs=report.seed_pairs)
+    meter.stages["load"]["stage_seconds"] = report.stage_seconds
+    meter.rate("load", "rels", report.relationships, report.stage_seconds["relationships"])
+    meter.rate("load", "nodes", report.nodes, report.stage_seconds["nodes"])
+
+    config = loaders.preset_config(ds)
+    snap = meter("sample", lambda: take(graph, config))
+    meter.rate("sample", "seeds", snap.source.store.num_trees + snap.target.store.num_trees)
+
+    names = snap.source.names + snap.target.names
+    level0 = meter("featurise", lambda: snap.level0(NgramFeaturizer.fit(names)))
+    meter.rate("featurise", "entities", len(names))
+
+    sources = torch.tensor(sorted(snap.source.aligned_row.values()), dtype=torch.long)
+    pool = torch.tensor(sorted(snap.target.aligned_row.values()), dtype=torch.long)
+
+    def block() -> tuple[Any, Any, Any]:
+        student = snap.distil_student(level0)
+        vectors = snap.blocking(level0, student)
+        return student, vectors, search_pool(vectors[0], vectors[1], sources, pool, K)
+
+    student, blocking, candidates = meter("block", block)
+    meter.rate("block", "pairs", int((candidates.index >= 0).sum()))
+
+    tcfg = train_config(args)
+    trained = meter("train", lambda: train(graph, snap, tmp / "models", tcfg))
+    steps = int(trained.metrics.get("steps", 0))
+    meter.stages["train"]["steps"] = steps
+    meter.rate("train", "pairs", steps * tcfg.batch_size * (1 + tcfg.hard_negatives + tcfg.random_negatives))
+
+    keys = sorted(snap.source.aligned_row)
+
+    def score() -> tuple[ModelScorer, float, list[ScoredPair]]:
+        t = time.perf_counter()
+        scorer = make_scorer(snap, trained)
+        setup = time.perf_counter() - t
+        return scorer, setup, score_all(scorer, keys)
+
+    scorer, setup_s, scored = meter("score", score)
+    meter.stages["score"]["setup_s"] = round(setup_s, 3)  # its own featurise + blocking vectors
+    meter.rate("score", "pairs", len(scored))
+
+    by_source: dict[str, list[ScoredPair]] = {}
+    for p in scored:
+        by_source.setdefault(p.source, []).append(p)
+    summary = meter("write", lambda: backfill_write(graph, snap, by_source, trained.stamp))
+    meter.stages["write"].update(pairs_selected=summary.pairs_selected, batches=summary.batches_now)
+    meter.rate("write", "edges", summary.writes.created)
+
+    chosen = {(p.source, p.target) for p in scored if p.score >= 0.5}  # a superset of what was written
+    others = [p for p in scored if (p.source, p.target) not in chosen][:args.edges]
+    stamp = ModelStamp(model="bench-writeback", method="benchmark")
+    done = meter("writeback", lambda: write(graph, snap, others, stamp))
+    meter.rate("writeback", "edges", done.created)
+    again = meter("writeback_rerun", lambda: write(graph, snap, others, stamp))
+    meter.stages["writeback_rerun"]["created"] = again.created
+    meter.rate("writeback_rerun", "pairs", again.pairs)
+
+    result["memory"] = memory(snap, level0, blocking, scorer)
+
+
+def memory(snap: Snapshot, level0: Any, blocking: Any, scorer: ModelScorer) -> dict[str, Any]:
+    """Bytes (and bytes per entity) of the in-memory structures of both sides."""
+    entities = len(snap.source.table.keys) + len(snap.target.table.keys)
+    parts = {
+        "level0_vectors": nbytes(*level0),
+        "blocking_vectors": nbytes(*blocking),
+        "trees": nbytes(snap.source.store, snap.target.store),
+        "side_inputs": nbytes(scorer.side_a, scorer.side_b),  # trees + features + maps
+        "entity_tables_and_names": nbytes(snap.source.table, snap.target.table, snap.source.names,
+                                          snap.target.names, snap.source.labels, snap.target.labels,
+                                          snap.source.aligned_row, snap.target.aligned_row),
+    }
+    out: dict[str, Any] = {"entities": entities}
+    for name, size in parts.items():
+        out[name] = {"bytes": size, "bytes_per_entity": round(size / entities, 1)}
+    total = nbytes(level0, blocking, snap.source, snap.target, scorer.side_a, scorer.side_b)
+    out["all_distinct"] = {"bytes": total, "bytes_per_entity": round(total / entities, 1)}
+    return out
+
+
+# --------------------------------------------------------------------------- report
+HEADLINE = {"load": "rels_per_s", "sample": "seeds_per_s", "featurise": "entities_per_s",
+            "block": "pairs_per_s", "train": "pairs_per_s", "score": "pairs_per_s",
+            "write": "edges_per_s", "writeback": "edges_per_s", "writeback_rerun": "pairs_per_s"}
+
+
+def side_by_side(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per stage, per server: wall, CPU, rate, at each server's largest scale."""
+    largest: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        if run["server"] not in largest or run["scale"] > largest[run["server"]]["scale"]:
+            largest[run["server"]] = run
+    table: dict[str, Any] = {}
+    for stage in STAGES:
+        table[stage] = {}
+        for kind, run in largest.items():
+            m = run["stages"].get(stage)
+            if m is not None:
+                table[stage][kind] = {"wall_s": m["wall_s"], "client_cpu_s": m["client_cpu_s"],
+                                      "server_cpu_s": m["server_cpu_s"],
+                                      HEADLINE[stage]: m.get(HEADLINE[stage]),
+                                      "load_average_1m": m["load_average_1m"]}
+    return table
+
+
+def scaling(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per server, per stage: wall ms per entity at each scale (entities in brackets)."""
+    out: dict[str, Any] = {}
+    for run in sorted(runs, key=lambda r: r["scale"]):
+        kind = out.setdefault(run["server"], {"entities": [], "relationships": []})
+        kind["entities"].append(run["entities"])
+        kind["relationships"].append(run["relationships"])
+        for stage, per in run["per_entity_ms"].items():
+            kind.setdefault(stage, {"wall_ms_per_entity": [], "cpu_ms_per_entity": []})
+            kind[stage]["wall_ms_per_entity"].append(per["wall_s"])
+            kind[stage]["cpu_ms_per_entity"].append(round(per["client_cpu_s"] + per["server_cpu_s"], 4))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="dbp15k_fr_en")
+    parser.add_argument("--kinds", default="neo4j,arcadedb", help="server kinds, comma-separated")
+    parser.add_argument("--scales", default="0.25,0.5,1",
+                        help="fractions of the entities, comma-separated (1: the whole dataset)")
+    parser.add_argument("--edges", type=int, default=20_000, help="pairs for the writeback stage")
+    parser.add_argument("--max-steps", type=int, default=None, help="training steps cap")
+    parser.add_argument("--full-train", action="store_true",
+                        help="train with the default TrainConfig (8 epochs) instead of 1 epoch")
+    parser.add_argument("--heap", default="2g", help="server JVM heap")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: a {QUICK_PAIRS}-pair slice, 5 training steps, 200 edges")
+    parser.add_argument("--series-kinds", default=None,
+                        help="kinds that run every scale (default: all); the others run the largest only")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    scales = [float(s) for s in args.scales.split(",")]
+    kinds = args.kinds.split(",")
+    series = kinds if args.series_kinds is None else args.series_kinds.split(",")
+    # Training sets torch's CPU threads (TrainConfig.num_threads: 1 measured fastest here);
+    # set them first, so that stages before training do not run under another setting.
+    threads = TrainConfig().num_threads
+    if threads:
+        torch.set_num_threads(threads)
+    ds = datasets.read_kg(args.dataset)
+    if args.quick:
+        ds = ds.slice(QUICK_PAIRS)
+        args.max_steps, args.edges = 5, min(args.edges, 200)
+    report: dict[str, Any] = {
+        "benchmark": "pipeline", "dataset": args.dataset, "quick": args.quick,
+        "settings": {"scales": scales, "series_kinds": series, "k": K, "edges": args.edges,
+                     "heap": args.heap,
+                     "train": vars(train_config(args)), "torch_threads": torch.get_num_threads()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "note": "shared machine: read each figure with its load average",
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "runs": []}
+    for kind in kinds:
+        for scale in (scales if kind in series else [max(scales)]):
+            report["runs"].append(run_scale(kind, ds, scale, args))
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["side_by_side"] = side_by_side(report["runs"])
+    report["scaling"] = scaling(report["runs"])
+    text = json.dumps(report, indent=2)
+    print(text, flush=True)
+    out = args.out or (None if args.quick else RESULTS / f"pipeline_{args.dataset}.json")
+    if out is not None:
+        out.write_text(text + "\n")
+        log.info("-> %s", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
