@@ -131,13 +131,16 @@ def competition_features(matrix: CandidateMatrix, scores: Tensor, log_assignment
 
 
 def dangling_copies(matrix: CandidateMatrix, scores: Tensor, log_assignment: Tensor,
-                    sources: Tensor, gold: Tensor) -> tuple[Tensor, Tensor]:
+                    sources: Tensor, gold: Tensor, *,
+                    features: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Validation lists as seen by a source *without* a counterpart: for each ``sources[i]``
     its entries with ``gold[i]`` removed, features recomputed (row margin among the rest,
     the row's Sinkhorn mass renormalised over the rest; a column margin is about other
     sources, so it stays). Returns ``(features (M, 3), labels (M,))``, all labels 0.
+    ``features``: the matrix's :func:`competition_features`, when the caller has them.
     """
-    features = competition_features(matrix, scores, log_assignment)
+    if features is None:
+        features = competition_features(matrix, scores, log_assignment)
     wanted = torch.isin(matrix.row, sources)
     answer = torch.full((int(matrix.row.max()) + 1 if len(matrix) else 1,), -2, dtype=torch.long)
     answer[sources] = gold

@@ -70,8 +70,7 @@ def stale_keys(scorer: ModelScorer, element_ids: Iterable[str]) -> tuple[set[str
         store = side.store
         changed = torch.zeros(len(store.keys), dtype=torch.bool)
         changed[rows] = True
-        slot_tree = torch.repeat_interleave(torch.arange(store.num_trees), store.tree_ptr.diff())
-        trees = slot_tree[changed[store.slot_entity]]
+        trees = store.slot_tree[changed[store.slot_entity]]
         seeds = set(store.tree_seed[trees].tolist()) | set(rows)
         keys.update(store.keys[r] for r in seeds)
     return out

@@ -96,6 +96,11 @@ class TreeStore:
     def num_trees(self) -> int:
         return int(self.tree_seed.numel())
 
+    @property
+    def slot_tree(self) -> Tensor:
+        """``(num_slots,)`` tree position of every slot."""
+        return torch.repeat_interleave(torch.arange(self.num_trees), self.tree_ptr.diff())
+
     def tree_of(self) -> dict[int, int]:
         """entity row -> tree position, for seeds that have a tree."""
         return {int(e): t for t, e in enumerate(self.tree_seed.tolist())}

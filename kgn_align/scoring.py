@@ -278,9 +278,10 @@ class ModelScorer:
         calibrator = None
         prob = torch.sigmoid((score - 0.5) * 10)
         if calibrate:
-            calibrator = self._fit_calibrator(matrix, score, log_a)
+            features = competition_features(matrix, score, log_a)
+            calibrator = self._fit_calibrator(matrix, score, log_a, features)
             if calibrator is not None:
-                prob = calibrator(competition_features(matrix, score, log_a))
+                prob = calibrator(features)
         return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator)
 
     def _validation_hits(self, matrix: CandidateMatrix, ranking: Tensor) -> float:
@@ -304,7 +305,10 @@ class ModelScorer:
                  ", ".join(f"{-b:.2f}: {h:.4f}" for h, b in tried))
         return -neg_b
 
-    def _fit_calibrator(self, matrix: CandidateMatrix, score: Tensor, log_a: Tensor) -> Calibrator | None:
+    def _fit_calibrator(self, matrix: CandidateMatrix, score: Tensor, log_a: Tensor,
+                        features: Tensor) -> Calibrator | None:
+        """Fit on the validation rows of ``matrix`` (``features``: its competition features,
+        computed once by the caller) and on their dangling copies."""
         if self.validation.numel() == 0:
             log.warning("the model has no validation pairs in this graph: scores are not calibrated")
             return None
@@ -314,12 +318,13 @@ class ModelScorer:
             return None
         answer = dict(zip(val[:, 0].tolist(), val[:, 1].tolist()))
         rows = torch.isin(matrix.row, val[:, 0])
-        features = competition_features(matrix, score, log_a)[rows]
         labels = torch.tensor([float(answer[r] == c) for r, c in
                                zip(matrix.row[rows].tolist(), matrix.col[rows].tolist())])
-        d_features, d_labels = dangling_copies(matrix, score, log_a, val[:, 0], val[:, 1])
+        d_features, d_labels = dangling_copies(matrix, score, log_a, val[:, 0], val[:, 1],
+                                               features=features)
         try:
-            calibrator = Calibrator.fit(torch.cat([features, d_features]), torch.cat([labels, d_labels]))
+            calibrator = Calibrator.fit(torch.cat([features[rows], d_features]),
+                                        torch.cat([labels, d_labels]))
         except ValueError as exc:
             log.warning("scores are not calibrated: %s", exc)
             return None

@@ -120,7 +120,7 @@ def model_features(level0: torch.Tensor, store: TreeStore, context_beta: float) 
 
 def hop1_edges(store: TreeStore) -> torch.Tensor:
     """``(2, E)`` [seed entity, sampled hop-1 neighbour] rows of every tree in ``store``."""
-    slot_tree = torch.repeat_interleave(torch.arange(store.num_trees), store.tree_ptr.diff())
+    slot_tree = store.slot_tree
     hop1 = (store.slot_depth == 1).nonzero(as_tuple=True)[0]
     return torch.stack([store.tree_seed[slot_tree[hop1]], store.slot_entity[hop1]])
 

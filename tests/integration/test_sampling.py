@@ -167,15 +167,23 @@ def test_hashes_are_written_once_and_repaired(graph: Graph, namespace: str) -> N
     assert trees(before) == trees(ref)  # the stale hash was rewritten before drawing
 
 
-def test_multi_label_side(graph: Graph, namespace: str) -> None:
-    """A paper's authors and venue are on its side although they lack the side's label."""
-    labels = {"p1": "Paper", "p2": "Paper", "ann": "Author", "bob": "Author", "vldb": "Venue"}
+PAPER_LABELS = {"p1": "Paper", "p2": "Paper", "ann": "Author", "bob": "Author", "vldb": "Venue"}
+
+
+def _papers(graph: Graph, namespace: str) -> tuple[dict[str, str], AlignConfig]:
+    """Side ``a``: two papers with their authors and venue, which lack the side's label."""
     edges = [("p1", "AUTHORED_BY", "ann"), ("p1", "AUTHORED_BY", "bob"), ("p2", "AUTHORED_BY", "ann"),
              ("p1", "PUBLISHED_IN", "vldb")]
-    load(graph, f"{namespace}a", list(labels), edges, labels=labels)
+    load(graph, f"{namespace}a", list(PAPER_LABELS), edges, labels=PAPER_LABELS)
     cfg = AlignConfig(source=GraphSide(name="a", label="Paper", property="graph", value=f"{namespace}a"),
                       target=GraphSide(name="b", label="Paper", property="graph", value=f"{namespace}b"),
                       entity_labels=("Paper", "Author", "Venue"))
+    return dict(PAPER_LABELS), cfg
+
+
+def test_multi_label_side(graph: Graph, namespace: str) -> None:
+    """A paper's authors and venue are on its side although they lack the side's label."""
+    labels, cfg = _papers(graph, namespace)
     store = Sampler(graph, cfg).sample_side("a")
     assert sorted(store.keys[e] for e in store.tree_seed.tolist()) == ["p1", "p2"]
     assert sorted(store.types) == ["Author", "Paper", "Venue"]
@@ -256,13 +264,7 @@ def test_without_stored_hashes_the_same_trees_and_nothing_written(
 
 def test_without_stored_hashes_unknown_seeds_and_multi_label_sides(graph: Graph, namespace: str,
                                                                    connection) -> None:
-    labels = {"p1": "Paper", "p2": "Paper", "ann": "Author", "bob": "Author", "vldb": "Venue"}
-    edges = [("p1", "AUTHORED_BY", "ann"), ("p1", "AUTHORED_BY", "bob"), ("p2", "AUTHORED_BY", "ann"),
-             ("p1", "PUBLISHED_IN", "vldb")]
-    load(graph, f"{namespace}a", list(labels), edges, labels=labels)
-    cfg = AlignConfig(source=GraphSide(name="a", label="Paper", property="graph", value=f"{namespace}a"),
-                      target=GraphSide(name="b", label="Paper", property="graph", value=f"{namespace}b"),
-                      entity_labels=("Paper", "Author", "Venue"))
+    labels, cfg = _papers(graph, namespace)
     off = cfg.model_copy(update={"sampling": SamplingConfig(store_hash=False)})
     with pytest.raises(SeedNotFound, match="1 key"):
         Sampler(graph, off).sample_seeds("a", ["p1", "ann"])  # ann: no Paper
