@@ -464,9 +464,10 @@ def _cpu_threads() -> None:
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop early (smoke runs).")
 @click.option("--context", "context_beta", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Weight of the neighbourhood-name vector in level-0 features (0: names only).")
-@click.option("--ablation", type=click.Choice(["no-cross", "no-self"]), default=None,
-              help="Train without cross-graph attention or without self-attention, to measure "
-              "what each adds (benchmarks/quality.py --ablation).")
+@click.option("--ablation", type=click.Choice(["no-cross", "no-self", "no-attributes"]), default=None,
+              help="Train without cross-graph attention, without self-attention, or without the "
+              "config's attribute_properties, to measure what each adds "
+              "(benchmarks/quality.py --ablation).")
 @click.pass_obj
 def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
           max_steps: int | None, context_beta: float, ablation: str | None) -> None:
@@ -488,7 +489,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
         trained = train_model(app.graph(), config, app.models_dir, hidden=hidden, progress=update,
                               model_options={"no-cross": {"cross_attention": False},
                                              "no-self": {"self_attention": False}}.get(ablation or "", {}),
-                              context_beta=context_beta,
+                              attributes=ablation != "no-attributes", context_beta=context_beta,
                               train_config=TrainConfig(epochs=epochs, max_steps=max_steps))
     finally:
         finish()

@@ -176,10 +176,12 @@ class AlignConfig(_Model):
 
     @model_validator(mode="after")
     def _sides_differ(self) -> AlignConfig:
-        if self.attribute_properties:
-            # never accept a setting that does nothing: say so rather than ignore it
-            raise ValueError("attribute_properties: not used by this version of kgn-align "
-                             "(attributes are not model features yet); remove the setting")
+        overlap = set(self.attribute_properties) & set(self.name_properties)
+        if overlap:
+            raise ValueError(f"attribute_properties: {sorted(overlap)} already in name_properties "
+                             "(a property is either name text or a compared attribute)")
+        if len(set(self.attribute_properties)) != len(self.attribute_properties):
+            raise ValueError("attribute_properties: a property is listed twice")
         if (self.source.label, self.source.property, self.source.value) == (
             self.target.label,
             self.target.property,

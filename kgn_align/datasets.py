@@ -361,6 +361,9 @@ class TableDataset:
     records: tuple[list[Record], list[Record]]
     #: labelled pairs (key on side 1, key on side 2, label 1/0) per split
     splits: dict[str, list[tuple[str, str, int]]]
+    #: the records' properties that hold typed values (numbers, durations, dates): the preset
+    #: config compares them (``attribute_properties``)
+    typed_attributes: tuple[str, ...] = ()
 
     def graph_name(self, side: int) -> str:
         return f"{self.name}/{self.side_names[side]}"
@@ -431,7 +434,7 @@ def read_dblp_acm(root: str | os.PathLike[str] | None = None) -> TableDataset:
         if b not in keys[1]:
             raise InputError(f"unknown ACM id {b}", path=str(gt), line=number)
         gold.append((a, b, 1))
-    return TableDataset("dblp_acm", ("dblp", "acm"), (records[0], records[1]), split_gold(gold))
+    return TableDataset("dblp_acm", ("dblp", "acm"), (records[0], records[1]), split_gold(gold), ("year",))
 
 
 def split_gold(gold: list[tuple[str, str, int]], train_fraction: float = 0.3,
@@ -488,7 +491,8 @@ def read_itunes_amazon(root: str | os.PathLike[str] | None = None) -> TableDatas
             rows.append((recs[0].key, recs[1].key, int(label)))
         splits[split] = rows
     return TableDataset("itunes_amazon", ("itunes", "amazon"),
-                        (list(sides[0].values()), list(sides[1].values())), splits)
+                        (list(sides[0].values()), list(sides[1].values())), splits,
+                        ("price", "time", "released"))
 
 
 def read_tables(name: str, root: str | os.PathLike[str] | None = None) -> TableDataset:

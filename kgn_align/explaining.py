@@ -17,7 +17,8 @@ from kgn_align.config import AlignConfig, GraphSide
 from kgn_align.errors import KgnAlignError
 from kgn_align.graph import Graph
 from kgn_align.model.explain import neighbour_weights
-from kgn_align.model.inputs import SideInputs
+from kgn_align.attributes import AttributeTable
+from kgn_align.model.inputs import SideInputs, pair_attributes
 from kgn_align.neighborhood import DIR_OUT, TreeStore
 from kgn_align.sampling import Sampler
 from kgn_align.scoring import TrainedModel
@@ -112,13 +113,17 @@ def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, 
     store = sampler.sample_seeds(side, [key])
     rows = graph.read("snapshot_names_by_key", {
         "keys": store.keys, "side_property": side.property, "side_value": side.value,
-        "name_properties": list(config.name_properties)},
+        "name_properties": list(config.name_properties), "attribute_properties": trained.attributes},
         {"label": side.label, "key_property": config.key_property})
     values = {str(r["key"]): r["names"] for r in rows}
     text = [feature_text(values.get(k, [])) for k in store.keys]
     names = [display_name(values.get(k, []), k) for k in store.keys]
     features = model_features(trained.featurizer.transform(text), store, trained.context_beta)
-    inputs = SideInputs.build(store, features, trained.relations, trained.types)
+    empty = [None] * len(trained.attributes)
+    found = {str(r["key"]): list(r.get("attributes") or empty) for r in rows}
+    attributes = AttributeTable.read([found.get(k, empty) for k in store.keys], len(trained.attributes))
+    inputs = SideInputs.build(store, features, trained.relations, trained.types,
+                              attributes if trained.attributes else None)
     return _Side(store, inputs, names)
 
 
@@ -137,7 +142,7 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
     ba, bb = a.inputs.batch(seed).to(device), b.inputs.batch(seed).to(device)
     with torch.inference_mode():
         out = model(ba, bb, a.inputs.features.to(device), b.inputs.features.to(device),
-                    return_attention=True)
+                    return_attention=True, attributes=pair_attributes(a.inputs, b.inputs, seed, seed))
     neighbours = []
     for w in (neighbour_weights(out, ba, bb) if out.attention_a else []):
         side = a if w.side == "a" else b

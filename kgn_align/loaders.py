@@ -254,15 +254,18 @@ def preset_config(ds: KGDataset | TableDataset, *, prefix: str = "", **overrides
     if isinstance(ds, KGDataset):
         names = [s.name for s in ds.sides]
         label, entity_labels, name_props = ENTITY_LABEL, (), ("name_en", "name")
+        attribute_props: tuple[str, ...] = ()
     else:
         names = list(ds.side_names)
         label = ds.records[0][0].label if ds.records[0] else "Record"
         entity_labels, name_props = ds.labels, ("name",)
+        attribute_props = ds.typed_attributes
     data: dict[str, Any] = {
         "source": GraphSide(name=names[0], label=label, property="graph", value=graphs[0]),
         "target": GraphSide(name=names[1], label=label, property="graph", value=graphs[1]),
         "key_property": "key",
         "name_properties": name_props,
+        "attribute_properties": attribute_props,
         "entity_labels": entity_labels,
     }
     data.update(overrides)

@@ -91,8 +91,15 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             shown = ", ".join(f"{r['key']!r} ({r['copies']}x)" for r in duplicates)
             problems.append(f"keys must be unique per side, but on the {where} several entities "
                             f"share a {config.key_property!r}: {shown}")
+        counted = list(dict.fromkeys(config.name_properties + config.attribute_properties))
         per_name = {r["property"]: int(r["entities"]) for r in graph.read(
-            "preflight_name_properties", _side_params(config, side), {"label": side.label})}
+            "preflight_property_counts", {**_side_params(config, side), "properties": counted},
+            {"label": side.label})}
+        absent = [p for p in config.attribute_properties if per_name.get(p, 0) == 0]
+        if absent:
+            keys = _property_keys(graph, config, side)
+            hints = "; ".join(f"{p!r}{_near(p, keys)}" for p in absent)
+            problems.append(f"no entity of the {where} has the attribute property {hints}")
         unused = [p for p in config.name_properties if per_name.get(p, 0) == 0]
         if unused and need_names:
             keys = _property_keys(graph, config, side)

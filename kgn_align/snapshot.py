@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from kgn_align.attributes import AttributeTable
 from kgn_align.candidates import CONTEXT_BETA, blocking_vectors, distil_student
 from kgn_align.coldstart import ColdStartConfig, ColdStartMLP
 from kgn_align.config import AlignConfig, GraphSide
@@ -51,6 +52,8 @@ class SideSnapshot:
     names: list[str]  #: feature text per entity-table row
     labels: list[str]  #: display name per entity-table row
     aligned_row: dict[str, int]  #: key -> row, for the entities being aligned
+    #: values of the config's ``attribute_properties`` per entity-table row
+    attributes: AttributeTable | None = None
 
     def rows(self, keys: Sequence[str]) -> torch.Tensor:
         missing = [k for k in keys if k not in self.aligned_row]
@@ -77,16 +80,29 @@ class Snapshot:
 
     def inputs(self, featurizer: NgramFeaturizer, relations: list[str], types: list[str],
                context_beta: float = 0.0,
-               level0: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[SideInputs, SideInputs]:
+               level0: tuple[torch.Tensor, torch.Tensor] | None = None,
+               attributes: Sequence[str] = ()) -> tuple[SideInputs, SideInputs]:
         """Model inputs of both sides under the model's vocabularies and featurizer.
 
         With ``context_beta > 0`` each level-0 vector also carries its neighbourhood-name
         vector (:func:`kgn_align.features.with_context`) over the sampled hop-1 neighbours.
-        ``level0`` passes vectors already computed by :meth:`level0`.
+        ``level0`` passes vectors already computed by :meth:`level0`. ``attributes``: the
+        model's attribute properties, each one the config names (:class:`KgnAlignError` if not).
         """
-        a, b = (SideInputs.build(s.store, model_features(x, s.store, context_beta), relations, types)
+        columns = self.attribute_columns(attributes)
+        a, b = (SideInputs.build(s.store, model_features(x, s.store, context_beta), relations, types,
+                                 attributes=_columns(s, columns))
                 for s, x in zip((self.source, self.target), level0 or self.level0(featurizer)))
         return a, b
+
+    def attribute_columns(self, attributes: Sequence[str]) -> list[int]:
+        """Positions of ``attributes`` among the config's ``attribute_properties``."""
+        configured = list(self.config.attribute_properties)
+        missing = [p for p in attributes if p not in configured]
+        if missing:
+            raise KgnAlignError(f"the model compares attribute properties {list(attributes)}, but the "
+                                f"config's attribute_properties lack {missing}: add them or train again")
+        return [configured.index(p) for p in attributes]
 
     def blocking(self, level0: tuple[torch.Tensor, torch.Tensor], student: ColdStartMLP | None,
                  beta: float = CONTEXT_BETA) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,6 +126,13 @@ class Snapshot:
         return distil_student(level0, edges, config)
 
 
+def _columns(side: SideSnapshot, columns: list[int]) -> AttributeTable | None:
+    if not columns or side.attributes is None:
+        return None
+    index = torch.tensor(columns, dtype=torch.long)
+    return AttributeTable(side.attributes.numeric.index_select(1, index), side.attributes.text.index_select(1, index))
+
+
 def model_features(level0: torch.Tensor, store: TreeStore, context_beta: float) -> torch.Tensor:
     """The pair model's feature table of one side: level-0 vectors, with the
     neighbourhood-name vector over ``store``'s hop-1 neighbours when ``context_beta > 0``."""
@@ -127,20 +150,26 @@ def hop1_edges(store: TreeStore) -> torch.Tensor:
 
 def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
     return {"side_property": side.property, "side_value": side.value,
-            "name_properties": list(config.name_properties)}
+            "name_properties": list(config.name_properties),
+            "attribute_properties": list(config.attribute_properties)}
 
 
-def _read_names(graph: Graph, config: AlignConfig, side: GraphSide, table: EntityTable) -> tuple[list[str], list[str]]:
+def _read_names(graph: Graph, config: AlignConfig, side: GraphSide,
+                table: EntityTable) -> tuple[list[str], list[str], AttributeTable]:
+    """Feature text, display name and attribute values of every entity-table row."""
     rows = graph.read("snapshot_names", _side_params(config, side),
                       {"label": side.label, "key_property": config.key_property})
     text = [""] * len(table.keys)  # nameless until a name property says otherwise
     labels = list(table.keys)
+    n_attr = len(config.attribute_properties)
+    values: list[list[object]] = [[None] * n_attr for _ in table.keys]
     for r in rows:
         i = table.row_of.get(r["id"])
         if i is not None:
             text[i] = feature_text(r["names"])
             labels[i] = display_name(r["names"], table.keys[i])
-    return text, labels
+            values[i] = list(r.get("attributes") or [None] * n_attr)
+    return text, labels, AttributeTable.read(values, n_attr)
 
 
 def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
@@ -152,8 +181,8 @@ def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
         table = sampler.prepare(side)
         step = (lambda done, total, w=which: progress(f"sample {w}", done, total)) if progress else None
         store = sampler.sample_side(side, step, table)
-        text, labels = _read_names(graph, config, side, table)
+        text, labels, attributes = _read_names(graph, config, side, table)
         aligned = {table.keys[i]: i for i in range(len(table)) if table.aligned[i]}
-        sides.append(SideSnapshot(side, table, store, text, labels, aligned))
+        sides.append(SideSnapshot(side, table, store, text, labels, aligned, attributes))
         log.info("side %s: %d entities, %d to align", side.name, len(table), len(aligned))
     return Snapshot(config, sides[0], sides[1])

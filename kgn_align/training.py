@@ -26,7 +26,7 @@ from torch import Tensor
 from kgn_align.candidates import dense_topk
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.errors import CheckpointError
-from kgn_align.model.inputs import SideInputs
+from kgn_align.model.inputs import SideInputs, pair_attributes
 from kgn_align.model.pair_model import ModelConfig, PairModel
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,11 @@ def score_pairs(
     with torch.inference_mode():
         pa, pb = model.encoder.project(fa), model.encoder.project(fb)
         for start in range(0, rows_a.numel(), batch_pairs):
-            ba = side_a.batch(rows_a[start : start + batch_pairs]).to(device)
-            bb = side_b.batch(rows_b[start : start + batch_pairs]).to(device)
-            out = model(ba, bb, fa, fb, projected_a=pa, projected_b=pb)
+            ra, rb = rows_a[start : start + batch_pairs], rows_b[start : start + batch_pairs]
+            ba = side_a.batch(ra).to(device)
+            bb = side_b.batch(rb).to(device)
+            out = model(ba, bb, fa, fb, projected_a=pa, projected_b=pb,
+                        attributes=pair_attributes(side_a, side_b, ra, rb))
             logits.append(out.logit.cpu())
             probs.append(out.prob.cpu())
     model.train(was_training)
@@ -195,9 +197,10 @@ def train(
             src, gold = train_pairs[idx, 0], train_pairs[idx, 1]
             cands = _candidates(pool[idx], gold, config.hard_negatives, config.random_negatives, scorable, gen)
             k = cands.size(1)
-            ba = side_a.batch(src.repeat_interleave(k)).to(device)
-            bb = side_b.batch(cands.reshape(-1)).to(device)
-            logit = model(ba, bb, fa, fb).logit.view(-1, k)
+            ra, rb = src.repeat_interleave(k), cands.reshape(-1)
+            ba = side_a.batch(ra).to(device)
+            bb = side_b.batch(rb).to(device)
+            logit = model(ba, bb, fa, fb, attributes=pair_attributes(side_a, side_b, ra, rb)).logit.view(-1, k)
             labels = torch.zeros_like(logit)
             labels[:, 0] = 1.0
             loss = F.cross_entropy(logit, torch.zeros(logit.size(0), dtype=torch.long, device=device))
@@ -207,7 +210,8 @@ def train(
                                      generator=gen)
                 na = side_a.batch(negatives[pick, 0]).to(device)
                 nb = side_b.batch(negatives[pick, 1]).to(device)
-                rejected = model(na, nb, fa, fb).logit.view(-1)
+                rejected = model(na, nb, fa, fb, attributes=pair_attributes(
+                    side_a, side_b, negatives[pick, 0], negatives[pick, 1])).logit.view(-1)
                 loss = loss + config.bce_weight * F.binary_cross_entropy_with_logits(
                     rejected, torch.zeros_like(rejected))
             opt.zero_grad()

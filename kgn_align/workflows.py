@@ -37,10 +37,11 @@ log = logging.getLogger(__name__)
 def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
                 train_config: TrainConfig | None = None, hidden: int = 32, context_beta: float = 0.0,
                 snapshot: Snapshot | None = None, progress: Progress | None = None,
-                model_options: dict[str, Any] | None = None) -> TrainedModel:
+                model_options: dict[str, Any] | None = None, attributes: bool = True) -> TrainedModel:
     """Train on the reviewed SAME_AS edges in the graph (accepted: matches; rejected:
     non-matches); save ``<models_dir>/<version>.pt``. ``model_options`` override
-    :class:`~kgn_align.model.pair_model.ModelConfig` fields (ablations)."""
+    :class:`~kgn_align.model.pair_model.ModelConfig` fields (ablations); ``attributes=False``
+    leaves the config's ``attribute_properties`` out of the model (an ablation)."""
     start = time.perf_counter()
     snapshot = snapshot or take(graph, config, progress=progress)
     labelled = labelled_pairs(graph, config)
@@ -54,7 +55,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     relations = build_vocabulary(snapshot.source.store.relations, snapshot.target.store.relations)
     types = build_vocabulary(snapshot.source.store.types, snapshot.target.store.types)
     level0 = snapshot.level0(featurizer)
-    side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta, level0)
+    compared = list(config.attribute_properties) if attributes else []
+    side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta, level0, compared)
     pairs = torch.stack([snapshot.source.rows([a for a, _ in accepted]),
                          snapshot.target.rows([b for _, b in accepted])], dim=1)
     rejected = [(a, b) for a, b, review in labelled if review == "rejected"
@@ -64,7 +66,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
         negatives = torch.stack([snapshot.source.rows([a for a, _ in rejected]),
                                  snapshot.target.rows([b for _, b in rejected])], dim=1)
     model_config = ModelConfig(feature_dim=side_a.features.size(1), num_relations=len(relations),
-                               num_types=len(types), hidden=hidden, **(model_options or {}))
+                               num_types=len(types), hidden=hidden, num_attributes=len(compared),
+                               **(model_options or {}))
     tcfg = train_config or TrainConfig()
     log.info("training on %d accepted pairs and %d rejected ones", len(accepted), len(rejected))
     result = train(model_config, side_a, side_b, pairs, tcfg, negatives=negatives)
@@ -77,7 +80,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
                "train_pairs": len(accepted), "rejected_pairs": len(rejected)}
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
                               metrics=metrics, train_config=tcfg,
-                              features={**featurizer.state(), "context_beta": context_beta},
+                              features={**featurizer.state(), "context_beta": context_beta,
+                                        "attribute_properties": compared},
                               student=student, validation=[
                                   (snapshot.source.table.keys[int(a)], snapshot.target.table.keys[int(b)])
                                   for a, b in result.validation.tolist()])
@@ -130,7 +134,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     method, as a PNG.
     """
     from kgn_align.backfill import BackfillOptions, run_backfill
-    from kgn_align.evaluation import judge_edges, list_ranks, reliability
+    from kgn_align.evaluation import judge_edges, list_ranks, reliability, settle
     from kgn_align.metrics import ranking_metrics
 
     options = options or BackfillOptions()
@@ -139,13 +143,18 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     known = {a: b for a, b in gold.pairs.items() if a in src.aligned_row and b in tgt.aligned_row}
     if not known:
         raise KgnAlignError("none of the gold pairs are entities of the two sides")
-    gold = Gold(known, gold.complete)
+    gold, settled = settle(Gold(known, gold.complete), _accepted(graph, config))
+    known = gold.pairs
+    if not known:
+        raise KgnAlignError("every gold pair is already settled by a reviewed SAME_AS: nothing to judge")
     g_src = [src.aligned_row[a] for a in known]
     g_tgt = [tgt.aligned_row[b] for b in known.values()]
     out: dict[str, Any] = {
         "model": scorer.trained.version, "policy": options.policy.value,
         "threshold": options.threshold, "candidates_per_source": scorer.k,
         "gold_pairs": len(known), "gold_complete": gold.complete,
+        "gold_pairs_settled_by_review": settled["settled"],
+        "settled_agreeing_with_gold": settled["settled_agreeing"],
         "sources_scored": int(scorer.sources.numel()), "open_targets": int(scorer.pool.numel()),
         "methods": {},
     }
@@ -199,7 +208,7 @@ def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,
     """The model-written SAME_AS edges now in the graph (review not set; optionally one
     model's), judged as :func:`evaluate_alignment` judges a dry run's, against the gold
     pairs whose both entities are in the graph."""
-    from kgn_align.evaluation import judge_edges
+    from kgn_align.evaluation import judge_edges, settle
     from kgn_align.scorers import read_side
     from kgn_align.writeback import read_edges
 
@@ -208,11 +217,16 @@ def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,
     gold = Gold({a: b for a, b in gold.pairs.items() if a in sources and b in targets}, gold.complete)
     if not gold.pairs:
         raise KgnAlignError("none of the gold pairs are entities of the two sides")
-
-    reviewed = {a for a, _, review in labelled_pairs(graph, config) if review == "accepted"}
+    accepted = _accepted(graph, config)
+    gold, _ = settle(gold, accepted)
+    reviewed = {a for a, _ in accepted}
     edges = [(e.source, e.target, float(e.score or 0.0)) for e in read_edges(graph, config, model)
              if e.review is None and e.source not in reviewed]
     return judge_edges(edges, gold)
+
+
+def _accepted(graph: Graph, config: AlignConfig) -> list[tuple[str, str]]:
+    return [(a, b) for a, b, review in labelled_pairs(graph, config) if review == "accepted"]
 
 
 def to_json(data: Any) -> str:

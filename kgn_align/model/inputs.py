@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from kgn_align.attributes import AttributeTable, pair_features
 from kgn_align.neighborhood import SideBatch, TreeStore
 
 UNKNOWN = "<unk>"
@@ -45,14 +46,20 @@ class SideInputs:
     relation_map: Tensor
     type_map: Tensor
     tree_position: Tensor  #: ``(num_entities,)``, -1 for entities without a tree
+    #: the model's attribute properties per entity row (``None``: the model compares none)
+    attributes: AttributeTable | None = None
 
     @classmethod
-    def build(cls, store: TreeStore, features: Tensor, relations: Sequence[str], types: Sequence[str]) -> SideInputs:
+    def build(cls, store: TreeStore, features: Tensor, relations: Sequence[str], types: Sequence[str],
+              attributes: AttributeTable | None = None) -> SideInputs:
         if features.size(0) != len(store.keys):
             raise ValueError(f"features have {features.size(0)} rows, the store {len(store.keys)} entities")
+        if attributes is not None and len(attributes) != len(store.keys):
+            raise ValueError(f"attributes have {len(attributes)} rows, the store {len(store.keys)} entities")
         pos = torch.full((len(store.keys),), -1, dtype=torch.long)
         pos[store.tree_seed] = torch.arange(store.num_trees)
-        return cls(store, features, _mapping(store.relations, relations), _mapping(store.types, types), pos)
+        return cls(store, features, _mapping(store.relations, relations), _mapping(store.types, types), pos,
+                   attributes)
 
     def batch(self, entities: Tensor) -> SideBatch:
         """Trees of the given entity rows (repeats allowed), ids in model vocabularies."""
@@ -61,3 +68,12 @@ class SideInputs:
             raise ValueError("some entities have no sampled tree")
         b = self.store.collate(trees)
         return replace(b, edge_type=self.relation_map[b.edge_type], node_type=self.type_map[b.node_type])
+
+
+def pair_attributes(a: SideInputs, b: SideInputs, rows_a: Tensor, rows_b: Tensor) -> Tensor | None:
+    """Attribute features of pairs ``(rows_a[i], rows_b[i])``
+    (:func:`kgn_align.attributes.pair_features`), ``None`` when the sides carry no attributes.
+    Shapes: ``(P,), (P,) -> (P, 3A)``."""
+    if a.attributes is None or b.attributes is None or a.attributes.num_properties == 0:
+        return None
+    return pair_features(a.attributes, b.attributes, rows_a, rows_b)

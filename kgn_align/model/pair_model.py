@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kgn_align.attributes import FEATURES_PER_ATTRIBUTE
 from kgn_align.model.layers import CrossGraphAttentionConv
 from kgn_align.neighborhood import SideBatch
 
@@ -37,6 +38,8 @@ class ModelConfig:
     cross_scale: float = 5.0
     name_weight: float = 10.0  #: initial weight of the level-0 name cosine in the logit
     agree_weight: float = 2.0  #: initial weight of the mean neighbourhood agreement
+    #: attribute properties compared per pair (:mod:`kgn_align.attributes`): 3 features each
+    num_attributes: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,11 +112,12 @@ class PairModel(nn.Module):
     :math:`\sum_j \alpha_{ij} c_j` from the last layer:
 
     .. math::
-        \ell = w \, s_0 + v \, \bar g + \mathrm{MLP}\big([\,|\mathbf{h}_a - \mathbf{h}_b| \,\Vert\,
-            \mathbf{h}_a \odot \mathbf{h}_b \,\Vert\, s_0 \,\Vert\, g_a \,\Vert\, g_b\,]\big),
+        \ell = w \, s_0 + v \, \bar g + \mathbf{u}^\top \mathbf{x} + \mathrm{MLP}\big([\,|\mathbf{h}_a - \mathbf{h}_b| \,\Vert\,
+            \mathbf{h}_a \odot \mathbf{h}_b \,\Vert\, s_0 \,\Vert\, g_a \,\Vert\, g_b \,\Vert\, \mathbf{x}\,]\big),
         \qquad p = \sigma(t \, \ell + b)
 
-    where :math:`\bar g` is the mean agreement over layers and sides, and
+    where :math:`\bar g` is the mean agreement over layers and sides, :math:`\mathbf{x}` the
+    pair's attribute agreement (:mod:`kgn_align.attributes`; absent without attributes), and
     with Platt parameters :math:`t, b` fitted on validation pairs (:meth:`calibrate`).
 
     Shapes: two batches of ``P`` trees and feature tables ``(|V_a|, F)``, ``(|V_b|, F)``
@@ -144,8 +148,9 @@ class PairModel(nn.Module):
         # between layers only: the last layer's output goes straight to the head
         self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in self.convs[:-1])
         n_agree = 2 * len(self.convs) if self.uses_cross else 0
+        n_attr = FEATURES_PER_ATTRIBUTE * config.num_attributes
         self.head = nn.Sequential(
-            nn.Linear(2 * h + 1 + n_agree, h),
+            nn.Linear(2 * h + 1 + n_agree + n_attr, h),
             nn.ReLU(),
             nn.Dropout(config.dropout),
             nn.Linear(h, 1),
@@ -156,6 +161,11 @@ class PairModel(nn.Module):
         # Likewise, neighbourhood agreement starts with a positive say (CG-MuAlign's premise:
         # neighbours with a counterpart are evidence); 0 without cross-graph attention.
         self.agree_weight = nn.Parameter(torch.tensor(float(config.agree_weight))) if self.uses_cross else None
+        # Attribute agreement (present / equal / near per property) adds a linear say of its
+        # own, starting at zero: the model begins as it would without attributes.
+        self.attribute_weight = nn.Linear(n_attr, 1, bias=False) if n_attr else None
+        if self.attribute_weight is not None:
+            nn.init.zeros_(self.attribute_weight.weight)
         # Platt scaling, fitted after training; identity until then.
         self.register_buffer("calib_scale", torch.ones(()))
         self.register_buffer("calib_bias", torch.zeros(()))
@@ -176,11 +186,19 @@ class PairModel(nn.Module):
         return_attention: bool = False,
         projected_a: Tensor | None = None,
         projected_b: Tensor | None = None,
+        attributes: Tensor | None = None,
     ) -> PairOutput:
         """``projected_a`` / ``projected_b``: optional :meth:`project` of the feature tables,
-        computed once when many batches are scored (no effect on the result)."""
+        computed once when many batches are scored (no effect on the result). ``attributes``:
+        ``(P, 3A)`` pair features (:func:`kgn_align.model.inputs.pair_attributes`), required
+        when the model was built with ``num_attributes = A > 0``."""
         if a.num_trees != b.num_trees:
             raise ValueError(f"sides hold {a.num_trees} and {b.num_trees} trees; pairs need equal counts")
+        n_attr = FEATURES_PER_ATTRIBUTE * self.config.num_attributes
+        if n_attr and (attributes is None or tuple(attributes.shape) != (a.num_trees, n_attr)):
+            found = None if attributes is None else tuple(attributes.shape)
+            raise ValueError(f"the model compares {self.config.num_attributes} attribute properties: "
+                             f"attributes must be ({a.num_trees}, {n_attr}), got {found}")
         seed_a = features_a.index_select(0, a.entity.index_select(0, a.seed))
         seed_b = features_b.index_select(0, b.entity.index_select(0, b.seed))
         s0 = F.cosine_similarity(seed_a, seed_b, dim=-1)
@@ -225,9 +243,14 @@ class PairModel(nn.Module):
             else:
                 ha, hb = ya, yb
         parts = [(ha - hb).abs(), ha * hb, s0.unsqueeze(-1)] + [g.unsqueeze(-1) for g in agree]
+        if n_attr and attributes is not None:
+            attributes = attributes.to(device=ha.device, dtype=ha.dtype)
+            parts.append(attributes)
         logit = self.name_weight * s0 + self.head(torch.cat(parts, dim=-1)).squeeze(-1)
         if self.agree_weight is not None:
             logit = logit + self.agree_weight * torch.stack(agree).mean(0)
+        if self.attribute_weight is not None and attributes is not None:
+            logit = logit + self.attribute_weight(attributes).squeeze(-1)
         out.logit = logit
         out.prob = torch.sigmoid(self.calib_scale * logit + self.calib_bias)
         return out

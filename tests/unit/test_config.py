@@ -94,14 +94,19 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[source\n"), env={})
 
 
-def test_a_setting_that_does_nothing_is_refused() -> None:
+def test_attribute_properties_are_checked_against_the_names() -> None:
     import pytest as _pytest
 
     from kgn_align.config import AlignConfig, GraphSide
 
-    with _pytest.raises(ValueError, match="attribute_properties: not used"):
-        AlignConfig(source=GraphSide(name="a", label="A"), target=GraphSide(name="b", label="B"),
-                    attribute_properties=("year",))
+    sides = {"source": GraphSide(name="a", label="A"), "target": GraphSide(name="b", label="B")}
+    assert AlignConfig(**sides, attribute_properties=("year", "venue")).attribute_properties == ("year", "venue")
+    with _pytest.raises(ValueError, match="already in name_properties"):
+        AlignConfig(**sides, attribute_properties=("name",))
+    with _pytest.raises(ValueError, match="listed twice"):
+        AlignConfig(**sides, attribute_properties=("year", "year"))
+    with _pytest.raises(ValueError, match="attribute_properties"):
+        AlignConfig(**sides, attribute_properties=("year`) DETACH DELETE n //",))
 
 
 def test_sampling_hash_is_stored_unless_the_config_says_not() -> None:

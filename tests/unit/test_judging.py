@@ -35,3 +35,14 @@ def test_list_ranks_are_pessimistic_on_ties_and_inf_when_missed() -> None:
     ranks = list_ranks(rows, cols, scores, [0, 0, 1, 1, 2], [5, 7, 5, 9, 5])
     assert ranks.tolist()[:3] == [2.0, 3.0, 2.0]
     assert math.isinf(ranks[3]) and math.isinf(ranks[4])
+
+
+def test_pairs_settled_by_review_are_not_held_out() -> None:
+    """A gold pair whose source is already reviewed, or whose target is accepted for another
+    source, is no test of the aligner (reviews rule): it is counted apart, not judged."""
+    from kgn_align.evaluation import settle
+
+    gold = Gold({"a": "x", "b": "y", "c": "z", "d": "w"}, complete=True)
+    kept, counts = settle(gold, [("a", "x"), ("b", "q"), ("e", "z")])
+    assert kept == Gold({"d": "w"}, complete=True)
+    assert counts == {"settled": 3, "settled_agreeing": 1}
