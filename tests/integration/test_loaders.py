@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kgn_align import datasets, loaders
-from kgn_align.errors import InputError
+from kgn_align.errors import InputError, QueryError
 from kgn_align.graph import Graph
 from kgn_align.loaders import load_kg
 from kgn_align.writeback import read_edges
@@ -118,36 +118,115 @@ def _both_sides(graph: Graph, prefix: str) -> tuple[int, int]:
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def _load_process(connection, prefix: str, tmp_path: Path) -> subprocess.Popen:
+def _load_process(connection, prefix: str, tmp_path: Path, pairs: int = 300) -> subprocess.Popen:
     env = {**os.environ, "NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else "",
            "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "kgn_align.cli", "--home", str(tmp_path), "load",
-                             "kg", "srprs_en_fr", "--pairs", "300", "--prefix", prefix,
+                             "kg", "srprs_en_fr", "--pairs", str(pairs), "--prefix", prefix,
                              "--batch-size", "1"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, cwd=REPO)
 
 
-def _wait_for_nodes(graph: Graph, prefix: str, proc: subprocess.Popen, at_least: int) -> None:
+def _racing_read(read):
+    """``read()``, again when it fails the way ArcadeDB reads can while another connection
+    writes the same nodes ("EntityNotFound: Record #1:4 not found"): a count taken during a
+    load, not the load, is what failed."""
+    for _ in range(50):
+        try:
+            return read()
+        except QueryError as exc:
+            if "EntityNotFound" not in str(exc):
+                raise
+            time.sleep(0.05)
+    return read()
+
+
+def _wait_for_nodes(graph: Graph, prefix: str, proc: subprocess.Popen, at_least: int) -> bool:
+    """Wait until the load's graphs hold ``at_least`` nodes; False when it exited first."""
     deadline = time.monotonic() + 120
-    while _both_sides(graph, prefix)[0] < at_least:
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+    while _racing_read(lambda: _both_sides(graph, prefix))[0] < at_least:
+        if proc.poll() is not None:
+            return False
         assert time.monotonic() < deadline, "the load never got going"
         time.sleep(0.1)
+    return True
+
+
+#: Slices (gold pairs) of srprs_en_fr for the Ctrl-C test, smallest first; with --batch-size 1
+#: the first is 731 transactions (600 nodes, 41 relationships, 90 seed pairs).
+_CTRL_C_SLICES = (300, 1000, 3000)
+
+
+def _slice_rows(pairs: int) -> tuple[int, int, int]:
+    """Nodes, relationships and seed pairs a full load of the slice writes."""
+    ds = datasets.read_kg("srprs_en_fr").slice(pairs)
+    return (sum(len(s.uris) for s in ds.sides), sum(len(set(s.triples)) for s in ds.sides),
+            len(ds.train_pairs))
+
+
+def _freeze_with_work_left(graph: Graph, prefix: str, proc: subprocess.Popen, pairs: int) -> bool:
+    """Stop the load where it is (SIGSTOP) and say whether it still has rows to write.
+
+    True: the load is stopped, and the graph holds fewer nodes, relationships or seed pairs
+    than the slice has, so at least one batch is not committed yet and a Ctrl-C delivered when
+    it resumes lands inside the load. False: it had finished (or had written every row)
+    before it stopped; it is running again and the caller waits for it."""
+    if proc.returncode is not None:
+        return False
+    proc.send_signal(signal.SIGSTOP)  # a no-op once the process has exited
+    # kill() returns before the process has stopped: wait until it has (or has exited), and
+    # leave its state for Popen to collect (WNOWAIT)
+    info = os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WEXITED | os.WNOWAIT)
+    if info.si_code != os.CLD_STOPPED:
+        return False
+    written = (*_racing_read(lambda: _both_sides(graph, prefix)),
+               _racing_read(lambda: len(_same_as(graph, prefix))))
+    if all(w >= t for w, t in zip(written, _slice_rows(pairs))):
+        proc.send_signal(signal.SIGCONT)
+        return False
+    return True
 
 
 def test_ctrl_c_during_a_load_leaves_nothing(graph: Graph, namespace: str, connection,
                                              tmp_path: Path) -> None:
+    """Ctrl-C early, later and later still in a load's node stage: the load says it was
+    interrupted, exits non-zero without a traceback and removes every row it wrote.
+
+    The test freezes the load (SIGSTOP) once enough nodes are in, checks that rows are still
+    to be written, and only then sends SIGINT and lets it go on (SIGCONT): the interrupt
+    cannot come after the load's last write. A load that finished before it could be frozen
+    (a busy machine) is run again on a bigger slice; when even the biggest finishes first,
+    the test fails saying so."""
     for attempt in range(3):
-        prefix = f"{namespace}int{attempt}/"
-        proc = _load_process(connection, prefix, tmp_path)
-        _wait_for_nodes(graph, prefix, proc, 20 + 60 * attempt)
-        proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=120)[0].decode()
-        assert proc.returncode != 0
+        at_least = 20 + 60 * attempt
+        finished = []
+        for pairs in _CTRL_C_SLICES:
+            prefix = f"{namespace}int{attempt}-{pairs}/"
+            proc = _load_process(connection, prefix, tmp_path, pairs)
+            try:
+                if (_wait_for_nodes(graph, prefix, proc, at_least)
+                        and _freeze_with_work_left(graph, prefix, proc, pairs)):
+                    proc.send_signal(signal.SIGINT)  # pending until the process runs again
+                    proc.send_signal(signal.SIGCONT)
+                    out = proc.communicate(timeout=120)[0].decode()
+                    break
+                out = proc.communicate(timeout=600)[0].decode()
+                assert proc.returncode == 0, f"attempt {attempt}, {pairs} pairs: {out[-2000:]}"
+                finished.append(pairs)
+            finally:
+                if proc.poll() is None:  # a failed check above: never leave it stopped or running
+                    proc.kill()
+                    proc.wait()
+        else:
+            pytest.fail(f"attempt {attempt}: every load ({', '.join(map(str, finished))} pairs) "
+                        f"wrote all its rows before the test could interrupt it "
+                        f"({at_least} nodes in); the Ctrl-C path was not exercised")
+        assert proc.returncode != 0, f"attempt {attempt}: the load ignored Ctrl-C: {out[-2000:]}"
         assert "interrupted; removing what it created" in out, out[-2000:]
         assert "BufferError" not in out and "Traceback" not in out, out[-2000:]
         assert _both_sides(graph, prefix) == (0, 0), f"attempt {attempt}: the rollback left data behind"
+        assert _same_as(graph, prefix) == [], f"attempt {attempt}: the rollback left seed pairs behind"
 
 
 def test_a_load_killed_with_kill_9_is_completed_by_the_next_load(graph: Graph, namespace: str,
@@ -155,7 +234,7 @@ def test_a_load_killed_with_kill_9_is_completed_by_the_next_load(graph: Graph, n
     from kgn_align.datasets import read_kg
 
     killed = _load_process(connection, namespace, tmp_path)
-    _wait_for_nodes(graph, namespace, killed, 50)
+    assert _wait_for_nodes(graph, namespace, killed, 50), killed.communicate()[0].decode()
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=30)
     left = _both_sides(graph, namespace)
