@@ -109,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("datasets", nargs="+")
     parser.add_argument("--no-load", action="store_true", help="the datasets are loaded already")
-    parser.add_argument("--ablation", choices=["no-cross", "no-self", "no-attributes"],
+    parser.add_argument("--ablation", choices=["no-cross", "no-self", "no-attributes", "uniform-sampling"],
                         help="train without cross-graph or self-attention (results file suffixed)")
     parser.add_argument("--table", action="store_true",
                         help="print the README's Markdown table from the results files; run nothing")

@@ -148,7 +148,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         click.echo(f"model {trained.version}; sampling both sides ...", err=True)
         from kgn_align.writeback import labelled_pairs
 
-        score = ModelScorer(take(graph, config), trained, k=k, labelled=labelled_pairs(graph, config))
+        score = ModelScorer(take(graph, config, model=trained), trained, k=k, labelled=labelled_pairs(graph, config))
         stamp = trained.stamp
     else:
         from kgn_align.scorers import NameSimilarityScorer

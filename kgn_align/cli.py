@@ -464,10 +464,12 @@ def _cpu_threads() -> None:
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop early (smoke runs).")
 @click.option("--context", "context_beta", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Weight of the neighbourhood-name vector in level-0 features (0: names only).")
-@click.option("--ablation", type=click.Choice(["no-cross", "no-self", "no-attributes"]), default=None,
-              help="Train without cross-graph attention, without self-attention, or without the "
-              "config's attribute_properties, to measure what each adds "
-              "(benchmarks/quality.py --ablation).")
+@click.option("--ablation", type=click.Choice(["no-cross", "no-self", "no-attributes", "uniform-sampling"]),
+              default=None,
+              help="Train without cross-graph attention, without self-attention, without the "
+              "config's attribute_properties, or on neighbours sampled uniformly (not inverse to "
+              "their relation's count; scoring then samples the same way), to measure what each "
+              "adds (benchmarks/quality.py --ablation).")
 @click.pass_obj
 def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
           max_steps: int | None, context_beta: float, ablation: str | None) -> None:
@@ -484,6 +486,8 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
     _cpu_threads()
     _show_training_progress()
     config = app.checked_config(dataset, prefix)
+    if ablation == "uniform-sampling":
+        config = config.model_copy(update={"sampling": config.sampling.model_copy(update={"weighted": False})})
     update, finish = stage_progress()
     try:
         trained = train_model(app.graph(), config, app.models_dir, hidden=hidden, progress=update,
@@ -559,7 +563,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
         trained = app.load_model(model_path)
         update, finish = stage_progress()
         try:
-            snapshot = take(app.graph(), config, progress=update)
+            snapshot = take(app.graph(), config, progress=update, model=trained)
         finally:
             finish()
         scorer = ModelScorer(snapshot, trained, k=k, labelled=labelled_pairs(app.graph(), config))
@@ -710,7 +714,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
         logits.clear()  # what changed since the last job is not known here: score afresh
-        scorer = ModelScorer(take(app.graph(), config), trained, k=k, name_cache=names,
+        scorer = ModelScorer(take(app.graph(), config, model=trained), trained, k=k, name_cache=names,
                              labelled=labelled_pairs(app.graph(), config), logit_cache=logits)
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    before_write=job.check_lease))
@@ -724,7 +728,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
             return backfill(job, trained, params)
-        scorer = ModelScorer(take(app.graph(), config), trained, name_cache=names,
+        scorer = ModelScorer(take(app.graph(), config, model=trained), trained, name_cache=names,
                              labelled=labelled_pairs(app.graph(), config), logit_cache=logits)
         dropped = forget(logits, stale_keys(scorer, params.nodeIds))
         log.info("job %s: %d kept pair scores dropped as stale, %d kept", job.id, dropped, len(logits))
@@ -745,7 +749,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             log.warning("not warming up: %s", exc)
         else:
             started = time.perf_counter()
-            ModelScorer(take(app.graph(), config), trained, name_cache=names,
+            ModelScorer(take(app.graph(), config, model=trained), trained, name_cache=names,
                         labelled=labelled_pairs(app.graph(), config), logit_cache=logits).alignment
             click.echo(f"worker warm: {len(logits)} pair scores kept "
                        f"({time.perf_counter() - started:.1f} s)")

@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -156,6 +156,13 @@ class SamplingConfig(_Model):
     #: nodes: the server returns every candidate and the draw happens in kgn-align, on hashes
     #: computed from the keys. The same trees either way.
     store_hash: bool = True
+
+    #: the settings that shape the trees (a model is trained and scored on trees drawn alike)
+    TREE_FIELDS: ClassVar[tuple[str, ...]] = ("k1", "k2", "seed", "weighted")
+
+    def tree_settings(self) -> dict[str, Any]:
+        """The :attr:`TREE_FIELDS` as a plain dict (what a checkpoint records)."""
+        return {f: getattr(self, f) for f in self.TREE_FIELDS}
 
 
 class AlignConfig(_Model):

@@ -22,7 +22,7 @@ from kgn_align.model.inputs import SideInputs, pair_attributes
 from kgn_align.neighborhood import DIR_OUT, TreeStore
 from kgn_align.sampling import Sampler
 from kgn_align.scoring import TrainedModel
-from kgn_align.snapshot import display_name, feature_text, model_features
+from kgn_align.snapshot import display_name, feature_text, model_features, model_sampling
 
 
 class Neighbour(BaseModel):
@@ -133,7 +133,7 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
     end of it (:func:`resolve_key`); the explanation carries the whole keys."""
     source_key = resolve_key(graph, config, config.source, source_key)
     target_key = resolve_key(graph, config, config.target, target_key)
-    sampler = Sampler(graph, config)
+    sampler = Sampler(graph, config, model_sampling(config, trained))
     a = _side(graph, config, sampler, config.source, source_key, trained)
     b = _side(graph, config, sampler, config.target, target_key, trained)
     seed = torch.tensor([0])  # sample_seeds puts the seed first in its entity table

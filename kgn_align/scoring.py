@@ -84,6 +84,8 @@ class TrainedModel:
     validation: list[tuple[str, str]] = field(default_factory=list)
     #: attribute properties the model compares (:mod:`kgn_align.attributes`)
     attributes: list[str] = field(default_factory=list)
+    #: the tree-shaping sampling settings it was trained with (empty: older checkpoints)
+    sampling: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | None = None) -> TrainedModel:
@@ -96,10 +98,12 @@ class TrainedModel:
         features = dict(ckpt["features"])
         beta = float(features.pop("context_beta", 0.0))
         attributes = [str(p) for p in features.pop("attribute_properties", [])]
+        sampling = dict(features.pop("sampling", {}))
         student = ColdStartMLP.from_state(ckpt["student"]) if ckpt.get("student") else None
         return cls(model, NgramFeaturizer.from_state(features), list(ckpt["relations"]),
                    list(ckpt["types"]), ckpt["version"], dict(ckpt.get("metrics", {})), path, beta,
-                   student, [(str(a), str(b)) for a, b in ckpt.get("validation", [])], attributes)
+                   student, [(str(a), str(b)) for a, b in ckpt.get("validation", [])], attributes,
+                   sampling)
 
     def inputs(self, snapshot: Snapshot,
                level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:

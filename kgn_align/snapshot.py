@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from kgn_align.attributes import AttributeTable
 from kgn_align.candidates import CONTEXT_BETA, blocking_vectors, distil_student
 from kgn_align.coldstart import ColdStartConfig, ColdStartMLP
-from kgn_align.config import AlignConfig, GraphSide
+from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
 from kgn_align.errors import KgnAlignError
 from kgn_align.features import NgramFeaturizer, neighbour_context, with_context
 from kgn_align.graph import Graph
@@ -24,6 +25,9 @@ from kgn_align.model.inputs import SideInputs
 from kgn_align.neighborhood import TreeStore
 from kgn_align.sampling import Sampler
 from kgn_align.sampling.server import EntityTable
+
+if TYPE_CHECKING:
+    from kgn_align.scoring import TrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +176,27 @@ def _read_names(graph: Graph, config: AlignConfig, side: GraphSide,
     return text, labels, AttributeTable.read(values, n_attr)
 
 
+def model_sampling(config: AlignConfig, model: TrainedModel | None) -> SamplingConfig:
+    """The config's sampling, with the tree-shaping settings ``model`` was trained with."""
+    if model is None or not model.sampling:
+        return config.sampling
+    sampling = config.sampling.model_copy(update=model.sampling)
+    if sampling.tree_settings() != config.sampling.tree_settings():
+        log.info("sampling as model %s was trained: %s (the config says %s)", model.version,
+                 sampling.tree_settings(), config.sampling.tree_settings())
+    return sampling
+
+
 def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
-         concurrency: int = 2) -> Snapshot:
-    """Sample both sides (one pass over each) and read their names."""
-    sampler = Sampler(graph, config, concurrency=concurrency)
+         concurrency: int = 2, model: TrainedModel | None = None) -> Snapshot:
+    """Sample both sides (one pass over each) and read their names and attributes.
+
+    ``model``: the trees are drawn as they were for its training (the caps, seed and
+    weighting its checkpoint records replace the config's), so that a model trained with
+    other sampling settings (e.g. ``train --ablation uniform-sampling``) is scored on the
+    trees it learned from.
+    """
+    sampler = Sampler(graph, config, model_sampling(config, model), concurrency=concurrency)
     sides = []
     for which, side in (("source", config.source), ("target", config.target)):
         table = sampler.prepare(side)

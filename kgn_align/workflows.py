@@ -81,7 +81,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
                               metrics=metrics, train_config=tcfg,
                               features={**featurizer.state(), "context_beta": context_beta,
-                                        "attribute_properties": compared},
+                                        "attribute_properties": compared,
+                                        "sampling": config.sampling.tree_settings()},
                               student=student, validation=[
                                   (snapshot.source.table.keys[int(a)], snapshot.target.table.keys[int(b)])
                                   for a, b in result.validation.tolist()])
