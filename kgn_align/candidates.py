@@ -29,8 +29,8 @@ and similarity ``-inf`` in the unused slots.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -269,6 +269,64 @@ def search_pool(source: Tensor, target: Tensor, sources: Tensor, pool: Tensor, k
                    backend=backend)
     rows = torch.where(found.index >= 0, pool[found.index.clamp(min=0)], found.index)
     return Candidates(index=rows, similarity=found.similarity)
+
+
+@dataclass
+class CandidateCache:
+    """Blocking results kept between jobs by a long-running caller (the worker), by key:
+    a source's candidate targets and their similarities, valid for one pool of targets and
+    one ``k``. The caller drops what a change can move (:meth:`forget`); the rest is reused
+    instead of searching every source again (:func:`search_cached`)."""
+
+    pool: frozenset[str] | None = None
+    k: int = 0
+    lists: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+
+    def forget(self, sources: Iterable[str] = (), targets: Iterable[str] = ()) -> int:
+        """Drop the lists of ``sources`` and every list holding one of ``targets``; returns
+        how many lists were dropped."""
+        gone = set(sources) & self.lists.keys()
+        wanted = set(targets)
+        if wanted:
+            gone |= {s for s, found in self.lists.items() if any(t in wanted for t, _ in found)}
+        for s in gone:
+            del self.lists[s]
+        return len(gone)
+
+    def clear(self) -> None:
+        self.pool, self.k = None, 0
+        self.lists.clear()
+
+
+def search_cached(cache: CandidateCache, source_keys: Sequence[str], target_keys: Sequence[str],
+                  sources: Tensor, pool: Tensor, k: int, search_fn: Callable[[Tensor], Candidates]) -> Candidates:
+    """:func:`search_pool`'s result for ``sources`` x ``pool``, searching only the sources
+    ``cache`` holds no list for (``search_fn(rows)``: the search for those source rows) and
+    keeping what it finds. A different pool or ``k`` empties the cache first. Shapes as
+    :func:`search_pool`: ``(Q,)`` sources -> ``(Q, k)``.
+    """
+    pool_keys = frozenset(target_keys[i] for i in pool.tolist())
+    if cache.pool != pool_keys or cache.k != k:
+        cache.clear()
+        cache.pool, cache.k = pool_keys, k
+    row_of = {target_keys[i]: i for i in pool.tolist()}
+    keys = [source_keys[i] for i in sources.tolist()]
+    missing = [j for j, key in enumerate(keys) if key not in cache.lists]
+    if missing:
+        found = search_fn(sources[torch.tensor(missing, dtype=torch.long)])
+        for j, rows, sims in zip(missing, found.index.tolist(), found.similarity.tolist()):
+            cache.lists[keys[j]] = [(target_keys[r], s) for r, s in zip(rows, sims) if r >= 0]
+    lengths = [min(len(cache.lists[key]), k) for key in keys]
+    flat = [entry for key in keys for entry in cache.lists[key][:k]]
+    index = torch.full((len(keys), k), -1, dtype=torch.long)
+    similarity = torch.full((len(keys), k), float("-inf"))
+    if flat:
+        lens = torch.tensor(lengths, dtype=torch.long)
+        owner = torch.repeat_interleave(torch.arange(len(keys)), lens)
+        slot = torch.arange(len(flat)) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)
+        index[owner, slot] = torch.tensor([row_of[t] for t, _ in flat], dtype=torch.long)
+        similarity[owner, slot] = torch.tensor([sim for _, sim in flat], dtype=similarity.dtype)
+    return Candidates(index=index, similarity=similarity)
 
 
 def recall_at_k(candidates: Candidates | Tensor, gold: Sequence[tuple[int, int]] | Tensor,

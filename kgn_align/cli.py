@@ -665,9 +665,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     """
     from kgn_align import jobs
     from kgn_align.backfill import BackfillFilter, BackfillOptions, run_backfill
+    from kgn_align.candidates import CandidateCache
     from kgn_align.changes import affected_sources, forget, stale_keys
     from kgn_align.scoring import ModelScorer, TrainedModel
-    from kgn_align.snapshot import take
+    from kgn_align.snapshot import Snapshot, refreshed, take
     from kgn_align.worker import Job, PermanentJobError, Worker
     from kgn_align.writeback import labelled_pairs
 
@@ -679,6 +680,23 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     #: the model's logits by (source key, target key), kept between 'changed' jobs: each job
     #: drops the pairs whose sampled trees its change touched, so only those are scored again
     logits: dict[tuple[str, str], float] = {}
+    #: the sampled graph and the blocking results, kept likewise: a 'changed' job redraws
+    #: only the changed nodes' neighbour lists and searches only the sources they can move
+    kept: dict[str, Snapshot] = {}
+    candidates = CandidateCache()
+
+    def snapshot(trained: TrainedModel, changed: list[str] | None = None) -> Snapshot:
+        """The kept snapshot, refreshed from the ``changed`` nodes; sampled afresh for a
+        backfill, a new model, or a change a refresh cannot follow (a new node)."""
+        snap = kept.get("snapshot") if changed is not None else None
+        if snap is not None:
+            snap = refreshed(app.graph(), snap, changed, model=trained)
+        if snap is None:
+            logits.clear()  # what changed since is not known: score afresh
+            candidates.clear()
+            snap = take(app.graph(), config, model=trained)
+        kept["snapshot"] = snap
+        return snap
 
     def model() -> TrainedModel:
         """The checkpoint, loaded (and its hash checked) once per file version, not per job;
@@ -692,6 +710,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             loaded.clear()
             names.clear()  # vectors belong to one featurizer
             logits.clear()
+            kept.clear()  # trees are drawn as the model was trained
+            candidates.clear()
             loaded[stamp] = app.load_model(path)
         return loaded[stamp]
 
@@ -713,9 +733,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "entities": summary.entities}
 
     def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
-        logits.clear()  # what changed since the last job is not known here: score afresh
-        scorer = ModelScorer(take(app.graph(), config, model=trained), trained, k=k, name_cache=names,
-                             labelled=labelled_pairs(app.graph(), config), logit_cache=logits)
+        scorer = ModelScorer(snapshot(trained), trained, k=k, name_cache=names,
+                             labelled=labelled_pairs(app.graph(), config), logit_cache=logits,
+                             candidate_cache=candidates)
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    before_write=job.check_lease))
 
@@ -728,11 +748,16 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
             return backfill(job, trained, params)
-        scorer = ModelScorer(take(app.graph(), config, model=trained), trained, name_cache=names,
-                             labelled=labelled_pairs(app.graph(), config), logit_cache=logits)
-        dropped = forget(logits, stale_keys(scorer, params.nodeIds))
+        scorer = ModelScorer(snapshot(trained, list(params.nodeIds)), trained, name_cache=names,
+                             labelled=labelled_pairs(app.graph(), config), logit_cache=logits,
+                             candidate_cache=candidates)
+        stale = stale_keys(scorer, params.nodeIds)
+        dropped = forget(logits, stale)
         log.info("job %s: %d kept pair scores dropped as stale, %d kept", job.id, dropped, len(logits))
         keys = affected_sources(scorer, params.nodeIds)
+        # sources whose trees or candidates the change moves, and every list holding a
+        # target whose tree (so its blocking vector) changed, are searched again
+        candidates.forget(sources=set(keys) | stale[0], targets=stale[1])
         if not keys:
             return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,
                     "unchanged": 0, "entities": 0, "sources": []}
@@ -749,8 +774,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             log.warning("not warming up: %s", exc)
         else:
             started = time.perf_counter()
-            ModelScorer(take(app.graph(), config, model=trained), trained, name_cache=names,
-                        labelled=labelled_pairs(app.graph(), config), logit_cache=logits).alignment
+            ModelScorer(snapshot(trained), trained, name_cache=names,
+                        labelled=labelled_pairs(app.graph(), config), logit_cache=logits,
+                        candidate_cache=candidates).alignment
             click.echo(f"worker warm: {len(logits)} pair scores kept "
                        f"({time.perf_counter() - started:.1f} s)")
     ran = Worker(app.graph(), {"backfill": run, "changed": run_changed}, lease_seconds=lease,

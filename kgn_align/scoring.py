@@ -44,7 +44,7 @@ from kgn_align.assignment import (
     dangling_copies,
     sinkhorn,
 )
-from kgn_align.candidates import CONTEXT_BETA, search_pool
+from kgn_align.candidates import CONTEXT_BETA, CandidateCache, Candidates, search_cached, search_pool
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.features import NgramFeaturizer
 from kgn_align.model.inputs import SideInputs
@@ -157,13 +157,17 @@ class ModelScorer:
         logit_cache: pair-model logits by (source key, target key), kept by a long-running
             caller for this model; it must drop the pairs whose sampled trees changed
             (:func:`kgn_align.changes.stale_keys`) before handing it in again.
+        candidate_cache: blocking results of the whole source side kept likewise
+            (:class:`~kgn_align.candidates.CandidateCache`); the caller drops the sources a
+            change can move and the lists holding a changed target.
     """
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
                  batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA,
                  labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
                  name_cache: dict[str, Tensor] | None = None,
-                 logit_cache: dict[tuple[str, str], float] | None = None) -> None:
+                 logit_cache: dict[tuple[str, str], float] | None = None,
+                 candidate_cache: CandidateCache | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown scorer variant {variant!r}: one of {sorted(VARIANTS)}")
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
@@ -208,6 +212,7 @@ class ModelScorer:
         self.types_a = torch.tensor([common[names_a[t]] for t in src.table.type.tolist()] or [0])
         self.types_b = torch.tensor([common[names_b[t]] for t in tgt.table.type.tolist()] or [0])
         self._logit_cache: dict[tuple[str, str], float] = {} if logit_cache is None else logit_cache
+        self.candidate_cache = candidate_cache
         self._alignment: Alignment | None = None
         self._slices: dict[int, tuple[int, int]] = {}
         self._shared: ModelScorer | None = None
@@ -255,8 +260,16 @@ class ModelScorer:
     def candidates(self, sources: Tensor, pool: Tensor) -> tuple[CandidateMatrix, Tensor]:
         """Blocking: each source row's ``k`` nearest pool rows of its type, rejected pairs
         left out; returns the matrix and the entries' blocking cosines ``(P,)``."""
-        found = search_pool(self.block_a, self.block_b, sources, pool, self.k,
-                            source_types=self.types_a, target_types=self.types_b)
+        def search_rows(rows: Tensor) -> Candidates:
+            return search_pool(self.block_a, self.block_b, rows, pool, self.k,
+                               source_types=self.types_a, target_types=self.types_b)
+
+        cache = self.candidate_cache
+        if cache is not None and sources is self.sources and pool is self.pool:
+            found = search_cached(cache, self.snapshot.source.table.keys, self.snapshot.target.table.keys,
+                                  sources, pool, self.k, search_rows)
+        else:
+            found = search_rows(sources)
         matrix, keep = CandidateMatrix.from_lists(sources, found.index)
         cosine = found.similarity[keep]
         if self.rejected:

@@ -23,7 +23,7 @@ from kgn_align.features import NgramFeaturizer, neighbour_context, with_context
 from kgn_align.graph import Graph
 from kgn_align.model.inputs import SideInputs
 from kgn_align.neighborhood import TreeStore
-from kgn_align.sampling import Sampler
+from kgn_align.sampling import NeighbourLists, Sampler
 from kgn_align.sampling.server import EntityTable
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ class SideSnapshot:
     aligned_row: dict[str, int]  #: key -> row, for the entities being aligned
     #: values of the config's ``attribute_properties`` per entity-table row
     attributes: AttributeTable | None = None
+    #: the neighbour lists ``store`` was composed from (to refresh it after a change)
+    lists: NeighbourLists | None = None
 
     def rows(self, keys: Sequence[str]) -> torch.Tensor:
         missing = [k for k in keys if k not in self.aligned_row]
@@ -201,9 +203,76 @@ def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
     for which, side in (("source", config.source), ("target", config.target)):
         table = sampler.prepare(side)
         step = (lambda done, total, w=which: progress(f"sample {w}", done, total)) if progress else None
-        store = sampler.sample_side(side, step, table)
+        lists, store = sampler.lists_and_trees(side, step, table)
         text, labels, attributes = _read_names(graph, config, side, table)
         aligned = {table.keys[i]: i for i in range(len(table)) if table.aligned[i]}
-        sides.append(SideSnapshot(side, table, store, text, labels, aligned, attributes))
+        sides.append(SideSnapshot(side, table, store, text, labels, aligned, attributes, lists))
         log.info("side %s: %d entities, %d to align", side.name, len(table), len(aligned))
+    return Snapshot(config, sides[0], sides[1])
+
+
+def refreshed(graph: Graph, snapshot: Snapshot, element_ids: Sequence[str], *,
+              model: TrainedModel | None = None) -> Snapshot | None:
+    """``snapshot`` brought up to date after the nodes ``element_ids`` changed (created,
+    a property or label set, a relationship added at either end: what the change capture
+    reports), reading only those nodes: their neighbour lists are drawn again, every tree is
+    recomposed from the lists (a tree holding a changed node as a hop-1 or hop-2 neighbour
+    changes with it), and their names and attribute values are read again. The same trees,
+    names and attributes as a fresh :func:`take` would give.
+
+    ``None`` when a refresh cannot be exact and the caller must :func:`take` again: a side
+    holds more or fewer nodes than the snapshot; a changed node is new on a side, left it, or
+    has another key, type or side label now; or a redrawn list reaches a node the snapshot
+    does not hold. ``model``: as for :func:`take`. The given snapshot is left as it was.
+
+    What the change capture does not report is not seen: a relationship deleted between
+    two nodes that stay reaches the trees with the next full :func:`take` (a backfill job).
+    """
+    config = snapshot.config
+    sampler = Sampler(graph, config, model_sampling(config, model))
+    ids = list(dict.fromkeys(element_ids))
+    sides: list[SideSnapshot] = []
+    for old in (snapshot.source, snapshot.target):
+        side, table = old.side, old.table
+        if sampler.entity_count(side) != len(table):
+            log.info("refresh: side %s gained or lost nodes", side.name)
+            return None
+        here = {str(r["id"]): r for r in sampler.entity_rows(side, ids)}
+        rows = [table.row_of[i] for i in ids if i in table.row_of]
+        if any(i not in table.row_of for i in here):
+            log.info("refresh: a changed node is new on side %s", side.name)
+            return None
+        for r in rows:
+            now = here.get(table.ids[r])
+            if (now is None or str(now["key"]) != table.keys[r] or bool(now["aligned"]) != bool(table.aligned[r])
+                    or now["type"] != table.types[int(table.type[r])]):
+                log.info("refresh: node %s of side %s changed its key, type or side", table.keys[r], side.name)
+                return None
+        if not rows or old.lists is None:
+            if rows:
+                return None
+            sides.append(old)
+            continue
+        relisted = sampler.relist(side, table, old.lists, old.store.relations, rows)
+        if relisted is None:
+            log.info("refresh: a changed node of side %s links to a node created since", side.name)
+            return None
+        lists, relations = relisted
+        store = sampler.trees(table, lists, relations)
+        names, labels = list(old.names), list(old.labels)
+        n_attr = len(config.attribute_properties)
+        values: dict[int, list[object]] = {}
+        for rec in graph.read("snapshot_names_by_id", {**_side_params(config, side), "ids": [table.ids[r] for r in rows]},
+                              {"label": side.label}):
+            r = table.row_of[str(rec["id"])]
+            names[r] = feature_text(rec["names"])
+            labels[r] = display_name(rec["names"], table.keys[r])
+            values[r] = list(rec.get("attributes") or [None] * n_attr)
+        attributes = old.attributes
+        if attributes is not None and values:
+            fresh = AttributeTable.read(list(values.values()), n_attr)
+            index = torch.tensor(list(values), dtype=torch.long)
+            attributes = AttributeTable(attributes.numeric.index_copy(0, index, fresh.numeric),
+                                        attributes.text.index_copy(0, index, fresh.text))
+        sides.append(SideSnapshot(side, table, store, names, labels, old.aligned_row, attributes, lists))
     return Snapshot(config, sides[0], sides[1])

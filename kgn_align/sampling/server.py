@@ -178,18 +178,73 @@ class Sampler:
     def sample_side(self, which: str | GraphSide, progress: Progress | None = None,
                     table: EntityTable | None = None) -> TreeStore:
         """Trees for every aligned node of the side (seeds in entity-table order)."""
+        return self.lists_and_trees(which, progress, table)[1]
+
+    def lists_and_trees(self, which: str | GraphSide, progress: Progress | None = None,
+                        table: EntityTable | None = None) -> tuple[NeighbourLists, TreeStore]:
+        """:meth:`sample_side`, also returning the neighbour lists the trees were composed
+        from (kept by a caller that refreshes the trees after a change: :meth:`relist`)."""
         side = self.side(which)
         run_start = time.perf_counter()
         table = table or self.prepare(side)
-        seeds = np.flatnonzero(table.aligned)
         lists, relations = self.side_lists(side, table, progress)
+        store = self.trees(table, lists, relations)
+        self.stats.wall_s += time.perf_counter() - run_start
+        return lists, store
+
+    def trees(self, table: EntityTable, lists: NeighbourLists, relations: list[str]) -> TreeStore:
+        """Trees of every aligned node of ``table`` composed from ``lists``."""
         start = time.perf_counter()
+        seeds = np.flatnonzero(table.aligned)
         store = compose(seeds, lists, lists, self.sampling.k1, self.sampling.k2, keys=table.keys,
                         entity_type=table.type, relations=relations, types=table.types)
         self.stats.build_s += time.perf_counter() - start
         self.stats.seeds += int(seeds.size)
-        self.stats.wall_s += time.perf_counter() - run_start
         return store
+
+    def entity_rows(self, which: str | GraphSide, ids: Sequence[str]) -> list[Row]:
+        """``sampling_entities`` rows of those nodes among ``ids`` that are on the side now."""
+        side = self.side(which)
+        return self.graph.read("sampling_entities_by_id", {**self._params(side), "ids": list(ids)},
+                               self._identifiers(side))
+
+    def entity_count(self, which: str | GraphSide) -> int:
+        """How many nodes the side's entity table would hold now."""
+        side = self.side(which)
+        return int(self.graph.read("sampling_entity_count", self._params(side),
+                                   self._identifiers(side, hash_slot=False))[0]["nodes"])
+
+    def relist(self, which: str | GraphSide, table: EntityTable, lists: NeighbourLists,
+               relations: list[str], rows: Sequence[int]) -> tuple[NeighbourLists, list[str]] | None:
+        """``lists`` with the lists of entity ``rows`` drawn again (after those nodes
+        changed); the relation vocabulary extended if needed. ``None`` when a list now
+        reaches a node the table does not hold (a node created since: take the side again).
+        """
+        side = self.side(which)
+        stored = self.sampling.store_hash
+        query = "sampling_lists" if stored else "sampling_candidates"
+        ids = [table.ids[r] for r in rows]
+        params = {**self._params(side), "cap": max(self.sampling.k1, self.sampling.k2), "ids": ids}
+        fetched, timing = self.graph.read_timed(query, params, self._identifiers(side, hash_slot=stored))
+        if not stored:
+            fetched = self._draw(fetched, params["cap"])
+        builder = _ListBuilder(table.row_of, len(table))
+        for name in relations:
+            builder._rel_id(name)
+        self.stats.add(timing, builder.add(fetched, "id", ids))
+        if builder.dropped:
+            return None
+        fresh = builder.lists()
+        redrawn = np.zeros(len(table), dtype=bool)
+        redrawn[np.asarray(rows, dtype=np.int64)] = True
+        node = np.repeat(np.arange(len(table), dtype=np.int64), lists.lengths())
+        keep = ~redrawn[node]
+        new_node = np.repeat(np.arange(len(table), dtype=np.int64), fresh.lengths())
+        merged = NeighbourLists.from_rows(
+            len(table), np.concatenate([node[keep], new_node]), np.concatenate([lists.nbr[keep], fresh.nbr]),
+            np.concatenate([lists.rel[keep], fresh.rel]), np.concatenate([lists.dir[keep], fresh.dir]),
+            known=np.flatnonzero(lists.known | fresh.known))
+        return merged, list(builder.relations)
 
     def side_lists(self, which: str | GraphSide, table: EntityTable,
                    progress: Progress | None = None) -> tuple[NeighbourLists, list[str]]:

@@ -137,3 +137,39 @@ def test_search_pool_answers_in_rows_of_the_whole_target_table() -> None:
     assert set(found.index[0].tolist()) == {7, 2, -1}  # only type-0 rows of the pool, padded
     assert set(found.index[2].tolist()) == {5, 9, -1}
     assert not bool(torch.isin(found.index, torch.tensor([0, 1, 3, 4, 6, 8])).any())  # never outside the pool
+
+
+def test_cached_search_reuses_lists_and_searches_only_what_was_forgotten() -> None:
+    """A worker's blocking cache: the same candidates as a full search, searching only the
+    sources it holds no list for; a changed pool or k starts afresh."""
+    from kgn_align.candidates import CandidateCache, search_cached, search_pool
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(30, 8, generator=gen), dim=-1)
+    b = torch.nn.functional.normalize(torch.randn(40, 8, generator=gen), dim=-1)
+    s_keys, t_keys = [f"s{i}" for i in range(30)], [f"t{i}" for i in range(40)]
+    sources, pool = torch.arange(0, 30, 2), torch.arange(5, 40)
+    searched: list[int] = []
+
+    def search_fn(rows: torch.Tensor, among: torch.Tensor = pool):
+        searched.extend(rows.tolist())
+        return search_pool(a, b, rows, among, 4)
+
+    full = search_pool(a, b, sources, pool, 4)
+    cache = CandidateCache()
+    first = search_cached(cache, s_keys, t_keys, sources, pool, 4, search_fn)
+    assert torch.equal(first.index, full.index) and torch.allclose(first.similarity, full.similarity)
+    assert sorted(searched) == sources.tolist()
+    searched.clear()
+    again = search_cached(cache, s_keys, t_keys, sources, pool, 4, search_fn)
+    assert searched == [] and torch.equal(again.index, full.index)
+    target = t_keys[int(full.index[3, 0])]
+    holders = {s_keys[int(s)] for s, row in zip(sources, full.index) if target in {t_keys[int(t)] for t in row}}
+    assert cache.forget(sources=["s0"], targets=[target]) == len(holders | {"s0"})
+    search_cached(cache, s_keys, t_keys, sources, pool, 4, search_fn)
+    assert {s_keys[r] for r in searched} == holders | {"s0"}
+    searched.clear()
+    other = torch.arange(6, 40)
+    search_cached(cache, s_keys, t_keys, sources, other, 4,
+                  lambda rows: search_fn(rows, other))  # another pool: every source again
+    assert sorted(searched) == sources.tolist()
