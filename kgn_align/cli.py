@@ -657,7 +657,11 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                              params: '{"threshold": 0.5}', requestedAt: datetime(), attempts: 0})
     Kinds: 'backfill' (params: threshold, policy, run_id, k) and 'changed' (queued by the
     plugin's change capture or the APOC trigger; params.nodeIds: re-align only the source
-    entities those nodes can affect; unchanged edges are left as they are). A job with bad
+    entities those nodes can affect; unchanged edges are left as they are). Between
+    'changed' jobs the worker keeps the sampled graph, the blocking results and the pair
+    scores, and redraws only what a change touches; a 'backfill' job samples afresh (so do
+    a new model and a change it cannot follow, such as a node created on a side; deleted
+    relationships are not captured and reach it with the next backfill). A job with bad
     params, or of another kind, is marked failed with the reason. A finished job's result
     (JSON) counts the edges created, updated and unchanged; each job that ends prints a
     line: 'job ID KIND: STATUS in S s, N edge(s) created'.

@@ -17,7 +17,7 @@ from kgn_align.config import AlignConfig, GraphSide
 from kgn_align.errors import KgnAlignError
 from kgn_align.graph import Graph
 from kgn_align.model.explain import neighbour_weights
-from kgn_align.attributes import AttributeTable
+from kgn_align.attributes import FEATURES_PER_ATTRIBUTE, AttributeTable
 from kgn_align.model.inputs import SideInputs, pair_attributes
 from kgn_align.neighborhood import DIR_OUT, TreeStore
 from kgn_align.sampling import Sampler
@@ -47,6 +47,8 @@ class Explanation(BaseModel):
     neighbours: list[Neighbour]
     #: the SAME_AS edge between the two in the graph (score, model, method, review), if any
     edge: dict[str, Any] | None = None
+    #: per attribute property the model compares: both values and how they agree
+    attributes: list[dict[str, Any]] = []
 
 
 #: What may precede the end of a key that a user types instead of the whole key.
@@ -106,6 +108,7 @@ class _Side:
     store: TreeStore
     inputs: SideInputs
     names: list[str]
+    values: list[object]  #: the seed's attribute values, in the model's property order
 
 
 def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, key: str,
@@ -124,7 +127,7 @@ def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, 
     attributes = AttributeTable.read([found.get(k, empty) for k in store.keys], len(trained.attributes))
     inputs = SideInputs.build(store, features, trained.relations, trained.types,
                               attributes if trained.attributes else None)
-    return _Side(store, inputs, names)
+    return _Side(store, inputs, names, found.get(store.keys[0], empty))
 
 
 def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, source_key: str,
@@ -157,10 +160,23 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
     identifiers, params = selection(config)
     found = graph.read("explain_edge", {**params, "source": source_key, "target": target_key},
                        identifiers)
+    compared = pair_attributes(a.inputs, b.inputs, seed, seed)
+    attributes = []
+    for j, prop in enumerate(trained.attributes):
+        present, equal, near = (bool(v) for v in compared[0, FEATURES_PER_ATTRIBUTE * j:FEATURES_PER_ATTRIBUTE * (j + 1)])
+        agreement = "equal" if equal else "within one unit" if near else "different" if present else "missing"
+        attributes.append({"property": prop, "source": _plain(a.values[j]), "target": _plain(b.values[j]),
+                           "agreement": agreement})
     return Explanation(source=source_key, target=target_key, source_name=a.names[0],
                        target_name=b.names[0], score=round(float(out.prob[0]), 4),
                        logit=round(float(out.logit[0]), 4), model=trained.version,
-                       neighbours=neighbours, edge=dict(found[0]) if found else None)
+                       neighbours=neighbours, edge=dict(found[0]) if found else None,
+                       attributes=attributes)
+
+
+def _plain(value: object) -> object:
+    """A property value as JSON can hold it (dates and the like as text)."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def render(ex: Explanation, top: int = 8) -> str:
@@ -175,6 +191,8 @@ def render(ex: Explanation, top: int = 8) -> str:
     else:
         lines.append(f"SAME_AS in the graph: score {ex.edge.get('score')} ({ex.edge.get('method')}, "
                      f"{ex.edge.get('model')})")
+    for att in ex.attributes:
+        lines.append(f"attribute {att['property']}: {att['source']!r} vs {att['target']!r} ({att['agreement']})")
     lines.append("")
     if not ex.neighbours:
         lines.append("(this model has no attention to show: names-only variant or no neighbours)")

@@ -56,6 +56,15 @@ def test_attributes_travel_from_the_graph_into_the_model(graph: Graph, songs, tm
     # explain scores the pair with its attributes exactly as the backfill's pair model does
     logit = scorer.logits(snapshot.source.rows([a]), snapshot.target.rows([b]))
     assert explained.logit == pytest.approx(float(logit[0]), abs=1e-3)
+    # and shows how the two records agree, property by property
+    rec_a = next(r for r in ds.records[0] if r.key == a)
+    rec_b = next(r for r in ds.records[1] if r.key == b)
+    shown = {att["property"]: att for att in explained.attributes}
+    assert list(shown) == list(config.attribute_properties)
+    for prop, att in shown.items():
+        same = read_value(rec_a.attributes.get(prop)) == read_value(rec_b.attributes.get(prop))
+        assert (att["source"], att["target"]) == (rec_a.attributes.get(prop), rec_b.attributes.get(prop))
+        assert (att["agreement"] == "equal") == (same and rec_a.attributes.get(prop) is not None)
 
     # the ablation: the same config, a model that compares nothing
     plain = train_model(graph, config, tmp_path / "plain", snapshot=snapshot, attributes=False,
