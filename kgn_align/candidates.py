@@ -57,20 +57,41 @@ CONTEXT_BETA = 1.0
 
 def blocking_vectors(features: Tensor, neighbour_edges: Tensor, *, beta: float = CONTEXT_BETA,
                      student: ColdStartMLP | None = None,
-                     student_weight: float = STUDENT_WEIGHT) -> Tensor:
+                     student_weight: float = STUDENT_WEIGHT, rows: Tensor | None = None) -> Tensor:
     """``normalize([x || beta * c])`` per entity, ``c`` its neighbourhood-name vector
     (:func:`kgn_align.features.neighbour_context`); for an entity without neighbours ``c``
     is ``student_weight`` times the student's guess, or zero without a student.
 
+    ``rows``: compute only these entity rows (``(R,)``; what a worker refreshes after a
+    change), the same values as those rows of the whole computation.
+
     Shapes: ``features (N, F)``, ``neighbour_edges (2, E)`` [entity, neighbour] rows
-    -> ``(N, 2F)`` (``(N, F)`` when ``beta`` is 0), rows L2-normalised.
+    -> ``(N, 2F)`` (``(N, F)`` when ``beta`` is 0), rows L2-normalised; ``(R, ...)`` with ``rows``.
     """
+    own = features if rows is None else features.index_select(0, rows)
     if beta <= 0:
-        return torch.nn.functional.normalize(features, dim=-1)
-    context = neighbour_context(features, neighbour_edges, features.size(0))
+        return torch.nn.functional.normalize(own, dim=-1)
+    edges = neighbour_edges
+    if rows is not None:  # the edges that reach the rows, in their order: the same sums
+        wanted = torch.zeros(features.size(0), dtype=torch.bool)
+        wanted[rows] = True
+        edges = neighbour_edges[:, wanted[neighbour_edges[0]] | wanted[neighbour_edges[1]]]
+    context = neighbour_context(features, edges, features.size(0))
+    if rows is not None:
+        context = context.index_select(0, rows)
     if student is not None:
-        context = fill(features, context, has_neighbours(context), student, student_weight)
-    return with_context(features, context, beta)
+        context = fill(own, context, has_neighbours(context), student, student_weight)
+    return with_context(own, context, beta)
+
+
+def refresh_blocking_vectors(previous: Tensor, features: Tensor, neighbour_edges: Tensor, rows: Tensor, *,
+                             beta: float = CONTEXT_BETA, student: ColdStartMLP | None = None) -> Tensor:
+    """``previous`` blocking vectors with ``rows`` computed again (:func:`blocking_vectors`),
+    as a new tensor. Shapes: ``(N, D)``, features ``(N, F)``, ``(R,)`` -> ``(N, D)``."""
+    out = previous.clone()
+    if rows.numel():
+        out[rows] = blocking_vectors(features, neighbour_edges, beta=beta, student=student, rows=rows)
+    return out
 
 
 def has_neighbours(context: Tensor) -> Tensor:

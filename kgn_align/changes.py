@@ -76,6 +76,28 @@ def stale_keys(scorer: ModelScorer, element_ids: Iterable[str]) -> tuple[set[str
     return out
 
 
+def forget_changed(scorer: ModelScorer, element_ids: Iterable[str]) -> list[str]:
+    """Drop from the scorer's :class:`~kgn_align.scoring.ScoringCache` what the changed nodes
+    can move — the logits of pairs whose trees hold one (:func:`stale_keys`), the candidate
+    lists of the sources to re-align and of those whose trees changed, every list holding a
+    target whose tree changed, and the chosen logit weights when a validation pair is among
+    them — and return the source keys to re-align (:func:`affected_sources`). Call it before
+    the scorer's alignment is computed."""
+    ids = list(element_ids)
+    stale = stale_keys(scorer, ids)
+    keys = affected_sources(scorer, ids)
+    cache = scorer.cache
+    if cache is not None:
+        dropped = forget(cache.logits, stale)
+        lists = cache.candidates.forget(sources=set(keys) | stale[0], targets=stale[1])
+        validation = scorer.trained.validation
+        if any(a in stale[0] or b in stale[1] for a, b in validation):
+            cache.betas.clear()
+        log.info("change: %d kept pair scores and %d candidate lists dropped (%d scores kept)",
+                 dropped, lists, len(cache.logits))
+    return keys
+
+
 def forget(cache: dict[tuple[str, str], float], stale: tuple[set[str], set[str]]) -> int:
     """Drop from a logit cache the pairs with a stale source or target; returns how many."""
     sources, targets = stale

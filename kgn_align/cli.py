@@ -669,9 +669,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     """
     from kgn_align import jobs
     from kgn_align.backfill import BackfillFilter, BackfillOptions, run_backfill
-    from kgn_align.candidates import CandidateCache
-    from kgn_align.changes import affected_sources, forget, stale_keys
-    from kgn_align.scoring import ModelScorer, TrainedModel
+    from kgn_align.changes import forget_changed
+    from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel
     from kgn_align.snapshot import Snapshot, refreshed, take
     from kgn_align.worker import Job, PermanentJobError, Worker
     from kgn_align.writeback import labelled_pairs
@@ -680,14 +679,11 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
 
     loaded: dict[tuple[str, int], TrainedModel] = {}
-    names: dict[str, Any] = {}  #: level-0 vectors by name, for the loaded model's featurizer
-    #: the model's logits by (source key, target key), kept between 'changed' jobs: each job
-    #: drops the pairs whose sampled trees its change touched, so only those are scored again
-    logits: dict[tuple[str, str], float] = {}
-    #: the sampled graph and the blocking results, kept likewise: a 'changed' job redraws
-    #: only the changed nodes' neighbour lists and searches only the sources they can move
+    #: level-0 vectors, pair scores, blocking results and vectors of the loaded model, kept
+    #: between 'changed' jobs: each job drops what its change moves, so only that is redone
+    cache = ScoringCache()
+    #: the sampled graph, kept likewise: a 'changed' job redraws only the changed nodes' lists
     kept: dict[str, Snapshot] = {}
-    candidates = CandidateCache()
 
     def snapshot(trained: TrainedModel, changed: list[str] | None = None) -> Snapshot:
         """The kept snapshot, refreshed from the ``changed`` nodes; sampled afresh for a
@@ -696,8 +692,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if snap is not None:
             snap = refreshed(app.graph(), snap, changed, model=trained)
         if snap is None:
-            logits.clear()  # what changed since is not known: score afresh
-            candidates.clear()
+            cache.clear()  # what changed since is not known: score afresh
             snap = take(app.graph(), config, model=trained)
         kept["snapshot"] = snap
         return snap
@@ -712,10 +707,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             return app.load_model(model_path)  # says clearly that there is no model
         if stamp not in loaded:
             loaded.clear()
-            names.clear()  # vectors belong to one featurizer
-            logits.clear()
+            cache.clear(names=True)  # vectors belong to one featurizer
             kept.clear()  # trees are drawn as the model was trained
-            candidates.clear()
             loaded[stamp] = app.load_model(path)
         return loaded[stamp]
 
@@ -737,9 +730,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "entities": summary.entities}
 
     def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
-        scorer = ModelScorer(snapshot(trained), trained, k=k, name_cache=names,
-                             labelled=labelled_pairs(app.graph(), config), logit_cache=logits,
-                             candidate_cache=candidates)
+        scorer = ModelScorer(snapshot(trained), trained, k=k, cache=cache,
+                             labelled=labelled_pairs(app.graph(), config))
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    before_write=job.check_lease))
 
@@ -752,16 +744,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
             return backfill(job, trained, params)
-        scorer = ModelScorer(snapshot(trained, list(params.nodeIds)), trained, name_cache=names,
-                             labelled=labelled_pairs(app.graph(), config), logit_cache=logits,
-                             candidate_cache=candidates)
-        stale = stale_keys(scorer, params.nodeIds)
-        dropped = forget(logits, stale)
-        log.info("job %s: %d kept pair scores dropped as stale, %d kept", job.id, dropped, len(logits))
-        keys = affected_sources(scorer, params.nodeIds)
-        # sources whose trees or candidates the change moves, and every list holding a
-        # target whose tree (so its blocking vector) changed, are searched again
-        candidates.forget(sources=set(keys) | stale[0], targets=stale[1])
+        scorer = ModelScorer(snapshot(trained, list(params.nodeIds)), trained, cache=cache,
+                             labelled=labelled_pairs(app.graph(), config))
+        keys = forget_changed(scorer, params.nodeIds)
         if not keys:
             return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,
                     "unchanged": 0, "entities": 0, "sources": []}
@@ -778,10 +763,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             log.warning("not warming up: %s", exc)
         else:
             started = time.perf_counter()
-            ModelScorer(snapshot(trained), trained, name_cache=names,
-                        labelled=labelled_pairs(app.graph(), config), logit_cache=logits,
-                        candidate_cache=candidates).alignment
-            click.echo(f"worker warm: {len(logits)} pair scores kept "
+            ModelScorer(snapshot(trained), trained, cache=cache,
+                        labelled=labelled_pairs(app.graph(), config)).alignment
+            click.echo(f"worker warm: {len(cache.logits)} pair scores kept "
                        f"({time.perf_counter() - started:.1f} s)")
     ran = Worker(app.graph(), {"backfill": run, "changed": run_changed}, lease_seconds=lease,
                  poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,

@@ -116,6 +116,33 @@ class TrainedModel:
 
 
 @dataclass
+class ScoringCache:
+    """What a long-running caller (the worker) keeps between jobs for one model, so that a
+    job after a small change recomputes little: level-0 vectors by name text, pair-model
+    logits by (source key, target key), the blocking results (:class:`CandidateCache`), the
+    blocking vectors of the last snapshot (refreshed from its dirty rows), and the logit
+    weight each variant chose on the validation pairs. :func:`kgn_align.changes.forget_changed`
+    drops what a change moves; :meth:`clear` drops everything (a new model, a new snapshot).
+    """
+
+    names: dict[str, Tensor] = field(default_factory=dict)
+    logits: dict[tuple[str, str], float] = field(default_factory=dict)
+    candidates: CandidateCache = field(default_factory=CandidateCache)
+    #: (snapshot token, blocking beta, source vectors, target vectors)
+    blocking: tuple[str, float, Tensor, Tensor] | None = None
+    betas: dict[str, float] = field(default_factory=dict)
+
+    def clear(self, *, names: bool = False) -> None:
+        """Forget every kept result (``names`` too: they belong to one featurizer)."""
+        if names:
+            self.names.clear()
+        self.logits.clear()
+        self.candidates.clear()
+        self.blocking = None
+        self.betas.clear()
+
+
+@dataclass
 class Alignment:
     """The global stage's result over one candidate matrix (entries grouped by source row).
 
@@ -152,29 +179,29 @@ class ModelScorer:
             validation pairs, which stand in for unreviewed ones while calibrating), and
             rejected pairs are no candidates.
         variant: :data:`METHOD` (default) or a baseline of :data:`VARIANTS`.
-        name_cache: level-0 vectors by name text, kept by a long-running caller for this
-            model's featurizer (the worker) so repeated jobs featurise only new names.
-        logit_cache: pair-model logits by (source key, target key), kept by a long-running
-            caller for this model; it must drop the pairs whose sampled trees changed
-            (:func:`kgn_align.changes.stale_keys`) before handing it in again.
-        candidate_cache: blocking results of the whole source side kept likewise
-            (:class:`~kgn_align.candidates.CandidateCache`); the caller drops the sources a
-            change can move and the lists holding a changed target.
+        cache: what a long-running caller (the worker) keeps between jobs for this model
+            (:class:`ScoringCache`); the caller drops what a change moves
+            (:func:`kgn_align.changes.forget_changed`) before handing it in again.
     """
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
                  batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA,
                  labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
-                 name_cache: dict[str, Tensor] | None = None,
-                 logit_cache: dict[tuple[str, str], float] | None = None,
-                 candidate_cache: CandidateCache | None = None) -> None:
+                 cache: ScoringCache | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown scorer variant {variant!r}: one of {sorted(VARIANTS)}")
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
         self.block_beta, self.variant = block_beta, variant
-        level0 = snapshot.level0(trained.featurizer, name_cache)
+        self.cache = cache
+        level0 = snapshot.level0(trained.featurizer, cache.names if cache is not None else None)
         self.side_a, self.side_b = trained.inputs(snapshot, level0)
-        self.block_a, self.block_b = snapshot.blocking(level0, trained.student, block_beta)
+        kept = cache.blocking if cache is not None else None
+        if kept is not None and snapshot.parent == kept[0] and kept[1] == block_beta:
+            self.block_a, self.block_b = snapshot.refresh_blocking(level0, trained.student, block_beta, kept[2:])
+        else:
+            self.block_a, self.block_b = snapshot.blocking(level0, trained.student, block_beta)
+        if cache is not None:
+            cache.blocking = (snapshot.token, block_beta, self.block_a, self.block_b)
         src, tgt = snapshot.source, snapshot.target
         validation = [(a, b) for a, b in trained.validation
                       if a in src.aligned_row and b in tgt.aligned_row]
@@ -211,8 +238,7 @@ class ModelScorer:
                         "or label both sides alike)", self.unmatched_types)
         self.types_a = torch.tensor([common[names_a[t]] for t in src.table.type.tolist()] or [0])
         self.types_b = torch.tensor([common[names_b[t]] for t in tgt.table.type.tolist()] or [0])
-        self._logit_cache: dict[tuple[str, str], float] = {} if logit_cache is None else logit_cache
-        self.candidate_cache = candidate_cache
+        self._logit_cache: dict[tuple[str, str], float] = {} if cache is None else cache.logits
         self._alignment: Alignment | None = None
         self._slices: dict[int, tuple[int, int]] = {}
         self._shared: ModelScorer | None = None
@@ -264,10 +290,9 @@ class ModelScorer:
             return search_pool(self.block_a, self.block_b, rows, pool, self.k,
                                source_types=self.types_a, target_types=self.types_b)
 
-        cache = self.candidate_cache
-        if cache is not None and sources is self.sources and pool is self.pool:
-            found = search_cached(cache, self.snapshot.source.table.keys, self.snapshot.target.table.keys,
-                                  sources, pool, self.k, search_rows)
+        if self.cache is not None and sources is self.sources and pool is self.pool:
+            found = search_cached(self.cache.candidates, self.snapshot.source.table.keys,
+                                  self.snapshot.target.table.keys, sources, pool, self.k, search_rows)
         else:
             found = search_rows(sources)
         matrix, keep = CandidateMatrix.from_lists(sources, found.index)
@@ -293,8 +318,13 @@ class ModelScorer:
             score = cosine + b * logit
             return score, sinkhorn(matrix, score, temperature=TEMPERATURE, iterations=iterations)
 
+        whole = sources is self.sources and pool is self.pool and self.cache is not None
+        if beta is None and fixed is None and whole and self.variant in self.cache.betas:  # type: ignore[union-attr]
+            beta = self.cache.betas[self.variant]  # type: ignore[union-attr]
         if beta is None:
             beta = fixed if fixed is not None else self._choose_beta(matrix, assign)
+            if whole and fixed is None:
+                self.cache.betas[self.variant] = beta  # type: ignore[union-attr]
         score, log_a = assign(beta)
         calibrator = None
         prob = torch.sigmoid((score - 0.5) * 10)

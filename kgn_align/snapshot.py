@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 
 from kgn_align.attributes import AttributeTable
-from kgn_align.candidates import CONTEXT_BETA, blocking_vectors, distil_student
+from kgn_align.candidates import CONTEXT_BETA, blocking_vectors, distil_student, refresh_blocking_vectors
 from kgn_align.coldstart import ColdStartConfig, ColdStartMLP
 from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
 from kgn_align.errors import KgnAlignError
@@ -60,6 +62,9 @@ class SideSnapshot:
     attributes: AttributeTable | None = None
     #: the neighbour lists ``store`` was composed from (to refresh it after a change)
     lists: NeighbourLists | None = None
+    #: after :func:`refreshed`: the entity rows whose name, attributes or hop-1
+    #: neighbourhood may differ from the parent snapshot's (``None``: not a refresh)
+    dirty: torch.Tensor | None = None
 
     def rows(self, keys: Sequence[str]) -> torch.Tensor:
         missing = [k for k in keys if k not in self.aligned_row]
@@ -74,6 +79,10 @@ class Snapshot:
     config: AlignConfig
     source: SideSnapshot
     target: SideSnapshot
+    #: identifies this snapshot to caches kept between jobs
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: the token of the snapshot it was refreshed from (:func:`refreshed`), if any
+    parent: str | None = None
 
     def level0(self, featurizer: NgramFeaturizer,
                cache: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,6 +128,18 @@ class Snapshot:
         (``benchmarks/results/candidates.json``, cold start)."""
         a = blocking_vectors(level0[0], hop1_edges(self.source.store), beta=beta)
         b = blocking_vectors(level0[1], hop1_edges(self.target.store), beta=beta, student=student)
+        return a, b
+
+    def refresh_blocking(self, level0: tuple[torch.Tensor, torch.Tensor], student: ColdStartMLP | None,
+                         beta: float, previous: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`blocking` computed from the parent snapshot's vectors ``previous``: only the
+        :attr:`SideSnapshot.dirty` rows are computed again (the same values)."""
+        if self.source.dirty is None or self.target.dirty is None:
+            raise ValueError("refresh_blocking needs a refreshed snapshot")
+        a = refresh_blocking_vectors(previous[0], level0[0], hop1_edges(self.source.store), self.source.dirty,
+                                     beta=beta)
+        b = refresh_blocking_vectors(previous[1], level0[1], hop1_edges(self.target.store), self.target.dirty,
+                                     beta=beta, student=student)
         return a, b
 
     def distil_student(self, level0: tuple[torch.Tensor, torch.Tensor],
@@ -251,7 +272,7 @@ def refreshed(graph: Graph, snapshot: Snapshot, element_ids: Sequence[str], *,
         if not rows or old.lists is None:
             if rows:
                 return None
-            sides.append(old)
+            sides.append(dataclasses.replace(old, dirty=torch.zeros(0, dtype=torch.long)))
             continue
         relisted = sampler.relist(side, table, old.lists, old.store.relations, rows)
         if relisted is None:
@@ -274,5 +295,19 @@ def refreshed(graph: Graph, snapshot: Snapshot, element_ids: Sequence[str], *,
             index = torch.tensor(list(values), dtype=torch.long)
             attributes = AttributeTable(attributes.numeric.index_copy(0, index, fresh.numeric),
                                         attributes.text.index_copy(0, index, fresh.text))
-        sides.append(SideSnapshot(side, table, store, names, labels, old.aligned_row, attributes, lists))
-    return Snapshot(config, sides[0], sides[1])
+        dirty = _touched(rows, hop1_edges(old.store), hop1_edges(store), len(table))
+        sides.append(SideSnapshot(side, table, store, names, labels, old.aligned_row, attributes, lists, dirty))
+    return Snapshot(config, sides[0], sides[1], parent=snapshot.token)
+
+
+def _touched(rows: Sequence[int], before: torch.Tensor, after: torch.Tensor, n: int) -> torch.Tensor:
+    """The changed ``rows`` and every entity joined to one of them by a hop-1 edge, before or
+    after the change (their neighbourhood-name vectors read the changed rows): ``(R,)``."""
+    changed = torch.zeros(n, dtype=torch.bool)
+    changed[torch.as_tensor(list(rows), dtype=torch.long)] = True
+    out = changed.clone()
+    for edges in (before, after):
+        touch = changed[edges[0]] | changed[edges[1]]
+        out[edges[0][touch]] = True
+        out[edges[1][touch]] = True
+    return torch.nonzero(out, as_tuple=True)[0]

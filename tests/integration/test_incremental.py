@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from kgn_align import datasets, loaders
-from kgn_align.changes import forget, stale_keys
+from kgn_align.changes import forget_changed, stale_keys
 from kgn_align.graph import Graph
-from kgn_align.scoring import ModelScorer
-from kgn_align.snapshot import hop1_edges, take
+from kgn_align.scoring import ModelScorer, ScoringCache
+from kgn_align.snapshot import hop1_edges, refreshed, take
 from kgn_align.training import TrainConfig
 from kgn_align.workflows import train_model
 from kgn_align.writeback import labelled_pairs
@@ -23,6 +23,9 @@ pytestmark = pytest.mark.slow
 
 def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: str, connection,
                                                      tmp_path: Path) -> None:
+    """The worker's path after an edit — the kept snapshot refreshed from the changed node,
+    the kept cache purged of what the change moves — gives the candidates, pair scores,
+    blocking vectors and edge probabilities a fresh scorer computes on a fresh snapshot."""
     ds = datasets.read_kg("dbp15k_fr_en").slice(200)
     loaders.load_kg(graph, ds, prefix=namespace)
     config = loaders.preset_config(ds, prefix=namespace)
@@ -30,29 +33,39 @@ def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: st
     trained = train_model(graph, config, tmp_path / "models", snapshot=snapshot,
                           train_config=TrainConfig(epochs=1, max_steps=20))
     labelled = labelled_pairs(graph, config)
-    kept: dict[tuple[str, str], float] = {}
-    ModelScorer(snapshot, trained, labelled=labelled, logit_cache=kept).alignment  # fills it
-    assert kept
+    cache = ScoringCache()
+    ModelScorer(snapshot, trained, labelled=labelled, cache=cache).alignment  # fills it
+    assert cache.logits and cache.candidates.lists and cache.blocking is not None
     # a person renames one source entity that has candidates and neighbours (whose trees
-    # hold it: their pairs' scores move too)
+    # hold it: their pairs' scores and blocking vectors move too)
     linked = set(hop1_edges(snapshot.source.store)[1].tolist())
-    edited = next(a for a, _ in kept if snapshot.source.aligned_row[a] in linked)
+    edited = next(a for a, _ in cache.logits if snapshot.source.aligned_row[a] in linked)
     element_id = snapshot.source.table.ids[snapshot.source.aligned_row[edited]]
     auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
     with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as driver:
         driver.execute_query("MATCH (n:Entity {graph: $g, key: $k}) SET n.name_en = 'Zz renamed entity', "
                              "n.name = 'Zz renamed entity'", g=config.source.value, k=edited,
                              database_=connection.database)
-    after = take(graph, config)
-    stale_copy = dict(kept)
-    fresh = ModelScorer(after, trained, labelled=labelled).alignment
-    scorer = ModelScorer(after, trained, labelled=labelled, logit_cache=kept)
+    stale_copy = dict(cache.logits)
+    fresh_scorer = ModelScorer(take(graph, config), trained, labelled=labelled)
+    fresh = fresh_scorer.alignment
+    after = refreshed(graph, snapshot, [element_id])
+    assert after is not None and after.parent == snapshot.token
+    scorer = ModelScorer(after, trained, labelled=labelled, cache=cache)
     stale = stale_keys(scorer, [element_id])
     assert edited in stale[0]
-    assert forget(kept, stale) > 0
+    keys = forget_changed(scorer, [element_id])
+    assert edited in keys
+    assert len(cache.logits) < len(stale_copy)
+    # only the dirty rows were computed again, to the values a full computation gives
+    assert 0 < after.source.dirty.numel() < len(after.source.table)
+    assert torch.allclose(scorer.block_a, fresh_scorer.block_a, atol=1e-6)
+    assert torch.allclose(scorer.block_b, fresh_scorer.block_b, atol=1e-6)
+    kept = scorer.alignment
+    assert torch.equal(kept.matrix.row, fresh.matrix.row) and torch.equal(kept.matrix.col, fresh.matrix.col)
     # equal up to the last bits a matmul takes from the shape of its batch
-    assert torch.allclose(scorer.alignment.logit, fresh.logit, rtol=1e-5, atol=1e-4)
-    assert torch.equal(scorer.alignment.matrix.col, fresh.matrix.col)
+    assert torch.allclose(kept.logit, fresh.logit, rtol=1e-5, atol=1e-4)
+    assert torch.allclose(kept.prob, fresh.prob, atol=1e-4)
     # without forgetting, pairs whose trees hold the renamed entity would keep old scores
     s_keys, t_keys = after.source.table.keys, after.target.table.keys
     moved = [abs(stale_copy[(s_keys[a], t_keys[b])] - float(v))
@@ -77,8 +90,6 @@ def test_a_refreshed_snapshot_equals_a_fresh_one(graph: Graph, namespace: str, c
     """After a rename and a new link, refreshing the kept snapshot from the changed nodes
     alone gives the trees and names a full sampling gives; a node new on a side cannot be
     refreshed in (the worker then samples again)."""
-    from kgn_align.snapshot import refreshed
-
     ds = datasets.read_kg("dbp15k_fr_en").slice(200)
     loaders.load_kg(graph, ds, prefix=namespace)
     config = loaders.preset_config(ds, prefix=namespace)
