@@ -10,6 +10,10 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax, to_dense_batch
 
 
+#: offset of padding slots in :meth:`CrossGraphAttentionConv.cross_match` (below any cosine)
+_PAD = -1.0e4
+
+
 class CrossGraphAttentionConv(MessagePassing):
     r"""Relation-aware aggregation over a sampled computation tree with self-attention and
     cross-graph attention, from `"Collective Multi-type Entity Alignment Between Knowledge
@@ -157,10 +161,13 @@ class CrossGraphAttentionConv(MessagePassing):
         perm_b = torch.argsort(group_b, stable=True)
         da, ma = to_dense_batch(za.index_select(0, perm_a), group_a[perm_a], batch_size=num_groups)
         db, mb = to_dense_batch(zb.index_select(0, perm_b), group_b[perm_b], batch_size=num_groups)
-        sim = torch.bmm(da, db.transpose(1, 2))  # (G, Ma, Mb)
-        fill = torch.finfo(sim.dtype).min
-        best_a = sim.masked_fill(~mb[:, None, :], fill).amax(2)
-        best_b = sim.masked_fill(~ma[:, :, None], fill).amax(1)
+        # padding slots get a large negative offset, added in the batched product itself
+        # (one (G, Ma, Mb) tensor, no masked copies): cosines of unit vectors are >= -1
+        pad_a = (~ma).to(da.dtype) * _PAD
+        pad_b = (~mb).to(db.dtype) * _PAD
+        sim = torch.baddbmm(pad_a[:, :, None] + pad_b[:, None, :], da, db.transpose(1, 2))  # (G, Ma, Mb)
+        best_a = sim.amax(2)
+        best_b = sim.amax(1)
         best_a = torch.where(mb.any(1, keepdim=True), best_a, -torch.ones_like(best_a))
         best_b = torch.where(ma.any(1, keepdim=True), best_b, -torch.ones_like(best_b))
         out_a = torch.empty_like(group_a, dtype=sim.dtype)
