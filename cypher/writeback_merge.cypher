@@ -2,7 +2,8 @@
 // sides selected by a property (graph = '...'), as the loaders create them.
 // $rows: [{source, target, score}] (entity keys); $model: version hash; $method: how scored.
 // Never changes an edge a person reviewed (r.review set), in either direction; leaves an
-// edge alone when score, model and method are unchanged (a re-run is a no-op).
+// edge alone when model and method are unchanged and the score moved by at most
+// $score_tolerance (a re-run is a no-op, whatever last bits another process's arithmetic leaves).
 // Side property and key both sit in the node patterns' maps so that the (property, key)
 // uniqueness index is used for the lookup.
 UNWIND $rows AS row
@@ -15,7 +16,8 @@ WITH r, row,
      CASE
        WHEN r.review IS NOT NULL THEN 'reviewed'
        WHEN r.createdAt IS NULL THEN 'created'
-       WHEN r.score = row.score AND r.model = $model AND r.method = $method THEN 'unchanged'
+       WHEN abs(r.score - row.score) <= $score_tolerance AND r.model = $model AND r.method = $method
+         THEN 'unchanged'
        ELSE 'updated'
      END AS outcome
 FOREACH (_ IN CASE WHEN outcome = 'created' THEN [1] ELSE [] END |

@@ -16,7 +16,8 @@ WITH r, row,
      CASE
        WHEN r.review IS NOT NULL THEN 'reviewed'
        WHEN r.createdAt IS NULL THEN 'created'
-       WHEN r.score = row.score AND r.model = $model AND r.method = $method THEN 'unchanged'
+       WHEN abs(r.score - row.score) <= $score_tolerance AND r.model = $model AND r.method = $method
+         THEN 'unchanged'
        ELSE 'updated'
      END AS outcome
 FOREACH (_ IN CASE WHEN outcome = 'created' THEN [1] ELSE [] END |

@@ -16,8 +16,10 @@ Rules the Cypher (``cypher/writeback_merge*.cypher``) enforces on the server:
   ``score``/``model``/``method`` of the edge that is there.
 - An edge with ``review`` set (a person accepted or rejected it) is never changed by the
   model, whichever way it points; a pair whose reverse edge is reviewed is skipped.
-- Unchanged ``score``/``model``/``method``: the edge is left alone (``updatedAt`` too),
-  so a second identical run changes nothing.
+- Unchanged ``model``/``method`` and a ``score`` within :data:`SCORE_TOLERANCE`: the edge is
+  left alone (``updatedAt`` too), so a second identical run changes nothing — also when it
+  runs in another process, whose arithmetic (thread count, batch shapes) can move a score's
+  last bits and so its sixth decimal.
 - A batch is one transaction: if any row fails, nothing of the batch lands.
 
 Matching policies are pure functions over :class:`ScoredPair` lists, so they are tested
@@ -43,6 +45,8 @@ MERGE_QUERY = "writeback_merge"  #: both sides selected by a property (index loo
 MERGE_QUERY_GENERIC = "writeback_merge_generic"  #: a side selected by its label alone
 EDGES_QUERY = "writeback_edges"
 OUTCOMES = ("created", "updated", "unchanged", "reviewed")
+#: scores closer than this count as unchanged (they are written rounded to 6 decimals)
+SCORE_TOLERANCE = 2e-6
 
 
 class _Record(BaseModel):
@@ -266,7 +270,8 @@ def merge_step(config: AlignConfig, rows: Sequence[Mapping[str, Any]],
     identifiers, params = selection(config)
     filtered = config.source.property is not None and config.target.property is not None
     return (MERGE_QUERY if filtered else MERGE_QUERY_GENERIC,
-            {**params, "rows": list(rows), "model": stamp.model, "method": stamp.method},
+            {**params, "rows": list(rows), "model": stamp.model, "method": stamp.method,
+             "score_tolerance": SCORE_TOLERANCE},
             identifiers)
 
 

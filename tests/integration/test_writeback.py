@@ -60,6 +60,22 @@ def test_second_write_changes_nothing(graph: Graph, loaded: AlignConfig,
     assert edge.method == "name-similarity" and edge.review is None
 
 
+def test_a_score_moved_in_its_last_digit_is_unchanged(graph: Graph, loaded: AlignConfig,
+                                                       kg_slice: datasets.KGDataset) -> None:
+    """Another process's arithmetic can move a score's sixth decimal: a re-run with the same
+    model leaves such an edge alone; a real change of score is written."""
+    from kgn_align.writeback import SCORE_TOLERANCE
+
+    pairs = _test_pairs(kg_slice)
+    write_pairs(graph, loaded, pairs, V1)
+    jitter = [p.model_copy(update={"score": round(p.score + SCORE_TOLERANCE / 2, 6)}) for p in pairs]
+    assert write_pairs(graph, loaded, jitter, V1).unchanged == len(pairs)
+    assert _model_edges(graph, loaded) == {(p.source, p.target): (p.score, V1.model, V1.method) for p in pairs}
+    moved = [p.model_copy(update={"score": p.score - 0.01}) for p in pairs[:3]]
+    report = write_pairs(graph, loaded, moved, V1)
+    assert (report.updated, report.unchanged) == (3, 0)
+
+
 def _raw_edges(graph: Graph, config: AlignConfig) -> list[dict]:
     from kgn_align.writeback import EDGES_QUERY, selection
 
