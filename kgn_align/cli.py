@@ -591,7 +591,9 @@ def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool, spli
     if dataset in ("dblp_acm", "itunes_amazon"):
         splits = datasets.read_tables(dataset, app.datasets).splits
         pairs = {a: b for split, rows in splits.items() if split != "train" for a, b, y in rows if y}
-        return Gold(pairs, complete=dataset == "dblp_acm")
+        # iTunes-Amazon's test split labels non-matches too: also judged as pair classification
+        labelled = tuple(splits["test"]) if dataset == "itunes_amazon" else ()
+        return Gold(pairs, complete=dataset == "dblp_acm", labelled=labelled)
     raise click.UsageError("give --gold FILE (or --dataset with held-out gold pairs)")
 
 

@@ -96,6 +96,9 @@ class Gold:
 
     pairs: dict[str, str]
     complete: bool = False
+    #: a benchmark's labelled test pairs (source key, target key, 1 match / 0 not), judged
+    #: as a pair classification (:func:`judge_labelled`); empty for most gold
+    labelled: tuple[tuple[str, str, int], ...] = ()
 
 
 def settle(gold: Gold, accepted: Sequence[tuple[str, str]]) -> tuple[Gold, dict[str, int]]:
@@ -114,7 +117,7 @@ def settle(gold: Gold, accepted: Sequence[tuple[str, str]]) -> tuple[Gold, dict[
             agreeing += by_source.get(a) == b
         else:
             kept[a] = b
-    return Gold(kept, gold.complete), {"settled": settled, "settled_agreeing": agreeing}
+    return Gold(kept, gold.complete, gold.labelled), {"settled": settled, "settled_agreeing": agreeing}
 
 
 def judge_edges(edges: Sequence[tuple[str, str, float]], gold: Gold) -> dict[str, Any]:
@@ -140,6 +143,23 @@ def judge_edges(edges: Sequence[tuple[str, str, float]], gold: Gold) -> dict[str
         "other_sources_score_quartiles": [round(float(q), 4) for q in
                                           np.quantile(off_scores, [0.25, 0.5, 0.75])] if off_scores else [],
     }
+
+
+def judge_labelled(edges: Sequence[tuple[str, str, float]], accepted: Sequence[tuple[str, str]],
+                   labelled: Sequence[tuple[str, str, int]]) -> dict[str, Any]:
+    """Labelled pairs judged as a pair classification, the protocol of entity-matching
+    benchmarks (DeepMatcher, Ditto on iTunes-Amazon): a pair is predicted a match when the
+    graph would hold a SAME_AS between the two — a model edge of ``edges`` or a pair a
+    person accepted. Precision, recall and F1 over the labelled pairs."""
+    predicted = {(s, t) for s, t, _ in edges} | set(accepted)
+    tp = sum(1 for s, t, y in labelled if y and (s, t) in predicted)
+    fp = sum(1 for s, t, y in labelled if not y and (s, t) in predicted)
+    fn = sum(1 for s, t, y in labelled if y and (s, t) not in predicted)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"pairs": len(labelled), "matches": tp + fn, "precision": round(precision, 4),
+            "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
 def list_ranks(rows: Tensor, cols: Tensor, scores: Tensor, sources: Sequence[int],

@@ -135,7 +135,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     method, as a PNG.
     """
     from kgn_align.backfill import BackfillOptions, run_backfill
-    from kgn_align.evaluation import judge_edges, list_ranks, reliability, settle
+    from kgn_align.evaluation import judge_edges, judge_labelled, list_ranks, reliability, settle
     from kgn_align.metrics import ranking_metrics
 
     options = options or BackfillOptions()
@@ -144,7 +144,8 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     known = {a: b for a, b in gold.pairs.items() if a in src.aligned_row and b in tgt.aligned_row}
     if not known:
         raise KgnAlignError("none of the gold pairs are entities of the two sides")
-    gold, settled = settle(Gold(known, gold.complete), _accepted(graph, config))
+    accepted = _accepted(graph, config)
+    gold, settled = settle(Gold(known, gold.complete, gold.labelled), accepted)
     known = gold.pairs
     if not known:
         raise KgnAlignError("every gold pair is already settled by a reviewed SAME_AS: nothing to judge")
@@ -170,6 +171,8 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
             edges = read_edge_csv(path)
         metrics = judge_edges(edges, gold)
         metrics["shared_targets"] = summary.shared_targets
+        if gold.labelled:
+            metrics["labelled_test_pairs"] = judge_labelled(edges, accepted, gold.labelled)
         matrix = alignment.matrix
         ranks = list_ranks(matrix.row, matrix.col, alignment.prob, g_src, g_tgt)
         metrics["all_targets"] = {k: round(v, 4) for k, v in ranking_metrics(ranks).items()}

@@ -46,3 +46,16 @@ def test_pairs_settled_by_review_are_not_held_out() -> None:
     kept, counts = settle(gold, [("a", "x"), ("b", "q"), ("e", "z")])
     assert kept == Gold({"d": "w"}, complete=True)
     assert counts == {"settled": 3, "settled_agreeing": 1}
+
+
+def test_labelled_pairs_judged_as_pair_classification() -> None:
+    """iTunes-Amazon's protocol: each labelled pair is predicted a match when the graph
+    would hold SAME_AS between the two (a model edge or an accepted review)."""
+    from kgn_align.evaluation import judge_labelled
+
+    labelled = [("a", "x", 1), ("b", "y", 1), ("c", "z", 1), ("a", "w", 0), ("d", "v", 0)]
+    edges = [("a", "x", 0.9), ("d", "v", 0.7), ("e", "u", 0.8)]  # e-u is not labelled: ignored
+    m = judge_labelled(edges, [("b", "y")], labelled)
+    assert (m["pairs"], m["matches"]) == (5, 3)
+    assert m["precision"] == round(2 / 3, 4) and m["recall"] == round(2 / 3, 4)
+    assert m["f1"] == round(2 / 3, 4)
