@@ -220,21 +220,10 @@ class Sampler:
         changed); the relation vocabulary extended if needed. ``None`` when a list now
         reaches a node the table does not hold (a node created since: take the side again).
         """
-        side = self.side(which)
-        stored = self.sampling.store_hash
-        query = "sampling_lists" if stored else "sampling_candidates"
-        ids = [table.ids[r] for r in rows]
-        params = {**self._params(side), "cap": max(self.sampling.k1, self.sampling.k2), "ids": ids}
-        fetched, timing = self.graph.read_timed(query, params, self._identifiers(side, hash_slot=stored))
-        if not stored:
-            fetched = self._draw(fetched, params["cap"])
-        builder = _ListBuilder(table.row_of, len(table))
-        for name in relations:
-            builder._rel_id(name)
-        self.stats.add(timing, builder.add(fetched, "id", ids))
-        if builder.dropped:
+        fresh, relations, dropped = self._draw_lists(self.side(which), table, [table.ids[r] for r in rows],
+                                                     relations)
+        if dropped:
             return None
-        fresh = builder.lists()
         redrawn = np.zeros(len(table), dtype=bool)
         redrawn[np.asarray(rows, dtype=np.int64)] = True
         node = np.repeat(np.arange(len(table), dtype=np.int64), lists.lengths())
@@ -244,20 +233,29 @@ class Sampler:
             len(table), np.concatenate([node[keep], new_node]), np.concatenate([lists.nbr[keep], fresh.nbr]),
             np.concatenate([lists.rel[keep], fresh.rel]), np.concatenate([lists.dir[keep], fresh.dir]),
             known=np.flatnonzero(lists.known | fresh.known))
-        return merged, list(builder.relations)
+        return merged, relations
 
     def side_lists(self, which: str | GraphSide, table: EntityTable,
                    progress: Progress | None = None) -> tuple[NeighbourLists, list[str]]:
         """Every node's first ``max(k1, k2)`` neighbours, one round trip per batch."""
-        side = self.side(which)
+        lists, relations, dropped = self._draw_lists(self.side(which), table, table.ids, progress=progress)
+        self.stats.dropped += dropped
+        return lists, relations
+
+    def _draw_lists(self, side: GraphSide, table: EntityTable, ids: Sequence[str],
+                    relations: Sequence[str] = (), progress: Progress | None = None,
+                    ) -> tuple[NeighbourLists, list[str], int]:
+        """The first ``max(k1, k2)`` neighbours of the nodes ``ids`` (element ids of
+        ``table``), one round trip per batch; relation ids continue ``relations``. Returns
+        the lists over the whole table (known for ``ids``), the relation vocabulary, and how
+        many neighbours were left out for not being in the table (created since it was read)."""
         cap = max(self.sampling.k1, self.sampling.k2)
         stored = self.sampling.store_hash
         params = {**self._params(side), "cap": cap}
         idents = self._identifiers(side, hash_slot=stored)
         query = "sampling_lists" if stored else "sampling_candidates"
-        batches = list(chunked(table.ids, self.sampling.batch_size))
-        done = 0
-        builder = _ListBuilder(table.row_of, len(table))
+        batches = list(chunked(list(ids), self.sampling.batch_size))
+        builder = _ListBuilder(table.row_of, len(table), relations)
 
         def fetch(batch: list[str]) -> tuple[list[str], list[Row], QueryTiming]:
             rows, timing = self.graph.read_timed(query, {**params, "ids": batch}, idents)
@@ -270,14 +268,12 @@ class Sampler:
             entries = builder.add(rows, "id", batch)
             self.stats.build_s += time.perf_counter() - start
             self.stats.add(timing, entries)
-            done += len(batch)
             if progress is not None:
-                progress(len(batch), len(table))
+                progress(len(batch), len(ids))
         start = time.perf_counter()
         lists = builder.lists()
         self.stats.build_s += time.perf_counter() - start
-        self.stats.dropped += builder.dropped
-        return lists, builder.relations
+        return lists, builder.relations, builder.dropped
 
     # -- a few seeds ------------------------------------------------------------------------
     def sample_seeds(self, which: str | GraphSide, keys: Sequence[Any],
@@ -397,11 +393,11 @@ class _ListBuilder:
     per-entry work done by ``map``/``np.fromiter`` over chained lists (no per-node loop
     body in Python beyond collecting the row's lists)."""
 
-    def __init__(self, row_of: dict[str, int], num_nodes: int) -> None:
+    def __init__(self, row_of: dict[str, int], num_nodes: int, relations: Sequence[str] = ()) -> None:
         self.row_of = row_of
         self.num_nodes = num_nodes
-        self.rel_index: dict[str, int] = {}
-        self.relations: list[str] = []
+        self.rel_index: dict[str, int] = {name: i for i, name in enumerate(relations)}
+        self.relations: list[str] = list(relations)
         self.node: list[NDArray[np.int64]] = []
         self.nbr: list[NDArray[np.int64]] = []
         self.rel: list[NDArray[np.int64]] = []
