@@ -128,10 +128,8 @@ def judge_edges(edges: Sequence[tuple[str, str, float]], gold: Gold) -> dict[str
     on_gold = [e for e in edges if e[0] in truth]
     off_gold = [e for e in edges if e[0] not in truth]
     correct = sum(1 for s, t, _ in on_gold if truth[s] == t)
-    judged = len(edges) if gold.complete else len(on_gold)
-    precision = correct / judged if judged else 0.0
-    recall = correct / len(truth) if truth else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = _precision_recall_f1(correct, len(edges) if gold.complete else len(on_gold),
+                                                 len(truth))
     off_scores = [float(e[2]) for e in off_gold]
     return {
         "edges": len(edges), "correct": correct, "gold_pairs": len(truth),
@@ -145,6 +143,15 @@ def judge_edges(edges: Sequence[tuple[str, str, float]], gold: Gold) -> dict[str
     }
 
 
+def _precision_recall_f1(correct: int, predicted: int, actual: int) -> tuple[float, float, float]:
+    """Precision ``correct / predicted``, recall ``correct / actual`` and their F1 (0 where
+    a denominator is 0)."""
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
 def judge_labelled(edges: Sequence[tuple[str, str, float]], accepted: Sequence[tuple[str, str]],
                    labelled: Sequence[tuple[str, str, int]]) -> dict[str, Any]:
     """Labelled pairs judged as a pair classification, the protocol of entity-matching
@@ -153,12 +160,10 @@ def judge_labelled(edges: Sequence[tuple[str, str, float]], accepted: Sequence[t
     person accepted. Precision, recall and F1 over the labelled pairs."""
     predicted = {(s, t) for s, t, _ in edges} | set(accepted)
     tp = sum(1 for s, t, y in labelled if y and (s, t) in predicted)
-    fp = sum(1 for s, t, y in labelled if not y and (s, t) in predicted)
-    fn = sum(1 for s, t, y in labelled if y and (s, t) not in predicted)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"pairs": len(labelled), "matches": tp + fn, "precision": round(precision, 4),
+    positive = sum(1 for s, t, _ in labelled if (s, t) in predicted)
+    matches = sum(1 for *_, y in labelled if y)
+    precision, recall, f1 = _precision_recall_f1(tp, positive, matches)
+    return {"pairs": len(labelled), "matches": matches, "precision": round(precision, 4),
             "recall": round(recall, 4), "f1": round(f1, 4)}
 
 

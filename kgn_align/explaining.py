@@ -143,9 +143,10 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
     model = trained.model.eval()
     device = next(model.parameters()).device
     ba, bb = a.inputs.batch(seed).to(device), b.inputs.batch(seed).to(device)
+    compared = pair_attributes(a.inputs, b.inputs, seed, seed)
     with torch.inference_mode():
         out = model(ba, bb, a.inputs.features.to(device), b.inputs.features.to(device),
-                    return_attention=True, attributes=pair_attributes(a.inputs, b.inputs, seed, seed))
+                    return_attention=True, attributes=compared)
     neighbours = []
     for w in (neighbour_weights(out, ba, bb) if out.attention_a else []):
         side = a if w.side == "a" else b
@@ -160,7 +161,6 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
     identifiers, params = selection(config)
     found = graph.read("explain_edge", {**params, "source": source_key, "target": target_key},
                        identifiers)
-    compared = pair_attributes(a.inputs, b.inputs, seed, seed)
     attributes = []
     for j, prop in enumerate(trained.attributes):
         present, equal, near = (bool(v) for v in compared[0, FEATURES_PER_ATTRIBUTE * j:FEATURES_PER_ATTRIBUTE * (j + 1)])

@@ -290,8 +290,9 @@ class ModelScorer:
             return search_pool(self.block_a, self.block_b, rows, pool, self.k,
                                source_types=self.types_a, target_types=self.types_b)
 
-        if self.cache is not None and sources is self.sources and pool is self.pool:
-            found = search_cached(self.cache.candidates, self.snapshot.source.table.keys,
+        cache = self._whole_side_cache(sources, pool)
+        if cache is not None:
+            found = search_cached(cache.candidates, self.snapshot.source.table.keys,
                                   self.snapshot.target.table.keys, sources, pool, self.k, search_rows)
         else:
             found = search_rows(sources)
@@ -318,13 +319,14 @@ class ModelScorer:
             score = cosine + b * logit
             return score, sinkhorn(matrix, score, temperature=TEMPERATURE, iterations=iterations)
 
-        whole = sources is self.sources and pool is self.pool and self.cache is not None
-        if beta is None and fixed is None and whole and self.variant in self.cache.betas:  # type: ignore[union-attr]
-            beta = self.cache.betas[self.variant]  # type: ignore[union-attr]
+        if beta is None and fixed is not None:
+            beta = fixed
         if beta is None:
-            beta = fixed if fixed is not None else self._choose_beta(matrix, assign)
-            if whole and fixed is None:
-                self.cache.betas[self.variant] = beta  # type: ignore[union-attr]
+            cache = self._whole_side_cache(sources, pool)
+            betas = cache.betas if cache is not None else {}
+            if self.variant not in betas:
+                betas[self.variant] = self._choose_beta(matrix, assign)
+            beta = betas[self.variant]
         score, log_a = assign(beta)
         calibrator = None
         prob = torch.sigmoid((score - 0.5) * 10)
@@ -334,6 +336,11 @@ class ModelScorer:
             if calibrator is not None:
                 prob = calibrator(features)
         return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator)
+
+    def _whole_side_cache(self, sources: Tensor, pool: Tensor) -> ScoringCache | None:
+        """The kept cache, when ``sources`` x ``pool`` is the whole side's matching (what the
+        cache holds results of); ``None`` otherwise or without a cache."""
+        return self.cache if sources is self.sources and pool is self.pool else None
 
     def _validation_hits(self, matrix: CandidateMatrix, ranking: Tensor) -> float:
         if self.validation.numel() == 0:

@@ -193,10 +193,14 @@ def _read_names(graph: Graph, config: AlignConfig, side: GraphSide,
     for r in rows:
         i = table.row_of.get(r["id"])
         if i is not None:
-            text[i] = feature_text(r["names"])
-            labels[i] = display_name(r["names"], table.keys[i])
-            values[i] = list(r.get("attributes") or [None] * n_attr)
+            text[i], labels[i], values[i] = _name_row(r, table.keys[i], n_attr)
     return text, labels, AttributeTable.read(values, n_attr)
+
+
+def _name_row(record: dict[str, object], key: str, n_attr: int) -> tuple[str, str, list[object]]:
+    """Feature text, display name and attribute values of one ``snapshot_names*`` row."""
+    names = record["names"]
+    return feature_text(names), display_name(names, key), list(record.get("attributes") or [None] * n_attr)
 
 
 def model_sampling(config: AlignConfig, model: TrainedModel | None) -> SamplingConfig:
@@ -269,11 +273,11 @@ def refreshed(graph: Graph, snapshot: Snapshot, element_ids: Sequence[str], *,
                     or now["type"] != table.types[int(table.type[r])]):
                 log.info("refresh: node %s of side %s changed its key, type or side", table.keys[r], side.name)
                 return None
-        if not rows or old.lists is None:
-            if rows:
-                return None
+        if not rows:
             sides.append(dataclasses.replace(old, dirty=torch.zeros(0, dtype=torch.long)))
             continue
+        if old.lists is None:
+            return None
         relisted = sampler.relist(side, table, old.lists, old.store.relations, rows)
         if relisted is None:
             log.info("refresh: a changed node of side %s links to a node created since", side.name)
@@ -286,9 +290,7 @@ def refreshed(graph: Graph, snapshot: Snapshot, element_ids: Sequence[str], *,
         for rec in graph.read("snapshot_names_by_id", {**_side_params(config, side), "ids": [table.ids[r] for r in rows]},
                               {"label": side.label}):
             r = table.row_of[str(rec["id"])]
-            names[r] = feature_text(rec["names"])
-            labels[r] = display_name(rec["names"], table.keys[r])
-            values[r] = list(rec.get("attributes") or [None] * n_attr)
+            names[r], labels[r], values[r] = _name_row(rec, table.keys[r], n_attr)
         attributes = old.attributes
         if attributes is not None and values:
             fresh = AttributeTable.read(list(values.values()), n_attr)

@@ -208,10 +208,9 @@ def train(
             if negatives is not None and negatives.size(0):
                 pick = torch.randint(0, negatives.size(0), (min(config.batch_size, negatives.size(0)),),
                                      generator=gen)
-                na = side_a.batch(negatives[pick, 0]).to(device)
-                nb = side_b.batch(negatives[pick, 1]).to(device)
-                rejected = model(na, nb, fa, fb, attributes=pair_attributes(
-                    side_a, side_b, negatives[pick, 0], negatives[pick, 1])).logit.view(-1)
+                ra, rb = negatives[pick, 0], negatives[pick, 1]
+                na, nb = side_a.batch(ra).to(device), side_b.batch(rb).to(device)
+                rejected = model(na, nb, fa, fb, attributes=pair_attributes(side_a, side_b, ra, rb)).logit.view(-1)
                 loss = loss + config.bce_weight * F.binary_cross_entropy_with_logits(
                     rejected, torch.zeros_like(rejected))
             opt.zero_grad()
