@@ -6,9 +6,12 @@ Exit codes: 0 success, 1 a kgn-align error (message printed, no traceback), 2 ba
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -238,6 +241,11 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
       kgn-align load kg dbp15k_fr_en      # a benchmark, or your own graphs
       kgn-align demo                      # all of it, end to end, on real data
     """
+    # `kill -USR1 <pid>` prints every thread's Python stack to stderr and the command goes
+    # on: the first thing to look at when a long command seems stuck
+    if hasattr(signal, "SIGUSR1"):  # not on Windows
+        with contextlib.suppress(ValueError, OSError):  # stderr without a file (a test runner)
+            faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
     env = {k: v for k, v in {"NEO4J_URI": uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,

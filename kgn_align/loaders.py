@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from kgn_align.config import AlignConfig, GraphSide, check_identifier
 from kgn_align.datasets import KGDataset, TableDataset, local_name
 from kgn_align.errors import InputError, KgnAlignError
-from kgn_align.graph import Graph, chunked
+from kgn_align.graph import Graph, chunked, interrupt_between_transactions
 
 log = logging.getLogger(__name__)
 
@@ -99,67 +99,70 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
         stages[stage] = round(now - tick, 3)
         tick = now
 
-    try:
-        total_nodes = sum(len(r) for r in plan.nodes.values())
-        for (g, label), rows in plan.nodes.items():
-            graph.write_batches("load_nodes", _in_key_order(rows), batch_size=batch_size,
-                                identifiers={"label": label},
-                                params={"graph": g, "load_id": load_id},
-                                progress=lambda n: report("nodes", n, total_nodes))
-        lap("nodes")
-        edges = {group: _edge_rows(rows) for group, rows in plan.edges.items()}
-        total_edges = sum(len(r) for r in edges.values())
-        if graph.dialect.dynamic_types:
-            # One statement for every type: the type travels in the row (dialect.py).
-            grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-            for (g, head_label, rel, tail_label), rows in edges.items():
-                grouped.setdefault((g, head_label, tail_label), []).extend(
-                    {**row, "type": rel} for row in rows)
-            for (g, head_label, tail_label), rows in grouped.items():
-                graph.write_batches("load_edges_dynamic", _edge_rows(rows), batch_size=batch_size,
-                                    identifiers={"head_label": head_label, "tail_label": tail_label},
-                                    params={"graph": g, "load_id": load_id},
-                                    progress=lambda n: report("relationships", n, total_edges))
-        # Otherwise one statement per relationship type (types cannot be parameters), but many
-        # small types share a transaction: on a graph with thousands of types the commit, not
-        # the statement, is what costs.
-        steps: list[tuple[str, dict[str, Any], dict[str, str]]] = []
-        pending = 0
-        for (g, head_label, rel, tail_label), rows in ({} if graph.dialect.dynamic_types
-                                                       else edges).items():
-            for chunk in chunked(rows, batch_size):
-                steps.append(("load_edges", {"graph": g, "load_id": load_id, "rows": chunk},
-                              {"head_label": head_label, "type": rel, "tail_label": tail_label}))
-                pending += len(chunk)
-                if pending >= batch_size:
-                    graph.write_many(steps)
-                    report("relationships", pending, total_edges)
-                    steps, pending = [], 0
-        if steps:
-            graph.write_many(steps)
-            report("relationships", pending, total_edges)
-        lap("relationships")
-        if plan.seeds:
-            graph.write_batches("load_seed_pairs", plan.seeds, batch_size=batch_size,
-                                identifiers={"source_label": labels[0], "target_label": labels[1],
-                                             "same_as": same_as},
-                                params={"source_graph": graphs[0], "target_graph": graphs[1],
-                                        "origin": "seed", "load_id": load_id},
-                                progress=lambda n: report("seed pairs", n, len(plan.seeds)))
-        lap("seed pairs")
-    except BaseException as exc:
-        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        log.error("load of %s %s; removing what it created (load id %s)", dataset, what, load_id)
-        # Fresh connections: an interrupt can leave one mid-message (the driver then refuses
-        # every further call, e.g. "BufferError: Existing exports of data") with its
-        # transaction open on the server and holding locks; dropping it aborts that one.
+    # A Ctrl-C stops the load between two batches, never inside one; the rollback below
+    # then removes every batch already committed.
+    with interrupt_between_transactions():
         try:
-            graph.reset()
-            rollback(graph, load_id, all_labels)
-        except KeyboardInterrupt:
-            log.error("rollback interrupted: load the same data again (loads are idempotent, "
-                      "and the next one completes what this one left)")
-        raise
+            total_nodes = sum(len(r) for r in plan.nodes.values())
+            for (g, label), rows in plan.nodes.items():
+                graph.write_batches("load_nodes", _in_key_order(rows), batch_size=batch_size,
+                                    identifiers={"label": label},
+                                    params={"graph": g, "load_id": load_id},
+                                    progress=lambda n: report("nodes", n, total_nodes))
+            lap("nodes")
+            edges = {group: _edge_rows(rows) for group, rows in plan.edges.items()}
+            total_edges = sum(len(r) for r in edges.values())
+            if graph.dialect.dynamic_types:
+                # One statement for every type: the type travels in the row (dialect.py).
+                grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+                for (g, head_label, rel, tail_label), rows in edges.items():
+                    grouped.setdefault((g, head_label, tail_label), []).extend(
+                        {**row, "type": rel} for row in rows)
+                for (g, head_label, tail_label), rows in grouped.items():
+                    graph.write_batches("load_edges_dynamic", _edge_rows(rows), batch_size=batch_size,
+                                        identifiers={"head_label": head_label, "tail_label": tail_label},
+                                        params={"graph": g, "load_id": load_id},
+                                        progress=lambda n: report("relationships", n, total_edges))
+            # Otherwise one statement per relationship type (types cannot be parameters), but many
+            # small types share a transaction: on a graph with thousands of types the commit, not
+            # the statement, is what costs.
+            steps: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+            pending = 0
+            for (g, head_label, rel, tail_label), rows in ({} if graph.dialect.dynamic_types
+                                                           else edges).items():
+                for chunk in chunked(rows, batch_size):
+                    steps.append(("load_edges", {"graph": g, "load_id": load_id, "rows": chunk},
+                                  {"head_label": head_label, "type": rel, "tail_label": tail_label}))
+                    pending += len(chunk)
+                    if pending >= batch_size:
+                        graph.write_many(steps)
+                        report("relationships", pending, total_edges)
+                        steps, pending = [], 0
+            if steps:
+                graph.write_many(steps)
+                report("relationships", pending, total_edges)
+            lap("relationships")
+            if plan.seeds:
+                graph.write_batches("load_seed_pairs", plan.seeds, batch_size=batch_size,
+                                    identifiers={"source_label": labels[0], "target_label": labels[1],
+                                                 "same_as": same_as},
+                                    params={"source_graph": graphs[0], "target_graph": graphs[1],
+                                            "origin": "seed", "load_id": load_id},
+                                    progress=lambda n: report("seed pairs", n, len(plan.seeds)))
+            lap("seed pairs")
+        except BaseException as exc:
+            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            log.error("load of %s %s; removing what it created (load id %s)", dataset, what, load_id)
+            # Fresh connections: an interrupt can leave one mid-message (the driver then refuses
+            # every further call, e.g. "BufferError: Existing exports of data") with its
+            # transaction open on the server and holding locks; dropping it aborts that one.
+            try:
+                graph.reset()
+                rollback(graph, load_id, all_labels)
+            except KeyboardInterrupt:
+                log.error("rollback interrupted: load the same data again (loads are idempotent, "
+                          "and the next one completes what this one left)")
+            raise
     after = _graph_counts(graph, graphs, all_labels)
     return LoadReport(dataset=dataset, graphs=graphs, nodes=after[0], relationships=after[1],
                       nodes_created=after[0] - before[0], relationships_created=after[1] - before[1],

@@ -1,0 +1,54 @@
+"""Ctrl-C inside a load stops it between two transactions (graph.interrupt_between_transactions):
+a first SIGINT is held until the next query starts, a second one raises at once, and the
+process's own handler is back afterwards. No server is needed: the held interrupt is raised
+before any connection is tried (the Graph below points at a closed port)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from kgn_align.config import ConnectionConfig
+from kgn_align.errors import ServerUnavailable
+from kgn_align.graph import Graph, interrupt_between_transactions
+
+
+@pytest.fixture
+def nowhere() -> Graph:
+    graph = Graph(ConnectionConfig(uri="bolt://127.0.0.1:1", user="neo4j", password="x",
+                                   max_retry_time=0.1))
+    yield graph
+    graph.close()
+
+
+def _ctrl_c() -> None:
+    os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler before the next bytecode
+
+
+def test_first_ctrl_c_waits_for_the_next_query(nowhere: Graph) -> None:
+    with interrupt_between_transactions():
+        _ctrl_c()  # held: nothing raised here
+        with pytest.raises(KeyboardInterrupt):
+            nowhere.read("server_components")
+        # consumed: a clean-up query after it runs (and here fails on the closed port)
+        with pytest.raises(ServerUnavailable):
+            nowhere.read("server_components")
+
+
+def test_second_ctrl_c_raises_at_once() -> None:
+    with interrupt_between_transactions():
+        _ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            _ctrl_c()
+
+
+def test_handler_restored_and_late_ctrl_c_dropped(nowhere: Graph, caplog) -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with interrupt_between_transactions():
+        _ctrl_c()  # after the last query: the work is done
+    assert signal.getsignal(signal.SIGINT) is before
+    assert "after the last transaction" in caplog.text
+    with pytest.raises(ServerUnavailable):  # nothing left held for a later query
+        nowhere.read("server_components")
