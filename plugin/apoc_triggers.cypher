@@ -1,6 +1,8 @@
 // APOC trigger (APOC Core 5.x): queue an alignment job whenever entity nodes are created,
-// get a label or have a property set, or gain a relationship (both ends count: a new link
-// changes both neighbourhoods), so the kgn-align worker re-aligns just what they touch.
+// get a label, have a property set or removed, or gain a relationship (both ends count: a
+// new link changes both neighbourhoods), so the kgn-align worker re-aligns just what they
+// touch. Unlike the plugin's change capture, it does not see deleted relationships (their
+// ends cannot be read after the commit, when 'afterAsync' runs): prefer the plugin.
 //
 // Needs apoc.trigger.enabled=true (apoc.conf, or APOC_TRIGGER_ENABLED=true in the
 // environment: docker-compose.yml sets it). Trigger procedures run on the system database
@@ -26,6 +28,8 @@ CALL apoc.trigger.install(
    UNWIND $createdNodes
      + reduce(acc = [], k IN [p IN keys($assignedNodeProperties) WHERE p <> "kgnHash"] |
               acc + [c IN $assignedNodeProperties[k] | c.node])
+     + reduce(acc = [], k IN [p IN keys($removedNodeProperties) WHERE p <> "kgnHash"] |
+              acc + [c IN $removedNodeProperties[k] | c.node])
      + reduce(acc = [], l IN keys($assignedLabels) | acc + $assignedLabels[l])
      + [r IN $createdRelationships WHERE type(r) <> "SAME_AS" | startNode(r)]
      + [r IN $createdRelationships WHERE type(r) <> "SAME_AS" | endNode(r)] AS n

@@ -87,7 +87,7 @@ def _same_snapshot(a, b) -> None:
 
 
 def test_a_refreshed_snapshot_equals_a_fresh_one(graph: Graph, namespace: str, connection) -> None:
-    """After a rename and a new link, refreshing the kept snapshot from the changed nodes
+    """After a rename, a new link and its deletion, refreshing the kept snapshot from the changed nodes
     alone gives the trees and names a full sampling gives; a node new on a side cannot be
     refreshed in (the worker then samples again)."""
     ds = datasets.read_kg("dbp15k_fr_en").slice(200)
@@ -115,6 +115,13 @@ def test_a_refreshed_snapshot_equals_a_fresh_one(graph: Graph, namespace: str, c
         _same_snapshot(after, take(graph, config))
         assert after.source.names != before.source.names
         assert not torch.equal(after.source.store.tree_ptr, before.source.store.tree_ptr)
+        # the link deleted again (the plugin's change capture names both ends): refreshed
+        # from those, the trees are again what a full sampling gives
+        run("MATCH (:Entity {graph: $g, key: $a})-[r:R_new_link]->() DELETE r", g=config.source.value, a=a)
+        again = refreshed(graph, after, ids)
+        assert again is not None
+        _same_snapshot(again, take(graph, config))
+        assert torch.equal(again.source.store.tree_ptr, before.source.store.tree_ptr)
         created = run("CREATE (n:Entity {graph: $g, key: 'zz-new', name: 'Zz new'}) RETURN elementId(n) AS id",
                       g=config.source.value)[0]["id"]
     assert refreshed(graph, after, [created]) is None

@@ -74,6 +74,15 @@ def changed_jobs_with(drv: neo4j.Driver, element_id: str, *, wait: float = 0.0,
         time.sleep(0.2)
 
 
+def _until(check, seconds: float = 10.0) -> bool:
+    """Poll ``check()`` until it is true or ``seconds`` pass (jobs are queued after the commit,
+    on the plugin's own thread); its last value."""
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return check()
+
+
 def test_request_alignment_queues_a_job_the_worker_reads(driver: neo4j.Driver) -> None:
     rec = driver.execute_query(
         "CALL kgn.requestAlignment('backfill', '{\"threshold\": 0.7, \"policy\": \"one-to-one\"}') "
@@ -133,6 +142,13 @@ def test_change_capture_queues_one_job_per_transaction(driver: neo4j.Driver, tag
                              "CREATE (a)-[:KNOWS]->(b)", g=tag)
         time.sleep(0.5)
         assert len(changed_jobs_with(driver, created["b"], wait=10, captured_by="kgn-plugin")) == 2
+        # the relationship deleted, a property removed: each one more job naming what lost it
+        driver.execute_query("MATCH ({graph: $g, key: 'a'})-[r:KNOWS]->() DELETE r", g=tag)
+        assert _until(lambda: len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin")) == 3)
+        assert len(changed_jobs_with(driver, created["a"], captured_by="kgn-plugin")) == 3
+        driver.execute_query("MATCH (a {graph: $g, key: 'a'}) REMOVE a.name", g=tag)
+        assert _until(lambda: len(changed_jobs_with(driver, created["a"], captured_by="kgn-plugin")) == 4)
+        assert len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin")) == 3
         # kgn-align's own kinds of write queue nothing: SAME_AS edges, the sampler's hash
         before = jobs_count(driver)
         driver.execute_query("MATCH (a {graph: $g, key: 'a'}), (b {graph: $g, key: 'b'}) "
@@ -166,6 +182,11 @@ def test_apoc_trigger_alternative_queues_jobs(driver: neo4j.Driver, tag: str) ->
             if changed_jobs_with(driver, element, wait=3, captured_by="apoc-trigger"):
                 break
             assert time.monotonic() < deadline, "the APOC trigger queued no job"
+        # a property removed: one more job naming the node
+        driver.execute_query("MATCH (n) WHERE elementId(n) = $id SET n.name = 'x'", id=element)
+        assert _until(lambda: len(changed_jobs_with(driver, element, captured_by="apoc-trigger")) == 2)
+        driver.execute_query("MATCH (n) WHERE elementId(n) = $id REMOVE n.name", id=element)
+        assert _until(lambda: len(changed_jobs_with(driver, element, captured_by="apoc-trigger")) == 3)
     finally:
         driver.execute_query("CALL apoc.trigger.drop('neo4j', 'kgn_align_changes')", database_="system")
         driver.execute_query("MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.capturedBy IS NOT NULL "

@@ -22,7 +22,7 @@ import org.neo4j.logging.Log;
  * logged, never reported to that client. Jobs are queued in commit order. The job's own
  * commit is seen again here and ignored (an {@code AlignmentJob} node).
  */
-final class ChangeCaptureListener implements TransactionEventListener<Void>, AutoCloseable {
+final class ChangeCaptureListener implements TransactionEventListener<Set<String>>, AutoCloseable {
 
     /** How long {@link #close} waits for jobs still being queued. */
     private static final long DRAIN_SECONDS = 30;
@@ -43,9 +43,23 @@ final class ChangeCaptureListener implements TransactionEventListener<Void>, Aut
         });
     }
 
+    /**
+     * The ends of the relationships the transaction deletes (read now: after the commit
+     * they are gone), handed to {@link #afterCommit}; never fails the user's transaction.
+     */
     @Override
-    public Void beforeCommit(TransactionData data, Transaction transaction, GraphDatabaseService databaseService) {
-        return null;
+    public Set<String> beforeCommit(TransactionData data, Transaction transaction,
+                                    GraphDatabaseService databaseService) {
+        try {
+            if (isOwnTransaction(data)) {
+                return Set.of();
+            }
+            return ChangeSet.endsOfDeleted(data, sameAs);
+        } catch (RuntimeException e) {
+            log.error("kgn-align change capture: could not read the relationships transaction %d deletes"
+                    .formatted(data.getTransactionId()), e);
+            return Set.of();
+        }
     }
 
     /** Transaction metadata key and value that kgn-align's own transactions carry. */
@@ -66,12 +80,12 @@ final class ChangeCaptureListener implements TransactionEventListener<Void>, Aut
     }
 
     @Override
-    public void afterCommit(TransactionData data, Void state, GraphDatabaseService databaseService) {
+    public void afterCommit(TransactionData data, Set<String> deletedEnds, GraphDatabaseService databaseService) {
         try {
             if (isOwnTransaction(data)) {
                 return;
             }
-            ChangeSet changes = ChangeSet.of(data);
+            ChangeSet changes = ChangeSet.of(data, deletedEnds == null ? Set.of() : deletedEnds);
             if (!changes.isEmpty()) {
                 executor.execute(() -> queueJob(changes));
             }
@@ -85,7 +99,7 @@ final class ChangeCaptureListener implements TransactionEventListener<Void>, Aut
     }
 
     @Override
-    public void afterRollback(TransactionData data, Void state, GraphDatabaseService databaseService) {
+    public void afterRollback(TransactionData data, Set<String> state, GraphDatabaseService databaseService) {
         // nothing was changed
     }
 

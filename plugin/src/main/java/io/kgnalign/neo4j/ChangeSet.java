@@ -23,10 +23,14 @@ import org.neo4j.graphdb.event.TransactionData;
  * transaction, what that cannot tell: the type and ends of each created relationship and
  * the labels of each node, skipping what has been deleted since.
  *
- * <p>Counted: nodes created, nodes with a property set (except keys starting with
- * {@code kgn}, such as the sampler's {@code kgnHash}), nodes given a label, and both ends of
- * each relationship created (except {@code SAME_AS}, kgn-align's own output). Never counted:
+ * <p>Counted: nodes created, nodes with a property set or removed (except keys starting
+ * with {@code kgn}, such as the sampler's {@code kgnHash}), nodes given a label, and both
+ * ends of each relationship created or deleted (except {@code SAME_AS}, kgn-align's own
+ * output): a link gained or lost changes both neighbourhoods. Never counted:
  * {@code AlignmentJob} and {@code KgnBackfillRun} nodes, kgn-align's bookkeeping.
+ *
+ * <p>A deleted relationship's ends can only be read while the deleting transaction is open:
+ * {@link #endsOfDeleted} runs in {@code beforeCommit} and its ids join the set here.
  */
 final class ChangeSet {
 
@@ -42,13 +46,38 @@ final class ChangeSet {
     private ChangeSet() {
     }
 
-    /** The changes in {@code data}, as ids; reads nothing from the (closed) transaction. */
-    static ChangeSet of(TransactionData data) {
+    /**
+     * The element ids of both ends of each relationship {@code data} deletes, except
+     * {@code sameAs} ones; run in {@code beforeCommit}, while they can still be read (the
+     * snapshot keeps a deleted relationship's type and ends).
+     */
+    static Set<String> endsOfDeleted(TransactionData data, RelationshipType sameAs) {
+        Set<String> ends = new LinkedHashSet<>();
+        for (Relationship relationship : data.deletedRelationships()) {
+            if (!relationship.isType(sameAs)) {
+                ends.add(relationship.getStartNode().getElementId());
+                ends.add(relationship.getEndNode().getElementId());
+            }
+        }
+        return ends;
+    }
+
+    /**
+     * The changes in {@code data}, as ids, plus {@code deletedEnds} (from
+     * {@link #endsOfDeleted}); reads nothing from the (closed) transaction.
+     */
+    static ChangeSet of(TransactionData data, Set<String> deletedEnds) {
         ChangeSet changes = new ChangeSet();
+        changes.nodeIds.addAll(deletedEnds);
         for (Node node : data.createdNodes()) {
             changes.nodeIds.add(node.getElementId());
         }
         for (PropertyEntry<Node> entry : data.assignedNodeProperties()) {
+            if (!entry.key().startsWith(OWN_PROPERTY_PREFIX)) {
+                changes.nodeIds.add(entry.entity().getElementId());
+            }
+        }
+        for (PropertyEntry<Node> entry : data.removedNodeProperties()) {
             if (!entry.key().startsWith(OWN_PROPERTY_PREFIX)) {
                 changes.nodeIds.add(entry.entity().getElementId());
             }
