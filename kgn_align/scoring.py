@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,10 @@ class Alignment:
     prob: Tensor  #: calibrated probability of a match
     beta: float
     calibrator: Calibrator | None
+    #: logit weight and calibrator of the sources without a name (see
+    #: :meth:`ModelScorer.align`); ``None`` where no source in the matrix lacks one
+    nameless_beta: float | None = None
+    nameless_calibrator: Calibrator | None = None
 
     def rows(self) -> dict[int, tuple[int, int]]:
         """Source row -> (first entry, end) of its slice."""
@@ -165,6 +169,27 @@ class Alignment:
             first, _ = out.get(r, (i, i))
             out[r] = (first, i + 1)
         return out
+
+
+@dataclass
+class NamelessLists:
+    """Validation sources as they would look without a name, for the sources in a graph that
+    have none (:meth:`ModelScorer.align`): each validation source's candidates found again
+    with the name part of its blocking vector zeroed, and the pair model's logits with its
+    name vector zeroed. Entries grouped by source row; ``gold``: each row's answer.
+
+    Shapes: ``rows (V,)``, ``gold (V,)``, the rest ``(P,)`` entries."""
+
+    rows: Tensor
+    gold: Tensor
+    matrix: CandidateMatrix
+    cosine: Tensor
+    logit: Tensor = field(default_factory=lambda: torch.zeros(0))  #: zero until ``scored``
+    scored: bool = False  #: whether the pair model scored them (the baselines need no logits)
+
+    def __post_init__(self) -> None:
+        if self.logit.shape != self.cosine.shape:
+            self.logit = torch.zeros_like(self.cosine)
 
 
 class ModelScorer:
@@ -238,6 +263,9 @@ class ModelScorer:
                         "or label both sides alike)", self.unmatched_types)
         self.types_a = torch.tensor([common[names_a[t]] for t in src.table.type.tolist()] or [0])
         self.types_b = torch.tensor([common[names_b[t]] for t in tgt.table.type.tolist()] or [0])
+        #: ``(N_a,)`` source rows without a name (an all-zero level-0 vector)
+        self.nameless = self.side_a.features.abs().sum(dim=1) == 0
+        self._nameless_lists: NamelessLists | None = None
         self._logit_cache: dict[tuple[str, str], float] = {} if cache is None else cache.logits
         self._alignment: Alignment | None = None
         self._slices: dict[int, tuple[int, int]] = {}
@@ -306,36 +334,144 @@ class ModelScorer:
         return matrix, cosine
 
     def align(self, sources: Tensor | None = None, pool: Tensor | None = None, *,
-              beta: float | None = None, calibrate: bool = True) -> Alignment:
+              beta: float | None = None, nameless_beta: float | None = None,
+              calibrate: bool = True) -> Alignment:
         """The global stage over ``sources`` x ``pool`` (default: every source the backfill
-        can align x every open target). ``beta`` overrides the variant's logit weight."""
+        can align x every open target). ``beta`` and ``nameless_beta`` override the
+        variant's logit weights.
+
+        Sources without a name get a logit weight and a calibrator of their own, chosen and
+        fitted on :class:`NamelessLists` (the validation sources with their names taken
+        away): on named validation pairs names decide almost everything, and a weight and
+        calibration fitted there leave a nameless source's match, found by its neighbours,
+        under the threshold. Where every source has a name nothing changes."""
         sources = self.sources if sources is None else sources
         pool = self.pool if pool is None else pool
         fixed, iterations = VARIANTS[self.variant]
         matrix, cosine = self.candidates(sources, pool)
         logit = self.logits(matrix.row, matrix.col) if fixed != 0.0 else torch.zeros_like(cosine)
+        nameless = self.nameless[matrix.row]
 
-        def assign(b: float) -> tuple[Tensor, Tensor]:
-            score = cosine + b * logit
+        def assign(b: float, b_nameless: float | None = None) -> tuple[Tensor, Tensor]:
+            weight = b if b_nameless is None else torch.where(nameless, b_nameless, b)
+            score = cosine + weight * logit
             return score, sinkhorn(matrix, score, temperature=TEMPERATURE, iterations=iterations)
 
         if beta is None and fixed is not None:
             beta = fixed
+        cache = self._whole_side_cache(sources, pool)
+        betas = cache.betas if cache is not None else {}
         if beta is None:
-            cache = self._whole_side_cache(sources, pool)
-            betas = cache.betas if cache is not None else {}
             if self.variant not in betas:
                 betas[self.variant] = self._choose_beta(matrix, assign)
             beta = betas[self.variant]
-        score, log_a = assign(beta)
-        calibrator = None
+        lists = (self._nameless_validation(fixed != 0.0)
+                 if calibrate and sources is self.sources and pool is self.pool and bool(nameless.any())
+                 else None)
+        if nameless_beta is None and lists is not None:
+            key = f"{self.variant}:nameless"
+            if key not in betas:
+                betas[key] = fixed if fixed is not None else self._choose_nameless_beta(
+                    matrix, assign(beta)[0], lists, beta, iterations)
+            nameless_beta = betas[key]
+        score, log_a = assign(beta, nameless_beta)
+        calibrator = nameless_calibrator = None
         prob = torch.sigmoid((score - 0.5) * 10)
         if calibrate:
             features = competition_features(matrix, score, log_a)
             calibrator = self._fit_calibrator(matrix, score, log_a, features)
             if calibrator is not None:
                 prob = calibrator(features)
-        return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator)
+            if lists is not None and nameless_beta is not None:
+                nameless_calibrator = self._fit_nameless_calibrator(matrix, score, lists, nameless_beta,
+                                                                    iterations)
+                if nameless_calibrator is not None:
+                    prob = torch.where(nameless, nameless_calibrator(features), prob)
+        return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator,
+                         nameless_beta if bool(nameless.any()) else None, nameless_calibrator)
+
+    # ------------------------------------------------------------ sources without a name
+    def _nameless_validation(self, with_logits: bool) -> NamelessLists | None:
+        """:class:`NamelessLists` of the validation sources that have a name, computed once
+        per scorer (``with_logits`` False: logits left zero, for the baselines)."""
+        lists = self._nameless_lists
+        if lists is None:
+            width = self.side_a.features.size(1)
+            if self.validation.numel() == 0 or self.block_a.size(1) <= width:
+                return None  # no validation pairs, or blocking by names alone: nothing to go by
+            val = self.validation[~self.nameless[self.validation[:, 0]]
+                                  & torch.isin(self.validation[:, 0], self.sources)]
+            if val.size(0) == 0:
+                return None
+            rows = val[:, 0]
+            block = self.block_a.clone()
+            block[rows, :width] = 0.0
+            block[rows] = torch.nn.functional.normalize(block[rows], dim=-1)
+            found = search_pool(block, self.block_b, rows, self.pool, self.k,
+                                source_types=self.types_a, target_types=self.types_b)
+            matrix, keep = CandidateMatrix.from_lists(rows, found.index)
+            lists = NamelessLists(rows, val[:, 1], matrix, found.similarity[keep])
+            for scorer in (self, self._shared):  # the variants share them
+                if scorer is not None:
+                    scorer._nameless_lists = lists
+        if with_logits and not lists.scored:
+            side = replace(self.side_a, features=self.side_a.features.index_fill(0, lists.rows, 0.0))
+            logit, _ = score_pairs(self.trained.model, side, self.side_b, lists.matrix.row,
+                                   lists.matrix.col, batch_pairs=self.batch_pairs)
+            lists.logit, lists.scored = logit.float(), True
+        return lists
+
+    def _with_nameless(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
+                       beta: float, iterations: int) -> tuple[CandidateMatrix, Tensor, Tensor, int]:
+        """The matrix with each validation source's lists swapped for its nameless ones,
+        their scores at logit weight ``beta``, and Sinkhorn over it; returns the matrix, its
+        scores and log-assignment, and where the nameless entries start."""
+        keep = ~torch.isin(matrix.row, lists.rows)
+        merged = CandidateMatrix(torch.cat([matrix.row[keep], lists.matrix.row]),
+                                 torch.cat([matrix.col[keep], lists.matrix.col]))
+        scores = torch.cat([score[keep], lists.cosine + beta * lists.logit])
+        log_a = sinkhorn(merged, scores, temperature=TEMPERATURE, iterations=iterations)
+        return merged, scores, log_a, int(keep.sum())
+
+    def _choose_nameless_beta(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
+                              beta: float, iterations: int) -> float:
+        """The logit weight with the best Hits@1 of the nameless validation sources, the
+        others scored at ``beta`` (ties: the smaller weight)."""
+        answer = dict(zip(lists.rows.tolist(), lists.gold.tolist()))
+        tried = []
+        for b in LOGIT_WEIGHTS:
+            merged, _, log_a, first = self._with_nameless(matrix, score, lists, b, iterations)
+            best: dict[int, tuple[float, int]] = {}
+            for r, c, v in zip(merged.row[first:].tolist(), merged.col[first:].tolist(), log_a[first:].tolist()):
+                if r not in best or v > best[r][0]:
+                    best[r] = (v, c)
+            tried.append((sum(1 for r, g in answer.items() if r in best and best[r][1] == g) / len(answer), -b))
+        hits, neg_b = max(tried)
+        log.info("logit weight for sources without a name %.2f: Hits@1 of the validation sources "
+                 "with their names taken away %.4f (%s)", -neg_b, hits,
+                 ", ".join(f"{-b:.2f}: {h:.4f}" for h, b in tried))
+        return -neg_b
+
+    def _fit_nameless_calibrator(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
+                                 beta: float, iterations: int) -> Calibrator | None:
+        """A calibrator fitted as :meth:`_fit_calibrator`'s, on the nameless validation lists
+        (with and without their answers) competing with every other source."""
+        merged, scores, log_a, first = self._with_nameless(matrix, score, lists, beta, iterations)
+        features = competition_features(merged, scores, log_a)
+        answer = torch.full((int(merged.row.max()) + 1,), -2, dtype=torch.long)
+        answer[lists.rows] = lists.gold
+        labels = (merged.col[first:] == answer[merged.row[first:]]).float()
+        d_features, d_labels = dangling_copies(merged, scores, log_a, lists.rows, lists.gold,
+                                               features=features)
+        try:
+            calibrator = Calibrator.fit(torch.cat([features[first:], d_features]),
+                                        torch.cat([labels, d_labels]))
+        except ValueError as exc:
+            log.warning("sources without a name are calibrated as the others: %s", exc)
+            return None
+        log.info("sources without a name: calibrated on %d validation sources with their names "
+                 "taken away: %s", lists.rows.numel(), calibrator.describe())
+        return calibrator
 
     def _whole_side_cache(self, sources: Tensor, pool: Tensor) -> ScoringCache | None:
         """The kept cache, when ``sources`` x ``pool`` is the whole side's matching (what the

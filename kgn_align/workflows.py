@@ -177,7 +177,8 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
         ranks = list_ranks(matrix.row, matrix.col, alignment.prob, g_src, g_tgt)
         metrics["all_targets"] = {k: round(v, 4) for k, v in ranking_metrics(ranks).items()}
         protocol = variant.align(torch.tensor(sorted(set(g_src))), torch.tensor(sorted(set(g_tgt))),
-                                 beta=alignment.beta, calibrate=False)
+                                 beta=alignment.beta, nameless_beta=alignment.nameless_beta,
+                                 calibrate=False)
         ranks = list_ranks(protocol.matrix.row, protocol.matrix.col, protocol.log_assignment,
                            g_src, g_tgt)
         metrics["protocol"] = {k: round(v, 4) for k, v in ranking_metrics(ranks).items()}
@@ -189,6 +190,12 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
         metrics["calibration"] = reliability(alignment.prob[judged], labels)
         metrics["logit_weight"] = alignment.beta
         metrics["calibrator"] = alignment.calibrator.describe() if alignment.calibrator else None
+        if alignment.nameless_beta is not None:
+            nameless = alignment.nameless_calibrator
+            metrics["sources_without_name"] = {
+                "count": int(variant.nameless[variant.sources].sum()),
+                "logit_weight": alignment.nameless_beta,
+                "calibrator": nameless.describe() if nameless is not None else None}
         metrics["seconds"] = round(time.perf_counter() - started, 1)
         out["methods"][name] = metrics
         if pr_curve is not None and name == methods[0]:
