@@ -55,11 +55,6 @@ class TrainConfig:
     #: torch CPU threads, set when training on CPU (1 measured ~3x faster than 2 on a 2-core
     #: machine: these small ops are memory-bound); None leaves torch's setting alone
     num_threads: int | None = 1
-    #: Share of each step's entities whose own name vector is zeroed for that step (both
-    #: sides, chosen without regard to labels), so the model also learns to match an entity
-    #: whose name is missing from its neighbours and attributes alone; 0 turns it off.
-    #: Feature dropout in the manner of Srivastava et al. (2014), applied to whole rows.
-    name_dropout: float = 0.1
 
 
 @dataclass
@@ -138,15 +133,6 @@ def score_pairs(
     return torch.cat(logits), torch.cat(probs)
 
 
-def _without_names(features: Tensor, rows: Tensor, share: float, gen: torch.Generator) -> Tensor:
-    """``features`` with a random ``share`` of ``rows`` zeroed (a copy; ``features`` is left
-    as it is). Shapes: ``(N, F), (R,) -> (N, F)``."""
-    drop = rows[torch.rand(rows.numel(), generator=gen) < share]
-    if not drop.numel():
-        return features
-    return features.index_fill(0, drop.to(features.device), 0.0)
-
-
 def train(
     model_config: ModelConfig,
     side_a: SideInputs,
@@ -214,12 +200,7 @@ def train(
             ra, rb = src.repeat_interleave(k), cands.reshape(-1)
             ba = side_a.batch(ra).to(device)
             bb = side_b.batch(rb).to(device)
-            step_a, step_b = fa, fb
-            if config.name_dropout > 0:
-                step_a = _without_names(fa, src, config.name_dropout, gen)
-                step_b = _without_names(fb, cands.reshape(-1).unique(), config.name_dropout, gen)
-            logit = model(ba, bb, step_a, step_b,
-                          attributes=pair_attributes(side_a, side_b, ra, rb)).logit.view(-1, k)
+            logit = model(ba, bb, fa, fb, attributes=pair_attributes(side_a, side_b, ra, rb)).logit.view(-1, k)
             labels = torch.zeros_like(logit)
             labels[:, 0] = 1.0
             loss = F.cross_entropy(logit, torch.zeros(logit.size(0), dtype=torch.long, device=device))
