@@ -11,8 +11,10 @@ from pathlib import Path
 
 import neo4j
 import pytest
+import torch
 
 from kgn_align import datasets, loaders
+from kgn_align.assignment import competition_features
 from kgn_align.backfill import BackfillOptions, run_backfill
 from kgn_align.graph import Graph
 from kgn_align.scoring import ModelScorer
@@ -46,9 +48,17 @@ def test_sources_without_a_name_are_found_through_neighbours(graph: Graph, names
     edges = {e.source: e.target for e in read_edges(graph, config, trained.stamp.model)
              if e.review is None and e.source in blanked}
     found = sum(1 for a, b in blanked.items() if edges.get(a) == b)
-    # a names-fitted calibration left about 30% of these papers under the threshold
-    # (benchmarks/results/structure_dblp_acm.json before it had its own)
-    assert found / len(blanked) >= 0.75, (found, len(blanked), len(edges))
+    assert found / len(blanked) >= 0.7, (found, len(blanked), len(edges))
     assert found / max(len(edges), 1) >= 0.95, (found, len(edges))
+    # the same pairs under the calibration fitted on named validation sources: far fewer of
+    # these papers clear the threshold (a backfill before this calibration found 0.71 of
+    # them here, 0.69 in benchmarks/results/structure_dblp_acm.json)
     alignment = scorer.alignment
     assert alignment.nameless_beta is not None and alignment.nameless_calibrator is not None
+    features = competition_features(alignment.matrix, alignment.score, alignment.log_assignment)
+    keys_a, keys_b = snapshot.source.table.keys, snapshot.target.table.keys
+    gold = torch.tensor([blanked.get(keys_a[r]) == keys_b[c] for r, c in
+                         zip(alignment.matrix.row.tolist(), alignment.matrix.col.tolist())])
+    own = int((alignment.prob[gold] >= 0.5).sum())
+    names_fitted = int((alignment.calibrator(features)[gold] >= 0.5).sum())
+    assert own >= names_fitted + 0.04 * len(blanked), (own, names_fitted, len(blanked))
