@@ -116,6 +116,29 @@ class TrainedModel:
 
 
 @dataclass
+class NamelessLists:
+    """Validation sources as they would look without a name, for the sources in a graph that
+    have none (:meth:`ModelScorer.align`): each validation source's candidates found again
+    with the name part of its blocking vector zeroed, and the pair model's logits with its
+    name vector zeroed. Entries grouped by source row; ``gold``: each row's answer.
+
+    Shapes: ``rows (V,)``, ``gold (V,)``, ``pool (T,)`` (the target rows searched), the
+    rest ``(P,)`` entries."""
+
+    rows: Tensor
+    gold: Tensor
+    pool: Tensor
+    matrix: CandidateMatrix
+    cosine: Tensor
+    logit: Tensor = field(default_factory=lambda: torch.zeros(0))  #: zero until ``scored``
+    scored: bool = False  #: whether the pair model scored them (the baselines need no logits)
+
+    def __post_init__(self) -> None:
+        if self.logit.shape != self.cosine.shape:
+            self.logit = torch.zeros_like(self.cosine)
+
+
+@dataclass
 class ScoringCache:
     """What a long-running caller (the worker) keeps between jobs for one model, so that a
     job after a small change recomputes little: level-0 vectors by name text, pair-model
@@ -131,6 +154,8 @@ class ScoringCache:
     #: (snapshot token, blocking beta, source vectors, target vectors)
     blocking: tuple[str, float, Tensor, Tensor] | None = None
     betas: dict[str, float] = field(default_factory=dict)
+    #: the validation sources' lists without their names (sources without a name only)
+    nameless: NamelessLists | None = None
 
     def clear(self, *, names: bool = False) -> None:
         """Forget every kept result (``names`` too: they belong to one featurizer)."""
@@ -140,6 +165,7 @@ class ScoringCache:
         self.candidates.clear()
         self.blocking = None
         self.betas.clear()
+        self.nameless = None
 
 
 @dataclass
@@ -169,27 +195,6 @@ class Alignment:
             first, _ = out.get(r, (i, i))
             out[r] = (first, i + 1)
         return out
-
-
-@dataclass
-class NamelessLists:
-    """Validation sources as they would look without a name, for the sources in a graph that
-    have none (:meth:`ModelScorer.align`): each validation source's candidates found again
-    with the name part of its blocking vector zeroed, and the pair model's logits with its
-    name vector zeroed. Entries grouped by source row; ``gold``: each row's answer.
-
-    Shapes: ``rows (V,)``, ``gold (V,)``, the rest ``(P,)`` entries."""
-
-    rows: Tensor
-    gold: Tensor
-    matrix: CandidateMatrix
-    cosine: Tensor
-    logit: Tensor = field(default_factory=lambda: torch.zeros(0))  #: zero until ``scored``
-    scored: bool = False  #: whether the pair model scored them (the baselines need no logits)
-
-    def __post_init__(self) -> None:
-        if self.logit.shape != self.cosine.shape:
-            self.logit = torch.zeros_like(self.cosine)
 
 
 class ModelScorer:
@@ -265,7 +270,7 @@ class ModelScorer:
         self.types_b = torch.tensor([common[names_b[t]] for t in tgt.table.type.tolist()] or [0])
         #: ``(N_a,)`` source rows without a name (an all-zero level-0 vector)
         self.nameless = self.side_a.features.abs().sum(dim=1) == 0
-        self._nameless_lists: NamelessLists | None = None
+        self._nameless_lists: NamelessLists | None = cache.nameless if cache is not None else None
         self._logit_cache: dict[tuple[str, str], float] = {} if cache is None else cache.logits
         self._alignment: Alignment | None = None
         self._slices: dict[int, tuple[int, int]] = {}
@@ -395,6 +400,8 @@ class ModelScorer:
         """:class:`NamelessLists` of the validation sources that have a name, computed once
         per scorer (``with_logits`` False: logits left zero, for the baselines)."""
         lists = self._nameless_lists
+        if lists is not None and not torch.equal(lists.pool, self.pool):
+            lists = None  # searched among other open targets
         if lists is None:
             width = self.side_a.features.size(1)
             if self.validation.numel() == 0 or self.block_a.size(1) <= width:
@@ -410,10 +417,12 @@ class ModelScorer:
             found = search_pool(block, self.block_b, rows, self.pool, self.k,
                                 source_types=self.types_a, target_types=self.types_b)
             matrix, keep = CandidateMatrix.from_lists(rows, found.index)
-            lists = NamelessLists(rows, val[:, 1], matrix, found.similarity[keep])
+            lists = NamelessLists(rows, val[:, 1], self.pool, matrix, found.similarity[keep])
             for scorer in (self, self._shared):  # the variants share them
                 if scorer is not None:
                     scorer._nameless_lists = lists
+            if self.cache is not None:  # and the worker's next jobs, until a change moves them
+                self.cache.nameless = lists
         if with_logits and not lists.scored:
             side = replace(self.side_a, features=self.side_a.features.index_fill(0, lists.rows, 0.0))
             logit, _ = score_pairs(self.trained.model, side, self.side_b, lists.matrix.row,
