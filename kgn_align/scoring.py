@@ -17,6 +17,11 @@ The stages, over every source entity the backfill could align at once:
 4. **Calibration**: a probability per pair, fitted on the validation lists with and
    without their answers (sources with no counterpart are calibrated too).
 
+Sources without a name (an all-zero name vector) get their own logit weight and calibrator
+in stages 3 and 4, chosen and fitted on the validation sources with their names taken away
+(:class:`NamelessLists`): found again by their neighbours alone and scored by the pair model
+without their names.
+
 :class:`ModelScorer` computes all of it once, on first use; calling it with a batch of
 source keys then looks their pairs up, so batches, resumed runs and the order of calls
 give the same scores. Its :meth:`ModelScorer.with_variant` gives the baselines with everything
