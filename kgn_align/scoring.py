@@ -56,7 +56,7 @@ from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import PairModel
 from kgn_align.snapshot import Snapshot
 from kgn_align.training import load_checkpoint, pick_device, score_pairs
-from kgn_align.writeback import ModelStamp, ScoredPair
+from kgn_align.writeback import ModelStamp, ScoredPair, reviewed_as
 
 log = logging.getLogger(__name__)
 
@@ -243,10 +243,10 @@ class ModelScorer:
         self.validation = torch.tensor([[src.aligned_row[a], tgt.aligned_row[b]] for a, b in validation],
                                        dtype=torch.long).reshape(-1, 2)
         held_out_s, held_out_t = {a for a, _ in validation}, {b for _, b in validation}
-        accepted = [(a, b) for a, b, review in labelled if review == "accepted"]
+        accepted = reviewed_as(labelled, "accepted")
         settled_s = {a for a, _ in accepted} - held_out_s
         settled_t = {b for _, b in accepted} - held_out_t
-        self.rejected = {(a, b) for a, b, review in labelled if review == "rejected"}
+        self.rejected = set(reviewed_as(labelled, "rejected"))
         #: targets a person matched: the validation ones compete in the matching (they
         #: stand in for open targets while calibrating) but are never handed to a source
         self.accepted_targets = {tgt.aligned_row[b] for _, b in accepted if b in tgt.aligned_row}

@@ -28,7 +28,7 @@ from kgn_align.model.pair_model import ModelConfig
 from kgn_align.metrics import plot_pr_curve
 from kgn_align.scoring import VARIANTS, ModelScorer, TrainedModel
 from kgn_align.snapshot import Progress, Snapshot, take
-from kgn_align.writeback import labelled_pairs
+from kgn_align.writeback import labelled_pairs, reviewed_as
 from kgn_align.training import TrainConfig, save_checkpoint, train
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,11 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     start = time.perf_counter()
     snapshot = snapshot or take(graph, config, progress=progress)
     labelled = labelled_pairs(graph, config)
-    accepted = [(a, b) for a, b, review in labelled if review == "accepted"
-                and a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
+
+    def in_graph(pair: tuple[str, str]) -> bool:
+        return pair[0] in snapshot.source.aligned_row and pair[1] in snapshot.target.aligned_row
+
+    accepted = [p for p in reviewed_as(labelled, "accepted") if in_graph(p)]
     if len(accepted) < 10:
         raise KgnAlignError(
             f"only {len(accepted)} accepted {config.same_as_type} pairs between the two sides: "
@@ -59,8 +62,7 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta, level0, compared)
     pairs = torch.stack([snapshot.source.rows([a for a, _ in accepted]),
                          snapshot.target.rows([b for _, b in accepted])], dim=1)
-    rejected = [(a, b) for a, b, review in labelled if review == "rejected"
-                and a in snapshot.source.aligned_row and b in snapshot.target.aligned_row]
+    rejected = [p for p in reviewed_as(labelled, "rejected") if in_graph(p)]
     negatives = None
     if rejected:
         negatives = torch.stack([snapshot.source.rows([a for a, _ in rejected]),
@@ -237,7 +239,7 @@ def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,
 
 
 def _accepted(graph: Graph, config: AlignConfig) -> list[tuple[str, str]]:
-    return [(a, b) for a, b, review in labelled_pairs(graph, config) if review == "accepted"]
+    return reviewed_as(labelled_pairs(graph, config), "accepted")
 
 
 def to_json(data: Any) -> str:

@@ -340,6 +340,12 @@ def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, st
     return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows]
 
 
+def reviewed_as(labelled: Iterable[tuple[str, str, str]], review: str) -> list[tuple[str, str]]:
+    """The ``(source key, target key)`` pairs of :func:`labelled_pairs` with one review
+    (``"accepted"`` or ``"rejected"``), in their order."""
+    return [(a, b) for a, b, r in labelled if r == review]
+
+
 def clean(graph: Graph, config: AlignConfig, *, bookkeeping: bool = False,
           batch: int = 10_000) -> dict[str, int]:
     """Remove what alignment wrote for ``config``'s two sides: model SAME_AS edges (reviewed
