@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,21 +170,22 @@ def judge_labelled(edges: Sequence[tuple[str, str, float]], accepted: Sequence[t
 
 def list_ranks(rows: Tensor, cols: Tensor, scores: Tensor, sources: Sequence[int],
                gold: Sequence[int]) -> Tensor:
-    """1-based rank of each ``gold[i]`` among the entries of row ``sources[i]`` of a sparse
-    candidate matrix (``rows``, ``cols``, ``scores``: ``(P,)`` each), ties pessimistic,
-    ``inf`` where the gold is no candidate. Shapes: ``(Q,)`` lists -> ``(Q,)`` float."""
+    """:func:`kgn_align.metrics.gold_ranks` over a sparse candidate matrix: 1-based rank of
+    each ``gold[i]`` among the entries of row ``sources[i]`` (``rows``, ``cols``,
+    ``scores``: ``(P,)`` each), ties pessimistic, ``inf`` where the gold is no candidate.
+    Shapes: ``(Q,)`` lists -> ``(Q,)`` float."""
     by_row: dict[int, list[tuple[float, int]]] = {}
     for r, c, s in zip(rows.tolist(), cols.tolist(), scores.tolist()):
         by_row.setdefault(r, []).append((s, c))
-    out = []
-    for r, g in zip(sources, gold):
-        entries = by_row.get(int(r), [])
-        mine = [s for s, c in entries if c == g]
-        if not mine:
-            out.append(float("inf"))
-            continue
-        out.append(1.0 + sum(1 for s, c in entries if c != g and s >= mine[0]))
-    return torch.tensor(out, dtype=torch.float64)
+    lists = [by_row.get(int(r), []) for r in sources]
+    width = max((len(entries) for entries in lists), default=0) or 1
+    padded = torch.full((len(lists), width), -math.inf, dtype=torch.float64)
+    candidates = torch.full((len(lists), width), -1, dtype=torch.long)
+    for i, entries in enumerate(lists):
+        if entries:
+            padded[i, :len(entries)] = torch.tensor([s for s, _ in entries], dtype=torch.float64)
+            candidates[i, :len(entries)] = torch.tensor([c for _, c in entries], dtype=torch.long)
+    return gold_ranks(padded, candidates, torch.tensor([int(g) for g in gold], dtype=torch.long))
 
 
 def reliability(probs: Tensor, labels: Tensor) -> dict[str, Any]:
