@@ -31,6 +31,7 @@ Sinkhorn, in the manner of SEU) and ``neighbourhood-cosine`` (``beta = 0``, no S
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -297,8 +298,7 @@ class ModelScorer:
         pair model's logits (computed once), differs only in the global stage."""
         if name not in VARIANTS:
             raise ValueError(f"unknown scorer variant {name!r}: one of {sorted(VARIANTS)}")
-        other = object.__new__(ModelScorer)
-        other.__dict__.update(self.__dict__)
+        other = copy.copy(self)  # shallow: the candidates, logits and caches are shared
         other.variant, other._alignment, other._slices = name, None, {}
         other._shared = self._shared or self
         return other
