@@ -81,8 +81,9 @@ def forget_changed(scorer: ModelScorer, element_ids: Iterable[str]) -> list[str]
     can move — the logits of pairs whose trees hold one (:func:`stale_keys`), the candidate
     lists of the sources to re-align and of those whose trees changed, every list holding a
     target whose tree changed, the chosen logit weights when a validation pair is among
-    them, and the nameless validation lists when one of their pairs is — and return the source keys to re-align (:func:`affected_sources`). Call it before
-    the scorer's alignment is computed."""
+    them, and the nameless validation lists when one of their pairs is — and return the
+    source keys to re-align (:func:`affected_sources`). Call it before the scorer's
+    alignment is computed."""
     ids = list(element_ids)
     stale = stale_keys(scorer, ids)
     keys = affected_sources(scorer, ids)
@@ -98,9 +99,7 @@ def forget_changed(scorer: ModelScorer, element_ids: Iterable[str]) -> list[str]
             s_keys, t_keys = scorer.snapshot.source.table.keys, scorer.snapshot.target.table.keys
             if ({s_keys[r] for r in nameless.rows.tolist()} & stale[0]
                     or {t_keys[c] for c in nameless.matrix.col.tolist()} & stale[1]):
-                cache.nameless = None
-                for key in [k for k in cache.betas if k.endswith(":nameless")]:
-                    del cache.betas[key]
+                cache.forget_nameless()
         log.info("change: %d kept pair scores and %d candidate lists dropped (%d scores kept)",
                  dropped, lists, len(cache.logits))
     return keys

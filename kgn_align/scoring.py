@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -136,12 +136,17 @@ class NamelessLists:
     pool: Tensor
     matrix: CandidateMatrix
     cosine: Tensor
-    logit: Tensor = field(default_factory=lambda: torch.zeros(0))  #: zero until ``scored``
-    scored: bool = False  #: whether the pair model scored them (the baselines need no logits)
+    #: pair-model logits; ``None`` until a scorer that uses them asks (the baselines do not)
+    logit: Tensor | None = None
 
-    def __post_init__(self) -> None:
-        if self.logit.shape != self.cosine.shape:
-            self.logit = torch.zeros_like(self.cosine)
+    def scores(self, beta: float) -> Tensor:
+        """``cosine + beta * logit`` (the cosine alone while unscored)."""
+        return self.cosine if self.logit is None else self.cosine + beta * self.logit
+
+
+def _nameless_key(variant: str) -> str:
+    """Where a variant's logit weight for sources without a name is kept among the betas."""
+    return f"{variant}:nameless"
 
 
 @dataclass
@@ -171,7 +176,13 @@ class ScoringCache:
         self.candidates.clear()
         self.blocking = None
         self.betas.clear()
+        self.forget_nameless()
+
+    def forget_nameless(self) -> None:
+        """Drop the nameless validation lists and the logit weights chosen on them."""
         self.nameless = None
+        for variant in VARIANTS:
+            self.betas.pop(_nameless_key(variant), None)
 
 
 @dataclass
@@ -201,6 +212,16 @@ class Alignment:
             first, _ = out.get(r, (i, i))
             out[r] = (first, i + 1)
         return out
+
+
+def _best_weight(hits_at: Callable[[float], float], which: str, measure: str) -> float:
+    """The :data:`LOGIT_WEIGHTS` entry with the highest ``hits_at(weight)`` (ties: the
+    smaller weight, so the GNN enters the decision only where it helps); logged."""
+    tried = [(hits_at(b), -b) for b in LOGIT_WEIGHTS]
+    hits, neg_b = max(tried)
+    log.info("logit weight %s%.2f: %s %.4f (%s)", f"{which} " if which else "", -neg_b, measure, hits,
+             ", ".join(f"{-b:.2f}: {h:.4f}" for h, b in tried))
+    return -neg_b
 
 
 class ModelScorer:
@@ -376,10 +397,9 @@ class ModelScorer:
                 betas[self.variant] = self._choose_beta(matrix, assign)
             beta = betas[self.variant]
         lists = (self._nameless_validation(fixed != 0.0)
-                 if calibrate and sources is self.sources and pool is self.pool and bool(nameless.any())
-                 else None)
+                 if calibrate and self._whole_side(sources, pool) and bool(nameless.any()) else None)
         if nameless_beta is None and lists is not None:
-            key = f"{self.variant}:nameless"
+            key = _nameless_key(self.variant)
             if key not in betas:
                 betas[key] = fixed if fixed is not None else self._choose_nameless_beta(
                     matrix, assign(beta)[0], lists, beta, iterations)
@@ -428,11 +448,11 @@ class ModelScorer:
                     scorer._nameless_lists = lists
             if self.cache is not None:  # and the worker's next jobs, until a change moves them
                 self.cache.nameless = lists
-        if with_logits and not lists.scored:
+        if with_logits and lists.logit is None:
             side = replace(self.side_a, features=self.side_a.features.index_fill(0, lists.rows, 0.0))
             logit, _ = score_pairs(self.trained.model, side, self.side_b, lists.matrix.row,
                                    lists.matrix.col, batch_pairs=self.batch_pairs)
-            lists.logit, lists.scored = logit.float(), True
+            lists.logit = logit.float()
         return lists
 
     def _with_nameless(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
@@ -443,7 +463,7 @@ class ModelScorer:
         keep = ~torch.isin(matrix.row, lists.rows)
         merged = CandidateMatrix(torch.cat([matrix.row[keep], lists.matrix.row]),
                                  torch.cat([matrix.col[keep], lists.matrix.col]))
-        scores = torch.cat([score[keep], lists.cosine + beta * lists.logit])
+        scores = torch.cat([score[keep], lists.scores(beta)])
         log_a = sinkhorn(merged, scores, temperature=TEMPERATURE, iterations=iterations)
         return merged, scores, log_a, int(keep.sum())
 
@@ -451,51 +471,41 @@ class ModelScorer:
                               beta: float, iterations: int) -> float:
         """The logit weight with the best Hits@1 of the nameless validation sources, the
         others scored at ``beta`` (ties: the smaller weight)."""
-        answer = dict(zip(lists.rows.tolist(), lists.gold.tolist()))
-        tried = []
-        for b in LOGIT_WEIGHTS:
-            merged, _, log_a, first = self._with_nameless(matrix, score, lists, b, iterations)
-            best: dict[int, tuple[float, int]] = {}
-            for r, c, v in zip(merged.row[first:].tolist(), merged.col[first:].tolist(), log_a[first:].tolist()):
-                if r not in best or v > best[r][0]:
-                    best[r] = (v, c)
-            tried.append((sum(1 for r, g in answer.items() if r in best and best[r][1] == g) / len(answer), -b))
-        hits, neg_b = max(tried)
-        log.info("logit weight for sources without a name %.2f: Hits@1 of the validation sources "
-                 "with their names taken away %.4f (%s)", -neg_b, hits,
-                 ", ".join(f"{-b:.2f}: {h:.4f}" for h, b in tried))
-        return -neg_b
+        gold = torch.stack([lists.rows, lists.gold], dim=1)
+
+        def hits_at(b: float) -> float:
+            merged, _, log_a, _ = self._with_nameless(matrix, score, lists, b, iterations)
+            return self._validation_hits(merged, log_a, gold)
+
+        return _best_weight(hits_at, "for sources without a name",
+                            "Hits@1 of the validation sources with their names taken away")
 
     def _fit_nameless_calibrator(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
                                  beta: float, iterations: int) -> Calibrator | None:
         """A calibrator fitted as :meth:`_fit_calibrator`'s, on the nameless validation lists
         (with and without their answers) competing with every other source."""
-        merged, scores, log_a, first = self._with_nameless(matrix, score, lists, beta, iterations)
-        features = competition_features(merged, scores, log_a)
-        answer = torch.full((int(merged.row.max()) + 1,), -2, dtype=torch.long)
-        answer[lists.rows] = lists.gold
-        labels = (merged.col[first:] == answer[merged.row[first:]]).float()
-        d_features, d_labels = dangling_copies(merged, scores, log_a, lists.rows, lists.gold,
-                                               features=features)
-        try:
-            calibrator = Calibrator.fit(torch.cat([features[first:], d_features]),
-                                        torch.cat([labels, d_labels]))
-        except ValueError as exc:
-            log.warning("sources without a name are calibrated as the others: %s", exc)
-            return None
-        log.info("sources without a name: calibrated on %d validation sources with their names "
-                 "taken away: %s", lists.rows.numel(), calibrator.describe())
-        return calibrator
+        merged, scores, log_a, _ = self._with_nameless(matrix, score, lists, beta, iterations)
+        return self._fit_calibrator(merged, scores, log_a, competition_features(merged, scores, log_a),
+                                    torch.stack([lists.rows, lists.gold], dim=1),
+                                    what="sources without a name, with their names taken away")
 
     def _whole_side_cache(self, sources: Tensor, pool: Tensor) -> ScoringCache | None:
         """The kept cache, when ``sources`` x ``pool`` is the whole side's matching (what the
         cache holds results of); ``None`` otherwise or without a cache."""
-        return self.cache if sources is self.sources and pool is self.pool else None
+        return self.cache if self._whole_side(sources, pool) else None
 
-    def _validation_hits(self, matrix: CandidateMatrix, ranking: Tensor) -> float:
-        if self.validation.numel() == 0:
+    def _whole_side(self, sources: Tensor, pool: Tensor) -> bool:
+        """Whether ``sources`` x ``pool`` is the whole side's matching (not a sub-problem such
+        as evaluation's usual protocol)."""
+        return sources is self.sources and pool is self.pool
+
+    def _validation_hits(self, matrix: CandidateMatrix, ranking: Tensor,
+                         validation: Tensor | None = None) -> float:
+        """Hits@1 by ``ranking`` of the ``(V, 2)`` validation pairs (default: the model's)."""
+        validation = self.validation if validation is None else validation
+        if validation.numel() == 0:
             return 0.0
-        gold = dict(zip(self.validation[:, 0].tolist(), self.validation[:, 1].tolist()))
+        gold = dict(zip(validation[:, 0].tolist(), validation[:, 1].tolist()))
         best: dict[int, tuple[float, int]] = {}
         for r, c, s in zip(matrix.row.tolist(), matrix.col.tolist(), ranking.tolist()):
             if r in gold and (r not in best or s > best[r][0]):
@@ -514,21 +524,20 @@ class ModelScorer:
         """
         if self.validation.numel() == 0:
             return LOGIT_WEIGHTS[2]
-        tried = [(self._validation_hits(matrix, assign(b)[1]), -b) for b in LOGIT_WEIGHTS]
-        hits, neg_b = max(tried)
-        log.info("logit weight %.2f: validation Hits@1 %.4f (%s)", -neg_b, hits,
-                 ", ".join(f"{-b:.2f}: {h:.4f}" for h, b in tried))
-        return -neg_b
+        return _best_weight(lambda b: self._validation_hits(matrix, assign(b)[1]), "", "validation Hits@1")
 
     def _fit_calibrator(self, matrix: CandidateMatrix, score: Tensor, log_a: Tensor,
-                        features: Tensor) -> Calibrator | None:
-        """Fit on the validation rows of ``matrix`` (``features``: its competition features,
-        computed once by the caller) and on their dangling copies."""
-        if self.validation.numel() == 0:
+                        features: Tensor, validation: Tensor | None = None, *,
+                        what: str = "validation sources") -> Calibrator | None:
+        """Fit on the rows of ``matrix`` of the ``(V, 2)`` validation pairs (default: the
+        model's; ``features``: the matrix's competition features, computed once by the
+        caller) and on their dangling copies. ``what``: the pairs, for the log."""
+        validation = self.validation if validation is None else validation
+        if validation.numel() == 0:
             log.warning("the model has no validation pairs in this graph: scores are not calibrated")
             return None
-        present = torch.isin(self.validation[:, 0], matrix.row)
-        val = self.validation[present]
+        present = torch.isin(validation[:, 0], matrix.row)
+        val = validation[present]
         if val.size(0) == 0:
             return None
         answer = dict(zip(val[:, 0].tolist(), val[:, 1].tolist()))
@@ -541,10 +550,10 @@ class ModelScorer:
             calibrator = Calibrator.fit(torch.cat([features[rows], d_features]),
                                         torch.cat([labels, d_labels]))
         except ValueError as exc:
-            log.warning("scores are not calibrated: %s", exc)
+            log.warning("scores are not calibrated (fitted on %s): %s", what, exc)
             return None
-        log.info("calibrated on %d validation sources (with and without their answer): %s",
-                 val.size(0), calibrator.describe())
+        log.info("calibrated on %d %s (with and without their answer): %s",
+                 val.size(0), what, calibrator.describe())
         return calibrator
 
     @property

@@ -42,7 +42,7 @@ def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: st
     cache = ScoringCache()
     ModelScorer(snapshot, trained, labelled=labelled, cache=cache).alignment  # fills it
     assert cache.logits and cache.candidates.lists and cache.blocking is not None
-    assert cache.nameless is not None and cache.nameless.scored
+    assert cache.nameless is not None and cache.nameless.logit is not None
     # a person renames one source entity that has candidates and neighbours (whose trees
     # hold it: their pairs' scores and blocking vectors move too)
     linked = set(hop1_edges(snapshot.source.store)[1].tolist())
