@@ -46,7 +46,7 @@ from kgn_align.coldstart import STUDENT_WEIGHT, ColdStartConfig
 from kgn_align.datasets import KGDataset, KGSide, local_name, read_kg
 from kgn_align.features import NgramFeaturizer
 from kgn_align.sampling.reference import sample_in_memory
-from kgn_align.snapshot import feature_text, hop1_edges
+from kgn_align.snapshot import feature_text
 
 log = logging.getLogger("candidates_bench")
 RESULTS = Path(__file__).resolve().parent / "results" / "candidates.json"
@@ -68,7 +68,7 @@ def sampled_edges(side: KGSide, ids: list[int], k1: int = 10) -> Tensor:
     keys = [str(i) for i in ids]
     store = sample_in_memory(((str(h), r, str(t)) for h, r, t in side.triples), keys,
                              k1=k1, k2=1, keys=keys)
-    return hop1_edges(store)
+    return store.edges()
 
 
 def recall(source: Tensor, target: Tensor, pairs: Tensor) -> dict[str, float]:

@@ -295,12 +295,13 @@ def search_pool(source: Tensor, target: Tensor, sources: Tensor, pool: Tensor, k
 @dataclass
 class CandidateCache:
     """Blocking results kept between jobs by a long-running caller (the worker), by key:
-    a source's candidate targets and their similarities, valid for one pool of targets and
-    one ``k``. The caller drops what a change can move (:meth:`forget`); the rest is reused
+    a source's candidate targets and their similarities, valid for one pool of targets, one
+    ``k`` and one set of seed anchors (:mod:`kgn_align.seed_propagation`). The caller drops what a change can move (:meth:`forget`); the rest is reused
     instead of searching every source again (:func:`search_cached`)."""
 
     pool: frozenset[str] | None = None
     k: int = 0
+    anchors: frozenset[tuple[str, str]] = frozenset()
     lists: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
     def forget(self, sources: Iterable[str] = (), targets: Iterable[str] = ()) -> int:
@@ -315,21 +316,23 @@ class CandidateCache:
         return len(gone)
 
     def clear(self) -> None:
-        self.pool, self.k = None, 0
+        self.pool, self.k, self.anchors = None, 0, frozenset()
         self.lists.clear()
 
 
 def search_cached(cache: CandidateCache, source_keys: Sequence[str], target_keys: Sequence[str],
-                  sources: Tensor, pool: Tensor, k: int, search_fn: Callable[[Tensor], Candidates]) -> Candidates:
+                  sources: Tensor, pool: Tensor, k: int, search_fn: Callable[[Tensor], Candidates], *,
+                  anchors: frozenset[tuple[str, str]] = frozenset()) -> Candidates:
     """:func:`search_pool`'s result for ``sources`` x ``pool``, searching only the sources
     ``cache`` holds no list for (``search_fn(rows)``: the search for those source rows) and
-    keeping what it finds. A different pool or ``k`` empties the cache first. Shapes as
+    keeping what it finds. A different pool, ``k`` or set of seed ``anchors`` (the blocking
+    vectors hold them) empties the cache first. Shapes as
     :func:`search_pool`: ``(Q,)`` sources -> ``(Q, k)``.
     """
     pool_keys = frozenset(target_keys[i] for i in pool.tolist())
-    if cache.pool != pool_keys or cache.k != k:
+    if cache.pool != pool_keys or cache.k != k or cache.anchors != anchors:
         cache.clear()
-        cache.pool, cache.k = pool_keys, k
+        cache.pool, cache.k, cache.anchors = pool_keys, k, anchors
     row_of = {target_keys[i]: i for i in pool.tolist()}
     keys = [source_keys[i] for i in sources.tolist()]
     missing = [j for j, key in enumerate(keys) if key not in cache.lists]

@@ -25,7 +25,6 @@ import torch
 
 from kgn_align.candidates import search_pool
 from kgn_align.scoring import ModelScorer
-from kgn_align.snapshot import hop1_edges
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def affected_sources(scorer: ModelScorer, element_ids: Iterable[str]) -> list[st
         changed = torch.zeros(len(src.table), dtype=torch.bool)
         changed[src_rows] = True
         hit |= changed
-        edges = hop1_edges(src.store)  # [seed, neighbour]
+        edges = src.store.edges()  # [seed, neighbour]
         hit[edges[0][changed[edges[1]]]] = True
     aligned_tgt = [r for r in tgt_rows if tgt.table.aligned[r]]
     if aligned_tgt and aligned_src.numel():

@@ -101,6 +101,11 @@ class TreeStore:
         """``(num_slots,)`` tree position of every slot."""
         return torch.repeat_interleave(torch.arange(self.num_trees), self.tree_ptr.diff())
 
+    def edges(self, depth: int = 1) -> Tensor:
+        """``(2, E)`` [seed entity, sampled neighbour at ``depth``] rows of every tree."""
+        slots = (self.slot_depth == depth).nonzero(as_tuple=True)[0]
+        return torch.stack([self.tree_seed[self.slot_tree[slots]], self.slot_entity[slots]])
+
     def tree_of(self) -> dict[int, int]:
         """entity row -> tree position, for seeds that have a tree."""
         return {int(e): t for t, e in enumerate(self.tree_seed.tolist())}

@@ -4,7 +4,8 @@ The stages, over every source entity the backfill could align at once:
 
 1. **Blocking**: each source's ``k`` nearest targets by blocking vectors (names +
    sampled neighbourhood names, with the checkpoint's cold-start student for entities
-   without neighbours; :mod:`kgn_align.candidates`), within the same entity type, among the
+   without neighbours, :mod:`kgn_align.candidates`; + the seed anchors among the sampled
+   neighbours, :mod:`kgn_align.seed_propagation`), within the same entity type, among the
    targets still open: a target accepted for another source, and a rejected pair, are no
    candidates.
 2. **Pair model**: the GNN (cross-encoder) scores each candidate pair; pairs stream
@@ -55,6 +56,7 @@ from kgn_align.coldstart import ColdStartMLP
 from kgn_align.features import NgramFeaturizer
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import PairModel
+from kgn_align.seed_propagation import ANCHOR_WEIGHT, anchor_identity, anchor_vectors, with_anchors
 from kgn_align.snapshot import Snapshot
 from kgn_align.training import load_checkpoint, pick_device, score_pairs
 from kgn_align.writeback import ModelStamp, ScoredPair, reviewed_as
@@ -167,6 +169,8 @@ class ScoringCache:
     betas: dict[str, float] = field(default_factory=dict)
     #: the validation sources' lists without their names (sources without a name only)
     nameless: NamelessLists | None = None
+    #: the last scorer's anchor vectors, source and target side
+    anchor_vectors: tuple[Tensor, Tensor] | None = None
 
     def clear(self, *, names: bool = False) -> None:
         """Forget every kept result (``names`` too: they belong to one featurizer)."""
@@ -175,6 +179,28 @@ class ScoringCache:
         self.logits.clear()
         self.candidates.clear()
         self.blocking = None
+        self.anchor_vectors = None
+        self.betas.clear()
+        self.forget_nameless()
+
+    def moved_anchors(self, scorer: ModelScorer) -> None:
+        """Drop what entities whose anchor vectors moved since the last scorer invalidate —
+        their candidate lists as sources, every list holding one as a target, and the
+        choices made on the validation lists — and keep the new vectors. A change to one
+        relationship moves the anchors up to two hops away
+        (:mod:`kgn_align.seed_propagation`), further than the trees it touched."""
+        before, now = self.anchor_vectors, (scorer.anchor_a, scorer.anchor_b)
+        self.anchor_vectors = now
+        if before is None:
+            return
+        if any(b.shape != n.shape for b, n in zip(before, now)):
+            self.candidates.clear()
+        else:
+            moved = [(b != n).any(dim=1).nonzero(as_tuple=True)[0].tolist() for b, n in zip(before, now)]
+            if not moved[0] and not moved[1]:
+                return
+            s_keys, t_keys = scorer.snapshot.source.table.keys, scorer.snapshot.target.table.keys
+            self.candidates.forget(sources=[s_keys[r] for r in moved[0]], targets=[t_keys[r] for r in moved[1]])
         self.betas.clear()
         self.forget_nameless()
 
@@ -254,11 +280,11 @@ class ModelScorer:
         self.side_a, self.side_b = trained.inputs(snapshot, level0)
         kept = cache.blocking if cache is not None else None
         if kept is not None and snapshot.parent == kept[0] and kept[1] == block_beta:
-            self.block_a, self.block_b = snapshot.refresh_blocking(level0, trained.student, block_beta, kept[2:])
+            plain = snapshot.refresh_blocking(level0, trained.student, block_beta, kept[2:])
         else:
-            self.block_a, self.block_b = snapshot.blocking(level0, trained.student, block_beta)
+            plain = snapshot.blocking(level0, trained.student, block_beta)
         if cache is not None:
-            cache.blocking = (snapshot.token, block_beta, self.block_a, self.block_b)
+            cache.blocking = (snapshot.token, block_beta, *plain)
         src, tgt = snapshot.source, snapshot.target
         validation = [(a, b) for a, b in trained.validation
                       if a in src.aligned_row and b in tgt.aligned_row]
@@ -269,6 +295,19 @@ class ModelScorer:
         settled_s = {a for a, _ in accepted} - held_out_s
         settled_t = {b for _, b in accepted} - held_out_t
         self.rejected = set(reviewed_as(labelled, "rejected"))
+        #: the seed alignment (every accepted pair, the validation ones too): blocking vectors
+        #: carry which aligned neighbours an entity has (:mod:`kgn_align.seed_propagation`)
+        self.anchors = frozenset((a, b) for a, b in accepted if a in src.aligned_row and b in tgt.aligned_row)
+        identity = anchor_identity([(a, b, src.aligned_row[a], tgt.aligned_row[b]) for a, b in sorted(self.anchors)],
+                                   len(src.table.keys), len(tgt.table.keys))
+        self.anchor_a = anchor_vectors(identity[0], src.lists)
+        self.anchor_b = anchor_vectors(identity[1], tgt.lists)
+        if cache is not None:
+            cache.moved_anchors(self)
+        #: blocking vectors without the anchors (names and neighbourhood names)
+        self.plain_a, self.plain_b = plain
+        self.block_a = with_anchors(self.plain_a, self.anchor_a)
+        self.block_b = with_anchors(self.plain_b, self.anchor_b)
         #: targets a person matched: the validation ones compete in the matching (they
         #: stand in for open targets while calibrating) but are never handed to a source
         self.accepted_targets = {tgt.aligned_row[b] for _, b in accepted if b in tgt.aligned_row}
@@ -306,7 +345,8 @@ class ModelScorer:
     @property
     def settings(self) -> dict[str, object]:
         """What changes its output besides the graph and the model: part of a run's fingerprint."""
-        return {"k": self.k, "block_beta": self.block_beta, "variant": self.variant}
+        return {"k": self.k, "block_beta": self.block_beta, "variant": self.variant,
+                "anchor_weight": ANCHOR_WEIGHT}
 
     @property
     def stamp(self) -> ModelStamp:
@@ -352,7 +392,8 @@ class ModelScorer:
         cache = self._whole_side_cache(sources, pool)
         if cache is not None:
             found = search_cached(cache.candidates, self.snapshot.source.table.keys,
-                                  self.snapshot.target.table.keys, sources, pool, self.k, search_rows)
+                                  self.snapshot.target.table.keys, sources, pool, self.k, search_rows,
+                                  anchors=self.anchors)
         else:
             found = search_rows(sources)
         matrix, keep = CandidateMatrix.from_lists(sources, found.index)
@@ -429,17 +470,17 @@ class ModelScorer:
             lists = None  # searched among other open targets
         if lists is None:
             width = self.side_a.features.size(1)
-            if self.validation.numel() == 0 or self.block_a.size(1) <= width:
+            if self.validation.numel() == 0 or self.plain_a.size(1) <= width:
                 return None  # no validation pairs, or blocking by names alone: nothing to go by
             val = self.validation[~self.nameless[self.validation[:, 0]]
                                   & torch.isin(self.validation[:, 0], self.sources)]
             if val.size(0) == 0:
                 return None
             rows = val[:, 0]
-            block = self.block_a.clone()
-            block[rows, :width] = 0.0
-            block[rows] = torch.nn.functional.normalize(block[rows], dim=-1)
-            found = search_pool(block, self.block_b, rows, self.pool, self.k,
+            plain = self.plain_a.clone()
+            plain[rows, :width] = 0.0
+            plain[rows] = torch.nn.functional.normalize(plain[rows], dim=-1)
+            found = search_pool(with_anchors(plain, self.anchor_a), self.block_b, rows, self.pool, self.k,
                                 source_types=self.types_a, target_types=self.types_b)
             matrix, keep = CandidateMatrix.from_lists(rows, found.index)
             lists = NamelessLists(rows, val[:, 1], self.pool, matrix, found.similarity[keep])

@@ -126,8 +126,8 @@ class Snapshot:
         the indexed side, where a missing neighbourhood part costs rank; an isolated source
         is a query, ranked by names alone, which measured better than a guess
         (``benchmarks/results/candidates.json``, cold start)."""
-        a = blocking_vectors(level0[0], hop1_edges(self.source.store), beta=beta)
-        b = blocking_vectors(level0[1], hop1_edges(self.target.store), beta=beta, student=student)
+        a = blocking_vectors(level0[0], self.source.store.edges(), beta=beta)
+        b = blocking_vectors(level0[1], self.target.store.edges(), beta=beta, student=student)
         return a, b
 
     def refresh_blocking(self, level0: tuple[torch.Tensor, torch.Tensor], student: ColdStartMLP | None,
@@ -136,9 +136,9 @@ class Snapshot:
         :attr:`SideSnapshot.dirty` rows are computed again (the same values)."""
         if self.source.dirty is None or self.target.dirty is None:
             raise ValueError("refresh_blocking needs a refreshed snapshot")
-        a = refresh_blocking_vectors(previous[0], level0[0], hop1_edges(self.source.store), self.source.dirty,
+        a = refresh_blocking_vectors(previous[0], level0[0], self.source.store.edges(), self.source.dirty,
                                      beta=beta)
-        b = refresh_blocking_vectors(previous[1], level0[1], hop1_edges(self.target.store), self.target.dirty,
+        b = refresh_blocking_vectors(previous[1], level0[1], self.target.store.edges(), self.target.dirty,
                                      beta=beta, student=student)
         return a, b
 
@@ -146,7 +146,7 @@ class Snapshot:
                        config: ColdStartConfig | None = None) -> ColdStartMLP | None:
         """The cold-start student of this snapshot's two sides (:mod:`kgn_align.coldstart`);
         ``None`` when no entity has a sampled neighbour (there is nothing to distil)."""
-        edges = [hop1_edges(self.source.store), hop1_edges(self.target.store)]
+        edges = [self.source.store.edges(), self.target.store.edges()]
         if all(e.size(1) == 0 for e in edges):
             log.warning("no entity has neighbours: blocking will use names alone")
             return None
@@ -165,14 +165,7 @@ def model_features(level0: torch.Tensor, store: TreeStore, context_beta: float) 
     neighbourhood-name vector over ``store``'s hop-1 neighbours when ``context_beta > 0``."""
     if context_beta <= 0:
         return level0
-    return with_context(level0, neighbour_context(level0, hop1_edges(store)), context_beta)
-
-
-def hop1_edges(store: TreeStore) -> torch.Tensor:
-    """``(2, E)`` [seed entity, sampled hop-1 neighbour] rows of every tree in ``store``."""
-    slot_tree = store.slot_tree
-    hop1 = (store.slot_depth == 1).nonzero(as_tuple=True)[0]
-    return torch.stack([store.tree_seed[slot_tree[hop1]], store.slot_entity[hop1]])
+    return with_context(level0, neighbour_context(level0, store.edges()), context_beta)
 
 
 def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
@@ -297,7 +290,7 @@ def refreshed(graph: Graph, snapshot: Snapshot, element_ids: Sequence[str], *,
             index = torch.tensor(list(values), dtype=torch.long)
             attributes = AttributeTable(attributes.numeric.index_copy(0, index, fresh.numeric),
                                         attributes.text.index_copy(0, index, fresh.text))
-        dirty = _touched(rows, hop1_edges(old.store), hop1_edges(store), len(table))
+        dirty = _touched(rows, old.store.edges(), store.edges(), len(table))
         sides.append(SideSnapshot(side, table, store, names, labels, old.aligned_row, attributes, lists, dirty))
     return Snapshot(config, sides[0], sides[1], parent=snapshot.token)
 

@@ -13,7 +13,7 @@ from kgn_align import datasets, loaders
 from kgn_align.changes import forget_changed, stale_keys
 from kgn_align.graph import Graph
 from kgn_align.scoring import ModelScorer, ScoringCache
-from kgn_align.snapshot import hop1_edges, refreshed, take
+from kgn_align.snapshot import refreshed, take
 from kgn_align.training import TrainConfig
 from kgn_align.workflows import train_model
 from kgn_align.writeback import labelled_pairs
@@ -45,7 +45,7 @@ def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: st
     assert cache.nameless is not None and cache.nameless.logit is not None
     # a person renames one source entity that has candidates and neighbours (whose trees
     # hold it: their pairs' scores and blocking vectors move too)
-    linked = set(hop1_edges(snapshot.source.store)[1].tolist())
+    linked = set(snapshot.source.store.edges()[1].tolist())
     edited = next(a for a, _ in cache.logits if snapshot.source.aligned_row[a] in linked)
     element_id = snapshot.source.table.ids[snapshot.source.aligned_row[edited]]
     with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as driver:
@@ -102,7 +102,7 @@ def test_a_refreshed_snapshot_equals_a_fresh_one(graph: Graph, namespace: str, c
     config = loaders.preset_config(ds, prefix=namespace)
     before = take(graph, config)
     src = before.source
-    linked = hop1_edges(src.store)
+    linked = src.store.edges()
     renamed = src.table.keys[int(linked[1][0])]  # a neighbour in someone's tree
     lone = src.store.tree_seed[src.store.tree_ptr.diff() == 1][:2]  # seeds without neighbours
     a, b = (src.table.keys[int(r)] for r in lone)

@@ -15,7 +15,7 @@ from kgn_align.cli import cli
 from kgn_align.graph import Graph
 from kgn_align.scoring import ModelScorer, TrainedModel
 from kgn_align.explaining import explain_pair, render
-from kgn_align.snapshot import hop1_edges, take
+from kgn_align.snapshot import take
 from kgn_align.training import TrainConfig, score_pairs
 from kgn_align.evaluation import Gold
 from kgn_align.workflows import evaluate_alignment, judge_graph_edges, train_model
@@ -130,7 +130,7 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     assert json.loads(shown.output[shown.output.index("{"):])["edges_in_graph"] == in_graph
 
     # explain samples just the pair's two trees, yet the pair model scores it as in a backfill
-    linked = [set(hop1_edges(side.store)[0].tolist()) for side in (snapshot.source, snapshot.target)]
+    linked = [set(side.store.edges()[0].tolist()) for side in (snapshot.source, snapshot.target)]
     a_key, b_key = next((str(a), str(b)) for a, b in slice_.test_pairs
                         if snapshot.source.aligned_row[str(a)] in linked[0]
                         and snapshot.target.aligned_row[str(b)] in linked[1])

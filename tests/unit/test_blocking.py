@@ -15,7 +15,7 @@ from kgn_align.coldstart import ColdStartConfig, ColdStartMLP
 from kgn_align.datasets import KGSide, local_name, read_kg
 from kgn_align.features import NgramFeaturizer, neighbour_context
 from kgn_align.sampling.reference import sample_in_memory
-from kgn_align.snapshot import feature_text, hop1_edges
+from kgn_align.snapshot import feature_text
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,7 +25,7 @@ def _side(side: KGSide) -> tuple[Tensor, list[str]]:
     keys = [str(i) for i in ids]
     store = sample_in_memory(((str(h), r, str(t)) for h, r, t in side.triples), keys, k1=10, k2=1, keys=keys)
     texts = [feature_text([side.names.get(i), local_name(side.uris[i])]) for i in ids]
-    return hop1_edges(store), texts
+    return store.edges(), texts
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,93 @@
+"""Seed-alignment propagation (:mod:`kgn_align.seed_propagation`): anchors, anchor vectors,
+and their effect on blocking on a real slice."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kgn_align.candidates import blocking_vectors, recall_at_k, search
+from kgn_align.datasets import local_name, read_kg
+from kgn_align.features import NgramFeaturizer
+from kgn_align.sampling.reference import lists_in_memory
+from kgn_align.seed_propagation import ANCHOR_WEIGHT, anchor_identity, anchor_vectors, with_anchors
+from kgn_align.snapshot import feature_text
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _lists(edges: list[tuple[str, str, str]], keys: list[str]):
+    lists, table, _ = lists_in_memory(edges, cap=50, keys=keys)
+    assert table == keys
+    return lists
+
+
+def test_both_ends_of_a_seed_pair_share_one_stable_anchor() -> None:
+    pairs = [("a", "x", 0, 1), ("b", "y", 2, 0)]
+    a, b = anchor_identity(pairs, 3, 2, dim=64)
+    assert torch.equal(a[0], b[1]) and torch.equal(a[2], b[0])
+    assert a[1].abs().sum() == 0  # not aligned
+    assert (a[0].abs().sum(), a[2].abs().sum()) == (1, 1)
+    # the bucket belongs to the pair: the same whatever else is aligned, and in whichever rows
+    again, _ = anchor_identity([("a", "x", 1, 0)], 2, 1, dim=64)
+    assert torch.equal(again[1], a[0])
+
+
+def test_anchor_vectors_see_aligned_neighbours_one_and_two_hops_away_but_never_their_own() -> None:
+    keys = ["s", "u", "v", "w"]  # s - u - v, and w alone
+    lists = _lists([("s", "R", "u"), ("u", "R", "v")], keys)
+    identity = torch.zeros(4, 8)
+    identity[1, 3] = 1.0  # u is aligned
+    identity[2, 5] = -1.0  # v is aligned
+    vec = anchor_vectors(identity, lists, hop2_weight=0.25)
+    # s: u's anchor at hop 1, v's at hop 2 (a quarter)
+    expected = torch.nn.functional.normalize(torch.tensor([[0, 0, 0, 1.0, 0, -0.25, 0, 0]]), dim=-1)[0]
+    assert torch.allclose(vec[0], expected)
+    # u is aligned itself: its own anchor never counts, though s -> u -> s comes back to it
+    assert vec[1, 3] == 0 and vec[1, 5] < 0
+    assert vec[2, 5] == 0 and vec[2, 3] > 0
+    assert vec[3].abs().sum() == 0  # no neighbours, nothing aligned around it
+
+
+def test_with_anchors_mixes_the_cosines_by_the_weight() -> None:
+    x = torch.nn.functional.normalize(torch.randn(2, 6, generator=torch.Generator().manual_seed(0)), dim=-1)
+    c = torch.nn.functional.normalize(torch.randn(2, 4, generator=torch.Generator().manual_seed(1)), dim=-1)
+    mixed = with_anchors(x, c, 0.2)
+    assert mixed.shape == (2, 10)
+    assert torch.allclose(mixed[0] @ mixed[1], 0.8 * (x[0] @ x[1]) + 0.2 * (c[0] @ c[1]))
+    assert with_anchors(x, c, 0.0) is x
+
+
+def test_aligned_neighbours_find_counterparts_that_names_and_neighbour_names_miss() -> None:
+    """On dbp15k_fr_en, the training pairs as anchors lift recall@1 and @10 of the held-out
+    pairs among all targets over the blocking vectors without them (0.956 -> 0.962 and
+    0.990 -> 0.993 when written). The whole set: on a 3,000-pair slice, whose entities keep
+    only the relations among themselves, the anchors are too sparse and cost recall@1."""
+    ds = read_kg("dbp15k_fr_en")
+    sides = []
+    for side in ds.sides:
+        keys = [str(i) for i in sorted(side.uris)]
+        lists = _lists([(str(h), r, str(t)) for h, r, t in side.triples], keys)
+        edges = torch.stack([torch.repeat_interleave(torch.arange(lists.num_nodes),
+                                                     torch.from_numpy(lists.lengths())),
+                             torch.from_numpy(lists.nbr)])
+        texts = [feature_text([side.names.get(i), local_name(side.uris[i])]) for i in sorted(side.uris)]
+        sides.append((keys, lists, edges, texts))
+    featurizer = NgramFeaturizer.fit(sides[0][3] + sides[1][3])
+    row = [{k: r for r, k in enumerate(s[0])} for s in sides]
+    plain = [blocking_vectors(featurizer.transform(s[3]), s[2]) for s in sides]
+    seeds = [(str(a), str(b), row[0][str(a)], row[1][str(b)]) for a, b in ds.train_pairs]
+    identity = anchor_identity(seeds, len(sides[0][0]), len(sides[1][0]))
+    anchors = [anchor_vectors(identity[i], sides[i][1]) for i in (0, 1)]
+    test = torch.tensor([(row[0][str(a)], row[1][str(b)]) for a, b in ds.test_pairs])
+    found = anchors[0][test[:, 0]].abs().sum(1) > 0
+    assert found.float().mean() > 0.5  # most held-out sources have an aligned neighbour
+
+    def recall(a, b) -> dict[int, float]:
+        return recall_at_k(search(a[test[:, 0]], b, 10, backend="exact"),
+                           torch.stack([torch.arange(len(test)), test[:, 1]], 1), ks=(1, 10))
+
+    without = recall(*plain)
+    with_ = recall(with_anchors(plain[0], anchors[0]), with_anchors(plain[1], anchors[1]))
+    assert ANCHOR_WEIGHT > 0
+    assert with_[1] > without[1] + 0.004 and with_[10] > without[10] + 0.002, (without, with_)
