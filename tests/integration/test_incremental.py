@@ -132,3 +132,56 @@ def test_a_refreshed_snapshot_equals_a_fresh_one(graph: Graph, namespace: str, c
         created = run("CREATE (n:Entity {graph: $g, key: 'zz-new', name: 'Zz new'}) RETURN elementId(n) AS id",
                       g=config.source.value)[0]["id"]
     assert refreshed(graph, after, [created]) is None
+
+
+def test_kept_candidates_follow_aligned_neighbours_a_new_link_moves(graph: Graph, namespace: str, connection,
+                                                                    tmp_path: Path) -> None:
+    """A new relationship between two aligned source entities hands each one's anchor to
+    the other's neighbours, two hops away (:mod:`kgn_align.seed_propagation`): the worker's
+    kept blocking and alignment must equal a fresh one's. (On this slice every moved anchor
+    sits in a tree the change touched, so the trees' rule alone would do here;
+    ``tests/unit/test_scoring_cache.py`` shows the anchors' own rule.)"""
+    ds = datasets.read_kg("dbp15k_fr_en").slice(300)
+    loaders.load_kg(graph, ds, prefix=namespace)
+    config = loaders.preset_config(ds, prefix=namespace)
+    snapshot = take(graph, config)
+    trained = train_model(graph, config, tmp_path / "models", snapshot=snapshot,
+                          train_config=TrainConfig(epochs=1, max_steps=10))
+    labelled = labelled_pairs(graph, config)
+    cache = ScoringCache()
+    first = ModelScorer(snapshot, trained, labelled=labelled, cache=cache)
+    first.alignment  # fills the cache
+    src = snapshot.source
+    # two aligned sources, not linked yet; the first next to a busy entity, whose trees
+    # (its first few neighbours at hop 2) likely miss it: their anchors move all the same
+    edges = src.store.edges()
+    adjacent = set(map(tuple, edges.t().tolist()))
+    degree = torch.from_numpy(src.lists.lengths())
+    anchored = sorted(first.anchors)
+
+    def busiest_neighbour(key: str) -> int:
+        row = src.aligned_row[key]
+        around = edges[1][edges[0] == row]
+        return int(degree[around].max()) if around.numel() else 0
+
+    x = max((a for a, _ in anchored), key=busiest_neighbour)
+    y = next(a for a, _ in anchored if a != x and (src.aligned_row[x], src.aligned_row[a]) not in adjacent
+             and (src.aligned_row[a], src.aligned_row[x]) not in adjacent)
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as driver:
+        driver.execute_query("MATCH (x:Entity {graph: $g, key: $x}), (y:Entity {graph: $g, key: $y}) "
+                             "CREATE (x)-[:R_new_link {relation: 'new_link'}]->(y)",
+                             g=config.source.value, x=x, y=y, database_=connection.database)
+    ids = [src.table.ids[src.aligned_row[k]] for k in (x, y)]
+    after = refreshed(graph, snapshot, ids)
+    assert after is not None
+    scorer = ModelScorer(after, trained, labelled=labelled, cache=cache)
+    forget_changed(scorer, ids)
+    moved = (first.anchor_a != scorer.anchor_a).any(dim=1).nonzero(as_tuple=True)[0].tolist()
+    assert {after.source.table.keys[r] for r in moved} - {x, y}, "the link moved no anchor beyond its ends"
+    fresh = ModelScorer(take(graph, config), trained, labelled=labelled)
+    assert torch.allclose(scorer.block_a, fresh.block_a, atol=1e-6)
+    kept, new = scorer.alignment, fresh.alignment
+    assert torch.equal(kept.matrix.row, new.matrix.row) and torch.equal(kept.matrix.col, new.matrix.col)
+    assert torch.allclose(kept.cosine, new.cosine, atol=1e-6)
+    assert torch.allclose(kept.prob, new.prob, atol=1e-4)

@@ -1,0 +1,55 @@
+"""What the worker's :class:`~kgn_align.scoring.ScoringCache` drops when seed anchors move."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+from kgn_align.scoring import ScoringCache
+
+
+def _scorer(anchor_a: torch.Tensor, anchor_b: torch.Tensor) -> SimpleNamespace:
+    table = lambda keys: SimpleNamespace(table=SimpleNamespace(keys=keys))  # noqa: E731
+    return SimpleNamespace(anchor_a=anchor_a, anchor_b=anchor_b,
+                           snapshot=SimpleNamespace(source=table(["s0", "s1", "s2"]), target=table(["t0", "t1"])))
+
+
+def _filled() -> ScoringCache:
+    cache = ScoringCache()
+    cache.candidates.lists = {"s0": [("t0", 0.9)], "s1": [("t1", 0.8)], "s2": [("t0", 0.5), ("t1", 0.4)]}
+    cache.betas = {"cg-mualign": 0.1}
+    return cache
+
+
+def test_lists_of_entities_whose_anchors_moved_are_dropped_and_only_those() -> None:
+    a, b = torch.eye(3, 4), torch.eye(2, 4)
+    cache = _filled()
+    cache.moved_anchors(_scorer(a, b))  # the first scorer: nothing to compare with
+    assert len(cache.candidates.lists) == 3 and cache.betas
+    cache.moved_anchors(_scorer(a.clone(), b.clone()))  # nothing moved
+    assert len(cache.candidates.lists) == 3 and cache.betas
+    moved_a, moved_b = a.clone(), b.clone()
+    moved_a[1, 3] = 0.5  # source s1's aligned neighbourhood changed
+    moved_b[0, 2] = 0.5  # and target t0's: every list holding it goes
+    cache.moved_anchors(_scorer(moved_a, moved_b))
+    assert cache.candidates.lists == {}
+    assert cache.betas == {}  # chosen on lists that may have moved
+    assert torch.equal(cache.anchor_vectors[0], moved_a)
+
+
+def test_a_source_whose_anchors_moved_loses_its_list_alone() -> None:
+    a, b = torch.eye(3, 4), torch.eye(2, 4)
+    cache = _filled()
+    cache.moved_anchors(_scorer(a, b))
+    moved_a = a.clone()
+    moved_a[2, 0] = 1.0
+    cache.moved_anchors(_scorer(moved_a, b.clone()))
+    assert set(cache.candidates.lists) == {"s0", "s1"}
+
+
+def test_another_entity_table_drops_every_list() -> None:
+    cache = _filled()
+    cache.moved_anchors(_scorer(torch.eye(3, 4), torch.eye(2, 4)))
+    cache.moved_anchors(_scorer(torch.eye(4, 4), torch.eye(2, 4)))
+    assert cache.candidates.lists == {}
