@@ -59,11 +59,11 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     # neighbourhood part (zero without a student), and is still its source's candidate
     assert trained.student is not None
     row = snapshot.target.aligned_row[str(lonely_target)]
-    half = scorer.block_b.size(1) // 2
-    assert float(scorer.block_b[row, half:].abs().sum()) > 0
+    half = scorer.plain_b.size(1) // 2
+    assert float(scorer.plain_b[row, half:].abs().sum()) > 0
     bare = ModelScorer(snapshot, replace(trained, student=None), k=5)
-    assert float(bare.block_b[row, half:].abs().sum()) == 0
-    assert float(scorer.block_b[:, half:].abs().sum(1).gt(0).float().mean()) > 0.9
+    assert float(bare.plain_b[row, half:].abs().sum()) == 0
+    assert float(scorer.plain_b[:, half:].abs().sum(1).gt(0).float().mean()) > 0.9
     found = {p.target for p in scorer([str(lonely_source)])}
     assert str(lonely_target) in found
     options = BackfillOptions(run_id=namespace.strip("/") + "-run", policy=Policy.BEST, threshold=0.3, batch_size=50)
