@@ -136,8 +136,7 @@ def test_change_capture_queues_one_job_per_transaction(driver: neo4j.Driver, tag
         # a relationship between them: one job naming both ends
         driver.execute_query("MATCH (a {graph: $g, key: 'a'}), (b {graph: $g, key: 'b'}) "
                              "CREATE (a)-[:KNOWS]->(b)", g=tag)
-        time.sleep(0.5)
-        assert len(changed_jobs_with(driver, created["b"], wait=10, captured_by="kgn-plugin")) == 2
+        assert _until(lambda: len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin")) == 2)
         # the relationship deleted, a property removed: each one more job naming what lost it
         driver.execute_query("MATCH ({graph: $g, key: 'a'})-[r:KNOWS]->() DELETE r", g=tag)
         assert _until(lambda: len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin")) == 3)
