@@ -541,7 +541,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     \b
     The backfill runs dry, with these options (its defaults unless given), for the model
     and for two baselines with everything else equal:
-      propagation-sinkhorn  names propagated to neighbours + Sinkhorn (no GNN)
+      propagation-sinkhorn  names and seed anchors propagated to neighbours + Sinkhorn (no GNN)
       neighbourhood-cosine  the same without Sinkhorn
     Reported per method: precision, recall and F1 of those edges against held-out gold
     (precision over every edge when the gold is complete, as DBLP-ACM's; otherwise edges

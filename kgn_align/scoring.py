@@ -26,8 +26,8 @@ without their names.
 :class:`ModelScorer` computes all of it once, on first use; calling it with a batch of
 source keys then looks their pairs up, so batches, resumed runs and the order of calls
 give the same scores. Its :meth:`ModelScorer.with_variant` gives the baselines with everything
-else equal: ``propagation-sinkhorn`` (``beta = 0``: names propagated to neighbours plus
-Sinkhorn, in the manner of SEU) and ``neighbourhood-cosine`` (``beta = 0``, no Sinkhorn).
+else equal: ``propagation-sinkhorn`` (``beta = 0``: names and seed anchors propagated to
+neighbours plus Sinkhorn, in the manner of SEU and LightEA) and ``neighbourhood-cosine`` (``beta = 0``, no Sinkhorn).
 """
 
 from __future__ import annotations

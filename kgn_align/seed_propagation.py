@@ -46,42 +46,46 @@ HOP2_WEIGHT = 0.25
 
 
 def anchor_identity(pairs: Iterable[tuple[str, str, int, int]], n_a: int, n_b: int,
-                    dim: int = ANCHOR_DIM) -> tuple[Tensor, Tensor]:
-    """Each side's anchor rows: ``(source key, target key, source row, target row)`` seed
-    pairs give both of their rows the same signed one-hot vector, its bucket and sign
-    from a CRC-32 of the two keys (stable across runs and processes); other rows are zero.
+                    dim: int = ANCHOR_DIM) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Each side's anchor rows, sparse: ``(source key, target key, source row, target row)``
+    seed pairs give both of their rows the same signed one-hot vector, its bucket and sign
+    from a CRC-32 of the two keys (stable across runs and processes); other rows are empty.
 
     Shapes: ``-> (n_a, dim), (n_b, dim)``."""
-    a, b = torch.zeros(n_a, dim), torch.zeros(n_b, dim)
+    rows_a, rows_b, buckets, signs = [], [], [], []
     for s_key, t_key, row_a, row_b in pairs:
         code = zlib.crc32(f"{len(s_key)}:{s_key}|{t_key}".encode())
-        bucket, sign = code % dim, 1.0 if (code // dim) % 2 == 0 else -1.0
-        a[row_a, bucket] = sign
-        b[row_b, bucket] = sign
-    return a, b
+        rows_a.append(row_a)
+        rows_b.append(row_b)
+        buckets.append(code % dim)
+        signs.append(1.0 if (code // dim) % 2 == 0 else -1.0)
+    value = np.asarray(signs, dtype=np.float32)
+    return (sp.csr_matrix((value, (rows_a, buckets)), shape=(n_a, dim)),
+            sp.csr_matrix((value, (rows_b, buckets)), shape=(n_b, dim)))
 
 
 def adjacency(lists: NeighbourLists, n: int) -> sp.csr_matrix:
     """The symmetric 0/1 adjacency of ``n`` entity rows over their neighbour lists (an edge
     either way counts once), without self-loops. Shape ``(n, n)``."""
     rows = np.repeat(np.arange(lists.num_nodes), lists.lengths())
-    a = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, lists.nbr)), shape=(n, n))
-    a = ((a + a.T) > 0).astype(np.float32).tolil()
-    a.setdiag(0)
-    return a.tocsr()
+    head, tail = np.concatenate([rows, lists.nbr]), np.concatenate([lists.nbr, rows])
+    keep = head != tail
+    a = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (head[keep], tail[keep])), shape=(n, n))
+    a.data[:] = 1.0  # duplicates were summed
+    return a
 
 
-def anchor_vectors(identity: Tensor, lists: NeighbourLists, hop2_weight: float = HOP2_WEIGHT) -> Tensor:
+def anchor_vectors(identity: sp.csr_matrix, lists: NeighbourLists, hop2_weight: float = HOP2_WEIGHT) -> Tensor:
     """Each entity's anchor vector: the anchors of its neighbours (over the snapshot's
     neighbour lists, both directions) plus ``hop2_weight`` times those reached in two hops,
     L2-normalised; zero where none is aligned. Walks that come back to the entity are left
     out: an aligned entity's own anchor would be shared with its counterpart's, and a pair
-    would vouch for itself. Shapes: ``(N, D) -> (N, D)``."""
-    a = adjacency(lists, identity.size(0))
-    own = identity.numpy()
-    hop1 = a @ own
-    hop2 = a @ hop1 - np.asarray(a.sum(axis=1)) * own  # x -> u -> x walks removed
-    return torch.nn.functional.normalize(torch.from_numpy(hop1 + hop2_weight * hop2), dim=-1)
+    would vouch for itself. Shapes: ``(N, D)`` sparse ``-> (N, D)`` dense."""
+    a = adjacency(lists, identity.shape[0])
+    hop1 = a @ identity
+    hop2 = a @ hop1 - sp.diags(np.asarray(a.sum(axis=1)).ravel()) @ identity  # x -> u -> x walks removed
+    summed = (hop1 + hop2_weight * hop2).toarray().astype(np.float32, copy=False)
+    return torch.nn.functional.normalize(torch.from_numpy(summed), dim=-1)
 
 
 def with_anchors(blocking: Tensor, anchors: Tensor, weight: float = ANCHOR_WEIGHT) -> Tensor:
@@ -91,4 +95,8 @@ def with_anchors(blocking: Tensor, anchors: Tensor, weight: float = ANCHOR_WEIGH
     Shapes: ``(N, F), (N, D) -> (N, F + D)``; ``weight`` 0 returns ``blocking``."""
     if weight <= 0:
         return blocking
-    return torch.cat([blocking * (1.0 - weight) ** 0.5, anchors * weight ** 0.5], dim=1)
+    width = blocking.size(1)
+    out = torch.empty(blocking.size(0), width + anchors.size(1), dtype=blocking.dtype)
+    torch.mul(blocking, (1.0 - weight) ** 0.5, out=out[:, :width])  # written once, no temporaries
+    torch.mul(anchors, weight ** 0.5, out=out[:, width:])
+    return out
