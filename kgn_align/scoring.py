@@ -27,7 +27,8 @@ without their names.
 source keys then looks their pairs up, so batches, resumed runs and the order of calls
 give the same scores. Its :meth:`ModelScorer.with_variant` gives the baselines with everything
 else equal: ``propagation-sinkhorn`` (``beta = 0``: names and seed anchors propagated to
-neighbours plus Sinkhorn, in the manner of SEU and LightEA) and ``neighbourhood-cosine`` (``beta = 0``, no Sinkhorn).
+neighbours plus Sinkhorn, in the manner of SEU and LightEA) and ``neighbourhood-cosine``
+(``beta = 0``, no Sinkhorn).
 """
 
 from __future__ import annotations
@@ -295,16 +296,13 @@ class ModelScorer:
         settled_s = {a for a, _ in accepted} - held_out_s
         settled_t = {b for _, b in accepted} - held_out_t
         self.rejected = set(reviewed_as(labelled, "rejected"))
-        #: the seed alignment (every accepted pair, the validation ones too): blocking vectors
-        #: carry which aligned neighbours an entity has (:mod:`kgn_align.seed_propagation`)
+        #: the seed alignment (every accepted pair, the validation ones too) and each side's
+        #: anchor vectors: which aligned neighbours an entity has (:mod:`kgn_align.seed_propagation`)
         self.anchors = frozenset((a, b) for a, b in accepted if a in src.aligned_row and b in tgt.aligned_row)
-        identity = anchor_identity([(a, b, src.aligned_row[a], tgt.aligned_row[b]) for a, b in sorted(self.anchors)],
-                                   len(src.table.keys), len(tgt.table.keys))
-        self.anchor_a = anchor_vectors(identity[0], src.lists)
-        self.anchor_b = anchor_vectors(identity[1], tgt.lists)
+        self.anchor_a, self.anchor_b = self._anchor_vectors()
         if cache is not None:
             cache.moved_anchors(self)
-        #: blocking vectors without the anchors (names and neighbourhood names)
+        #: blocking vectors without the anchors (names and neighbourhood names), and with them
         self.plain_a, self.plain_b = plain
         self.block_a = with_anchors(self.plain_a, self.anchor_a)
         self.block_b = with_anchors(self.plain_b, self.anchor_b)
@@ -341,6 +339,13 @@ class ModelScorer:
         self._alignment: Alignment | None = None
         self._slices: dict[int, tuple[int, int]] = {}
         self._shared: ModelScorer | None = None
+
+    def _anchor_vectors(self) -> tuple[Tensor, Tensor]:
+        """Both sides' anchor vectors from :attr:`anchors` over the snapshot's neighbour lists."""
+        src, tgt = self.snapshot.source, self.snapshot.target
+        pairs = [(a, b, src.aligned_row[a], tgt.aligned_row[b]) for a, b in sorted(self.anchors)]
+        identity = anchor_identity(pairs, len(src.table.keys), len(tgt.table.keys))
+        return anchor_vectors(identity[0], src.lists), anchor_vectors(identity[1], tgt.lists)
 
     @property
     def settings(self) -> dict[str, object]:

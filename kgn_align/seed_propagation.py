@@ -20,7 +20,7 @@ and the cosine the global assignment starts from see them; an entity with no ali
 neighbour keeps its blocking cosine, scaled by ``1 - weight``, against every candidate.
 
 Measured on the product path (``kgn-align evaluate``, defaults, weight 0.15): dbp15k_fr_en
-Hits@1 among all targets 0.979 -> 0.988, dbp15k_ja_en 0.931 -> 0.950, dblp_acm F1 over every
+Hits@1 among all targets 0.979 -> 0.988, dbp15k_ja_en 0.931 -> 0.949, dblp_acm F1 over every
 written edge 0.985 -> 0.992 (its papers share aligned papers through their authors: hop 2);
 ``benchmarks/results/quality_*.json``.
 """
