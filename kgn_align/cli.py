@@ -840,7 +840,7 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
     import time
 
     from kgn_align import datasets, loaders
-    from kgn_align.backfill import BackfillOptions, run_backfill
+    from kgn_align.backfill import BackfillOptions, forget_run, run_backfill
     from kgn_align.scoring import ModelScorer
     from kgn_align.servers import server_for
     from kgn_align.snapshot import take
@@ -900,11 +900,14 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
             update("backfill", p.done - done["n"], p.total)
             done["n"] = p.done
 
+        run_id = f"demo-{trained.version}"
+        # the slice was just loaded again: its run starts afresh, whatever an earlier demo
+        # (another kgn-align version, other scorer settings) left under this id
+        forget_run(graph, run_id)
         try:
             summary = run_backfill(
                 graph, config, ModelScorer(snapshot, trained, labelled=labelled_pairs(graph, config)),
-                trained.stamp,
-                BackfillOptions(run_id=f"demo-{trained.version}", policy=Policy.BEST, threshold=threshold),
+                trained.stamp, BackfillOptions(run_id=run_id, policy=Policy.BEST, threshold=threshold),
                 progress=step)
         finally:
             finish()
