@@ -185,21 +185,36 @@ def test_kgn_align_transactions_queue_nothing(driver: neo4j.Driver, servers, tag
 
 
 def test_apoc_trigger_alternative_queues_jobs(driver: neo4j.Driver, tag: str) -> None:
-    """plugin/apoc_triggers.cypher as documented, on the APOC Core the project installs."""
+    """plugin/apoc_triggers.cypher as documented, on the APOC Core the project installs.
+
+    APOC runs an 'afterAsync' trigger on a thread pool and drops a run now and then (about 1 in
+    100 of quick successive writes here, nothing logged; the plugin's capture missed none of
+    450 in the same loop), so each kind of change gets three tries, on a fresh node each.
+    """
+    def apoc_jobs(element: str) -> int:
+        return len(changed_jobs_with(driver, element, captured_by="apoc-trigger"))
+
+    def create() -> str:
+        return driver.execute_query("CREATE (n:Entity {graph: $g, key: randomUUID(), name: 'n'}) "
+                                    "RETURN elementId(n) AS id", g=tag).records[0]["id"]
+
+    def queues_a_job(change: str) -> bool:
+        for _ in range(3):
+            element = create()
+            if not _until(lambda: apoc_jobs(element) == 1, seconds=5):
+                continue
+            driver.execute_query(f"MATCH (n) WHERE elementId(n) = $id {change}", id=element)
+            if _until(lambda: apoc_jobs(element) == 2, seconds=5):
+                return True
+        return False
+
     driver.execute_query(load_text("apoc_triggers", "plugin"), database_="system")
     try:
         deadline = time.monotonic() + 20  # installs are picked up every apoc.trigger.refresh
-        while True:
-            element = driver.execute_query("CREATE (n:Entity {graph: $g, key: randomUUID()}) "
-                                           "RETURN elementId(n) AS id", g=tag).records[0]["id"]
-            if changed_jobs_with(driver, element, wait=3, captured_by="apoc-trigger"):
-                break
+        while not changed_jobs_with(driver, create(), wait=3, captured_by="apoc-trigger"):
             assert time.monotonic() < deadline, "the APOC trigger queued no job"
-        # a property removed: one more job naming the node
-        driver.execute_query("MATCH (n) WHERE elementId(n) = $id SET n.name = 'x'", id=element)
-        assert _until(lambda: len(changed_jobs_with(driver, element, captured_by="apoc-trigger")) == 2)
-        driver.execute_query("MATCH (n) WHERE elementId(n) = $id REMOVE n.name", id=element)
-        assert _until(lambda: len(changed_jobs_with(driver, element, captured_by="apoc-trigger")) == 3)
+        assert queues_a_job("SET n.name = 'x'"), "a property set queued no job naming the node"
+        assert queues_a_job("REMOVE n.name"), "a property removed queued no job naming the node"
     finally:
         driver.execute_query("CALL apoc.trigger.drop('neo4j', 'kgn_align_changes')", database_="system")
         driver.execute_query("MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.capturedBy IS NOT NULL "
