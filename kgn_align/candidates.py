@@ -296,8 +296,9 @@ def search_pool(source: Tensor, target: Tensor, sources: Tensor, pool: Tensor, k
 class CandidateCache:
     """Blocking results kept between jobs by a long-running caller (the worker), by key:
     a source's candidate targets and their similarities, valid for one pool of targets, one
-    ``k`` and one set of seed anchors (:mod:`kgn_align.seed_propagation`). The caller drops what a change can move (:meth:`forget`); the rest is reused
-    instead of searching every source again (:func:`search_cached`)."""
+    ``k`` and one set of seed anchors (:mod:`kgn_align.seed_propagation`). The caller drops
+    what a change can move (:meth:`forget`); the rest is reused instead of searching every
+    source again (:func:`search_cached`)."""
 
     pool: frozenset[str] | None = None
     k: int = 0

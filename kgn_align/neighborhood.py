@@ -101,9 +101,9 @@ class TreeStore:
         """``(num_slots,)`` tree position of every slot."""
         return torch.repeat_interleave(torch.arange(self.num_trees), self.tree_ptr.diff())
 
-    def edges(self, depth: int = 1) -> Tensor:
-        """``(2, E)`` [seed entity, sampled neighbour at ``depth``] rows of every tree."""
-        slots = (self.slot_depth == depth).nonzero(as_tuple=True)[0]
+    def edges(self) -> Tensor:
+        """``(2, E)`` [seed entity, sampled hop-1 neighbour] rows of every tree."""
+        slots = (self.slot_depth == 1).nonzero(as_tuple=True)[0]
         return torch.stack([self.tree_seed[self.slot_tree[slots]], self.slot_entity[slots]])
 
     def tree_of(self) -> dict[int, int]:

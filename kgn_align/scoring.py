@@ -65,8 +65,12 @@ from kgn_align.writeback import ModelStamp, ScoredPair, reviewed_as
 log = logging.getLogger(__name__)
 
 METHOD = "cg-mualign"
-#: weights of the pair model's logit tried against the validation pairs (0 = no GNN)
-LOGIT_WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2)
+#: weights of the pair model's logit tried against the validation pairs (0 = no GNN). The
+#: small ones matter: on dbp15k_ja_en validation Hits@1 was 0.9511 at 0, 0.9556 at 0.01 and
+#: 0.9511 again at 0.02, so a grid starting at 0.02 kept the GNN out (test: 0.9494 -> 0.9558).
+LOGIT_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+#: the weight used when the graph holds none of the model's validation pairs to choose by
+UNCHOSEN_LOGIT_WEIGHT = 0.05
 #: the scorer's variants: (logit weight or None = chosen, Sinkhorn iterations)
 VARIANTS: dict[str, tuple[float | None, int]] = {
     METHOD: (None, ITERATIONS),
@@ -246,8 +250,8 @@ def _best_weight(hits_at: Callable[[float], float], which: str, measure: str) ->
     smaller weight, so the GNN enters the decision only where it helps); logged."""
     tried = [(hits_at(b), -b) for b in LOGIT_WEIGHTS]
     hits, neg_b = max(tried)
-    log.info("logit weight %s%.2f: %s %.4f (%s)", f"{which} " if which else "", -neg_b, measure, hits,
-             ", ".join(f"{-b:.2f}: {h:.4f}" for h, b in tried))
+    log.info("logit weight %s%g: %s %.4f (%s)", f"{which} " if which else "", -neg_b, measure, hits,
+             ", ".join(f"{-b:g}: {h:.4f}" for h, b in tried))
     return -neg_b
 
 
@@ -569,7 +573,7 @@ class ModelScorer:
         carry over to nameless ones).
         """
         if self.validation.numel() == 0:
-            return LOGIT_WEIGHTS[2]
+            return UNCHOSEN_LOGIT_WEIGHT
         return _best_weight(lambda b: self._validation_hits(matrix, assign(b)[1]), "", "validation Hits@1")
 
     def _fit_calibrator(self, matrix: CandidateMatrix, score: Tensor, log_a: Tensor,

@@ -47,6 +47,9 @@ class TrainConfig:
     weight_decay: float = 1e-5
     patience: int = 2
     valid_fraction: float = 0.1
+    #: at least this many pairs held out (a third of the pairs at most): a scorer fits its
+    #: calibration on their lists, and 10 % of a small seed alignment is too few to fit it
+    min_validation: int = 30
     valid_candidates: int = 20  #: gold + this many - 1 look-alikes per validation source
     bce_weight: float = 0.5
     seed: int = 0
@@ -160,7 +163,8 @@ def train(
     started = time.perf_counter()
 
     perm = torch.randperm(pairs.size(0), generator=gen)
-    n_valid = max(1, int(round(config.valid_fraction * pairs.size(0))))
+    n_valid = max(1, int(round(config.valid_fraction * pairs.size(0))),
+                  min(config.min_validation, pairs.size(0) // 3))
     valid, train_pairs = pairs[perm[:n_valid]], pairs[perm[n_valid:]]
     pool = hard_negative_pool(side_a, side_b, train_pairs[:, 0], train_pairs[:, 1], config.hard_pool)
     v_neg = hard_negative_pool(side_a, side_b, valid[:, 0], valid[:, 1], config.valid_candidates - 1)

@@ -139,8 +139,6 @@ def _tampered(path, change) -> None:
     pytest.param(lambda c: c["config"].__setitem__("hidden", c["config"]["hidden"]), id="nothing"),
 ])
 def test_every_part_that_changes_a_score_is_covered(tmp_path, change, request):
-    import numpy as np
-
     from kgn_align.features import NgramFeaturizer
 
     a, b, n_rel = sides()

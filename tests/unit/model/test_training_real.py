@@ -89,3 +89,16 @@ def test_rejected_pairs_train_as_non_matches(fr_en_slice, one_torch_thread):
     others = test[40:]
     kept, _ = score_pairs(told, a, b, others[:, 0], others[:, 1])
     assert float(kept.mean()) > float(after.mean())  # only what was rejected went down
+
+
+def test_a_small_seed_alignment_still_holds_out_enough_to_calibrate(fr_en_slice, one_torch_thread):
+    """10 % of 60 pairs would be 6 validation pairs: too few to fit a calibration on (the
+    scorer fits it on their candidate lists). At least 30 are held out, a third at most."""
+    a, b, train_pairs, _, n_rel = fr_en_slice
+    cfg = TrainConfig(epochs=1, batch_size=8, hard_negatives=2, random_negatives=1, hard_pool=5,
+                      valid_candidates=3, max_steps=1)
+    config = ModelConfig(feature_dim=256, num_relations=n_rel, hidden=8)
+    small = train(config, a, b, train_pairs[:60], cfg)
+    assert small.validation is not None and small.validation.size(0) == 20
+    large = train(config, a, b, train_pairs, cfg)
+    assert large.validation is not None and large.validation.size(0) == 40  # 10 % of 400
