@@ -7,7 +7,8 @@ entity is edited with plain Cypher (``SET s.note = ...``: no kgn-align code); th
 change capture queues a ``changed`` job, the worker re-aligns what the change can move, and
 the SAME_AS edge from that entity appears. Each request's latency runs from the commit of
 the edit to the moment the edge is readable; the job node's timestamps split it into
-capture (commit -> job queued), queue (-> claimed) and run (-> done).
+capture (commit -> job queued), queue (-> claimed) and run (-> done), and the run into the
+worker's stages (``stages_s`` in the job's result: refresh, prepare, align, write).
 
 Sources are chosen (before any request) among held-out pairs whose best candidate scores
 above the threshold, each used once, so every request must end in a new edge::
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                         job = drv.execute_query(
                             "MATCH (j:AlignmentJob {kind: 'changed', status: 'done'}) "
                             "WHERE j.result CONTAINS $k RETURN j.requestedAt.epochMillis AS queued, "
-                            "j.startedAt.epochMillis AS started, j.finishedAt.epochMillis AS finished "
+                            "j.startedAt.epochMillis AS started, j.finishedAt.epochMillis AS finished, "
+                            "j.result AS result "
                             "ORDER BY j.requestedAt DESC LIMIT 1", k=json.dumps(key)).records
                         if job or not found:
                             break
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                         j = job[0]
                         row |= {"capture_s": round(j["queued"] / 1000 - start, 3),
                                 "queue_s": round((j["started"] - j["queued"]) / 1000, 3),
-                                "run_s": round((j["finished"] - j["started"]) / 1000, 3)}
+                                "run_s": round((j["finished"] - j["started"]) / 1000, 3),
+                                "stages_s": json.loads(j["result"] or "{}").get("stages_s", {})}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
         finally:
@@ -157,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             values = [r[part] for r in rows if part in r]
             if values:
                 report[part.replace("_s", "_p50_s")] = pct(values, 0.5)
+        stages = [r["stages_s"] for r in rows if r.get("stages_s")]
+        report["stages_p50_s"] = {name: pct([st[name] for st in stages if name in st], 0.5)
+                                  for name in (stages[0] if stages else {})}
     report["target_p95_s"] = 2.0
     report["load_average_after"] = os.getloadavg()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -630,6 +630,23 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
 
 
+class StageClock:
+    """Wall seconds of a job's stages, in order: ``lap(name)`` closes the stage since the
+    last lap; :attr:`laps` goes into the job's result (what a slow job spent its time on)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._last = self._now()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = self._now()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
 def job_line(outcome: Any) -> str:
     """One line per ended job: ``job ID KIND: STATUS in S s, N edge(s) created[ (error)]``."""
     created = outcome.result.get("created", 0)
@@ -754,15 +771,21 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
             return backfill(job, trained, params)
-        scorer = ModelScorer(snapshot(trained, list(params.nodeIds)), trained, cache=cache,
-                             labelled=labelled_pairs(app.graph(), config))
+        clock = StageClock()
+        snap = snapshot(trained, list(params.nodeIds))
+        clock.lap("refresh")  # the changed nodes read again, their lists redrawn
+        scorer = ModelScorer(snap, trained, cache=cache, labelled=labelled_pairs(app.graph(), config))
         keys = forget_changed(scorer, params.nodeIds)
+        clock.lap("prepare")  # reviews, blocking and anchor vectors, what the change moved
         if not keys:
             return {"run_id": options(job, params).run_id, "created": 0, "updated": 0,
-                    "unchanged": 0, "entities": 0, "sources": []}
+                    "unchanged": 0, "entities": 0, "sources": [], "stages_s": clock.laps}
+        scorer.alignment
+        clock.lap("align")  # candidates searched again where moved, pair scores, Sinkhorn
         done = result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    BackfillFilter(keys=tuple(keys)), before_write=job.check_lease))
-        return {**done, "sources": keys[:CHANGED_KEYS_SHOWN]}
+        clock.lap("write")
+        return {**done, "sources": keys[:CHANGED_KEYS_SHOWN], "stages_s": clock.laps}
 
     if warm and not burst:
         import time

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 
@@ -57,7 +58,8 @@ from kgn_align.coldstart import ColdStartMLP
 from kgn_align.features import NgramFeaturizer
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import PairModel
-from kgn_align.seed_propagation import ANCHOR_WEIGHT, anchor_identity, anchor_vectors, with_anchors
+from kgn_align.seed_propagation import (ANCHOR_WEIGHT, adjacency, anchor_identity, anchor_vectors,
+                                        reach_of_change, with_anchors)
 from kgn_align.snapshot import Snapshot
 from kgn_align.training import load_checkpoint, pick_device, score_pairs
 from kgn_align.writeback import ModelStamp, ScoredPair, reviewed_as
@@ -174,8 +176,8 @@ class ScoringCache:
     betas: dict[str, float] = field(default_factory=dict)
     #: the validation sources' lists without their names (sources without a name only)
     nameless: NamelessLists | None = None
-    #: the last scorer's anchor vectors, source and target side
-    anchor_vectors: tuple[Tensor, Tensor] | None = None
+    #: the last scorer's anchor part, source and target side: refreshed, not recomputed
+    anchored: tuple[SideAnchors, SideAnchors] | None = None
 
     def clear(self, *, names: bool = False) -> None:
         """Forget every kept result (``names`` too: they belong to one featurizer)."""
@@ -184,7 +186,7 @@ class ScoringCache:
         self.logits.clear()
         self.candidates.clear()
         self.blocking = None
-        self.anchor_vectors = None
+        self.anchored = None
         self.betas.clear()
         self.forget_nameless()
 
@@ -194,10 +196,10 @@ class ScoringCache:
         choices made on the validation lists — and keep the new vectors. A change to one
         relationship moves the anchors up to two hops away
         (:mod:`kgn_align.seed_propagation`), further than the trees it touched."""
-        before, now = self.anchor_vectors, (scorer.anchor_a, scorer.anchor_b)
-        self.anchor_vectors = now
-        if before is None:
+        kept, self.anchored = self.anchored, scorer.anchored
+        if kept is None:
             return
+        before, now = (kept[0].vectors, kept[1].vectors), (scorer.anchor_a, scorer.anchor_b)
         if any(b.shape != n.shape for b, n in zip(before, now)):
             self.candidates.clear()
         else:
@@ -214,6 +216,20 @@ class ScoringCache:
         self.nameless = None
         for variant in VARIANTS:
             self.betas.pop(_nameless_key(variant), None)
+
+
+@dataclass
+class SideAnchors:
+    """One side's anchor part (:mod:`kgn_align.seed_propagation`) and what it was computed
+    from, so that the next job of a worker recomputes only the rows a change can move:
+    the seed anchors, the snapshot (its token) and its adjacency; the anchor vectors
+    ``(N, D)`` and the blocking vectors with them ``(N, F + D)``."""
+
+    anchors: frozenset[tuple[str, str]]
+    token: str
+    adjacency: sp.csr_matrix
+    vectors: Tensor
+    blocking: Tensor
 
 
 @dataclass
@@ -284,7 +300,8 @@ class ModelScorer:
         level0 = snapshot.level0(trained.featurizer, cache.names if cache is not None else None)
         self.side_a, self.side_b = trained.inputs(snapshot, level0)
         kept = cache.blocking if cache is not None else None
-        if kept is not None and snapshot.parent == kept[0] and kept[1] == block_beta:
+        refreshed = kept is not None and snapshot.parent == kept[0] and kept[1] == block_beta
+        if refreshed:
             plain = snapshot.refresh_blocking(level0, trained.student, block_beta, kept[2:])
         else:
             plain = snapshot.blocking(level0, trained.student, block_beta)
@@ -303,13 +320,13 @@ class ModelScorer:
         #: the seed alignment (every accepted pair, the validation ones too) and each side's
         #: anchor vectors: which aligned neighbours an entity has (:mod:`kgn_align.seed_propagation`)
         self.anchors = frozenset((a, b) for a, b in accepted if a in src.aligned_row and b in tgt.aligned_row)
-        self.anchor_a, self.anchor_b = self._anchor_vectors()
-        if cache is not None:
-            cache.moved_anchors(self)
         #: blocking vectors without the anchors (names and neighbourhood names), and with them
         self.plain_a, self.plain_b = plain
-        self.block_a = with_anchors(self.plain_a, self.anchor_a)
-        self.block_b = with_anchors(self.plain_b, self.anchor_b)
+        self.anchored = self._anchored(cache.anchored if cache is not None and refreshed else None)
+        self.anchor_a, self.anchor_b = (side.vectors for side in self.anchored)
+        self.block_a, self.block_b = (side.blocking for side in self.anchored)
+        if cache is not None:
+            cache.moved_anchors(self)
         #: targets a person matched: the validation ones compete in the matching (they
         #: stand in for open targets while calibrating) but are never handed to a source
         self.accepted_targets = {tgt.aligned_row[b] for _, b in accepted if b in tgt.aligned_row}
@@ -344,12 +361,35 @@ class ModelScorer:
         self._slices: dict[int, tuple[int, int]] = {}
         self._shared: ModelScorer | None = None
 
-    def _anchor_vectors(self) -> tuple[Tensor, Tensor]:
-        """Both sides' anchor vectors from :attr:`anchors` over the snapshot's neighbour lists."""
+    def _anchored(self, kept: tuple[SideAnchors, SideAnchors] | None) -> tuple[SideAnchors, SideAnchors]:
+        """Both sides' anchor vectors from :attr:`anchors` over the snapshot's neighbour lists,
+        and the blocking vectors with them. ``kept``: the parent snapshot's, when this one is
+        its refresh and the plain blocking vectors changed only in the sides' dirty rows:
+        then only the rows the change can move are computed again (the same values)."""
         src, tgt = self.snapshot.source, self.snapshot.target
         pairs = [(a, b, src.aligned_row[a], tgt.aligned_row[b]) for a, b in sorted(self.anchors)]
         identity = anchor_identity(pairs, len(src.table.keys), len(tgt.table.keys))
-        return anchor_vectors(identity[0], src.lists), anchor_vectors(identity[1], tgt.lists)
+        out = []
+        for i, (side, plain) in enumerate(((src, self.plain_a), (tgt, self.plain_b))):
+            adj = adjacency(side.lists, len(side.table.keys))
+            before = kept[i] if kept is not None else None
+            if (before is not None and side.dirty is not None and before.anchors == self.anchors
+                    and before.token == self.snapshot.parent and before.adjacency.shape == adj.shape):
+                moved = reach_of_change(before.adjacency, adj)
+                log.debug("anchor vectors: %d row(s) of side %s within reach of the change",
+                          moved.size, side.side.name)
+                vectors = before.vectors.clone()
+                if moved.size:
+                    vectors[torch.from_numpy(moved)] = anchor_vectors(identity[i], adj, rows=moved)
+                redo = torch.unique(torch.cat([torch.from_numpy(moved).long(), side.dirty]))
+                blocking = before.blocking.clone()
+                if redo.numel():
+                    blocking[redo] = with_anchors(plain[redo], vectors[redo])
+            else:
+                vectors = anchor_vectors(identity[i], adj)
+                blocking = with_anchors(plain, vectors)
+            out.append(SideAnchors(self.anchors, self.snapshot.token, adj, vectors, blocking))
+        return out[0], out[1]
 
     @property
     def settings(self) -> dict[str, object]:

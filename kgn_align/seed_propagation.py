@@ -76,17 +76,37 @@ def adjacency(lists: NeighbourLists, n: int) -> sp.csr_matrix:
     return a
 
 
-def anchor_vectors(identity: sp.csr_matrix, lists: NeighbourLists, hop2_weight: float = HOP2_WEIGHT) -> Tensor:
+def anchor_vectors(identity: sp.csr_matrix, lists: NeighbourLists | sp.csr_matrix,
+                   hop2_weight: float = HOP2_WEIGHT, *, rows: np.ndarray | None = None) -> Tensor:
     """Each entity's anchor vector: the anchors of its neighbours (over the snapshot's
-    neighbour lists, both directions) plus ``hop2_weight`` times those reached in two hops,
-    L2-normalised; zero where none is aligned. Walks that come back to the entity are left
-    out: an aligned entity's own anchor would be shared with its counterpart's, and a pair
-    would vouch for itself. Shapes: ``(N, D)`` sparse ``-> (N, D)`` dense."""
-    a = adjacency(lists, identity.shape[0])
+    neighbour lists, both directions, or their :func:`adjacency`) plus ``hop2_weight`` times
+    those reached in two hops, L2-normalised; zero where none is aligned. Walks that come
+    back to the entity are left out: an aligned entity's own anchor would be shared with its
+    counterpart's, and a pair would vouch for itself.
+
+    ``rows``: only these entity rows (what a worker recomputes after a change,
+    :func:`reach_of_change`), equal to those rows of the whole computation.
+
+    Shapes: ``(N, D)`` sparse ``-> (N, D)`` dense; ``(R, D)`` with ``rows (R,)``."""
+    a = lists if sp.issparse(lists) else adjacency(lists, identity.shape[0])
     hop1 = a @ identity
+    if rows is not None:
+        a, identity, own = a[rows], identity[rows], hop1[rows]
+    else:
+        own = hop1
     hop2 = a @ hop1 - sp.diags(np.asarray(a.sum(axis=1)).ravel()) @ identity  # x -> u -> x walks removed
-    summed = (hop1 + hop2_weight * hop2).toarray().astype(np.float32, copy=False)
+    summed = (own + hop2_weight * hop2).toarray().astype(np.float32, copy=False)
     return torch.nn.functional.normalize(torch.from_numpy(summed), dim=-1)
+
+
+def reach_of_change(before: sp.csr_matrix, after: sp.csr_matrix) -> np.ndarray:
+    """The rows whose anchor vectors can differ between two adjacencies of one entity table
+    (the same anchors): the rows whose neighbours changed (both ends of a link that came or
+    went) and their neighbours before or after, whose hop-2 sums read those rows. Shapes:
+    two ``(N, N)`` -> ``(R,)`` sorted rows."""
+    changed = np.zeros(before.shape[0], dtype=bool)
+    changed[np.unique((before != after).tocoo().row)] = True
+    return np.flatnonzero(changed | ((before + after) @ changed.astype(np.float32) > 0))
 
 
 def with_anchors(blocking: Tensor, anchors: Tensor, weight: float = ANCHOR_WEIGHT) -> Tensor:

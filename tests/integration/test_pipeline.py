@@ -112,6 +112,9 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         assert {str(lonely_source), edited_key} <= set(result["sources"])
         assert 2 <= result["entities"] <= 60 < len(snapshot.source.aligned_row)
         assert result["created"] == 0 and result["updated"] == 0
+        # where the job spent its time, stage by stage, for whoever reads the job node
+        assert list(result["stages_s"]) == ["refresh", "prepare", "align", "write"]
+        assert all(s >= 0 for s in result["stages_s"].values())
     finally:
         graph.write("worker_delete_job", {"id": job_id})
     assert read_edges(graph, config, trained.stamp.model) == edges

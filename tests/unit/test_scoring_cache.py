@@ -12,6 +12,7 @@ from kgn_align.scoring import ScoringCache
 def _scorer(anchor_a: torch.Tensor, anchor_b: torch.Tensor) -> SimpleNamespace:
     table = lambda keys: SimpleNamespace(table=SimpleNamespace(keys=keys))  # noqa: E731
     return SimpleNamespace(anchor_a=anchor_a, anchor_b=anchor_b,
+                           anchored=(SimpleNamespace(vectors=anchor_a), SimpleNamespace(vectors=anchor_b)),
                            snapshot=SimpleNamespace(source=table(["s0", "s1", "s2"]), target=table(["t0", "t1"])))
 
 
@@ -35,7 +36,7 @@ def test_lists_of_entities_whose_anchors_moved_are_dropped_and_only_those() -> N
     cache.moved_anchors(_scorer(moved_a, moved_b))
     assert cache.candidates.lists == {}
     assert cache.betas == {}  # chosen on lists that may have moved
-    assert torch.equal(cache.anchor_vectors[0], moved_a)
+    assert torch.equal(cache.anchored[0].vectors, moved_a)
 
 
 def test_a_source_whose_anchors_moved_loses_its_list_alone() -> None:

@@ -11,7 +11,8 @@ from kgn_align.candidates import blocking_vectors, recall_at_k, search
 from kgn_align.datasets import local_name, read_kg
 from kgn_align.features import NgramFeaturizer
 from kgn_align.sampling.reference import lists_in_memory
-from kgn_align.seed_propagation import ANCHOR_WEIGHT, anchor_identity, anchor_vectors, with_anchors
+from kgn_align.seed_propagation import (ANCHOR_WEIGHT, adjacency, anchor_identity, anchor_vectors,
+                                        reach_of_change, with_anchors)
 from kgn_align.snapshot import feature_text
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -46,6 +47,26 @@ def test_anchor_vectors_see_aligned_neighbours_one_and_two_hops_away_but_never_t
     assert vec[1, 3] == 0 and vec[1, 5] < 0
     assert vec[2, 5] == 0 and vec[2, 3] > 0
     assert vec[3].abs().sum() == 0  # no neighbours, nothing aligned around it
+
+
+def test_a_new_link_moves_only_the_rows_the_worker_recomputes_and_those_exactly() -> None:
+    """What a worker's job relies on: after a change, recomputing the anchor vectors of the
+    rows :func:`reach_of_change` names gives the whole computation's values, bit for bit,
+    and every other row is as it was."""
+    keys = [f"e{i}" for i in range(12)]
+    chain = [(f"e{i}", "R", f"e{i + 1}") for i in range(10)]  # e0 - e1 - ... - e10, e11 alone
+    before, after = _lists(chain, keys), _lists(chain + [("e2", "S", "e11")], keys)
+    pairs = [(f"e{i}", f"t{i}", i, i) for i in (1, 3, 5, 7, 9, 11)]
+    identity = anchor_identity(pairs, 12, 12, dim=32)[0]
+    a_before, a_after = adjacency(before, 12), adjacency(after, 12)
+    old, new = anchor_vectors(identity, a_before), anchor_vectors(identity, a_after)
+    moved = reach_of_change(a_before, a_after)
+    assert moved.tolist() == [1, 2, 3, 11]  # the link's ends and their neighbours
+    refreshed = old.clone()
+    refreshed[torch.from_numpy(moved)] = anchor_vectors(identity, a_after, rows=moved)
+    assert torch.equal(refreshed, new)
+    assert not torch.equal(old[1], new[1])  # e1 reads e11's anchor two hops away now
+    assert reach_of_change(a_after, a_after).size == 0
 
 
 def test_with_anchors_mixes_the_cosines_by_the_weight() -> None:
