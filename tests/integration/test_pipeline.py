@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from kgn_align import datasets, loaders
-from kgn_align.backfill import BackfillOptions, run_backfill
+from kgn_align.backfill import BackfillOptions, run_backfill, run_state
 from kgn_align.cli import cli
 from kgn_align.graph import Graph
 from kgn_align.scoring import ModelScorer, TrainedModel
@@ -102,7 +102,8 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
          "threshold": 0.3})},
         kind="plugin")[0]["id"]
     try:
-        ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--burst", "--dataset",
+        # not --burst: the worker warms up first, running a changed job's path dry
+        ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--max-jobs", "1", "--dataset",
                                        "dbp15k_fr_en", "--prefix", namespace, "--model",
                                        str(trained.path)], env=_env(connection))
         assert ran.exit_code == 0, ran.output
@@ -115,6 +116,10 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         # where the job spent its time, stage by stage, for whoever reads the job node
         assert list(result["stages_s"]) == ["refresh", "prepare", "align", "write"]
         assert all(s >= 0 for s in result["stages_s"].values())
+        # the warm-up wrote nothing: no edge moved, no run of its own left behind
+        assert "worker warm:" in ran.output
+        assert run_state(graph, "worker-warm-up") is None
+        assert read_edges(graph, config, trained.stamp.model) == edges
     finally:
         graph.write("worker_delete_job", {"id": job_id})
     assert read_edges(graph, config, trained.stamp.model) == edges
