@@ -670,7 +670,9 @@ def job_line(outcome: Any) -> str:
               help="Seconds between looks for new jobs.")
 @click.option("--warm/--no-warm", default=True, show_default=True,
               help="Score the whole side with the model before the first claim, so that the first "
-              "'changed' job re-scores only what its change touched (startup takes longer).")
+              "'changed' job re-scores only what its change touched, and run a 'changed' job's "
+              "path dry (nothing written) so the server has planned its queries (startup takes "
+              "longer).")
 @click.pass_obj
 def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, burst: bool,
            max_jobs: int | None, lease: float, poll: float, warm: bool) -> None:
