@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from kgn_align.backfill import BackfillFilter, BackfillOptions, BackfillSummary, Progress, run_backfill
-from kgn_align.config import load_config
+from kgn_align.config import CANDIDATES_PER_SOURCE, load_config
 from kgn_align.errors import KgnAlignError
 from kgn_align.graph import Graph
 from kgn_align.writeback import ModelStamp, Policy
@@ -75,7 +75,7 @@ def print_summary(summary: BackfillSummary) -> None:
 @click.option("--model-version", default="names@v1", show_default=True,
               help="With --scorer names: written as the edges' 'model' property (the GNN "
               "writes its checkpoint's content hash).")
-@click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=10,
+@click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=CANDIDATES_PER_SOURCE,
               show_default=True, help="Candidates scored per source entity.")
 @click.option("--policy", type=click.Choice([p.value for p in Policy]), default="best",
               show_default=True, help="all: every pair above the threshold; best: the best per "

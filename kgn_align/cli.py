@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from kgn_align import __version__
-from kgn_align.config import ConnectionConfig, connection_from_env
+from kgn_align.config import CANDIDATES_PER_SOURCE, ConnectionConfig, connection_from_env
 from kgn_align.errors import KgnAlignError
 from kgn_align.writeback import Policy
 
@@ -522,7 +522,8 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
               show_default=True, help="As 'backfill --policy'.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="As 'backfill --threshold'.")
-@click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=CANDIDATES_PER_SOURCE,
+              show_default=True,
               help="Candidates per source entity, as 'backfill -k'.")
 @click.option("--method", "methods", type=click.Choice(list(VARIANT_NAMES)), multiple=True,
               help="Judge only these methods (repeatable; default: the model and both baselines).")
@@ -758,7 +759,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "updated": summary.writes.updated, "unchanged": summary.writes.unchanged,
                 "entities": summary.entities}
 
-    def backfill(job: Job, trained: TrainedModel, params: Any, k: int = 10) -> dict[str, Any]:
+    def backfill(job: Job, trained: TrainedModel, params: Any, k: int = CANDIDATES_PER_SOURCE) -> dict[str, Any]:
         scorer = ModelScorer(snapshot(trained), trained, k=k, cache=cache,
                              labelled=labelled_pairs(app.graph(), config))
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from kgn_align.config import CANDIDATES_PER_SOURCE
 from kgn_align.errors import KgnAlignError
 from kgn_align.writeback import Policy
 
@@ -40,7 +41,7 @@ class _Params(BaseModel):
 class BackfillParams(_Params):
     """``backfill``: re-align the whole source side."""
 
-    k: int = Field(10, ge=1, le=MAX_K)  #: candidates per source entity
+    k: int = Field(CANDIDATES_PER_SOURCE, ge=1, le=MAX_K)  #: candidates per source entity
 
 
 class ChangedParams(_Params):

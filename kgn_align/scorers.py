@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 
 from kgn_align.candidates import Backend, search
-from kgn_align.config import AlignConfig, GraphSide
+from kgn_align.config import CANDIDATES_PER_SOURCE, AlignConfig, GraphSide
 from kgn_align.features import NgramFeaturizer
 from kgn_align.graph import Graph
 from kgn_align.snapshot import feature_text
@@ -49,13 +49,13 @@ class NameSimilarityScorer:
 
     Args:
         graph, config: where the two sides are.
-        k: candidates scored per source entity. Default 10.
+        k: candidates scored per source entity (:data:`~kgn_align.config.CANDIDATES_PER_SOURCE`).
         backend: nearest-neighbour backend (:func:`kgn_align.candidates.search`).
     """
 
     method = METHOD
 
-    def __init__(self, graph: Graph, config: AlignConfig, *, k: int = 10,
+    def __init__(self, graph: Graph, config: AlignConfig, *, k: int = CANDIDATES_PER_SOURCE,
                  backend: Backend = "auto") -> None:
         s_keys, s_names, s_types = read_side(graph, config, config.source)
         t_keys, t_names, t_types = read_side(graph, config, config.target)

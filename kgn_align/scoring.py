@@ -55,6 +55,7 @@ from kgn_align.assignment import (
 )
 from kgn_align.candidates import CONTEXT_BETA, CandidateCache, Candidates, search_cached, search_pool
 from kgn_align.coldstart import ColdStartMLP
+from kgn_align.config import CANDIDATES_PER_SOURCE
 from kgn_align.features import NgramFeaturizer
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import PairModel
@@ -288,7 +289,7 @@ class ModelScorer:
             (:func:`kgn_align.changes.forget_changed`) before handing it in again.
     """
 
-    def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = 10,
+    def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = CANDIDATES_PER_SOURCE,
                  batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA,
                  labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
                  cache: ScoringCache | None = None) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kgn_align import jobs
+from kgn_align.config import CANDIDATES_PER_SOURCE
 from kgn_align.writeback import Policy
 
 CASES = json.loads((Path(__file__).resolve().parents[2] / "plugin" / "src" / "test" / "resources"
@@ -30,7 +31,7 @@ def test_shared_cases(case: dict) -> None:
 def test_typed_values_and_defaults() -> None:
     p = jobs.parse("backfill", '{"threshold": 1, "policy": "one-to-one"}')
     assert isinstance(p, jobs.BackfillParams)
-    assert p.threshold == 1.0 and p.policy is Policy.ONE_TO_ONE and p.k == 10 and p.run_id is None
+    assert p.threshold == 1.0 and p.policy is Policy.ONE_TO_ONE and p.k == CANDIDATES_PER_SOURCE and p.run_id is None
     assert jobs.parse("backfill", None) == jobs.BackfillParams()
     changed = jobs.parse("changed", {"nodeIds": ["a", "b"], "total": 5})
     assert isinstance(changed, jobs.ChangedParams) and not changed.complete
