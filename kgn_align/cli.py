@@ -631,23 +631,6 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
 
 
-class StageClock:
-    """Wall seconds of a job's stages, in order: ``lap(name)`` closes the stage since the
-    last lap; :attr:`laps` goes into the job's result (what a slow job spent its time on)."""
-
-    def __init__(self) -> None:
-        import time
-
-        self._now = time.perf_counter
-        self._last = self._now()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = self._now()
-        self.laps[name] = round(now - self._last, 3)
-        self._last = now
-
-
 def job_line(outcome: Any) -> str:
     """One line per ended job: ``job ID KIND: STATUS in S s, N edge(s) created[ (error)]``."""
     created = outcome.result.get("created", 0)
@@ -702,7 +685,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     from kgn_align.changes import forget_changed
     from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel
     from kgn_align.snapshot import Snapshot, refreshed, take
-    from kgn_align.worker import Job, PermanentJobError, Worker
+    from kgn_align.worker import Job, PermanentJobError, StageClock, Worker
     from kgn_align.writeback import labelled_pairs
 
     _cpu_threads()
@@ -759,7 +742,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "updated": summary.writes.updated, "unchanged": summary.writes.unchanged,
                 "entities": summary.entities}
 
-    def backfill(job: Job, trained: TrainedModel, params: Any, k: int = CANDIDATES_PER_SOURCE) -> dict[str, Any]:
+    def backfill(job: Job, trained: TrainedModel, params: Any,
+                 k: int = CANDIDATES_PER_SOURCE) -> dict[str, Any]:
         scorer = ModelScorer(snapshot(trained), trained, k=k, cache=cache,
                              labelled=labelled_pairs(app.graph(), config))
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
