@@ -652,14 +652,14 @@ def job_line(outcome: Any) -> str:
               help="Seconds a claimed job stays ours without a heartbeat.")
 @click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between looks for new jobs.")
-@click.option("--warm/--no-warm", default=True, show_default=True,
+@click.option("--warm/--no-warm", default=None,
               help="Score the whole side with the model before the first claim, so that the first "
               "'changed' job re-scores only what its change touched, and run a 'changed' job's "
               "path dry (nothing written) so the server has planned its queries (startup takes "
-              "longer).")
+              "longer). Default: on, off with --burst.")
 @click.pass_obj
 def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, burst: bool,
-           max_jobs: int | None, lease: float, poll: float, warm: bool) -> None:
+           max_jobs: int | None, lease: float, poll: float, warm: bool | None) -> None:
     """Run alignment jobs requested in the graph, until SIGTERM (or, with --burst, idle).
 
     \b
@@ -780,7 +780,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             return backfill(job, trained, params)
         return realign(trained, list(params.nodeIds), options(job, params), job.check_lease)
 
-    if warm and not burst:
+    if warm is None:
+        warm = not burst
+    if warm:
         import tempfile
         import time
 

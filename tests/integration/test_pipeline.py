@@ -102,8 +102,9 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
          "threshold": 0.3})},
         kind="plugin")[0]["id"]
     try:
-        # not --burst: the worker warms up first, running a changed job's path dry
-        ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--max-jobs", "1", "--dataset",
+        # --warm: the worker warms up first, running a changed job's path dry; --burst: then
+        # every due job (other tests' captured changes may be queued before this one)
+        ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--burst", "--warm", "--dataset",
                                        "dbp15k_fr_en", "--prefix", namespace, "--model",
                                        str(trained.path)], env=_env(connection))
         assert ran.exit_code == 0, ran.output
