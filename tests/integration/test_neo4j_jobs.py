@@ -112,10 +112,13 @@ def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, serve
             sg=src_graph, s=source, tg=tgt_graph).records)
         assert [(r["target"], r["score"] > 0.5) for r in edge] == [(target, True)]
         # the edge lands in the job's write, a moment before the job is marked done
-        job = _wait("the captured 'changed' job that wrote it", lambda: drv.execute_query(
-            "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin'}) "
-            "WHERE j.status = 'done' AND j.result CONTAINS $s RETURN j.result AS result",
-            s=source).records)
+        # (its result names the source keys it re-aligned: matched as a key, not a substring
+        # — a short key like "59" is a substring of many an older job's result)
+        job = _wait("the captured 'changed' job that wrote it", lambda: [
+            r for r in drv.execute_query(
+                "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin', status: 'done'}) "
+                "WHERE j.finishedAt >= $t RETURN j.result AS result", t=started).records
+            if source in json.loads(r["result"]).get("sources", [])])
 
         # the same through the procedure: a whole backfill requested from Cypher
         job_id = drv.execute_query("CALL kgn.requestAlignment('backfill', '{\"threshold\": 0.5}') "
