@@ -79,10 +79,10 @@ def forget_changed(scorer: ModelScorer, element_ids: Iterable[str]) -> list[str]
     """Drop from the scorer's :class:`~kgn_align.scoring.ScoringCache` what the changed nodes
     can move — the logits of pairs whose trees hold one (:func:`stale_keys`), the candidate
     lists of the sources to re-align and of those whose trees changed, every list holding a
-    target whose tree changed, the chosen logit weights when a validation pair is among
-    them, and the nameless validation lists when one of their pairs is — and return the
-    source keys to re-align (:func:`affected_sources`). Call it before the scorer's
-    alignment is computed."""
+    target whose tree changed, and the nameless validation lists when one of their pairs is
+    among them — and return the source keys to re-align (:func:`affected_sources`). The
+    chosen logit weights stay (:class:`~kgn_align.scoring.ScoringCache`). Call it before the
+    scorer's alignment is computed."""
     ids = list(element_ids)
     stale = stale_keys(scorer, ids)
     keys = affected_sources(scorer, ids)
@@ -90,9 +90,6 @@ def forget_changed(scorer: ModelScorer, element_ids: Iterable[str]) -> list[str]
     if cache is not None:
         dropped = forget(cache.logits, stale)
         lists = cache.candidates.forget(sources=set(keys) | stale[0], targets=stale[1])
-        validation = scorer.trained.validation
-        if any(a in stale[0] or b in stale[1] for a, b in validation):
-            cache.betas.clear()
         nameless = cache.nameless
         if nameless is not None:
             s_keys, t_keys = scorer.snapshot.source.table.keys, scorer.snapshot.target.table.keys

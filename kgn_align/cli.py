@@ -686,7 +686,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel
     from kgn_align.snapshot import Snapshot, refreshed, take
     from kgn_align.worker import Job, PermanentJobError, StageClock, Worker
-    from kgn_align.writeback import labelled_pairs
+    from kgn_align.writeback import labelled_pairs, plan_merge
 
     _cpu_threads()
     config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
@@ -744,6 +744,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def backfill(job: Job, trained: TrainedModel, params: Any,
                  k: int = CANDIDATES_PER_SOURCE) -> dict[str, Any]:
+        cache.choose_again()  # the whole side is re-scored: logit weights from the graph as it is
         scorer = ModelScorer(snapshot(trained), trained, k=k, cache=cache,
                              labelled=labelled_pairs(app.graph(), config))
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
@@ -804,6 +805,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                     for _ in range(2 if some else 0):
                         realign(trained, some, BackfillOptions(run_id="worker-warm-up",
                                                                dry_run=Path(tmp) / "edges.csv"))
+                    plan_merge(app.graph(), config, trained.stamp)  # and the write, over no rows
                 except KgnAlignError as exc:
                     log.warning("warm-up of the 'changed' path stopped: %s", exc)
             click.echo(f"worker warm: {len(cache.logits)} pair scores kept "

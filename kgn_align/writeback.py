@@ -275,6 +275,14 @@ def merge_step(config: AlignConfig, rows: Sequence[Mapping[str, Any]],
             identifiers)
 
 
+def plan_merge(graph: Graph, config: AlignConfig, stamp: ModelStamp) -> None:
+    """Run the merge query over no rows: the server plans and compiles it, nothing is
+    written (a worker's warm-up; on dbp15k_fr_en the first job's write took 0.94 s, later
+    ones 0.2 s)."""
+    name, params, identifiers = merge_step(config, [], stamp)
+    graph.write(name, params, identifiers)
+
+
 def rows_of(pairs: Iterable[ScoredPair]) -> list[dict[str, Any]]:
     return [{"source": p.source, "target": p.target, "score": float(p.score)} for p in pairs]
 

@@ -40,8 +40,9 @@ def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: st
                           train_config=TrainConfig(epochs=1, max_steps=20))
     labelled = labelled_pairs(graph, config)
     cache = ScoringCache()
-    ModelScorer(snapshot, trained, labelled=labelled, cache=cache).alignment  # fills it
+    first = ModelScorer(snapshot, trained, labelled=labelled, cache=cache).alignment  # fills it
     assert cache.logits and cache.candidates.lists and cache.blocking is not None
+    weights = {"beta": first.beta, "nameless_beta": first.nameless_beta}
     assert cache.nameless is not None and cache.nameless.logit is not None
     # a person renames one source entity that has candidates and neighbours (whose trees
     # hold it: their pairs' scores and blocking vectors move too)
@@ -54,7 +55,9 @@ def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: st
                              database_=connection.database)
     stale_copy = dict(cache.logits)
     fresh_scorer = ModelScorer(take(graph, config), trained, labelled=labelled)
-    fresh = fresh_scorer.alignment
+    # the worker keeps the logit weights it chose (a setting for the whole graph, chosen
+    # again by a whole-side backfill): the fresh scorer is given the same ones
+    fresh = fresh_scorer.align(**weights)
     after = refreshed(graph, snapshot, [element_id])
     assert after is not None and after.parent == snapshot.token
     scorer = ModelScorer(after, trained, labelled=labelled, cache=cache)
@@ -72,7 +75,8 @@ def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: st
     # equal up to the last bits a matmul takes from the shape of its batch
     assert torch.allclose(kept.logit, fresh.logit, rtol=1e-5, atol=1e-4)
     assert torch.allclose(kept.prob, fresh.prob, atol=1e-4)
-    assert kept.nameless_beta == fresh.nameless_beta is not None
+    assert (kept.beta, kept.nameless_beta) == (first.beta, first.nameless_beta)
+    assert first.nameless_beta is not None
     # without forgetting, pairs whose trees hold the renamed entity would keep old scores
     s_keys, t_keys = after.source.table.keys, after.target.table.keys
     moved = [abs(stale_copy[(s_keys[a], t_keys[b])] - float(v))
@@ -181,7 +185,10 @@ def test_kept_candidates_follow_aligned_neighbours_a_new_link_moves(graph: Graph
     assert {after.source.table.keys[r] for r in moved} - {x, y}, "the link moved no anchor beyond its ends"
     fresh = ModelScorer(take(graph, config), trained, labelled=labelled)
     assert torch.allclose(scorer.block_a, fresh.block_a, atol=1e-6)
-    kept, new = scorer.alignment, fresh.alignment
+    before = first.alignment
+    # with the logit weights the worker kept (chosen again only by a whole-side backfill)
+    kept, new = scorer.alignment, fresh.align(beta=before.beta, nameless_beta=before.nameless_beta)
+    assert kept.beta == before.beta
     assert torch.equal(kept.matrix.row, new.matrix.row) and torch.equal(kept.matrix.col, new.matrix.col)
     assert torch.allclose(kept.cosine, new.cosine, atol=1e-6)
     assert torch.allclose(kept.prob, new.prob, atol=1e-4)

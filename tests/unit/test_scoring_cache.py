@@ -35,7 +35,8 @@ def test_lists_of_entities_whose_anchors_moved_are_dropped_and_only_those() -> N
     moved_b[0, 2] = 0.5  # and target t0's: every list holding it goes
     cache.moved_anchors(_scorer(moved_a, moved_b))
     assert cache.candidates.lists == {}
-    assert cache.betas == {}  # chosen on lists that may have moved
+    # the logit weights are a setting for the whole graph: kept until a whole-side backfill
+    assert cache.betas == {"cg-mualign": 0.1}
     assert torch.equal(cache.anchored[0].vectors, moved_a)
 
 
@@ -54,3 +55,14 @@ def test_another_entity_table_drops_every_list() -> None:
     cache.moved_anchors(_scorer(torch.eye(3, 4), torch.eye(2, 4)))
     cache.moved_anchors(_scorer(torch.eye(4, 4), torch.eye(2, 4)))
     assert cache.candidates.lists == {}
+
+
+def test_logit_weights_are_chosen_again_only_when_asked_or_cleared() -> None:
+    cache = _filled()
+    cache.forget_nameless()
+    assert cache.betas == {"cg-mualign": 0.1}
+    cache.choose_again()
+    assert cache.betas == {}
+    cache.betas["cg-mualign"] = 0.2
+    cache.clear()
+    assert cache.betas == {} and cache.candidates.lists == {}
