@@ -49,7 +49,9 @@ from kgn_align.assignment import (
     TEMPERATURE,
     CandidateMatrix,
     Calibrator,
+    best_per_row,
     competition_features,
+    counterpart_share,
     dangling_copies,
     sinkhorn,
 )
@@ -515,8 +517,9 @@ class ModelScorer:
             if calibrator is not None:
                 prob = calibrator(features)
             if lists is not None and nameless_beta is not None:
-                nameless_calibrator = self._fit_nameless_calibrator(matrix, score, lists, nameless_beta,
-                                                                    iterations)
+                nameless_calibrator = self._fit_nameless_calibrator(
+                    matrix, score, lists, nameless_beta, iterations,
+                    share=calibrator.counterpart_share if calibrator is not None else None)
                 if nameless_calibrator is not None:
                     prob = torch.where(nameless, nameless_calibrator(features), prob)
         return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator,
@@ -583,12 +586,12 @@ class ModelScorer:
                             "Hits@1 of the validation sources with their names taken away")
 
     def _fit_nameless_calibrator(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
-                                 beta: float, iterations: int) -> Calibrator | None:
+                                 beta: float, iterations: int, share: float | None) -> Calibrator | None:
         """A calibrator fitted as :meth:`_fit_calibrator`'s, on the nameless validation lists
         (with and without their answers) competing with every other source."""
         merged, scores, log_a, _ = self._with_nameless(matrix, score, lists, beta, iterations)
         return self._fit_calibrator(merged, scores, log_a, competition_features(merged, scores, log_a),
-                                    torch.stack([lists.rows, lists.gold], dim=1),
+                                    torch.stack([lists.rows, lists.gold], dim=1), share=share,
                                     what="sources without a name, with their names taken away")
 
     def _whole_side_cache(self, sources: Tensor, pool: Tensor) -> ScoringCache | None:
@@ -630,10 +633,15 @@ class ModelScorer:
 
     def _fit_calibrator(self, matrix: CandidateMatrix, score: Tensor, log_a: Tensor,
                         features: Tensor, validation: Tensor | None = None, *,
+                        share: float | None = None,
                         what: str = "validation sources") -> Calibrator | None:
         """Fit on the rows of ``matrix`` of the ``(V, 2)`` validation pairs (default: the
         model's; ``features``: the matrix's competition features, computed once by the
-        caller) and on their dangling copies. ``what``: the pairs, for the log."""
+        caller) and on their dangling copies, weighted so that a share ``share`` of the
+        sources has a counterpart among its candidates — by default estimated from the other
+        rows of ``matrix`` (:func:`~kgn_align.assignment.counterpart_share`, from a first fit
+        at one half; kept as the calibrator's ``counterpart_share``). ``what``: the pairs,
+        for the log."""
         validation = self.validation if validation is None else validation
         if validation.numel() == 0:
             log.warning("the model has no validation pairs in this graph: scores are not calibrated")
@@ -646,11 +654,29 @@ class ModelScorer:
         rows = torch.isin(matrix.row, val[:, 0])
         labels = torch.tensor([float(answer[r] == c) for r, c in
                                zip(matrix.row[rows].tolist(), matrix.col[rows].tolist())])
-        d_features, d_labels = dangling_copies(matrix, score, log_a, val[:, 0], val[:, 1],
-                                               features=features)
+        d_features, d_labels, d_rows = dangling_copies(matrix, score, log_a, val[:, 0], val[:, 1],
+                                                       features=features)
+        x, y = torch.cat([features[rows], d_features]), torch.cat([labels, d_labels])
+
+        def fit(share: float) -> Calibrator:
+            weights = torch.cat([torch.full((int(rows.sum()),), 2 * share),
+                                 torch.full((d_labels.numel(),), 2 * (1 - share))])
+            calibrator = Calibrator.fit(x, y, weights)
+            calibrator.counterpart_share = share
+            return calibrator
+
         try:
-            calibrator = Calibrator.fit(torch.cat([features[rows], d_features]),
-                                        torch.cat([labels, d_labels]))
+            calibrator = fit(0.5 if share is None else share)
+            if share is None:
+                others = ~rows
+                estimate = counterpart_share(
+                    best_per_row(calibrator(features[rows]), matrix.row[rows]),
+                    best_per_row(calibrator(d_features), d_rows),
+                    best_per_row(calibrator(features[others]), matrix.row[others]))
+                if estimate is not None:
+                    log.info("sources with their counterpart among their candidates: %.3f "
+                             "(estimated from the unlabelled sources' lists)", estimate)
+                    calibrator = fit(estimate)
         except ValueError as exc:
             log.warning("scores are not calibrated (fitted on %s): %s", what, exc)
             return None

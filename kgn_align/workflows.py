@@ -192,6 +192,8 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
         metrics["calibration"] = reliability(alignment.prob[judged], labels)
         metrics["logit_weight"] = alignment.beta
         metrics["calibrator"] = alignment.calibrator.describe() if alignment.calibrator else None
+        metrics["counterpart_share"] = (round(alignment.calibrator.counterpart_share, 3)
+                                        if alignment.calibrator else None)
         if alignment.nameless_beta is not None:
             nameless = alignment.nameless_calibrator
             metrics["sources_without_name"] = {

@@ -61,10 +61,15 @@ def test_dangling_sources_get_no_confident_edge_and_reviews_rule(graph: Graph, n
     matched = {str(a): str(b) for a, b in ds.test_pairs[DANGLING + 1:]}
     on_dangling = [s for s in map(str, dangling) if s in by_source]
     recall = sum(1 for s, t in matched.items() if by_source.get(s) and by_source[s].target == t) / len(matched)
-    # sources whose counterpart is gone: at most a few confident edges, while the matched
-    # sources are found (the calibration saw validation lists without their answers)
-    assert len(on_dangling) <= DANGLING // 8, [(s, by_source[s].score) for s in on_dangling]
-    assert recall > 0.6
+    # the calibration saw validation lists with and without their answers, weighted by the
+    # share of sources with a counterpart read from the unlabelled lists: 310 of 350 here
+    assert scorer.alignment.calibrator.counterpart_share > 0.8
+    # sources whose counterpart is gone: no confident edge and few at all, while the
+    # matched sources are found
+    assert max((by_source[s].score for s in on_dangling), default=0.0) < 0.8, \
+        sorted(by_source[s].score for s in on_dangling)
+    assert len(on_dangling) <= DANGLING // 4
+    assert recall > 0.9, recall
     assert summary.pairs_selected == len(edges)
     # reviews rule: no edge from an accepted source, none on a rejected pair
     accepted = {a for a, _, r in labelled if r == "accepted"}

@@ -8,9 +8,12 @@ import torch
 
 from kgn_align.assignment import (
     NO_RIVAL,
+    SHARE_BOUNDS,
     CandidateMatrix,
     Calibrator,
+    best_per_row,
     competition_features,
+    counterpart_share,
     dangling_copies,
     expected_calibration_error,
     sinkhorn,
@@ -61,8 +64,9 @@ def test_competition_features_margins() -> None:
 def test_dangling_copies_drop_the_answer_and_renormalise() -> None:
     matrix, scores = _matrix()
     log_a = sinkhorn(matrix, scores)
-    features, labels = dangling_copies(matrix, scores, log_a, torch.tensor([0]), torch.tensor([10]))
+    features, labels, rows = dangling_copies(matrix, scores, log_a, torch.tensor([0]), torch.tensor([10]))
     assert labels.tolist() == [0.0]  # source 0 without target 10: only target 12 is left
+    assert rows.tolist() == [0]
     assert features[0, 0] == pytest.approx(0.0, abs=1e-5)  # all the row's mass on what is left
     assert features[0, 1] == pytest.approx(NO_RIVAL)
 
@@ -90,3 +94,43 @@ def test_expected_calibration_error() -> None:
     assert [b["count"] for b in table] == [10, 10]
     wrong = 1 - right
     assert expected_calibration_error(probs, wrong)[0] == pytest.approx(0.8)
+
+
+def _best_scores(n: int, above: float, gen: torch.Generator) -> torch.Tensor:
+    """``n`` best-candidate scores, a share ``above`` of them at or over 0.5."""
+    high = torch.rand(n, generator=gen) * 0.5 + 0.5
+    low = torch.rand(n, generator=gen) * 0.49
+    return torch.where(torch.arange(n) < round(above * n), high, low)
+
+
+def test_counterpart_share_is_read_from_the_unlabelled_lists() -> None:
+    gen = torch.Generator().manual_seed(0)
+    matched = _best_scores(200, 0.9, gen)  # validation sources: 9 in 10 found
+    dangling = _best_scores(200, 0.1, gen)  # their copies without the answer: 1 in 10 fooled
+    # 80 % with a counterpart: 0.8 * 0.9 + 0.2 * 0.1 = 0.74 of them over 0.5
+    assert counterpart_share(matched, dangling, _best_scores(1000, 0.74, gen)) == pytest.approx(0.8)
+    # fewer than half: the floor (validation lists are no guide to harder ones)
+    assert counterpart_share(matched, dangling, _best_scores(1000, 0.2, gen)) == SHARE_BOUNDS[0]
+    assert counterpart_share(matched, dangling, _best_scores(1000, 1.0, gen)) == SHARE_BOUNDS[1]
+    # validation lists that look alike with and without their answer tell nothing
+    assert counterpart_share(matched, _best_scores(200, 0.85, gen), _best_scores(10, 0.5, gen)) is None
+    assert counterpart_share(matched, dangling, torch.empty(0)) is None
+
+
+def test_best_per_row() -> None:
+    assert best_per_row(torch.tensor([0.2, 0.9, 0.4, 0.1]), torch.tensor([7, 3, 7, 3])).tolist() == \
+        pytest.approx([0.9, 0.4])
+
+
+def test_a_larger_share_of_counterparts_raises_the_best_candidates_probability() -> None:
+    """Weighting the dangling copies down (more sources with a counterpart) lifts the
+    probability of a clear best candidate: what the calibration assumes matters."""
+    gen = torch.Generator().manual_seed(1)
+    n = 300
+    margin = torch.rand(n, generator=gen)
+    features = torch.stack([torch.zeros(n), margin, margin], 1)
+    labels = (margin + 0.3 * torch.randn(n, generator=gen) > 0.5).float()
+    probe = torch.tensor([[0.0, 0.5, 0.5]])
+    even = Calibrator.fit(features, labels)(probe)
+    weights = torch.where(labels > 0, torch.tensor(1.8), torch.tensor(0.2))
+    assert float(Calibrator.fit(features, labels, weights)(probe)) > float(even) + 0.2
