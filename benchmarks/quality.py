@@ -93,11 +93,13 @@ def markdown(datasets: list[str]) -> str:
         cost = (f"{costs['train']['wall_s']:.0f} + {costs['evaluate']['wall_s']:.0f} s "
                 f"({max(costs['train']['peak_rss_mb'], costs['evaluate']['peak_rss_mb']):,} MB, "
                 f"load {costs['evaluate']['load_average_after'][1]:.1f})")
+        best_f1 = max(m["f1"] for m in ev["methods"].values())
         for i, (name, m) in enumerate(ev["methods"].items()):
             bold = "**" if name == "cg-mualign" else ""
+            top = "**" if m["f1"] == best_f1 else ""  # the best F1 of the set (ties: each)
             rows.append(
                 f"| {dataset + ' (' + gold + ')' if i == 0 else ''} | {bold}{name}{bold} | "
-                f"{m['precision']:.4f} / {m['recall']:.4f} / {bold}{m['f1']:.4f}{bold} | "
+                f"{m['precision']:.4f} / {m['recall']:.4f} / {top}{m['f1']:.4f}{top} | "
                 f"{m['all_targets']['hits@1']:.4f} / {m['protocol']['hits@1']:.4f} | "
                 f"{m['all_targets']['mrr']:.4f} | {m['calibration']['ece']:.4f} | "
                 f"{m['edges_on_other_sources']:,}{' (all wrong)' if m['other_sources_judged_wrong'] else ''} | "
