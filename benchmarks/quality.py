@@ -118,19 +118,25 @@ def ablation_markdown(datasets: list[str]) -> str:
     head = ["full model", *ABLATIONS, "propagation-sinkhorn", "neighbourhood-cosine"]
     rows = ["| set | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for dataset in datasets:
-        cells = []
+        cells: list[tuple[float, float, str] | None] = []  # F1, Hits@1, the weight chosen
         full = json.loads((RESULTS / f"quality_{dataset}.json").read_text())["evaluate"]["methods"]
         for variant in (None, *ABLATIONS):
             path = RESULTS / f"quality_{dataset}{'_' + variant if variant else ''}.json"
             if not path.exists():
-                cells.append("-")
+                cells.append(None)
                 continue
             m = json.loads(path.read_text())["evaluate"]["methods"]["cg-mualign"]
-            cells.append(f"{m['f1']:.4f} / {m['all_targets']['hits@1']:.4f} ({m['logit_weight']:g})")
+            cells.append((m["f1"], m["all_targets"]["hits@1"], f" ({m['logit_weight']:g})"))
         for name in ("propagation-sinkhorn", "neighbourhood-cosine"):
             m = full[name]
-            cells.append(f"{m['f1']:.4f} / {m['all_targets']['hits@1']:.4f}")
-        rows.append(f"| {dataset} | " + " | ".join(cells) + " |")
+            cells.append((m["f1"], m["all_targets"]["hits@1"], ""))
+        best = [max(c[i] for c in cells if c is not None) for i in (0, 1)]  # bold: each best
+
+        def shown(value: float, i: int) -> str:
+            return f"**{value:.4f}**" if value == best[i] else f"{value:.4f}"
+
+        rows.append(f"| {dataset} | " + " | ".join(
+            "-" if c is None else f"{shown(c[0], 0)} / {shown(c[1], 1)}{c[2]}" for c in cells) + " |")
     return "\n".join(rows)
 
 
