@@ -134,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
                     start = time.time()
                     drv.execute_query("MATCH (s:Entity {graph: $g, key: $k}) SET s.note = $i",
                                       g=src_graph, k=key, i=i)
-                    job: list[Any] = []
                     while True:
                         found = edges(key) if not already else (this_job(start) and edges(key))
                         if found or time.time() - start > args.timeout:

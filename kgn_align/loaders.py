@@ -22,6 +22,7 @@ from kgn_align.config import AlignConfig, GraphSide, check_identifier
 from kgn_align.datasets import KGDataset, TableDataset, local_name
 from kgn_align.errors import InputError, KgnAlignError
 from kgn_align.graph import Graph, chunked, interrupt_between_transactions
+from kgn_align.worker import StageClock
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
     before = _graph_counts(graph, graphs, all_labels)
     load_id = uuid.uuid4().hex
     report = progress or (lambda stage, done, total: None)
-    stages: dict[str, float] = {}
-    tick = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal tick
-        now = time.perf_counter()
-        stages[stage] = round(now - tick, 3)
-        tick = now
+    clock = StageClock()
 
     # A Ctrl-C stops the load between two batches, never inside one; the rollback below
     # then removes every batch already committed.
@@ -109,7 +103,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
                                     identifiers={"label": label},
                                     params={"graph": g, "load_id": load_id},
                                     progress=lambda n: report("nodes", n, total_nodes))
-            lap("nodes")
+            clock.lap("nodes")
             edges = {group: _edge_rows(rows) for group, rows in plan.edges.items()}
             total_edges = sum(len(r) for r in edges.values())
             if graph.dialect.dynamic_types:
@@ -141,7 +135,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
             if steps:
                 graph.write_many(steps)
                 report("relationships", pending, total_edges)
-            lap("relationships")
+            clock.lap("relationships")
             if plan.seeds:
                 graph.write_batches("load_seed_pairs", plan.seeds, batch_size=batch_size,
                                     identifiers={"source_label": labels[0], "target_label": labels[1],
@@ -149,7 +143,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
                                     params={"source_graph": graphs[0], "target_graph": graphs[1],
                                             "origin": "seed", "load_id": load_id},
                                     progress=lambda n: report("seed pairs", n, len(plan.seeds)))
-            lap("seed pairs")
+            clock.lap("seed pairs")
         except BaseException as exc:
             what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             log.error("load of %s %s; removing what it created (load id %s)", dataset, what, load_id)
@@ -167,7 +161,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
     return LoadReport(dataset=dataset, graphs=graphs, nodes=after[0], relationships=after[1],
                       nodes_created=after[0] - before[0], relationships_created=after[1] - before[1],
                       seed_pairs=len(plan.seeds), held_out_pairs=held_out,
-                      seconds=round(time.perf_counter() - start, 3), stage_seconds=stages)
+                      seconds=round(time.perf_counter() - start, 3), stage_seconds=clock.laps)
 
 
 def _in_key_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -294,8 +294,9 @@ class Worker:
 
 
 class StageClock:
-    """Wall seconds of a job's stages, in order: ``lap(name)`` closes the stage since the
-    last lap; :attr:`laps` goes into the job's result (what a slow job spent its time on)."""
+    """Wall seconds of a piece of work's stages, in order: ``lap(name)`` closes the stage
+    since the last lap; :attr:`laps` goes into a job's result (what a slow job spent its
+    time on) and a load's report."""
 
     def __init__(self) -> None:
         self._last = time.perf_counter()
