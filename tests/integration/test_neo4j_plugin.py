@@ -11,6 +11,7 @@ import json
 import os
 import time
 import uuid
+from typing import Any
 from collections.abc import Iterator
 
 import neo4j
@@ -57,15 +58,17 @@ def jobs_count(drv: neo4j.Driver) -> int:
 
 
 def changed_jobs_with(drv: neo4j.Driver, element_id: str, *, wait: float = 0.0,
-                      captured_by: str | None = None) -> list[dict]:
+                      captured_by: str | None = None, since: Any = None) -> list[dict]:
     """'changed' jobs whose params list ``element_id`` exactly (polled up to ``wait``
-    seconds): "4:...:10" is a substring of "4:...:1007", named by another test's job."""
+    seconds): "4:...:10" is a substring of "4:...:1007", named by another test's job.
+    ``since`` (a server datetime): only jobs requested then or later — a node created now
+    may reuse the id of a node an earlier test deleted, named by that test's jobs."""
     deadline = time.monotonic() + wait
     while True:
         rows = drv.execute_query(
             "MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.params CONTAINS $id "
-            "AND ($by IS NULL OR j.capturedBy = $by) RETURN j {.*} AS j",
-            id=element_id, by=captured_by).records
+            "AND ($by IS NULL OR j.capturedBy = $by) AND ($since IS NULL OR j.requestedAt >= $since) "
+            "RETURN j {.*} AS j", id=element_id, by=captured_by, since=since).records
         jobs = [dict(r["j"]) for r in rows if element_id in json.loads(r["j"]["params"])["nodeIds"]]
         if jobs or time.monotonic() >= deadline:
             return jobs
@@ -142,10 +145,11 @@ def test_unknown_job_is_a_clear_error(driver: neo4j.Driver) -> None:
 
 def test_change_capture_queues_one_job_per_transaction(driver: neo4j.Driver, tag: str) -> None:
     quiet(driver)
+    started = driver.execute_query("RETURN datetime() AS t").records[0]["t"]
     created = driver.execute_query(
         "CREATE (a:Entity {graph: $g, key: 'a', name: 'Alpha'}), (b:Entity {graph: $g, key: 'b'}) "
         "RETURN elementId(a) AS a, elementId(b) AS b", g=tag).records[0]
-    jobs = changed_jobs_with(driver, created["a"], wait=10, captured_by="kgn-plugin")
+    jobs = changed_jobs_with(driver, created["a"], wait=10, captured_by="kgn-plugin", since=started)
     try:
         assert len(jobs) == 1
         params = json.loads(jobs[0]["params"])
@@ -154,14 +158,14 @@ def test_change_capture_queues_one_job_per_transaction(driver: neo4j.Driver, tag
         # a relationship between them: one job naming both ends
         driver.execute_query("MATCH (a {graph: $g, key: 'a'}), (b {graph: $g, key: 'b'}) "
                              "CREATE (a)-[:KNOWS]->(b)", g=tag)
-        assert _until(lambda: len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin")) == 2)
+        assert _until(lambda: len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin", since=started)) == 2)
         # the relationship deleted, a property removed: each one more job naming what lost it
         driver.execute_query("MATCH ({graph: $g, key: 'a'})-[r:KNOWS]->() DELETE r", g=tag)
-        assert _until(lambda: len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin")) == 3)
-        assert len(changed_jobs_with(driver, created["a"], captured_by="kgn-plugin")) == 3
+        assert _until(lambda: len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin", since=started)) == 3)
+        assert len(changed_jobs_with(driver, created["a"], captured_by="kgn-plugin", since=started)) == 3
         driver.execute_query("MATCH (a {graph: $g, key: 'a'}) REMOVE a.name", g=tag)
-        assert _until(lambda: len(changed_jobs_with(driver, created["a"], captured_by="kgn-plugin")) == 4)
-        assert len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin")) == 3
+        assert _until(lambda: len(changed_jobs_with(driver, created["a"], captured_by="kgn-plugin", since=started)) == 4)
+        assert len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin", since=started)) == 3
         # kgn-align's own kinds of write queue nothing: SAME_AS edges, the sampler's hash
         before = jobs_count(driver)
         driver.execute_query("MATCH (a {graph: $g, key: 'a'}), (b {graph: $g, key: 'b'}) "
