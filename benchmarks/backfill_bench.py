@@ -43,9 +43,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=0.5)
     args = parser.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     server = None
     connection = connection_from_env()

@@ -64,7 +64,7 @@ from kgn_align.model.pair_model import PairModel
 from kgn_align.seed_propagation import (ANCHOR_WEIGHT, adjacency, anchor_identity, anchor_vectors,
                                         reach_of_change, with_anchors)
 from kgn_align.snapshot import Snapshot
-from kgn_align.training import load_checkpoint, pick_device, score_pairs
+from kgn_align.training import SCORE_BATCH_PAIRS, load_checkpoint, pick_device, score_pairs
 from kgn_align.writeback import ModelStamp, ScoredPair, reviewed_as
 
 log = logging.getLogger(__name__)
@@ -303,7 +303,7 @@ class ModelScorer:
     """
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = CANDIDATES_PER_SOURCE,
-                 batch_pairs: int = 4096, block_beta: float = CONTEXT_BETA,
+                 batch_pairs: int = SCORE_BATCH_PAIRS, block_beta: float = CONTEXT_BETA,
                  labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
                  cache: ScoringCache | None = None) -> None:
         if variant not in VARIANTS:

@@ -7,11 +7,33 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding, Linear, Parameter
 from torch_geometric.nn import MessagePassing
-from torch_geometric.utils import softmax, to_dense_batch
+from torch_geometric.utils import softmax
 
 
 #: offset of padding slots in :meth:`CrossGraphAttentionConv.cross_match` (below any cosine)
 _PAD = -1.0e4
+
+
+def _dense_positions(group: Tensor, num_groups: int) -> tuple[Tensor, int]:
+    """Each slot's position in a dense ``(num_groups, M)`` layout, flattened, and ``M`` (the
+    largest group): slot ``i`` goes to row ``group[i]``, after the earlier slots of its
+    group. The same layout as :func:`torch_geometric.utils.to_dense_batch`, for groups in
+    any order (a collated batch has them sorted: no sort then). Shapes: ``(N,) -> (N,), int``."""
+    counts = torch.bincount(group, minlength=num_groups)
+    width = max(int(counts.max()), 1) if counts.numel() else 1
+    starts = torch.cumsum(counts, 0) - counts
+    if group.numel() < 2 or bool((group[1:] >= group[:-1]).all()):
+        within = torch.arange(group.numel(), device=group.device) - starts.index_select(0, group)
+    else:
+        order = torch.argsort(group, stable=True)
+        within = torch.empty_like(group)
+        within[order] = torch.arange(group.numel(), device=group.device) - starts.index_select(0, group[order])
+    return group * width + within, width
+
+
+def _no_match_below(best: Tensor) -> Tensor:
+    """Best cosines where a row held only padding (far below -1) set to -1."""
+    return torch.where(best < -2.0, torch.full_like(best, -1.0), best)
 
 
 class CrossGraphAttentionConv(MessagePassing):
@@ -157,24 +179,20 @@ class CrossGraphAttentionConv(MessagePassing):
         za: Tensor, zb: Tensor, group_a: Tensor, group_b: Tensor, num_groups: int
     ) -> tuple[Tensor, Tensor]:
         """:meth:`cross_scores` on already projected unit vectors (see :meth:`cross_project`)."""
-        perm_a = torch.argsort(group_a, stable=True)
-        perm_b = torch.argsort(group_b, stable=True)
-        da, ma = to_dense_batch(za.index_select(0, perm_a), group_a[perm_a], batch_size=num_groups)
-        db, mb = to_dense_batch(zb.index_select(0, perm_b), group_b[perm_b], batch_size=num_groups)
-        # padding slots get a large negative offset, added in the batched product itself
-        # (one (G, Ma, Mb) tensor, no masked copies): cosines of unit vectors are >= -1
-        pad_a = (~ma).to(da.dtype) * _PAD
-        pad_b = (~mb).to(db.dtype) * _PAD
-        sim = torch.baddbmm(pad_a[:, :, None] + pad_b[:, None, :], da, db.transpose(1, 2))  # (G, Ma, Mb)
-        best_a = sim.amax(2)
-        best_b = sim.amax(1)
-        best_a = torch.where(mb.any(1, keepdim=True), best_a, -torch.ones_like(best_a))
-        best_b = torch.where(ma.any(1, keepdim=True), best_b, -torch.ones_like(best_b))
-        out_a = torch.empty_like(group_a, dtype=sim.dtype)
-        out_b = torch.empty_like(group_b, dtype=sim.dtype)
-        out_a[perm_a] = best_a[ma]
-        out_b[perm_b] = best_b[mb]
-        return out_a, out_b
+        flat_a, width_a = _dense_positions(group_a, num_groups)
+        flat_b, width_b = _dense_positions(group_b, num_groups)
+        # one (G, Ma, Mb) batched product; padding slots carry a large negative offset, added
+        # in the product itself (cosines of unit vectors are >= -1)
+        da = za.new_zeros(num_groups * width_a, za.size(1)).index_copy_(0, flat_a, za)
+        db = zb.new_zeros(num_groups * width_b, zb.size(1)).index_copy_(0, flat_b, zb)
+        pad_a = za.new_full((num_groups * width_a,), _PAD).index_fill_(0, flat_a, 0.0)
+        pad_b = zb.new_full((num_groups * width_b,), _PAD).index_fill_(0, flat_b, 0.0)
+        sim = torch.baddbmm(pad_a.view(num_groups, width_a, 1) + pad_b.view(num_groups, 1, width_b),
+                            da.view(num_groups, width_a, -1), db.view(num_groups, width_b, -1).transpose(1, 2))
+        best_a = sim.amax(2).view(-1).index_select(0, flat_a)
+        best_b = sim.amax(1).view(-1).index_select(0, flat_b)
+        # a group empty on the other side leaves only padding in the row: -1 (no match)
+        return _no_match_below(best_a), _no_match_below(best_b)
 
     def forward(
         self,

@@ -123,3 +123,26 @@ def test_cross_scores_compare_only_within_group():
     with torch.no_grad():
         ca, _ = conv.cross_scores(xa, xb[:1], torch.tensor([0, 1]), torch.tensor([0]), 3)
     assert ca[1] == -1.0
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_cross_match_equals_brute_force_per_group(shuffled):
+    """The dense layout (sorted groups: no sort; any order: one stable sort) gives every
+    slot its best cosine within its group on the other side, -1 where that group is empty."""
+    gen = torch.Generator().manual_seed(3)
+    num_groups = 6
+    group_a = torch.sort(torch.randint(0, 5, (40,), generator=gen)).values  # group 5: on b only
+    group_b = torch.sort(torch.randint(1, 6, (30,), generator=gen)).values  # group 0: on a only
+    if shuffled:
+        group_a = group_a[torch.randperm(40, generator=gen)]
+        group_b = group_b[torch.randperm(30, generator=gen)]
+    za = torch.nn.functional.normalize(torch.randn(40, 8, generator=gen), dim=-1)
+    zb = torch.nn.functional.normalize(torch.randn(30, 8, generator=gen), dim=-1)
+    ca, cb = CrossGraphAttentionConv.cross_match(za, zb, group_a, group_b, num_groups)
+    sim = za @ zb.T
+    same = group_a[:, None] == group_b[None, :]
+    want_a = torch.where(same, sim, torch.full_like(sim, -9.0)).amax(1).clamp_min(-1.0)
+    want_b = torch.where(same, sim, torch.full_like(sim, -9.0)).amax(0).clamp_min(-1.0)
+    torch.testing.assert_close(ca, want_a)
+    torch.testing.assert_close(cb, want_b)
+    assert bool((ca[group_a == 0] == -1.0).all()) and bool((cb[group_b == 5] == -1.0).all())

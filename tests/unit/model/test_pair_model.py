@@ -63,6 +63,21 @@ def test_pair_scores_do_not_depend_on_batch_neighbours():
     torch.testing.assert_close(mixed[1:2], alone)
 
 
+def test_scored_logits_do_not_depend_on_the_batch_size():
+    """``score_pairs`` cuts the pairs into forward passes of ``batch_pairs``: any cut gives
+    the same logits (the default cut was chosen for speed alone)."""
+    from kgn_align.training import score_pairs
+
+    a, b, n_rel = sides()
+    torch.manual_seed(4)
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
+    rows_a, rows_b = torch.tensor([0, 0, 4, 5, 4, 0, 5]), torch.tensor([0, 4, 4, 0, 0, 4, 0])
+    whole, _ = score_pairs(model, a, b, rows_a, rows_b, batch_pairs=64)
+    for size in (1, 3):
+        cut, _ = score_pairs(model, a, b, rows_a, rows_b, batch_pairs=size)
+        torch.testing.assert_close(cut, whole)
+
+
 def test_calibration_fits_platt_scaling():
     a, b, n_rel = sides()
     model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
