@@ -33,8 +33,7 @@ n`` loads) with ``n`` chosen so the slice holds about ``s`` of the dataset's ent
 >= 1`` loads the whole dataset. ``scaling`` gives each stage's cost per entity per scale
 (``--series-kinds``: the kinds that run every scale; the others run the largest only).
 Every scale starts its own server, so each load meets a cold JVM, as a first load does.
-Torch threads as in the CLI: training on ``TrainConfig.num_threads``, every other stage on
-torch's default (all cores); ``torch_threads`` in the JSON::
+Torch threads as in the CLI: torch's default (all cores; ``torch_threads`` in the JSON)::
 
     PYTHONPATH=. python benchmarks/pipeline.py [--kinds neo4j,arcadedb] [--dataset dbp15k_fr_en]
         [--scales 0.25,0.5,1] [--series-kinds neo4j] [--full-train] [--quick]
@@ -412,8 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     scales = [float(s) for s in args.scales.split(",")]
     kinds = args.kinds.split(",")
     series = kinds if args.series_kinds is None else args.series_kinds.split(",")
-    # As the CLI: training runs on its own threads (TrainConfig.num_threads) and puts torch's
-    # setting back; every other stage runs under torch's default (all cores).
+    # As the CLI: every stage runs under torch's default threads (all cores; training under
+    # TrainConfig.num_threads when set).
     ds = datasets.read_kg(args.dataset)
     if args.quick:
         ds = ds.slice(QUICK_PAIRS)

@@ -460,9 +460,8 @@ def _show_training_progress() -> None:
 
 def _worker_threads() -> None:
     """One torch thread for the worker: it shares the cores with the graph server while a job
-    runs, and a job scores a few candidate lists (training sets its own threads, see
-    ``TrainConfig.num_threads``; bulk scoring uses every core: dbp15k_fr_en evaluate 72 s on
-    one thread, 58 s on two)."""
+    runs, and a job scores a few candidate lists. Bulk work uses every core (dbp15k_fr_en
+    evaluate: 72 s on one thread, 58 s on two)."""
     import torch
 
     if not torch.cuda.is_available():
