@@ -481,9 +481,13 @@ def _worker_threads() -> None:
               "config's attribute_properties, or on neighbours sampled uniformly (not inverse to "
               "their relation's count; scoring then samples the same way), to measure what each "
               "adds (benchmarks/quality.py --ablation).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed of training: initial weights, batches, negatives and which "
+              "reviewed pairs are held out for validation. Another seed gives another model; "
+              "train a few to see how much a figure moves (benchmarks/quality.py --seeds).")
 @click.pass_obj
 def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
-          max_steps: int | None, context_beta: float, ablation: str | None) -> None:
+          max_steps: int | None, context_beta: float, ablation: str | None, seed: int) -> None:
     """Train the pair model on reviewed SAME_AS edges already in the graph.
 
     Positives are edges with r.review = 'accepted' (seed pairs from 'kgn-align load', or
@@ -504,7 +508,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
                               model_options={"no-cross": {"cross_attention": False},
                                              "no-self": {"self_attention": False}}.get(ablation or "", {}),
                               attributes=ablation != "no-attributes", context_beta=context_beta,
-                              train_config=TrainConfig(epochs=epochs, max_steps=max_steps))
+                              train_config=TrainConfig(epochs=epochs, max_steps=max_steps, seed=seed))
     finally:
         finish()
     click.echo(to_json({"model": trained.version, "path": str(trained.path), "metrics": trained.metrics}))

@@ -138,3 +138,14 @@ def test_worker_burst_prints_each_job_and_counts_unchanged_edges(films) -> None:
     finally:
         for i in ids:
             graph.write("worker_delete_job", {"id": i})
+
+
+def test_train_seed_gives_a_reproducible_model(films) -> None:
+    """``train --seed``: the same seed trains the same model (the same version), another seed
+    another one (what ``benchmarks/quality.py --seeds`` measures the spread of)."""
+    versions = []
+    for seed in ("0", "0", "1"):
+        trained = _run(films, "train", "--epochs", "1", "--max-steps", "10", "--seed", seed)
+        assert trained.exit_code == 0, trained.output
+        versions.append(json.loads(trained.output[trained.output.index("{"):])["model"])
+    assert versions[0] == versions[1] != versions[2]
