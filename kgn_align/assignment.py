@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.utils import scatter, softmax
+from torch_geometric.utils import scatter
 
 #: Sinkhorn temperature on cosine-like scores in [0, 1], as SEU's 0.02 (on dbp15k_fr_en's
 #: candidate matrix 0.02 ranked better than 0.05 and 0.1)
@@ -96,11 +96,22 @@ def sinkhorn(matrix: CandidateMatrix, scores: Tensor, *, temperature: float = TE
     ri, ci, nr, nc = matrix._compact()
     log_p = scores.double() / temperature
     for _ in range(iterations):
-        log_p = torch.log(softmax(log_p, ci, num_nodes=nc).clamp_min(1e-300))
-        log_p = torch.log(softmax(log_p, ri, num_nodes=nr).clamp_min(1e-300))
+        log_p = _log_normalise(log_p, ci, nc)
+        log_p = _log_normalise(log_p, ri, nr)
     if iterations == 0:
-        log_p = torch.log(softmax(log_p, ri, num_nodes=nr).clamp_min(1e-300))
+        log_p = _log_normalise(log_p, ri, nr)
     return log_p.float()
+
+
+def _log_normalise(log_p: Tensor, group: Tensor, n: int) -> Tensor:
+    """``log_p`` minus the log-sum-exp of its group: each group's probabilities sum to one,
+    computed in the log domain. Normalising in probabilities (softmax, then log, floored at
+    1e-300) lost the order of a source whose every target a far stronger source holds: its
+    entries all fell to the floor. Shapes: ``(P,), (P,) -> (P,)``."""
+    top = scatter(log_p, group, dim=0, dim_size=n, reduce="max")
+    shifted = log_p - top[group]  # <= 0, and 0 for each group's largest entry: the sum is >= 1
+    lse = top + torch.log(scatter(shifted.exp(), group, dim=0, dim_size=n, reduce="sum"))
+    return log_p - lse[group]
 
 
 def _second_best(values: Tensor, group: Tensor, n: int) -> tuple[Tensor, Tensor]:
@@ -168,6 +179,24 @@ def best_per_row(values: Tensor, rows: Tensor) -> Tensor:
     ascending order)."""
     _, group = torch.unique(rows, return_inverse=True)
     return scatter(values, group, dim=0, reduce="max")
+
+
+#: log-probability counted for an answer its source's candidates miss
+MISSING_ANSWER_LOG_PROB = -20.0
+
+
+def answer_log_likelihood(matrix: CandidateMatrix, log_assignment: Tensor, answers: Tensor) -> float:
+    """Mean log-probability of the ``(V, 2)`` answers (source row, target row) under
+    ``log_assignment`` (``(P,)``, one per entry of ``matrix``), each floored at
+    :data:`MISSING_ANSWER_LOG_PROB` (also what an answer outside its source's candidates
+    counts); 0.0 without answers. A proper scoring rule: it weighs how sure the assignment
+    is of each answer, not only whether it won (Hits@1)."""
+    if answers.numel() == 0:
+        return 0.0
+    gold = dict(zip(answers[:, 0].tolist(), answers[:, 1].tolist()))
+    found = {r: v for r, c, v in zip(matrix.row.tolist(), matrix.col.tolist(), log_assignment.tolist())
+             if gold.get(r) == c}
+    return sum(max(found.get(r, MISSING_ANSWER_LOG_PROB), MISSING_ANSWER_LOG_PROB) for r in gold) / len(gold)
 
 
 #: the share of sources with a counterpart that calibration assumes at least (as many as

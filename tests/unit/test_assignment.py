@@ -3,13 +3,17 @@ dangling copies of validation lists, calibration and its error."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from kgn_align.assignment import (
     NO_RIVAL,
+    MISSING_ANSWER_LOG_PROB,
     SHARE_BOUNDS,
     CandidateMatrix,
+    answer_log_likelihood,
     Calibrator,
     best_per_row,
     competition_features,
@@ -40,6 +44,25 @@ def test_sinkhorn_rows_sum_to_one_and_resolve_a_contested_target() -> None:
     # no competition between sources: a plain softmax per row keeps each source's own order
     alone = sinkhorn(matrix, scores, temperature=0.02, iterations=0).exp()
     assert int(alone[2:].argmax()) == 0
+
+
+def test_sinkhorn_keeps_the_order_of_a_source_whose_targets_are_all_taken() -> None:
+    """Source 2 wants targets 10, 11 and 12, each held far more firmly by another source.
+    Its probabilities are all tiny, but their order is its own scores' order: normalising
+    in probabilities made them the same floor (a three-way tie at log 1/3)."""
+    sources = torch.tensor([0, 1, 3, 2])
+    cands = torch.tensor([[10, 13], [11, 13], [12, 13], [10, 11]])
+    matrix, keep = CandidateMatrix.from_lists(sources, cands)
+    scores = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.30, 0.20]])[keep]
+    scores = torch.cat([scores, torch.tensor([0.25])])  # source 2's third candidate, target 12
+    matrix = CandidateMatrix(torch.cat([matrix.row, torch.tensor([2])]),
+                             torch.cat([matrix.col, torch.tensor([12])]))
+    log_p = sinkhorn(matrix, scores, temperature=0.001)
+    mine = log_p[matrix.row == 2]
+    assert torch.isfinite(mine).all()
+    assert mine.exp().sum() == pytest.approx(1.0, abs=1e-5)
+    # entries of source 2 in matrix order: targets 10 (0.30), 11 (0.20), 12 (0.25)
+    assert mine[0] > mine[2] > mine[1]
 
 
 def test_sinkhorn_is_deterministic_and_checks_shapes() -> None:
@@ -134,3 +157,17 @@ def test_a_larger_share_of_counterparts_raises_the_best_candidates_probability()
     even = Calibrator.fit(features, labels)(probe)
     weights = torch.where(labels > 0, torch.tensor(1.8), torch.tensor(0.2))
     assert float(Calibrator.fit(features, labels, weights)(probe)) > float(even) + 0.2
+
+
+def test_answer_log_likelihood_weighs_how_sure_and_floors_missing_answers() -> None:
+    matrix, scores = _matrix()  # entries (0,10) (0,12) (1,10) (1,11)
+    log_a = torch.log(torch.tensor([0.9, 0.1, 0.3, 0.7]))
+    answers = torch.tensor([[0, 10], [1, 11]])
+    assert answer_log_likelihood(matrix, log_a, answers) == pytest.approx((math.log(0.9) + math.log(0.7)) / 2)
+    # a surer assignment of the same winners scores higher: Hits@1 could not tell them apart
+    surer = torch.log(torch.tensor([0.99, 0.01, 0.1, 0.9]))
+    assert answer_log_likelihood(matrix, surer, answers) > answer_log_likelihood(matrix, log_a, answers)
+    # an answer outside its source's candidates counts the floor
+    missing = torch.tensor([[0, 10], [1, 12]])
+    assert answer_log_likelihood(matrix, log_a, missing) == pytest.approx((math.log(0.9) + MISSING_ANSWER_LOG_PROB) / 2)
+    assert answer_log_likelihood(matrix, log_a, torch.empty(0, 2, dtype=torch.long)) == 0.0
