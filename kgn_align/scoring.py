@@ -13,8 +13,9 @@ The stages, over every source entity the backfill could align at once:
 3. **Global assignment** (:mod:`kgn_align.assignment`): the pair's blocking cosine plus
    ``beta`` times its logit, Sinkhorn-normalised over the whole candidate matrix, so that
    two sources compete for one target and a source whose look-alike is another source's
-   match loses it. ``beta`` is chosen on the model's validation pairs (``0`` when the
-   model does not help there: then the GNN is honestly out of the decision).
+   match loses it. ``beta`` is the weight under which the model's validation answers are
+   most likely after Sinkhorn (``0`` when the model does not help there: then the GNN is
+   honestly out of the decision).
 4. **Calibration**: a probability per pair, fitted on the validation lists with and
    without their answers (sources with no counterpart are calibrated too).
 
