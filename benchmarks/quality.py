@@ -94,7 +94,7 @@ def markdown(datasets: list[str]) -> str:
     rows = ["| set (gold) | method | precision / recall / F1 of the written edges | Hits@1 among all open targets / usual protocol | MRR (all) | ECE | edges on sources outside the gold | train + evaluate (peak RSS) |",
             "|---|---|---|---|---|---|---|---|"]
     for dataset in datasets:
-        result = json.loads((RESULTS / f"quality_{dataset}.json").read_text())
+        result = json.loads((RESULTS / f"{results_name(dataset)}.json").read_text())
         ev = result["evaluate"]
         gold = f"{ev['gold_pairs']:,} {'complete' if ev['gold_complete'] else 'held-out'}"
         costs = result["costs"]
@@ -127,9 +127,9 @@ def ablation_markdown(datasets: list[str]) -> str:
     rows = ["| set | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for dataset in datasets:
         cells: list[tuple[float, float, str] | None] = []  # F1, Hits@1, the weight chosen
-        full = json.loads((RESULTS / f"quality_{dataset}.json").read_text())["evaluate"]["methods"]
+        full = json.loads((RESULTS / f"{results_name(dataset)}.json").read_text())["evaluate"]["methods"]
         for variant in (None, *ABLATIONS):
-            path = RESULTS / f"quality_{dataset}{'_' + variant if variant else ''}.json"
+            path = RESULTS / f"{results_name(dataset, variant)}.json"
             if not path.exists():
                 cells.append(None)
                 continue

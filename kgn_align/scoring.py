@@ -49,8 +49,8 @@ from kgn_align.assignment import (
     ITERATIONS,
     TEMPERATURE,
     CandidateMatrix,
-    answer_log_likelihood,
     Calibrator,
+    answer_log_likelihood,
     best_per_row,
     competition_features,
     counterpart_share,
@@ -281,8 +281,8 @@ def _best_weight(measure_at: Callable[[float], float], which: str, measure: str)
     """The :data:`LOGIT_WEIGHTS` entry with the highest ``measure_at(weight)`` (ties: the
     smaller weight, so the GNN enters the decision only where it helps); logged."""
     tried = [(measure_at(b), -b) for b in LOGIT_WEIGHTS]
-    hits, neg_b = max(tried)
-    log.info("logit weight %s%g: %s %.4f (%s)", f"{which} " if which else "", -neg_b, measure, hits,
+    best, neg_b = max(tried)
+    log.info("logit weight %s%g: %s %.4f (%s)", f"{which} " if which else "", -neg_b, measure, best,
              ", ".join(f"{-b:g}: {h:.4f}" for h, b in tried))
     return -neg_b
 

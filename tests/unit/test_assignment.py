@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from kgn_align.assignment import (
-    NO_RIVAL,
     MISSING_ANSWER_LOG_PROB,
+    NO_RIVAL,
     SHARE_BOUNDS,
     CandidateMatrix,
-    answer_log_likelihood,
     Calibrator,
+    answer_log_likelihood,
     best_per_row,
     competition_features,
     counterpart_share,
