@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -29,6 +33,24 @@ def _dense_positions(group: Tensor, num_groups: int) -> tuple[Tensor, int]:
         within = torch.empty_like(group)
         within[order] = torch.arange(group.numel(), device=group.device) - starts.index_select(0, group[order])
     return group * width + within, width
+
+
+def _drop_generated_source(layer: MessagePassing) -> None:
+    """Delete the source file PyG wrote for ``layer``'s class, once it is imported.
+
+    ``MessagePassing.__init__`` renders a ``propagate`` from a jinja template into a
+    ``NamedTemporaryFile(delete=False)`` and imports it (PyG 2.5+,
+    ``torch_geometric.template.module_from_template``); nothing deletes it, so every process
+    that built a model left a 7.7 KB ``kgn_align.model.layers_*_propagate_*.py`` in the
+    temporary directory (712 of them on one development machine). The module is loaded by
+    then and only TorchScript would read its source again, which this package does not use."""
+    module = sys.modules.get(type(layer).propagate.__module__)
+    path = getattr(module, "__file__", None)
+    if path and os.path.dirname(path) == tempfile.gettempdir():
+        try:
+            os.unlink(path)
+        except FileNotFoundError:  # another layer of the class came first
+            pass
 
 
 def _no_match_below(best: Tensor) -> Tensor:
@@ -101,6 +123,7 @@ class CrossGraphAttentionConv(MessagePassing):
         dropout: float = 0.0,
     ) -> None:
         super().__init__(aggr="add", node_dim=0)
+        _drop_generated_source(self)
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError("in_channels and out_channels must be positive")
         if num_relations <= 0:

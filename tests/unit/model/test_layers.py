@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -146,3 +150,21 @@ def test_cross_match_equals_brute_force_per_group(shuffled):
     torch.testing.assert_close(ca, want_a)
     torch.testing.assert_close(cb, want_b)
     assert bool((ca[group_a == 0] == -1.0).all()) and bool((cb[group_b == 5] == -1.0).all())
+
+
+def test_building_a_layer_leaves_no_generated_source_in_the_temporary_directory(tmp_path):
+    # PyG writes each MessagePassing class's propagate into the temporary directory and
+    # never deletes it: one file per process that built a model, until the disk fills
+    code = (
+        "import torch\n"
+        "from kgn_align.model.layers import CrossGraphAttentionConv\n"
+        "a = CrossGraphAttentionConv(4, 4, num_relations=2)\n"
+        "b = CrossGraphAttentionConv(4, 4, num_relations=2)\n"
+        "x = torch.randn(3, 4)\n"
+        "edges = torch.tensor([[1, 2], [0, 0]])\n"
+        "out = b(x, edges, torch.tensor([0, 1]), torch.tensor([0, 1]))\n"
+        "assert out.shape == (3, 4), out.shape\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
