@@ -40,3 +40,33 @@ def test_neighbour_context_sums_neighbours_both_directions_and_blends():
     # cosine of blended rows = (cos_x + cos_c) / 2 for rows with neighbours
     assert torch.isclose(blended[1] @ blended[2], (x[1] @ x[2] + c[1] @ c[2]) / 2)
     assert torch.equal(with_context(x, c, 0.0), x)
+
+
+def test_fold_accents_drops_latin_marks_and_keeps_kana_voicing_and_hangul():
+    from kgn_align.features import fold_accents
+
+    assert fold_accents("Ōtemachi Station") == "Otemachi Station"
+    assert fold_accents("Võ Văn Kiệt") == "Vo Van Kiet"
+    assert fold_accents("Småland") == "Smaland"
+    assert fold_accents("がぎぐ パ") == "がぎぐ パ"  # voicing marks are part of the letter
+    assert fold_accents("서울") == "서울"  # syllables, not jamo
+
+
+def test_names_differing_only_by_accents_get_the_same_vector():
+    f = NgramFeaturizer.fit(NAMES + ["Ōtsu", "Otsu", "Kyoto"], dim=32)
+    v = f.transform(["Ōtsu", "Otsu", "Kyoto"])
+    assert torch.equal(v[0], v[1])
+    assert not torch.equal(v[0], v[2])
+
+
+def test_a_checkpoint_from_before_accent_folding_keeps_its_vectors():
+    # states written before the setting existed carry no "fold_accents": their models were
+    # trained on unfolded names, and must keep getting exactly those vectors
+    f = NgramFeaturizer.fit(NAMES + ["Ōtsu", "Otsu"], dim=32)
+    state = f.state()
+    assert state["fold_accents"] is True
+    del state["fold_accents"]
+    old = NgramFeaturizer.from_state(state)
+    v = old.transform(["Ōtsu", "Otsu"])
+    assert not torch.equal(v[0], v[1])
+    assert torch.equal(v[1], f.transform(["Otsu"])[0])
