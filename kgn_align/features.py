@@ -116,10 +116,11 @@ class NgramFeaturizer:
             raise ValueError(f"n_bits must be within 4..24, got {n_bits}")
         if dim is not None and dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
-        counts = _counts(names, n_bits, ngram_range, word_weight, True) if names else sp.csr_matrix((0, 2**n_bits))
+        fold = True  # every new fit folds: the IDF and the instance must agree on it
+        counts = _counts(names, n_bits, ngram_range, word_weight, fold) if names else sp.csr_matrix((0, 2**n_bits))
         df = np.bincount(counts.indices, minlength=2**n_bits).astype(np.float32)
         idf = (np.log((1.0 + counts.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
-        return cls(idf, n_bits, tuple(ngram_range), word_weight, dim, seed)
+        return cls(idf, n_bits, tuple(ngram_range), word_weight, dim, seed, fold)
 
     def matrix(self, names: Sequence[str]) -> sp.csr_matrix:
         """Sparse TF-IDF rows, L2-normalised: ``(N,) -> (N, 2**n_bits)``."""
