@@ -70,6 +70,7 @@ from kgn_align.backfill import BackfillOptions, run_backfill  # noqa: E402
 from kgn_align.candidates import search_pool  # noqa: E402
 from kgn_align.features import NgramFeaturizer  # noqa: E402
 from kgn_align.graph import Graph  # noqa: E402
+from kgn_align.memory import keep_batch_buffers  # noqa: E402
 from kgn_align.scoring import ModelScorer, TrainedModel  # noqa: E402
 from kgn_align.servers import server_for  # noqa: E402
 from kgn_align.snapshot import Snapshot, take  # noqa: E402
@@ -391,6 +392,7 @@ def scaling(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_batch_buffers()  # as the CLI sets up its process
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="dbp15k_fr_en")
     parser.add_argument("--kinds", default="neo4j,arcadedb", help="server kinds, comma-separated")

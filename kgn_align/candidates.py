@@ -151,20 +151,30 @@ def _check(x: Tensor, name: str) -> Tensor:
     return x.detach().float().cpu().contiguous()
 
 
-def dense_topk(queries: Tensor, keys: Tensor, k: int, *, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+def dense_topk(queries: Tensor, keys: Tensor, k: int, *, chunk: int = 1024,
+               query_rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Exact top-``k`` keys by inner product for each query row, ``chunk`` rows at a time
-    (memory ``chunk x K``). Same input, same output (torch's CPU top-k is deterministic).
+    (memory ``chunk x K``; the default keeps a chunk's scores near 80 MB for 20,000 keys).
+    Same input and chunk, same output (torch's CPU top-k is deterministic; a chunk of
+    another height may round a score differently in its last bit).
 
-    Shapes: ``(Q, d), (K, d) -> (Q, min(k, K))`` similarities and key rows, best first.
+    ``query_rows``: search for these rows of ``queries`` only, gathered a chunk at a time
+    (no copy of every query row).
+
+    Shapes: ``(Q, d), (K, d) -> (Q, min(k, K))`` similarities and key rows, best first
+    (``(R, ...)`` for ``R`` query rows).
     """
     if queries.size(1) != keys.size(1):
         raise ValueError(f"queries have {queries.size(1)} columns, keys {keys.size(1)}")
     if k < 1 or chunk < 1:
         raise ValueError("k and chunk must be at least 1")
     k = min(k, keys.size(0))
+    n = queries.size(0) if query_rows is None else query_rows.numel()
     scores, idx = [], []
-    for start in range(0, queries.size(0), chunk):
-        s, i = torch.topk(queries[start:start + chunk] @ keys.T, k, dim=1, sorted=True)
+    for start in range(0, n, chunk):
+        block = queries[start:start + chunk] if query_rows is None \
+            else queries.index_select(0, query_rows[start:start + chunk])
+        s, i = torch.topk(block @ keys.T, k, dim=1, sorted=True)
         scores.append(s)
         idx.append(i)
     if not scores:
@@ -207,7 +217,7 @@ def _faiss_topk(queries: Tensor, keys: Tensor, k: int, *, m: int, ef_constructio
 
 def search(source: Tensor, target: Tensor, k: int, *,
            source_types: Tensor | None = None, target_types: Tensor | None = None,
-           backend: Backend = "auto", chunk: int = 4096, m: int = 32,
+           backend: Backend = "auto", chunk: int = 1024, m: int = 32,
            ef_construction: int = 200, ef_search: int = 128, seed: int = 0,
            threads: int | None = None) -> Candidates:
     """Top-``k`` target rows for every source row, restricted to equal type ids.
@@ -219,7 +229,7 @@ def search(source: Tensor, target: Tensor, k: int, *,
         source_types / target_types: ``(N_s,)`` / ``(N_t,)`` integer type ids; both or
             neither (``None``: one type). Default ``None``.
         backend: ``"auto"`` | ``"exact"`` | ``"hnsw"`` | ``"faiss"``. Default ``"auto"``.
-        chunk: query rows per matmul for the exact backend. Default 4096.
+        chunk: query rows per matmul for the exact backend. Default 1024.
         m, ef_construction, ef_search: HNSW graph degree, build and query beam widths
             (recall rises with each). Defaults 32, 200, 128.
         seed: HNSW level-assignment seed. Default 0.
@@ -227,6 +237,34 @@ def search(source: Tensor, target: Tensor, k: int, *,
 
     Shapes: ``(N_s, d), (N_t, d) -> Candidates (N_s, k)``.
     """
+    return _search_rows(source, target, None, None, k, source_types=source_types,
+                        target_types=target_types, backend=backend, chunk=chunk, m=m,
+                        ef_construction=ef_construction, ef_search=ef_search, seed=seed,
+                        threads=threads)
+
+
+def search_pool(source: Tensor, target: Tensor, sources: Tensor, pool: Tensor, k: int, *,
+                source_types: Tensor | None = None, target_types: Tensor | None = None,
+                backend: Backend = "auto") -> Candidates:
+    """:func:`search` for some source rows among a pool of target rows, returned as rows of
+    the *whole* target table (``-1`` padding): blocking for a backfill (every target) or an
+    evaluation (the gold targets) alike. Source rows are read a chunk at a time, and the
+    pool's rows copied once per entity type (none when the pool is the whole table).
+
+    Shapes: ``source (N_s, d)``, ``target (N_t, d)``, ``sources (Q,)``, ``pool (T,)``,
+    types ``(N_s,)`` / ``(N_t,)`` or ``None`` -> :class:`Candidates` ``(Q, k)``.
+    """
+    return _search_rows(source, target, torch.as_tensor(sources, dtype=torch.long),
+                        torch.as_tensor(pool, dtype=torch.long), k, source_types=source_types,
+                        target_types=target_types, backend=backend)
+
+
+def _search_rows(source: Tensor, target: Tensor, sources: Tensor | None, pool: Tensor | None,
+                 k: int, *, source_types: Tensor | None, target_types: Tensor | None,
+                 backend: Backend, chunk: int = 1024, m: int = 32, ef_construction: int = 200,
+                 ef_search: int = 128, seed: int = 0, threads: int | None = None) -> Candidates:
+    """:func:`search` of the rows ``sources`` (``None``: all) among the rows ``pool``
+    (``None``: all); the result holds rows of ``target``, one row per entry of ``sources``."""
     source, target = _check(source, "source"), _check(target, "target")
     if source.size(1) != target.size(1):
         raise ValueError(f"source has dimension {source.size(1)}, target {target.size(1)}")
@@ -243,53 +281,43 @@ def search(source: Tensor, target: Tensor, k: int, *,
     target_types = torch.as_tensor(target_types, dtype=torch.long).cpu()
     if source_types.shape != (source.size(0),) or target_types.shape != (target.size(0),):
         raise ValueError("entity types must have one id per row of the embeddings")
+    sources = torch.arange(source.size(0)) if sources is None else sources
+    pool = torch.arange(target.size(0)) if pool is None else pool
     threads = threads or torch.get_num_threads()
 
-    index = torch.full((source.size(0), k), -1, dtype=torch.long)
-    similarity = torch.full((source.size(0), k), float("-inf"))
-    for t in torch.unique(source_types).tolist():
-        s_rows = torch.nonzero(source_types == t, as_tuple=True)[0]
-        t_rows = torch.nonzero(target_types == t, as_tuple=True)[0]
+    index = torch.full((sources.numel(), k), -1, dtype=torch.long)
+    similarity = torch.full((sources.numel(), k), float("-inf"))
+    query_types, pool_types = source_types[sources], target_types[pool]
+    for t in torch.unique(query_types).tolist():
+        at = torch.nonzero(query_types == t, as_tuple=True)[0]  # positions in ``sources``
+        t_rows = pool[pool_types == t]
         if t_rows.numel() == 0:
             continue
-        queries, keys = source[s_rows], target[t_rows]
+        s_rows = sources[at]
+        whole = t_rows.numel() == target.size(0) and bool((t_rows == torch.arange(target.size(0))).all())
+        keys = target if whole else target.index_select(0, t_rows)
         kk = min(k, keys.size(0))
         chosen = backend
         if chosen == "auto":
             chosen = "exact" if keys.size(0) <= EXACT_MAX_TARGETS else "hnsw"
         if chosen == "exact":
-            sim, local = dense_topk(queries, keys, kk, chunk=chunk)
+            sim, local = dense_topk(source, keys, kk, chunk=chunk, query_rows=s_rows)
         elif chosen == "hnsw":
-            sim, local = _hnsw_topk(queries, keys, kk, m=m, ef_construction=ef_construction,
-                                    ef_search=ef_search, seed=seed, threads=threads)
+            sim, local = _hnsw_topk(source.index_select(0, s_rows), keys, kk, m=m,
+                                    ef_construction=ef_construction, ef_search=ef_search,
+                                    seed=seed, threads=threads)
         else:
-            sim, local = _faiss_topk(queries, keys, kk, m=m, ef_construction=ef_construction,
-                                     ef_search=ef_search, threads=threads)
+            sim, local = _faiss_topk(source.index_select(0, s_rows), keys, kk, m=m,
+                                     ef_construction=ef_construction, ef_search=ef_search,
+                                     threads=threads)
+        del keys
         found = local >= 0  # ANN may return fewer than kk (faiss pads with -1)
         rows = torch.where(found, t_rows[local.clamp(min=0)], torch.full_like(local, -1))
-        index[s_rows, :kk] = rows
-        similarity[s_rows, :kk] = torch.where(found, sim, torch.full_like(sim, float("-inf")))
-        log.debug("type %d: %d sources x %d targets, backend %s", t, s_rows.numel(),
+        index[at, :kk] = rows
+        similarity[at, :kk] = torch.where(found, sim, torch.full_like(sim, float("-inf")))
+        log.debug("type %d: %d sources x %d targets, backend %s", t, at.numel(),
                   t_rows.numel(), chosen)
     return Candidates(index=index, similarity=similarity)
-
-
-def search_pool(source: Tensor, target: Tensor, sources: Tensor, pool: Tensor, k: int, *,
-                source_types: Tensor | None = None, target_types: Tensor | None = None,
-                backend: Backend = "auto") -> Candidates:
-    """:func:`search` for some source rows among a pool of target rows, returned as rows of
-    the *whole* target table (``-1`` padding): blocking for a backfill (every target) or an
-    evaluation (the gold targets) alike.
-
-    Shapes: ``source (N_s, d)``, ``target (N_t, d)``, ``sources (Q,)``, ``pool (T,)``,
-    types ``(N_s,)`` / ``(N_t,)`` or ``None`` -> :class:`Candidates` ``(Q, k)``.
-    """
-    found = search(source[sources], target[pool], k,
-                   source_types=None if source_types is None else source_types[sources],
-                   target_types=None if target_types is None else target_types[pool],
-                   backend=backend)
-    rows = torch.where(found.index >= 0, pool[found.index.clamp(min=0)], found.index)
-    return Candidates(index=rows, similarity=found.similarity)
 
 
 @dataclass

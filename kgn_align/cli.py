@@ -248,6 +248,9 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
             faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    from kgn_align.memory import keep_batch_buffers
+
+    keep_batch_buffers()  # the pair model's batches reuse their buffers instead of faulting pages in
     env = {k: v for k, v in {"NEO4J_URI": uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
                                "NEO4J_DATABASE": database, "NEO4J_CA_FILE": ca_file}.items() if v}
     try:

@@ -339,6 +339,12 @@ class ModelScorer:
         #: blocking vectors without the anchors (names and neighbourhood names), and with them
         self.plain_a, self.plain_b = plain
         self.anchored = self._anchored(cache.anchored if cache is not None and refreshed else None)
+        #: the validation sources' plain blocking vectors (their nameless lists search with
+        #: these); the whole sides' are let go unless the worker's cache keeps them
+        self._validation_plain = self.plain_a.index_select(0, self.validation[:, 0])
+        if cache is None:
+            del plain
+            self.plain_a = self.plain_b = None
         self.anchor_a, self.anchor_b = (side.vectors for side in self.anchored)
         self.block_a, self.block_b = (side.blocking for side in self.anchored)
         if cache is not None:
@@ -540,18 +546,19 @@ class ModelScorer:
             lists = None  # searched among other open targets
         if lists is None:
             width = self.side_a.features.size(1)
-            if self.validation.numel() == 0 or self.plain_a.size(1) <= width:
+            if self.validation.numel() == 0 or self._validation_plain.size(1) <= width:
                 return None  # no validation pairs, or blocking by names alone: nothing to go by
-            val = self.validation[~self.nameless[self.validation[:, 0]]
-                                  & torch.isin(self.validation[:, 0], self.sources)]
+            named = ~self.nameless[self.validation[:, 0]] & torch.isin(self.validation[:, 0], self.sources)
+            val = self.validation[named]
             if val.size(0) == 0:
                 return None
             rows = val[:, 0]
-            plain = self.plain_a.clone()
-            plain[rows, :width] = 0.0
-            plain[rows] = torch.nn.functional.normalize(plain[rows], dim=-1)
-            found = search_pool(with_anchors(plain, self.anchor_a), self.block_b, rows, self.pool, self.k,
-                                source_types=self.types_a, target_types=self.types_b)
+            plain = self._validation_plain[named]  # a copy: the mask indexes
+            plain[:, :width] = 0.0
+            plain = torch.nn.functional.normalize(plain, dim=-1)
+            queries = with_anchors(plain, self.anchor_a.index_select(0, rows))
+            found = search_pool(queries, self.block_b, torch.arange(rows.numel()), self.pool, self.k,
+                                source_types=self.types_a[rows], target_types=self.types_b)
             matrix, keep = CandidateMatrix.from_lists(rows, found.index)
             lists = NamelessLists(rows, val[:, 1], self.pool, matrix, found.similarity[keep])
             for scorer in (self, self._shared):  # the variants share them

@@ -120,7 +120,8 @@ def score_pairs(
     device: torch.device | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Logits and calibrated probabilities for pairs ``(rows_a[i], rows_b[i])``, batched,
-    in inference mode; each side's feature table is projected once for all batches.
+    in inference mode; each side's entity table and its first-layer projections are
+    computed once for all batches (:meth:`PairModel.entity_tables`).
     Shapes: ``(P,), (P,) -> (P,), (P,)``."""
     device = device or next(model.parameters()).device
     was_training = model.training
@@ -128,12 +129,13 @@ def score_pairs(
     fa, fb = side_a.features.to(device), side_b.features.to(device)
     logits, probs = [], []
     with torch.inference_mode():
-        pa, pb = model.encoder.project(fa), model.encoder.project(fb)
+        ta = model.entity_tables(fa, side_a.entity_types().to(device))
+        tb = model.entity_tables(fb, side_b.entity_types().to(device))
         for start in range(0, rows_a.numel(), batch_pairs):
             ra, rb = rows_a[start : start + batch_pairs], rows_b[start : start + batch_pairs]
             ba = side_a.batch(ra).to(device)
             bb = side_b.batch(rb).to(device)
-            out = model(ba, bb, fa, fb, projected_a=pa, projected_b=pb,
+            out = model(ba, bb, fa, fb, tables_a=ta, tables_b=tb,
                         attributes=pair_attributes(side_a, side_b, ra, rb))
             logits.append(out.logit.cpu())
             probs.append(out.prob.cpu())

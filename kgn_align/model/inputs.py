@@ -61,6 +61,11 @@ class SideInputs:
         return cls(store, features, _mapping(store.relations, relations), _mapping(store.types, types), pos,
                    attributes)
 
+    def entity_types(self) -> Tensor:
+        """``(num_entities,)`` each entity's type id in the model's vocabulary (what
+        :meth:`batch` gives its slots)."""
+        return self.type_map[self.store.entity_type]
+
     def batch(self, entities: Tensor) -> SideBatch:
         """Trees of the given entity rows (repeats allowed), ids in model vocabularies."""
         trees = self.tree_position[entities]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +57,18 @@ def _drop_generated_source(layer: MessagePassing) -> None:
 def _no_match_below(best: Tensor) -> Tensor:
     """Best cosines where a row held only padding (far below -1) set to -1."""
     return torch.where(best < -2.0, torch.full_like(best, -1.0), best)
+
+
+class RowProjections(NamedTuple):
+    """A layer's row-wise projections of a table of input rows, computed once
+    (:meth:`CrossGraphAttentionConv.project_rows`) and read through ``x_index`` by many
+    batches: ``msg``, ``own`` ``(R, F_out)``; ``query``, ``cross`` ``(R, F_out)`` or ``None``
+    when that attention is off."""
+
+    msg: Tensor
+    own: Tensor
+    query: Tensor | None
+    cross: Tensor | None
 
 
 class CrossGraphAttentionConv(MessagePassing):
@@ -184,6 +197,17 @@ class CrossGraphAttentionConv(MessagePassing):
             raise ValueError("cross_scores needs cross_attention=True")
         return F.normalize(self.lin_cross(x), dim=-1)
 
+    def project_rows(self, x: Tensor) -> RowProjections:
+        """Every row-wise projection :meth:`forward` makes of a table ``x`` ``(R, F_in)``,
+        for ``forward(..., x_index=..., projections=...)`` (scoring reads one entity table
+        for every batch; the outputs are those of ``forward`` on ``x``)."""
+        return RowProjections(
+            msg=self.lin_msg(x),
+            own=self.lin_self(x),
+            query=self.lin_query(x) if self.lin_query is not None else None,
+            cross=self.cross_project(x) if self.lin_cross is not None else None,
+        )
+
     def cross_scores(
         self, x_a: Tensor, x_b: Tensor, group_a: Tensor, group_b: Tensor, num_groups: int
     ) -> tuple[Tensor, Tensor]:
@@ -228,13 +252,15 @@ class CrossGraphAttentionConv(MessagePassing):
         *,
         x_index: Tensor | None = None,
         targets: Tensor | None = None,
+        projections: RowProjections | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """``x`` is either one row per slot, or (with ``x_index``, ``(N,)``) a table of
         distinct rows that slot ``i`` reads as ``x[x_index[i]]``: every projection is then
         computed once per row instead of once per slot (an entity fills many slots, and a
-        source's tree is repeated for each of its candidates). ``targets`` (slot ids)
-        restricts the output to those slots (e.g. the seeds in the last layer); the result
-        has one row per target, in that order."""
+        source's tree is repeated for each of its candidates). ``projections``
+        (:meth:`project_rows` of that table, with ``x_index`` only) skips computing them at
+        all. ``targets`` (slot ids) restricts the output to those slots (e.g. the seeds in
+        the last layer); the result has one row per target, in that order."""
         if x.dim() != 2 or x.size(1) != self.in_channels:
             raise ValueError(f"x must be (num_slots, {self.in_channels}), got {tuple(x.shape)}")
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
@@ -242,10 +268,12 @@ class CrossGraphAttentionConv(MessagePassing):
         n = x.size(0) if x_index is None else x_index.numel()
         if cross is not None and cross.shape != (n,):
             raise ValueError(f"cross must be (num_slots,), got {tuple(cross.shape)}")
+        if projections is not None and x_index is None:
+            raise ValueError("projections are of a table: give x_index with them")
         child, parent = edge_index
         if x_index is not None:  # project the table, then gather per slot
             row_child, row_parent = x_index.index_select(0, child), x_index.index_select(0, parent)
-            msg = self.lin_msg(x).index_select(0, row_child)
+            msg = (projections.msg if projections is not None else self.lin_msg(x)).index_select(0, row_child)
         elif child.numel() < n:  # few edges (e.g. into the seeds only): gather first
             row_child, row_parent = child, parent
             msg = self.lin_msg(x.index_select(0, child))
@@ -257,6 +285,8 @@ class CrossGraphAttentionConv(MessagePassing):
         if self.lin_query is not None:
             if x_index is None and child.numel() < n:
                 q = self.lin_query(x.index_select(0, parent))
+            elif projections is not None and projections.query is not None:
+                q = projections.query.index_select(0, row_parent)
             else:
                 q = self.lin_query(x).index_select(0, row_parent)
             logit = logit + (F.leaky_relu(q + msg, self.negative_slope) * self.att).sum(-1)
@@ -269,7 +299,9 @@ class CrossGraphAttentionConv(MessagePassing):
         if targets is not None:
             agg = agg.index_select(0, targets)
         own = rows if x_index is None else x_index.index_select(0, rows)
-        if x_index is not None and targets is None:
+        if projections is not None:
+            own_x = projections.own.index_select(0, own)
+        elif x_index is not None and targets is None:
             own_x = self.lin_self(x).index_select(0, own)
         else:
             own_x = self.lin_self(x.index_select(0, own))

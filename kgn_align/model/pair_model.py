@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgn_align.attributes import FEATURES_PER_ATTRIBUTE
-from kgn_align.model.layers import CrossGraphAttentionConv
+from kgn_align.model.layers import CrossGraphAttentionConv, RowProjections
 from kgn_align.neighborhood import SideBatch
 
 
@@ -84,21 +84,27 @@ class _SlotEncoder(nn.Module):
         table, inv = self.table(features, batch)
         return table.index_select(0, inv)
 
-    def table(self, features: Tensor, batch: SideBatch, projected: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One row per distinct entity of the batch, and each slot's row: ``(U, H), (N,)``.
-
-        ``projected`` (``(|V|, H)``, :meth:`project` of the whole feature table) skips the
-        projection; scoring many batches computes it once.
-        """
+    def table(self, features: Tensor, batch: SideBatch) -> tuple[Tensor, Tensor]:
+        """One row per distinct entity of the batch, and each slot's row: ``(U, H), (N,)``."""
         uniq, inv = torch.unique(batch.entity, return_inverse=True)
         types = torch.zeros(uniq.numel(), dtype=batch.node_type.dtype, device=uniq.device)
         types.scatter_(0, inv, batch.node_type)
-        base = projected.index_select(0, uniq) if projected is not None else self.lin(features.index_select(0, uniq))
-        return base + self.type_emb(types), inv
+        return self.lin(features.index_select(0, uniq)) + self.type_emb(types), inv
 
-    def project(self, features: Tensor) -> Tensor:
-        """``(|V|, F) -> (|V|, H)``: the type-free part of every entity's level-0 vector."""
-        return self.lin(features)
+    def whole(self, features: Tensor, entity_types: Tensor) -> Tensor:
+        """Every entity's level-0 vector: ``(|V|, F), (|V|,) -> (|V|, H)`` (the rows
+        :meth:`table` gives the entities of a batch)."""
+        return self.lin(features) + self.type_emb(entity_types)
+
+
+@dataclass
+class EntityTables:
+    """One side's per-entity inputs of the first layer, computed once when many batches are
+    scored (:meth:`PairModel.entity_tables`): level-0 vectors ``(|V|, H)`` and the first
+    layer's projections of them (``None`` without message passing)."""
+
+    level0: Tensor
+    first: RowProjections | None
 
 
 class PairModel(nn.Module):
@@ -184,12 +190,12 @@ class PairModel(nn.Module):
         features_b: Tensor,
         *,
         return_attention: bool = False,
-        projected_a: Tensor | None = None,
-        projected_b: Tensor | None = None,
+        tables_a: EntityTables | None = None,
+        tables_b: EntityTables | None = None,
         attributes: Tensor | None = None,
     ) -> PairOutput:
-        """``projected_a`` / ``projected_b``: optional :meth:`project` of the feature tables,
-        computed once when many batches are scored (no effect on the result). ``attributes``:
+        """``tables_a`` / ``tables_b``: optional :meth:`entity_tables` of the sides, computed
+        once when many batches are scored (the same result up to float rounding). ``attributes``:
         ``(P, 3A)`` pair features (:func:`kgn_align.model.inputs.pair_attributes`), required
         when the model was built with ``num_attributes = A > 0``."""
         if a.num_trees != b.num_trees:
@@ -204,8 +210,11 @@ class PairModel(nn.Module):
         s0 = F.cosine_similarity(seed_a, seed_b, dim=-1)
         out = PairOutput(logit=torch.empty(0), prob=torch.empty(0))
         # level 0: one row per distinct entity (x_index maps slots to rows)
-        xa, ia = self.encoder.table(features_a, a, projected_a)
-        xb, ib = self.encoder.table(features_b, b, projected_b)
+        xa, ia = (tables_a.level0, a.entity) if tables_a is not None else self.encoder.table(features_a, a)
+        xb, ib = (tables_b.level0, b.entity) if tables_b is not None else self.encoder.table(features_b, b)
+        # the first layer's projections of the whole tables, when given
+        first_a = tables_a.first if tables_a is not None else None
+        first_b = tables_b.first if tables_b is not None else None
         ia_opt: Tensor | None = ia
         ib_opt: Tensor | None = ib
         if not self.convs:
@@ -221,11 +230,13 @@ class PairModel(nn.Module):
             ca = cb = None
             if self.uses_cross:
                 depths = tuple(range(1, last - i + 2))
-                ca, cb = cross_by_depth(conv, xa, xb, a, b, depths, index_a=ia_opt, index_b=ib_opt)
+                ca, cb = cross_by_depth(conv, xa, xb, a, b, depths, index_a=ia_opt, index_b=ib_opt,
+                                        projected_a=first_a.cross if first_a is not None else None,
+                                        projected_b=first_b.cross if first_b is not None else None)
             ya, alpha_a = conv(xa, ea.edge_index, ea.edge_type, ea.edge_dir, cross=ca, return_attention=True,
-                               x_index=ia_opt, targets=ta)
+                               x_index=ia_opt, targets=ta, projections=first_a)
             yb, alpha_b = conv(xb, eb.edge_index, eb.edge_type, eb.edge_dir, cross=cb, return_attention=True,
-                               x_index=ib_opt, targets=tb)
+                               x_index=ib_opt, targets=tb, projections=first_b)
             if self.uses_cross:
                 agree.append(_seed_agreement(a, ea, alpha_a, ca))
                 agree.append(_seed_agreement(b, eb, alpha_b, cb))
@@ -240,6 +251,7 @@ class PairModel(nn.Module):
                 xa = ya.new_zeros(a.num_slots, ya.size(1)).index_copy(0, ta, self.norms[i](F.elu(ya)))
                 xb = yb.new_zeros(b.num_slots, yb.size(1)).index_copy(0, tb, self.norms[i](F.elu(yb)))
                 ia_opt = ib_opt = None
+                first_a = first_b = None
             else:
                 ha, hb = ya, yb
         parts = [(ha - hb).abs(), ha * hb, s0.unsqueeze(-1)] + [g.unsqueeze(-1) for g in agree]
@@ -254,6 +266,13 @@ class PairModel(nn.Module):
         out.logit = logit
         out.prob = torch.sigmoid(self.calib_scale * logit + self.calib_bias)
         return out
+
+    def entity_tables(self, features: Tensor, entity_types: Tensor) -> EntityTables:
+        """A side's :class:`EntityTables`: ``(|V|, F)`` features and ``(|V|,)`` type ids in the
+        model's type vocabulary. What every batch would otherwise project for its own
+        entities (``torch.unique`` and four linear maps a batch) is projected once."""
+        level0 = self.encoder.whole(features, entity_types)
+        return EntityTables(level0, self.convs[0].project_rows(level0) if self.convs else None)
 
     def calibrated_in_lists(self, logits: Tensor) -> Tensor:
         r"""Probabilities of candidate pairs that compete for one source entity.
@@ -380,11 +399,14 @@ def cross_by_depth(
     *,
     index_a: Tensor | None = None,
     index_b: Tensor | None = None,
+    projected_a: Tensor | None = None,
+    projected_b: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Cross-graph scores for the slots at ``depths`` (one dense block per depth, so hop-1
     lists are not padded to hop-2 sizes); other slots get -1 (they are never children here).
     With ``index_a`` / ``index_b``, ``xa`` / ``xb`` are per-entity tables read through them
-    (projected once per entity).
+    (projected once per entity; ``projected_a`` / ``projected_b``: those projections,
+    :meth:`~CrossGraphAttentionConv.cross_project` of the tables, computed before).
 
     Shapes: ``(N_a, H), (N_b, H) -> (N_a,), (N_b,)`` (tables: ``(U, H)`` with ``(N,)`` indices).
     """
@@ -392,8 +414,8 @@ def cross_by_depth(
     n_b = b.num_slots
     ca = torch.full((n_a,), -1.0, dtype=xa.dtype, device=xa.device)
     cb = torch.full((n_b,), -1.0, dtype=xb.dtype, device=xb.device)
-    za_tab = conv.cross_project(xa) if index_a is not None else None
-    zb_tab = conv.cross_project(xb) if index_b is not None else None
+    za_tab = (projected_a if projected_a is not None else conv.cross_project(xa)) if index_a is not None else None
+    zb_tab = (projected_b if projected_b is not None else conv.cross_project(xb)) if index_b is not None else None
     for d in depths:
         sa_ = torch.nonzero(a.depth == d, as_tuple=True)[0]
         sb_ = torch.nonzero(b.depth == d, as_tuple=True)[0]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from kgn_align.neighborhood import TreeStore
+from kgn_align.neighborhood import SLOT_DTYPES, TreeStore
 from kgn_align.sampling.lists import NeighbourLists
 
 
@@ -72,11 +72,13 @@ def compose(seeds: NDArray[np.int64], hop1: NeighbourLists, hop2: NeighbourLists
     local2 = block_start[i2] + (np.arange(e2.shape[0], dtype=np.int64) - before[i2])
     t2 = t1[i2]
 
-    slot_entity = np.empty(total, dtype=np.int64)
-    slot_depth = np.empty(total, dtype=np.int64)
-    slot_parent = np.empty(total, dtype=np.int64)
-    slot_rel = np.empty(total, dtype=np.int64)
-    slot_dir = np.empty(total, dtype=np.int64)
+    # stored compact from the start (TreeStore's SLOT_DTYPES): no int64 copy of every slot
+    compact = {name: torch.empty(0, dtype=dtype).numpy().dtype for name, dtype in SLOT_DTYPES.items()}
+    slot_entity = np.empty(total, dtype=compact["slot_entity"])
+    slot_depth = np.empty(total, dtype=compact["slot_depth"])
+    slot_parent = np.empty(total, dtype=compact["slot_parent"])
+    slot_rel = np.empty(total, dtype=compact["slot_rel"])
+    slot_dir = np.empty(total, dtype=compact["slot_dir"])
 
     root = tree_ptr[:-1]
     slot_entity[root], slot_depth[root], slot_parent[root] = seeds, 0, -1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -59,11 +58,13 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     # neighbourhood part (zero without a student), and is still its source's candidate
     assert trained.student is not None
     row = snapshot.target.aligned_row[str(lonely_target)]
-    half = scorer.plain_b.size(1) // 2
-    assert float(scorer.plain_b[row, half:].abs().sum()) > 0
-    bare = ModelScorer(snapshot, replace(trained, student=None), k=5)
-    assert float(bare.plain_b[row, half:].abs().sum()) == 0
-    assert float(scorer.plain_b[:, half:].abs().sum(1).gt(0).float().mean()) > 0.9
+    level0 = snapshot.level0(trained.featurizer)
+    _, plain_b = snapshot.blocking(level0, trained.student, scorer.block_beta)  # what the scorer blocks with
+    half = plain_b.size(1) // 2
+    assert float(plain_b[row, half:].abs().sum()) > 0
+    _, bare_b = snapshot.blocking(level0, None, scorer.block_beta)
+    assert float(bare_b[row, half:].abs().sum()) == 0
+    assert float(plain_b[:, half:].abs().sum(1).gt(0).float().mean()) > 0.9
     found = {p.target for p in scorer([str(lonely_source)])}
     assert str(lonely_target) in found
     options = BackfillOptions(run_id=namespace.strip("/") + "-run", policy=Policy.BEST, threshold=0.3, batch_size=50)

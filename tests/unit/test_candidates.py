@@ -173,3 +173,33 @@ def test_cached_search_reuses_lists_and_searches_only_what_was_forgotten() -> No
     search_cached(cache, s_keys, t_keys, sources, other, 4,
                   lambda rows: search_fn(rows, other))  # another pool: every source again
     assert sorted(searched) == sources.tolist()
+
+
+def test_query_rows_read_a_chunk_at_a_time_give_the_rows_own_answers() -> None:
+    s, t = unit(300, 16, 4), unit(200, 16, 5)
+    rows = torch.tensor([299, 0, 17, 17, 150])
+    sim, idx = dense_topk(s, t, 10, chunk=2, query_rows=rows)
+    whole_sim, whole_idx = dense_topk(s, t, 10)
+    assert torch.equal(idx, whole_idx[rows])
+    assert torch.allclose(sim, whole_sim[rows], atol=1e-6)  # BLAS may round a chunk of another height apart
+
+
+@pytest.mark.parametrize("kind", ["exact"] + ANN)
+def test_search_pool_equals_search_over_the_gathered_rows(kind: str) -> None:
+    """search_pool reads the source rows and the pool in place of copies of them: the same
+    candidates as searching copies, mapped to whole-table rows."""
+    from kgn_align.candidates import search_pool
+
+    s, t = unit(120, 16, 6), unit(90, 16, 7)
+    types_s, types_t = torch.arange(120) % 3, torch.arange(90) % 3
+    sources, pool = torch.tensor([5, 99, 3, 60, 61]), torch.arange(0, 90, 2)
+    found = search_pool(s, t, sources, pool, 4, source_types=types_s, target_types=types_t, backend=kind)
+    copies = search(s[sources], t[pool], 4, source_types=types_s[sources], target_types=types_t[pool],
+                    backend=kind)
+    expected = torch.where(copies.index >= 0, pool[copies.index.clamp(min=0)], copies.index)
+    assert torch.equal(found.index, expected)
+    assert torch.allclose(found.similarity, copies.similarity, atol=1e-6)
+    whole = search_pool(s, t, sources, torch.arange(90), 4, source_types=types_s, target_types=types_t,
+                        backend=kind)  # the whole table as the pool: no copy at all
+    assert torch.equal(whole.index, search(s, t, 4, source_types=types_s, target_types=types_t,
+                                           backend=kind).index[sources])

@@ -72,3 +72,17 @@ def test_cached_transform_equals_transform() -> None:
     assert torch.equal(first, featurizer.transform(["Heat", "Alien", "Heat"]))
     assert torch.equal(again, featurizer.transform(["Ran", "Heat", "Blade Runner", ""]))
     assert set(cache) == {"Heat", "Alien", "Ran", "Blade Runner", ""}
+
+
+def test_neighbour_context_is_the_same_whatever_the_chunk_of_edges() -> None:
+    """The memory-bounded sum (a chunk of edge terms at a time) gives the same bits as one
+    pass, so blocking vectors do not move with the chunk size."""
+    from kgn_align.features import neighbour_context
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(500, 32, generator=g), dim=-1)
+    edges = torch.randint(0, 500, (2, 4000), generator=g)
+    one_pass = neighbour_context(x, edges, chunk=10**9)
+    assert torch.equal(neighbour_context(x, edges, chunk=3), one_pass)
+    assert torch.equal(neighbour_context(x, edges), one_pass)
+    assert bool((one_pass.norm(dim=1) > 0.99).all())

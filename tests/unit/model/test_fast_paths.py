@@ -34,3 +34,24 @@ def test_one_to_one_f1_takes_each_entity_once():
     assert m["o2o_best_f1"] == 1.0 and m["o2o_f1@0.5"] == 1.0
     m = one_to_one_f1(scores, cands, sources, torch.tensor([[0, 11], [1, 10]]))
     assert m["o2o_best_f1"] == 0.0
+
+
+def test_trees_are_stored_compact_and_collate_as_int64():
+    """A TreeStore keeps its slot arrays in SLOT_DTYPES (14 bytes a slot, not 40) whatever
+    it was built from, and hands out the same int64 batches as before."""
+    from kgn_align.neighborhood import SLOT_DTYPES
+
+    from .handmade import IN, OUT, make_store
+
+    store = make_store(6, [(0, [(1, OUT, 1, [(2, IN, 4), (0, OUT, 5)]), (2, IN, 3, [])]),
+                           (3, [(0, IN, 2, [(1, OUT, 0)])])])
+    for name, dtype in SLOT_DTYPES.items():
+        assert getattr(store, name).dtype == dtype
+    assert sum(getattr(store, name).element_size() for name in SLOT_DTYPES) == 14
+    b = store.collate([1, 0, 1])
+    for name in ("entity", "node_type", "depth", "tree", "seed", "edge_index", "edge_type", "edge_dir"):
+        assert getattr(b, name).dtype == torch.long, name
+    assert b.entity.tolist() == [3, 2, 0, 0, 1, 4, 5, 3, 3, 2, 0]  # handmade trees are depth-first
+    assert b.edge_index.tolist() == [[1, 2, 4, 5, 6, 7, 9, 10], [0, 1, 3, 4, 4, 3, 8, 9]]
+    assert b.edge_type.tolist() == [0, 1, 1, 2, 0, 2, 0, 1]
+    assert store.edges().dtype == torch.long

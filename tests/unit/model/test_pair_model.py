@@ -78,6 +78,23 @@ def test_scored_logits_do_not_depend_on_the_batch_size():
         torch.testing.assert_close(cut, whole)
 
 
+@pytest.mark.parametrize("flags", [{}, {"self_attention": False}, {"cross_attention": False}, {"gnn": False}])
+def test_scoring_with_entity_tables_gives_the_forward_pass_logits(flags):
+    """``score_pairs`` projects each side's entities once (:meth:`PairModel.entity_tables`)
+    instead of once per batch: the logits of a plain forward pass, whatever the model."""
+    from kgn_align.training import score_pairs
+
+    a, b, n_rel = sides()
+    torch.manual_seed(5)
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8, **flags)).eval()
+    rows_a, rows_b = torch.tensor([0, 0, 4, 5, 4, 0, 5]), torch.tensor([0, 4, 4, 0, 0, 4, 0])
+    with torch.no_grad():
+        plain = model(a.batch(rows_a), b.batch(rows_b), a.features, b.features).logit
+    scored, _ = score_pairs(model, a, b, rows_a, rows_b, batch_pairs=3)
+    torch.testing.assert_close(scored, plain)
+    assert len(set(scored.tolist())) > 3  # the pairs differ: not a constant that would match anyway
+
+
 def test_calibration_fits_platt_scaling():
     a, b, n_rel = sides()
     model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
