@@ -14,6 +14,8 @@ block      ``Snapshot.distil_student`` + ``Snapshot.blocking`` +            pair
            ``candidates.search_pool`` for every source entity (k each)
 train      ``workflows.train_model`` (small ``TrainConfig`` by default)      pairs/s
 score      ``scoring.ModelScorer`` over every source entity                  pairs/s
+pair_model ``training.score_pairs`` on the candidate pairs of ``score``:        pairs/s
+           the pair model's forward passes alone, timed again on their own
 write      ``backfill.run_backfill`` over the scores of ``score`` (policy    edges/s
            best, threshold 0.5): the backfill's write path alone
 writeback  ``writeback.write_pairs`` of ``--edges`` other scored pairs,      edges/s
@@ -25,8 +27,9 @@ Every stage records wall seconds, CPU seconds of this process and of the server 
 (the server's also by thread: Bolt query workers, JIT compilers, GC, other), peak RSS of
 both during the stage (``VmHWM`` from ``/proc``, reset before the stage), and the 1-minute
 load average after it: this machine is shared, so read the load average with every figure.
-``memory`` gives the bytes per entity of the in-memory structures (level-0 vectors,
-blocking vectors, sampled trees, model inputs).
+``memory`` gives the bytes per entity of what the backfill's scorer holds while it scores
+(level-0 vectors, blocking vectors with the seed anchors, anchor vectors, sampled trees,
+neighbour lists, entity tables and names).
 
 Scales: a scale ``s < 1`` loads the slice ``KGDataset.slice(n)`` (what ``load kg --pairs
 n`` loads) with ``n`` chosen so the slice holds about ``s`` of the dataset's entities; ``s
@@ -59,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 if __package__ in (None, ""):  # run as a script: the repository root holds ``benchmarks``
@@ -74,15 +78,15 @@ from kgn_align.memory import keep_batch_buffers  # noqa: E402
 from kgn_align.scoring import ModelScorer, TrainedModel  # noqa: E402
 from kgn_align.servers import server_for  # noqa: E402
 from kgn_align.snapshot import Snapshot, take  # noqa: E402
-from kgn_align.training import TrainConfig  # noqa: E402
+from kgn_align.training import TrainConfig, score_pairs  # noqa: E402
 from kgn_align.workflows import train_model  # noqa: E402
 from kgn_align.writeback import ModelStamp, ScoredPair, write_pairs  # noqa: E402
 
 log = logging.getLogger("pipeline")
 RESULTS = Path(__file__).resolve().parent / "results"
 TICKS = os.sysconf("SC_CLK_TCK")
-STAGES = ("load", "sample", "featurise", "block", "train", "score", "write", "writeback",
-          "writeback_rerun")
+STAGES = ("load", "sample", "featurise", "block", "train", "score", "pair_model", "write",
+          "writeback", "writeback_rerun")
 #: candidates per source entity: 10, as when the committed figures were taken (the
 #: backfill's default is CANDIDATES_PER_SOURCE = 20 since; pairs/s do not depend on it)
 K = 10
@@ -187,6 +191,8 @@ def nbytes(*objs: Any) -> int:
         seen.add(id(o))
         if isinstance(o, np.ndarray):
             return o.nbytes
+        if sp.issparse(o):
+            return sum(a.nbytes for a in (o.data, o.indices, o.indptr) if isinstance(a, np.ndarray))
         if isinstance(o, (str, bytes, int, float)) or o is None:
             return sys.getsizeof(o)
         if isinstance(o, dict):
@@ -287,13 +293,15 @@ def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str
     sources = torch.tensor(sorted(snap.source.aligned_row.values()), dtype=torch.long)
     pool = torch.tensor(sorted(snap.target.aligned_row.values()), dtype=torch.long)
 
-    def block() -> tuple[Any, Any, Any]:
+    def block(level0: Any = level0) -> tuple[Any, Any, Any]:
         student = snap.distil_student(level0)
         vectors = snap.blocking(level0, student)
         return student, vectors, search_pool(vectors[0], vectors[1], sources, pool, K)
 
     student, blocking, candidates = meter("block", block)
     meter.rate("block", "pairs", int((candidates.index >= 0).sum()))
+    # training and the backfill's scorer compute their own: these would only swell their peaks
+    del level0, student, blocking, candidates
 
     tcfg = train_config(args)
     trained = meter("train", lambda: train(graph, snap, tmp / "models", tcfg))
@@ -312,6 +320,9 @@ def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str
     scorer, setup_s, scored = meter("score", score)
     meter.stages["score"]["setup_s"] = round(setup_s, 3)  # its own featurise + blocking vectors
     meter.rate("score", "pairs", len(scored))
+    matrix = scorer.alignment.matrix
+    meter("pair_model", lambda: score_pairs(trained.model, scorer.side_a, scorer.side_b, matrix.row, matrix.col))
+    meter.rate("pair_model", "pairs", int(matrix.row.numel()))
 
     by_source: dict[str, list[ScoredPair]] = {}
     for p in scored:
@@ -329,17 +340,20 @@ def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str
     meter.stages["writeback_rerun"]["created"] = again.created
     meter.rate("writeback_rerun", "pairs", again.pairs)
 
-    result["memory"] = memory(snap, level0, blocking, scorer)
+    result["memory"] = memory(snap, scorer)
 
 
-def memory(snap: Snapshot, level0: Any, blocking: Any, scorer: ModelScorer) -> dict[str, Any]:
-    """Bytes (and bytes per entity) of the in-memory structures of both sides."""
+def memory(snap: Snapshot, scorer: ModelScorer) -> dict[str, Any]:
+    """Bytes (and bytes per entity) of what a backfill holds while it scores, both sides:
+    the scorer's level-0 vectors, the blocking vectors it searches (with the seed anchors),
+    the anchor vectors, the sampled trees and neighbour lists, the entity tables and names."""
     entities = len(snap.source.table.keys) + len(snap.target.table.keys)
     parts = {
-        "level0_vectors": nbytes(*level0),
-        "blocking_vectors": nbytes(*blocking),
+        "level0_vectors": nbytes(scorer.side_a.features, scorer.side_b.features),
+        "blocking_vectors": nbytes(scorer.block_a, scorer.block_b),
+        "anchor_vectors": nbytes(scorer.anchor_a, scorer.anchor_b),
         "trees": nbytes(snap.source.store, snap.target.store),
-        "side_inputs": nbytes(scorer.side_a, scorer.side_b),  # trees + features + maps
+        "neighbour_lists": nbytes(snap.source.lists, snap.target.lists),
         "entity_tables_and_names": nbytes(snap.source.table, snap.target.table, snap.source.names,
                                           snap.target.names, snap.source.labels, snap.target.labels,
                                           snap.source.aligned_row, snap.target.aligned_row),
@@ -347,7 +361,7 @@ def memory(snap: Snapshot, level0: Any, blocking: Any, scorer: ModelScorer) -> d
     out: dict[str, Any] = {"entities": entities}
     for name, size in parts.items():
         out[name] = {"bytes": size, "bytes_per_entity": round(size / entities, 1)}
-    total = nbytes(level0, blocking, snap.source, snap.target, scorer.side_a, scorer.side_b)
+    total = nbytes(snap.source, snap.target, scorer.side_a, scorer.side_b, scorer.anchored)
     out["all_distinct"] = {"bytes": total, "bytes_per_entity": round(total / entities, 1)}
     return out
 
@@ -355,6 +369,7 @@ def memory(snap: Snapshot, level0: Any, blocking: Any, scorer: ModelScorer) -> d
 # --------------------------------------------------------------------------- report
 HEADLINE = {"load": "rels_per_s", "sample": "seeds_per_s", "featurise": "entities_per_s",
             "block": "pairs_per_s", "train": "pairs_per_s", "score": "pairs_per_s",
+            "pair_model": "pairs_per_s",
             "write": "edges_per_s", "writeback": "edges_per_s", "writeback_rerun": "pairs_per_s"}
 
 
