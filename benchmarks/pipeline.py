@@ -48,6 +48,7 @@ Prints one JSON object and writes it to ``benchmarks/results/pipeline_<dataset>.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -207,6 +208,12 @@ def nbytes(*objs: Any) -> int:
 
 
 # ------------------------------------------- calls to the scoring APIs, one small function each
+def block(snap: Snapshot, level0: Any, sources: torch.Tensor, pool: torch.Tensor) -> tuple[Any, Any, Any]:
+    student = snap.distil_student(level0)
+    vectors = snap.blocking(level0, student)
+    return student, vectors, search_pool(vectors[0], vectors[1], sources, pool, K)
+
+
 def train(graph: Graph, snap: Snapshot, models_dir: Path, config: TrainConfig) -> TrainedModel:
     return train_model(graph, snap.config, models_dir, train_config=config, snapshot=snap)
 
@@ -293,12 +300,7 @@ def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str
     sources = torch.tensor(sorted(snap.source.aligned_row.values()), dtype=torch.long)
     pool = torch.tensor(sorted(snap.target.aligned_row.values()), dtype=torch.long)
 
-    def block(level0: Any = level0) -> tuple[Any, Any, Any]:
-        student = snap.distil_student(level0)
-        vectors = snap.blocking(level0, student)
-        return student, vectors, search_pool(vectors[0], vectors[1], sources, pool, K)
-
-    student, blocking, candidates = meter("block", block)
+    student, blocking, candidates = meter("block", functools.partial(block, snap, level0, sources, pool))
     meter.rate("block", "pairs", int((candidates.index >= 0).sum()))
     # training and the backfill's scorer compute their own: these would only swell their peaks
     del level0, student, blocking, candidates

@@ -89,11 +89,11 @@ class _SlotEncoder(nn.Module):
         uniq, inv = torch.unique(batch.entity, return_inverse=True)
         types = torch.zeros(uniq.numel(), dtype=batch.node_type.dtype, device=uniq.device)
         types.scatter_(0, inv, batch.node_type)
-        return self.lin(features.index_select(0, uniq)) + self.type_emb(types), inv
+        return self.whole(features.index_select(0, uniq), types), inv
 
     def whole(self, features: Tensor, entity_types: Tensor) -> Tensor:
-        """Every entity's level-0 vector: ``(|V|, F), (|V|,) -> (|V|, H)`` (the rows
-        :meth:`table` gives the entities of a batch)."""
+        """Level-0 vectors of the given entities: ``(R, F), (R,) -> (R, H)`` (every entity's,
+        for :meth:`PairModel.entity_tables`; a batch's distinct ones, for :meth:`table`)."""
         return self.lin(features) + self.type_emb(entity_types)
 
 
