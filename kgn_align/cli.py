@@ -161,7 +161,8 @@ def stage_progress(label_prefix: str = "") -> tuple[Callable[[str, int, int], No
     """A progress callback drawing one bar per stage, and a function closing the last one.
 
     On a terminal: click progress bars. In a log or a pipe (no TTY), where bars would print
-    a bare label: one line per finished stage, ``stage: done of total in seconds``.
+    a bare label: one line per stage, ``stage: done of total in seconds``, printed when the
+    stage reaches its total (or when the next one starts, or at ``finish``).
     """
     import time
 
@@ -181,6 +182,8 @@ def stage_progress(label_prefix: str = "") -> tuple[Callable[[str, int, int], No
                 close_plain()
                 plain[stage] = [0.0, float(total), time.perf_counter()]
             plain[stage][0] += done
+            if plain[stage][0] >= total:  # done: say so now, not when the next stage starts
+                close_plain()
             return
         if stage not in bars:
             for bar in bars.values():
@@ -248,6 +251,8 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
             faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    if verbose == 1:  # the driver logs the server's informational notes at INFO: those wait for -vv
+        logging.getLogger("neo4j").setLevel(logging.WARNING)
     from kgn_align.memory import keep_batch_buffers
 
     keep_batch_buffers()  # the pair model's batches reuse their buffers instead of faulting pages in

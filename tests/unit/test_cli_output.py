@@ -20,6 +20,30 @@ def test_progress_in_a_log_is_one_line_per_stage(capsys) -> None:
                                                         "  sample target: 5 of 5"]
 
 
+def test_a_stage_is_reported_when_it_finishes_not_when_the_command_ends(capsys) -> None:
+    update, finish = stage_progress()
+    update("sample target", 4, 5)
+    assert capsys.readouterr().err == ""
+    update("sample target", 1, 5)
+    assert capsys.readouterr().err.startswith("sample target: 5 of 5 in ")
+    finish()  # nothing left to say
+    assert capsys.readouterr().err == ""
+
+
+def test_one_v_leaves_the_drivers_informational_notes_out(tmp_path: Path) -> None:
+    import logging
+
+    neo4j_log = logging.getLogger("neo4j")
+    before = neo4j_log.level
+    try:
+        for flags, level in ((["-v"], logging.WARNING), (["-vv"], logging.NOTSET)):
+            neo4j_log.setLevel(logging.NOTSET)
+            CliRunner().invoke(cli, ["--home", str(tmp_path), *flags, "server", "status"])
+            assert neo4j_log.level == level, flags  # -vv: the driver's notes as the root logs
+    finally:
+        neo4j_log.setLevel(before)
+
+
 def test_datasets_option_after_the_sub_command(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     for args in (["load", "kg", "srprs_en_fr", "--datasets", str(missing)],
