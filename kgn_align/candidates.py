@@ -107,8 +107,9 @@ def distil_student(features: Sequence[Tensor], neighbour_edges: Sequence[Tensor]
     Shapes: per side ``(N_i, F)`` features and ``(2, E_i)`` edges.
     """
     contexts = [neighbour_context(x, e, x.size(0)) for x, e in zip(features, neighbour_edges)]
-    x, c = torch.cat(list(features)), torch.cat(contexts)
-    return fit(x, c, has_neighbours(c), config)
+    c = torch.cat(contexts)
+    del contexts  # each (N_i, F): the concatenation is all the fit needs
+    return fit(torch.cat(list(features)), c, has_neighbours(c), config)
 
 
 @dataclass

@@ -221,6 +221,8 @@ def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
     for which, side in (("source", config.source), ("target", config.target)):
         table = sampler.prepare(side)
         step = (lambda done, total, w=which: progress(f"sample {w}", done, total)) if progress else None
+        if step is not None:
+            step(0, len(table.ids))  # the stage starts now (its time is counted from here)
         lists, store = sampler.lists_and_trees(side, step, table)
         text, labels, attributes = _read_names(graph, config, side, table)
         aligned = {table.keys[i]: i for i in range(len(table)) if table.aligned[i]}
