@@ -697,7 +697,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     from kgn_align.changes import forget_changed
     from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel
     from kgn_align.snapshot import Snapshot, refreshed, take
-    from kgn_align.worker import Job, PermanentJobError, StageClock, Worker
+    from kgn_align.timing import StageClock
+    from kgn_align.worker import Job, PermanentJobError, Worker
     from kgn_align.writeback import labelled_pairs, plan_merge
 
     _worker_threads()

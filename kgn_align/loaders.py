@@ -22,7 +22,7 @@ from kgn_align.config import AlignConfig, GraphSide, check_identifier
 from kgn_align.datasets import KGDataset, TableDataset, local_name
 from kgn_align.errors import InputError, KgnAlignError
 from kgn_align.graph import Graph, chunked, interrupt_between_transactions
-from kgn_align.worker import StageClock
+from kgn_align.timing import StageClock
 
 log = logging.getLogger(__name__)
 

@@ -291,18 +291,3 @@ class Worker:
         finally:
             log.info("worker %s stopped after %d job(s)", self.name, ran)
         return ran
-
-
-class StageClock:
-    """Wall seconds of a piece of work's stages, in order: ``lap(name)`` closes the stage
-    since the last lap; :attr:`laps` goes into a job's result (what a slow job spent its
-    time on) and a load's report."""
-
-    def __init__(self) -> None:
-        self._last = time.perf_counter()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = round(now - self._last, 3)
-        self._last = now

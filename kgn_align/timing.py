@@ -1,0 +1,21 @@
+"""Wall seconds of a piece of work's stages: what a worker job and a load report about
+where their time went."""
+
+from __future__ import annotations
+
+import time
+
+
+class StageClock:
+    """Wall seconds of a piece of work's stages, in order: ``lap(name)`` closes the stage
+    since the last lap; :attr:`laps` goes into a job's result (what a slow job spent its
+    time on) and a load's report."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
