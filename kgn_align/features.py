@@ -112,15 +112,35 @@ class NgramFeaturizer:
         dim: int | None = DEFAULT_DIM,
         seed: int = 0,
     ) -> NgramFeaturizer:
+        """IDF weights from ``names`` (pass both sides' together); :meth:`fit_transform` when
+        their vectors are wanted too. Raises ``ValueError`` for ``n_bits`` outside 4..24 or a
+        ``dim`` below 1."""
+        return cls._fitted(names, n_bits, ngram_range, word_weight, dim, seed)[0]
+
+    @classmethod
+    def fit_transform(cls, names: Sequence[str], **settings: Any) -> tuple[NgramFeaturizer, Tensor]:
+        """:meth:`fit` on ``names`` and :meth:`transform` of the same names, hashing them
+        once instead of twice (the same vectors: each row depends on its own name only).
+        Shapes: ``(N,) -> (N, dim)``."""
+        featurizer, counts = cls._fitted(names, **{"n_bits": DEFAULT_BITS, "ngram_range": (2, 4),
+                                                   "word_weight": 1.0, "dim": DEFAULT_DIM, "seed": 0,
+                                                   **settings})
+        return featurizer, featurizer._project(_weigh(counts, featurizer.idf))
+
+    @classmethod
+    def _fitted(cls, names: Sequence[str], n_bits: int, ngram_range: tuple[int, int], word_weight: float,
+                dim: int | None, seed: int) -> tuple[NgramFeaturizer, sp.csr_matrix]:
+        """The fitted featurizer and the names' (unweighted) counts it was fitted on."""
         if n_bits < 4 or n_bits > 24:
             raise ValueError(f"n_bits must be within 4..24, got {n_bits}")
         if dim is not None and dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
         fold = True  # every new fit folds: the IDF and the instance must agree on it
-        counts = _counts(names, n_bits, ngram_range, word_weight, fold) if names else sp.csr_matrix((0, 2**n_bits))
+        counts = (_counts(names, n_bits, ngram_range, word_weight, fold) if names
+                  else sp.csr_matrix((0, 2**n_bits), dtype=np.float32))
         df = np.bincount(counts.indices, minlength=2**n_bits).astype(np.float32)
         idf = (np.log((1.0 + counts.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
-        return cls(idf, n_bits, tuple(ngram_range), word_weight, dim, seed, fold)
+        return cls(idf, n_bits, tuple(ngram_range), word_weight, dim, seed, fold), counts
 
     def matrix(self, names: Sequence[str]) -> sp.csr_matrix:
         """Sparse TF-IDF rows, L2-normalised: ``(N,) -> (N, 2**n_bits)``."""
@@ -146,7 +166,10 @@ class NgramFeaturizer:
 
     def transform(self, names: Sequence[str]) -> Tensor:
         """Dense level-0 vectors ``(N,) -> (N, dim)`` (all columns when ``dim`` is None)."""
-        m = self.matrix(names)
+        return self._project(self.matrix(names))
+
+    def _project(self, m: sp.csr_matrix) -> Tensor:
+        """Sparse TF-IDF rows -> dense level-0 vectors (:meth:`transform`'s last step)."""
         if self.dim is None:
             return torch.from_numpy(m.toarray())
         out = np.asarray(m @ random_projection(m.shape[1], self.dim, self.seed), dtype=np.float32)
@@ -204,7 +227,7 @@ def ngram_features(
 
     Shapes: ``(N,) -> (N, dim)``.
     """
-    return NgramFeaturizer.fit(names, n_bits=n_bits, dim=dim, seed=seed).transform(names)
+    return NgramFeaturizer.fit_transform(names, n_bits=n_bits, dim=dim, seed=seed)[1]
 
 
 def sentence_encoder_available() -> bool:

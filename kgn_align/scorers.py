@@ -64,9 +64,8 @@ class NameSimilarityScorer:
         self.source_row = {key: i for i, key in enumerate(s_keys)}
         self.target_keys = t_keys
         # the pair model's level-0 featurizer: TF-IDF fitted on both sides' names
-        featurizer = NgramFeaturizer.fit(s_names + t_names)
-        self.source_vec = featurizer.transform(s_names)
-        self.target_vec = featurizer.transform(t_names)
+        vectors = NgramFeaturizer.fit_transform(s_names + t_names)[1]
+        self.source_vec, self.target_vec = vectors[:len(s_names)], vectors[len(s_names):]
         self.source_types = torch.tensor([vocab[t] for t in s_types], dtype=torch.long)
         self.target_types = torch.tensor([vocab[t] for t in t_types], dtype=torch.long)
         log.info("name scorer: %d source, %d target entities", len(s_keys), len(t_keys))

@@ -54,10 +54,11 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
         raise KgnAlignError(
             f"only {len(accepted)} accepted {config.same_as_type} pairs between the two sides: "
             "training needs at least 10 (mark known pairs with r.review = 'accepted')")
-    featurizer = NgramFeaturizer.fit(snapshot.source.names + snapshot.target.names)
+    featurizer, vectors = NgramFeaturizer.fit_transform(snapshot.source.names + snapshot.target.names)
+    level0 = (vectors[:len(snapshot.source.names)], vectors[len(snapshot.source.names):])
+    del vectors
     relations = build_vocabulary(snapshot.source.store.relations, snapshot.target.store.relations)
     types = build_vocabulary(snapshot.source.store.types, snapshot.target.store.types)
-    level0 = snapshot.level0(featurizer)
     compared = list(config.attribute_properties) if attributes else []
     side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta, level0, compared)
     pairs = torch.stack([snapshot.source.rows([a for a, _ in accepted]),

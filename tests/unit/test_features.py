@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from kgn_align.candidates import dense_topk, sparse_topk
-from kgn_align.features import name_features, ngram_features, ngram_matrix, sentence_encoder_available
+from kgn_align.features import (NgramFeaturizer, name_features, ngram_features, ngram_matrix,
+                                sentence_encoder_available)
 
 
 def test_ngram_matrix_is_normalised_and_similar_names_are_close():
@@ -26,9 +27,26 @@ def test_dense_projection_keeps_cosines_roughly():
     torch.testing.assert_close(ngram_features(names, dim=64), ngram_features(names, dim=64))  # deterministic
 
 
+def test_fit_transform_hashes_once_and_gives_each_sides_transform_bit_for_bit() -> None:
+    from kgn_align import datasets
+
+    ds = datasets.read_kg("dbp15k_fr_en")
+    side_a = [ds.sides[0].names.get(i, "") for i in sorted(ds.sides[0].uris)[:3000]]
+    side_b = [ds.sides[1].names.get(i, "") for i in sorted(ds.sides[1].uris)[:3000]] + ["", "Ōtemachi"]
+    fitted, vectors = NgramFeaturizer.fit_transform(side_a + side_b)
+    alone = NgramFeaturizer.fit(side_a + side_b)
+    assert (fitted.idf == alone.idf).all()
+    # training featurises both sides in one pass; the backfill's scorer, one side at a time
+    assert torch.equal(vectors[:len(side_a)], alone.transform(side_a))
+    assert torch.equal(vectors[len(side_a):], alone.transform(side_b))
+    assert NgramFeaturizer.fit_transform([])[1].shape == (0, alone.dim)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         ngram_matrix(["a"], n_bits=40)
+    with pytest.raises(ValueError, match="dim"):
+        NgramFeaturizer.fit_transform(["a"], dim=0)
     with pytest.raises(ValueError):
         name_features(["a"], kind="word2vec")
 
