@@ -118,13 +118,20 @@ class NgramFeaturizer:
         return cls._fitted(names, n_bits, ngram_range, word_weight, dim, seed)[0]
 
     @classmethod
-    def fit_transform(cls, names: Sequence[str], **settings: Any) -> tuple[NgramFeaturizer, Tensor]:
+    def fit_transform(
+        cls,
+        names: Sequence[str],
+        *,
+        n_bits: int = DEFAULT_BITS,
+        ngram_range: tuple[int, int] = (2, 4),
+        word_weight: float = 1.0,
+        dim: int | None = DEFAULT_DIM,
+        seed: int = 0,
+    ) -> tuple[NgramFeaturizer, Tensor]:
         """:meth:`fit` on ``names`` and :meth:`transform` of the same names, hashing them
         once instead of twice (the same vectors: each row depends on its own name only).
         Shapes: ``(N,) -> (N, dim)``."""
-        featurizer, counts = cls._fitted(names, **{"n_bits": DEFAULT_BITS, "ngram_range": (2, 4),
-                                                   "word_weight": 1.0, "dim": DEFAULT_DIM, "seed": 0,
-                                                   **settings})
+        featurizer, counts = cls._fitted(names, n_bits, ngram_range, word_weight, dim, seed)
         return featurizer, featurizer._project(_weigh(counts, featurizer.idf))
 
     @classmethod

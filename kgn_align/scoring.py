@@ -577,16 +577,17 @@ class ModelScorer:
         return lists
 
     def _with_nameless(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
-                       beta: float, iterations: int) -> tuple[CandidateMatrix, Tensor, Tensor, int]:
+                       beta: float, iterations: int) -> tuple[CandidateMatrix, Tensor, Tensor, Tensor]:
         """The matrix with each validation source's lists swapped for its nameless ones,
         their scores at logit weight ``beta``, and Sinkhorn over it; returns the matrix, its
-        scores and log-assignment, and where the nameless entries start."""
+        scores and log-assignment, and which of ``matrix``'s entries it kept (``(P,)`` bool:
+        they come first, the nameless lists after them)."""
         keep = ~torch.isin(matrix.row, lists.rows)
         merged = CandidateMatrix(torch.cat([matrix.row[keep], lists.matrix.row]),
                                  torch.cat([matrix.col[keep], lists.matrix.col]))
         scores = torch.cat([score[keep], lists.scores(beta)])
         log_a = sinkhorn(merged, scores, temperature=TEMPERATURE, iterations=iterations)
-        return merged, scores, log_a, int(keep.sum())
+        return merged, scores, log_a, keep
 
     def _choose_nameless_beta(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
                               beta: float, iterations: int) -> float:
@@ -618,8 +619,7 @@ class ModelScorer:
         predicted) and recall 0.880 at precision 0.986; under their own (0.95, the bound)
         recall 0.936 at precision 0.980, expected calibration error 0.0058 -> 0.0027."""
         merged, scores, log_a, kept = self._with_nameless(matrix, score, lists, beta, iterations)
-        own = nameless[~torch.isin(matrix.row, lists.rows)]
-        counted = torch.cat([own, own.new_zeros(merged.row.numel() - kept)])
+        counted = torch.cat([nameless[kept], nameless.new_zeros(lists.matrix.row.numel())])
         if torch.unique(merged.row[counted]).numel() >= MIN_SHARE_SOURCES:
             share = None
         return self._fit_calibrator(merged, scores, log_a, competition_features(merged, scores, log_a),
