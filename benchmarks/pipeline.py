@@ -61,7 +61,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -78,6 +77,7 @@ import torch
 if __package__ in (None, ""):  # run as a script: the repository root holds ``benchmarks``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.quality import run as run_command  # noqa: E402
 from benchmarks.servers_bench import process_cpu_s  # noqa: E402
 from kgn_align import datasets, loaders  # noqa: E402
 from kgn_align.backfill import BackfillOptions, run_backfill  # noqa: E402
@@ -383,24 +383,13 @@ END_TO_END_TARGET = {"wall_s": 180, "peak_rss_mb": 1536}
 
 
 def command(meter: Meter, name: str, args: list[str], env: dict[str, str], log_path: Path) -> str:
-    """Run ``kgn-align ARGS`` as its own process under ``meter`` (stage ``name``); the stage's
-    client figures are that process's own (``wait4``). Returns its stdout."""
-    def run() -> tuple[str, int, Any]:
-        with open(log_path, "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "kgn_align", *args], stdout=subprocess.PIPE,
-                                    stderr=err, text=True, env=env)
-            out = proc.stdout.read() if proc.stdout else ""
-            _, status, usage = os.wait4(proc.pid, 0)
-        return out, os.waitstatus_to_exitcode(status), usage
-
-    out, code, usage = meter(name, run)
-    if code != 0:
-        raise SystemExit(f"kgn-align {' '.join(args)} failed (exit {code}); its log: {log_path}")
-    meter.stages[name].update(command="kgn-align " + " ".join(args),
-                              client_cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
-                              client_peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
-                              peak_rss_is_per_stage=True)
-    return out
+    """Run ``kgn-align ARGS`` as its own process under ``meter`` (stage ``name``), with
+    ``benchmarks/quality.py``'s process accounting: the stage's client figures are that
+    process's own (``wait4``). Returns its stdout."""
+    cost = meter(name, functools.partial(run_command, args, log_path, env))
+    meter.stages[name].update(command=cost["command"], client_cpu_s=cost["cpu_s"],
+                              client_peak_rss_mb=cost["peak_rss_mb"], peak_rss_is_per_stage=True)
+    return cost["stdout"]
 
 
 def end_to_end(kind: str, ds: datasets.KGDataset, name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -512,27 +501,21 @@ def main(argv: list[str] | None = None) -> int:
         ds = ds.slice(QUICK_PAIRS)
         args.max_steps, args.edges = 5, min(args.edges, 200)
     report: dict[str, Any] = {
-        "benchmark": "pipeline", "dataset": args.dataset, "quick": args.quick,
-        "settings": {"scales": scales, "series_kinds": series, "k": K, "edges": args.edges,
-                     "heap": args.heap,
-                     "train": vars(train_config(args)), "torch_threads": torch.get_num_threads()},
+        "benchmark": "pipeline end to end" if args.end_to_end else "pipeline",
+        "dataset": args.dataset, "quick": args.quick,
+        "settings": {"heap": args.heap, "torch_threads": torch.get_num_threads()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "note": "shared machine: read each figure with its load average",
-                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
-        "runs": []}
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}}
     if args.end_to_end:
-        report["benchmark"] = "pipeline end to end"
-        for key in ("scales", "series_kinds", "k", "edges", "train"):
-            del report["settings"][key]
         report["end_to_end"] = [end_to_end(kind, ds, args.dataset, args) for kind in kinds]
     else:
-        for kind in kinds:
-            for scale in (scales if kind in series else [max(scales)]):
-                report["runs"].append(run_scale(kind, ds, scale, args))
+        report["settings"].update(scales=scales, series_kinds=series, k=K, edges=args.edges,
+                                  train=vars(train_config(args)))
+        report["runs"] = [run_scale(kind, ds, scale, args) for kind in kinds
+                          for scale in (scales if kind in series else [max(scales)])]
         report["side_by_side"] = side_by_side(report["runs"])
         report["scaling"] = scaling(report["runs"])
-    if not report["runs"]:
-        del report["runs"]
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(report, indent=2)
     print(text, flush=True)

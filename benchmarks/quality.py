@@ -32,12 +32,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TABLES = ("dblp_acm", "itunes_amazon")
 
 
-def run(args: list[str], log: Path) -> dict[str, Any]:
-    """Run ``kgn-align ARGS`` as its own process; its costs, and its stdout."""
+def run(args: list[str], log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``kgn-align ARGS`` as its own process (``env``: its environment, default this
+    one's); its costs, and its stdout."""
     started = time.perf_counter()
     with open(log, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "kgn_align", *args], stdout=subprocess.PIPE,
-                                stderr=err, text=True)
+                                stderr=err, text=True, env=env)
         out = proc.stdout.read() if proc.stdout else ""
         _, status, usage = os.wait4(proc.pid, 0)
     code = os.waitstatus_to_exitcode(status)
