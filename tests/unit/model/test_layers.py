@@ -152,6 +152,42 @@ def test_cross_match_equals_brute_force_per_group(shuffled):
     assert bool((ca[group_a == 0] == -1.0).all()) and bool((cb[group_b == 5] == -1.0).all())
 
 
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_cross_match_under_autograd_gives_the_same_values_and_the_gradient_of_the_maximum(shuffled):
+    """Training recomputes each slot's best cosine from its chosen counterpart only: the
+    values are the block's maxima and the gradients those of the brute-force maximum (no
+    ties in random data), zero for slots whose group is empty on the other side."""
+    gen = torch.Generator().manual_seed(5)
+    num_groups = 6
+    group_a = torch.sort(torch.randint(0, 5, (40,), generator=gen)).values
+    group_b = torch.sort(torch.randint(1, 6, (30,), generator=gen)).values
+    if shuffled:
+        group_a = group_a[torch.randperm(40, generator=gen)]
+        group_b = group_b[torch.randperm(30, generator=gen)]
+    xa = torch.randn(40, 8, generator=gen, requires_grad=True)
+    xb = torch.randn(30, 8, generator=gen, requires_grad=True)
+    weight_a, weight_b = torch.randn(40, generator=gen), torch.randn(30, generator=gen)
+
+    def loss(ca, cb):
+        return (ca * weight_a).sum() + (cb * weight_b).sum()
+
+    za, zb = torch.nn.functional.normalize(xa, dim=-1), torch.nn.functional.normalize(xb, dim=-1)
+    ca, cb = CrossGraphAttentionConv.cross_match(za, zb, group_a, group_b, num_groups)
+    assert ca.requires_grad and cb.requires_grad
+    got = torch.autograd.grad(loss(ca, cb), (xa, xb))
+    with torch.no_grad():
+        plain_a, plain_b = CrossGraphAttentionConv.cross_match(za, zb, group_a, group_b, num_groups)
+    torch.testing.assert_close(ca.detach(), plain_a)
+    torch.testing.assert_close(cb.detach(), plain_b)
+    za, zb = torch.nn.functional.normalize(xa, dim=-1), torch.nn.functional.normalize(xb, dim=-1)
+    same = group_a[:, None] == group_b[None, :]
+    sim = torch.where(same, za @ zb.T, torch.full((40, 30), -9.0))
+    want = torch.autograd.grad(loss(sim.amax(1).clamp_min(-1.0), sim.amax(0).clamp_min(-1.0)), (xa, xb))
+    torch.testing.assert_close(got[0], want[0])
+    torch.testing.assert_close(got[1], want[1])
+    assert bool((got[0][group_a == 0] == 0).all()) and bool((got[1][group_b == 5] == 0).all())
+
+
 def test_building_a_layer_leaves_no_generated_source_in_the_temporary_directory(tmp_path):
     # PyG writes each MessagePassing class's propagate into the temporary directory and
     # never deletes it: one file per process that built a model, until the disk fills
