@@ -126,10 +126,10 @@ def reset_peak_rss(pid: int | str = "self") -> bool:
         return False
 
 
-def thread_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds of ``pid``'s threads by role: ``query`` (Bolt workers), ``jit`` (the JVM's
-    compilers), ``gc``, ``other``: where a server's CPU goes, e.g. compiling on a cold JVM."""
-    out = {"query": 0.0, "jit": 0.0, "gc": 0.0, "other": 0.0}
+def thread_cpu_s(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds of each of ``pid``'s live threads with its role: ``query`` (Bolt
+    workers), ``jit`` (the JVM's compilers), ``gc``, ``other`` (see :func:`cpu_by_role`)."""
+    out: dict[int, tuple[str, float]] = {}
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -146,8 +146,22 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
         role = ("query" if name.startswith(("neo4j.BoltWork", "BOLT-")) else
                 "jit" if "CompilerThre" in name else
                 "gc" if name.startswith(("GC Thread", "G1 ")) else "other")
-        out[role] += (int(ticks[11]) + int(ticks[12])) / TICKS
+        out[int(task)] = (role, (int(ticks[11]) + int(ticks[12])) / TICKS)
     return out
+
+
+def cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                total: float) -> dict[str, float]:
+    """Where a server's CPU went between two :func:`thread_cpu_s` readings, e.g. compiling
+    on a cold JVM: each thread alive at the end counts from the first reading (or from its
+    birth); ``ended``: the rest of the process's ``total`` — threads that ended in between
+    (ArcadeDB ends a Bolt thread with its connection), whose time no reading saw. Summing
+    the live threads of each reading instead gave negative figures there."""
+    out = {"query": 0.0, "jit": 0.0, "gc": 0.0, "other": 0.0}
+    for tid, (role, seconds) in after.items():
+        out[role] += seconds - before.get(tid, (role, 0.0))[1]
+    out["ended"] = max(total - sum(out.values()), 0.0)
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 class Meter:
@@ -165,11 +179,12 @@ class Meter:
         threads = thread_cpu_s(self.server_pid)
         value = fn()
         after = thread_cpu_s(self.server_pid)
+        server_cpu = process_cpu_s(self.server_pid) - server
         self.stages[stage] = {
             "wall_s": round(time.perf_counter() - wall, 3),
             "client_cpu_s": round(time.process_time() - cpu, 2),
-            "server_cpu_s": round(process_cpu_s(self.server_pid) - server, 2),
-            "server_cpu_s_by_thread": {k: round(after[k] - threads[k], 2) for k in threads},
+            "server_cpu_s": round(server_cpu, 2),
+            "server_cpu_s_by_thread": cpu_by_role(threads, after, server_cpu),
             "client_peak_rss_mb": peak_rss_mb(),
             "server_peak_rss_mb": peak_rss_mb(self.server_pid),
             "peak_rss_is_per_stage": fresh,
