@@ -240,33 +240,41 @@ class CrossGraphAttentionConv(MessagePassing):
     ) -> tuple[Tensor, Tensor]:
         """:meth:`cross_scores` on already projected unit vectors (see :meth:`cross_project`).
 
-        The dense ``(G, M_a, M_b)`` block of cosines is computed without autograd. Under
-        autograd the gradient of a maximum is that of the entry chosen (as for
+        One ``(G, M_a, M_b)`` block of cosines per call, never kept for a backward pass.
+        Under autograd the gradient of a maximum is that of the entry chosen (as for
         :func:`torch.max` with ``dim``), so each slot's best cosine is then recomputed from
-        its chosen counterpart alone, ``(N, F)`` work: keeping the block for the backward
-        pass (``amax``'s mask, its float copy and products, each ``G * M_a * M_b``) took
-        two thirds of a training step on dbp15k_fr_en. Without autograd the values are the
-        block's maxima themselves."""
+        its chosen counterpart alone, ``(N, F)`` work: keeping the block for ``amax``'s
+        backward (its mask, the mask's float copy, products and sums, each the block's
+        size) took two thirds of a training step on dbp15k_fr_en. Without autograd (scoring)
+        the values are the block's maxima themselves."""
         flat_a, width_a = _dense_positions(group_a, num_groups)
         flat_b, width_b = _dense_positions(group_b, num_groups)
+        grad = torch.is_grad_enabled() and (za.requires_grad or zb.requires_grad)
         with torch.no_grad():
-            # one (G, Ma, Mb) batched product; padding slots then get a large negative
-            # offset, added in place (cosines of unit vectors are >= -1)
             da = za.new_zeros(num_groups * width_a, za.size(1)).index_copy_(0, flat_a, za)
             db = zb.new_zeros(num_groups * width_b, zb.size(1)).index_copy_(0, flat_b, zb)
             pad_a = za.new_full((num_groups * width_a,), _PAD).index_fill_(0, flat_a, 0.0)
             pad_b = zb.new_full((num_groups * width_b,), _PAD).index_fill_(0, flat_b, 0.0)
-            sim = torch.bmm(da.view(num_groups, width_a, -1), db.view(num_groups, width_b, -1).transpose(1, 2))
+            da, db = da.view(num_groups, width_a, -1), db.view(num_groups, width_b, -1).transpose(1, 2)
+            if not grad:
+                # padding slots carry a large negative offset, added in the product itself
+                # (cosines of unit vectors are >= -1); the maxima alone, no argmax
+                sim = torch.baddbmm(pad_a.view(num_groups, width_a, 1) + pad_b.view(num_groups, 1, width_b),
+                                    da, db)
+                best_a = sim.amax(2).view(-1).index_select(0, flat_a)
+                best_b = sim.amax(1).view(-1).index_select(0, flat_b)
+                # a group empty on the other side leaves only padding in the row: -1 (no match)
+                return _no_match_below(best_a), _no_match_below(best_b)
+            # training: the offsets added in place (no block-sized temporaries to fault in)
+            sim = torch.bmm(da, db)
             sim.add_(pad_a.view(num_groups, width_a, 1)).add_(pad_b.view(num_groups, 1, width_b))
             best_a, pick_a = sim.max(2)
             best_b, pick_b = sim.max(1)
             best_a, best_b = best_a.view(-1).index_select(0, flat_a), best_b.view(-1).index_select(0, flat_b)
-        # a group empty on the other side leaves only padding in the row: -1 (no match)
-        if torch.is_grad_enabled() and (za.requires_grad or zb.requires_grad):
-            best_a = _chosen_cosine(za, zb, best_a, pick_a.view(-1).index_select(0, flat_a),
-                                    group_a, flat_b, width_b, num_groups)
-            best_b = _chosen_cosine(zb, za, best_b, pick_b.view(-1).index_select(0, flat_b),
-                                    group_b, flat_a, width_a, num_groups)
+        best_a = _chosen_cosine(za, zb, best_a, pick_a.view(-1).index_select(0, flat_a),
+                                group_a, flat_b, width_b, num_groups)
+        best_b = _chosen_cosine(zb, za, best_b, pick_b.view(-1).index_select(0, flat_b),
+                                group_b, flat_a, width_a, num_groups)
         return _no_match_below(best_a), _no_match_below(best_b)
 
     def forward(
