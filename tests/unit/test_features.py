@@ -42,6 +42,37 @@ def test_fit_transform_hashes_once_and_gives_each_sides_transform_bit_for_bit() 
     assert NgramFeaturizer.fit_transform([])[1].shape == (0, alone.dim)
 
 
+def test_counts_per_distinct_word_equal_scikit_learns_whole_name_hashing() -> None:
+    """Each distinct word's char_wb n-grams are hashed once and summed per name: the same
+    sparse counts, entry for entry and in the same order, as HashingVectorizer over each
+    whole name (real names of both DBP15K sets, and names whose spacing or accents differ)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from kgn_align import datasets
+    from kgn_align.features import _counts, fold_accents
+
+    names = ["", " ", "Paris", "paris  paris", "a\u00a0b\tc\n d", "Ōtemachi Station, Tokyo",
+             "Võ Văn Kiệt", "ǅemal Bijedić", "İstanbul", "東京駅 とうきょう", "x", "é é é", "FC"]
+    for dataset in ("dbp15k_fr_en", "dbp15k_ja_en"):
+        side = datasets.read_kg(dataset).sides[1]
+        names += [side.names.get(i, "") for i in sorted(side.uris)[:1500]]
+    for fold in (True, False):
+        got = _counts(names, 14, (2, 4), 1.0, fold)
+
+        def whole(analyzer: str, ngrams: tuple[int, int]):
+            return HashingVectorizer(analyzer=analyzer, ngram_range=ngrams, n_features=2**14,
+                                     alternate_sign=False, norm=None, lowercase=True,
+                                     strip_accents=fold_accents if fold else None,
+                                     dtype=np.float32).transform(names).tocsr()
+
+        want = (whole("char_wb", (2, 4)) + 1.0 * whole("word", (1, 1))).tocsr()
+        want.data = np.log1p(want.data)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert (got.indptr == want.indptr).all() and (got.indices == want.indices).all()
+        assert (got.data == want.data).all()
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         ngram_matrix(["a"], n_bits=40)
