@@ -7,8 +7,8 @@
   ``arcadedb-embedded`` wheel: zero setup on a machine that has Python only.
 
 Both are :class:`ManagedServer`: one data directory each, a generated password kept there
-(mode 0600), a state file (``server.json``, 0600) that other ``kgn-align`` commands read to
-find the server, ready only once Bolt answers a query, stopped by PID (SIGTERM, then
+(mode 0600), a state file (``server.json``, 0600, without the password) that other
+``kgn-align`` commands read to find the server, ready only once Bolt answers a query, stopped by PID (SIGTERM, then
 SIGKILL).
 """
 
@@ -179,9 +179,15 @@ class ManagedServer(ABC):
     def state(self) -> ServerState | None:
         """The running server's state, or ``None`` (stale state files are removed)."""
         try:
-            state = ServerState.model_validate_json(self.state_path.read_text())
-        except FileNotFoundError:
-            return None
+            payload = json.loads(self.state_path.read_text())
+            if isinstance(payload, dict) and "password" not in payload:  # kept in one place
+                payload["password"] = (self.data_dir / PASSWORD_FILE).read_text().strip()
+            state = ServerState.model_validate(payload)
+        except FileNotFoundError as exc:
+            if exc.filename == str(self.state_path):
+                return None
+            raise LocalServerError(f"{exc.filename}: missing (the password of the server that "
+                                   f"{self.state_path} describes)") from None
         except ValueError as exc:
             raise LocalServerError(f"{self.state_path}: unreadable state file ({exc})") from None
         if not pid_alive(state.pid):
@@ -250,9 +256,8 @@ class ManagedServer(ABC):
                 raise LocalServerError(f"{self.kind} server did not answer on {state.uri} within "
                                        f"{timeout:.0f}s; see {self.log_path}")
             time.sleep(0.25)
-        payload = state.model_dump(mode="json")
-        payload["password"] = password.get_secret_value()
-        write_private(self.state_path, json.dumps(payload))
+        # the password stays in PASSWORD_FILE alone: state() reads it from there
+        write_private(self.state_path, json.dumps(state.model_dump(mode="json", exclude={"password"})))
         write_private(self.data_dir / PORTS_FILE, json.dumps({"bolt": bolt_port, "http": http_port}))
         log.info("%s server up on %s (pid %d)", self.kind, state.uri, state.pid)
         return state
