@@ -8,8 +8,8 @@
 
 Both are :class:`ManagedServer`: one data directory each, a generated password kept there
 (mode 0600), a state file (``server.json``, 0600, without the password) that other
-``kgn-align`` commands read to find the server, ready only once Bolt answers a query, stopped by PID (SIGTERM, then
-SIGKILL).
+``kgn-align`` commands read to find the server, ready only once Bolt answers a query,
+stopped by PID (SIGTERM, then SIGKILL).
 """
 
 from __future__ import annotations
@@ -181,6 +181,9 @@ class ManagedServer(ABC):
         try:
             payload = json.loads(self.state_path.read_text())
             if isinstance(payload, dict) and "password" not in payload:  # kept in one place
+                if isinstance(payload.get("pid"), int) and not pid_alive(payload["pid"]):
+                    self.state_path.unlink(missing_ok=True)  # stale: no password needed
+                    return None
                 payload["password"] = (self.data_dir / PASSWORD_FILE).read_text().strip()
             state = ServerState.model_validate(payload)
         except FileNotFoundError as exc:

@@ -38,3 +38,12 @@ def test_a_missing_password_file_is_named(tmp_path):
     (server.data_dir / PASSWORD_FILE).unlink()
     with pytest.raises(LocalServerError, match=PASSWORD_FILE):
         server.state()
+
+
+def test_a_stale_state_file_is_removed_without_reading_the_password(tmp_path):
+    server = _server(tmp_path, with_password_in_state=False)
+    state = json.loads(server.state_path.read_text())
+    state["pid"] = 2**22 + 12345  # above the kernel's pid_max: never a running process
+    server.state_path.write_text(json.dumps(state))
+    (server.data_dir / PASSWORD_FILE).unlink()
+    assert server.state() is None and not server.state_path.exists()
