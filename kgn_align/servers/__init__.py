@@ -180,12 +180,14 @@ class ManagedServer(ABC):
         """The running server's state, or ``None`` (stale state files are removed)."""
         try:
             payload = json.loads(self.state_path.read_text())
+            # a stale file (its server gone) is removed before its password is looked for
+            if isinstance(payload, dict) and isinstance(payload.get("pid"), int) \
+                    and not pid_alive(payload["pid"]):
+                self.state_path.unlink(missing_ok=True)
+                return None
             if isinstance(payload, dict) and "password" not in payload:  # kept in one place
-                if isinstance(payload.get("pid"), int) and not pid_alive(payload["pid"]):
-                    self.state_path.unlink(missing_ok=True)  # stale: no password needed
-                    return None
                 payload["password"] = (self.data_dir / PASSWORD_FILE).read_text().strip()
-            state = ServerState.model_validate(payload)
+            return ServerState.model_validate(payload)
         except FileNotFoundError as exc:
             if exc.filename == str(self.state_path):
                 return None
@@ -193,10 +195,6 @@ class ManagedServer(ABC):
                                    f"{self.state_path} describes)") from None
         except ValueError as exc:
             raise LocalServerError(f"{self.state_path}: unreadable state file ({exc})") from None
-        if not pid_alive(state.pid):
-            self.state_path.unlink(missing_ok=True)
-            return None
-        return state
 
     def check_requirements(self) -> None:
         """Raise :class:`LocalServerError` naming what is missing to start this server."""

@@ -40,8 +40,9 @@ def test_a_missing_password_file_is_named(tmp_path):
         server.state()
 
 
-def test_a_stale_state_file_is_removed_without_reading_the_password(tmp_path):
-    server = _server(tmp_path, with_password_in_state=False)
+@pytest.mark.parametrize("with_password_in_state", [False, True])
+def test_a_stale_state_file_is_removed_without_reading_the_password(tmp_path, with_password_in_state):
+    server = _server(tmp_path, with_password_in_state)
     state = json.loads(server.state_path.read_text())
     state["pid"] = 2**22 + 12345  # above the kernel's pid_max: never a running process
     server.state_path.write_text(json.dumps(state))
