@@ -56,7 +56,7 @@ COLD_PAIRS = 1000
 
 def side_text(side: KGSide, ids: list[int]) -> list[str]:
     """What the graph path featurises: ``name_en | name`` (see ``loaders.load_kg``)."""
-    return [feature_text([side.names.get(i), local_name(side.uris[i])], str(i)) for i in ids]
+    return [feature_text([side.names.get(i), local_name(side.uris[i])]) for i in ids]
 
 
 def all_edges(side: KGSide, row: dict[int, int]) -> Tensor:
