@@ -12,8 +12,10 @@
 // stored node hash (see kgn_align/sampling/keys.py; the arithmetic must match).
 // The draw happens here: a supernode costs server time, never more than $cap rows.
 //
-// Returns one row per node found: its element id and parallel lists (neighbour element ids,
-// relationship types, directions: 0 = x->m, 1 = m->x). Entity types: sampling_entities.
+// Returns one row for the whole batch (a driver spends ~50-70 us of client CPU per record,
+// more than the server spends per node): per node found, its element id and its parallel
+// lists (neighbour element ids, relationship types, directions: 0 = x->m, 1 = m->x), each
+// column a list over the nodes. Entity types: sampling_entities.
 UNWIND $ids AS id
 MATCH (x)
 WHERE elementId(x) = id
@@ -40,4 +42,4 @@ CALL (x, hx) {
   LIMIT $cap
   RETURN collect(elementId(m)) AS nbr, collect(rel) AS rel, collect(dir) AS dir
 }
-RETURN id, nbr, rel, dir
+RETURN collect(id) AS id, collect(nbr) AS nbr, collect(rel) AS rel, collect(dir) AS dir

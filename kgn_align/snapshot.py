@@ -8,7 +8,7 @@ and the labelled pairs (reviewed ``SAME_AS`` edges) that training learns from.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
@@ -174,26 +174,35 @@ def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
             "attribute_properties": list(config.attribute_properties)}
 
 
+#: node ids per ``snapshot_names_by_id`` round trip
+NAME_BATCH = 5000
+
+
+def _names_of(graph: Graph, config: AlignConfig, side: GraphSide, table: EntityTable,
+              rows: Sequence[int]) -> Iterator[tuple[int, str, str, list[object]]]:
+    """Per entity-table row of ``rows`` still on the side: the row, its feature text, display
+    name and attribute values (``snapshot_names_by_id``, :data:`NAME_BATCH` ids a query)."""
+    n_attr = len(config.attribute_properties)
+    for start in range(0, len(rows), NAME_BATCH):
+        ids = [table.ids[r] for r in rows[start:start + NAME_BATCH]]
+        found = graph.read("snapshot_names_by_id", {**_side_params(config, side), "ids": ids},
+                           {"label": side.label})[0]
+        for eid, names, attributes in zip(found["id"], found["names"], found["attributes"]):
+            r = table.row_of[str(eid)]
+            yield (r, feature_text(names), display_name(names, table.keys[r]),
+                   list(attributes or [None] * n_attr))
+
+
 def _read_names(graph: Graph, config: AlignConfig, side: GraphSide,
                 table: EntityTable) -> tuple[list[str], list[str], AttributeTable]:
     """Feature text, display name and attribute values of every entity-table row."""
-    rows = graph.read("snapshot_names", _side_params(config, side),
-                      {"label": side.label, "key_property": config.key_property})
     text = [""] * len(table.keys)  # nameless until a name property says otherwise
     labels = list(table.keys)
     n_attr = len(config.attribute_properties)
     values: list[list[object]] = [[None] * n_attr for _ in table.keys]
-    for r in rows:
-        i = table.row_of.get(r["id"])
-        if i is not None:
-            text[i], labels[i], values[i] = _name_row(r, table.keys[i], n_attr)
+    for i, feature, label, attributes in _names_of(graph, config, side, table, range(len(table))):
+        text[i], labels[i], values[i] = feature, label, attributes
     return text, labels, AttributeTable.read(values, n_attr)
-
-
-def _name_row(record: dict[str, object], key: str, n_attr: int) -> tuple[str, str, list[object]]:
-    """Feature text, display name and attribute values of one ``snapshot_names*`` row."""
-    names = record["names"]
-    return feature_text(names), display_name(names, key), list(record.get("attributes") or [None] * n_attr)
 
 
 def model_sampling(config: AlignConfig, model: TrainedModel | None) -> SamplingConfig:
@@ -282,10 +291,8 @@ def refreshed(graph: Graph, snapshot: Snapshot, element_ids: Sequence[str], *,
         names, labels = list(old.names), list(old.labels)
         n_attr = len(config.attribute_properties)
         values: dict[int, list[object]] = {}
-        for rec in graph.read("snapshot_names_by_id", {**_side_params(config, side), "ids": [table.ids[r] for r in rows]},
-                              {"label": side.label}):
-            r = table.row_of[str(rec["id"])]
-            names[r], labels[r], values[r] = _name_row(rec, table.keys[r], n_attr)
+        for r, feature, label, attributes in _names_of(graph, config, side, table, rows):
+            names[r], labels[r], values[r] = feature, label, attributes
         attributes = old.attributes
         if attributes is not None and values:
             fresh = AttributeTable.read(list(values.values()), n_attr)

@@ -263,9 +263,11 @@ class Sampler:
 
         for batch, rows, timing in self._map(fetch, batches):
             start = time.perf_counter()
-            if not stored:
-                rows = self._draw(rows, cap)
-            entries = builder.add(rows, "id", batch)
+            if stored:  # one row per batch, a column per field
+                entries = builder.add_columns(rows[0]["id"], rows[0]["nbr"], rows[0]["rel"],
+                                              rows[0]["dir"], batch)
+            else:
+                entries = builder.add(self._draw(rows, cap), "id", batch)
             self.stats.build_s += time.perf_counter() - start
             self.stats.add(timing, entries)
             if progress is not None:
@@ -413,14 +415,21 @@ class _ListBuilder:
         return i
 
     def add(self, rows: list[Row], id_field: str, asked: list[str]) -> int:
-        lengths = np.fromiter((len(r["nbr"]) for r in rows), np.int64, len(rows))
+        """One row per node: its id in ``id_field`` and its lists ``nbr``, ``rel``, ``dir``."""
+        return self.add_columns([r[id_field] for r in rows], [r["nbr"] for r in rows],
+                                [r["rel"] for r in rows], [r["dir"] for r in rows], asked)
+
+    def add_columns(self, ids: Sequence[str], nbrs: Sequence[Sequence[str]], rels: Sequence[Sequence[str]],
+                    dirs: Sequence[Sequence[int]], asked: list[str]) -> int:
+        """The nodes ``ids[i]`` with the lists ``nbrs[i]``, ``rels[i]``, ``dirs[i]``; ``asked``:
+        every node the batch asked for (found or not). Returns the entries added."""
+        lengths = np.fromiter(map(len, nbrs), np.int64, len(nbrs))
         total = int(lengths.sum())
-        owners = np.fromiter((self.row_of[r[id_field]] for r in rows), np.int64, len(rows))
-        nbr_ids = itertools.chain.from_iterable(r["nbr"] for r in rows)
-        nbr = np.fromiter((self.row_of.get(e, -1) for e in nbr_ids), np.int64, total)
-        rel = np.fromiter(map(self._rel_id, itertools.chain.from_iterable(r["rel"] for r in rows)),
+        owners = np.fromiter((self.row_of[i] for i in ids), np.int64, len(ids))
+        nbr = np.fromiter((self.row_of.get(e, -1) for e in itertools.chain.from_iterable(nbrs)),
                           np.int64, total)
-        direction = np.fromiter(itertools.chain.from_iterable(r["dir"] for r in rows), np.int64, total)
+        rel = np.fromiter(map(self._rel_id, itertools.chain.from_iterable(rels)), np.int64, total)
+        direction = np.fromiter(itertools.chain.from_iterable(dirs), np.int64, total)
         node = np.repeat(owners, lengths)
         ok = nbr >= 0
         if not ok.all():  # created after the entity table was read: not in this run
