@@ -9,7 +9,7 @@ stage      product code                                                     rate
 ========== ================================================================ ============
 load       ``loaders.load_kg`` (as ``kgn-align load kg [--pairs N]``)       rels/s
 sample     ``snapshot.take``: two-hop trees of both sides, and their names   seeds/s
-featurise  ``NgramFeaturizer.fit`` + ``Snapshot.level0``                     entities/s
+featurise  ``Snapshot.fit_level0`` (as ``train`` featurises)                 entities/s
 block      ``Snapshot.distil_student`` + ``Snapshot.blocking`` +            pairs/s
            ``candidates.search_pool`` for every source entity (k each)
 train      ``workflows.train_model`` (small ``TrainConfig`` by default)      pairs/s
@@ -82,7 +82,6 @@ from benchmarks.servers_bench import process_cpu_s  # noqa: E402
 from kgn_align import datasets, loaders  # noqa: E402
 from kgn_align.backfill import BackfillOptions, run_backfill  # noqa: E402
 from kgn_align.candidates import search_pool  # noqa: E402
-from kgn_align.features import NgramFeaturizer  # noqa: E402
 from kgn_align.graph import Graph  # noqa: E402
 from kgn_align.memory import keep_batch_buffers  # noqa: E402
 from kgn_align.scoring import ModelScorer, TrainedModel  # noqa: E402
@@ -317,9 +316,8 @@ def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str
     snap = meter("sample", lambda: take(graph, config))
     meter.rate("sample", "seeds", snap.source.store.num_trees + snap.target.store.num_trees)
 
-    names = snap.source.names + snap.target.names
-    level0 = meter("featurise", lambda: snap.level0(NgramFeaturizer.fit(names)))
-    meter.rate("featurise", "entities", len(names))
+    level0 = meter("featurise", snap.fit_level0)[1]
+    meter.rate("featurise", "entities", len(snap.source.names) + len(snap.target.names))
 
     sources = torch.tensor(sorted(snap.source.aligned_row.values()), dtype=torch.long)
     pool = torch.tensor(sorted(snap.target.aligned_row.values()), dtype=torch.long)

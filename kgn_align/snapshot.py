@@ -93,6 +93,14 @@ class Snapshot:
                     featurizer.transform_cached(self.target.names, cache))
         return featurizer.transform(self.source.names), featurizer.transform(self.target.names)
 
+    def fit_level0(self) -> tuple[NgramFeaturizer, tuple[torch.Tensor, torch.Tensor]]:
+        """A featurizer fitted on both sides' names (as training fits one) and both sides'
+        level-0 vectors under it, ``(N_i, F)`` per side, each name hashed once
+        (:meth:`NgramFeaturizer.fit_transform`)."""
+        featurizer, vectors = NgramFeaturizer.fit_transform(self.source.names + self.target.names)
+        n = len(self.source.names)
+        return featurizer, (vectors[:n], vectors[n:])
+
     def inputs(self, featurizer: NgramFeaturizer, relations: list[str], types: list[str],
                context_beta: float = 0.0,
                level0: tuple[torch.Tensor, torch.Tensor] | None = None,

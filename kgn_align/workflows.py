@@ -21,7 +21,6 @@ from kgn_align.coldstart import ColdStartConfig
 from kgn_align.config import AlignConfig
 from kgn_align.errors import KgnAlignError
 from kgn_align.evaluation import Gold
-from kgn_align.features import NgramFeaturizer
 from kgn_align.graph import Graph
 from kgn_align.model.inputs import build_vocabulary
 from kgn_align.model.pair_model import ModelConfig
@@ -54,9 +53,7 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
         raise KgnAlignError(
             f"only {len(accepted)} accepted {config.same_as_type} pairs between the two sides: "
             "training needs at least 10 (mark known pairs with r.review = 'accepted')")
-    featurizer, vectors = NgramFeaturizer.fit_transform(snapshot.source.names + snapshot.target.names)
-    level0 = (vectors[:len(snapshot.source.names)], vectors[len(snapshot.source.names):])
-    del vectors
+    featurizer, level0 = snapshot.fit_level0()
     relations = build_vocabulary(snapshot.source.store.relations, snapshot.target.store.relations)
     types = build_vocabulary(snapshot.source.store.types, snapshot.target.store.types)
     compared = list(config.attribute_properties) if attributes else []

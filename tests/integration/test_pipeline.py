@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from kgn_align import datasets, loaders
@@ -59,6 +60,10 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     assert trained.student is not None
     row = snapshot.target.aligned_row[str(lonely_target)]
     level0 = snapshot.level0(trained.featurizer)
+    # training featurises with the snapshot's own fit: the same IDF, the same level-0 vectors
+    fitted, fitted_level0 = snapshot.fit_level0()
+    assert torch.equal(torch.as_tensor(fitted.idf), torch.as_tensor(trained.featurizer.idf))
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(fitted_level0, level0))
     _, plain_b = snapshot.blocking(level0, trained.student, scorer.block_beta)  # what the scorer blocks with
     half = plain_b.size(1) // 2
     assert float(plain_b[row, half:].abs().sum()) > 0
