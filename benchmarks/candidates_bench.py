@@ -24,7 +24,10 @@ recall the same pairs had before the cut (``linked``).
 
 Prints JSON and writes ``benchmarks/results/candidates.json``::
 
-    .venv/bin/python benchmarks/candidates_bench.py [--datasets dbp15k_fr_en srprs_en_fr]
+    .venv/bin/python benchmarks/candidates_bench.py [--datasets dbp15k_fr_en srprs_en_fr] [--pairs N]
+
+``--pairs N`` runs on a slice of each set (about ``N`` seed pairs, their entities and the triples among them:
+``KGDataset.slice``), for a smoke run; the figures in ``results/`` are of the whole sets.
 """
 
 from __future__ import annotations
@@ -85,9 +88,10 @@ def cut(edges: Tensor, rows: Tensor, n: int) -> Tensor:
 
 
 def cold_start(x: list[Tensor], edges: list[Tensor], test: Tensor, seed: int = 0) -> dict[str, object]:
-    pairs = test[torch.from_numpy(np.random.default_rng(seed).choice(len(test), COLD_PAIRS, replace=False))]
+    n = min(COLD_PAIRS, len(test))
+    pairs = test[torch.from_numpy(np.random.default_rng(seed).choice(len(test), n, replace=False))]
     linked = [blocking_vectors(x[s], edges[s]) for s in (0, 1)]
-    out: dict[str, object] = {"pairs": COLD_PAIRS, "student_weight": STUDENT_WEIGHT,
+    out: dict[str, object] = {"pairs": n, "student_weight": STUDENT_WEIGHT,
                               "linked": recall(linked[0], linked[1], pairs)}
     for which, sides in (("targets", (1,)), ("sources", (0,)), ("both", (0, 1))):
         e = [cut(edges[s], pairs[:, s], x[s].size(0)) if s in sides else edges[s] for s in (0, 1)]
@@ -104,8 +108,10 @@ def cold_start(x: list[Tensor], edges: list[Tensor], test: Tensor, seed: int = 0
     return out
 
 
-def run(name: str, cold: bool) -> dict[str, object]:
+def run(name: str, cold: bool, pairs: int | None = None) -> dict[str, object]:
     ds: KGDataset = read_kg(name)
+    if pairs is not None:
+        ds = ds.slice(pairs)
     ids = [sorted(side.uris) for side in ds.sides]
     rows = [{k: r for r, k in enumerate(side_ids)} for side_ids in ids]
     start = time.perf_counter()
@@ -137,12 +143,14 @@ def run(name: str, cold: bool) -> dict[str, object]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["dbp15k_fr_en", "srprs_en_fr"])
     parser.add_argument("--no-cold-start", action="store_true", help="skip the cold-start slices")
+    parser.add_argument("--pairs", type=int, default=None,
+                        help="a slice of each set with this many seed pairs (smoke runs)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     result = {
         "benchmark": "candidate recall@k (gold target among top-k over all target entities)",
@@ -152,13 +160,15 @@ def main() -> None:
         "search": "kgn_align.candidates.search, backend auto (exact below 50k targets)",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "torch_threads": torch.get_num_threads()},
-        "datasets": {name: run(name, not args.no_cold_start) for name in args.datasets},
+        "pairs": args.pairs or "all",
+        "datasets": {name: run(name, not args.no_cold_start, args.pairs) for name in args.datasets},
     }
     text = json.dumps(result, indent=2)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
