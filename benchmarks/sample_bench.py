@@ -13,6 +13,7 @@ Usage::
     python benchmarks/sample_bench.py                      # embedded ArcadeDB (temp dir)
     python benchmarks/sample_bench.py --data-dir /tmp/kgn  # keep/reuse the loaded server
     NEO4J_URI=bolt://... NEO4J_PASSWORD=... python benchmarks/sample_bench.py
+    python benchmarks/sample_bench.py --pairs 200 --check   # a smoke run on a slice
 """
 
 from __future__ import annotations
@@ -74,10 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds-slice", type=int, default=2000,
                         help="seeds for the per-seed (sampling_trees) run on each side; 0 skips it")
     parser.add_argument("--check", action="store_true", help="compare with the in-memory reference")
+    parser.add_argument("--pairs", type=int, default=None,
+                        help="a slice of the set with this many seed pairs (smoke runs; "
+                        "loaded under its own graph names, next to the whole set)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
     ds = datasets.read_kg(args.dataset)
+    prefix = ""
+    if args.pairs is not None:
+        ds, prefix = ds.slice(args.pairs), f"slice{args.pairs}/"
     connection = connection_from_env()
     server = None
     tmp = None
@@ -88,19 +95,19 @@ def main(argv: list[str] | None = None) -> int:
             tmp = tempfile.TemporaryDirectory(prefix="kgn-bench-")
         server = ArcadeDBServer(args.data_dir or tmp.name, heap="2g")
         connection = server.start().connection()
-    report: dict[str, Any] = {"dataset": args.dataset, "machine": {
+    report: dict[str, Any] = {"dataset": args.dataset, "pairs": args.pairs or "all", "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
         # other work on the machine skews the figures: say how busy it was
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}}
     try:
         with Graph(connection) as graph:
             report["server"] = {"product": graph.dialect.product, "version": graph.dialect.version}
-            config = loaders.preset_config(ds)
+            config = loaders.preset_config(ds, prefix=prefix)
             counts = [int(graph.read("graph_count", {"graph": side.value}, {"label": side.label})[0]["nodes"])
                       for side in (config.source, config.target)]
             start = time.perf_counter()
             if counts != [len(s.uris) for s in ds.sides]:
-                load = loaders.load_kg(graph, ds)
+                load = loaders.load_kg(graph, ds, prefix=prefix)
                 report["load"] = {"seconds": round(time.perf_counter() - start, 1),
                                   "nodes": load.nodes, "relationships": load.relationships}
             sampling = SamplingConfig(k1=args.k1, k2=args.k2, batch_size=args.batch_size)
