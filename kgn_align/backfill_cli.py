@@ -77,6 +77,10 @@ def print_summary(summary: BackfillSummary) -> None:
               "writes its checkpoint's content hash).")
 @click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=CANDIDATES_PER_SOURCE,
               show_default=True, help="Candidates scored per source entity.")
+@click.option("--bootstrap/--no-bootstrap", default=True, show_default=True,
+              help="With --scorer gnn: align twice, the confident mutual best pairs of the first "
+              "round anchoring the second as the accepted SAME_AS do (pseudo-seeds; README, "
+              "'What a backfill does').")
 @click.option("--policy", type=click.Choice([p.value for p in Policy]), default="best",
               show_default=True, help="all: every pair above the threshold; best: the best per "
               "source entity; one-to-one: no entity in two edges.")
@@ -98,7 +102,7 @@ def print_summary(summary: BackfillSummary) -> None:
 def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
              datasets_dir: str | None, prefix: str,
              model_path: Path | None, run_id: str | None, scorer: str, model_version: str, k: int,
-             policy: str, threshold: float, batch_size: int, entity_type: str | None,
+             bootstrap: bool, policy: str, threshold: float, batch_size: int, entity_type: str | None,
              keys: tuple[str, ...], changed_since: datetime | None, changed_property: str,
              dry_run: Path | None, throttle: float, no_progress: bool) -> None:
     """Align the source entities in the graph now and write SAME_AS edges, resumably.
@@ -148,7 +152,8 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         click.echo(f"model {trained.version}; sampling both sides ...", err=True)
         from kgn_align.writeback import labelled_pairs
 
-        score = ModelScorer(take(graph, config, model=trained), trained, k=k, labelled=labelled_pairs(graph, config))
+        score = ModelScorer(take(graph, config, model=trained), trained, k=k,
+                            labelled=labelled_pairs(graph, config), bootstrap=bootstrap)
         stamp = trained.stamp
     else:
         from kgn_align.scorers import NameSimilarityScorer

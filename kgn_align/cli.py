@@ -539,6 +539,8 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 @click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=CANDIDATES_PER_SOURCE,
               show_default=True,
               help="Candidates per source entity, as 'backfill -k'.")
+@click.option("--bootstrap/--no-bootstrap", default=True, show_default=True,
+              help="As 'backfill --bootstrap': pseudo-seeds from a first round (every method).")
 @click.option("--method", "methods", type=click.Choice(list(VARIANT_NAMES)), multiple=True,
               help="Judge only these methods (repeatable; default: the model and both baselines).")
 @click.option("--edges", "judge_graph", is_flag=True,
@@ -549,7 +551,8 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 @split_option
 @click.pass_obj
 def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None, gold: Path | None,
-             gold_complete: bool, policy: str, threshold: float, k: int, methods: tuple[str, ...],
+             gold_complete: bool, policy: str, threshold: float, k: int, bootstrap: bool,
+             methods: tuple[str, ...],
              judge_graph: bool, out: Path | None, pr_curve: Path | None, split: Any) -> None:
     """Judge the SAME_AS edges a backfill would write, over the whole source side.
 
@@ -588,7 +591,8 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
             snapshot = take(app.graph(), config, progress=update, model=trained)
         finally:
             finish()
-        scorer = ModelScorer(snapshot, trained, k=k, labelled=labelled_pairs(app.graph(), config))
+        scorer = ModelScorer(snapshot, trained, k=k, labelled=labelled_pairs(app.graph(), config),
+                             bootstrap=bootstrap)
         options = BackfillOptions(policy=Policy(policy), threshold=threshold)
         result = evaluate_alignment(app.graph(), config, scorer, held_out, options,
                                     methods=methods or VARIANT_NAMES, pr_curve=pr_curve)

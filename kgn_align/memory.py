@@ -48,3 +48,17 @@ def keep_batch_buffers() -> bool:
     log.debug("malloc: mmap threshold %d, trim threshold %d (%s)", MMAP_THRESHOLD, TRIM_THRESHOLD,
               "set" if ok else "refused")
     return ok
+
+
+def release_free_memory() -> bool:
+    """Hand the C heap's free pages back to the system (glibc ``malloc_trim(0)``, which
+    also releases free pages inside the heap, not only at its top): between two phases
+    whose temporaries would otherwise stack up in the process's peak. Returns whether
+    anything was released (``False`` without glibc)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim = getattr(libc, "malloc_trim", None)
+        return bool(trim(0)) if trim is not None else False
+    except OSError:
+        return False

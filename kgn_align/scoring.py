@@ -18,6 +18,11 @@ The stages, over every source entity the backfill could align at once:
    honestly out of the decision).
 4. **Calibration**: a probability per pair, fitted on the validation lists with and
    without their answers (sources with no counterpart are calibrated too).
+5. **Bootstrapping** (whole-side alignments): the confident mutual best pairs of stages 1-4
+   become pseudo-seeds, anchors like the reviewed pairs
+   (:func:`~kgn_align.seed_propagation.pseudo_seeds`), and stages 1-4 run again with them;
+   the scores are those of the second round. Each variant bootstraps from its own first
+   round.
 
 Sources without a name (an all-zero name vector) get their own logit weight and calibrator
 in stages 3 and 4, chosen and fitted on the validation sources with their names taken away
@@ -61,10 +66,12 @@ from kgn_align.candidates import CONTEXT_BETA, CandidateCache, Candidates, searc
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.config import CANDIDATES_PER_SOURCE
 from kgn_align.features import NgramFeaturizer
+from kgn_align.memory import release_free_memory
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import PairModel
-from kgn_align.seed_propagation import (ANCHOR_WEIGHT, adjacency, anchor_identity, anchor_vectors,
-                                        reach_of_change, with_anchors)
+from kgn_align.seed_propagation import (ANCHOR_WEIGHT, PSEUDO_SEED_MIN_PROB, adjacency, anchor_identity,
+                                        anchor_vectors, anchors_replaced, pseudo_seeds, reach_of_change,
+                                        with_anchors)
 from kgn_align.snapshot import Snapshot
 from kgn_align.training import SCORE_BATCH_PAIRS, load_checkpoint, pick_device, score_pairs
 from kgn_align.writeback import ModelStamp, ScoredPair, reviewed_as
@@ -153,6 +160,8 @@ class NamelessLists:
     pool: Tensor
     matrix: CandidateMatrix
     cosine: Tensor
+    #: the anchors (reviewed pairs and pseudo-seeds) the blocking vectors searched with held
+    anchors: frozenset[tuple[str, str]]
     #: pair-model logits; ``None`` until a scorer that uses them asks (the baselines do not)
     logit: Tensor | None = None
 
@@ -172,15 +181,17 @@ class ScoringCache:
     job after a small change recomputes little: level-0 vectors by name text, pair-model
     logits by (source key, target key), the blocking results (:class:`CandidateCache`), the
     blocking vectors of the last snapshot (refreshed from its dirty rows), and the logit
-    weight each variant chose on the validation pairs. :func:`kgn_align.changes.forget_changed`
+    weight and pseudo-seeds each variant chose. :func:`kgn_align.changes.forget_changed`
     drops what a change moves; :meth:`clear` drops everything (a new model, a new snapshot).
 
-    The logit weights are not dropped by a change: they are a setting of the model on the
-    graph as a whole, chosen again by :meth:`clear` and by every whole-side backfill
-    (:meth:`choose_again`). A change job that chose them again would score the sources it
-    re-aligns under one weight and leave every other edge under another — and choosing takes
-    a Sinkhorn pass over the whole candidate matrix per weight tried (on dbp15k_fr_en it made
-    six jobs in twenty take 2.0–2.8 s instead of 1.3–1.5).
+    The logit weights and pseudo-seeds are not dropped by a change: they are a setting of
+    the model on the graph as a whole, chosen again by :meth:`clear` and by every whole-side
+    backfill (:meth:`choose_again`); a pseudo-seed that a review contradicts (an accepted or
+    rejected pair on one of its ends) is left out at once. A change job that chose them
+    again would score the sources it re-aligns under one weight and leave every other edge
+    under another — and choosing takes a Sinkhorn pass over the whole candidate matrix per
+    weight tried (on dbp15k_fr_en it made six jobs in twenty take 2.0–2.8 s instead of
+    1.3–1.5); bootstrapping, a second alignment of the whole side.
     """
 
     names: dict[str, Tensor] = field(default_factory=dict)
@@ -189,6 +200,8 @@ class ScoringCache:
     #: (snapshot token, blocking beta, source vectors, target vectors)
     blocking: tuple[str, float, Tensor, Tensor] | None = None
     betas: dict[str, float] = field(default_factory=dict)
+    #: each variant's pseudo-seeds (:func:`kgn_align.seed_propagation.pseudo_seeds`), by key
+    pseudo_seeds: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
     #: the validation sources' lists without their names (sources without a name only)
     nameless: NamelessLists | None = None
     #: the last scorer's anchor part, source and target side: refreshed, not recomputed
@@ -206,9 +219,10 @@ class ScoringCache:
         self.forget_nameless()
 
     def choose_again(self) -> None:
-        """Forget the chosen logit weights: the next whole-side alignment chooses them on
-        the validation pairs as the graph stands (a backfill job does this first)."""
+        """Forget the chosen logit weights and pseudo-seeds: the next whole-side alignment
+        chooses them on the graph as it stands (a backfill job does this first)."""
         self.betas.clear()
+        self.pseudo_seeds.clear()
 
     def moved_anchors(self, scorer: ModelScorer) -> None:
         """Drop what entities whose anchor vectors moved since the last scorer invalidate —
@@ -305,16 +319,20 @@ class ModelScorer:
         cache: what a long-running caller (the worker) keeps between jobs for this model
             (:class:`ScoringCache`); the caller drops what a change moves
             (:func:`kgn_align.changes.forget_changed`) before handing it in again.
+        bootstrap: whole-side alignments bootstrap pseudo-seeds (stage 5). Default on.
+        pseudo: pseudo-seeds ``(source key, target key)`` to anchor with from the start
+            (default: the cache's, else none until the first whole-side alignment bootstraps).
     """
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = CANDIDATES_PER_SOURCE,
                  batch_pairs: int = SCORE_BATCH_PAIRS, block_beta: float = CONTEXT_BETA,
                  labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
-                 cache: ScoringCache | None = None) -> None:
+                 cache: ScoringCache | None = None, bootstrap: bool = True,
+                 pseudo: frozenset[tuple[str, str]] | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown scorer variant {variant!r}: one of {sorted(VARIANTS)}")
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
-        self.block_beta, self.variant = block_beta, variant
+        self.block_beta, self.variant, self.bootstrap = block_beta, variant, bootstrap
         self.cache = cache
         level0 = snapshot.level0(trained.featurizer, cache.names if cache is not None else None)
         self.side_a, self.side_b = trained.inputs(snapshot, level0)
@@ -338,7 +356,14 @@ class ModelScorer:
         self.rejected = set(reviewed_as(labelled, "rejected"))
         #: the seed alignment (every accepted pair, the validation ones too) and each side's
         #: anchor vectors: which aligned neighbours an entity has (:mod:`kgn_align.seed_propagation`)
-        self.anchors = frozenset((a, b) for a, b in accepted if a in src.aligned_row and b in tgt.aligned_row)
+        self.seed_anchors = frozenset((a, b) for a, b in accepted
+                                      if a in src.aligned_row and b in tgt.aligned_row)
+        if pseudo is None and cache is not None:
+            pseudo = cache.pseudo_seeds.get(variant)
+        #: the pseudo-seeds anchoring with the seed alignment (``None``: not bootstrapped yet)
+        self.pseudo = None if pseudo is None else self._usable(pseudo)
+        #: every anchor: the seed alignment and the pseudo-seeds
+        self.anchors = self.seed_anchors | (self.pseudo or frozenset())
         #: blocking vectors without the anchors (names and neighbourhood names), and with them
         self.plain_a, self.plain_b = plain
         self.anchored = self._anchored(cache.anchored if cache is not None and refreshed else None)
@@ -385,6 +410,9 @@ class ModelScorer:
         self._alignment: Alignment | None = None
         self._slices: dict[int, tuple[int, int]] = {}
         self._shared: ModelScorer | None = None
+        #: whether a variant may hold this scorer's blocking tensors (then they are not
+        #: rewritten in place)
+        self._blocking_shared = False
 
     def _anchored(self, kept: tuple[SideAnchors, SideAnchors] | None) -> tuple[SideAnchors, SideAnchors]:
         """Both sides' anchor vectors from :attr:`anchors` over the snapshot's neighbour lists,
@@ -416,11 +444,60 @@ class ModelScorer:
             out.append(SideAnchors(self.anchors, self.snapshot.token, adj, vectors, blocking))
         return out[0], out[1]
 
+    def _usable(self, pseudo: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """The pseudo-seeds still usable: both ends entities of the sides, neither end in a
+        reviewed pair (the seed alignment) and the pair not rejected."""
+        src, tgt = self.snapshot.source, self.snapshot.target
+        seed_s, seed_t = {a for a, _ in self.seed_anchors}, {b for _, b in self.seed_anchors}
+        return frozenset((a, b) for a, b in pseudo
+                         if a in src.aligned_row and b in tgt.aligned_row and a not in seed_s
+                         and b not in seed_t and (a, b) not in self.rejected)
+
+    def _anchor_with(self, pseudo: frozenset[tuple[str, str]] | None) -> None:
+        """Anchor with the seed alignment and ``pseudo``: both sides' anchor vectors and the
+        blocking vectors with them computed again (new tensors: a variant may share the old
+        ones; in place where none does), equal to what a scorer constructed with these
+        pseudo-seeds computes."""
+        self.pseudo = pseudo
+        self.anchors = self.seed_anchors | (pseudo or frozenset())
+        src, tgt = self.snapshot.source, self.snapshot.target
+        pairs = [(a, b, src.aligned_row[a], tgt.aligned_row[b]) for a, b in sorted(self.anchors)]
+        identity = anchor_identity(pairs, len(src.table.keys), len(tgt.table.keys))
+        out = []
+        for i, side in enumerate(self.anchored):
+            vectors = anchor_vectors(identity[i], side.adjacency)
+            out.append(SideAnchors(self.anchors, side.token, side.adjacency, vectors,
+                                   anchors_replaced(side.blocking, vectors, in_place=not self._blocking_shared)))
+        self.anchored = (out[0], out[1])
+        self._blocking_shared = False
+        self.anchor_a, self.anchor_b = out[0].vectors, out[1].vectors
+        self.block_a, self.block_b = out[0].blocking, out[1].blocking
+
+    def _bootstrap(self, first: Alignment) -> None:
+        """Stage 5: the pseudo-seeds of the whole-side alignment ``first`` (confident mutual
+        best pairs, :func:`~kgn_align.seed_propagation.pseudo_seeds`, among sources and
+        targets no reviewed pair anchors) anchor from now on; the logit weights are chosen
+        again after them. Kept in the cache for the next jobs."""
+        entries = pseudo_seeds(first.matrix.row, first.matrix.col, first.log_assignment, first.prob)
+        s_keys, t_keys = self.snapshot.source.table.keys, self.snapshot.target.table.keys
+        pseudo = self._usable(frozenset(
+            (s_keys[r], t_keys[c]) for r, c in zip(first.matrix.row[entries].tolist(),
+                                                   first.matrix.col[entries].tolist())))
+        log.info("bootstrapping (%s): %d pseudo-seeds beside %d reviewed pairs", self.variant,
+                 len(pseudo), len(self.seed_anchors))
+        self._anchor_with(pseudo)
+        if self.cache is not None:
+            self.cache.pseudo_seeds[self.variant] = pseudo
+            for key in (self.variant, _nameless_key(self.variant)):
+                self.cache.betas.pop(key, None)
+            self.cache.moved_anchors(self)
+
     @property
     def settings(self) -> dict[str, object]:
         """What changes its output besides the graph and the model: part of a run's fingerprint."""
         return {"k": self.k, "block_beta": self.block_beta, "variant": self.variant,
-                "anchor_weight": ANCHOR_WEIGHT}
+                "anchor_weight": ANCHOR_WEIGHT,
+                "bootstrap": PSEUDO_SEED_MIN_PROB if self.bootstrap else None}
 
     @property
     def stamp(self) -> ModelStamp:
@@ -436,6 +513,11 @@ class ModelScorer:
         other = copy.copy(self)  # shallow: the candidates, logits and caches are shared
         other.variant, other._alignment, other._slices = name, None, {}
         other._shared = self._shared or self
+        self._blocking_shared = other._blocking_shared = True
+        # each variant bootstraps from its own first round: not from this one's pseudo-seeds
+        pseudo = self.cache.pseudo_seeds.get(name) if self.cache is not None else None
+        if pseudo != self.pseudo:
+            other._anchor_with(None if pseudo is None else other._usable(pseudo))
         return other
 
     # ------------------------------------------------------------------ the global stage
@@ -545,8 +627,8 @@ class ModelScorer:
         """:class:`NamelessLists` of the validation sources that have a name, computed once
         per scorer (``with_logits`` False: logits left zero, for the baselines)."""
         lists = self._nameless_lists
-        if lists is not None and not torch.equal(lists.pool, self.pool):
-            lists = None  # searched among other open targets
+        if lists is not None and (not torch.equal(lists.pool, self.pool) or lists.anchors != self.anchors):
+            lists = None  # searched among other open targets, or with other anchors
         if lists is None:
             width = self.side_a.features.size(1)
             if self.validation.numel() == 0 or self._validation_plain.size(1) <= width:
@@ -563,7 +645,7 @@ class ModelScorer:
             found = search_pool(queries, self.block_b, torch.arange(rows.numel()), self.pool, self.k,
                                 source_types=self.types_a[rows], target_types=self.types_b)
             matrix, keep = CandidateMatrix.from_lists(rows, found.index)
-            lists = NamelessLists(rows, val[:, 1], self.pool, matrix, found.similarity[keep])
+            lists = NamelessLists(rows, val[:, 1], self.pool, matrix, found.similarity[keep], self.anchors)
             for scorer in (self, self._shared):  # the variants share them
                 if scorer is not None:
                     scorer._nameless_lists = lists
@@ -723,8 +805,12 @@ class ModelScorer:
 
     @property
     def alignment(self) -> Alignment:
-        """The global stage over every source the backfill can align, computed once."""
+        """The global stage over every source the backfill can align, computed once (after
+        bootstrapping pseudo-seeds from a first round, unless they are given or kept)."""
         if self._alignment is None:
+            if self.bootstrap and self.pseudo is None:
+                self._bootstrap(self.align())
+                release_free_memory()  # the first round's temporaries: not under the second's
             self._alignment = self.align()
             self._slices = self._alignment.rows()
         return self._alignment

@@ -23,6 +23,16 @@ Measured on the product path (``kgn-align evaluate``, defaults, weight 0.15): db
 Hits@1 among all targets 0.979 -> 0.988, dbp15k_ja_en 0.931 -> 0.949, dblp_acm F1 over every
 written edge 0.985 -> 0.992 (its papers share aligned papers through their authors: hop 2);
 ``benchmarks/results/quality_*.json``.
+
+**Bootstrapping** (:func:`pseudo_seeds`): the reviewed pairs are a share of the matches (30 %
+in the benchmarks), so most neighbours have no anchor. After a first global assignment the
+confident mutual best pairs become *pseudo-seeds*, anchors like the reviewed ones, and the
+assignment is made again with them: BootEA's bootstrapping (Sun et al. 2018, "Bootstrapping
+Entity Alignment with Knowledge Graph Embedding") and LightEA's iterations, here one round
+(a second added ~0.0001 Hits@1 on dbp15k_fr_en). Pseudo-seeds are anchors only: they never
+become edges by themselves, their own pair's anchor never enters their own vectors (walks
+back to the entity are left out), and the scores are calibrated after them, as the backfill
+sees them.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import torch
 from torch import Tensor
 
 from kgn_align.sampling.lists import NeighbourLists
+from torch_geometric.utils import scatter
 
 #: dimensions anchors are hashed into. On dbp15k_fr_en (4,500 anchors) 256 ranked as 1,024
 #: did (Hits@1 0.9875 against 0.9876; dblp_acm equal) at 0.4 GB less peak memory
@@ -44,6 +55,10 @@ ANCHOR_DIM = 256
 ANCHOR_WEIGHT = 0.15
 #: weight of hop-2 neighbours' anchors against hop-1 neighbours'
 HOP2_WEIGHT = 0.25
+#: a pseudo-seed's Sinkhorn assignment probability and calibrated probability are at least
+#: this. On dbp15k_fr_en 0.5 gave 14,205 pseudo-seeds (99.6 % right where the gold is known)
+#: and Hits@1 0.9888 -> 0.9903; 0.9 gave 12,038 (99.97 %) and 0.9898
+PSEUDO_SEED_MIN_PROB = 0.5
 
 
 def anchor_identity(pairs: Iterable[tuple[str, str, int, int]], n_a: int, n_b: int,
@@ -109,6 +124,29 @@ def reach_of_change(before: sp.csr_matrix, after: sp.csr_matrix) -> np.ndarray:
     return np.flatnonzero(changed | ((before + after) @ changed.astype(np.float32) > 0))
 
 
+def pseudo_seeds(row: Tensor, col: Tensor, log_assignment: Tensor, prob: Tensor, *,
+                 min_prob: float = PSEUDO_SEED_MIN_PROB) -> Tensor:
+    """The entries that are the best of their row *and* of their column by Sinkhorn
+    log-probability (mutual best: each side's choice agrees, as BootEA's and CSLS-style
+    mutual nearest neighbours), with an assignment probability and a calibrated
+    probability ``prob`` of at least ``min_prob``. A row or column whose best is tied
+    gives none.
+
+    Shapes: ``(P,)`` each (one per candidate pair) ``-> (M,)`` entry indices, ascending."""
+    if row.numel() == 0:
+        return torch.empty(0, dtype=torch.long)
+    _, r = torch.unique(row, return_inverse=True)
+    _, c = torch.unique(col, return_inverse=True)
+    la = log_assignment.double()
+    row_top = scatter(la, r, dim=0, reduce="max")[r] == la
+    col_top = scatter(la, c, dim=0, reduce="max")[c] == la
+    top = row_top & col_top
+    ties = (scatter(row_top.long(), r, dim=0, reduce="sum")[r] > 1) | \
+        (scatter(col_top.long(), c, dim=0, reduce="sum")[c] > 1)
+    sure = (la.exp() >= min_prob) & (prob.double() >= min_prob)
+    return torch.nonzero(top & ~ties & sure, as_tuple=True)[0]
+
+
 def with_anchors(blocking: Tensor, anchors: Tensor, weight: float = ANCHOR_WEIGHT) -> Tensor:
     """``[sqrt(1 - weight) * blocking || sqrt(weight) * anchors]``: for unit rows the cosine
     of two such rows is ``(1 - weight) cos_blocking + weight cos_anchors``.
@@ -120,4 +158,18 @@ def with_anchors(blocking: Tensor, anchors: Tensor, weight: float = ANCHOR_WEIGH
     out = torch.empty(blocking.size(0), width + anchors.size(1), dtype=blocking.dtype)
     torch.mul(blocking, (1.0 - weight) ** 0.5, out=out[:, :width])  # written once, no temporaries
     torch.mul(anchors, weight ** 0.5, out=out[:, width:])
+    return out
+
+
+def anchors_replaced(anchored: Tensor, anchors: Tensor, weight: float = ANCHOR_WEIGHT, *,
+                     in_place: bool = False) -> Tensor:
+    """:func:`with_anchors`'s result with its anchor part replaced by ``anchors``, equal bit
+    for bit to ``with_anchors(blocking, anchors, weight)``: a new tensor, or ``anchored``
+    itself rewritten with ``in_place`` (no second copy of the vectors in memory).
+
+    Shapes: ``(N, F + D), (N, D) -> (N, F + D)``."""
+    if weight <= 0:
+        return anchored
+    out = anchored if in_place else anchored.clone()
+    torch.mul(anchors, weight ** 0.5, out=out[:, anchored.size(1) - anchors.size(1):])
     return out

@@ -154,6 +154,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     out: dict[str, Any] = {
         "model": scorer.trained.version, "policy": options.policy.value,
         "threshold": options.threshold, "candidates_per_source": scorer.k,
+        "bootstrap": scorer.bootstrap,
         "gold_pairs": len(known), "gold_complete": gold.complete,
         "gold_pairs_settled_by_review": settled["settled"],
         "settled_agreeing_with_gold": settled["settled_agreeing"],
@@ -189,6 +190,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
                                zip(matrix.row[judged].tolist(), matrix.col[judged].tolist())])
         metrics["calibration"] = reliability(alignment.prob[judged], labels)
         metrics["logit_weight"] = alignment.beta
+        metrics["pseudo_seeds"] = len(variant.pseudo) if variant.pseudo is not None else None
         metrics["calibrator"] = alignment.calibrator.describe() if alignment.calibrator else None
         metrics["counterpart_share"] = (round(alignment.calibrator.counterpart_share, 3)
                                         if alignment.calibrator else None)

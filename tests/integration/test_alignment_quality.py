@@ -1,7 +1,8 @@
 """What a user judges the aligner by, on a small real slice, through the product's own code:
 a source whose counterpart is not in the graph gets no confident edge, reviews rule over
 the model (no edge from a matched source, none onto a matched target, whatever the
-policy), and rejected pairs are never written."""
+policy), rejected pairs are never written, and bootstrapping anchors with confident
+pseudo-seeds only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import neo4j
 import pytest
+import torch
 
 from kgn_align import datasets, loaders
 from kgn_align.backfill import BackfillOptions, run_backfill
@@ -77,3 +79,25 @@ def test_dangling_sources_get_no_confident_edge_and_reviews_rule(graph: Graph, n
     taken = {b for _, b, r in labelled if r == "accepted"}  # under policy best too
     assert not taken & {e.target for e in edges}
     assert (rejected_source, rejected_target) not in {(e.source, e.target) for e in edges}
+    # bootstrapping: the first round's confident mutual best pairs anchored the second, never
+    # a reviewed entity or a rejected pair, hardly ever a source without a counterpart
+    pseudo = scorer.pseudo
+    assert pseudo and scorer.anchors == scorer.seed_anchors | pseudo
+    assert not accepted & {a for a, _ in pseudo} and not taken & {b for _, b in pseudo}
+    assert (rejected_source, rejected_target) not in pseudo
+    judged = [(a, b) for a, b in pseudo if a in matched]
+    assert sum(matched[a] == b for a, b in judged) >= 0.95 * len(judged) > 0
+    assert len(set(map(str, dangling)) & {a for a, _ in pseudo}) <= DANGLING // 10
+    # a scorer handed these pseudo-seeds (as the worker's next job is) scores alike
+    final = scorer.alignment
+    again = ModelScorer(snapshot, trained, labelled=labelled, pseudo=pseudo)
+    assert torch.equal(again.block_a, scorer.block_a) and torch.equal(again.block_b, scorer.block_b)
+    kept = again.alignment
+    assert torch.equal(kept.matrix.row, final.matrix.row) and torch.equal(kept.matrix.col, final.matrix.col)
+    assert torch.allclose(kept.prob, final.prob, atol=1e-4)
+    # without bootstrapping, the reviewed pairs alone anchor
+    unbooted = ModelScorer(snapshot, trained, labelled=labelled, bootstrap=False)
+    unbooted.alignment
+    assert unbooted.pseudo is None and unbooted.anchors == unbooted.seed_anchors
+    assert not torch.equal(unbooted.block_a, scorer.block_a)
+

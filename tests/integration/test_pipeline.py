@@ -140,6 +140,12 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     assert report["model"] == trained.version and list(report["methods"]) == ["cg-mualign"]
     assert report["gold_pairs"] == len(gold.pairs)
     assert {k: report["methods"]["cg-mualign"][k] for k in in_graph} == in_graph
+    assert report["bootstrap"] and report["methods"]["cg-mualign"]["pseudo_seeds"] > 0
+    # --no-bootstrap: one round, the accepted pairs alone anchoring
+    unbooted = CliRunner().invoke(cli, [*args, "--method", "cg-mualign", "--no-bootstrap"], env=_env(connection))
+    assert unbooted.exit_code == 0, unbooted.output
+    report = json.loads(unbooted.output[unbooted.output.index("{"):])
+    assert not report["bootstrap"] and report["methods"]["cg-mualign"]["pseudo_seeds"] is None
     shown = CliRunner().invoke(cli, [*args, "--edges"], env=_env(connection))
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output[shown.output.index("{"):])["edges_in_graph"] == in_graph

@@ -57,12 +57,14 @@ def test_another_entity_table_drops_every_list() -> None:
     assert cache.candidates.lists == {}
 
 
-def test_logit_weights_are_chosen_again_only_when_asked_or_cleared() -> None:
+def test_logit_weights_and_pseudo_seeds_are_chosen_again_only_when_asked_or_cleared() -> None:
     cache = _filled()
+    cache.pseudo_seeds["cg-mualign"] = frozenset({("s1", "t1")})
     cache.forget_nameless()
-    assert cache.betas == {"cg-mualign": 0.1}
+    assert cache.betas == {"cg-mualign": 0.1} and cache.pseudo_seeds
     cache.choose_again()
-    assert cache.betas == {}
+    assert cache.betas == {} and cache.pseudo_seeds == {}
     cache.betas["cg-mualign"] = 0.2
+    cache.pseudo_seeds["cg-mualign"] = frozenset({("s1", "t1")})
     cache.clear()
-    assert cache.betas == {} and cache.candidates.lists == {}
+    assert cache.betas == {} and cache.pseudo_seeds == {} and cache.candidates.lists == {}

@@ -12,7 +12,7 @@ from kgn_align.datasets import local_name, read_kg
 from kgn_align.features import NgramFeaturizer
 from kgn_align.sampling.reference import lists_in_memory
 from kgn_align.seed_propagation import (ANCHOR_WEIGHT, adjacency, anchor_identity, anchor_vectors,
-                                        reach_of_change, with_anchors)
+                                        anchors_replaced, pseudo_seeds, reach_of_change, with_anchors)
 from kgn_align.snapshot import feature_text
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -76,6 +76,33 @@ def test_with_anchors_mixes_the_cosines_by_the_weight() -> None:
     assert mixed.shape == (2, 10)
     assert torch.allclose(mixed[0] @ mixed[1], 0.8 * (x[0] @ x[1]) + 0.2 * (c[0] @ c[1]))
     assert with_anchors(x, c, 0.0) is x
+
+
+def test_pseudo_seeds_are_confident_mutual_best_pairs_only() -> None:
+    # rows 0-3 (sources) x columns 10-13 (targets), Sinkhorn log-probabilities and calibrated probs
+    row = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    col = torch.tensor([10, 11, 10, 11, 12, 13, 12, 13])
+    p = torch.tensor([0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.7, 0.3])
+    prob = torch.tensor([0.95, 0.0, 0.0, 0.3, 0.9, 0.0, 0.9, 0.0])
+    chosen = pseudo_seeds(row, col, p.log(), prob).tolist()
+    # 0-10: best of row 0 and of column 10, sure: a pseudo-seed
+    # 1-11: mutual best, but its calibrated probability 0.3 is too low
+    # 2-12 and 3-12: both rows want column 12; it prefers row 3, which is mutual best
+    assert chosen == [0, 6]
+    assert pseudo_seeds(row, col, p.log(), prob, min_prob=0.8).tolist() == [0]
+    # a tie at the top of a row gives no pseudo-seed there
+    tied = torch.tensor([0.5, 0.5, 0.1, 0.9, 0.6, 0.4, 0.7, 0.3])
+    assert 0 not in pseudo_seeds(row, col, tied.log(), torch.ones(8), min_prob=0.0).tolist()
+
+
+def test_anchors_replaced_equals_anchoring_afresh() -> None:
+    torch.manual_seed(0)
+    plain = torch.nn.functional.normalize(torch.randn(5, 8), dim=-1)
+    old, new = (torch.nn.functional.normalize(torch.randn(5, 4), dim=-1) for _ in range(2))
+    anchored = with_anchors(plain, old)
+    replaced = anchors_replaced(anchored, new)
+    assert torch.equal(replaced, with_anchors(plain, new))
+    assert torch.equal(anchored, with_anchors(plain, old))  # a new tensor: the old one is kept
 
 
 def test_aligned_neighbours_find_counterparts_that_names_and_neighbour_names_miss() -> None:
