@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 log = logging.getLogger(__name__)
@@ -33,18 +34,25 @@ MMAP_THRESHOLD = 32 * 1024 * 1024
 TRIM_THRESHOLD = 128 * 1024 * 1024
 
 
-def keep_batch_buffers() -> bool:
-    """Fix glibc's mmap and trim thresholds (see the module docstring); once per process,
-    before the tensor work. Returns whether they were set (``False`` without glibc)."""
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library when it is glibc, else ``None`` (looked up once)."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
-        mallopt = getattr(libc, "mallopt", None)
-        if mallopt is None or not hasattr(libc, "gnu_get_libc_version"):
-            return False
-        ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "gnu_get_libc_version") else None
+
+
+def keep_batch_buffers() -> bool:
+    """Fix glibc's mmap and trim thresholds (see the module docstring); once per process,
+    before the tensor work. Returns whether they were set (``False`` without glibc)."""
+    libc = _glibc()
+    if libc is None:
         return False
+    ok = (bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+          and bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
     log.debug("malloc: mmap threshold %d, trim threshold %d (%s)", MMAP_THRESHOLD, TRIM_THRESHOLD,
               "set" if ok else "refused")
     return ok
@@ -55,10 +63,5 @@ def release_free_memory() -> bool:
     also releases free pages inside the heap, not only at its top): between two phases
     whose temporaries would otherwise stack up in the process's peak. Returns whether
     anything was released (``False`` without glibc)."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        trim = getattr(libc, "malloc_trim", None)
-        return bool(trim(0)) if trim is not None else False
-    except OSError:
-        return False
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False

@@ -420,8 +420,7 @@ class ModelScorer:
         its refresh and the plain blocking vectors changed only in the sides' dirty rows:
         then only the rows the change can move are computed again (the same values)."""
         src, tgt = self.snapshot.source, self.snapshot.target
-        pairs = [(a, b, src.aligned_row[a], tgt.aligned_row[b]) for a, b in sorted(self.anchors)]
-        identity = anchor_identity(pairs, len(src.table.keys), len(tgt.table.keys))
+        identity = self._anchor_identity()
         out = []
         for i, (side, plain) in enumerate(((src, self.plain_a), (tgt, self.plain_b))):
             adj = adjacency(side.lists, len(side.table.keys))
@@ -444,6 +443,12 @@ class ModelScorer:
             out.append(SideAnchors(self.anchors, self.snapshot.token, adj, vectors, blocking))
         return out[0], out[1]
 
+    def _anchor_identity(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Both sides' anchor rows of :attr:`anchors` (:func:`~kgn_align.seed_propagation.anchor_identity`)."""
+        src, tgt = self.snapshot.source, self.snapshot.target
+        pairs = [(a, b, src.aligned_row[a], tgt.aligned_row[b]) for a, b in sorted(self.anchors)]
+        return anchor_identity(pairs, len(src.table.keys), len(tgt.table.keys))
+
     def _usable(self, pseudo: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         """The pseudo-seeds still usable: both ends entities of the sides, neither end in a
         reviewed pair (the seed alignment) and the pair not rejected."""
@@ -460,9 +465,7 @@ class ModelScorer:
         pseudo-seeds computes."""
         self.pseudo = pseudo
         self.anchors = self.seed_anchors | (pseudo or frozenset())
-        src, tgt = self.snapshot.source, self.snapshot.target
-        pairs = [(a, b, src.aligned_row[a], tgt.aligned_row[b]) for a, b in sorted(self.anchors)]
-        identity = anchor_identity(pairs, len(src.table.keys), len(tgt.table.keys))
+        identity = self._anchor_identity()
         out = []
         for i, side in enumerate(self.anchored):
             vectors = anchor_vectors(identity[i], side.adjacency)

@@ -44,9 +44,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
+from torch_geometric.utils import scatter
 
 from kgn_align.sampling.lists import NeighbourLists
-from torch_geometric.utils import scatter
 
 #: dimensions anchors are hashed into. On dbp15k_fr_en (4,500 anchors) 256 ranked as 1,024
 #: did (Hits@1 0.9875 against 0.9876; dblp_acm equal) at 0.4 GB less peak memory
