@@ -38,6 +38,12 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
     return when
 
 
+def _output_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    from kgn_align.cli import output_path
+
+    return output_path(ctx, param, value)
+
+
 def print_summary(summary: BackfillSummary) -> None:
     w = summary.writes
     click.echo(f"backfill {summary.run_id}: {summary.status}"
@@ -61,7 +67,8 @@ def print_summary(summary: BackfillSummary) -> None:
 @click.command("backfill")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
               envvar="KGN_ALIGN_CONFIG", help="TOML config naming the two graphs.")
-@click.option("--dataset", help="Instead of --config: align a benchmark loaded by 'kgn-align load'.")
+@click.option("--dataset", help="Instead of --config: align a benchmark loaded by 'kgn-align load' "
+              "(dblp_acm, itunes_amazon, dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, or another KG folder).")
 @click.option("--datasets", "datasets_dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the benchmark datasets (as the top-level --datasets).")
 @click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with.")
@@ -73,8 +80,8 @@ def print_summary(summary: BackfillSummary) -> None:
               help="How pairs are scored: 'gnn' = the trained pair model (see 'kgn-align train'); "
               "'names' = character n-gram name similarity, no model needed.")
 @click.option("--model-version", default="names@v1", show_default=True,
-              help="With --scorer names: written as the edges' 'model' property (the GNN "
-              "writes its checkpoint's content hash).")
+              help="With --scorer names: written as the edges' 'model' property (with "
+              "--scorer gnn the edges say 'kgn-align/<version>', the checkpoint's content hash).")
 @click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=CANDIDATES_PER_SOURCE,
               show_default=True, help="Candidates scored per source entity.")
 @click.option("--bootstrap/--no-bootstrap", default=True, show_default=True,
@@ -84,16 +91,20 @@ def print_summary(summary: BackfillSummary) -> None:
 @click.option("--policy", type=click.Choice([p.value for p in Policy]), default="best",
               show_default=True, help="all: every pair above the threshold; best: the best per "
               "source entity; one-to-one: no entity in two edges.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Lowest score written: the scores are calibrated probabilities of a match.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
               help="Source entities per transaction.")
 @click.option("--type", "entity_type", help="Only source entities with this label.")
-@click.option("--key", "keys", multiple=True, help="Only these source keys (repeatable).")
+@click.option("--key", "keys", multiple=True,
+              help="Only these source keys' edges (repeatable). With --scorer gnn the whole side "
+              "is still aligned first (each source competes with the others for its targets), "
+              "so one key takes about as long as all.")
 @click.option("--changed-since", callback=_since, help="Only entities changed at or after "
               "this ISO-8601 time (with time zone).")
 @click.option("--changed-property", default="updatedAt", show_default=True,
               help="The entity property holding its change time.")
-@click.option("--dry-run", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--dry-run", type=click.Path(dir_okay=False, path_type=Path), callback=_output_path,
               help="Write the would-be edges to this CSV file instead of the graph.")
 @click.option("--throttle", type=click.FloatRange(0, 60), default=0.0, show_default=True,
               help="Seconds to pause after each batch (be gentle with a busy server).")
@@ -124,7 +135,9 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     if app is not None:
         if datasets_dir is not None:
             app.datasets = datasets_dir
-        config = app.align_config(dataset, prefix, config_path)
+        # KGN_ALIGN_CONFIG stands back for --dataset; --config given with it does not
+        given = ctx.get_parameter_source("config_path") == click.core.ParameterSource.COMMANDLINE
+        config = app.align_config(dataset, prefix, config_path if given or not dataset else None)
         graph = app.graph()
         models_dir = app.models_dir
     else:
@@ -150,6 +163,10 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         from kgn_align.snapshot import take
 
         click.echo(f"model {trained.version}; sampling both sides ...", err=True)
+        if app is not None:  # the scorer's stages say what they do (the standalone logs at INFO)
+            from kgn_align.cli import show_progress
+
+            show_progress("kgn_align.scoring")
         from kgn_align.writeback import labelled_pairs
 
         score = ModelScorer(take(graph, config, model=trained), trained, k=k,

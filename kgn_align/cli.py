@@ -45,6 +45,9 @@ class App:
     home: Path
     connection: ConnectionConfig
     datasets: str | None
+    #: --config was given on the command line (not only through KGN_ALIGN_CONFIG): it
+    #: then conflicts with --dataset instead of standing back for it
+    config_given: bool = False
     _graph: Any = field(default=None, repr=False)
 
     def graph(self) -> Any:
@@ -60,6 +63,16 @@ class App:
         if self.connection.uri is not None:
             return self.connection
         from kgn_align.servers import running
+
+        ignored = [name for name, value in (
+            ("NEO4J_USER/--user", self.connection.user != ConnectionConfig().user),
+            ("NEO4J_PASSWORD/--password", self.connection.password is not None),
+            ("NEO4J_DATABASE/--database", self.connection.database is not None),
+            ("NEO4J_CA_FILE/--ca-file", self.connection.ca_file is not None)) if value]
+        if ignored:
+            log.warning("%s ignored: without NEO4J_URI (--uri) kgn-align uses the server "
+                        "'kgn-align server start' started, with its own credentials",
+                        ", ".join(ignored))
 
         state = running(self.home)
         if state is None:
@@ -89,9 +102,12 @@ class App:
 
     def align_config(self, dataset: str | None, prefix: str = "",
                      config_path: str | None = None) -> Any:
-        """The AlignConfig: a loaded benchmark's preset (``--dataset``) or the TOML config."""
+        """The AlignConfig: a loaded benchmark's preset (``--dataset``) or the TOML config.
+        Both given on the command line is a usage error: which graphs would be aligned?"""
         from kgn_align.config import load_config
 
+        if dataset and (config_path is not None or self.config_given):
+            raise click.UsageError("--config and --dataset both say which graphs to align: give one")
         if dataset:
             from kgn_align import datasets, loaders
 
@@ -223,7 +239,7 @@ datasets_option = click.option(
               help="Where kgn-align keeps its servers' data, models and run state. [env: KGN_ALIGN_HOME]")
 @click.option("--uri", envvar="NEO4J_URI", help="Bolt URI of the graph server. [env: NEO4J_URI] "
               "Without it, the server started by 'kgn-align server start' is used.")
-@click.option("--user", envvar="NEO4J_USER", help="[env: NEO4J_USER]")
+@click.option("--user", envvar="NEO4J_USER", help="User name (default neo4j). [env: NEO4J_USER]")
 @click.option("--password", envvar="NEO4J_PASSWORD", help="Prefer the environment variable. [env: NEO4J_PASSWORD]")
 @click.option("--database", envvar="NEO4J_DATABASE", help="Database name. [env: NEO4J_DATABASE]")
 @click.option("--ca-file", envvar="NEO4J_CA_FILE", type=click.Path(dir_okay=False),
@@ -250,7 +266,10 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
         with contextlib.suppress(ValueError, OSError):  # stderr without a file (a test runner)
             faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(ProgressFormatter() if verbose == 0 else
+                         logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler])
     if verbose == 1:  # the driver logs the server's informational notes at INFO: those wait for -vv
         logging.getLogger("neo4j").setLevel(logging.WARNING)
     from kgn_align.memory import keep_batch_buffers
@@ -264,7 +283,8 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
         from kgn_align.errors import redact
 
         raise click.UsageError(redact(str(exc), password)) from None
-    app = App(config_path=config_path, home=home, connection=connection, datasets=datasets)
+    app = App(config_path=config_path, home=home, connection=connection, datasets=datasets,
+              config_given=ctx.get_parameter_source("config_path") == click.core.ParameterSource.COMMANDLINE)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
@@ -451,19 +471,55 @@ def load_tables_cmd(app: App, name: str, prefix: str, batch_size: int) -> None:
 DATASET_CHOICE = click.STRING
 
 
+def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        app = ctx.find_object(App)
+        app.config_path, app.config_given = value, True
+
+
 def alignment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = datasets_option(fn)
+    fn = click.option("--config", type=click.Path(dir_okay=False), expose_value=False,
+                      callback=_set_config, is_eager=True,
+                      help="TOML file naming the two graphs (as the top-level --config).")(fn)
     fn = click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with.")(fn)
     fn = click.option("--dataset", type=DATASET_CHOICE,
-                      help="Align a benchmark loaded with 'kgn-align load' (instead of --config).")(fn)
+                      help="Align a benchmark loaded with 'kgn-align load' instead of --config: "
+                      "dblp_acm, itunes_amazon, dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, or "
+                      "another KG folder (its name under DATASETS/kg, or a path).")(fn)
     return fn
 
 
-def _show_training_progress() -> None:
-    """Epoch and step lines from training reach stderr even without -v (long work)."""
-    train_log = logging.getLogger("kgn_align.training")
-    if train_log.getEffectiveLevel() > logging.INFO:
-        train_log.setLevel(logging.INFO)
+def show_progress(*loggers: str) -> None:
+    """These loggers' INFO lines (training's epochs, scoring's stages) reach stderr even
+    without -v: long work says what it is doing."""
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
+def output_path(_ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """An option's output file, checked before any work: its folder exists and is writable."""
+    if value is not None:
+        folder = value.parent
+        if not folder.is_dir():
+            raise click.BadParameter(f"{folder} is not a folder (create it first)", param=param)
+        if not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"cannot write in {folder}", param=param)
+    return value
+
+
+class ProgressFormatter(logging.Formatter):
+    """Without -v: INFO lines (progress) as plain text, warnings and errors with their level."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno == logging.INFO:
+            return record.getMessage()
+        return super().format(record)
 
 
 def _worker_threads() -> None:
@@ -478,8 +534,10 @@ def _worker_threads() -> None:
 
 @cli.command()
 @alignment_options
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--hidden", type=click.IntRange(min=4), default=32, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Passes over the training pairs (the best epoch on the validation pairs is kept).")
+@click.option("--hidden", type=click.IntRange(min=4), default=32, show_default=True,
+              help="Width of the pair model's hidden layers.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop early (smoke runs).")
 @click.option("--context", "context_beta", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Weight of the neighbourhood-name vector in level-0 features (0: names only).")
@@ -506,7 +564,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
     from kgn_align.training import TrainConfig
     from kgn_align.workflows import to_json, train_model
 
-    _show_training_progress()
+    show_progress("kgn_align.training")
     config = app.checked_config(dataset, prefix)
     if ablation == "uniform-sampling":
         config = config.model_copy(update={"sampling": config.sampling.model_copy(update={"weighted": False})})
@@ -536,7 +594,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
               show_default=True, help="As 'backfill --policy'.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="As 'backfill --threshold'.")
-@click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=CANDIDATES_PER_SOURCE,
+@click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=CANDIDATES_PER_SOURCE,
               show_default=True,
               help="Candidates per source entity, as 'backfill -k'.")
 @click.option("--bootstrap/--no-bootstrap", default=True, show_default=True,
@@ -545,9 +603,12 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
               help="Judge only these methods (repeatable; default: the model and both baselines).")
 @click.option("--edges", "judge_graph", is_flag=True,
               help="Judge the model-written SAME_AS edges now in the graph instead (no model needed).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
-@click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the precision-recall curve of the edge scores as a PNG here.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=output_path,
+              help="Also write the JSON here.")
+@click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path), callback=output_path,
+              help="Write the precision-recall curve of the model's scores and their reliability "
+              "diagram as a PNG here (not with --edges: the graph holds only the edges above the "
+              "threshold).")
 @split_option
 @click.pass_obj
 def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None, gold: Path | None,
@@ -573,6 +634,9 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     from kgn_align.snapshot import take
     from kgn_align.workflows import evaluate_alignment, judge_graph_edges, to_json
 
+    if judge_graph and pr_curve is not None:
+        raise click.UsageError("--pr-curve goes with a dry run of the model, not with --edges: the "
+                               "graph holds only the edges above the threshold")
     if split is not None and (gold is not None or dataset is None
                               or not datasets.is_kg(dataset, app.datasets)):
         raise click.UsageError("--split goes with --dataset of a KG folder (its held-out pairs), "
@@ -591,6 +655,7 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
             snapshot = take(app.graph(), config, progress=update, model=trained)
         finally:
             finish()
+        show_progress("kgn_align.scoring")
         scorer = ModelScorer(snapshot, trained, k=k, labelled=labelled_pairs(app.graph(), config),
                              bootstrap=bootstrap)
         options = BackfillOptions(policy=Policy(policy), threshold=threshold)
@@ -598,8 +663,26 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
                                     methods=methods or VARIANT_NAMES, pr_curve=pr_curve)
     text = to_json(result)
     click.echo(text)
+    for line in evaluation_summary(result):  # people read this; the JSON above is for programs
+        click.echo(line, err=True)
     if out is not None:
         out.write_text(text + "\n")
+
+
+def evaluation_summary(result: dict[str, Any]) -> list[str]:
+    """One line per judged method of ``evaluate``'s JSON: precision, recall and F1 of its
+    edges, Hits@1 among all open targets and under the usual protocol, its seconds."""
+    if "edges_in_graph" in result:
+        m = result["edges_in_graph"]
+        return [f"edges in the graph: P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} "
+                f"({m['edges']} edges, {m['gold_pairs']} gold pairs)"]
+    lines = []
+    for name, m in result["methods"].items():
+        lines.append(f"{name:<22} P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}  "
+                     f"Hits@1 all {m['all_targets']['hits@1']:.4f} protocol "
+                     f"{m['protocol']['hits@1']:.4f}  logit weight {m['logit_weight']:g}  "
+                     f"{m['seconds']:.1f} s")
+    return lines
 
 
 def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool, split: Any = None) -> Any:
@@ -936,7 +1019,7 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
         finally:
             finish()
         click.echo(f"[4/6] training the pair model ({epochs} epochs) ...")
-        _show_training_progress()
+        show_progress("kgn_align.training")
         trained = train_model(graph, config, app.models_dir, snapshot=snapshot,
                               train_config=TrainConfig(epochs=epochs))
         click.echo(f"      model {trained.version} -> {trained.path}")
@@ -972,7 +1055,7 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
                             "threshold": threshold, "held_out": metrics,
                             "seconds": round(time.perf_counter() - t0, 1)}))
         click.echo(
-            "\nLook at the edges in Neo4j Browser or cypher-shell:\n"
+            "\nLook at the edges in Neo4j Browser (its address is above) or any Cypher client:\n"
             "  MATCH (a:Entity)-[r:SAME_AS]->(b:Entity)\n"
             f"  WHERE r.model = '{trained.stamp.model}'\n"
             "  RETURN a.name, b.name, r.score ORDER BY r.score DESC LIMIT 25\n"

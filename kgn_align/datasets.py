@@ -500,7 +500,18 @@ def read_tables(name: str, root: str | os.PathLike[str] | None = None) -> TableD
         return read_dblp_acm(root)
     if name == "itunes_amazon":
         return read_itunes_amazon(root)
-    raise ConfigError(f"{name!r} is not a table dataset; known: {', '.join(TABLE_DATASETS)}")
+    root_path = Path(root) if root is not None else default_root()
+    raise ConfigError(f"unknown dataset {name!r}: not a table benchmark ({', '.join(TABLE_DATASETS)}) "
+                      f"nor a KG folder (a path to one, or a name under {root_path / 'kg'}: "
+                      f"{', '.join(kg_names(root_path)) or 'none there'})")
+
+
+def kg_names(root: str | os.PathLike[str] | None = None) -> list[str]:
+    """The KG-format folders under ``<root>/kg``, by name (sorted)."""
+    folder = (Path(root) if root is not None else default_root()) / "kg"
+    if not folder.is_dir():
+        return []
+    return sorted(d.name for d in folder.iterdir() if (d / KG_MARKER).is_file())
 
 
 __all__ = ["KGDataset", "KGSide", "KGSplit", "Record", "TableDataset", "read_kg", "read_tables",

@@ -54,8 +54,9 @@ def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
 
 def _near(word: str, choices: list[str]) -> str:
     """`` (did you mean 'Film'?)`` for a case-insensitive or close match, else ``""``."""
-    same_case = [c for c in choices if c.lower() == word.lower() and c != word]
-    close = same_case or difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
+    others = [c for c in choices if c != word]  # the word itself is no hint
+    same_case = [c for c in others if c.lower() == word.lower()]
+    close = same_case or difflib.get_close_matches(word, others, n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -76,7 +77,8 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         if report.entities == 0:
             if labels is None:
                 labels = [r["label"] for r in graph.read("preflight_labels", {"sample": SAMPLE})]
-            problems.append(f"the {where} has no entities{_near(side.label, labels)}")
+            hint = _value_hint(graph, side) if side.label in labels and side.property else ""
+            problems.append(f"the {where} has no entities{hint or _near(side.label, labels)}")
             continue
         if report.keyed == 0:
             keys = _property_keys(graph, config, side)
@@ -142,6 +144,21 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
     for w in warnings:
         log.warning("%s", w)
     return Preflight(reports[0], reports[1], both, warnings)
+
+
+def _value_hint(graph: Graph, side: GraphSide) -> str:
+    """A hint when nodes have the side's label but none its filter value: the value that
+    ends with the configured one (a graph loaded with another prefix: ``--prefix``), else
+    a close one; ``""`` when none is near."""
+    values = [r["value"] for r in graph.read("preflight_side_values",
+                                             {"side_property": side.property, "sample": SAMPLE,
+                                              "limit": 1000}, {"label": side.label})]
+    wanted = str(side.value)
+    prefixed = sorted(v for v in values if v.endswith(wanted) and v != wanted)
+    if prefixed:
+        extra = prefixed[0][: -len(wanted)]
+        return f" (its nodes have {side.property} = {prefixed[0]!r}: loaded with --prefix {extra!r}?)"
+    return _near(wanted, values)
 
 
 def _property_keys(graph: Graph, config: AlignConfig, side: GraphSide) -> list[str]:

@@ -368,8 +368,8 @@ def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu") -> 
     try:
         ckpt = torch.load(Path(path), map_location=device, weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a kgn-align checkpoint ({first[:120]})") from None
+        raise CheckpointError(f"{path}: not a kgn-align checkpoint (torch.load cannot read it: "
+                              f"{type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: unsupported checkpoint format {found!r} (this kgn-align "

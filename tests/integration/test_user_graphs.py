@@ -103,6 +103,12 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     no_names = config.model_copy(update={"name_properties": ("name",)})
     with pytest.raises(ConfigError, match="none of the name properties|any of the name properties: 'name'"):
         check(graph, no_names)
+    # the label is right, the graph name lacks the prefix it was loaded with: the hint names
+    # the prefix, not the label in use ("did you mean 'Movie'?" for label 'Movie' before)
+    unprefixed = config.model_copy(update={"source": config.source.model_copy(update={"value": "imdb"})})
+    with pytest.raises(ConfigError, match=r"its nodes have graph = '.+/imdb': loaded with --prefix '.+/'\?") as err:
+        check(graph, unprefixed)
+    assert "did you mean 'Movie'" not in str(err.value)
     bad_type = config.model_copy(update={"relationship_types": ("ACTED_IN",)})
     with pytest.raises(ConfigError, match="ACTED_IN"):
         check(graph, bad_type)

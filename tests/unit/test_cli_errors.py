@@ -3,7 +3,9 @@ with a password in them: not from a URI, not from the environment."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -63,3 +65,93 @@ def test_refused_checkpoint_is_one_line(tmp_path: Path) -> None:
         result.output.strip().split(" (", 1)[1]
     assert "not a kgn-align checkpoint" in result.output and SECRET not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+UNREACHABLE = {"NEO4J_URI": "bolt://127.0.0.1:9"}  #: a command that connects fails "no graph server answers"
+
+
+def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(cli, ["--home", str(tmp_path), *args], env=env or UNREACHABLE)
+
+
+def test_config_and_dataset_together_are_refused_before_connecting(tmp_path: Path) -> None:
+    cfg = tmp_path / "align.toml"
+    cfg.write_text('[source]\nname = "a"\nlabel = "A"\n[target]\nname = "b"\nlabel = "B"\n')
+    for args in (["--config", str(cfg), "clean", "--dataset", "dbp15k_fr_en"],  # before the command
+                 ["clean", "--config", str(cfg), "--dataset", "dbp15k_fr_en"],  # after it
+                 ["backfill", "--config", str(cfg), "--dataset", "dbp15k_fr_en"]):
+        result = _run(tmp_path, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "--config and --dataset both say which graphs to align" in result.output
+    # KGN_ALIGN_CONFIG is a default: --dataset overrides it (and goes on to connect)
+    result = _run(tmp_path, "clean", "--dataset", "dbp15k_fr_en",
+                  env={**UNREACHABLE, "KGN_ALIGN_CONFIG": str(cfg)})
+    assert result.exit_code == 1 and "no graph server answers" in result.output, result.output
+    # --config after the command is the top-level one: it reaches the preflight
+    result = _run(tmp_path, "train", "--config", str(cfg))
+    assert result.exit_code == 1 and "no graph server answers" in result.output, result.output
+
+
+def test_an_unknown_dataset_lists_the_kg_folders_too(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    (root / "kg" / "my_movies").mkdir(parents=True)
+    (root / "kg" / "my_movies" / "ent_ids_1").write_text("0\thttp://x/a\n")
+    result = _run(tmp_path, "--datasets", str(root), "train", "--dataset", "my_moviez")
+    assert result.exit_code == 1, result.output
+    assert "unknown dataset 'my_moviez'" in result.output and "dblp_acm" in result.output
+    assert "my_movies" in result.output and "Traceback" not in result.output
+
+
+def test_output_files_are_checked_before_any_work(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "folder"
+    for args, option in (
+            (["evaluate", "--dataset", "dbp15k_fr_en", "--out", str(missing / "x.json")], "--out"),
+            (["evaluate", "--dataset", "dbp15k_fr_en", "--pr-curve", str(missing / "x.png")], "--pr-curve"),
+            (["backfill", "--dataset", "dbp15k_fr_en", "--dry-run", str(missing / "x.csv")], "--dry-run")):
+        result = _run(tmp_path, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"Invalid value for '{option}'" in result.output and "is not a folder" in result.output
+        assert "no graph server" not in result.output  # refused before connecting
+    assert not (tmp_path / "no").exists()  # and nothing created on the way
+
+
+def test_pr_curve_with_edges_is_a_usage_error(tmp_path: Path) -> None:
+    result = _run(tmp_path, "evaluate", "--dataset", "dbp15k_fr_en", "--edges",
+                  "--pr-curve", str(tmp_path / "pr.png"))
+    assert result.exit_code == 2 and "--pr-curve goes with a dry run" in result.output, result.output
+
+
+def test_connection_settings_without_a_uri_are_said_to_be_ignored(tmp_path: Path, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="kgn_align"):
+        result = _run(tmp_path, "--database", "other", "clean", "--dataset", "dbp15k_fr_en",
+                      env={"NEO4J_PASSWORD": SECRET})
+    assert result.exit_code == 1 and "no graph server" in result.output, result.output
+    assert "NEO4J_PASSWORD/--password, NEO4J_DATABASE/--database ignored" in caplog.text
+    assert SECRET not in result.output + caplog.text
+
+
+def test_progress_lines_are_plain_and_warnings_keep_their_level() -> None:
+    from kgn_align.cli import ProgressFormatter
+
+    fmt = ProgressFormatter()
+
+    def line(level: int) -> str:
+        return fmt.format(logging.LogRecord("kgn_align.scoring", level, __file__, 1, "pair model: %d pairs",
+                                            (5,), None))
+
+    assert line(logging.INFO) == "pair model: 5 pairs"
+    assert line(logging.WARNING) == "WARNING kgn_align.scoring: pair model: 5 pairs"
+
+
+def test_evaluate_summary_has_a_line_per_method() -> None:
+    from kgn_align.cli import evaluation_summary
+
+    def method(f1: float, hits: float) -> dict[str, Any]:
+        return {"precision": 0.99, "recall": 0.98, "f1": f1, "all_targets": {"hits@1": hits},
+                "protocol": {"hits@1": 0.995}, "logit_weight": 0.01, "seconds": 12.34}
+
+    lines = evaluation_summary({"methods": {"cg-mualign": method(0.9868, 0.988),
+                                            "propagation-sinkhorn": method(0.9859, 0.9872)}})
+    assert len(lines) == 2
+    assert lines[0].startswith("cg-mualign") and "F1 0.9868" in lines[0] and "Hits@1 all 0.9880" in lines[0]
+    assert "F1 0.9859" in lines[1] and "12.3 s" in lines[1]

@@ -194,6 +194,10 @@ def test_not_a_checkpoint_is_one_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="not a kgn-align checkpoint") as err:
         load_checkpoint(bogus)
     assert "\n" not in str(err.value)
+    bogus.write_text('[source]\nname = "fr"\n')  # a config given as --model: no torch internals
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(bogus)
+    assert str(err.value).endswith("not a kgn-align checkpoint (torch.load cannot read it: UnpicklingError)")
     torch.save({"format": 1, "version": "x"}, bogus)
     with pytest.raises(CheckpointError, match="unsupported checkpoint format 1"):
         load_checkpoint(bogus)
