@@ -120,7 +120,7 @@ ABLATIONS = ("no-cross", "no-self", "no-attributes", "uniform-sampling")
 
 
 def ablation_markdown(datasets: list[str]) -> str:
-    """The README's ablation table: F1 of the written edges / Hits@1 among all open targets
+    """docs/results.md's ablation table: F1 of the written edges / Hits@1 among all open targets
     (the logit weight the validation pairs chose) per training variant, next to the two
     training-free baselines of the full run; "-" where a variant was not run or does not
     apply (no attributes configured)."""
@@ -182,11 +182,11 @@ def main() -> None:
                         help="comma-separated training seeds: train and judge cg-mualign once per "
                         "seed (results files suffixed _seed<N>), to see what another seed moves")
     parser.add_argument("--seed-table", action="store_true",
-                        help="print the README's seed table from the results files; run nothing")
+                        help="print docs/results.md's seed table from the results files; run nothing")
     parser.add_argument("--table", action="store_true",
                         help="print the README's Markdown table from the results files; run nothing")
     parser.add_argument("--ablation-table", action="store_true",
-                        help="print the README's ablation table from the results files; run nothing")
+                        help="print docs/results.md's ablation table from the results files; run nothing")
     args = parser.parse_args()
     if args.table:
         print(markdown(args.datasets))
