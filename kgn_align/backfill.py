@@ -54,6 +54,7 @@ from kgn_align.writeback import (
     WriteReport,
     labelled_pairs,
     merge_step,
+    retract_step,
     report_from,
     rows_of,
     select,
@@ -379,14 +380,16 @@ def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _R
         "run_id": state.run_id, "owner": state.owner, "batches": state.batches,
         "cursor": batch[-1], "entities": len(batch), "pairs": len(rows)}, None)
     try:
-        results = graph.write_many([checkpoint, merge_step(config, rows, stamp)])
+        results = graph.write_many([checkpoint, retract_step(config, batch, pairs),
+                                    merge_step(config, rows, stamp)])
     except QueryError as exc:
         if "by zero" in str(exc):
             raise RunConflict(f"run {state.run_id!r} was taken over by another process "
                               "(started again with the same run id); this one stops") from exc
         raise
     state.batches += 1
-    return report_from(results[1], len(rows))
+    retracted = int(results[1][0]["retracted"]) if results[1] else 0
+    return report_from(results[2], len(rows)).model_copy(update={"retracted": retracted})
 
 
 def _dry_run(config: AlignConfig, scorer: Scorer, stamp: ModelStamp, options: BackfillOptions,

@@ -61,7 +61,8 @@ def print_summary(summary: BackfillSummary) -> None:
         click.echo(f"  dry run: would-be edges in {summary.csv}; nothing written to the graph")
     else:
         click.echo(f"  edges: {w.created} created, {w.updated} updated, {w.unchanged} unchanged, "
-                   f"{w.reviewed} kept (reviewed by a person), {w.skipped} skipped")
+                   f"{w.retracted} retracted (no longer chosen), {w.reviewed} kept (reviewed by a "
+                   f"person), {w.skipped} skipped")
 
 
 @click.command("backfill")

@@ -731,10 +731,11 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
 
 
 def job_line(outcome: Any) -> str:
-    """One line per ended job: ``job ID KIND: STATUS in S s, N edge(s) created[ (error)]``."""
-    created = outcome.result.get("created", 0)
-    line = (f"job {outcome.id} {outcome.kind}: {outcome.status} in {outcome.seconds:.2f} s, "
-            f"{created} edge(s) created")
+    """One line per ended job: ``job ID KIND: STATUS in S s, edges: N created, N updated,
+    N retracted[ (error)]``."""
+    r = outcome.result
+    line = (f"job {outcome.id} {outcome.kind}: {outcome.status} in {outcome.seconds:.2f} s, edges: "
+            f"{r.get('created', 0)} created, {r.get('updated', 0)} updated, {r.get('retracted', 0)} retracted")
     if outcome.error:
         first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else ""
         line += f" ({first[:200]})"
@@ -775,8 +776,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     a new model and a change it cannot follow, such as a node created on a side; deleted
     relationships are not captured and reach it with the next backfill). A job with bad
     params, or of another kind, is marked failed with the reason. A finished job's result
-    (JSON) counts the edges created, updated and unchanged; each job that ends prints a
-    line: 'job ID KIND: STATUS in S s, N edge(s) created'.
+    (JSON) counts the edges created, updated, unchanged and retracted; each job that ends prints a
+    line: 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted'.
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
     """
     from kgn_align import jobs
@@ -840,7 +841,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     def result(summary: Any) -> dict[str, Any]:
         return {"run_id": summary.run_id, "created": summary.writes.created,
                 "updated": summary.writes.updated, "unchanged": summary.writes.unchanged,
-                "entities": summary.entities}
+                "retracted": summary.writes.retracted, "entities": summary.entities}
 
     def backfill(job: Job, trained: TrainedModel, params: Any,
                  k: int = CANDIDATES_PER_SOURCE) -> dict[str, Any]:
@@ -866,7 +867,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         clock.lap("prepare")  # reviews, blocking and anchor vectors, what the change moved
         if not keys:
             return {"run_id": run.run_id, "created": 0, "updated": 0, "unchanged": 0,
-                    "entities": 0, "sources": [], "stages_s": clock.laps}
+                    "retracted": 0, "entities": 0, "sources": [], "stages_s": clock.laps}
         scorer.alignment
         clock.lap("align")  # candidates searched again where moved, pair scores, Sinkhorn
         done = result(run_backfill(app.graph(), config, scorer, trained.stamp, run,
@@ -1045,7 +1046,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
             finish()
         w = summary.writes
         click.echo(f"      {w.created} created, {w.updated} updated, {w.unchanged} unchanged, "
-                   f"{w.reviewed} reviewed edges left alone ({summary.seconds:.0f} s)")
+                   f"{w.retracted} retracted, {w.reviewed} reviewed edges left alone "
+                   f"({summary.seconds:.0f} s)")
         click.echo("[6/6] reading the edges back and checking them against the held-out pairs ...")
         metrics = judge_graph_edges(graph, config, Gold({str(a): str(b) for a, b in ds.test_pairs}),
                                     trained.stamp.model)

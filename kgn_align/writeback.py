@@ -21,6 +21,12 @@ Rules the Cypher (``cypher/writeback_merge*.cypher``) enforces on the server:
   runs in another process, whose arithmetic (thread count, batch shapes) can move a score's
   last bits and so its sixth decimal.
 - A batch is one transaction: if any row fails, nothing of the batch lands.
+- A backfill batch also **retracts** (:func:`retract_step`, ``cypher/writeback_retract*.cypher``)
+  the model-written edges of its source entities that the alignment no longer chooses: a
+  source given another target, left without one above the threshold, or with an accepted
+  pair of a person's. After a backfill the graph holds, for every source it covered, exactly
+  the edges it chose (and the reviewed ones). Only edges kgn-align wrote (``model`` set,
+  ``review`` not set) are ever deleted.
 
 Matching policies are pure functions over :class:`ScoredPair` lists, so they are tested
 without a server and applied before anything is written.
@@ -43,6 +49,8 @@ log = logging.getLogger(__name__)
 
 MERGE_QUERY = "writeback_merge"  #: both sides selected by a property (index lookups)
 MERGE_QUERY_GENERIC = "writeback_merge_generic"  #: a side selected by its label alone
+RETRACT_QUERY = "writeback_retract"  #: as MERGE_QUERY, for the edges no longer chosen
+RETRACT_QUERY_GENERIC = "writeback_retract_generic"
 EDGES_QUERY = "writeback_edges"
 OUTCOMES = ("created", "updated", "unchanged", "reviewed")
 #: scores closer than this count as unchanged (they are written rounded to 6 decimals)
@@ -104,6 +112,8 @@ class WriteReport(_Record):
     reviewed: int = 0
     skipped: int = 0
     batches: int = 0
+    #: model-written edges of the written sources deleted because no longer chosen
+    retracted: int = 0
 
     def __add__(self, other: WriteReport) -> WriteReport:
         return WriteReport(**{f: getattr(self, f) + getattr(other, f)
@@ -111,7 +121,7 @@ class WriteReport(_Record):
 
     @property
     def changed(self) -> int:
-        return self.created + self.updated
+        return self.created + self.updated + self.retracted
 
 
 # ------------------------------------------------------------------ matching policies
@@ -272,6 +282,22 @@ def merge_step(config: AlignConfig, rows: Sequence[Mapping[str, Any]],
     return (MERGE_QUERY if filtered else MERGE_QUERY_GENERIC,
             {**params, "rows": list(rows), "model": stamp.model, "method": stamp.method,
              "score_tolerance": SCORE_TOLERANCE},
+            identifiers)
+
+
+def retract_step(config: AlignConfig, sources: Sequence[str], pairs: Iterable[ScoredPair]
+                 ) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The ``(name, params, identifiers)`` step that deletes the model-written edges of
+    ``sources`` (source keys) that ``pairs`` (what the batch writes for them) no longer
+    hold; run in the batch's transaction, before its :func:`merge_step`. Its one row says
+    how many: ``{"retracted": n}``."""
+    identifiers, params = selection(config)
+    keep: dict[str, list[str]] = {key: [] for key in sources}
+    for p in pairs:
+        keep.setdefault(p.source, []).append(p.target)
+    filtered = config.source.property is not None and config.target.property is not None
+    return (RETRACT_QUERY if filtered else RETRACT_QUERY_GENERIC,
+            {**params, "sources": [{"key": k, "keep": v} for k, v in keep.items()]},
             identifiers)
 
 

@@ -409,3 +409,59 @@ def test_clean_removes_what_kgn_align_wrote_and_keeps_reviews(graph: Graph, load
                                  "RETURN count(n) AS n", a=loaded.source.value, b=loaded.target.value,
                                  database_=connection.database).records[0]["n"]
     assert left == 0
+
+
+def _chosen(choice: dict[str, str]) -> Callable[[Sequence[str]], list[ScoredPair]]:
+    """A scorer that picks ``choice[source]`` for each source it is asked about."""
+    def score(keys: Sequence[str]) -> list[ScoredPair]:
+        return [ScoredPair(source=k, target=choice[k], score=0.9) for k in keys if k in choice]
+
+    return score
+
+
+def test_a_backfill_retracts_the_model_edges_it_no_longer_chooses(
+        graph: Graph, loaded: AlignConfig, connection: ConnectionConfig, runs: list[str],
+        kg_slice: datasets.KGDataset) -> None:
+    """After a backfill the graph holds, for every source it covered, exactly the edges it
+    chose: an edge chosen before and not now is deleted in the batch's transaction (the
+    source got another target, none, or an accepted pair); reviewed edges, SAME_AS edges
+    kgn-align did not write, and sources outside the run are left alone."""
+    import neo4j
+
+    pairs = sorted((str(a), str(b)) for a, b in kg_slice.test_pairs)
+    (s1, t1), (s2, t2), (s3, t3), (s4, t4), (_, t5), (_, t6) = pairs[:6]
+    sources = (s1, s2, s3)
+    runs += ["retract-1", "retract-2", "retract-3"]
+    first = run_backfill(graph, loaded, _chosen({s1: t1, s2: t2, s3: t3, s4: t4}), STAMP,
+                         BackfillOptions(run_id="retract-1", batch_size=2))
+    assert first.writes.created == 4 and first.writes.retracted == 0
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+        # a person rejects a pair of s2's, and someone's own SAME_AS (no model) starts at s3
+        drv.execute_query(
+            "MATCH (a:Entity {graph: $ga, key: $s2}), (b:Entity {graph: $gb, key: $t5}), "
+            "      (c:Entity {graph: $ga, key: $s3}), (d:Entity {graph: $gb, key: $t6}) "
+            "CREATE (a)-[:SAME_AS {review: 'rejected', score: 0.7, model: 'names@test'}]->(b), "
+            "       (c)-[:SAME_AS {note: 'mine'}]->(d)",
+            ga=loaded.source.value, gb=loaded.target.value, s2=s2, t5=t5, s3=s3, t6=t6,
+            database_=connection.database)
+        # s1 moves to another target, s2 keeps its own, s3 gets none; s4 is not in the run
+        second = run_backfill(graph, loaded, _chosen({s1: t4, s2: t2}),
+                              ModelStamp(model="names@v2", method="name-similarity"),
+                              BackfillOptions(run_id="retract-2", batch_size=2),
+                              BackfillFilter(keys=sources))
+        assert (second.writes.created, second.writes.updated, second.writes.retracted) == (1, 1, 2)
+        edges = {(e.source, e.target): e for e in read_edges(graph, loaded)}
+        assert {p for p, e in edges.items() if e.model and e.review is None} == {(s1, t4), (s2, t2), (s4, t4)}
+        assert edges[(s2, t5)].review == "rejected" and (s3, t6) in edges  # left alone
+        # a person accepts another pair for s2: its model edge goes with the next run over it
+        drv.execute_query(
+            "MATCH (a:Entity {graph: $ga, key: $s2}), (b:Entity {graph: $gb, key: $t3}) "
+            "CREATE (a)-[:SAME_AS {review: 'accepted'}]->(b)",
+            ga=loaded.source.value, gb=loaded.target.value, s2=s2, t3=t3, database_=connection.database)
+    third = run_backfill(graph, loaded, _chosen({s1: t4, s2: t2}),
+                         ModelStamp(model="names@v2", method="name-similarity"),
+                         BackfillOptions(run_id="retract-3", batch_size=2), BackfillFilter(keys=sources))
+    assert third.reviewed_sources == 1 and third.writes.retracted == 1
+    after = {(e.source, e.target) for e in read_edges(graph, loaded) if e.model and e.review is None}
+    assert after == {(s1, t4), (s4, t4)}

@@ -134,7 +134,8 @@ def test_worker_burst_prints_each_job_and_counts_unchanged_edges(films) -> None:
         # the same model again: every edge is there already, and is counted as unchanged
         assert (second["created"], second["updated"]) == (0, 0)
         assert second["unchanged"] == first["created"] + first["updated"]
-        assert f" s, {second['created']} edge(s) created" in line
+        assert second["retracted"] == 0  # the same choices: nothing to take back
+        assert line.endswith(f" s, edges: {second['created']} created, {second['updated']} updated, 0 retracted")
     finally:
         for i in ids:
             graph.write("worker_delete_job", {"id": i})

@@ -136,19 +136,22 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
             "--model", str(trained.path), "--threshold", "0.3"]
     shown = CliRunner().invoke(cli, [*args, "--method", "cg-mualign"], env=_env(connection))
     assert shown.exit_code == 0, shown.output
-    report = json.loads(shown.output[shown.output.index("{"):])
+    report = json.loads(shown.stdout[shown.stdout.index("{"):])
     assert report["model"] == trained.version and list(report["methods"]) == ["cg-mualign"]
     assert report["gold_pairs"] == len(gold.pairs)
     assert {k: report["methods"]["cg-mualign"][k] for k in in_graph} == in_graph
     assert report["bootstrap"] and report["methods"]["cg-mualign"]["pseudo_seeds"] > 0
+    # people get one line per method on stderr; stdout stays JSON for programs
+    summary = [line for line in shown.stderr.splitlines() if line.startswith("cg-mualign ")]
+    assert len(summary) == 1 and f"F1 {report['methods']['cg-mualign']['f1']:.4f}" in summary[0]
     # --no-bootstrap: one round, the accepted pairs alone anchoring
     unbooted = CliRunner().invoke(cli, [*args, "--method", "cg-mualign", "--no-bootstrap"], env=_env(connection))
     assert unbooted.exit_code == 0, unbooted.output
-    report = json.loads(unbooted.output[unbooted.output.index("{"):])
+    report = json.loads(unbooted.stdout[unbooted.stdout.index("{"):])
     assert not report["bootstrap"] and report["methods"]["cg-mualign"]["pseudo_seeds"] is None
     shown = CliRunner().invoke(cli, [*args, "--edges"], env=_env(connection))
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.output[shown.output.index("{"):])["edges_in_graph"] == in_graph
+    assert json.loads(shown.stdout[shown.stdout.index("{"):])["edges_in_graph"] == in_graph
 
     # explain samples just the pair's two trees, yet the pair model scores it as in a backfill
     linked = [set(side.store.edges()[0].tolist()) for side in (snapshot.source, snapshot.target)]

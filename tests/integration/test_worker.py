@@ -173,7 +173,7 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
     assert len(lines) == 3, ran.stdout
     for line, (job_id, kind) in zip(lines, zip(jobs, ("backfill", "backfill", "changed"))):
         assert line.startswith(f"job {job_id} {kind}: failed in "), line
-        assert " s, 0 edge(s) created (" in line and "\n" not in line
+        assert " s, edges: 0 created, 0 updated, 0 retracted (" in line and "\n" not in line
     assert "unknown key 'treshold'" in lines[0]
     assert ran.stdout.strip().endswith("worker stopped after 3 job(s)")
 

@@ -163,3 +163,18 @@ def test_sides_selected_by_label_alone(graph: Graph, loaded: AlignConfig,
     assert write_pairs(graph, config, pairs, V1).created == 5
     assert write_pairs(graph, config, pairs, V1).unchanged == 5
     assert len(_model_edges(graph, loaded)) == 5
+    # a backfill that moves one source to another target retracts its old edge, through the
+    # generic retraction template too
+    from kgn_align.backfill import BackfillFilter, BackfillOptions, forget_run, run_backfill
+
+    moved, elsewhere = pairs[0].source, pairs[1].target
+    try:
+        summary = run_backfill(
+            graph, config, lambda keys: [ScoredPair(source=moved, target=elsewhere, score=0.9)]
+            if moved in keys else [], V1, BackfillOptions(run_id="generic-retract"),
+            BackfillFilter(keys=(moved,)))
+    finally:
+        forget_run(graph, "generic-retract")
+    assert (summary.writes.created, summary.writes.retracted) == (1, 1)
+    edges = _model_edges(graph, loaded)
+    assert (moved, elsewhere) in edges and (moved, pairs[0].target) not in edges and len(edges) == 5

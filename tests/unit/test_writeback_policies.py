@@ -131,6 +131,27 @@ def test_both_merge_templates_share_their_rules() -> None:
     assert tail == generic[generic.index("MERGE (a)"):]
 
 
+def test_both_retract_templates_share_their_rules_and_keep_what_the_batch_writes() -> None:
+    """Like the merge templates: the edges a retraction may delete are decided alike in
+    both; the step lists every source of the batch, with what it keeps (none: all go)."""
+    from kgn_align.config import AlignConfig, GraphSide
+    from kgn_align.cypher import load_text
+    from kgn_align.writeback import ScoredPair, retract_step
+
+    fast, generic = load_text("writeback_retract"), load_text("writeback_retract_generic")
+    rules = "  AND r.review IS NULL AND r.model IS NOT NULL"
+    assert fast[fast.index(rules):] == generic[generic.index(rules):]
+    config = AlignConfig(source=GraphSide(name="a", label="E", property="graph", value="a"),
+                         target=GraphSide(name="b", label="E", property="graph", value="b"))
+    name, params, _ = retract_step(config, ["s1", "s2", "s3"],
+                                   [ScoredPair(source="s1", target="t1", score=0.9),
+                                    ScoredPair(source="s1", target="t2", score=0.6),
+                                    ScoredPair(source="s3", target="t3", score=0.7)])
+    assert name == "writeback_retract"
+    assert params["sources"] == [{"key": "s1", "keep": ["t1", "t2"]}, {"key": "s2", "keep": []},
+                                 {"key": "s3", "keep": ["t3"]}]
+
+
 def test_merge_template_follows_the_sides() -> None:
     from kgn_align.config import AlignConfig, GraphSide
     from kgn_align.writeback import ModelStamp, merge_step
