@@ -1,9 +1,10 @@
-// Neo4j Browser: the alignments one model wrote (r.model is its name and content hash),
-// weakest first, to see where it hesitates.
-//   :param model => 'cg-mualign@3f2a9c1e'
+// Neo4j Browser: the alignments one model wrote (r.model is 'kgn-align/' and its content
+// hash, as `kgn-align train` printed it), weakest first, to see where it hesitates; pairs
+// a person has since rejected are left out.
+//   :param model => 'kgn-align/404d427061e1'
 //   :param limit => 50
 MATCH (a)-[r:SAME_AS]->(b)
-WHERE r.model = $model
+WHERE r.model = $model AND coalesce(r.review, '') <> 'rejected'
 RETURN a, r, b
 ORDER BY r.score ASC
 LIMIT $limit

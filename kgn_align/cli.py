@@ -781,7 +781,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
     """
     from kgn_align import jobs
-    from kgn_align.backfill import BackfillFilter, BackfillOptions, run_backfill
+    from kgn_align.backfill import BackfillFilter, BackfillOptions, RunConflict, run_backfill
     from kgn_align.changes import forget_changed
     from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel
     from kgn_align.snapshot import Snapshot, refreshed, take
@@ -853,7 +853,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def run(job: Job) -> dict[str, Any]:
         trained, params = prepare(job)
-        return backfill(job, trained, params, params.k)
+        try:
+            return backfill(job, trained, params, params.k)
+        except RunConflict as exc:  # the run id names a run with other settings: no retry mends it
+            raise PermanentJobError(str(exc)) from None
 
     def realign(trained: TrainedModel, node_ids: list[str], run: BackfillOptions,
                 before_write: Any = None) -> dict[str, Any]:

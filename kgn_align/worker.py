@@ -247,7 +247,8 @@ class Worker:
             return "lost", None, str(exc)
         except Exception as exc:  # any other failure is worth another try
             delay = self.retry.delay(job.attempts)
-            message = f"{type(exc).__name__}: {exc}"
+            # kgn-align's own errors say what is wrong in words; anything else by its type too
+            message = str(exc) if isinstance(exc, KgnAlignError) else f"{type(exc).__name__}: {exc}"
             if delay is None:
                 log.error("job %s failed for good: %s", job.id, message)
                 self._finish(job, "failed", error=message)

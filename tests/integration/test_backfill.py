@@ -360,6 +360,12 @@ def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, r
     rejected = (victim["a"]["key"], victim["b"]["key"])
     graph.write("browser_review_set", {"edgeId": victim["edgeId"], "review": "rejected",
                                        "reviewer": "test"})
+    # the Browser's lists of alignments leave the rejected pair out
+    for name, params in (("browser_top_same_as", {"minScore": 0.0}),
+                         ("browser_same_as_by_model", {"model": STAMP.model})):
+        shown = {(row["a"]["key"], row["b"]["key"]) for row in graph.read(name, {**params, "limit": 100000})
+                 if row["a"]["graph"] == loaded.source.value}
+        assert shown and rejected not in shown, name
     runs.append(f"rev-{uuid.uuid4().hex[:8]}")
     run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=5),
                  ModelStamp(model="names@test2", method="name-similarity"),

@@ -55,6 +55,18 @@ def test_transient_failure_retried_then_failed(graph: Graph, jobs: list[str], na
     assert "server hiccup" in record["error"]
 
 
+def test_kgn_align_errors_are_recorded_in_words(graph: Graph, jobs: list[str], namespace: str) -> None:
+    from kgn_align.errors import GraphError
+
+    def broken(j: Job) -> dict:
+        raise GraphError("the graph server closed the connection")
+
+    jobs.append(request(graph, f"{namespace}words", {}))
+    Worker(graph, {f"{namespace}words": broken}, retry=RetryPolicy(intervals=(0.0,))).run(burst=True)
+    record = job(graph, jobs[0])
+    assert record["status"] == "failed" and record["error"] == "the graph server closed the connection"
+
+
 def test_permanent_failure_not_retried_and_unknown_kinds_left_alone(graph: Graph, jobs: list[str], namespace: str) -> None:
     def bad(j: Job) -> dict:
         raise PermanentJobError("no such entity type 'Moovie'")
