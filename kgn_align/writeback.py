@@ -364,14 +364,27 @@ def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> l
                  model=r["model"], method=r["method"], review=r["review"]) for r in rows]
 
 
+#: the values of ``r.review`` that label a pair; any other value is kept from the model
+#: (reviewed) but labels nothing, and is warned about
+REVIEWS = ("accepted", "rejected")
+
+
 def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, str]]:
-    """(source key, target key, 'accepted' | 'rejected') from reviewed SAME_AS edges."""
+    """(source key, target key, 'accepted' | 'rejected') from reviewed SAME_AS edges. Edges
+    with another ``review`` value (a typo such as ``'Accepted'``) are left out with a
+    warning naming the values: the model never touches them, but they label nothing."""
     rows = graph.read("snapshot_labelled_pairs", {
         "source_property": config.source.property, "source_value": config.source.value,
         "target_property": config.target.property, "target_value": config.target.value,
     }, {"source_label": config.source.label, "target_label": config.target.label,
         "same_as": config.same_as_type, "key_property": config.key_property})
-    return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows]
+    odd = sorted({str(r["review"]) for r in rows if r["review"] not in REVIEWS})
+    if odd:
+        count = sum(r["review"] not in REVIEWS for r in rows)
+        log.warning("%d reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' "
+                    "(%s): the model leaves them alone, but they are neither accepted nor rejected; "
+                    "set r.review to one of the two", count, ", ".join(repr(v) for v in odd[:5]))
+    return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows if r["review"] in REVIEWS]
 
 
 def reviewed_as(labelled: Iterable[tuple[str, str, str]], review: str) -> list[tuple[str, str]]:

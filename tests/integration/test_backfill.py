@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +32,7 @@ from kgn_align.config import AlignConfig, ConnectionConfig
 from kgn_align.errors import ConfigError
 from kgn_align.graph import Graph
 from kgn_align.scorers import NameSimilarityScorer
-from kgn_align.writeback import ModelStamp, ScoredPair, read_edges
+from kgn_align.writeback import ModelStamp, ScoredPair, labelled_pairs, read_edges
 
 STAMP = ModelStamp(model="names@test", method="name-similarity")
 REPO = Path(__file__).resolve().parents[2]
@@ -338,8 +340,16 @@ def test_dry_run_writes_csv_and_nothing_else(graph: Graph, loaded: AlignConfig, 
     assert written <= would_be and len(would_be - written) == real.writes.reviewed + real.writes.skipped
 
 
+def neo4j_driver(connection: ConnectionConfig) -> Any:
+    import neo4j
+
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    return neo4j.GraphDatabase.driver(connection.uri, auth=auth)
+
+
 def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, runs: list[str],
-                                            kg_slice: datasets.KGDataset) -> None:
+                                            kg_slice: datasets.KGDataset, connection: ConnectionConfig,
+                                            caplog: pytest.LogCaptureFixture) -> None:
     """A source with an accepted SAME_AS gets no other model edge; a pair a person
     rejected is never written again, and its source falls back to its next candidate;
     under one-to-one an accepted target is given to no other source."""
@@ -360,6 +370,15 @@ def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, r
     rejected = (victim["a"]["key"], victim["b"]["key"])
     graph.write("browser_review_set", {"edgeId": victim["edgeId"], "review": "rejected",
                                        "reviewer": "test"})
+    # a review value that is no label (a typo) is named, and labels nothing
+    odd = queue[1]
+    with neo4j_driver(connection) as drv:
+        drv.execute_query("MATCH ()-[r:SAME_AS]->() WHERE elementId(r) = $id SET r.review = 'Accepted'",
+                          id=odd["edgeId"], database_=connection.database)
+    with caplog.at_level(logging.WARNING, logger="kgn_align.writeback"):
+        labelled = labelled_pairs(graph, loaded)
+    assert "have a review other than 'accepted' or 'rejected' ('Accepted')" in caplog.text
+    assert (odd["a"]["key"], odd["b"]["key"]) not in {(a, b) for a, b, _ in labelled}
     # the Browser's lists of alignments leave the rejected pair out
     for name, params in (("browser_top_same_as", {"minScore": 0.0}),
                          ("browser_same_as_by_model", {"model": STAMP.model})):
@@ -432,8 +451,6 @@ def test_a_backfill_retracts_the_model_edges_it_no_longer_chooses(
     chose: an edge chosen before and not now is deleted in the batch's transaction (the
     source got another target, none, or an accepted pair); reviewed edges, SAME_AS edges
     kgn-align did not write, and sources outside the run are left alone."""
-    import neo4j
-
     pairs = sorted((str(a), str(b)) for a, b in kg_slice.test_pairs)
     (s1, t1), (s2, t2), (s3, t3), (s4, t4), (_, t5), (_, t6) = pairs[:6]
     sources = (s1, s2, s3)
@@ -441,8 +458,7 @@ def test_a_backfill_retracts_the_model_edges_it_no_longer_chooses(
     first = run_backfill(graph, loaded, _chosen({s1: t1, s2: t2, s3: t3, s4: t4}), STAMP,
                          BackfillOptions(run_id="retract-1", batch_size=2))
     assert first.writes.created == 4 and first.writes.retracted == 0
-    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
-    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+    with neo4j_driver(connection) as drv:
         # a person rejects a pair of s2's, and someone's own SAME_AS (no model) starts at s3
         drv.execute_query(
             "MATCH (a:Entity {graph: $ga, key: $s2}), (b:Entity {graph: $gb, key: $t5}), "
