@@ -59,7 +59,7 @@ def _run_shell(script: str, cwd: Path, env: dict[str, str], home: Path) -> list[
             assert words[0] == "kgn-align", f"the walk-through has a line this test cannot run: {line}"
             result = CliRunner().invoke(cli, ["--home", str(home), *words[1:]], env=env)
             assert result.exit_code == 0, f"{line}\n{result.output}"
-            outputs.append(result.output)
+            outputs.append(result.stdout)  # what the commands print for programs (progress is on stderr)
         i += 1
     return outputs
 
