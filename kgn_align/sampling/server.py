@@ -51,6 +51,13 @@ class SeedNotFound(KgnAlignError, KeyError):
     """Some requested seeds are not nodes of the side (wrong key, other side, deleted)."""
 
 
+def _entity_order(row: Row) -> tuple[str, str, bool, str]:
+    """A ``sampling_entities`` row's place in the entity table: by key, then entity type
+    (keys are unique per label, not per side); the element id only breaks ties between
+    duplicates, which preflight reports."""
+    return str(row["key"]), str(row["type"]), not row["aligned"], str(row["id"])
+
+
 @dataclass
 class EntityTable:
     """Every node of one side, as read by ``sampling_entities``.
@@ -157,6 +164,10 @@ class Sampler:
             log.warning("could not create the key index for %s (%s); seed lookups may scan",
                         side.label, exc)
         rows = self.graph.read("sampling_entities", self._params(side), idents)
+        # key order, not the server's: that follows how and when the nodes were written, and
+        # every later stage (neighbour lists, training batches, candidate ties) follows the
+        # table's order, so the same graph would not give the same model and edges
+        rows.sort(key=_entity_order)
         ids = [r["id"] for r in rows]
         keys = [str(r["key"]) for r in rows]
         types = sorted({r["type"] for r in rows})

@@ -63,19 +63,18 @@ def test_sources_without_a_name_are_found_through_neighbours(graph: Graph, names
     names_fitted = int((alignment.calibrator(features)[gold] >= 0.5).sum())
     assert own >= names_fitted + 0.04 * len(blanked), (own, names_fitted, len(blanked))
     # the share of sources with a counterpart is estimated on the named sources, the ones the
-    # main calibrator scores: counted with them, the nameless papers look as if they had
-    # none and drag the estimate down (0.61 against about 0.80 true, structure benchmark)
+    # main calibrator scores (before the nameless sources had a calibrator of their own,
+    # counting them dragged the estimate down: 0.61 against about 0.80 true, structure
+    # benchmark; with their own weight they no longer do so reliably, so only the named
+    # estimate's error is checked)
     named_share = alignment.calibrator.counterpart_share
-    log_a = alignment.log_assignment
-    with_nameless = scorer._fit_calibrator(alignment.matrix, alignment.score, log_a, features).counterpart_share
     validation = set(scorer.validation[:, 0].tolist())
     settled = {a for a, _, review in labelled_pairs(graph, config) if review == "accepted"}
     named_open = [k for k in snapshot.source.aligned_row if k not in blanked and k not in settled
                   and snapshot.source.aligned_row[k] not in validation]
     held_out_sources = {a for a, _ in held_out}
     truth = sum(1 for k in named_open if k in held_out_sources) / len(named_open)
-    assert abs(named_share - truth) <= 0.08, (named_share, truth, with_nameless)
-    assert with_nameless < named_share, (with_nameless, named_share)
+    assert abs(named_share - truth) <= 0.08, (named_share, truth)
     # ... and the nameless sources' calibrator estimates their own share: every blanked
     # paper has its counterpart, so theirs comes out higher than the named sources'
     nameless_share = alignment.nameless_calibrator.counterpart_share
