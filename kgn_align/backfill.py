@@ -36,7 +36,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -205,11 +205,12 @@ def _select_keys(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> list
     return sorted(keys)  # the server's order may differ from Python's for non-ASCII keys
 
 
-def fingerprint(config: AlignConfig, flt: BackfillFilter, options: BackfillOptions,
-                stamp: ModelStamp, scorer_settings: dict[str, Any] | None = None) -> str:
+def run_settings(config: AlignConfig, flt: BackfillFilter, options: BackfillOptions,
+                 stamp: ModelStamp, scorer_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """What must not change between attempts of one run (else resuming mixes two runs):
-    among it the scorer's own ``settings`` (candidates per entity, blocking weights)."""
-    payload = {
+    among it the scorer's own ``settings`` (candidates per entity, blocking weights). Kept
+    on the run's node, so that a conflict can name what differs (:func:`settings_changed`)."""
+    return {
         "scorer": dict(scorer_settings or {}),
         "source": config.source.model_dump(mode="json"),
         "target": config.target.model_dump(mode="json"),
@@ -219,7 +220,33 @@ def fingerprint(config: AlignConfig, flt: BackfillFilter, options: BackfillOptio
         "threshold": options.threshold, "one_to_one": options.one_to_one,
         "model": stamp.model, "method": stamp.method,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fingerprint(config: AlignConfig, flt: BackfillFilter, options: BackfillOptions,
+                stamp: ModelStamp, scorer_settings: dict[str, Any] | None = None) -> str:
+    """A short hash of :func:`run_settings`."""
+    return _hash(run_settings(config, flt, options, stamp, scorer_settings))
+
+
+def _hash(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def settings_changed(before: Mapping[str, Any], now: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``"<setting>: was <value>, now <value>"`` for each :func:`run_settings` entry that
+    differs (nested ones named with dots, as ``scorer.k``; long values shortened)."""
+    def shown(value: Any) -> str:
+        text = json.dumps(value, sort_keys=True)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    out = []
+    for name in sorted(set(before) | set(now)):
+        old, new = before.get(name), now.get(name)
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            out += settings_changed(old, new, f"{prefix}{name}.")
+        elif old != new:
+            out.append(f"{prefix}{name}: was {shown(old)}, now {shown(new)}")
+    return out
 
 
 def batches_of(keys: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -274,13 +301,17 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
 
     graph.write_once("backfill_constraint", {}, None)
     owner = uuid.uuid4().hex
-    fp = fingerprint(config, flt, options, stamp, settings)
+    now = run_settings(config, flt, options, stamp, settings)
+    fp = _hash(now)
     run = graph.write("backfill_run_start", {"run_id": options.run_id, "fingerprint": fp,
+                                             "settings": json.dumps(now, sort_keys=True),
                                              "owner": owner, "total": len(keys)})[0]
     if run["fingerprint"] != fp:
-        raise RunConflict(f"run {options.run_id!r} was started with other settings (config, "
-                          "filter, batch size, policy, threshold, model or candidates); "
-                          "use a new run id")
+        changed = settings_changed(json.loads(run["settings"]), now) if run["settings"] else []
+        raise RunConflict(f"run {options.run_id!r} was started with other settings ("
+                          + ("; ".join(changed) or "config, filter, batch size, policy, "
+                             "threshold, model or candidates")
+                          + "): give those again to resume it, or use a new run id")
     resumed = int(run["batches"]) > 0
     before = int(run["entities"])
     if run["status"] == "done":

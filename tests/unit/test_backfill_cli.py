@@ -44,3 +44,20 @@ def test_filter_and_option_models() -> None:
         BackfillFilter(keys=())
     assert len(BackfillOptions().run_id) == 12
     assert list(batches_of(["a", "b", "c"], 2)) == [["a", "b"], ["c"]]
+
+
+def test_a_refused_resume_names_each_setting_that_differs() -> None:
+    from kgn_align.backfill import settings_changed
+
+    before = {"batch_size": 500, "threshold": 0.5, "scorer": {"k": 20, "backend": "faiss"},
+              "filter": {"keys": [f"key-{i}" for i in range(100)]}, "model": "kgn-align/aaa"}
+    now = {**before, "batch_size": 1000, "scorer": {"k": 20, "backend": "exact"},
+           "filter": {"keys": None}, "model": "kgn-align/bbb"}
+    assert settings_changed(before, now) == [
+        "batch_size: was 500, now 1000",
+        'filter.keys: was ["key-0", "key-1", "key-2", "key-3", ..., now null',
+        'model: was "kgn-align/aaa", now "kgn-align/bbb"',
+        'scorer.backend: was "faiss", now "exact"',
+    ]
+    assert settings_changed(now, now) == []
+    assert settings_changed({"a": 1}, {"a": 1, "b": 2}) == ["b: was null, now 2"]
