@@ -47,10 +47,8 @@ from kgn_align.graph import Graph, chunked
 
 log = logging.getLogger(__name__)
 
-MERGE_QUERY = "writeback_merge"  #: both sides selected by a property (index lookups)
-MERGE_QUERY_GENERIC = "writeback_merge_generic"  #: a side selected by its label alone
+MERGE_QUERY = "writeback_merge"  #: each has a ``_generic`` form: :func:`side_query`
 RETRACT_QUERY = "writeback_retract"  #: as MERGE_QUERY, for the edges no longer chosen
-RETRACT_QUERY_GENERIC = "writeback_retract_generic"
 EDGES_QUERY = "writeback_edges"
 OUTCOMES = ("created", "updated", "unchanged", "reviewed")
 #: scores closer than this count as unchanged (they are written rounded to 6 decimals)
@@ -273,13 +271,19 @@ def selection(config: AlignConfig) -> tuple[dict[str, str], dict[str, Any]]:
     return identifiers, {**s_params, **t_params}
 
 
+def side_query(config: AlignConfig, name: str) -> str:
+    """``name`` when both sides are selected by a property (index lookups), else its
+    ``<name>_generic`` form, which finds a side selected by its label alone."""
+    filtered = config.source.property is not None and config.target.property is not None
+    return name if filtered else f"{name}_generic"
+
+
 def merge_step(config: AlignConfig, rows: Sequence[Mapping[str, Any]],
                stamp: ModelStamp) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The ``(name, params, identifiers)`` step that merges one batch, for
     :meth:`Graph.write_many` (so a caller can commit it together with a checkpoint)."""
     identifiers, params = selection(config)
-    filtered = config.source.property is not None and config.target.property is not None
-    return (MERGE_QUERY if filtered else MERGE_QUERY_GENERIC,
+    return (side_query(config, MERGE_QUERY),
             {**params, "rows": list(rows), "model": stamp.model, "method": stamp.method,
              "score_tolerance": SCORE_TOLERANCE},
             identifiers)
@@ -295,8 +299,7 @@ def retract_step(config: AlignConfig, sources: Sequence[str], pairs: Iterable[Sc
     keep: dict[str, list[str]] = {key: [] for key in sources}
     for p in pairs:
         keep.setdefault(p.source, []).append(p.target)
-    filtered = config.source.property is not None and config.target.property is not None
-    return (RETRACT_QUERY if filtered else RETRACT_QUERY_GENERIC,
+    return (side_query(config, RETRACT_QUERY),
             {**params, "sources": [{"key": k, "keep": v} for k, v in keep.items()]},
             identifiers)
 
