@@ -183,13 +183,22 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         bar = click.progressbar(length=1, label="backfill", show_eta=True, file=sys.stderr)
         bar.__enter__()
 
+    last: list[Progress] = []
+
     def progress(p: Progress) -> None:
+        last[:] = [p]
         if bar is not None:
             bar.length = max(p.total, 1)
             bar.update(p.done - bar.pos)
 
     try:
         summary = run_backfill(graph, config, score, stamp, options, flt, progress)
+    except KeyboardInterrupt:
+        if options.dry_run is None:  # each batch was committed with the run's progress
+            done = f"{last[0].done:,} of {last[0].total:,} source entities are" if last else "nothing is"
+            click.echo(f"\nbackfill {options.run_id} interrupted: {done} written; the same command "
+                       f"with --run-id {options.run_id} goes on from there", err=True)
+        raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

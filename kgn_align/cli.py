@@ -791,6 +791,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     _worker_threads()
     config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
+    show_progress("kgn_align.worker")  # its start, each claim, and a stop request reach stderr
 
     loaded: dict[tuple[str, int], TrainedModel] = {}
     #: level-0 vectors, pair scores, blocking results and vectors of the loaded model, kept
@@ -896,6 +897,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         except KgnAlignError as exc:
             log.warning("not warming up: %s", exc)
         else:
+            click.echo(f"worker warming up with model {trained.version}: sampling both sides and "
+                       "scoring every source once, so that 'changed' jobs redo only what they touch ...")
             started = time.perf_counter()
             snap = snapshot(trained)
             ModelScorer(snap, trained, cache=cache, labelled=labelled_pairs(app.graph(), config)).alignment

@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -191,29 +192,39 @@ def _toml(config: AlignConfig, path: Path) -> Path:
     return path
 
 
-def test_kill_9_mid_run_then_resume_equals_uninterrupted(
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_a_stopped_run_resumes_to_the_uninterrupted_edges(
         graph: Graph, connection: ConnectionConfig, loaded: AlignConfig, runs: list[str],
-        reference: set[tuple], tmp_path: Path) -> None:
+        reference: set[tuple], tmp_path: Path, stop: signal.Signals) -> None:
+    """kill -9 or Ctrl-C mid-run: the finished batches stay, and the same command with the
+    same run id goes on to the edges of an uninterrupted run. Ctrl-C says so, with the run id."""
     config_file = _toml(loaded, tmp_path / "align.toml")
-    runs.append("killed")
-    proc = _run_cli(connection, config_file, "killed", "--throttle", "0.3")
+    run_id = f"stopped-{stop.name}"
+    runs.append(run_id)
+    proc = _run_cli(connection, config_file, run_id, "--throttle", "0.3")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            state = run_state(graph, "killed")
+            state = run_state(graph, run_id)
             if state is not None and state["batches"] >= 2:
                 break
             if proc.poll() is not None:
-                pytest.fail(f"backfill ended before it could be killed: {proc.stderr.read()!r}")
+                pytest.fail(f"backfill ended before it could be stopped: {proc.stderr.read()!r}")
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        os.kill(proc.pid, stop)
+        err = proc.communicate(timeout=60)[1].decode()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    state = run_state(graph, "killed")
+    if stop == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130, err[-2000:]
+        assert "Traceback" not in err, err[-2000:]
+        assert re.search(rf"backfill {run_id} interrupted: \d+ of \d+ source entities are written; "
+                         rf"the same command with --run-id {run_id} goes on from there", err), err[-2000:]
+    state = run_state(graph, run_id)
     assert state is not None and state["status"] == "running"
     assert 2 <= state["batches"] < 15
     partial = model_edges(graph, loaded)
@@ -221,12 +232,12 @@ def test_kill_9_mid_run_then_resume_equals_uninterrupted(
     # every source up to the cursor is finished, none after it has an edge yet
     assert all(e[0] <= state["cursor"] for e in partial)
     assert {e for e in reference if e[0] <= state["cursor"]} == partial
-    again = _run_cli(connection, config_file, "killed")
+    again = _run_cli(connection, config_file, run_id)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err.decode()[-2000:]
     assert "(resumed)" in out.decode()
     assert model_edges(graph, loaded) == reference
-    assert run_state(graph, "killed")["status"] == "done"  # type: ignore[index]
+    assert run_state(graph, run_id)["status"] == "done"  # type: ignore[index]
 
 
 def test_takeover_stops_the_old_process_without_a_partial_batch(

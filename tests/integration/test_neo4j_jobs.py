@@ -90,10 +90,14 @@ def worker(trained_slice, servers, tmp_path) -> Iterator[subprocess.Popen]:
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=60)
+            out = proc.communicate(timeout=60)[0].decode()
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            raise
+    # a stop request is acknowledged on stderr at once, before the current job ends
+    assert "stop requested: finishing the current job first" in out, out[-2000:]
+    assert "worker stopped after" in out, out[-2000:]
 
 
 def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, servers) -> None:

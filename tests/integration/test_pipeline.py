@@ -129,7 +129,7 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         assert list(result["stages_s"]) == ["refresh", "prepare", "align", "write"]
         assert all(s >= 0 for s in result["stages_s"].values())
         # the warm-up wrote nothing: no edge moved, no run of its own left behind
-        assert "worker warm:" in ran.output
+        assert "worker warming up with model" in ran.stdout and "worker warm:" in ran.stdout
         assert run_state(graph, "worker-warm-up") is None
         # nothing new and nothing changed; an edge may only have gone if a job of this burst
         # retracted it and said so (the worker aligns in its own process, on one thread, from
