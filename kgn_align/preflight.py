@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE = 100_000  #: nodes looked at for "did you mean" hints
 SHOWN = 5  #: example keys named in a message
+REACH_SAMPLE = 10_000  #: entities per side whose relationships preflight looks at
 
 
 @dataclass
@@ -52,7 +53,7 @@ def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
             "name_properties": list(config.name_properties)}
 
 
-def _near(word: str, choices: list[str]) -> str:
+def did_you_mean(word: str, choices: list[str]) -> str:
     """`` (did you mean 'Film'?)`` for a case-insensitive or close match, else ``""``."""
     others = [c for c in choices if c != word]  # the word itself is no hint
     same_case = [c for c in others if c.lower() == word.lower()]
@@ -78,12 +79,12 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             if labels is None:
                 labels = [r["label"] for r in graph.read("preflight_labels", {"sample": SAMPLE})]
             hint = _value_hint(graph, side) if side.label in labels and side.property else ""
-            problems.append(f"the {where} has no entities{hint or _near(side.label, labels)}")
+            problems.append(f"the {where} has no entities{hint or did_you_mean(side.label, labels)}")
             continue
         if report.keyed == 0:
             keys = _property_keys(graph, config, side)
             problems.append(f"no entity of the {where} has the key property "
-                            f"{config.key_property!r}{_near(config.key_property, keys)}")
+                            f"{config.key_property!r}{did_you_mean(config.key_property, keys)}")
         elif report.keyed < report.entities:
             warnings.append(f"{report.entities - report.keyed} of {report.entities} entities of the "
                             f"{where} have no {config.key_property!r} and are left out")
@@ -100,12 +101,12 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         absent = [p for p in config.attribute_properties if per_name.get(p, 0) == 0]
         if absent:
             keys = _property_keys(graph, config, side)
-            hints = "; ".join(f"{p!r}{_near(p, keys)}" for p in absent)
+            hints = "; ".join(f"{p!r}{did_you_mean(p, keys)}" for p in absent)
             problems.append(f"no entity of the {where} has the attribute property {hints}")
         unused = [p for p in config.name_properties if per_name.get(p, 0) == 0]
         if unused and need_names:
             keys = _property_keys(graph, config, side)
-            hints = "; ".join(f"{p!r}{_near(p, keys)}" for p in unused)
+            hints = "; ".join(f"{p!r}{did_you_mean(p, keys)}" for p in unused)
             if len(unused) == len(config.name_properties):
                 problems.append(f"no entity of the {where} has any of the name properties: {hints}")
             else:
@@ -113,6 +114,9 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         if report.nameless and need_names and len(unused) < len(config.name_properties):
             warnings.append(f"{report.nameless} of {report.entities} entities of the {where} have "
                             "no name: they are matched through their neighbours only")
+        reach = _neighbour_reach(graph, config, side, which, where)
+        if reach:
+            warnings.append(reach)
     if config.relationship_types:
         found: set[str] = set()
         for side in (config.source, config.target):
@@ -146,6 +150,33 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
     return Preflight(reports[0], reports[1], both, warnings)
 
 
+def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: str, where: str) -> str:
+    """A warning when the side's entities have no neighbour on the side: the sampler then
+    finds nothing and the side is matched by names alone. Names the labels its
+    relationships lead to instead, and how to bring those nodes onto the side."""
+    rows = graph.read("preflight_neighbour_reach", {
+        "side_property": side.property, "side_value": side.value, "sample": REACH_SAMPLE,
+        "same_as_type": config.same_as_type,
+        "types": None if config.relationship_types is None else list(config.relationship_types)},
+        {"label": side.label})
+    if any(r["on_side"] for r in rows):
+        return ""
+    followed = "of the configured relationship_types " if config.relationship_types else ""
+    plain = f"the {where}: its entities have no relationships {followed}to nodes on the side, so " \
+            "no neighbours are sampled and it is matched by names alone"
+    off = sorted(((int(r["relationships"]), r["label"]) for r in rows), reverse=True)
+    if not off:
+        return plain
+    shown = ", ".join(f"{label or '(no label)'} ({n:,})" for n, label in off[:SHOWN])
+    if side.property is None:
+        fix = (f"a side selected by its label alone holds only {side.label} nodes: give the "
+               f"{side.label} nodes and their neighbours a property naming their graph (e.g. "
+               f"graph = {side.name!r}) and set property and value under [{which}]")
+    else:
+        fix = f"give those neighbours {side.property} = {side.value!r} too"
+    return f"{plain}; their relationships lead to nodes off the side: {shown}; {fix}"
+
+
 def _value_hint(graph: Graph, side: GraphSide) -> str:
     """A hint when nodes have the side's label but none its filter value: the value that
     ends with the configured one (a graph loaded with another prefix: ``--prefix``), else
@@ -158,7 +189,7 @@ def _value_hint(graph: Graph, side: GraphSide) -> str:
     if prefixed:
         extra = prefixed[0][: -len(wanted)]
         return f" (its nodes have {side.property} = {prefixed[0]!r}: loaded with --prefix {extra!r}?)"
-    return _near(wanted, values)
+    return did_you_mean(wanted, values)
 
 
 def _property_keys(graph: Graph, config: AlignConfig, side: GraphSide) -> list[str]:

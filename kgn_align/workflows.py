@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,31 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def _gold_in_graph(pairs: dict[str, str], sources: Collection[str], targets: Collection[str],
+                   config: AlignConfig, shown: int = 3) -> dict[str, str]:
+    """The gold pairs whose both keys are entities of their sides. The others are left
+    out with a warning naming up to ``shown`` of the unknown keys, with a near miss (a
+    typo in a gold file would otherwise shrink the test set unnoticed)."""
+    from kgn_align.preflight import did_you_mean
+
+    known = {a: b for a, b in pairs.items() if a in sources and b in targets}
+    if not known:
+        raise KgnAlignError("none of the gold pairs are entities of the two sides")
+    if len(known) < len(pairs):
+        examples = []
+        for a, b in pairs.items():
+            for key, side, keys in ((a, config.source, sources), (b, config.target, targets)):
+                if key not in keys:
+                    examples.append(f"{key!r} is not on the side {side.name!r}"
+                                    f"{did_you_mean(key, list(keys))}")
+                    break
+            if len(examples) == shown:
+                break
+        log.warning("%d of %d gold pairs are left out: their keys are not entities of the "
+                    "sides (e.g. %s)", len(pairs) - len(known), len(pairs), "; ".join(examples))
+    return known
+
+
 def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, gold: Gold,
                        options: Any = None, *, methods: Sequence[str] = tuple(VARIANTS),
                        pr_curve: Path | None = None) -> dict[str, Any]:
@@ -141,9 +166,8 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     options = options or BackfillOptions()
     snapshot = scorer.snapshot
     src, tgt = snapshot.source, snapshot.target
-    known = {a: b for a, b in gold.pairs.items() if a in src.aligned_row and b in tgt.aligned_row}
-    if not known:
-        raise KgnAlignError("none of the gold pairs are entities of the two sides")
+    known = _gold_in_graph(gold.pairs, src.aligned_row, tgt.aligned_row, config)
+    outside = len(gold.pairs) - len(known)
     accepted = _accepted(graph, config)
     gold, settled = settle(Gold(known, gold.complete, gold.labelled), accepted)
     known = gold.pairs
@@ -155,7 +179,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
         "model": scorer.trained.version, "policy": options.policy.value,
         "threshold": options.threshold, "candidates_per_source": scorer.k,
         "bootstrap": scorer.bootstrap,
-        "gold_pairs": len(known), "gold_complete": gold.complete,
+        "gold_pairs": len(known), "gold_pairs_not_in_graph": outside, "gold_complete": gold.complete,
         "gold_pairs_settled_by_review": settled["settled"],
         "settled_agreeing_with_gold": settled["settled_agreeing"],
         "sources_scored": int(scorer.sources.numel()), "open_targets": int(scorer.pool.numel()),
@@ -229,9 +253,7 @@ def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,
 
     sources = set(read_side(graph, config, config.source)[0])
     targets = set(read_side(graph, config, config.target)[0])
-    gold = Gold({a: b for a, b in gold.pairs.items() if a in sources and b in targets}, gold.complete)
-    if not gold.pairs:
-        raise KgnAlignError("none of the gold pairs are entities of the two sides")
+    gold = Gold(_gold_in_graph(gold.pairs, sources, targets, config), gold.complete)
     accepted = _accepted(graph, config)
     gold, _ = settle(gold, accepted)
     reviewed = {a for a, _ in accepted}

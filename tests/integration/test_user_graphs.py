@@ -4,6 +4,8 @@ stops first with an error that names the problem, or is reported and handled."""
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,13 +80,24 @@ def _env(connection) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Graph, tmp_path: Path) -> None:
+def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Graph, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
     ns, config = movies
     cfg = _toml(tmp_path / "align.toml", config)
     runner = CliRunner()
     base = ["--home", str(tmp_path / "home"), "--config", str(cfg)]
     trained = runner.invoke(cli, [*base, "train", "--epochs", "3", "--max-steps", "40"], env=_env(connection))
     assert trained.exit_code == 0, trained.output
+    # a gold file with a typo: judged on the pairs it names in the graph, the other named
+    gold = tmp_path / "heldout.csv"
+    gold.write_text("source,target\nimdb-20,freebase-20\nimdb-21,freebase-21\nIMDB-22,freebase-22\n")
+    with caplog.at_level(logging.WARNING, logger="kgn_align.workflows"):
+        judged = runner.invoke(cli, [*base, "evaluate", "--gold", str(gold), "--threshold", "0.3"],
+                               env=_env(connection))
+    assert judged.exit_code == 0, judged.output
+    assert json.loads(judged.stdout)["gold_pairs_not_in_graph"] == 1
+    assert ("1 of 3 gold pairs are left out: their keys are not entities of the sides (e.g. "
+            "'IMDB-22' is not on the side 'imdb' (did you mean 'imdb-22'?))") in caplog.text
     done = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3"], env=_env(connection))
     assert done.exit_code == 0, done.output
     edges = [e for e in read_edges(graph, config) if e.review is None]
@@ -146,3 +159,32 @@ def test_duplicate_keys_and_nodes_on_both_sides(movies, graph: Graph, connection
     written = write_pairs(graph, both, [ScoredPair(source=f"both-{ns}", target=f"both-{ns}", score=0.9)],
                           ModelStamp(model="self@test", method="test"))
     assert written.created == 0
+
+
+def test_a_side_whose_neighbours_are_off_it_is_named(movies, graph: Graph, connection) -> None:
+    """Sides selected by label alone hold only Movie / Film nodes: their directors (Person)
+    are off the sides and never sampled. Preflight says so, naming the neighbours' label and
+    the fix, instead of the alignment quietly running on names alone (a user's first try
+    with (:Pub)-[:WRITTEN_BY]->(:Writer) graphs)."""
+    ns, config = movies
+    assert not [w for w in check(graph, config).warnings if "matched by names alone" in w]
+    by_label = config.model_copy(update={"source": GraphSide(name="imdb", label="Movie"),
+                                          "target": GraphSide(name="freebase", label="Film")})
+    warnings = [w for w in check(graph, by_label).warnings if "matched by names alone" in w]
+    assert len(warnings) == 2, warnings
+    source = warnings[0]
+    assert source.startswith("the source side 'imdb' (label 'Movie'): its entities have no relationships")
+    assert f"lead to nodes off the side: Person ({len(TITLES)})" in source
+    assert "give the Movie nodes and their neighbours a property naming their graph" in source
+    assert "under [source]" in source and "under [target]" in warnings[1]
+    # a followed type that only one side uses: the other side is named
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (p:Person {graph: $g})-[d:DIRECTED]->(f:Film) "
+                          "CREATE (p)-[:MADE]->(f) DELETE d", g=f"{ns}/freebase",
+                          database_=connection.database)
+    only_source = config.model_copy(update={"relationship_types": ("DIRECTED",)})
+    warnings = [w for w in check(graph, only_source).warnings if "matched by names alone" in w]
+    assert warnings == ["the target side 'freebase' (label 'Film', graph = "
+                        f"'{ns}/freebase'): its entities have no relationships of the configured "
+                        "relationship_types to nodes on the side, so no neighbours are sampled and "
+                        "it is matched by names alone"], warnings
