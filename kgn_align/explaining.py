@@ -114,6 +114,7 @@ class _Side:
 def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, key: str,
           trained: TrainedModel) -> _Side:
     store = sampler.sample_seeds(side, [key])
+    trained.check_relations([store])
     rows = graph.read("snapshot_names_by_key", {
         "keys": store.keys, "side_property": side.property, "side_value": side.value,
         "name_properties": list(config.name_properties), "attribute_properties": trained.attributes},

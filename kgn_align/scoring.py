@@ -68,11 +68,12 @@ from kgn_align.config import CANDIDATES_PER_SOURCE
 from kgn_align.features import NgramFeaturizer
 from kgn_align.memory import release_free_memory
 from kgn_align.model.inputs import SideInputs
+from kgn_align.neighborhood import TreeStore
 from kgn_align.model.pair_model import PairModel
 from kgn_align.seed_propagation import (ANCHOR_WEIGHT, PSEUDO_SEED_MIN_PROB, adjacency, anchor_identity,
                                         anchor_vectors, anchors_replaced, pseudo_seeds, reach_of_change,
                                         with_anchors)
-from kgn_align.snapshot import Snapshot
+from kgn_align.snapshot import Snapshot, unfamiliar_relations
 from kgn_align.training import SCORE_BATCH_PAIRS, load_checkpoint, pick_device, score_pairs
 from kgn_align.writeback import ModelStamp, ScoredPair, reviewed_as
 
@@ -95,6 +96,12 @@ VARIANTS: dict[str, tuple[float | None, int]] = {
 #: the named sources' share stands in)
 MIN_SHARE_SOURCES = 50
 DECIMALS = 6  #: scores are rounded so a resumed run writes exactly what a fresh one would
+
+
+#: above this share of sampled neighbours linked by relationship types a model does not
+#: know, scoring warns that the model was trained on another graph or configuration
+UNFAMILIAR_SHARE = 0.5
+_warned_unfamiliar: set[str] = set()
 
 
 @dataclass
@@ -137,8 +144,21 @@ class TrainedModel:
 
     def inputs(self, snapshot: Snapshot,
                level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:
+        self.check_relations([snapshot.source.store, snapshot.target.store])
         return snapshot.inputs(self.featurizer, self.relations, self.types, self.context_beta, level0,
                                self.attributes)
+
+    def check_relations(self, stores: Sequence[TreeStore]) -> None:
+        """Warn (once per process and model) when most neighbours sampled in ``stores`` are
+        linked by relationship types the model was not trained on: a model of another graph
+        or configuration, whose relation embeddings would read them all as unknown."""
+        share, unknown = unfamiliar_relations(stores, self.relations)
+        if share > UNFAMILIAR_SHARE and self.version not in _warned_unfamiliar:
+            _warned_unfamiliar.add(self.version)  # the worker asks for every job
+            log.warning("model %s was trained on other relationship types: %.0f%% of the sampled "
+                        "neighbours here are linked by types it does not know (%s), read as unknown; "
+                        "train again with this configuration, or give the --model trained for it",
+                        self.version, 100 * share, ", ".join(unknown[:5]))
 
     @property
     def stamp(self) -> ModelStamp:

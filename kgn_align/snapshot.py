@@ -8,6 +8,7 @@ and the labelled pairs (reviewed ``SAME_AS`` edges) that training learns from.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 import dataclasses
 import uuid
@@ -159,6 +160,20 @@ class Snapshot:
             log.warning("no entity has neighbours: blocking will use names alone")
             return None
         return distil_student(level0, edges, config)
+
+
+def unfamiliar_relations(stores: Sequence[TreeStore], known: Sequence[str]) -> tuple[float, list[str]]:
+    """The share of sampled neighbours (tree slots below the root, in ``stores``) linked by
+    a relationship type not in ``known`` (a model's vocabulary), and those types, most
+    frequent first."""
+    known_set, unknown, total = set(known), Counter[str](), 0
+    for store in stores:
+        rel = store.slot_rel[store.slot_depth > 0].long()
+        for i, n in enumerate(torch.bincount(rel, minlength=len(store.relations)).tolist()):
+            total += n
+            if n and store.relations[i] not in known_set:
+                unknown[store.relations[i]] += n
+    return (sum(unknown.values()) / total if total else 0.0), [r for r, _ in unknown.most_common()]
 
 
 def _columns(side: SideSnapshot, columns: list[int]) -> AttributeTable | None:

@@ -14,6 +14,7 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
+from kgn_align import scoring
 from kgn_align.cli import cli
 from kgn_align.config import AlignConfig, GraphSide
 from kgn_align.errors import ConfigError
@@ -81,7 +82,8 @@ def _env(connection) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Graph, tmp_path: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+                                                 caplog: pytest.LogCaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     ns, config = movies
     cfg = _toml(tmp_path / "align.toml", config)
     runner = CliRunner()
@@ -105,6 +107,17 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     right = sum(e.target == "freebase-" + e.source.split("-", 1)[1] for e in edges)
     assert right >= len(edges) // 2
     assert not {e.source for e in edges} & {f"imdb-{i}" for i in range(20)}  # reviewed sources
+    # the graph's relationships renamed since: the model knows none of them, and says so
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (p:Person)-[d:DIRECTED]->(m) WHERE p.graph STARTS WITH $ns "
+                          "CREATE (p)-[:MADE]->(m) DELETE d", ns=ns, database_=connection.database)
+    caplog.clear()
+    monkeypatch.setattr(scoring, "_warned_unfamiliar", set())  # said once per process and model
+    with caplog.at_level(logging.WARNING, logger="kgn_align.scoring"):
+        shown = runner.invoke(cli, [*base, "explain", "imdb-25", "freebase-25"], env=_env(connection))
+    assert shown.exit_code == 0, shown.output
+    assert "was trained on other relationship types: 100% of the sampled neighbours here are " \
+           "linked by types it does not know (MADE)" in caplog.text
 
 
 def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Graph, connection,
