@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import neo4j
 from neo4j import exceptions as neo4j_exc
@@ -54,6 +55,21 @@ def _broken_connection(exc: Exception) -> bool:
             and "not expected in state" in (getattr(exc, "message", None) or ""))
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def _in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of type ``kind`` in ``exc``'s chain of causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _translate(exc: Exception, query: str, uri: str) -> GraphError:
     """Driver exception -> ours. Never includes parameters or credentials.
 
@@ -63,6 +79,14 @@ def _translate(exc: Exception, query: str, uri: str) -> GraphError:
     if isinstance(exc, neo4j_exc.AuthError):
         return CredentialsRefused(f"{uri}: the server refused the credentials (check NEO4J_USER "
                                   "and NEO4J_PASSWORD; a server that is stopping refuses too)")
+    tls = _in_chain(exc, ssl.SSLError)
+    if tls is not None:  # the server answered, or a CA file is unusable: a setup problem
+        reason = getattr(tls, "reason", None) or getattr(tls, "strerror", None) or type(tls).__name__
+        return ServerUnavailable(
+            f"{uri}: the TLS handshake failed ({reason}): check that the server serves TLS on "
+            "this port (bolt+s://, bolt+ssc:// and a CA file need it; a plain server wants bolt://) "
+            "and that the CA file (--ca-file, NEO4J_CA_FILE), if given, is the PEM certificate "
+            "that signed the server's")
     if isinstance(exc, (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired,
                         neo4j_exc.ConnectionPoolError, OSError)):
         return ServerUnavailable(f"{uri}: no graph server answers ({type(exc).__name__})")
@@ -122,14 +146,7 @@ def interrupt_between_transactions() -> Iterator[None]:
 
 def _interrupted(exc: BaseException) -> bool:
     """True when a KeyboardInterrupt is in ``exc``'s chain of causes and contexts."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
+    return _in_chain(exc, KeyboardInterrupt) is not None
 
 
 @dataclass(frozen=True)

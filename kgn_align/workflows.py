@@ -77,7 +77,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     with tempfile.NamedTemporaryFile(dir=models_dir, suffix=".tmp", delete=False) as tmp:
         tmp_path = Path(tmp.name)
     metrics = {**result.metrics, "train_seconds": round(time.perf_counter() - start, 1),
-               "train_pairs": len(accepted), "rejected_pairs": len(rejected)}
+               "accepted_pairs": len(accepted), "validation_pairs": len(result.validation),
+               "train_pairs": len(accepted) - len(result.validation), "rejected_pairs": len(rejected)}
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
                               metrics=metrics, train_config=tcfg,
                               features={**featurizer.state(), "context_beta": context_beta,
@@ -88,7 +89,7 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
                                   for a, b in result.validation.tolist()])
     final = models_dir / f"{version}.pt"
     tmp_path.replace(final)
-    shutil.copyfile(final, models_dir / "latest.pt")
+    shutil.copy(final, models_dir / "latest.pt")  # with its mode: 0600, as the temporary file
     log.info("model %s saved to %s", version, final)
     return TrainedModel.load(final)
 

@@ -36,7 +36,15 @@ def test_bolt_over_tls(tmp_path: Path) -> None:
             assert g.read("server_components")  # encrypted and checked against the CA file
         with connect(uri=f"bolt://{address}") as g, pytest.raises(ServerUnavailable):
             g.verify()  # plain text is refused: TLS is required
-        with connect(uri=f"bolt+s://{address}") as g, pytest.raises(ServerUnavailable):
-            g.verify()  # the system's CAs do not know a self-signed certificate
+        # the system's CAs do not know a self-signed certificate: said as a TLS failure,
+        # not as "no graph server answers" (the server did answer)
+        with connect(uri=f"bolt+s://{address}") as g, \
+                pytest.raises(ServerUnavailable, match=r"the TLS handshake failed \(CERTIFICATE_VERIFY_FAILED\)"):
+            g.verify()
+        junk = tmp_path / "junk.pem"
+        junk.write_text("not a certificate\n")
+        with connect(uri=f"bolt://{address}", ca_file=str(junk)) as g, \
+                pytest.raises(ServerUnavailable, match=r"the TLS handshake failed .*the CA file"):
+            g.verify()
     finally:
         server.stop()

@@ -90,6 +90,13 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     base = ["--home", str(tmp_path / "home"), "--config", str(cfg)]
     trained = runner.invoke(cli, [*base, "train", "--epochs", "3", "--max-steps", "40"], env=_env(connection))
     assert trained.exit_code == 0, trained.output
+    # the pairs it counts agree with its log: the 20 accepted ones, some held out for validation
+    metrics = json.loads(trained.stdout)["metrics"]
+    assert metrics["accepted_pairs"] == 20 and metrics["validation_pairs"] > 0
+    assert metrics["train_pairs"] + metrics["validation_pairs"] == 20
+    models = tmp_path / "home" / "models"  # latest.pt is a copy with the checkpoint's mode (0600)
+    version = json.loads(trained.stdout)["model"]
+    assert (models / "latest.pt").stat().st_mode == (models / f"{version}.pt").stat().st_mode
     # a gold file with a typo: judged on the pairs it names in the graph, the other named
     gold = tmp_path / "heldout.csv"
     gold.write_text("source,target\nimdb-20,freebase-20\nimdb-21,freebase-21\nIMDB-22,freebase-22\n")
