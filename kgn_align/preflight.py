@@ -68,6 +68,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
     warnings: list[str] = []
     reports = []
     labels: list[str] | None = None
+    unused_by: dict[str, dict[str, str]] = {}  #: per side: name properties no entity has -> hint
     for which, side in (("source", config.source), ("target", config.target)):
         ident = {"label": side.label, "key_property": config.key_property}
         row = graph.read("preflight_side", _side_params(config, side), ident)[0]
@@ -109,14 +110,19 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             hints = "; ".join(f"{p!r}{did_you_mean(p, keys)}" for p in unused)
             if len(unused) == len(config.name_properties):
                 problems.append(f"no entity of the {where} has any of the name properties: {hints}")
-            else:
-                warnings.append(f"no entity of the {where} has the name property {hints}")
+            else:  # said once both sides are looked at: one side's name may be the other's
+                unused_by[which] = {p: did_you_mean(p, keys) for p in unused}
         if report.nameless and need_names and len(unused) < len(config.name_properties):
             warnings.append(f"{report.nameless} of {report.entities} entities of the {where} have "
                             "no name: they are matched through their neighbours only")
         reach = _neighbour_reach(graph, config, side, which, where)
         if reach:
             warnings.append(reach)
+    if len(unused_by) == 2:  # a name property neither side has is a typo, not an alternative
+        neither = [p for p in config.name_properties if p in unused_by["source"] and p in unused_by["target"]]
+        if neither:
+            warnings.append("no entity of either side has the name property "
+                            + "; ".join(f"{p!r}{unused_by['source'][p]}" for p in neither))
     if config.relationship_types:
         found: set[str] = set()
         for side in (config.source, config.target):

@@ -142,6 +142,14 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     with pytest.raises(ConfigError, match=r"its nodes have graph = '.+/imdb': loaded with --prefix '.+/'\?") as err:
         check(graph, unprefixed)
     assert "did you mean 'Movie'" not in str(err.value)
+    # name properties are alternatives: one only the target has is no warning; a typo is,
+    # once, with its near miss
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (f:Film {graph: $g}) SET f.film_title = f.title", g=f"{ns}/freebase",
+                          database_=connection.database)
+    per_side = config.model_copy(update={"name_properties": ("title", "film_title", "titel")})
+    names_warned = [w for w in check(graph, per_side).warnings if "name property" in w]
+    assert names_warned == ["no entity of either side has the name property 'titel' (did you mean 'title'?)"]
     bad_type = config.model_copy(update={"relationship_types": ("ACTED_IN",)})
     with pytest.raises(ConfigError, match="ACTED_IN"):
         check(graph, bad_type)
