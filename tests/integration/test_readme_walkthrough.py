@@ -77,8 +77,9 @@ def test_readme_walkthrough_runs_as_written(graph: Graph, connection, namespace:
     monkeypatch.chdir(tmp_path)
     env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
-    train, evaluate, backfill, explain = _run_shell(_namespaced(shell[0], namespace), tmp_path,
+    check, train, evaluate, backfill, explain = _run_shell(_namespaced(shell[0], namespace), tmp_path,
                                                     env, tmp_path / "home")
+    assert json.loads(check)["accepted_pairs"] == 20 and json.loads(check)["warnings"] == []
     report = json.loads(evaluate[evaluate.index("{"):])
     judged = report["methods"]["cg-mualign"]
     assert report["gold_pairs"] == 5 and judged["all_targets"]["hits@1"] >= 0.6

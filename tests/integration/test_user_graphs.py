@@ -161,6 +161,19 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
                                 env=_env(connection))
     assert result.exit_code == 1 and "did you mean 'Movie'" in result.output
     assert "accepted SAME_AS" not in result.output
+    # 'check' runs the same checks and nothing else: the same one line, or what it found
+    checked = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(cfg), "check"],
+                                 env=_env(connection))
+    assert checked.exit_code == 1 and "did you mean 'Movie'" in checked.output
+    good = _toml(tmp_path / "good.toml", config)
+    checked = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(good), "check"],
+                                 env=_env(connection))
+    assert checked.exit_code == 0, checked.output
+    found = json.loads(checked.stdout)
+    assert found["source"] == {"name": "imdb", "entities": len(TITLES), "keyed": len(TITLES),
+                               "named": len(TITLES)}
+    assert (found["accepted_pairs"], found["rejected_pairs"], found["on_both_sides"]) == (20, 0, [])
+    assert "the graph matches the configuration" in checked.stderr
 
 
 def test_duplicate_keys_and_nodes_on_both_sides(movies, graph: Graph, connection) -> None:
