@@ -143,13 +143,55 @@ class App:
         return TrainedModel.load(path or self.models_dir / "latest.pt")
 
 
+def _commands_taking(group: click.Group, option: str, prefix: str = "") -> list[str]:
+    """The commands under ``group`` (as ``"load kg"``) that have the option ``option``."""
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands_taking(command, option, f"{prefix}{name} ")
+        elif any(option in p.opts or option in p.secondary_opts
+                 for p in command.params if isinstance(p, click.Option)):
+            found.append(prefix + name)
+    return found
+
+
+def _misplaced(exc: click.NoSuchOption, root: click.Group, command: str | None) -> click.NoSuchOption:
+    """``exc`` saying which commands take the option, when it belongs to others than
+    ``command`` (``None``: given before any command). Click's own near miss ('Did you mean
+    --policy?' for backfill --epochs) pointed at unrelated options."""
+    owners = [c for c in _commands_taking(root, exc.option_name) if c != command]
+    if command is not None and any(exc.option_name in p.opts for p in root.params):
+        return click.NoSuchOption(exc.option_name, ctx=exc.ctx, message=(
+            f"No such option {exc.option_name!r} for '{command}': it is an option of kgn-align "
+            f"itself; give it before the command (kgn-align {exc.option_name} ... {command})"))
+    if not owners:
+        return exc
+    shown = ", ".join(f"'{c}'" for c in owners[:4]) + (", ..." if len(owners) > 4 else "")
+    if command is None:
+        message = (f"No such option {exc.option_name!r} before the command: it is an option of "
+                   f"{shown}; give it after the command's name (kgn-align {owners[0]} {exc.option_name} ...)")
+    else:
+        message = f"No such option {exc.option_name!r} for '{command}': it is an option of {shown}"
+    return click.NoSuchOption(exc.option_name, message=message, ctx=exc.ctx)
+
+
 class KgnGroup(click.Group):
     """Turns every error into one clear line and exit code 1 (the traceback with -v), with
-    credentials redacted: a password in a URI never reaches the terminal or a log."""
+    credentials redacted: a password in a URI never reaches the terminal or a log. An option
+    given to the wrong command is named with the commands that take it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise _misplaced(exc, self, None) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            path = exc.ctx.command_path.split(" ", 1)[1] if exc.ctx and " " in exc.ctx.command_path else None
+            raise _misplaced(exc, self, path) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:

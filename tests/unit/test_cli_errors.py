@@ -155,3 +155,26 @@ def test_evaluate_summary_has_a_line_per_method() -> None:
     assert len(lines) == 2
     assert lines[0].startswith("cg-mualign") and "F1 0.9868" in lines[0] and "Hits@1 all 0.9880" in lines[0]
     assert "F1 0.9859" in lines[1] and "12.3 s" in lines[1]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--threshold", "0.5", "backfill"], "No such option '--threshold' before the command: it is an "
+     "option of 'evaluate', 'backfill', 'demo'; give it after the command's name (kgn-align evaluate "
+     "--threshold ...)"),
+    (["backfill", "--epochs", "3"], "No such option '--epochs' for 'backfill': it is an option of "
+     "'train', 'demo'"),
+    (["evaluate", "--home", "x"], "No such option '--home' for 'evaluate': it is an option of kgn-align "
+     "itself; give it before the command (kgn-align --home ... evaluate)"),
+    (["load", "kg", "--epochs", "3", "x"], "No such option '--epochs' for 'load kg': it is an option of "
+     "'train', 'demo'"),
+])
+def test_an_option_given_to_the_wrong_command_names_the_commands_that_take_it(args: list[str],
+                                                                              says: str) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert f"Error: {says}\n" in result.output and "Did you mean" not in result.output
+
+
+def test_a_misspelt_option_keeps_clicks_near_miss() -> None:
+    result = CliRunner().invoke(cli, ["backfill", "--treshold", "0.5"])
+    assert result.exit_code == 2 and "Did you mean one of: '--threshold'" in result.output
