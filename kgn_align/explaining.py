@@ -209,5 +209,7 @@ def render(ex: Explanation, top: int = 8) -> str:
             lines.append("  (no sampled neighbours)")
         lines.append("")
     lines.append("weight: self- and cross-graph attention combined (sums to 1 per entity); "
-                 "cross: best cosine with a neighbour on the other side")
+                 "cross: best cosine with a neighbour of the other side's tree at the same depth, "
+                 "in the model's learned cross-graph projection (what its cross-graph attention "
+                 "compares; another model gives other values: not a name similarity)")
     return "\n".join(lines)
