@@ -124,18 +124,17 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             warnings.append("no entity of either side has the name property "
                             + "; ".join(f"{p!r}{unused_by['source'][p]}" for p in neither))
     if config.relationship_types:
-        found: set[str] = set()
-        for side in (config.source, config.target):
-            found |= {r["type"] for r in graph.read(
-                "preflight_relationship_types",
-                {**_side_params(config, side), "types": list(config.relationship_types)},
-                {"label": side.label})}
-        missing = [t for t in config.relationship_types if t not in found]
+        used = [{r["type"] for r in graph.read(
+            "preflight_relationship_types",
+            {**_side_params(config, side), "same_as_type": config.same_as_type},
+            {"label": side.label})} for side in (config.source, config.target)]
+        every = sorted(used[0] | used[1])
+        missing = [t for t in config.relationship_types if t not in used[0] | used[1]]
+        hints = ", ".join(f"{t!r}{did_you_mean(t, every)}" for t in missing)
         if missing and len(missing) == len(config.relationship_types):
-            problems.append(f"no entity has a relationship of the configured relationship_types "
-                            f"{missing}")
+            problems.append(f"no entity has a relationship of the configured relationship_types: {hints}")
         elif missing:
-            warnings.append(f"relationship types never used by either side: {missing}")
+            warnings.append(f"relationship types never used by either side: {hints}")
     both: list[str] = []
     if not problems:
         row = graph.read("preflight_both_sides", {

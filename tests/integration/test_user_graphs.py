@@ -151,8 +151,14 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     names_warned = [w for w in check(graph, per_side).warnings if "name property" in w]
     assert names_warned == ["no entity of either side has the name property 'titel' (did you mean 'title'?)"]
     bad_type = config.model_copy(update={"relationship_types": ("ACTED_IN",)})
-    with pytest.raises(ConfigError, match="ACTED_IN"):
+    with pytest.raises(ConfigError, match="relationship_types: 'ACTED_IN'$"):
         check(graph, bad_type)
+    typo = config.model_copy(update={"relationship_types": ("DIRECTD",)})
+    with pytest.raises(ConfigError, match=r"'DIRECTD' \(did you mean 'DIRECTED'\?\)"):
+        check(graph, typo)
+    one_typo = config.model_copy(update={"relationship_types": ("DIRECTED", "DIRECTED_BY")})
+    assert "relationship types never used by either side: 'DIRECTED_BY' (did you mean 'DIRECTED'?)" \
+        in check(graph, one_typo).warnings
     report = check(graph, config)
     assert (report.source.entities, report.target.entities) == (len(TITLES), len(TITLES))
     # train says what is wrong (the label), not "only 0 accepted SAME_AS pairs"
