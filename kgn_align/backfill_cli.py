@@ -195,7 +195,9 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         summary = run_backfill(graph, config, score, stamp, options, flt, progress)
     except KeyboardInterrupt:
         if options.dry_run is None:  # each batch was committed with the run's progress
-            done = f"{last[0].done:,} of {last[0].total:,} source entities are" if last else "nothing is"
+            # at least: the batch in flight may have committed before the interrupt reached us
+            done = f"at least {last[0].done:,} of {last[0].total:,} source entities are" if last \
+                else "nothing or one batch is"
             click.echo(f"\nbackfill {options.run_id} interrupted: {done} written; the same command "
                        f"with --run-id {options.run_id} goes on from there", err=True)
         raise

@@ -156,30 +156,38 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
 
 
 def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: str, where: str) -> str:
-    """A warning when the side's entities have no neighbour on the side: the sampler then
-    finds nothing and the side is matched by names alone. Names the labels its
-    relationships lead to instead, and how to bring those nodes onto the side."""
+    """A warning when the side's entities have no neighbour the sampler can take — on the
+    side and with the key property: the side is then matched by names alone. Names the
+    labels their relationships lead to instead, and what would bring those nodes in."""
     rows = graph.read("preflight_neighbour_reach", {
         "side_property": side.property, "side_value": side.value, "sample": REACH_SAMPLE,
         "same_as_type": config.same_as_type,
         "types": None if config.relationship_types is None else list(config.relationship_types)},
-        {"label": side.label})
-    if any(r["on_side"] for r in rows):
+        {"label": side.label, "key_property": config.key_property})
+    if any(r["sampled"] for r in rows):
         return ""
     followed = "of the configured relationship_types " if config.relationship_types else ""
-    plain = f"the {where}: its entities have no relationships {followed}to nodes on the side, so " \
-            "no neighbours are sampled and it is matched by names alone"
-    off = sorted(((int(r["relationships"]), r["label"]) for r in rows), reverse=True)
-    if not off:
+    plain = f"the {where}: its entities have no relationships {followed}to nodes the sampler " \
+            "takes, so no neighbours are sampled and it is matched by names alone"
+
+    def shown(found: list[dict]) -> str:
+        counts = sorted(((int(r["relationships"]), r["label"] or "(no label)") for r in found), reverse=True)
+        return ", ".join(f"{label} ({n:,} relationships)" for n, label in counts[:SHOWN])
+
+    keyless = [r for r in rows if r["on_side"]]
+    if keyless:
+        return (f"{plain}; their neighbours on the side have no {config.key_property!r} "
+                f"({shown(keyless)}): give every node on the side a unique {config.key_property!r} "
+                "(the sampler keys the nodes it samples by it)")
+    if not rows:
         return plain
-    shown = ", ".join(f"{label or '(no label)'} ({n:,})" for n, label in off[:SHOWN])
     if side.property is None:
         fix = (f"a side selected by its label alone holds only {side.label} nodes: give the "
                f"{side.label} nodes and their neighbours a property naming their graph (e.g. "
                f"graph = {side.name!r}) and set property and value under [{which}]")
     else:
         fix = f"give those neighbours {side.property} = {side.value!r} too"
-    return f"{plain}; their relationships lead to nodes off the side: {shown}; {fix}"
+    return f"{plain}; their relationships lead to nodes off the side: {shown(rows)}; {fix}"
 
 
 def _value_hint(graph: Graph, side: GraphSide) -> str:

@@ -157,7 +157,8 @@ class Snapshot:
         ``None`` when no entity has a sampled neighbour (there is nothing to distil)."""
         edges = [self.source.store.edges(), self.target.store.edges()]
         if all(e.size(1) == 0 for e in edges):
-            log.warning("no entity has neighbours: blocking will use names alone")
+            log.warning("no entity has sampled neighbours (on its side, with the key property): "
+                        "blocking and the model use names alone; 'kgn-align check' says why")
             return None
         return distil_student(level0, edges, config)
 

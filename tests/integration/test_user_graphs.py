@@ -221,7 +221,7 @@ def test_a_side_whose_neighbours_are_off_it_is_named(movies, graph: Graph, conne
     assert len(warnings) == 2, warnings
     source = warnings[0]
     assert source.startswith("the source side 'imdb' (label 'Movie'): its entities have no relationships")
-    assert f"lead to nodes off the side: Person ({len(TITLES)})" in source
+    assert f"lead to nodes off the side: Person ({len(TITLES)} relationships)" in source
     assert "give the Movie nodes and their neighbours a property naming their graph" in source
     assert "under [source]" in source and "under [target]" in warnings[1]
     # a followed type that only one side uses: the other side is named
@@ -233,5 +233,14 @@ def test_a_side_whose_neighbours_are_off_it_is_named(movies, graph: Graph, conne
     warnings = [w for w in check(graph, only_source).warnings if "matched by names alone" in w]
     assert warnings == ["the target side 'freebase' (label 'Film', graph = "
                         f"'{ns}/freebase'): its entities have no relationships of the configured "
-                        "relationship_types to nodes on the side, so no neighbours are sampled and "
-                        "it is matched by names alone"], warnings
+                        "relationship_types to nodes the sampler takes, so no neighbours are sampled "
+                        "and it is matched by names alone"], warnings
+    # neighbours on the side without the key property are dropped by the sampler: said so
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (p:Person {graph: $g}) REMOVE p.key", g=f"{ns}/imdb",
+                          database_=connection.database)
+    warnings = [w for w in check(graph, config).warnings if "matched by names alone" in w]
+    assert len(warnings) == 1 and warnings[0].startswith("the source side 'imdb'"), warnings
+    assert warnings[0].endswith("their neighbours on the side have no 'key' (Person (30 relationships)): "
+                                "give every node on the side a unique 'key' (the sampler keys the "
+                                "nodes it samples by it)"), warnings
