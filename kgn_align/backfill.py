@@ -222,13 +222,8 @@ def run_settings(config: AlignConfig, flt: BackfillFilter, options: BackfillOpti
     }
 
 
-def fingerprint(config: AlignConfig, flt: BackfillFilter, options: BackfillOptions,
-                stamp: ModelStamp, scorer_settings: dict[str, Any] | None = None) -> str:
-    """A short hash of :func:`run_settings`."""
-    return _hash(run_settings(config, flt, options, stamp, scorer_settings))
-
-
-def _hash(settings: dict[str, Any]) -> str:
+def fingerprint(settings: dict[str, Any]) -> str:
+    """A short hash of :func:`run_settings`: what a resume must match."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -302,7 +297,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     graph.write_once("backfill_constraint", {}, None)
     owner = uuid.uuid4().hex
     now = run_settings(config, flt, options, stamp, settings)
-    fp = _hash(now)
+    fp = fingerprint(now)
     run = graph.write("backfill_run_start", {"run_id": options.run_id, "fingerprint": fp,
                                              "settings": json.dumps(now, sort_keys=True),
                                              "owner": owner, "total": len(keys)})[0]

@@ -159,11 +159,11 @@ def _misplaced(exc: click.NoSuchOption, root: click.Group, command: str | None) 
     """``exc`` saying which commands take the option, when it belongs to others than
     ``command`` (``None``: given before any command). Click's own near miss ('Did you mean
     --policy?' for backfill --epochs) pointed at unrelated options."""
-    owners = [c for c in _commands_taking(root, exc.option_name) if c != command]
     if command is not None and any(exc.option_name in p.opts for p in root.params):
         return click.NoSuchOption(exc.option_name, ctx=exc.ctx, message=(
             f"No such option {exc.option_name!r} for '{command}': it is an option of kgn-align "
             f"itself; give it before the command (kgn-align {exc.option_name} ... {command})"))
+    owners = [c for c in _commands_taking(root, exc.option_name) if c != command]
     if not owners:
         return exc
     shown = ", ".join(f"'{c}'" for c in owners[:4]) + (", ..." if len(owners) > 4 else "")

@@ -107,11 +107,12 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         unused = [p for p in config.name_properties if per_name.get(p, 0) == 0]
         if unused and need_names:
             keys = _property_keys(graph, config, side)
-            hints = "; ".join(f"{p!r}{did_you_mean(p, keys)}" for p in unused)
+            near = {p: did_you_mean(p, keys) for p in unused}
             if len(unused) == len(config.name_properties):
+                hints = "; ".join(f"{p!r}{hint}" for p, hint in near.items())
                 problems.append(f"no entity of the {where} has any of the name properties: {hints}")
             else:  # said once both sides are looked at: one side's name may be the other's
-                unused_by[which] = {p: did_you_mean(p, keys) for p in unused}
+                unused_by[which] = near
         if report.nameless and need_names and len(unused) < len(config.name_properties):
             warnings.append(f"{report.nameless} of {report.entities} entities of the {where} have "
                             "no name: they are matched through their neighbours only")

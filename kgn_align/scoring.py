@@ -68,8 +68,8 @@ from kgn_align.config import CANDIDATES_PER_SOURCE
 from kgn_align.features import NgramFeaturizer
 from kgn_align.memory import release_free_memory
 from kgn_align.model.inputs import SideInputs
-from kgn_align.neighborhood import TreeStore
 from kgn_align.model.pair_model import PairModel
+from kgn_align.neighborhood import TreeStore
 from kgn_align.seed_propagation import (ANCHOR_WEIGHT, PSEUDO_SEED_MIN_PROB, adjacency, anchor_identity,
                                         anchor_vectors, anchors_replaced, pseudo_seeds, reach_of_change,
                                         with_anchors)

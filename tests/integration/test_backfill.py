@@ -256,10 +256,11 @@ def test_takeover_stops_the_old_process_without_a_partial_batch(
     def score(keys: Sequence[str]) -> list[ScoredPair]:
         calls["n"] += 1
         if calls["n"] == 3:  # a second process starts the same run while batch 3 is scored
-            from kgn_align.backfill import fingerprint
+            from kgn_align.backfill import fingerprint, run_settings
 
             graph.write("backfill_run_start", {
-                "run_id": "taken", "fingerprint": fingerprint(loaded, BackfillFilter(), options, STAMP),
+                "run_id": "taken",
+                "fingerprint": fingerprint(run_settings(loaded, BackfillFilter(), options, STAMP)),
                 "settings": None, "owner": "someone-else", "total": 0})
         return scorer(keys)
 
