@@ -145,6 +145,8 @@ class BackfillSummary(BaseModel):
     batches_now: int
     pairs_scored: int
     pairs_selected: int
+    #: pairs written by earlier attempts of this run (a resumed or already-done run)
+    pairs_before: int = 0
     #: source entities skipped because a person accepted a SAME_AS edge from them
     reviewed_sources: int = 0
     #: targets chosen by more than one source in this invocation (policies best and all)
@@ -308,13 +310,13 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
                              "threshold, model or candidates")
                           + "): give those again to resume it, or use a new run id")
     resumed = int(run["batches"]) > 0
-    before = int(run["entities"])
+    before, pairs_before = int(run["entities"]), int(run["pairs"] or 0)
     if run["status"] == "done":
         log.info("backfill %s is already complete", options.run_id)
         return BackfillSummary(run_id=options.run_id, status="already-done", resumed=True,
                                entities=len(keys), entities_before=before, entities_now=0,
                                batches_now=0, pairs_scored=0, pairs_selected=0,
-                               writes=WriteReport(), seconds=round(time.perf_counter() - start, 3))
+                               pairs_before=pairs_before, writes=WriteReport(), seconds=round(time.perf_counter() - start, 3))
     cursor = run["cursor"]
     todo = [k for k in keys if cursor is None or k > cursor]
     if resumed:
@@ -343,7 +345,8 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed,
                               entities=len(keys), entities_before=before, entities_now=done_now,
                               batches_now=total.batches, pairs_scored=scored,
-                              pairs_selected=chosen, reviewed_sources=skipped,
+                              pairs_selected=chosen, pairs_before=pairs_before,
+                              reviewed_sources=skipped,
                               shared_targets=shared_targets(written), writes=total,
                               seconds=round(time.perf_counter() - start, 3))
     log.info("backfill %s done: %s", options.run_id, summary.model_dump_json())

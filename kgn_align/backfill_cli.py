@@ -50,7 +50,9 @@ def print_summary(summary: BackfillSummary) -> None:
                f"{' (resumed)' if summary.resumed else ''} in {summary.seconds:.1f} s")
     click.echo(f"  entities: {summary.entities} selected, {summary.entities_before} done before, "
                f"{summary.entities_now} now")
-    click.echo(f"  pairs: {summary.pairs_scored} scored, {summary.pairs_selected} chosen")
+    earlier = (f" ({summary.pairs_before} written by earlier attempts of this run)"
+               if summary.resumed else "")
+    click.echo(f"  pairs: {summary.pairs_scored} scored, {summary.pairs_selected} chosen{earlier}")
     if summary.reviewed_sources:
         click.echo(f"  reviews: {summary.reviewed_sources} source(s) with an accepted SAME_AS got "
                    "no model edge; rejected pairs are never written")

@@ -102,6 +102,7 @@ DECIMALS = 6  #: scores are rounded so a resumed run writes exactly what a fresh
 #: know, scoring warns that the model was trained on another graph or configuration
 UNFAMILIAR_SHARE = 0.5
 _warned_unfamiliar: set[str] = set()
+_warned_uncalibrated = False  # "no validation pairs": said once per process, not per method and round
 
 
 @dataclass
@@ -785,7 +786,10 @@ class ModelScorer:
         ``counted`` (``(P,)`` bool, default all) holds. ``what``: the pairs, for the log."""
         validation = self.validation if validation is None else validation
         if validation.numel() == 0:
-            log.warning("the model has no validation pairs in this graph: scores are not calibrated")
+            global _warned_uncalibrated
+            if not _warned_uncalibrated:
+                _warned_uncalibrated = True
+                log.warning("the model has no validation pairs in this graph: scores are not calibrated")
             return None
         present = torch.isin(validation[:, 0], matrix.row)
         val = validation[present]
@@ -806,6 +810,7 @@ class ModelScorer:
             calibrator.counterpart_share = share
             return calibrator
 
+        how = ""
         try:
             calibrator = fit(0.5 if share is None else share)
             if share is None:
@@ -815,15 +820,13 @@ class ModelScorer:
                     best_per_row(calibrator(d_features), d_rows),
                     best_per_row(calibrator(features[others]), matrix.row[others]))
                 if estimate is not None:
-                    log.info("sources with their counterpart among their candidates: %.3f "
-                             "(estimated from the unlabelled sources' lists; calibrating on %s)",
-                             estimate, what)
                     calibrator = fit(estimate)
+                    how = "; counterpart share estimated from the unlabelled sources' lists"
         except ValueError as exc:
             log.warning("scores are not calibrated (fitted on %s): %s", what, exc)
             return None
-        log.info("calibrated on %d %s (with and without their answer): %s",
-                 val.size(0), what, calibrator.describe())
+        log.info("calibrated on %d %s (with and without their answer%s): %s", val.size(0), what, how,
+                 calibrator.describe())
         return calibrator
 
     @property

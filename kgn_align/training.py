@@ -209,7 +209,7 @@ def _train(model_config: ModelConfig, side_a: SideInputs, side_b: SideInputs, pa
     best: tuple[float, float] = (-1.0, float("inf"))
     best_state: dict[str, Tensor] | None = None
     best_logit: Tensor | None = None
-    bad_epochs, step = 0, 0
+    best_epoch, bad_epochs, step = 0, 0, 0
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(train_pairs.size(0), generator=gen)
@@ -257,7 +257,7 @@ def _train(model_config: ModelConfig, side_a: SideInputs, side_b: SideInputs, pa
             best = (v_hits1, v_loss)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             best_logit = v_logit  # the calibration below fits these: no second scoring pass
-            bad_epochs = 0
+            best_epoch, bad_epochs = epoch + 1, 0
         else:
             bad_epochs += 1
             if bad_epochs > config.patience and epoch + 1 < config.epochs:
@@ -268,6 +268,8 @@ def _train(model_config: ModelConfig, side_a: SideInputs, side_b: SideInputs, pa
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+        log.info("kept epoch %d of %d: the best validation Hits@1 (%.4f), then the lowest validation loss "
+                 "(%.4f)", best_epoch, len(history), best[0], best[1])
     if best_logit is None:
         best_logit = validation_logits()
     t, b = model.calibrate(best_logit.reshape(-1), v_labels.reshape(-1))
@@ -275,7 +277,8 @@ def _train(model_config: ModelConfig, side_a: SideInputs, side_b: SideInputs, pa
     t, m, b = model.calibrate_lists(best_logit, v_labels)
     log.info("in candidate lists: p = sigmoid(%.3f * logit + %.3f * margin + %.3f)", t, m, b)
     seconds = time.perf_counter() - started
-    metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "train_seconds": seconds, "steps": step}
+    metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "kept_epoch": best_epoch,
+               "epochs_run": len(history), "train_seconds": seconds, "steps": step}
     return TrainResult(model=model, history=history, metrics=metrics, seconds=seconds,
                        validation=valid.clone())
 

@@ -119,6 +119,7 @@ def test_uninterrupted_then_rerun_changes_nothing(graph: Graph, loaded: AlignCon
     assert model_edges(graph, loaded) == edges
     done = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="first", batch_size=20))
     assert done.status == "already-done" and done.writes.pairs == 0
+    assert done.pairs_before == first.pairs_selected == first.writes.pairs  # the whole run's, said again
 
 
 def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig,
@@ -137,6 +138,8 @@ def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignCo
     assert resumed.resumed and resumed.entities_before == 60
     assert resumed.entities_now == resumed.entities - 60
     assert resumed.writes.unchanged == 0  # nothing written twice
+    # the summary counts the earlier attempt's pairs too: together, the whole run's
+    assert resumed.pairs_before == len(partial) and resumed.pairs_before + resumed.pairs_selected == len(reference)
     assert model_edges(graph, loaded) == reference
 
 

@@ -68,3 +68,17 @@ def test_logit_weights_and_pseudo_seeds_are_chosen_again_only_when_asked_or_clea
     cache.pseudo_seeds["cg-mualign"] = frozenset({("s1", "t1")})
     cache.clear()
     assert cache.betas == {} and cache.pseudo_seeds == {} and cache.candidates.lists == {}
+
+
+def test_no_validation_pairs_is_said_once_per_process(caplog, monkeypatch) -> None:
+    """evaluate fits a calibrator per method and per bootstrapping round: a model without
+    validation pairs in this graph is a fact about the graph, warned about once."""
+    import kgn_align.scoring as scoring
+
+    monkeypatch.setattr(scoring, "_warned_uncalibrated", False)
+    unvalidated = SimpleNamespace(validation=torch.empty(0, 2, dtype=torch.long))
+    with caplog.at_level("WARNING", logger="kgn_align.scoring"):
+        for _ in range(3):
+            assert scoring.ModelScorer._fit_calibrator(unvalidated, None, None, None, None) is None
+    said = [r for r in caplog.records if "no validation pairs" in r.getMessage()]
+    assert len(said) == 1

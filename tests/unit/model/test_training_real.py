@@ -58,6 +58,12 @@ def test_short_training_run_learns(fr_en_slice, caplog, one_torch_thread):
     losses = [h["train_loss"] for h in res.history]
     assert losses[-1] < 0.7 * losses[0], losses
     assert any("valid Hits@1" in r.getMessage() for r in caplog.records)
+    # the weights kept are those of the best epoch by validation Hits@1, then loss; said so
+    best = max(res.history, key=lambda h: (h["valid_hits@1"], -h["valid_loss"]))
+    assert res.metrics["kept_epoch"] == best["epoch"] and res.metrics["epochs_run"] == len(res.history)
+    assert res.metrics["valid_hits@1"] == best["valid_hits@1"]
+    assert any(r.getMessage().startswith(f"kept epoch {best['epoch']} of {len(res.history)}")
+               for r in caplog.records)
 
     # every side-b entity is a candidate: names alone get about 0.82 Hits@1 here, the
     # trained model about 0.85 (PR-AUC about 0.78 vs 0.89); an untrained one (max_steps=1)
