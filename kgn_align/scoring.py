@@ -153,9 +153,11 @@ class TrainedModel:
         """Warn (once per process and model) when most neighbours sampled in ``stores`` are
         linked by relationship types the model was not trained on: a model of another graph
         or configuration, whose relation embeddings would read them all as unknown."""
+        if self.version in _warned_unfamiliar:
+            return  # said already: the worker asks for every job, and counting is not free
         share, unknown = unfamiliar_relations(stores, self.relations)
         if share > UNFAMILIAR_SHARE and self.version not in _warned_unfamiliar:
-            _warned_unfamiliar.add(self.version)  # the worker asks for every job
+            _warned_unfamiliar.add(self.version)
             log.warning("model %s was trained on other relationship types: %.0f%% of the sampled "
                         "neighbours here are linked by types it does not know (%s), read as unknown; "
                         "train again with this configuration, or give the --model trained for it",
