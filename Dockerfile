@@ -17,6 +17,9 @@ RUN pip install . && rm -rf /src
 RUN useradd --create-home --uid 10001 kgn
 USER kgn
 WORKDIR /home/kgn
+# kgn-align's home (models, run state); docker compose mounts the volume kgn-home here, which
+# takes this folder's owner when it is created
+RUN mkdir -p /home/kgn/.kgn-align
 
 ENTRYPOINT ["kgn-align"]
 CMD ["worker"]

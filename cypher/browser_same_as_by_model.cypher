@@ -1,5 +1,5 @@
-// Neo4j Browser: the alignments one model wrote (r.model is 'kgn-align/' and its content
-// hash, as `kgn-align train` printed it), weakest first, to see where it hesitates; pairs
+// Neo4j Browser: the alignments one model wrote (r.model: 'kgn-align/' and its content
+// hash, as `kgn-align train` printed it in "edges_model"), weakest first, to see where it hesitates; pairs
 // a person has since rejected are left out.
 //   :param model => 'kgn-align/404d427061e1'
 //   :param limit => 50

@@ -15,8 +15,16 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
-from kgn_align.backfill import BackfillFilter, BackfillOptions, BackfillSummary, Progress, run_backfill
+from kgn_align.backfill import (
+    RUN_ID_MAX,
+    BackfillFilter,
+    BackfillOptions,
+    BackfillSummary,
+    Progress,
+    run_backfill,
+)
 from kgn_align.config import CANDIDATES_PER_SOURCE, load_config
 from kgn_align.errors import KgnAlignError
 from kgn_align.graph import Graph
@@ -67,18 +75,39 @@ def print_summary(summary: BackfillSummary) -> None:
                    f"person), {w.skipped} skipped")
 
 
+#: backfill's options by the field of BackfillOptions / BackfillFilter they fill
+_OPTION_OF = {"run_id": "--run-id", "entity_type": "--type", "changed_property": "--changed-property",
+              "keys": "--key", "batch_size": "--batch-size", "threshold": "--threshold",
+              "throttle": "--throttle", "dry_run": "--dry-run", "policy": "--policy"}
+
+
+def _bad_option(exc: ValidationError) -> click.BadParameter:
+    """The first problem of ``exc`` as click's 'Invalid value for '--run-id': ...', in the
+    option's own words rather than pydantic's."""
+    err = exc.errors()[0]
+    field = str(err["loc"][0]) if err["loc"] else ""
+    value = err.get("input")
+    if field == "run_id":
+        msg = f"{value!r}: use 1-{RUN_ID_MAX} of A-Z a-z 0-9 _ . : - (no spaces)"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+    return click.BadParameter(msg, param_hint=f"'{_OPTION_OF.get(field, field)}'")
+
+
 @click.command("backfill")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
               envvar="KGN_ALIGN_CONFIG", help="TOML config naming the two graphs.")
 @click.option("--dataset", help="Instead of --config: align a benchmark loaded by 'kgn-align load' "
-              "(dblp_acm, itunes_amazon, dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, or another KG folder).")
+              "(dblp_acm, itunes_amazon, dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, or another KG folder: "
+              "its name under DATASETS/kg, or a path).")
 @click.option("--datasets", "datasets_dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the benchmark datasets (as the top-level --datasets).")
-@click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with.")
+@click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with "
+              "(default none; 'make demo' loads under demo/). Not used with --config.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint for --scorer gnn. Default: KGN_ALIGN_HOME/models/latest.pt.")
-@click.option("--run-id", help="Name of this run; give the same id again to resume it. "
-              "Default: a new id (printed).")
+@click.option("--run-id", help="Name of this run; give the same id again to resume it "
+              f"(1-{RUN_ID_MAX} of A-Z a-z 0-9 _ . : -). Default: a new id (printed).")
 @click.option("--scorer", type=click.Choice(["gnn", "names"]), default="gnn", show_default=True,
               help="How pairs are scored: 'gnn' = the trained pair model (see 'kgn-align train'); "
               "'names' = character n-gram name similarity, no model needed.")
@@ -133,8 +162,8 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
                                   batch_size=batch_size, policy=Policy(policy),
                                   threshold=threshold, dry_run=dry_run,
                                   throttle=throttle)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except ValidationError as exc:
+        raise _bad_option(exc) from None
     if app is not None:
         if datasets_dir is not None:
             app.datasets = datasets_dir

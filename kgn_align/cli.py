@@ -282,7 +282,8 @@ datasets_option = click.option(
 @click.option("--uri", envvar="NEO4J_URI", help="Bolt URI of the graph server. [env: NEO4J_URI] "
               "Without it, the server started by 'kgn-align server start' is used.")
 @click.option("--user", envvar="NEO4J_USER", help="User name (default neo4j). [env: NEO4J_USER]")
-@click.option("--password", envvar="NEO4J_PASSWORD", help="Prefer the environment variable. [env: NEO4J_PASSWORD]")
+@click.option("--password", envvar="NEO4J_PASSWORD", help="Password of --user; prefer the environment "
+              "variable (an option shows in the process list). [env: NEO4J_PASSWORD]")
 @click.option("--database", envvar="NEO4J_DATABASE", help="Database name. [env: NEO4J_DATABASE]")
 @click.option("--ca-file", envvar="NEO4J_CA_FILE", type=click.Path(dir_okay=False),
               help="PEM file of the CA(s) that signed the server's certificate, with a bolt:// "
@@ -369,13 +370,18 @@ def server() -> None:
 @click.option("--port", type=int, default=None, help="Bolt port (default: a free one).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on. Anything but loopback exposes your data.")
-@click.option("--heap", default="1g", show_default=True, help="JVM heap size.")
+@click.option("--heap", default="1g", show_default=True,
+              help="JVM heap of the server (Neo4j or ArcadeDB: both are JVMs), as Java writes it: 512m, 2g.")
 @click.option("--tls", is_flag=True, help="Neo4j only: Bolt over TLS only, with a self-signed "
               "certificate made for it (clients use bolt+ssc://, or bolt:// with the "
               "certificate as --ca-file).")
 @click.pass_obj
 def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tls: bool) -> None:
-    """Start a server in the background and wait until Bolt answers a query."""
+    """Start a server in the background and wait until Bolt answers a query.
+
+    KIND: neo4j (Neo4j 5.26 Community from its jars: needs Java 17 and Maven), arcadedb (the
+    embedded ArcadeDB Bolt server: Python only), or auto (the default: neo4j where it can
+    run, else arcadedb)."""
     from kgn_align.servers import server_for
 
     chosen = _kind(kind)
@@ -392,14 +398,20 @@ def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tl
 @click.argument("kind", type=click.Choice(["all", "neo4j", "arcadedb"]), default="all")
 @click.pass_obj
 def server_stop(app: App, kind: str) -> None:
-    """Stop the server(s) kgn-align started (SIGTERM, then SIGKILL after 60 s)."""
+    """Stop the server(s) kgn-align started (SIGTERM, then SIGKILL after 60 s).
+
+    KIND: neo4j, arcadedb, or all (the default)."""
     from kgn_align.servers import KINDS, server_for
 
+    stopped = 0
     for each in KINDS if kind == "all" else (kind,):
         if server_for(each, app.home).stop():
             click.echo(f"{each} server stopped")
+            stopped += 1
         elif kind != "all":
             click.echo(f"no {each} server was running")
+    if kind == "all" and not stopped:
+        click.echo(f"no kgn-align server was running (looked in {app.home / 'servers'})")
 
 
 @server.command("status")
@@ -410,7 +422,7 @@ def server_status(app: App) -> None:
 
     states = [s for s in (server_for(k, app.home).state() for k in KINDS) if s is not None]
     if not states:
-        click.echo(f"no kgn-align server running (looked in {app.home / 'servers'})")
+        click.echo(f"no kgn-align server running (looked in {app.home / 'servers'})", err=True)
         sys.exit(3)
     for state in states:
         click.echo(json.dumps({"kind": state.kind, "version": state.version, "uri": state.uri,
@@ -457,7 +469,8 @@ split_option = click.option(
 @click.option("--pairs", type=click.IntRange(min=1), default=None,
               help="Load only a slice: about this many gold pairs and their entities.")
 @split_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Rows per write transaction.")
 @click.pass_obj
 def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, split: Any,
                 batch_size: int) -> None:
@@ -486,7 +499,8 @@ def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, split: Any,
 @datasets_option
 @click.argument("name", type=click.Choice(["dblp_acm", "itunes_amazon"]))
 @click.option("--prefix", default="", help="Prefix for the graph names (graph property).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Rows per write transaction.")
 @click.pass_obj
 def load_tables_cmd(app: App, name: str, prefix: str, batch_size: int) -> None:
     """Load a table benchmark as a multi-type graph (papers/authors/venues, songs/...).
@@ -524,7 +538,8 @@ def alignment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--config", type=click.Path(dir_okay=False), expose_value=False,
                       callback=_set_config, is_eager=True,
                       help="TOML file naming the two graphs (as the top-level --config).")(fn)
-    fn = click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with.")(fn)
+    fn = click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with "
+                      "(default none; 'make demo' loads under demo/). Not used with --config.")(fn)
     fn = click.option("--dataset", type=DATASET_CHOICE,
                       help="Align a benchmark loaded with 'kgn-align load' instead of --config: "
                       "dblp_acm, itunes_amazon, dbp15k_fr_en, dbp15k_ja_en, srprs_en_fr, or "
@@ -580,9 +595,13 @@ def _worker_threads() -> None:
               help="Passes over the training pairs (the best epoch on the validation pairs is kept).")
 @click.option("--hidden", type=click.IntRange(min=4), default=32, show_default=True,
               help="Width of the pair model's hidden layers.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop early (smoke runs).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
+              help="Stop after this many optimiser steps (a step: one batch of seed pairs), for quick "
+              "smoke runs; default: all epochs.")
 @click.option("--context", "context_beta", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Weight of the neighbourhood-name vector in level-0 features (0: names only).")
+              help="Mix the names of each entity's neighbours into its own name vector with this "
+              "weight before the GNN (0: each entity's own names only; the GNN still reads the "
+              "neighbours). Try 0.1-0.3 when names alone are ambiguous.")
 @click.option("--ablation", type=click.Choice(["no-cross", "no-self", "no-attributes", "uniform-sampling"]),
               default=None,
               help="Train without cross-graph attention, without self-attention, without the "
@@ -619,7 +638,8 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
                               train_config=TrainConfig(epochs=epochs, max_steps=max_steps, seed=seed))
     finally:
         finish()
-    click.echo(to_json({"model": trained.version, "path": str(trained.path), "metrics": trained.metrics}))
+    click.echo(to_json({"model": trained.version, "edges_model": trained.stamp.model, "path": str(trained.path),
+                        "metrics": trained.metrics}))
 
 
 @cli.command()
@@ -762,13 +782,16 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
     """Why the model scores SOURCE_KEY and TARGET_KEY as it does: the score, and the
     neighbours (with relation and attention weight) that drove it on both sides.
 
-    Each key is the whole key, or a unique end of it after '/', '#' or ':' (for
+    Each key is the whole key (a key_property value; the loaded benchmarks' keys are their
+    entity ids, e.g. 0 and 10500), or a unique end of it after '/', '#' or ':' (for a key
     http://fr.dbpedia.org/resource/Paris: resource/Paris or Paris). A part that ends
     several keys is refused with a few of them named."""
+    from kgn_align import preflight
     from kgn_align.explaining import explain_pair, render
 
+    config = app.align_config(dataset, prefix)  # which graphs, first: the most basic question
     trained = app.load_model(model_path)
-    config = app.checked_config(dataset, prefix)
+    preflight.check(app.graph(), config)
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
 
 
@@ -1024,12 +1047,15 @@ cli.add_command(_backfill)
 # ------------------------------------------------------------------------------- demo
 @cli.command()
 @click.option("--dataset", default="dbp15k_fr_en", show_default=True,
-              type=click.Choice(["dbp15k_fr_en", "dbp15k_ja_en", "srprs_en_fr"]))
+              type=click.Choice(["dbp15k_fr_en", "dbp15k_ja_en", "srprs_en_fr"]),
+              help="The knowledge-graph benchmark the slice is cut from.")
 @click.option("--pairs", type=click.IntRange(min=50), default=5000, show_default=True,
               help="Size of the slice: about this many gold pairs (30% train, 70% held out) "
               "and their entities. Larger is slower; the whole set takes longer than 10 minutes.")
-@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Training epochs over the slice's seed pairs.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Lowest calibrated match probability written as a SAME_AS edge.")
 @click.option("--server", "kind", type=KIND_CHOICE, default="auto", show_default=True,
               help="Which graph server to start: neo4j (Java 17 + Maven), arcadedb (Python "
               "only), auto (neo4j where it can run). Ignored when NEO4J_URI is set.")

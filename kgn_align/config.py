@@ -109,6 +109,10 @@ class ConnectionConfig(_Model):
             host = parts.hostname
         except ValueError:
             raise ValueError("uri: not a valid URI (expected e.g. bolt://localhost:7687)") from None
+        if "://" not in uri:
+            uri = uri.rsplit("@", 1)[-1]  # never echo a password written into it
+            raise ValueError(f"uri: {uri!r} has no scheme: write it as bolt://{uri} "
+                             f"(or one of {', '.join(s + '://' for s in BOLT_SCHEMES)})")
         if parts.scheme not in BOLT_SCHEMES:
             raise ValueError(f"uri: scheme {parts.scheme + '://' if parts.scheme else '(none)'} is not "
                              f"one the Neo4j driver speaks: {', '.join(s + '://' for s in BOLT_SCHEMES)}")
@@ -221,7 +225,12 @@ def connection_from_env(base: ConnectionConfig | None = None,
     try:
         return ConnectionConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "environment")) from None
+        raise ConfigError(format_validation_error(exc, "connection settings", fields=CONNECTION_OPTIONS)) from None
+
+
+#: where each connection setting comes from, for errors: the CLI option and its variable
+CONNECTION_OPTIONS = {key: f"{key} (--{key.replace('_', '-')} or NEO4J_{key.upper()})"
+                      for key in ("uri", "user", "password", "database", "ca_file")}
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
@@ -229,15 +238,23 @@ def load_config(path: str | os.PathLike[str] | None = None,
                 overrides: dict[str, Any] | None = None) -> AlignConfig:
     """Read a TOML config (``path`` or ``$KGN_ALIGN_CONFIG``), then apply the environment."""
     env = dict(os.environ if env is None else env)
-    path = path or env.get(f"{ENV_PREFIX}CONFIG")
+    path = env.get(f"{ENV_PREFIX}CONFIG") if path is None else path
     data: dict[str, Any] = {}
-    source = "config"
+    source, text = "config", ""
     if path is not None:
         source = str(path)
+        if not str(path).strip():
+            raise ConfigError("--config / KGN_ALIGN_CONFIG is empty: give the path of a TOML file")
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_text(encoding="utf-8")
+            data = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a folder, not a TOML file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                              f"position {exc.start}): save it as UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if overrides:
@@ -245,7 +262,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
     try:
         config = AlignConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source, text=text)) from None
     return config.model_copy(update={"connection": connection_from_env(config.connection, env)})
 
 
@@ -259,16 +276,63 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """All problems at once, each with its dotted field name; never echoes secrets."""
+def format_validation_error(exc: ValidationError, source: str, *, text: str = "",
+                            fields: dict[str, str] | None = None) -> str:
+    """All problems at once, each with its dotted field name (and, given the TOML ``text``,
+    its line); an unknown key with its near miss, or, for a top-level key written below a
+    ``[table]``, where it belongs. ``fields``: how to name a field (e.g. its CLI option).
+    Never echoes secrets."""
     lines = [f"{source}: {exc.error_count()} problem(s) in configuration:"]
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = [str(p) for p in err["loc"]]
+        field = ".".join(loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         named = re.match(r"^([a-z_]+): (.*)$", msg)
-        if not err["loc"] and named:  # a model-level check that names its field
+        if not loc and named:  # a model-level check that names its field
             field, msg = named.groups()
+        if err["type"] == "extra_forbidden":
+            msg = _unknown_key(loc)
+        elif err["type"] in ("tuple_type", "list_type"):
+            msg = f"expected a list, e.g. {field.rsplit('.', 1)[-1]} = [\"title\"]"
         if "password" in field:
             msg = "invalid value"
-        lines.append(f"  - {field}: {msg}")
+        line = _line_of(text, loc)
+        where = f" (line {line})" if line else ""
+        lines.append(f"  - {(fields or {}).get(field, field)}{where}: {msg}")
     return "\n".join(lines)
+
+
+def _unknown_key(loc: list[str]) -> str:
+    """What to say about the unknown key at ``loc``: a near miss among the keys its table
+    takes, or that a top-level key was written below a table (TOML puts it in the table)."""
+    import difflib
+
+    models: dict[str, type[BaseModel]] = {"source": GraphSide, "target": GraphSide,
+                                          "sampling": SamplingConfig, "connection": ConnectionConfig}
+    key = loc[-1]
+    table = models.get(loc[0]) if len(loc) == 2 else AlignConfig if len(loc) == 1 else None
+    if table is None:
+        return f"unknown key {key!r}"
+    if table is not AlignConfig and key in AlignConfig.model_fields:
+        return (f"{key!r} is a top-level key: TOML reads a key below [{loc[0]}] as part of that "
+                f"table, so move it above the first [table]")
+    near = difflib.get_close_matches(key, list(table.model_fields), n=1, cutoff=0.75)
+    return f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else "") + \
+        f"; {'this table' if len(loc) == 2 else 'the top level'} takes: {', '.join(table.model_fields)}"
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """1-based line of the key at ``loc`` (``[table]``, then ``key = ...``) in TOML ``text``."""
+    if not text or not loc:
+        return None
+    table, key = (loc[0], loc[1]) if len(loc) >= 2 and loc[0] in ("source", "target", "sampling", "connection") \
+        else (None, loc[0])
+    current = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        header = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", line)
+        if header:
+            current = header.group(1)
+        elif current == table and re.match(rf"^{re.escape(key)}\s*=", line):
+            return number
+    return None

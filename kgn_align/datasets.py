@@ -70,9 +70,10 @@ def dataset_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
         if not path.is_dir() and "/" in name:
             raise ConfigError(f"no KG benchmark folder at {name} (it needs a {KG_MARKER} file)")
         if not path.is_dir() and name not in KG_DATASETS:
-            raise ConfigError(f"unknown dataset {name!r}: not a table benchmark "
-                              f"({', '.join(TABLE_DATASETS)}) and no KG-format folder {path} "
-                              f"(give a folder's path, --datasets PATH or {DATASETS_ENV})")
+            raise ConfigError(f"unknown dataset {name!r}: no KG-format folder {path} (those under "
+                              f"{root_path / 'kg'}: {', '.join(kg_names(root_path)) or 'none'}; "
+                              f"table benchmarks: {', '.join(TABLE_DATASETS)}; or give a folder's "
+                              f"path, --datasets PATH or {DATASETS_ENV})")
     if not path.is_dir():
         raise ConfigError(f"dataset {name!r} not found at {path} "
                           f"(give --datasets PATH or set {DATASETS_ENV})")
@@ -288,6 +289,8 @@ def read_kg(name: str, root: str | os.PathLike[str] | None = None, *,
     ``ref_ent_ids`` is then the held-out set), else ``split`` of ``ref_ent_ids`` (default:
     the first 30%, as DBP15K is published). A ``split`` for a folder with ``sup_ent_ids`` is
     an error: it would do nothing."""
+    if name in TABLE_DATASETS:
+        raise ConfigError(f"{name} is a table benchmark: load it with 'kgn-align load tables {name}'")
     path = dataset_dir(name, root)
     folder = path.name
     parts = folder.split("_")

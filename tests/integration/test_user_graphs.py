@@ -111,6 +111,8 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert done.exit_code == 0, done.output
     edges = [e for e in read_edges(graph, config) if e.review is None]
     assert edges, done.output  # before: 'pairs: 0 scored, 0 chosen, 0 created'
+    # train printed what the edges carry as 'model' (browser_same_as_by_model's $model)
+    assert {e.model for e in edges} == {json.loads(trained.stdout)["edges_model"]}
     right = sum(e.target == "freebase-" + e.source.split("-", 1)[1] for e in edges)
     assert right >= len(edges) // 2
     assert not {e.source for e in edges} & {f"imdb-{i}" for i in range(20)}  # reviewed sources

@@ -30,12 +30,16 @@ def test_help_explains_resuming() -> None:
     (["--changed-since", "2024-05-01T00:00:00"], "time zone"),
     (["--threshold", "1.5"], "threshold"),
     (["--policy", "nearest"], "policy"),
-    (["--run-id", "bad id!"], "run_id"),
+    (["--run-id", "bad id!"], "Invalid value for '--run-id': 'bad id!': use 1-128 of A-Z a-z 0-9 _ . : -"),
+    (["--run-id", "x" * 129], "Invalid value for '--run-id'"),
+    (["--type", "Bad Label"], "Invalid value for '--type': 'Bad Label' is not a valid identifier"),
+    (["--changed-property", "up dated"], "Invalid value for '--changed-property': 'up dated' is not"),
 ])
 def test_bad_options_exit_2(config_file: Path, args: list[str], message: str) -> None:
     result = CliRunner().invoke(backfill, ["--config", str(config_file), "--scorer", "names", *args])
     assert result.exit_code == 2
     assert message in result.output
+    assert "pydantic" not in result.output and "BackfillOptions" not in result.output
 
 
 def test_filter_and_option_models() -> None:

@@ -26,7 +26,8 @@ def test_credentials_in_the_uri_move_out_of_it() -> None:
 
 @pytest.mark.parametrize(("uri", "says"), [
     ("htp://localhost:7687", "scheme htp:// is not one the Neo4j driver speaks"),
-    ("localhost:7687", "is not one the Neo4j driver speaks"),
+    ("localhost:7687", "uri (--uri or NEO4J_URI): 'localhost:7687' has no scheme: write it as bolt://localhost:7687"),
+    (f"u:{SECRET}@localhost:7687", "has no scheme"),
     (f"bolt://u:{SECRET}@", "no host"),
 ])
 def test_bad_uris_are_one_clear_error_without_the_secret(uri: str, says: str) -> None:
@@ -178,3 +179,12 @@ def test_an_option_given_to_the_wrong_command_names_the_commands_that_take_it(ar
 def test_a_misspelt_option_keeps_clicks_near_miss() -> None:
     result = CliRunner().invoke(cli, ["backfill", "--treshold", "0.5"])
     assert result.exit_code == 2 and "Did you mean one of: '--threshold'" in result.output
+
+
+def test_explain_asks_which_graphs_before_which_model(tmp_path: Path) -> None:
+    """Neither --config nor --dataset, and no model trained yet: the first thing to mend is
+    which graphs (it said 'no model at ...', which training could not mend without them)."""
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "explain", "0", "1"],
+                                env={"KGN_ALIGN_CONFIG": None, "NEO4J_URI": ""})
+    assert result.exit_code == 1 and "say which graphs to align" in result.output
+    assert "no model" not in result.output

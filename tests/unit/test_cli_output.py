@@ -52,3 +52,14 @@ def test_datasets_option_after_the_sub_command(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["--home", str(tmp_path), *args], env={"NEO4J_URI": ""})
         assert result.exit_code == 1, (args, result.output)
         assert f"not found at {missing}" in result.output, (args, result.output)
+
+
+def test_server_stop_and_status_when_nothing_runs(tmp_path: Path) -> None:
+    """'server stop' says that nothing ran (it printed nothing); 'server status' keeps stdout
+    for its JSON and says 'none' on stderr, exit 3."""
+    stop = CliRunner().invoke(cli, ["--home", str(tmp_path), "server", "stop"])
+    assert stop.exit_code == 0
+    assert stop.stdout.strip() == f"no kgn-align server was running (looked in {tmp_path / 'servers'})"
+    status = CliRunner().invoke(cli, ["--home", str(tmp_path), "server", "status"])
+    assert status.exit_code == 3 and status.stdout == ""
+    assert "no kgn-align server running" in status.stderr

@@ -79,3 +79,23 @@ def test_own_plugin_is_built_and_mounted(services: dict[str, Any]) -> None:
     assert any(str(v).endswith(":/plugins") for v in services["neo4j"]["volumes"])
     assert services["neo4j"]["depends_on"]["plugin-build"]["condition"] == "service_completed_successfully"
     assert "kgn.*" in env(services["neo4j"])["NEO4J_dbms_security_procedures_unrestricted"]
+
+
+def test_worker_has_a_config_to_start_from_and_keeps_its_models(services: dict[str, Any]) -> None:
+    """The worker's config path is mounted from a folder whose committed example is a valid
+    configuration, and its home (models, run state) is a volume at the image user's home."""
+    from kgn_align.config import load_config
+
+    worker = services[WORKER]
+    config_path = env(worker)["KGN_ALIGN_CONFIG"]
+    mounts = [str(v).split(":") for v in worker["volumes"]]
+    host = next(h for h, inside, *_ in mounts if config_path.startswith(inside.rstrip("/") + "/"))
+    example = ROOT / host / "kgn-align.example.toml"
+    assert example.is_file(), f"{example} is what the compose file tells users to copy"
+    config = load_config(example, env={})
+    assert config.source.label and config.target.label
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    user = re.search(r"^USER (\w+)", dockerfile, re.M).group(1)  # type: ignore[union-attr]
+    home = f"/home/{user}/.kgn-align"
+    assert any(inside == home for _, inside, *_ in mounts), "models would be lost with the container"
+    assert f"mkdir -p {home}" in dockerfile  # a new named volume takes the folder's owner

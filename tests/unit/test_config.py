@@ -92,6 +92,30 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", env={})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[source\n"), env={})
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('key_property = "cl\u00e9"\n'.encode("latin-1") + BASE.encode())
+    with pytest.raises(ConfigError, match=r"latin.toml: not UTF-8 text \(byte 0xe9 at position 18\)"):
+        load_config(latin, env={})
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path, env={})
+    with pytest.raises(ConfigError, match="KGN_ALIGN_CONFIG is empty"):
+        load_config("", env={})
+
+
+def test_usual_toml_mistakes_are_named_with_their_line_and_fix(tmp_path: Path) -> None:
+    """A misspelt key with its near miss, a top-level key written below [target] (TOML puts
+    it in that table), a string where a list belongs; each with its line in the file."""
+    text = 'key_propety = "key"\nname_properties = "title"\n' + BASE + 'relationship_types = ["X"]\n'
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    said = str(err.value)
+    assert "key_propety (line 1): unknown key 'key_propety' (did you mean 'key_property'?)" in said
+    assert 'name_properties (line 2): expected a list, e.g. name_properties = ["title"]' in said
+    assert ("target.relationship_types (line 13): 'relationship_types' is a top-level key: "
+            "TOML reads a key below [target] as part of that table") in said
+    with pytest.raises(ConfigError, match=r"sampling.seeed \(line \d+\): unknown key 'seeed' "
+                                          r"\(did you mean 'seed'\?\)"):
+        load_config(write(tmp_path, BASE + "[sampling]\nseeed = 1\n"), env={})
 
 
 def test_attribute_properties_are_checked_against_the_names() -> None:

@@ -57,6 +57,13 @@ def test_unknown_dataset_and_missing_folder(tmp_path: Path) -> None:
         datasets.dataset_dir("imdb", tmp_path)
     with pytest.raises(ConfigError, match="not found"):
         datasets.dataset_dir("dbp15k_fr_en", tmp_path)
+    # the folders that are there are named; a table benchmark read as a KG says which loader
+    (tmp_path / "kg" / "mine").mkdir(parents=True)
+    (tmp_path / "kg" / "mine" / "ent_ids_1").write_text("0\ta\n")
+    with pytest.raises(ConfigError, match=r"unknown dataset 'imdb': .*\(those under .*kg: mine;"):
+        datasets.dataset_dir("imdb", tmp_path)
+    with pytest.raises(ConfigError, match="dblp_acm is a table benchmark: load it with 'kgn-align load tables dblp_acm'"):
+        datasets.read_kg("dblp_acm", tmp_path)
 
 
 def test_real_dbp15k_split_and_names() -> None:
