@@ -54,6 +54,7 @@ from kgn_align.writeback import (
     WriteReport,
     labelled_pairs,
     merge_step,
+    read_edges,
     retract_step,
     report_from,
     rows_of,
@@ -90,6 +91,11 @@ class BackfillFilter(BaseModel):
     keys: tuple[str, ...] | None = None
     changed_since: datetime | None = None
     changed_property: Identifier = "updatedAt"
+
+    @property
+    def partial(self) -> bool:
+        """True when the filter may leave source entities out."""
+        return self.entity_type is not None or self.keys is not None or self.changed_since is not None
 
     @field_validator("keys")
     @classmethod
@@ -290,6 +296,12 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     log.info("backfill %s: %d source entities selected", options.run_id, len(keys))
     settings = getattr(scorer, "settings", None)
     reviews = Reviews(labelled_pairs(graph, config))
+    if options.policy is Policy.ONE_TO_ONE and flt.partial:
+        # a run over some sources (a 'changed' job, --key, --type): the other sources' model
+        # edges keep their targets, and one-to-one must hold across them too
+        chosen = set(keys)
+        reviews.held_targets = {e.target for e in read_edges(graph, config)
+                                if e.review is None and e.source not in chosen}
     scorer = _Reviewed(scorer, reviews, options.policy)
     skipped = len(reviews.accepted_sources & set(keys))
     if options.dry_run is not None:

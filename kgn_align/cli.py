@@ -795,6 +795,17 @@ def explain(app: App, source_key: str, target_key: str, dataset: str | None, pre
     click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
 
 
+def job_options(job_id: str, params: Any, threshold: float, policy: Policy) -> Any:
+    """The BackfillOptions of a job: what its params say, the worker's ``threshold`` and
+    ``policy`` where they say nothing (change capture's 'changed' jobs never do)."""
+    from kgn_align.backfill import BackfillOptions
+
+    given = params.model_fields_set
+    return BackfillOptions(run_id=params.run_id or f"job-{job_id}",
+                           policy=params.policy if "policy" in given else policy,
+                           threshold=params.threshold if "threshold" in given else threshold)
+
+
 def job_line(outcome: Any) -> str:
     """One line per ended job: ``job ID KIND: STATUS in S s, edges: N created, N updated,
     N retracted[ (error)]``."""
@@ -804,6 +815,9 @@ def job_line(outcome: Any) -> str:
     if outcome.error:
         first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else ""
         line += f" ({first[:200]})"
+    elif r.get("status") == "already-done":
+        line += (f" (run {r.get('run_id')!r} was already complete: nothing aligned; give each "
+                 "request a new run_id, or none)")
     return line
 
 
@@ -822,9 +836,16 @@ def job_line(outcome: Any) -> str:
               "'changed' job re-scores only what its change touched, and run a 'changed' job's "
               "path dry (nothing written) so the server has planned its queries (startup takes "
               "longer). Default: on, off with --burst.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Lowest score written by jobs whose params do not say (all 'changed' jobs "
+              "from change capture): set it as for your backfills, or edits undo their choice.")
+@click.option("--policy", type=click.Choice([p.value for p in Policy]), default="best", show_default=True,
+              help="Policy of jobs whose params do not say (all 'changed' jobs from change capture); "
+              "one-to-one also keeps the targets other sources' edges hold.")
 @click.pass_obj
 def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, burst: bool,
-           max_jobs: int | None, lease: float, poll: float, warm: bool | None) -> None:
+           max_jobs: int | None, lease: float, poll: float, warm: bool | None, threshold: float,
+           policy: str) -> None:
     """Run alignment jobs requested in the graph, until SIGTERM (or, with --burst, idle).
 
     \b
@@ -835,7 +856,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                              params: '{"threshold": 0.5}', requestedAt: datetime(), attempts: 0})
     Kinds: 'backfill' (params: threshold, policy, run_id, k) and 'changed' (queued by the
     plugin's change capture or the APOC trigger; params.nodeIds: re-align only the source
-    entities those nodes can affect; unchanged edges are left as they are). Between
+    entities those nodes can affect; unchanged edges are left as they are). A job whose
+    params leave out threshold or policy (every captured 'changed' job) takes the worker's
+    --threshold and --policy: give the ones your backfills use. A run_id names one
+    resumable run: a request naming a finished run does nothing (its line says so). Between
     'changed' jobs the worker keeps the sampled graph, the blocking results and the pair
     scores, and redraws only what a change touches; a 'backfill' job samples afresh (so do
     a new model and a change it cannot follow, such as a node created on a side; deleted
@@ -901,11 +925,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         return trained, params
 
     def options(job: Job, params: Any) -> BackfillOptions:
-        return BackfillOptions(run_id=params.run_id or f"job-{job.id}", policy=params.policy,
-                               threshold=params.threshold)
+        return job_options(job.id, params, threshold, Policy(policy))
 
     def result(summary: Any) -> dict[str, Any]:
-        return {"run_id": summary.run_id, "created": summary.writes.created,
+        return {"run_id": summary.run_id, "status": summary.status, "created": summary.writes.created,
                 "updated": summary.writes.updated, "unchanged": summary.writes.unchanged,
                 "retracted": summary.writes.retracted, "entities": summary.entities}
 
@@ -1008,13 +1031,16 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
 
     config = app.align_config(dataset, prefix)
     report = preflight.check(app.graph(), config)
-    reviews = [review for _, _, review in labelled_pairs(app.graph(), config)]
+    warnings = list(report.warnings)
+    reviews = [review for _, _, review in labelled_pairs(app.graph(), config, warnings)]
+    for said in warnings[len(report.warnings):]:
+        log.warning("%s", said)
     sides = {which: {"name": r.name, "entities": r.entities, "keyed": r.keyed, "named": r.named}
              for which, r in (("source", report.source), ("target", report.target))}
     click.echo(json.dumps({**sides, "accepted_pairs": reviews.count("accepted"),
                            "rejected_pairs": reviews.count("rejected"),
-                           "on_both_sides": report.on_both_sides, "warnings": report.warnings}, indent=2))
-    click.echo(f"the graph matches the configuration ({len(report.warnings)} warning(s))", err=True)
+                           "on_both_sides": report.on_both_sides, "warnings": warnings}, indent=2))
+    click.echo(f"the graph matches the configuration ({len(warnings)} warning(s))", err=True)
 
 
 @cli.command()

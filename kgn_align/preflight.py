@@ -121,6 +121,12 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             warnings.append(reach)
     if len(unused_by) == 2:  # a name property neither side has is a typo, not an alternative
         neither = [p for p in config.name_properties if p in unused_by["source"] and p in unused_by["target"]]
+        for side in (config.source, config.target):  # unless the entities' neighbours have it
+            if neither and side.property is not None:
+                on_neighbours = {r["property"] for r in graph.read(
+                    "preflight_neighbour_property",
+                    {"side_property": side.property, "side_value": side.value, "properties": neither})}
+                neither = [p for p in neither if p not in on_neighbours]
         if neither:
             warnings.append("no entity of either side has the name property "
                             + "; ".join(f"{p!r}{unused_by['source'][p]}" for p in neither))

@@ -224,6 +224,9 @@ class Reviews:
         self.accepted_sources: set[str] = set()
         self.accepted_targets: set[str] = set()
         self.rejected: set[tuple[str, str]] = set()
+        #: targets of model edges from sources outside a partial run: under ``one-to-one``
+        #: given to no source of the run either (set by the backfill)
+        self.held_targets: set[str] = set()
         for source, target, review in labelled:
             if review == "accepted":
                 self.accepted_sources.add(source)
@@ -240,7 +243,8 @@ class Reviews:
         return [p for p in pairs
                 if p.source not in self.accepted_sources
                 and (p.source, p.target) not in self.rejected
-                and not (one_to_one and p.target in self.accepted_targets)]
+                and not (one_to_one and (p.target in self.accepted_targets
+                                         or p.target in self.held_targets))]
 
 
 def shared_targets(pairs: Iterable[ScoredPair]) -> int:
@@ -372,10 +376,15 @@ def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> l
 REVIEWS = ("accepted", "rejected")
 
 
-def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, str]]:
+_said_odd_reviews: set[str] = set()  #: each such warning once per process (a job reads reviews twice)
+
+
+def labelled_pairs(graph: Graph, config: AlignConfig,
+                   warnings: list[str] | None = None) -> list[tuple[str, str, str]]:
     """(source key, target key, 'accepted' | 'rejected') from reviewed SAME_AS edges. Edges
     with another ``review`` value (a typo such as ``'Accepted'``) are left out with a
-    warning naming the values: the model never touches them, but they label nothing."""
+    warning naming the values: the model never touches them, but they label nothing. The
+    warning is appended to ``warnings`` when given, else logged (once per process)."""
     rows = graph.read("snapshot_labelled_pairs", {
         "source_property": config.source.property, "source_value": config.source.value,
         "target_property": config.target.property, "target_value": config.target.value,
@@ -384,9 +393,15 @@ def labelled_pairs(graph: Graph, config: AlignConfig) -> list[tuple[str, str, st
     odd = sorted({str(r["review"]) for r in rows if r["review"] not in REVIEWS})
     if odd:
         count = sum(r["review"] not in REVIEWS for r in rows)
-        log.warning("%d reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' "
-                    "(%s): the model leaves them alone, but they are neither accepted nor rejected; "
-                    "set r.review to one of the two", count, ", ".join(repr(v) for v in odd[:5]))
+        said = (f"{count} reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' "
+                f"({', '.join(repr(v) for v in odd[:5])}): the model leaves them alone, but they are "
+                "neither accepted nor rejected (and Browser's queries show them as alignments); set "
+                "r.review to one of the two")
+        if warnings is not None:
+            warnings.append(said)
+        elif said not in _said_odd_reviews:
+            _said_odd_reviews.add(said)
+            log.warning("%s", said)
     return [(str(r["source"]), str(r["target"]), r["review"]) for r in rows if r["review"] in REVIEWS]
 
 

@@ -33,6 +33,7 @@ from kgn_align.config import AlignConfig, ConnectionConfig
 from kgn_align.errors import ConfigError
 from kgn_align.graph import Graph
 from kgn_align.scorers import NameSimilarityScorer
+from kgn_align import writeback
 from kgn_align.writeback import ModelStamp, ScoredPair, labelled_pairs, read_edges
 
 STAMP = ModelStamp(model="names@test", method="name-similarity")
@@ -398,6 +399,7 @@ def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, r
         drv.execute_query("MATCH ()-[r:SAME_AS]->() WHERE elementId(r) = $id SET r.review = 'Accepted'",
                           id=odd["edgeId"], database_=connection.database)
     with caplog.at_level(logging.WARNING, logger="kgn_align.writeback"):
+        writeback._said_odd_reviews.clear()  # said once per process: the other server's run said it
         labelled = labelled_pairs(graph, loaded)
     assert "have a review other than 'accepted' or 'rejected' ('Accepted')" in caplog.text
     assert (odd["a"]["key"], odd["b"]["key"]) not in {(a, b) for a, b, _ in labelled}
@@ -509,3 +511,26 @@ def test_a_backfill_retracts_the_model_edges_it_no_longer_chooses(
     assert third.reviewed_sources == 1 and third.writes.retracted == 1
     after = {(e.source, e.target) for e in read_edges(graph, loaded) if e.model and e.review is None}
     assert after == {(s1, t4), (s4, t4)}
+
+
+def test_one_to_one_over_some_sources_keeps_the_others_targets(graph: Graph, loaded: AlignConfig,
+                                                              runs: list[str],
+                                                              kg_slice: datasets.KGDataset) -> None:
+    """A run over some sources (a 'changed' job, --key) under one-to-one gives none of them a
+    target a model edge from another source already holds: both want T, the second gets U."""
+    (s1, t), (s2, u) = [(str(a), str(b)) for a, b in kg_slice.test_pairs[:2]]
+
+    def wants_t(keys: Sequence[str]) -> list[ScoredPair]:
+        return [p for k in keys for p in (ScoredPair(source=k, target=t, score=0.9),
+                                          ScoredPair(source=k, target=u, score=0.8))]
+
+    runs += ["o2o-first", "o2o-second", "o2o-best"]
+    o2o = BackfillOptions(run_id="o2o-first", policy="one-to-one")
+    run_backfill(graph, loaded, wants_t, STAMP, o2o, BackfillFilter(keys=(s1,)))
+    run_backfill(graph, loaded, wants_t, STAMP, o2o.model_copy(update={"run_id": "o2o-second"}),
+                 BackfillFilter(keys=(s2,)))
+    edges = {(s, tg) for s, tg, *_ in model_edges(graph, loaded)}
+    assert edges == {(s1, t), (s2, u)}
+    # under best, sharing a target is allowed: s2 takes T too
+    run_backfill(graph, loaded, wants_t, STAMP, BackfillOptions(run_id="o2o-best"), BackfillFilter(keys=(s2,)))
+    assert {(s, tg) for s, tg, *_ in model_edges(graph, loaded)} == {(s1, t), (s2, t)}

@@ -152,6 +152,13 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     per_side = config.model_copy(update={"name_properties": ("title", "film_title", "titel")})
     names_warned = [w for w in check(graph, per_side).warnings if "name property" in w]
     assert names_warned == ["no entity of either side has the name property 'titel' (did you mean 'title'?)"]
+    # one only the entities' neighbours (the directors) have is read for their names: no typo
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (p:Person) WHERE p.graph STARTS WITH $ns SET p.full_name = p.title", ns=ns,
+                          database_=connection.database)
+    for_neighbours = config.model_copy(update={"name_properties": ("title", "full_name", "titel")})
+    names_warned = [w for w in check(graph, for_neighbours).warnings if "name property" in w]
+    assert names_warned == ["no entity of either side has the name property 'titel' (did you mean 'title'?)"]
     bad_type = config.model_copy(update={"relationship_types": ("ACTED_IN",)})
     with pytest.raises(ConfigError, match="relationship_types: 'ACTED_IN'$"):
         check(graph, bad_type)
@@ -182,6 +189,17 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
                                "named": len(TITLES)}
     assert (found["accepted_pairs"], found["rejected_pairs"], found["on_both_sides"]) == (20, 0, [])
     assert "the graph matches the configuration" in checked.stderr
+    # a review value that is no label (a reviewer's typo) is one of check's warnings
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (:Movie {key: 'imdb-0'})-[r:SAME_AS]->() WHERE r.review = 'accepted' "
+                          "AND startNode(r).graph STARTS WITH $ns SET r.review = 'Rejected'", ns=ns,
+                          database_=connection.database)
+    checked = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(good), "check"],
+                                 env=_env(connection))
+    found = json.loads(checked.stdout)
+    assert found["accepted_pairs"] == 19 and "(1 warning(s))" in checked.stderr
+    assert any("1 reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' ('Rejected')"
+               in w for w in found["warnings"])
 
 
 def test_duplicate_keys_and_nodes_on_both_sides(movies, graph: Graph, connection) -> None:

@@ -36,3 +36,28 @@ def test_typed_values_and_defaults() -> None:
     changed = jobs.parse("changed", {"nodeIds": ["a", "b"], "total": 5})
     assert isinstance(changed, jobs.ChangedParams) and not changed.complete
     assert jobs.parse("changed", {"nodeIds": ["a"]}).complete
+
+
+def test_jobs_that_do_not_say_take_the_workers_threshold_and_policy() -> None:
+    """Change capture queues 'changed' jobs with node ids only: they must not fall back to
+    0.5 / best when the worker runs with the settings of the user's backfills."""
+    from kgn_align.cli import job_options
+
+    captured = jobs.parse("changed", '{"nodeIds": ["4:abc:1"]}')
+    opts = job_options("j1", captured, 0.3, Policy.ONE_TO_ONE)
+    assert (opts.threshold, opts.policy, opts.run_id) == (0.3, Policy.ONE_TO_ONE, "job-j1")
+    said = jobs.parse("backfill", '{"threshold": 0.5, "policy": "best", "run_id": "nightly"}')
+    opts = job_options("j2", said, 0.3, Policy.ONE_TO_ONE)
+    assert (opts.threshold, opts.policy, opts.run_id) == (0.5, Policy.BEST, "nightly")
+
+
+def test_a_job_on_a_finished_run_says_it_did_nothing() -> None:
+    from types import SimpleNamespace
+
+    from kgn_align.cli import job_line
+
+    outcome = SimpleNamespace(id="j3", kind="backfill", status="done", seconds=0.8, error=None,
+                              result={"run_id": "nightly", "status": "already-done", "created": 0})
+    assert "run 'nightly' was already complete: nothing aligned" in job_line(outcome)
+    outcome.result["status"] = "done"
+    assert "already complete" not in job_line(outcome)
