@@ -910,10 +910,14 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         except OSError:
             return app.load_model(model_path)  # says clearly that there is no model
         if stamp not in loaded:
+            before = next(iter(loaded.values())).version if loaded else None
             loaded.clear()
             cache.clear(names=True)  # vectors belong to one featurizer
             kept.clear()  # trees are drawn as the model was trained
             loaded[stamp] = app.load_model(path)
+            if before is not None and loaded[stamp].version != before:
+                click.echo(f"worker: new model {loaded[stamp].version} (was {before}): this job "
+                           "samples and scores afresh", err=True)
         return loaded[stamp]
 
     def prepare(job: Job) -> tuple[TrainedModel, Any]:

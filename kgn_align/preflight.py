@@ -204,6 +204,11 @@ def _value_hint(graph: Graph, side: GraphSide) -> str:
     values = [r["value"] for r in graph.read("preflight_side_values",
                                              {"side_property": side.property, "sample": SAMPLE,
                                               "limit": 1000}, {"label": side.label})]
+    if not values:  # no node with the label has the filter property: a misspelt property?
+        keys = [r["key"] for r in graph.read("preflight_property_keys",
+                                             {"side_property": None, "side_value": None, "sample": SAMPLE},
+                                             {"label": side.label})]
+        return f" (no {side.label!r} node has a property {side.property!r}{did_you_mean(side.property, keys)})"
     wanted = str(side.value)
     prefixed = sorted(v for v in values if v.endswith(wanted) and v != wanted)
     if prefixed:

@@ -245,6 +245,15 @@ class Worker:
         except LeaseLost as exc:
             log.warning("%s", exc)  # the new owner records the outcome
             return "lost", None, str(exc)
+        except KeyboardInterrupt:  # a second stop request: hand the job back now, not at lease end
+            try:
+                self.graph.write("worker_finish", {
+                    "id": job.id, "worker": self.name, "status": "queued", "result": None,
+                    "error": "the worker was stopped during the job; queued again", "not_before": None})
+                log.warning("job %s handed back to the queue: the next worker resumes it", job.id)
+            except Exception as exc:  # the server away: the lease runs out, and it is taken then
+                log.warning("job %s stays claimed until its lease runs out (%s)", job.id, exc)
+            raise
         except Exception as exc:  # any other failure is worth another try
             delay = self.retry.delay(job.attempts)
             # kgn-align's own errors say what is wrong in words; anything else by its type too
@@ -290,5 +299,5 @@ class Worker:
                 self.execute(job)
                 ran += 1
         finally:
-            log.info("worker %s stopped after %d job(s)", self.name, ran)
+            log.debug("worker %s stopped after %d job(s)", self.name, ran)  # the CLI prints it
         return ran

@@ -113,6 +113,10 @@ def test_request_alignment_queues_a_job_the_worker_reads(driver: neo4j.Driver) -
         assert [(r["jobId"], r["status"]) for r in listed] == [(rec["jobId"], "queued")]
         queued = driver.execute_query("CALL kgn.jobs('queued') YIELD jobId RETURN collect(jobId) AS ids")
         assert rec["jobId"] in queued.records[0]["ids"]
+        # a status no job takes is an error naming those there are, not an empty list
+        with pytest.raises(neo4j.exceptions.ClientError,
+                           match=r"kgn.jobs: no job status 'finished' \(statuses: queued, running, done, failed"):
+            driver.execute_query("CALL kgn.jobs('finished') YIELD jobId RETURN jobId")
     finally:
         driver.execute_query("MATCH (j:AlignmentJob {id: $id}) DELETE j", id=rec["jobId"])
 

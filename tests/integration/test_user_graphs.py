@@ -144,6 +144,10 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     with pytest.raises(ConfigError, match=r"its nodes have graph = '.+/imdb': loaded with --prefix '.+/'\?") as err:
         check(graph, unprefixed)
     assert "did you mean 'Movie'" not in str(err.value)
+    # a misspelt filter property is named with its near miss
+    misspelt = config.model_copy(update={"source": config.source.model_copy(update={"property": "grap"})})
+    with pytest.raises(ConfigError, match=r"no 'Movie' node has a property 'grap' \(did you mean 'graph'\?\)"):
+        check(graph, misspelt)
     # name properties are alternatives: one only the target has is no warning; a typo is,
     # once, with its near miss
     with _driver(connection) as drv:

@@ -131,6 +131,29 @@ def test_stop_request_finishes_current_job(graph: Graph, jobs: list[str], namesp
     assert statuses == ["done", "queued", "queued"]
 
 
+def test_a_second_stop_request_hands_the_job_back_at_once(graph: Graph, jobs: list[str],
+                                                          namespace: str) -> None:
+    """Two Ctrl-C mid-job stop the worker at once; the job goes back to the queue for the
+    next worker instead of staying 'running' under a dead worker until its lease ends."""
+    kind = f"{namespace}stop-now"
+    jobs.append(request(graph, kind, {}))
+    holder: dict[str, Worker] = {}
+
+    def handler(j: Job) -> dict:
+        holder["w"].request_stop()
+        holder["w"].request_stop()  # raises KeyboardInterrupt, as a second SIGINT does
+        return {"finished": True}
+
+    holder["w"] = Worker(graph, {kind: handler}, lease_seconds=600)
+    with pytest.raises(KeyboardInterrupt):
+        holder["w"].run()
+    left = job(graph, jobs[0])
+    assert left["status"] == "queued" and "stopped during the job" in left["error"]
+    ran: list[str] = []
+    assert Worker(graph, {kind: lambda j: ran.append(j.id) or {}}).run(burst=True) == 1
+    assert ran == jobs and job(graph, jobs[0])["status"] == "done"
+
+
 def test_poison_jobs_fail_at_once_and_never_stall_the_queue(graph: Graph, jobs: list[str],
                                                              namespace: str) -> None:
     kind = f"{namespace}work"

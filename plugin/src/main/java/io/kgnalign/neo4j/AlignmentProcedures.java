@@ -1,5 +1,6 @@
 package io.kgnalign.neo4j;
 
+import java.util.List;
 import java.util.stream.Stream;
 import org.neo4j.graphdb.Node;
 import org.neo4j.graphdb.ResourceIterator;
@@ -61,6 +62,9 @@ public class AlignmentProcedures {
         return Stream.of(new JobId(AlignmentJobs.queue(tx, kind, normalised)));
     }
 
+    /** The statuses a job takes, in the order it passes through them. */
+    static final List<String> STATUSES = List.of("queued", "running", "done", "failed");
+
     /**
      * Lists alignment jobs, newest {@code requestedAt} first.
      *
@@ -68,11 +72,17 @@ public class AlignmentProcedures {
      *               {@code 'done'}, {@code 'failed'}); {@code null} (the default) or {@code ''}
      *               for all
      * @return one row per job; see {@link JobRecord} for the columns
+     * @throws InvalidJobRequestException for another status (a typo such as {@code 'finished'}
+     *         or {@code 'DONE'} would list nothing)
      */
     @Procedure(name = "kgn.jobs", mode = Mode.READ)
     @Description("kgn.jobs(status = null) - kgn-align alignment jobs, newest first; all, or those with this status.")
     public Stream<JobRecord> jobs(@Name(value = "status", defaultValue = NO_STATUS) String status) {
         boolean all = status == null || status.isEmpty() || NO_STATUS.equals(status);
+        if (!all && !STATUSES.contains(status)) {
+            throw new InvalidJobRequestException("kgn.jobs: no job status '%s' (statuses: %s; null for all)"
+                    .formatted(status, String.join(", ", STATUSES)));
+        }
         try (ResourceIterator<Node> nodes = all
                 ? tx.findNodes(AlignmentJobs.JOB)
                 : tx.findNodes(AlignmentJobs.JOB, "status", status)) {
