@@ -277,7 +277,7 @@ datasets_option = click.option(
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="KGN_ALIGN_CONFIG",
               help="TOML file describing the two graphs to align (see README). [env: KGN_ALIGN_CONFIG]")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KGN_ALIGN_HOME",
-              default=DEFAULT_HOME, show_default=True,
+              default=DEFAULT_HOME, show_default="~/.kgn-align",
               help="Where kgn-align keeps its servers' data, models and run state. [env: KGN_ALIGN_HOME]")
 @click.option("--uri", envvar="NEO4J_URI", help="Bolt URI of the graph server. [env: NEO4J_URI] "
               "Without it, the server started by 'kgn-align server start' is used.")

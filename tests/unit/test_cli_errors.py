@@ -160,7 +160,7 @@ def test_evaluate_summary_has_a_line_per_method() -> None:
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--threshold", "0.5", "backfill"], "No such option '--threshold' before the command: it is an "
-     "option of 'evaluate', 'backfill', 'demo'; give it after the command's name (kgn-align evaluate "
+     "option of 'evaluate', 'worker', 'backfill', 'demo'; give it after the command's name (kgn-align evaluate "
      "--threshold ...)"),
     (["backfill", "--epochs", "3"], "No such option '--epochs' for 'backfill': it is an option of "
      "'train', 'demo'"),
