@@ -188,6 +188,10 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         from kgn_align.scoring import TrainedModel
 
         trained = TrainedModel.load(model_path or models_dir / "latest.pt")
+        # the latest model is whatever was trained last, on any graph: one of another graph
+        # would rewrite every edge with scores that mean nothing here; given by name, it is the
+        # user's choice (and warned about)
+        trained.refuse_unfamiliar = model_path is None
     preflight.check(graph, config)
     click.echo(f"run id: {options.run_id}", err=True)
     if scorer == "gnn":

@@ -1091,7 +1091,8 @@ cli.add_command(_backfill)
               "only), auto (neo4j where it can run). Ignored when NEO4J_URI is set.")
 @datasets_option
 @click.option("--keep-server", is_flag=True, help="Leave the server running to explore the "
-              "edges in Neo4j Browser (stop it later with 'kgn-align server stop').")
+              "edges in Neo4j Browser (neo4j; ArcadeDB serves Bolt only: any Cypher client) or "
+              "with the commands it prints (stop it later with 'kgn-align server stop').")
 @click.pass_obj
 def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind: str,
          keep_server: bool) -> None:
@@ -1118,12 +1119,14 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
     t0 = time.perf_counter()
     ds = datasets.read_kg(dataset, app.datasets).slice(pairs)  # the data first: before slow work
     started = None
+    browser: str | None = None  # Neo4j serves Browser; ArcadeDB's Bolt server has none
     if app.connection.uri is None:
         server_ = server_for(_kind(kind), app.home)
         click.echo(f"[1/6] starting the {server_.kind} graph server in {server_.data_dir} ...")
         already = server_.state() is not None
         state = server_.start()
         started = None if already else server_
+        browser = state.browser_url
         click.echo(f"      {_describe(state)}")
         if started is not None and not keep_server:
             click.echo("      (it stops when the demo ends; its data stays for the next 'kgn-align "
@@ -1178,8 +1181,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
             finish()
         w = summary.writes
         click.echo(f"      {w.created} created, {w.updated} updated, {w.unchanged} unchanged, "
-                   f"{w.retracted} retracted, {w.reviewed} reviewed edges left alone "
-                   f"({summary.seconds:.0f} s)")
+                   f"{w.retracted} retracted; {summary.reviewed_sources} source(s) with a reviewed "
+                   f"(accepted) SAME_AS got no model edge ({summary.seconds:.0f} s)")
         click.echo("[6/6] reading the edges back and checking them against the held-out pairs ...")
         metrics = judge_graph_edges(graph, config, Gold({str(a): str(b) for a, b in ds.test_pairs}),
                                     trained.stamp.model)
@@ -1188,13 +1191,20 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
         click.echo(to_json({"dataset": dataset, "pairs": pairs, "model": trained.version,
                             "threshold": threshold, "held_out": metrics,
                             "seconds": round(time.perf_counter() - t0, 1)}))
+        if browser:
+            look = f"in Neo4j Browser ({browser}) or any Cypher client"
+        elif app.connection.uri is None:  # the embedded ArcadeDB server: Bolt only
+            look = ("with any Cypher client (this server serves no Neo4j Browser; 'kgn-align demo "
+                    "--server neo4j' starts one that does)")
+        else:
+            look = "in Neo4j Browser or any Cypher client"
         click.echo(
-            "\nLook at the edges in Neo4j Browser (its address is above) or any Cypher client:\n"
+            f"\nLook at the edges {look}:\n"
             "  MATCH (a:Entity)-[r:SAME_AS]->(b:Entity)\n"
             f"  WHERE r.model = '{trained.stamp.model}'\n"
             "  RETURN a.name, b.name, r.score ORDER BY r.score DESC LIMIT 25\n"
             "and why one pair scored as it did:\n"
-            f"  kgn-align explain --dataset {dataset} --prefix {prefix} "
+            f"  kgn-align explain --dataset {dataset} --prefix {prefix} --model {trained.path} "
             f"{edges[0].source if edges else '<source key>'} {edges[0].target if edges else '<target key>'}")
         if started is not None and keep_server:
             click.echo(f"\n(the {started.kind} server keeps running: 'kgn-align server stop' ends it)")

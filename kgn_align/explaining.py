@@ -103,6 +103,17 @@ def resolve_key(graph: Graph, config: AlignConfig, side: GraphSide, text: str) -
     return pick_key(text, side.name, int(row["total"] or 0), [str(k) for k in row["keys"]])
 
 
+def _swapped(graph: Graph, config: AlignConfig, source_key: str, target_key: str) -> str:
+    """A hint when the two keys name entities of the other sides: given in the wrong order."""
+    try:
+        resolve_key(graph, config, config.target, source_key)
+        resolve_key(graph, config, config.source, target_key)
+    except KeyNotFound:
+        return ""
+    return (f"; {source_key!r} is a {config.target.name!r} key and {target_key!r} a "
+            f"{config.source.name!r} one: give the source key first")
+
+
 @dataclass
 class _Side:
     store: TreeStore
@@ -135,8 +146,11 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
                  target_key: str) -> Explanation:
     """Score one pair with attention recorded. Each key may be the whole key or a unique
     end of it (:func:`resolve_key`); the explanation carries the whole keys."""
-    source_key = resolve_key(graph, config, config.source, source_key)
-    target_key = resolve_key(graph, config, config.target, target_key)
+    try:
+        source_key = resolve_key(graph, config, config.source, source_key)
+        target_key = resolve_key(graph, config, config.target, target_key)
+    except KeyNotFound as exc:
+        raise KeyNotFound(f"{exc}{_swapped(graph, config, source_key, target_key)}") from None
     sampler = Sampler(graph, config, model_sampling(config, trained))
     a = _side(graph, config, sampler, config.source, source_key, trained)
     b = _side(graph, config, sampler, config.target, target_key, trained)

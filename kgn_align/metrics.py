@@ -76,6 +76,14 @@ def best_f1(scores: Tensor, labels: Tensor) -> tuple[float, float]:
     return float(f1[i]), float(thresholds[i])
 
 
+def threshold_text(threshold: float, decimals: int = 4) -> str:
+    """``threshold`` written for ``--threshold``: rounded *down*, so that every edge at or
+    above the threshold it was read from stays at or above the one written (0.985913 ->
+    '0.9859'; rounding to nearest gave 0.99, which drops it)."""
+    scale = 10 ** decimals
+    return f"{math.floor(threshold * scale) / scale:.{decimals}f}"
+
+
 def classification_metrics(scores: Tensor, labels: Tensor) -> dict[str, float]:
     f1, threshold = best_f1(scores, labels)
     return {"pr_auc": pr_auc(scores, labels), "best_f1": f1, "threshold": threshold}
@@ -104,7 +112,7 @@ def plot_pr_curve(scores: Tensor, labels: Tensor, path: str | Path, *, title: st
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    summary = f"PR-AUC {pr_auc(scores, labels):.3f}, best F1 {f1:.3f} at score >= {threshold:.2f}"
+    summary = f"PR-AUC {pr_auc(scores, labels):.3f}, best F1 {f1:.3f} at score >= {threshold_text(threshold)}"
     if reliability:
         rel = axes[0][1]
         rel.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)

@@ -124,6 +124,9 @@ class TrainedModel:
     attributes: list[str] = field(default_factory=list)
     #: the tree-shaping sampling settings it was trained with (empty: older checkpoints)
     sampling: dict[str, object] = field(default_factory=dict)
+    #: refuse, not warn, when it is a model of another graph (:meth:`check_relations`): set
+    #: for the model a backfill takes by default (the latest trained, on whatever graph)
+    refuse_unfamiliar: bool = False
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | None = None) -> TrainedModel:
@@ -153,9 +156,17 @@ class TrainedModel:
         """Warn (once per process and model) when most neighbours sampled in ``stores`` are
         linked by relationship types the model was not trained on: a model of another graph
         or configuration, whose relation embeddings would read them all as unknown."""
-        if self.version in _warned_unfamiliar:
+        if self.version in _warned_unfamiliar and not self.refuse_unfamiliar:
             return  # said already: the worker asks for every job, and counting is not free
         share, unknown = unfamiliar_relations(stores, self.relations)
+        if share > UNFAMILIAR_SHARE and self.refuse_unfamiliar:
+            from kgn_align.errors import ConfigError
+
+            raise ConfigError(
+                f"the latest model ({self.version}) was trained on another graph: {100 * share:.0f}% of "
+                f"the sampled neighbours here are linked by relationship types it does not know "
+                f"({', '.join(unknown[:5])}); nothing was written: give --model with the checkpoint "
+                f"trained for this graph (the models are in {self.path.parent}), or train again")
         if share > UNFAMILIAR_SHARE and self.version not in _warned_unfamiliar:
             _warned_unfamiliar.add(self.version)
             log.warning("model %s was trained on other relationship types: %.0f%% of the sampled "

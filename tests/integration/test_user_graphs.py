@@ -125,8 +125,22 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     with caplog.at_level(logging.WARNING, logger="kgn_align.scoring"):
         shown = runner.invoke(cli, [*base, "explain", "imdb-25", "freebase-25"], env=_env(connection))
     assert shown.exit_code == 0, shown.output
+    swapped = runner.invoke(cli, [*base, "explain", "freebase-25", "imdb-25"], env=_env(connection))
+    assert swapped.exit_code == 1 and ("'freebase-25' is a 'freebase' key and 'imdb-25' a 'imdb' one: "
+                                       "give the source key first") in swapped.output, swapped.output
     assert "was trained on other relationship types: 100% of the sampled neighbours here are " \
            "linked by types it does not know (MADE)" in caplog.text
+    # a backfill does not write with the latest model taken by default when it is one of
+    # another graph; given by --model it is the user's choice, and goes ahead
+    before = {(e.source, e.target, e.score) for e in read_edges(graph, config)}
+    refused = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3"], env=_env(connection))
+    assert refused.exit_code == 1 and f"the latest model ({version}) was trained on another graph" \
+        in refused.output, refused.output
+    assert "give --model" in refused.output
+    assert {(e.source, e.target, e.score) for e in read_edges(graph, config)} == before
+    chosen = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3", "--model",
+                                 str(models / f"{version}.pt")], env=_env(connection))
+    assert chosen.exit_code == 0, chosen.output
 
 
 def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Graph, connection,

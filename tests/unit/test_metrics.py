@@ -61,3 +61,12 @@ def test_pr_curve_with_reliability_diagram_is_wider(tmp_path):
     alone = plot_pr_curve(scores, labels, tmp_path / "pr.png")
     both = plot_pr_curve(scores, labels, tmp_path / "both.png", reliability=bins)
     assert Image.open(both).size[0] == 2 * Image.open(alone).size[0]
+
+
+def test_the_best_threshold_is_written_rounded_down():
+    """A threshold read off the PR curve, given back as --threshold, keeps every edge it
+    counted: 0.985913 must not be shown as 0.99."""
+    from kgn_align.metrics import threshold_text
+
+    assert threshold_text(0.985913) == "0.9859" and float(threshold_text(0.985913)) <= 0.985913
+    assert threshold_text(0.5) == "0.5000" and threshold_text(1.0) == "1.0000"
