@@ -164,6 +164,9 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
                                   throttle=throttle)
     except ValidationError as exc:
         raise _bad_option(exc) from None
+    if threshold >= 1.0 and dry_run is None:
+        log.warning("--threshold 1: only pairs scored exactly 1 are written, and every other model "
+                    "edge of the selected sources is retracted; see what it would do with --dry-run FILE")
     if app is not None:
         if datasets_dir is not None:
             app.datasets = datasets_dir

@@ -872,7 +872,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     from kgn_align import jobs
     from kgn_align.backfill import BackfillFilter, BackfillOptions, RunConflict, run_backfill
     from kgn_align.changes import forget_changed
-    from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel
+    from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel, UnfamiliarModel
     from kgn_align.snapshot import Snapshot, refreshed, take
     from kgn_align.timing import StageClock
     from kgn_align.worker import Job, PermanentJobError, Worker
@@ -915,6 +915,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             cache.clear(names=True)  # vectors belong to one featurizer
             kept.clear()  # trees are drawn as the model was trained
             loaded[stamp] = app.load_model(path)
+            loaded[stamp].refuse_unfamiliar = model_path is None  # as backfill: not another graph's
             if before is not None and loaded[stamp].version != before:
                 click.echo(f"worker: new model {loaded[stamp].version} (was {before}): this job "
                            "samples and scores afresh", err=True)
@@ -948,7 +949,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         trained, params = prepare(job)
         try:
             return backfill(job, trained, params, params.k)
-        except RunConflict as exc:  # the run id names a run with other settings: no retry mends it
+        except (RunConflict, UnfamiliarModel) as exc:  # no retry mends either
             raise PermanentJobError(str(exc)) from None
 
     def realign(trained: TrainedModel, node_ids: list[str], run: BackfillOptions,
@@ -972,6 +973,12 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         return {**done, "sources": keys[:CHANGED_KEYS_SHOWN], "stages_s": clock.laps}
 
     def run_changed(job: Job) -> dict[str, Any]:
+        try:
+            return _run_changed(job)
+        except UnfamiliarModel as exc:
+            raise PermanentJobError(str(exc)) from None
+
+    def _run_changed(job: Job) -> dict[str, Any]:
         trained, params = prepare(job)
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)

@@ -65,6 +65,7 @@ from kgn_align.assignment import (
 from kgn_align.candidates import CONTEXT_BETA, CandidateCache, Candidates, search_cached, search_pool
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.config import CANDIDATES_PER_SOURCE
+from kgn_align.errors import ConfigError
 from kgn_align.features import NgramFeaturizer
 from kgn_align.memory import release_free_memory
 from kgn_align.model.inputs import SideInputs
@@ -103,6 +104,10 @@ DECIMALS = 6  #: scores are rounded so a resumed run writes exactly what a fresh
 UNFAMILIAR_SHARE = 0.5
 _warned_unfamiliar: set[str] = set()
 _warned_uncalibrated = False  # "no validation pairs": said once per process, not per method and round
+
+
+class UnfamiliarModel(ConfigError):
+    """The model taken by default was trained on another graph (:meth:`TrainedModel.check_relations`)."""
 
 
 @dataclass
@@ -160,9 +165,7 @@ class TrainedModel:
             return  # said already: the worker asks for every job, and counting is not free
         share, unknown = unfamiliar_relations(stores, self.relations)
         if share > UNFAMILIAR_SHARE and self.refuse_unfamiliar:
-            from kgn_align.errors import ConfigError
-
-            raise ConfigError(
+            raise UnfamiliarModel(
                 f"the latest model ({self.version}) was trained on another graph: {100 * share:.0f}% of "
                 f"the sampled neighbours here are linked by relationship types it does not know "
                 f"({', '.join(unknown[:5])}); nothing was written: give --model with the checkpoint "

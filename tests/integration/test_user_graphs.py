@@ -138,6 +138,17 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
         in refused.output, refused.output
     assert "give --model" in refused.output
     assert {(e.source, e.target, e.score) for e in read_edges(graph, config)} == before
+    # so does the worker: the job fails at once with the reason (no retries), nothing written
+    job_id = graph.write("request_job", {"kind": "backfill", "params": "{}"}, kind="plugin")[0]["id"]
+    try:
+        worked = runner.invoke(cli, [*base, "worker", "--burst", "--no-warm"], env=_env(connection))
+        assert worked.exit_code == 0, worked.output
+        job = graph.read("worker_job", {"id": job_id})[0]
+        assert job["status"] == "failed" and "was trained on another graph" in job["error"]
+        assert job["attempts"] == 1
+    finally:
+        graph.write("worker_delete_job", {"id": job_id})
+    assert {(e.source, e.target, e.score) for e in read_edges(graph, config)} == before
     chosen = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3", "--model",
                                  str(models / f"{version}.pt")], env=_env(connection))
     assert chosen.exit_code == 0, chosen.output

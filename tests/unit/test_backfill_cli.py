@@ -65,3 +65,19 @@ def test_a_refused_resume_names_each_setting_that_differs() -> None:
     ]
     assert settings_changed(now, now) == []
     assert settings_changed({"a": 1}, {"a": 1, "b": 2}) == ["b: was null, now 2"]
+
+
+def test_threshold_one_warns_that_it_retracts(config_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """--threshold 1 keeps only pairs scored exactly 1 and retracts the rest: said before
+    any work (the command then stops here: no server answers)."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="kgn_align.backfill_cli"):
+        CliRunner().invoke(backfill, ["--config", str(config_file), "--scorer", "names", "--threshold", "1"],
+                           env={"NEO4J_URI": "bolt://127.0.0.1:1"})
+    assert "every other model edge of the selected sources is retracted" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="kgn_align.backfill_cli"):
+        CliRunner().invoke(backfill, ["--config", str(config_file), "--scorer", "names", "--threshold", "0.9"],
+                           env={"NEO4J_URI": "bolt://127.0.0.1:1"})
+    assert "retracted" not in caplog.text
