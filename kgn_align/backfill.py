@@ -328,7 +328,8 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
         return BackfillSummary(run_id=options.run_id, status="already-done", resumed=True,
                                entities=len(keys), entities_before=before, entities_now=0,
                                batches_now=0, pairs_scored=0, pairs_selected=0,
-                               pairs_before=pairs_before, writes=WriteReport(), seconds=round(time.perf_counter() - start, 3))
+                               pairs_before=pairs_before, writes=WriteReport(),
+                               seconds=round(time.perf_counter() - start, 3))
     cursor = run["cursor"]
     todo = [k for k in keys if cursor is None or k > cursor]
     if resumed:

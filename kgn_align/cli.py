@@ -945,12 +945,19 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    before_write=job.check_lease))
 
+    def permanent(handler: Callable[[Job], dict[str, Any]],
+                  *errors: type[Exception]) -> Callable[[Job], dict[str, Any]]:
+        """``handler``, with ``errors`` failing the job at once: no retry mends them."""
+        def run_job(job: Job) -> dict[str, Any]:
+            try:
+                return handler(job)
+            except errors as exc:
+                raise PermanentJobError(str(exc)) from None
+        return run_job
+
     def run(job: Job) -> dict[str, Any]:
         trained, params = prepare(job)
-        try:
-            return backfill(job, trained, params, params.k)
-        except (RunConflict, UnfamiliarModel) as exc:  # no retry mends either
-            raise PermanentJobError(str(exc)) from None
+        return backfill(job, trained, params, params.k)
 
     def realign(trained: TrainedModel, node_ids: list[str], run: BackfillOptions,
                 before_write: Any = None) -> dict[str, Any]:
@@ -973,12 +980,6 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         return {**done, "sources": keys[:CHANGED_KEYS_SHOWN], "stages_s": clock.laps}
 
     def run_changed(job: Job) -> dict[str, Any]:
-        try:
-            return _run_changed(job)
-        except UnfamiliarModel as exc:
-            raise PermanentJobError(str(exc)) from None
-
-    def _run_changed(job: Job) -> dict[str, Any]:
         trained, params = prepare(job)
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
@@ -1016,7 +1017,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                     log.warning("warm-up of the 'changed' path stopped: %s", exc)
             click.echo(f"worker warm: {len(cache.logits)} pair scores kept "
                        f"({time.perf_counter() - started:.1f} s)")
-    ran = Worker(app.graph(), {"backfill": run, "changed": run_changed}, lease_seconds=lease,
+    # a run id naming a run with other settings, a default model of another graph
+    handlers = {"backfill": permanent(run, RunConflict, UnfamiliarModel),
+                "changed": permanent(run_changed, UnfamiliarModel)}
+    ran = Worker(app.graph(), handlers, lease_seconds=lease,
                  poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
                  on_outcome=lambda outcome: click.echo(job_line(outcome))
                  ).run(burst=burst, max_jobs=max_jobs)

@@ -302,15 +302,18 @@ def format_validation_error(exc: ValidationError, source: str, *, text: str = ""
     return "\n".join(lines)
 
 
+#: the config file's tables, by name, and the model each is read into
+_TABLES: dict[str, type[BaseModel]] = {"source": GraphSide, "target": GraphSide,
+                                       "sampling": SamplingConfig, "connection": ConnectionConfig}
+
+
 def _unknown_key(loc: list[str]) -> str:
     """What to say about the unknown key at ``loc``: a near miss among the keys its table
     takes, or that a top-level key was written below a table (TOML puts it in the table)."""
     import difflib
 
-    models: dict[str, type[BaseModel]] = {"source": GraphSide, "target": GraphSide,
-                                          "sampling": SamplingConfig, "connection": ConnectionConfig}
     key = loc[-1]
-    table = models.get(loc[0]) if len(loc) == 2 else AlignConfig if len(loc) == 1 else None
+    table = _TABLES.get(loc[0]) if len(loc) == 2 else AlignConfig if len(loc) == 1 else None
     if table is None:
         return f"unknown key {key!r}"
     if table is not AlignConfig and key in AlignConfig.model_fields:
@@ -325,8 +328,7 @@ def _line_of(text: str, loc: list[str]) -> int | None:
     """1-based line of the key at ``loc`` (``[table]``, then ``key = ...``) in TOML ``text``."""
     if not text or not loc:
         return None
-    table, key = (loc[0], loc[1]) if len(loc) >= 2 and loc[0] in ("source", "target", "sampling", "connection") \
-        else (None, loc[0])
+    table, key = (loc[0], loc[1]) if len(loc) >= 2 and loc[0] in _TABLES else (None, loc[0])
     current = None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

@@ -79,7 +79,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         if report.entities == 0:
             if labels is None:
                 labels = [r["label"] for r in graph.read("preflight_labels", {"sample": SAMPLE})]
-            hint = _value_hint(graph, side) if side.label in labels and side.property else ""
+            hint = _value_hint(graph, config, side) if side.label in labels and side.property else ""
             problems.append(f"the {where} has no entities{hint or did_you_mean(side.label, labels)}")
             continue
         if report.keyed == 0:
@@ -197,7 +197,7 @@ def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: 
     return f"{plain}; their relationships lead to nodes off the side: {shown(rows)}; {fix}"
 
 
-def _value_hint(graph: Graph, side: GraphSide) -> str:
+def _value_hint(graph: Graph, config: AlignConfig, side: GraphSide) -> str:
     """A hint when nodes have the side's label but none its filter value: the value that
     ends with the configured one (a graph loaded with another prefix: ``--prefix``), else
     a close one; ``""`` when none is near."""
@@ -205,9 +205,7 @@ def _value_hint(graph: Graph, side: GraphSide) -> str:
                                              {"side_property": side.property, "sample": SAMPLE,
                                               "limit": 1000}, {"label": side.label})]
     if not values:  # no node with the label has the filter property: a misspelt property?
-        keys = [r["key"] for r in graph.read("preflight_property_keys",
-                                             {"side_property": None, "side_value": None, "sample": SAMPLE},
-                                             {"label": side.label})]
+        keys = _property_keys(graph, config, side.model_copy(update={"property": None, "value": None}))
         return f" (no {side.label!r} node has a property {side.property!r}{did_you_mean(side.property, keys)})"
     wanted = str(side.value)
     prefixed = sorted(v for v in values if v.endswith(wanted) and v != wanted)

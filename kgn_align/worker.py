@@ -166,12 +166,16 @@ class Worker:
             return Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
 
     def _finish(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
-                error: str | None = None, not_before: int | None = None) -> None:
-        """Record the outcome, retrying while the server is away (never lose it). If the
-        lease expired meanwhile, another worker owns the job and this records nothing."""
+                error: str | None = None, not_before: int | None = None, once: bool = False) -> None:
+        """Record the outcome, retrying while the server is away (never lose it; ``once``:
+        one try, its failure raised). If the lease expired meanwhile, another worker owns the
+        job and this records nothing."""
         params = {"id": job.id, "worker": self.name, "status": status,
                   "result": json.dumps(dict(result)) if result is not None else None,
                   "error": error, "not_before": not_before}
+        if once:
+            self.graph.write("worker_finish", params)
+            return
         self._while_server_away(lambda: self.graph.write("worker_finish", params),
                                 f"record job {job.id} as {status}")
 
@@ -247,9 +251,8 @@ class Worker:
             return "lost", None, str(exc)
         except KeyboardInterrupt:  # a second stop request: hand the job back now, not at lease end
             try:
-                self.graph.write("worker_finish", {
-                    "id": job.id, "worker": self.name, "status": "queued", "result": None,
-                    "error": "the worker was stopped during the job; queued again", "not_before": None})
+                self._finish(job, "queued", error="the worker was stopped during the job; queued again",
+                             once=True)
                 log.warning("job %s handed back to the queue: the next worker resumes it", job.id)
             except Exception as exc:  # the server away: the lease runs out, and it is taken then
                 log.warning("job %s stays claimed until its lease runs out (%s)", job.id, exc)
