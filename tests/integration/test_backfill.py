@@ -372,7 +372,7 @@ def neo4j_driver(connection: ConnectionConfig) -> Any:
 
 def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, runs: list[str],
                                             kg_slice: datasets.KGDataset, connection: ConnectionConfig,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+                                            caplog: pytest.LogCaptureFixture, backend: str) -> None:
     """A source with an accepted SAME_AS gets no other model edge; a pair a person
     rejected is never written again, and its source falls back to its next candidate;
     under one-to-one an accepted target is given to no other source."""
@@ -409,6 +409,14 @@ def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, r
         shown = {(row["a"]["key"], row["b"]["key"]) for row in graph.read(name, {**params, "limit": 100000})
                  if row["a"]["graph"] == loaded.source.value}
         assert shown and rejected not in shown, name
+    # pairs a person accepted are among the strongest (the seed pairs carry no score)
+    top = {(row["a"]["key"], row["b"]["key"]) for row in graph.read(
+        "browser_top_same_as", {"minScore": 0.99, "limit": 100000}) if row["a"]["graph"] == loaded.source.value}
+    assert accepted <= top
+    if backend == "neo4j":  # quantified path patterns: Neo4j Browser's Cypher, not ArcadeDB's
+        clustered = {m["key"] for row in graph.read("browser_same_as_clusters", {"minScore": 1.01, "limit": 100000})
+                     for m in row["members"] if m["graph"] == loaded.source.value}
+        assert clustered == {a for a, _ in accepted}
     runs.append(f"rev-{uuid.uuid4().hex[:8]}")
     run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=5),
                  ModelStamp(model="names@test2", method="name-similarity"),
