@@ -1067,8 +1067,9 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool) -> None
     """Remove what kgn-align's alignment wrote for the configured two sides.
 
     \b
-    Removed: model-written SAME_AS edges between the sides (edges with r.review set, the
-    ones a person accepted or rejected, stay) and the sampler's 'kgnHash' property on the
+    Removed: model-written SAME_AS edges between the sides (r.model set; edges with
+    r.review set, the ones a person accepted or rejected, stay, and so do SAME_AS edges
+    kgn-align did not write) and the sampler's 'kgnHash' property on the
     sides' nodes. With --bookkeeping also every backfill's run progress (KgnBackfillRun)
     and every finished AlignmentJob, of all datasets (they do not record which sides they
     were for). The graphs themselves, and what 'kgn-align load' created, are not touched.
