@@ -195,6 +195,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         # would rewrite every edge with scores that mean nothing here; given by name, it is the
         # user's choice (and warned about)
         trained.refuse_unfamiliar = model_path is None
+        trained.check_reading(config)  # the graph read as for its training, before any work
     preflight.check(graph, config)
     click.echo(f"run id: {options.run_id}", err=True)
     if scorer == "gnn":

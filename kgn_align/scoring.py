@@ -64,7 +64,7 @@ from kgn_align.assignment import (
 )
 from kgn_align.candidates import CONTEXT_BETA, CandidateCache, Candidates, search_cached, search_pool
 from kgn_align.coldstart import ColdStartMLP
-from kgn_align.config import CANDIDATES_PER_SOURCE
+from kgn_align.config import CANDIDATES_PER_SOURCE, AlignConfig
 from kgn_align.errors import ConfigError
 from kgn_align.features import NgramFeaturizer
 from kgn_align.memory import release_free_memory
@@ -106,6 +106,19 @@ _warned_unfamiliar: set[str] = set()
 _warned_uncalibrated = False  # "no validation pairs": said once per process, not per method and round
 
 
+def reading_settings(config: AlignConfig) -> dict[str, object]:
+    """The settings of ``config`` that change what the model sees of the graph beyond the
+    sampling caps (which a checkpoint records apart): the relationship types followed
+    (``None``: every type but SAME_AS) and the name properties read."""
+    types = config.relationship_types
+    return {"relationship_types": None if types is None else sorted(types),
+            "name_properties": list(config.name_properties)}
+
+
+def _setting_text(value: object) -> str:
+    return "every type but SAME_AS" if value is None else repr(value)
+
+
 class UnfamiliarModel(ConfigError):
     """The model taken by default was trained on another graph (:meth:`TrainedModel.check_relations`)."""
 
@@ -129,6 +142,9 @@ class TrainedModel:
     attributes: list[str] = field(default_factory=list)
     #: the tree-shaping sampling settings it was trained with (empty: older checkpoints)
     sampling: dict[str, object] = field(default_factory=dict)
+    #: how its graph was read: :func:`reading_settings` of the training's config (empty:
+    #: older checkpoints)
+    reading: dict[str, object] = field(default_factory=dict)
     #: refuse, not warn, when it is a model of another graph (:meth:`check_relations`): set
     #: for the model a backfill takes by default (the latest trained, on whatever graph)
     refuse_unfamiliar: bool = False
@@ -145,11 +161,31 @@ class TrainedModel:
         beta = float(features.pop("context_beta", 0.0))
         attributes = [str(p) for p in features.pop("attribute_properties", [])]
         sampling = dict(features.pop("sampling", {}))
+        reading = dict(features.pop("reading", {}))
         student = ColdStartMLP.from_state(ckpt["student"]) if ckpt.get("student") else None
         return cls(model, NgramFeaturizer.from_state(features), list(ckpt["relations"]),
                    list(ckpt["types"]), ckpt["version"], dict(ckpt.get("metrics", {})), path, beta,
                    student, [(str(a), str(b)) for a, b in ckpt.get("validation", [])], attributes,
-                   sampling)
+                   sampling, reading)
+
+    def check_reading(self, config: AlignConfig) -> None:
+        """Refuse a configuration that reads the graph otherwise than the model's training
+        did — other relationship types (other neighbourhoods) or other name properties (other
+        features): its scores would change while the edges' ``model`` stayed the same, so two
+        backfills could not be told apart. :class:`ConfigError` naming the setting, before
+        any sampling."""
+        now = reading_settings(config)
+        for setting, trained in self.reading.items():
+            if setting not in now or now[setting] == trained:
+                continue
+            if setting == "relationship_types" and trained is None and isinstance(now[setting], list) \
+                    and set(self.relations[1:]) <= set(now[setting]):
+                continue  # every type it learned is still followed: the same neighbourhoods for it
+            raise ConfigError(
+                f"model {self.version} was trained with {setting} = {_setting_text(trained)}, "
+                f"the configuration says {_setting_text(now[setting])}: its scores would mean "
+                f"something else here, under the same model name; train again with this "
+                f"configuration, or set {setting} as it was (model: {self.path})")
 
     def inputs(self, snapshot: Snapshot,
                level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:

@@ -230,7 +230,11 @@ def _read_names(graph: Graph, config: AlignConfig, side: GraphSide,
 
 
 def model_sampling(config: AlignConfig, model: TrainedModel | None) -> SamplingConfig:
-    """The config's sampling, with the tree-shaping settings ``model`` was trained with."""
+    """The config's sampling, with the tree-shaping settings ``model`` was trained with;
+    :class:`~kgn_align.errors.ConfigError` first if the config reads the graph otherwise
+    than the model's training did (:meth:`~kgn_align.scoring.TrainedModel.check_reading`)."""
+    if model is not None:
+        model.check_reading(config)
     if model is None or not model.sampling:
         return config.sampling
     sampling = config.sampling.model_copy(update=model.sampling)

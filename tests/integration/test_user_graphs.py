@@ -116,6 +116,29 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     right = sum(e.target == "freebase-" + e.source.split("-", 1)[1] for e in edges)
     assert right >= len(edges) // 2
     assert not {e.source for e in edges} & {f"imdb-{i}" for i in range(20)}  # reviewed sources
+    # the graph read otherwise than for training (other names, other relationship types):
+    # refused before any work, naming the setting; the types it learned named explicitly are fine
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (a:Movie {graph: $g, key: 'imdb-0'}), (b:Movie {graph: $g, key: 'imdb-1'}) "
+                          "CREATE (a)-[:SEQUEL_OF]->(b)", g=config.source.value, database_=connection.database)
+    for top, setting in (('name_properties = ["key"]\n', "name_properties"),
+                         ('name_properties = ["title"]\nrelationship_types = ["SEQUEL_OF"]\n',
+                          "relationship_types")):
+        other = tmp_path / f"{setting}.toml"
+        other.write_text(cfg.read_text().replace('name_properties = ["title"]\n', top))
+        refused = runner.invoke(cli, ["--home", str(tmp_path / "home"), "--config", str(other),
+                                      "backfill", "--dry-run", str(tmp_path / "d.csv")], env=_env(connection))
+        assert refused.exit_code == 1 and f"model {version} was trained with {setting} = " in refused.output, \
+            refused.output
+        assert "sampling" not in refused.output and not (tmp_path / "d.csv").exists()
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (:Movie {graph: $g})-[r:SEQUEL_OF]->() DELETE r", g=config.source.value,
+                          database_=connection.database)
+    same = tmp_path / "same.toml"
+    same.write_text('relationship_types = ["DIRECTED"]\n' + cfg.read_text())
+    dry = runner.invoke(cli, ["--home", str(tmp_path / "home"), "--config", str(same), "backfill",
+                              "--threshold", "0.3", "--dry-run", str(tmp_path / "same.csv")], env=_env(connection))
+    assert dry.exit_code == 0, dry.output
     # the graph's relationships renamed since: the model knows none of them, and says so
     with _driver(connection) as drv:
         drv.execute_query("MATCH (p:Person)-[d:DIRECTED]->(m) WHERE p.graph STARTS WITH $ns "
