@@ -52,7 +52,7 @@ def _output_path(ctx: click.Context, param: click.Parameter, value: Path | None)
     return output_path(ctx, param, value)
 
 
-def print_summary(summary: BackfillSummary) -> None:
+def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
     w = summary.writes
     click.echo(f"backfill {summary.run_id}: {summary.status}"
                f"{' (resumed)' if summary.resumed else ''} in {summary.seconds:.1f} s")
@@ -66,7 +66,7 @@ def print_summary(summary: BackfillSummary) -> None:
                    "no model edge; rejected pairs are never written")
     if summary.shared_targets:
         click.echo(f"  shared targets: {summary.shared_targets} target(s) chosen by more than one "
-                   "source (policy best allows it; --policy one-to-one does not)")
+                   f"source (policy {policy} allows it; --policy one-to-one does not)")
     if summary.csv:
         click.echo(f"  dry run: would-be edges in {summary.csv}; nothing written to the graph")
     else:
@@ -243,7 +243,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    print_summary(summary)
+    print_summary(summary, Policy(options.policy).value)
 
 
 def _app_type() -> type:

@@ -142,6 +142,14 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             problems.append(f"no entity has a relationship of the configured relationship_types: {hints}")
         elif missing:
             warnings.append(f"relationship types never used by either side: {hints}")
+    if config.entity_labels:
+        carried = sorted({r["label"] for side in (config.source, config.target) for r in graph.read(
+            "preflight_side_labels", _side_params(config, side), {"label": side.label})})
+        unused_labels = [label for label in config.entity_labels if label not in carried]
+        if unused_labels:
+            warnings.append("entity_labels no node of either side carries (their entities take "
+                            "their first label instead): " + ", ".join(
+                                f"{label!r}{did_you_mean(label, carried)}" for label in unused_labels))
     both: list[str] = []
     if not problems:
         row = graph.read("preflight_both_sides", {

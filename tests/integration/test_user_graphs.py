@@ -220,6 +220,12 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     one_typo = config.model_copy(update={"relationship_types": ("DIRECTED", "DIRECTED_BY")})
     assert "relationship types never used by either side: 'DIRECTED_BY' (did you mean 'DIRECTED'?)" \
         in check(graph, one_typo).warnings
+    labels_typo = config.model_copy(update={"entity_labels": ("Movie", "Film", "Persn")})
+    assert [w for w in check(graph, labels_typo).warnings if "entity_labels" in w] == [
+        "entity_labels no node of either side carries (their entities take their first label "
+        "instead): 'Persn' (did you mean 'Person'?)"]
+    assert not [w for w in check(graph, config.model_copy(update={"entity_labels": ("Movie", "Person")})).warnings
+                if "entity_labels" in w]
     report = check(graph, config)
     assert (report.source.entities, report.target.entities) == (len(TITLES), len(TITLES))
     # train says what is wrong (the label), not "only 0 accepted SAME_AS pairs"

@@ -81,3 +81,17 @@ def test_threshold_one_warns_that_it_retracts(config_file: Path, caplog: pytest.
         CliRunner().invoke(backfill, ["--config", str(config_file), "--scorer", "names", "--threshold", "0.9"],
                            env={"NEO4J_URI": "bolt://127.0.0.1:1"})
     assert "retracted" not in caplog.text
+
+
+def test_summary_names_the_policy_that_shared_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    from kgn_align.backfill import BackfillSummary
+    from kgn_align.backfill_cli import print_summary
+    from kgn_align.writeback import WriteReport
+
+    summary = BackfillSummary(run_id="r", status="done", resumed=False, entities=3, entities_before=0,
+                              entities_now=3, batches_now=1, pairs_scored=9, pairs_selected=3,
+                              shared_targets=1, writes=WriteReport(pairs=3, created=3), seconds=0.1)
+    for policy in ("best", "all"):
+        print_summary(summary, policy)
+        assert (f"shared targets: 1 target(s) chosen by more than one source (policy {policy} allows it; "
+                "--policy one-to-one does not)") in capsys.readouterr().out
