@@ -1036,8 +1036,10 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
     \b
     The checks every command runs first (reads only, a few aggregate queries): each side has
     entities, with the key property, unique keys and a name property; attribute properties
-    and relationship types exist; the entities have neighbours on their side to sample; no
-    node is on both sides. Problems: one line naming each (with a near miss), exit 1.
+    and relationship types exist (entity labels: warned about); the entities have neighbours
+    on their side to sample; no node is on both sides; reviewed SAME_AS edges do not mostly
+    point from target to source (swapped sides: warned about). Problems: one line naming
+    each (with a near miss), exit 1.
     Otherwise prints what was found (JSON: entities, keyed and named per side, the reviewed
     SAME_AS pairs training would learn from, warnings) and exits 0.
     """

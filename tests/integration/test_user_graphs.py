@@ -226,8 +226,14 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
         "instead): 'Persn' (did you mean 'Person'?)"]
     assert not [w for w in check(graph, config.model_copy(update={"entity_labels": ("Movie", "Person")})).warnings
                 if "entity_labels" in w]
+    swapped = config.model_copy(update={"source": config.target, "target": config.source})
+    assert [w for w in check(graph, swapped).warnings if "swapped" in w] == [
+        "20 reviewed SAME_AS edge(s) point from the target side 'imdb' to the source side 'freebase' "
+        "(0 the configured way): reviews are read from source to target, so these teach and settle "
+        "nothing; are [source] and [target] swapped?"]
     report = check(graph, config)
     assert (report.source.entities, report.target.entities) == (len(TITLES), len(TITLES))
+    assert not [w for w in report.warnings if "swapped" in w]
     # train says what is wrong (the label), not "only 0 accepted SAME_AS pairs"
     cfg = _toml(tmp_path / "wrong.toml", wrong_case)
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(cfg), "train"],
