@@ -24,6 +24,7 @@ from kgn_align.backfill import (
     BackfillSummary,
     Progress,
     run_backfill,
+    validate_filter,
 )
 from kgn_align.config import CANDIDATES_PER_SOURCE, load_config
 from kgn_align.errors import KgnAlignError
@@ -197,6 +198,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         trained.refuse_unfamiliar = model_path is None
         trained.check_reading(config)  # the graph read as for its training, before any work
     preflight.check(graph, config)
+    validate_filter(graph, config, flt)  # --type / --key / --changed-since: before the sampling
     click.echo(f"run id: {options.run_id}", err=True)
     if scorer == "gnn":
         from kgn_align.scoring import ModelScorer

@@ -134,6 +134,10 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     with _driver(connection) as drv:
         drv.execute_query("MATCH (:Movie {graph: $g})-[r:SEQUEL_OF]->() DELETE r", g=config.source.value,
                           database_=connection.database)
+    # a backfill filter that selects nothing is refused before the sampling, too
+    no_key = runner.invoke(cli, [*base, "backfill", "--key", "imdb-999", "--no-progress"], env=_env(connection))
+    assert no_key.exit_code == 1 and "1 of 1 keys are not source entities: 'imdb-999'" in no_key.output
+    assert "sampling" not in no_key.output, no_key.output
     same = tmp_path / "same.toml"
     same.write_text('relationship_types = ["DIRECTED"]\n' + cfg.read_text())
     dry = runner.invoke(cli, ["--home", str(tmp_path / "home"), "--config", str(same), "backfill",
