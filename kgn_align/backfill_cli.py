@@ -61,6 +61,9 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
                f"{summary.entities_now} now")
     earlier = (f" ({summary.pairs_before} written by earlier attempts of this run)"
                if summary.resumed else "")
+    if summary.status == "already-done":  # its record, not the graph: edges may since have gone
+        earlier = (f" (earlier attempts of this run wrote {summary.pairs_before}; a finished run "
+                   "does nothing again: give a new --run-id to align afresh)")
     click.echo(f"  pairs: {summary.pairs_scored} scored, {summary.pairs_selected} chosen{earlier}")
     if summary.reviewed_sources:
         click.echo(f"  reviews: {summary.reviewed_sources} source(s) with an accepted SAME_AS got "

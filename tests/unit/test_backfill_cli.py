@@ -95,3 +95,17 @@ def test_summary_names_the_policy_that_shared_targets(capsys: pytest.CaptureFixt
         print_summary(summary, policy)
         assert (f"shared targets: 1 target(s) chosen by more than one source (policy {policy} allows it; "
                 "--policy one-to-one does not)") in capsys.readouterr().out
+
+
+def test_a_finished_run_says_it_does_nothing_again(capsys: pytest.CaptureFixture[str]) -> None:
+    """Its record says what it wrote once; the graph may have lost those edges since (clean)."""
+    from kgn_align.backfill import BackfillSummary
+    from kgn_align.backfill_cli import print_summary
+    from kgn_align.writeback import WriteReport
+
+    summary = BackfillSummary(run_id="r", status="already-done", resumed=True, entities=3,
+                              entities_before=3, entities_now=0, batches_now=0, pairs_scored=0,
+                              pairs_selected=0, pairs_before=1537, writes=WriteReport(), seconds=0.1)
+    print_summary(summary)
+    assert ("pairs: 0 scored, 0 chosen (earlier attempts of this run wrote 1537; a finished run does "
+            "nothing again: give a new --run-id to align afresh)") in capsys.readouterr().out
