@@ -177,15 +177,17 @@ def dense_topk(queries: Tensor, keys: Tensor, k: int, *, chunk: int = 1024,
     (memory ``chunk x K``; the default keeps a chunk's scores near 80 MB for 20,000 keys).
 
     ``low_precision`` (default: :func:`bf16_matmul_is_fast`): a shortlist of ``k +``
-    :data:`SHORTLIST_EXTRA` keys per query from a bfloat16 product, rescored in float32;
+    :data:`SHORTLIST_EXTRA` (at least; ``k / 2`` for a long list) keys per query from a bfloat16 product, rescored in float32;
     exact all the same: a query's shortlist is kept only when its ``k``-th float32 score
     exceeds what any key outside it can reach — the shortlist's last bfloat16 score plus the
     product's rounding bound (inputs rounded to 8 significant bits, float32 accumulation,
     the output rounded again: Higham, *Accuracy and Stability of Numerical Algorithms*,
-    3.1) — and searched again in float32 otherwise. Similarities are always the float32
-    dot products of the returned rows, summed in one order whatever the chunk or the query
-    rows: the same rows give the same scores bit for bit. Equal scores go to the lower key
-    row (unless the tie runs past the shortlist).
+    3.1) — and searched again in float32 otherwise. Similarities are then the float32
+    dot products of the returned rows, one fixed-shape product per pair whatever the chunk
+    or the query rows: the same rows give the same scores bit for bit, and equal scores go
+    to the lower key row (unless the tie runs past the shortlist). In float32 mode (a CPU
+    without native bfloat16): one ``matmul`` and ``topk`` per chunk, whose last bit may
+    differ with the chunk's height.
 
     ``query_rows``: search for these rows of ``queries`` only, gathered a chunk at a time
     (no copy of every query row).
@@ -200,12 +202,13 @@ def dense_topk(queries: Tensor, keys: Tensor, k: int, *, chunk: int = 1024,
     k = min(k, keys.size(0))
     n = queries.size(0) if query_rows is None else query_rows.numel()
     low = bf16_matmul_is_fast() if low_precision is None else low_precision
-    shortlist = min(k + SHORTLIST_EXTRA, keys.size(0))
+    shortlist = min(k + max(SHORTLIST_EXTRA, k // 2), keys.size(0))
     low_keys = keys.bfloat16() if low else None
     # rounding bound of a bfloat16 product against the float32 one: |q~.t~ - q.t| <=
     # |q~ - q| |t~| + |q| |t~ - t|, plus float32 accumulation over d terms on both sides
     key_norm = keys.norm(dim=1).max().item() if keys.numel() else 0.0
-    key_error = (low_keys.float() - keys).norm(dim=1).max().item() if low and keys.numel() else 0.0
+    key_error = max(((low_keys[j:j + 8192].float() - keys[j:j + 8192]).norm(dim=1).max().item()
+                     for j in range(0, keys.size(0), 8192)), default=0.0) if low else 0.0
     accumulation = 2 * keys.size(1) * _F32_UNIT * 1.01
     scores, idx, again_count = [], [], 0
     for start in range(0, n, chunk):
@@ -229,8 +232,7 @@ def dense_topk(queries: Tensor, keys: Tensor, k: int, *, chunk: int = 1024,
                     _, wide = torch.topk(again @ keys.T, shortlist, dim=1, sorted=False)
                     s[unsure], i[unsure] = _rescored_topk(again, keys, wide, k)
         else:
-            _, near = torch.topk(block @ keys.T, shortlist, dim=1, sorted=False)
-            s, i = _rescored_topk(block, keys, near, k)
+            s, i = torch.topk(block @ keys.T, k, dim=1, sorted=True)
         scores.append(s)
         idx.append(i)
     if low:
