@@ -59,11 +59,13 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
                f"{' (resumed)' if summary.resumed else ''} in {summary.seconds:.1f} s")
     click.echo(f"  entities: {summary.entities} selected, {summary.entities_before} done before, "
                f"{summary.entities_now} now")
-    earlier = (f" ({summary.pairs_before} written by earlier attempts of this run)"
-               if summary.resumed else "")
     if summary.status == "already-done":  # its record, not the graph: edges may since have gone
         earlier = (f" (earlier attempts of this run wrote {summary.pairs_before}; a finished run "
                    "does nothing again: give a new --run-id to align afresh)")
+    elif summary.resumed:
+        earlier = f" ({summary.pairs_before} written by earlier attempts of this run)"
+    else:
+        earlier = ""
     click.echo(f"  pairs: {summary.pairs_scored} scored, {summary.pairs_selected} chosen{earlier}")
     if summary.reviewed_sources:
         click.echo(f"  reviews: {summary.reviewed_sources} source(s) with an accepted SAME_AS got "
@@ -248,7 +250,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    print_summary(summary, Policy(options.policy).value)
+    print_summary(summary, options.policy.value)
 
 
 def _app_type() -> type:
