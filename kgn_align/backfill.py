@@ -24,7 +24,8 @@ batch): its run scores every batch first, matches, then writes batch by batch; a
 one-to-one run scores again (scorers must be deterministic) but does not write again.
 
 Dry run: the same selection, scoring and policy, with the would-be edges written to a CSV
-file and nothing to the graph (no run node either).
+file and nothing to the graph (no run node either); each batch's edges now in the graph
+are read to say what the run would change (created, updated, unchanged, retracted).
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ from kgn_align.writeback import (
     WriteReport,
     labelled_pairs,
     merge_step,
+    preview_batch,
     read_edges,
+    read_edges_of,
     retract_step,
     report_from,
     rows_of,
@@ -305,7 +308,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     scorer = _Reviewed(scorer, reviews, options.policy)
     skipped = len(reviews.accepted_sources & set(keys))
     if options.dry_run is not None:
-        return _dry_run(config, scorer, stamp, options, keys, start, progress).model_copy(
+        return _dry_run(graph, config, scorer, stamp, options, keys, start, progress).model_copy(
             update={"reviewed_sources": skipped})
 
     graph.write_once("backfill_constraint", {}, None)
@@ -434,32 +437,43 @@ def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _R
     return report_from(results[2], len(rows)).model_copy(update={"retracted": retracted})
 
 
-def _dry_run(config: AlignConfig, scorer: Scorer, stamp: ModelStamp, options: BackfillOptions,
-             keys: list[str], start: float,
+#: the dry run's CSV columns; ``change`` is one of :data:`~kgn_align.writeback.PREVIEW_CHANGES`
+DRY_RUN_COLUMNS = ("source", "target", "score", "model", "method", "change")
+
+
+def _dry_run(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: ModelStamp,
+             options: BackfillOptions, keys: list[str], start: float,
              progress: Callable[[Progress], None] | None) -> BackfillSummary:
+    """The run without writing: its would-be edges, and what each batch would change
+    (created, updated, unchanged, reviewed, retracted: :func:`~kgn_align.writeback.preview_batch`
+    against the batch's edges now in the graph), go to the CSV file and the summary's
+    ``writes``. A retracted edge is a row with the score it has now."""
     assert options.dry_run is not None
     path = options.dry_run
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    scored = chosen = done = batches = 0
+    scored = chosen = done = 0
+    total = WriteReport()
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["source", "target", "score", "model", "method"])
+        writer.writerow(DRY_RUN_COLUMNS)
         for batch, (n_scored, pairs) in _plan(scorer, keys, keys, options):
-            for p in pairs:
-                writer.writerow([p.source, p.target, repr(p.score), stamp.model, stamp.method])
+            report, changes = preview_batch(read_edges_of(graph, config, batch), batch, pairs, stamp)
+            for source, target, score, model, method, change in changes:
+                writer.writerow([source, target, "" if score is None else repr(score),
+                                 model or "", method or "", change])
+            total = total + report
             scored += n_scored
             chosen += len(pairs)
             done += len(batch)
-            batches += 1
             if progress is not None:
-                progress(_progress(start, done, len(keys), batches, done))
+                progress(_progress(start, done, len(keys), total.batches, done))
     os.replace(tmp, path)  # a killed dry run leaves no half-written file under the name
     log.info("dry run: %d would-be edges written to %s", chosen, path)
     return BackfillSummary(run_id=options.run_id, status="dry-run", resumed=False,
                            entities=len(keys), entities_before=0, entities_now=done,
-                           batches_now=batches, pairs_scored=scored, pairs_selected=chosen,
-                           writes=WriteReport(), seconds=round(time.perf_counter() - start, 3),
+                           batches_now=total.batches, pairs_scored=scored, pairs_selected=chosen,
+                           writes=total, seconds=round(time.perf_counter() - start, 3),
                            csv=str(path))
 
 

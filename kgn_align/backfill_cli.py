@@ -74,7 +74,10 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
         click.echo(f"  shared targets: {summary.shared_targets} target(s) chosen by more than one "
                    f"source (policy {policy} allows it; --policy one-to-one does not)")
     if summary.csv:
-        click.echo(f"  dry run: would-be edges in {summary.csv}; nothing written to the graph")
+        click.echo(f"  dry run, nothing written: the edges would be {w.created} created, "
+                   f"{w.updated} updated, {w.unchanged} unchanged, {w.retracted} retracted "
+                   f"(no longer chosen), {w.reviewed} kept (reviewed by a person); each in "
+                   f"{summary.csv} (column 'change')")
     else:
         click.echo(f"  edges: {w.created} created, {w.updated} updated, {w.unchanged} unchanged, "
                    f"{w.retracted} retracted (no longer chosen), {w.reviewed} kept (reviewed by a "
@@ -143,7 +146,9 @@ def _bad_option(exc: ValidationError) -> click.BadParameter:
 @click.option("--changed-property", default="updatedAt", show_default=True,
               help="The entity property holding its change time.")
 @click.option("--dry-run", type=click.Path(dir_okay=False, path_type=Path), callback=_output_path,
-              help="Write the would-be edges to this CSV file instead of the graph.")
+              help="Write nothing to the graph: the would-be edges go to this CSV file, each with "
+              "what it would change (column 'change': created, updated, unchanged, reviewed, or "
+              "retracted for an edge now there that the run would delete).")
 @click.option("--throttle", type=click.FloatRange(0, 60), default=0.0, show_default=True,
               help="Seconds to pause after each batch (be gentle with a busy server).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")

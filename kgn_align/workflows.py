@@ -237,11 +237,13 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
 
 
 def read_edge_csv(path: Path) -> list[tuple[str, str, float]]:
-    """``(source, target, score)`` rows of a dry run's CSV file."""
+    """``(source, target, score)`` of the would-be edges in a dry run's CSV file (its rows
+    less the edges the run would retract)."""
     import csv
 
     with open(path, newline="", encoding="utf-8") as fh:
-        return [(r["source"], r["target"], float(r["score"])) for r in csv.DictReader(fh)]
+        return [(r["source"], r["target"], float(r["score"])) for r in csv.DictReader(fh)
+                if r.get("change") != "retracted"]
 
 
 def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,

@@ -371,6 +371,63 @@ def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> l
                  model=r["model"], method=r["method"], review=r["review"]) for r in rows]
 
 
+EDGES_OF_QUERY = "writeback_edges_of"  #: as MERGE_QUERY: has a ``_generic`` form
+
+
+def read_edges_of(graph: Graph, config: AlignConfig, sources: Sequence[str]) -> list[Edge]:
+    """The SAME_AS edges from ``sources`` (source keys) to the target side, one read."""
+    identifiers, params = selection(config)
+    rows = graph.read(side_query(config, EDGES_OF_QUERY), {**params, "keys": list(sources)},
+                      identifiers)
+    return [Edge(source=str(r["source"]), target=str(r["target"]), score=r["score"],
+                 model=r["model"], method=r["method"], review=r["review"]) for r in rows]
+
+
+#: what a batch would do to one edge, as a dry run reports it (the merge's outcomes, and
+#: the retraction's)
+PREVIEW_CHANGES = (*OUTCOMES, "retracted")
+#: ``(source, target, score, model, method, change)``: one edge of a dry run's preview
+PreviewRow = tuple[str, str, float | None, str | None, str | None, str]
+
+
+def preview_batch(existing: Iterable[Edge], sources: Sequence[str], pairs: Sequence[ScoredPair],
+                  stamp: ModelStamp) -> tuple[WriteReport, list[PreviewRow]]:
+    """What writing ``pairs`` for the batch ``sources`` would do to the graph, decided by the
+    rules of ``cypher/writeback_merge.cypher`` and ``writeback_retract.cypher`` from the
+    edges of those sources now there (``existing``, :func:`read_edges_of`): the report a
+    real batch would return, and per edge a :data:`PreviewRow` with change one of
+    :data:`PREVIEW_CHANGES` (a retracted edge with the score, model and method it has now).
+    A pair whose reverse edge a person reviewed, which the merge skips, shows as created
+    (the preflight warns about reviews that point target -> source). Pure: a dry run calls
+    it, nothing is written."""
+    now: dict[tuple[str, str], Edge] = {(e.source, e.target): e for e in existing}
+    changes: list[PreviewRow] = []
+    counts = {c: 0 for c in PREVIEW_CHANGES}
+    keep: set[tuple[str, str]] = set()
+    for row in rows_of(pairs):
+        pair = (row["source"], row["target"])
+        keep.add(pair)
+        edge = now.get(pair)
+        if edge is None:
+            change = "created"
+        elif edge.review is not None:
+            change = "reviewed"
+        elif (edge.score is not None and abs(edge.score - row["score"]) <= SCORE_TOLERANCE
+              and edge.model == stamp.model and edge.method == stamp.method):
+            change = "unchanged"
+        else:
+            change = "updated"
+        counts[change] += 1
+        changes.append((*pair, row["score"], stamp.model, stamp.method, change))
+    batch = set(sources)
+    for pair, edge in sorted(now.items()):
+        if (edge.source in batch and pair not in keep and edge.review is None
+                and edge.model is not None):
+            counts["retracted"] += 1
+            changes.append((*pair, edge.score, edge.model, edge.method, "retracted"))
+    return WriteReport(pairs=len(keep), batches=1, **counts), changes
+
+
 #: the values of ``r.review`` that label a pair; any other value is kept from the model
 #: (reviewed) but labels nothing, and is warned about
 REVIEWS = ("accepted", "rejected")

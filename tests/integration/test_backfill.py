@@ -356,11 +356,47 @@ def test_dry_run_writes_csv_and_nothing_else(graph: Graph, loaded: AlignConfig, 
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == summary.pairs_selected > 0
+    assert {r["change"] for r in rows} == {"created"} and summary.writes.created == len(rows)
     would_be = {(r["source"], r["target"], float(r["score"]), r["model"], r["method"]) for r in rows}
     real = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="real", batch_size=20))
     written = model_edges(graph, loaded)
     # the real run writes exactly the dry run's pairs, except where a person already decided
     assert written <= would_be and len(would_be - written) == real.writes.reviewed + real.writes.skipped
+
+
+@pytest.mark.parametrize("threshold, model", [(0.7, "names@other"), (0.3, "names@test")])
+def test_a_dry_run_says_what_the_real_run_then_changes(graph: Graph, loaded: AlignConfig,
+                                                       runs: list[str], tmp_path: Path,
+                                                       threshold: float, model: str) -> None:
+    """Over edges a first run wrote (threshold 0.5), a dry run with another threshold or
+    model predicts, edge by edge, what the same run then creates, updates, leaves
+    unchanged and retracts; and it writes nothing itself."""
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs += ["first", "dry", "then"]
+    run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="first", batch_size=20))
+    before = model_edges(graph, loaded)
+    stamp = ModelStamp(model=model, method=STAMP.method)
+    out = tmp_path / "dry.csv"
+    dry = run_backfill(graph, loaded, scorer, stamp,
+                       BackfillOptions(run_id="dry", batch_size=20, threshold=threshold, dry_run=out))
+    assert model_edges(graph, loaded) == before and run_state(graph, "dry") is None
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    real = run_backfill(graph, loaded, scorer, stamp,
+                        BackfillOptions(run_id="then", batch_size=20, threshold=threshold))
+    after = model_edges(graph, loaded)
+    counts = ("created", "updated", "unchanged", "retracted", "reviewed")
+    assert {c: getattr(dry.writes, c) for c in counts} == {c: getattr(real.writes, c) for c in counts}
+    by_change = {c: {(r["source"], r["target"]) for r in rows if r["change"] == c} for c in counts}
+    pairs_before = {(s, t) for s, t, *_ in before}
+    pairs_after = {(s, t) for s, t, *_ in after}
+    assert by_change["retracted"] == pairs_before - pairs_after
+    assert by_change["created"] == pairs_after - pairs_before
+    assert by_change["updated"] | by_change["unchanged"] == pairs_before & pairs_after
+    if threshold > 0.5:  # a higher threshold and another model: every kept edge restamped
+        assert by_change["retracted"] and by_change["updated"] and not by_change["created"]
+    else:  # a lower one, the same model: new edges, the old ones as they were
+        assert by_change["created"] and by_change["unchanged"] and not by_change["retracted"]
 
 
 def neo4j_driver(connection: ConnectionConfig) -> Any:

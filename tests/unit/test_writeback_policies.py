@@ -165,3 +165,34 @@ def test_merge_template_follows_the_sides() -> None:
     name, params, identifiers = merge_step(labels, [], stamp)
     assert name == "writeback_merge_generic"
     assert identifiers["source_property"] == "key" and params["source_value"] is None
+
+
+def test_preview_follows_the_merge_and_retraction_rules() -> None:
+    """A dry run's preview: a new pair is created; one with the same model, method and a
+    score within the tolerance unchanged; another model's updated; a reviewed edge kept;
+    a model edge of a batch source no longer chosen retracted, but never an imported link
+    (no model), a reviewed edge, or another source's edge."""
+    from kgn_align.writeback import Edge, ModelStamp, ScoredPair, preview_batch
+
+    stamp = ModelStamp(model="m2", method="gnn")
+    existing = [
+        Edge(source="s1", target="t1", score=0.9, model="m2", method="gnn"),
+        Edge(source="s2", target="t2", score=0.8, model="m1", method="gnn"),
+        Edge(source="s3", target="t3", review="accepted"),
+        Edge(source="s4", target="t4", score=0.7, model="m1", method="gnn"),
+        Edge(source="s4", target="t9", score=None, model=None),  # imported link
+        Edge(source="s4", target="t8", review="rejected"),
+        Edge(source="s9", target="t9", score=0.6, model="m1", method="gnn"),  # not in the batch
+    ]
+    pairs = [ScoredPair(source="s1", target="t1", score=0.9 + 1e-7),
+             ScoredPair(source="s2", target="t2", score=0.8),
+             ScoredPair(source="s3", target="t3", score=0.95),
+             ScoredPair(source="s5", target="t5", score=0.6)]
+    report, rows = preview_batch(existing, ["s1", "s2", "s3", "s4", "s5"], pairs, stamp)
+    change = {(r[0], r[1]): r[-1] for r in rows}
+    assert change == {("s1", "t1"): "unchanged", ("s2", "t2"): "updated", ("s3", "t3"): "reviewed",
+                      ("s5", "t5"): "created", ("s4", "t4"): "retracted"}
+    assert (report.created, report.updated, report.unchanged, report.reviewed, report.retracted) == (1, 1, 1, 1, 1)
+    assert report.pairs == 4 and report.batches == 1
+    retracted = next(r for r in rows if r[-1] == "retracted")
+    assert retracted[2:5] == (0.7, "m1", "gnn")  # what the edge holds now
