@@ -5,6 +5,8 @@
 // filter the side's label) and whether it has the key property (the sampler keys every node
 // it samples by it: one without is dropped), and by the neighbour's first label.
 // No relationship to a keyed node on the side: the side is matched by names alone.
+// Per label also the distinct neighbours, and of the sampled ones how many carry a name in
+// one of $name_properties (a neighbour label without one lends its entities no names).
 MATCH (n:{{label}})
 WHERE $side_property IS NULL OR n[$side_property] = $side_value
 WITH n LIMIT $sample
@@ -14,6 +16,11 @@ WHERE m <> n
   AND ($types IS NULL OR type(r) IN $types)
 WITH m, coalesce(CASE WHEN $side_property IS NULL THEN m:{{label}}
                       ELSE m[$side_property] = $side_value END, false) AS on_side
-WITH m, on_side, on_side AND m.{{key_property}} IS NOT NULL AS sampled
-RETURN on_side, sampled, CASE WHEN sampled THEN '' ELSE coalesce(head(labels(m)), '') END AS label,
-       count(*) AS relationships
+WITH m, on_side, count(*) AS relationships
+WITH m, on_side, relationships, on_side AND m.{{key_property}} IS NOT NULL AS sampled
+WITH m, on_side, sampled, relationships,
+     sampled AND any(p IN $name_properties
+                     WHERE m[p] IS NOT NULL AND trim(toString(m[p])) <> '') AS named
+RETURN on_side, sampled, coalesce(head(labels(m)), '') AS label,
+       sum(relationships) AS relationships, count(m) AS nodes,
+       sum(CASE WHEN named THEN 1 ELSE 0 END) AS named

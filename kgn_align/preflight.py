@@ -15,7 +15,7 @@ import difflib
 import logging
 from dataclasses import dataclass, field
 
-from kgn_align.config import AlignConfig, GraphSide
+from kgn_align.config import IDENTIFIER_RE, AlignConfig, GraphSide
 from kgn_align.errors import ConfigError
 from kgn_align.graph import Graph
 
@@ -187,10 +187,11 @@ def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: 
     rows = graph.read("preflight_neighbour_reach", {
         "side_property": side.property, "side_value": side.value, "sample": REACH_SAMPLE,
         "same_as_type": config.same_as_type,
-        "types": None if config.relationship_types is None else list(config.relationship_types)},
+        "types": None if config.relationship_types is None else list(config.relationship_types),
+        "name_properties": list(config.name_properties)},
         {"label": side.label, "key_property": config.key_property})
     if any(r["sampled"] for r in rows):
-        return ""
+        return _nameless_neighbours(graph, config, side, where, [r for r in rows if r["sampled"]])
     followed = "of the configured relationship_types " if config.relationship_types else ""
     plain = f"the {where}: its entities have no relationships {followed}to nodes the sampler " \
             "takes, so no neighbours are sampled and it is matched by names alone"
@@ -213,6 +214,31 @@ def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: 
     else:
         fix = f"give those neighbours {side.property} = {side.value!r} too"
     return f"{plain}; their relationships lead to nodes off the side: {shown(rows)}; {fix}"
+
+
+def _nameless_neighbours(graph: Graph, config: AlignConfig, side: GraphSide, where: str,
+                         sampled: list[dict]) -> str:
+    """A warning naming the labels of sampled neighbours (other than the side's entities,
+    which the nameless count covers) of which most carry none of the name properties:
+    the names around an entity are half of its blocking vector and of what the model
+    reads, and those neighbours lend none. With the properties they carry instead."""
+    found = []
+    for r in sorted(sampled, key=lambda r: -int(r["nodes"])):
+        label, nodes, named = r["label"], int(r["nodes"]), int(r["named"])
+        if label in ("", side.label) or 2 * named >= nodes:
+            continue
+        carried: list[str] = []
+        if IDENTIFIER_RE.fullmatch(label):
+            skip = {side.property, config.key_property, *config.attribute_properties}
+            carried = [k for k in _property_keys(graph, config, side.model_copy(update={"label": label}))
+                       if k not in skip][:SHOWN]
+        found.append(f"{nodes - named:,} of {nodes:,} {label}" + (
+            f" (they carry {', '.join(repr(k) for k in carried)})" if carried else ""))
+    if not found:
+        return ""
+    names = ", ".join(repr(p) for p in config.name_properties)
+    return (f"neighbours sampled around the {where} have none of the name properties ({names}): "
+            f"{'; '.join(found[:SHOWN])}; their names are not read (add theirs to name_properties)")
 
 
 def _value_hint(graph: Graph, config: AlignConfig, side: GraphSide) -> str:

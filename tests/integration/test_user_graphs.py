@@ -237,7 +237,21 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
         "nothing; are [source] and [target] swapped?"]
     report = check(graph, config)
     assert (report.source.entities, report.target.entities) == (len(TITLES), len(TITLES))
-    assert not [w for w in report.warnings if "swapped" in w]
+    assert not [w for w in report.warnings if "swapped" in w or "neighbours sampled" in w]
+    # neighbours whose names sit in a property not configured (the directors' full_name
+    # only): named, with what they carry, per side; configured, no warning
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (p:Person) WHERE p.graph STARTS WITH $ns REMOVE p.title", ns=ns,
+                          database_=connection.database)
+    nameless = [w for w in check(graph, config).warnings if "neighbours sampled" in w]
+    assert len(nameless) == 2 and all(
+        "have none of the name properties ('title'): 8 of 8 Person (they carry 'full_name'); their "
+        "names are not read (add theirs to name_properties)" in w for w in nameless), nameless
+    assert "source side 'imdb'" in nameless[0] and "target side 'freebase'" in nameless[1]
+    assert not [w for w in check(graph, for_neighbours).warnings if "neighbours sampled" in w]
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (p:Person) WHERE p.graph STARTS WITH $ns SET p.title = p.full_name", ns=ns,
+                          database_=connection.database)
     # train says what is wrong (the label), not "only 0 accepted SAME_AS pairs"
     cfg = _toml(tmp_path / "wrong.toml", wrong_case)
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(cfg), "train"],
