@@ -61,6 +61,17 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def near_or_carried(word: str, keys: list[str]) -> str:
+    """:func:`did_you_mean` for a property, else `` (its entities carry 'a', 'b', ...)``:
+    a key property named ``id`` (Neo4j's internal id is no property) gets the names to
+    choose from."""
+    near = did_you_mean(word, keys)
+    if near or not keys:
+        return near
+    shown = ", ".join(repr(k) for k in sorted(keys)[:2 * SHOWN])
+    return f" (its entities carry {shown}{', ...' if len(keys) > 2 * SHOWN else ''})"
+
+
 def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Preflight:
     """Look at the graph with ``config``'s eyes; raise :class:`ConfigError` listing every
     problem, else return what was found. Reads only; a few aggregate queries per side."""
@@ -85,7 +96,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         if report.keyed == 0:
             keys = _property_keys(graph, config, side)
             problems.append(f"no entity of the {where} has the key property "
-                            f"{config.key_property!r}{did_you_mean(config.key_property, keys)}")
+                            f"{config.key_property!r}{near_or_carried(config.key_property, keys)}")
         elif report.keyed < report.entities:
             warnings.append(f"{report.entities - report.keyed} of {report.entities} entities of the "
                             f"{where} have no {config.key_property!r} and are left out")
@@ -102,7 +113,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         absent = [p for p in config.attribute_properties if per_name.get(p, 0) == 0]
         if absent:
             keys = _property_keys(graph, config, side)
-            hints = "; ".join(f"{p!r}{did_you_mean(p, keys)}" for p in absent)
+            hints = "; ".join(f"{p!r}{near_or_carried(p, keys)}" for p in absent)
             problems.append(f"no entity of the {where} has the attribute property {hints}")
         unused = [p for p in config.name_properties if per_name.get(p, 0) == 0]
         if unused and need_names:
@@ -110,6 +121,8 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             near = {p: did_you_mean(p, keys) for p in unused}
             if len(unused) == len(config.name_properties):
                 hints = "; ".join(f"{p!r}{hint}" for p, hint in near.items())
+                if not any(near.values()):
+                    hints += near_or_carried(unused[0], keys)
                 problems.append(f"no entity of the {where} has any of the name properties: {hints}")
             else:  # said once both sides are looked at: one side's name may be the other's
                 unused_by[which] = near

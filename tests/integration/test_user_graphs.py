@@ -188,8 +188,15 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     with pytest.raises(ConfigError, match=r"has no entities \(did you mean 'Movie'\?\)"):
         check(graph, wrong_case)
     no_names = config.model_copy(update={"name_properties": ("name",)})
-    with pytest.raises(ConfigError, match="none of the name properties|any of the name properties: 'name'"):
+    with pytest.raises(ConfigError, match="any of the name properties: 'name' "
+                       r"\(its entities carry 'graph', 'key', 'title'\)"):
         check(graph, no_names)
+    # a key property no entity has and nothing near it (Neo4j's internal id is no property):
+    # the properties there are to choose from
+    internal_id = config.model_copy(update={"key_property": "id"})
+    with pytest.raises(ConfigError, match=r"has the key property 'id' \(its entities carry 'graph', "
+                                          r"'key', 'title'\)"):
+        check(graph, internal_id)
     # the label is right, the graph name lacks the prefix it was loaded with: the hint names
     # the prefix, not the label in use ("did you mean 'Movie'?" for label 'Movie' before)
     unprefixed = config.model_copy(update={"source": config.source.model_copy(update={"value": "imdb"})})
