@@ -143,7 +143,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         if neither:
             warnings.append("no entity of either side has the name property "
                             + "; ".join(f"{p!r}{unused_by['source'][p]}" for p in neither))
-    if config.relationship_types:
+    if config.relationship_types and all(r.entities for r in reports):  # else: a knock-on of that
         used = [{r["type"] for r in graph.read(
             "preflight_relationship_types",
             {**_side_params(config, side), "same_as_type": config.same_as_type},

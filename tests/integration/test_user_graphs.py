@@ -187,6 +187,12 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     wrong_case = config.model_copy(update={"source": config.source.model_copy(update={"label": "movie"})})
     with pytest.raises(ConfigError, match=r"has no entities \(did you mean 'Movie'\?\)"):
         check(graph, wrong_case)
+    # the labels alone are named: relationship types are not looked for on no entities
+    both_wrong = wrong_case.model_copy(update={
+        "target": config.target.model_copy(update={"label": "film"}), "relationship_types": ("DIRECTED",)})
+    with pytest.raises(ConfigError) as err:
+        check(graph, both_wrong)
+    assert "did you mean 'Film'" in str(err.value) and "relationship" not in str(err.value), err.value
     no_names = config.model_copy(update={"name_properties": ("name",)})
     with pytest.raises(ConfigError, match="any of the name properties: 'name' "
                        r"\(its entities carry 'graph', 'key', 'title'\)"):
