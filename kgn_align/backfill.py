@@ -404,15 +404,16 @@ def _global_plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str],
     """One-to-one: score *all* selected keys (also those already written, so the matching
     is the one an uninterrupted run makes), match once, then hand out the pending batches."""
     everything: list[ScoredPair] = []
+    per_source_scored: dict[str, int] = {}  # every pair scored, as the streaming policies count
     for batch in batches_of(keys, options.batch_size):
-        everything += [p for p in _score(scorer, batch) if p.score >= options.threshold]
+        for p in _score(scorer, batch):
+            per_source_scored[p.source] = per_source_scored.get(p.source, 0) + 1
+            if p.score >= options.threshold:
+                everything.append(p)
     matched = select(everything, options.policy, options.threshold, one_to_one=options.one_to_one)
     by_source: dict[str, list[ScoredPair]] = {}
     for p in matched:
         by_source.setdefault(p.source, []).append(p)
-    per_source_scored: dict[str, int] = {}
-    for p in everything:
-        per_source_scored[p.source] = per_source_scored.get(p.source, 0) + 1
     for batch in batches_of(todo, options.batch_size):
         pairs = [p for k in batch for p in by_source.get(k, [])]
         yield batch, (sum(per_source_scored.get(k, 0) for k in batch), pairs)

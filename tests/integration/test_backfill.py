@@ -152,8 +152,12 @@ def test_one_to_one_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig,
     runs += ["o2o", "o2o-dry"]
     options = BackfillOptions(run_id="o2o", batch_size=20, policy="one-to-one", threshold=0.3)
     plan_csv = tmp_path / "plan.csv"
-    run_backfill(graph, loaded, scorer, STAMP,
-                 options.model_copy(update={"run_id": "o2o-dry", "dry_run": plan_csv}))
+    dry = run_backfill(graph, loaded, scorer, STAMP,
+                       options.model_copy(update={"run_id": "o2o-dry", "dry_run": plan_csv}))
+    lower = run_backfill(graph, loaded, scorer, STAMP, options.model_copy(
+        update={"run_id": "o2o-dry", "dry_run": tmp_path / "all.csv", "threshold": 0.0}))
+    # what was scored does not depend on the threshold (as with the streaming policies)
+    assert dry.pairs_scored == lower.pairs_scored > lower.pairs_selected > dry.pairs_selected
     with open(plan_csv, newline="") as fh:
         plan = {(r["source"], r["target"], float(r["score"]), r["model"], r["method"])
                 for r in csv.DictReader(fh)}
