@@ -206,8 +206,9 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         # would rewrite every edge with scores that mean nothing here; given by name, it is the
         # user's choice (and warned about)
         trained.refuse_unfamiliar = model_path is None
+    preflight.check(graph, config)  # a misspelt label or property named first, with its near miss
+    if scorer == "gnn":
         trained.check_reading(config)  # the graph read as for its training, before any work
-    preflight.check(graph, config)
     validate_filter(graph, config, flt)  # --type / --key / --changed-since: before the sampling
     click.echo(f"run id: {options.run_id}", err=True)
     if scorer == "gnn":

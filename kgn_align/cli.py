@@ -22,7 +22,7 @@ import click
 
 from kgn_align import __version__
 from kgn_align.config import CANDIDATES_PER_SOURCE, ConnectionConfig, connection_from_env
-from kgn_align.errors import KgnAlignError
+from kgn_align.errors import ConfigError, KgnAlignError
 from kgn_align.writeback import Policy
 
 #: kgn_align.scoring.VARIANTS' names, here so that --help needs no torch import
@@ -914,8 +914,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             loaded.clear()
             cache.clear(names=True)  # vectors belong to one featurizer
             kept.clear()  # trees are drawn as the model was trained
-            loaded[stamp] = app.load_model(path)
-            loaded[stamp].refuse_unfamiliar = model_path is None  # as backfill: not another graph's
+            trained = app.load_model(path)
+            trained.refuse_unfamiliar = model_path is None  # as backfill: not another graph's
+            trained.check_reading(config)  # a model of other settings fails its jobs at once
+            loaded[stamp] = trained
             if before is not None and loaded[stamp].version != before:
                 click.echo(f"worker: new model {loaded[stamp].version} (was {before}): this job "
                            "samples and scores afresh", err=True)
@@ -986,6 +988,12 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             return backfill(job, trained, params)
         return realign(trained, list(params.nodeIds), options(job, params), job.check_lease)
 
+    try:
+        model()  # one that does not fit the configuration is refused now, not job by job
+    except ConfigError:
+        raise
+    except KgnAlignError:
+        pass  # none trained yet: the warm-up, or each job, says so
     if warm is None:
         warm = not burst
     if warm:

@@ -120,7 +120,9 @@ def _setting_text(value: object) -> str:
 
 
 class UnfamiliarModel(ConfigError):
-    """The model taken by default was trained on another graph (:meth:`TrainedModel.check_relations`)."""
+    """The model does not fit the graph or the configuration: taken by default, it was
+    trained on another graph (:meth:`TrainedModel.check_relations`), or it read the graph
+    otherwise (:meth:`TrainedModel.check_reading`). No retry mends it."""
 
 
 @dataclass
@@ -181,11 +183,18 @@ class TrainedModel:
             if setting == "relationship_types" and trained is None and isinstance(now[setting], list) \
                     and set(self.relations[1:]) <= set(now[setting]):
                 continue  # every type it learned is still followed: the same neighbourhoods for it
-            raise ConfigError(
-                f"model {self.version} was trained with {setting} = {_setting_text(trained)}, "
-                f"the configuration says {_setting_text(now[setting])}: its scores would mean "
-                f"something else here, under the same model name; train again with this "
-                f"configuration, or set {setting} as it was (model: {self.path})")
+            differs = (f"was trained with {setting} = {_setting_text(trained)}, the configuration "
+                       f"says {_setting_text(now[setting])}")
+            if self.path.name == "latest.pt":  # taken by default: most likely another graph's
+                raise UnfamiliarModel(
+                    f"the latest model ({self.version}) {differs}: a model of another graph or "
+                    f"configuration, whose scores would mean something else here; nothing was "
+                    f"done: give --model with the checkpoint trained for this configuration "
+                    f"(the models are in {self.path.parent}), or train again")
+            raise UnfamiliarModel(
+                f"model {self.version} {differs}: its scores would mean something else here, "
+                f"under the same model name; train again with this configuration, or set "
+                f"{setting} as it was (model: {self.path})")
 
     def inputs(self, snapshot: Snapshot,
                level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:

@@ -121,15 +121,26 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     with _driver(connection) as drv:
         drv.execute_query("MATCH (a:Movie {graph: $g, key: 'imdb-0'}), (b:Movie {graph: $g, key: 'imdb-1'}) "
                           "CREATE (a)-[:SEQUEL_OF]->(b)", g=config.source.value, database_=connection.database)
-    for top, setting in (('name_properties = ["key"]\n', "name_properties"),
-                         ('name_properties = ["title"]\nrelationship_types = ["SEQUEL_OF"]\n',
-                          "relationship_types")):
+    # (the latest model, taken by default, is most likely another graph's: --model is the way out)
+    for top, setting, given, said in (
+            ('name_properties = ["key"]\n', "name_properties", [],
+             f"the latest model ({version}) was trained with name_properties = ['title'], the "
+             f"configuration says ['key']: a model of another graph or configuration"),
+            ('name_properties = ["title"]\nrelationship_types = ["SEQUEL_OF"]\n', "relationship_types",
+             ["--model", str(models / f"{version}.pt")],
+             f"model {version} was trained with relationship_types = every type but SAME_AS, ")):
         other = tmp_path / f"{setting}.toml"
         other.write_text(cfg.read_text().replace('name_properties = ["title"]\n', top))
         refused = runner.invoke(cli, ["--home", str(tmp_path / "home"), "--config", str(other),
-                                      "backfill", "--dry-run", str(tmp_path / "d.csv")], env=_env(connection))
-        assert refused.exit_code == 1 and f"model {version} was trained with {setting} = " in refused.output, \
-            refused.output
+                                      "backfill", *given, "--dry-run", str(tmp_path / "d.csv")],
+                                env=_env(connection))
+        assert refused.exit_code == 1 and said in refused.output, refused.output
+        assert ("give --model" in refused.output) == (not given)
+        # the worker refuses it at its start, not job by job (a job would be retried, and a
+        # --burst worker exit 0 with the job left queued)
+        worker = runner.invoke(cli, ["--home", str(tmp_path / "home"), "--config", str(other), "worker",
+                                     *given, "--burst"], env=_env(connection))
+        assert worker.exit_code == 1 and said in worker.output, worker.output
         assert "sampling" not in refused.output and not (tmp_path / "d.csv").exists()
     with _driver(connection) as drv:
         drv.execute_query("MATCH (:Movie {graph: $g})-[r:SEQUEL_OF]->() DELETE r", g=config.source.value,
