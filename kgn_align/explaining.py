@@ -196,9 +196,8 @@ def _plain(value: object) -> object:
 
 def render(ex: Explanation, top: int = 8) -> str:
     """A terminal-friendly view: score, then each side's heaviest neighbours."""
-    lines = [f"{ex.source_name!r} ({ex.source})  vs  {ex.target_name!r} ({ex.target})",
-             f"pair score {ex.score:.4f} (logit {ex.logit:.3f})   model {ex.model}",
-             "(the pair on its own; an edge's r.score also weighs the rival targets and sources)"]
+    lines = [f"{ex.source_name!r} ({ex.source})  vs  {ex.target_name!r} ({ex.target})"]
+    # what the backfill wrote first: the pair model's own score is an input to it, no verdict
     if ex.edge is None:
         lines.append("SAME_AS in the graph: none between these two")
     elif ex.edge.get("review"):
@@ -206,6 +205,11 @@ def render(ex: Explanation, top: int = 8) -> str:
     else:
         lines.append(f"SAME_AS in the graph: score {ex.edge.get('score')} ({ex.edge.get('method')}, "
                      f"{ex.edge.get('model')})")
+    lines += [f"pair model on this pair alone: logit {ex.logit:.3f}, pair score {ex.score:.4f}   "
+              f"model {ex.model}",
+              "(the pair score is the logit under the training's Platt scaling, with no rivals; an "
+              "edge's score comes from the global matching: the logit next to the names' and "
+              "neighbours' similarity, the rival targets and sources, calibrated on whole candidate lists)"]
     for att in ex.attributes:
         lines.append(f"attribute {att['property']}: {att['source']!r} vs {att['target']!r} ({att['agreement']})")
     lines.append("")

@@ -132,16 +132,24 @@ def _gold_in_graph(pairs: dict[str, str], sources: Collection[str], targets: Col
         raise KgnAlignError("none of the gold pairs are entities of the two sides")
     if len(known) < len(pairs):
         examples = []
+        swapped = sum(a in targets and b in sources for a, b in pairs.items() if a not in known)
         for a, b in pairs.items():
-            for key, side, keys in ((a, config.source, sources), (b, config.target, targets)):
-                if key not in keys:
-                    examples.append(f"{key!r} is not on the side {side.name!r}"
-                                    f"{did_you_mean(key, list(keys))}")
-                    break
+            if a in sources and b in targets:
+                continue
+            if a in targets and b in sources:
+                examples.append(f"{a!r} is a {config.target.name!r} key and {b!r} a "
+                                f"{config.source.name!r} one: give the source key first")
+            else:
+                for key, side, keys in ((a, config.source, sources), (b, config.target, targets)):
+                    if key not in keys:
+                        examples.append(f"{key!r} is not on the side {side.name!r}"
+                                        f"{did_you_mean(key, list(keys))}")
+                        break
             if len(examples) == shown:
                 break
         log.warning("%d of %d gold pairs are left out: their keys are not entities of the "
-                    "sides (e.g. %s)", len(pairs) - len(known), len(pairs), "; ".join(examples))
+                    "sides (e.g. %s)%s", len(pairs) - len(known), len(pairs), "; ".join(examples),
+                    f"; {swapped} of them name the target first" if swapped else "")
     return known
 
 

@@ -59,3 +59,25 @@ def test_labelled_pairs_judged_as_pair_classification() -> None:
     assert (m["pairs"], m["matches"]) == (5, 3)
     assert m["precision"] == round(2 / 3, 4) and m["recall"] == round(2 / 3, 4)
     assert m["f1"] == round(2 / 3, 4)
+
+
+def test_gold_rows_naming_the_target_first_are_said_to_be_swapped(caplog) -> None:
+    """A gold row with its keys the wrong way round is named as such (not as a key missing
+    from the source side), and the count of such rows is given."""
+    import logging
+
+    from kgn_align.config import AlignConfig, GraphSide
+    from kgn_align.workflows import _gold_in_graph
+
+    config = AlignConfig(source=GraphSide(name="storeA", label="Movie"),
+                         target=GraphSide(name="storeB", label="Film"))
+    sources, targets = {"A-1", "A-2", "A-3"}, {"B-1", "B-2", "B-3"}
+    with caplog.at_level(logging.WARNING, logger="kgn_align.workflows"):
+        known = _gold_in_graph({"A-1": "B-1", "B-2": "A-2", "B-3": "A-3", "A-9": "B-9"},
+                               sources, targets, config)
+    assert known == {"A-1": "B-1"}
+    assert ("3 of 4 gold pairs are left out: their keys are not entities of the sides (e.g. "
+            "'B-2' is a 'storeB' key and 'A-2' a 'storeA' one: give the source key first; "
+            "'B-3' is a 'storeB' key and 'A-3' a 'storeA' one: give the source key first; "
+            "'A-9' is not on the side 'storeA'") in caplog.text
+    assert caplog.text.rstrip().endswith("; 2 of them name the target first")
