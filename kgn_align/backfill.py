@@ -255,6 +255,27 @@ def settings_changed(before: Mapping[str, Any], now: Mapping[str, Any], prefix: 
     return out
 
 
+def conflict_text(run_id: str, changed: Sequence[str]) -> str:
+    return (f"run {run_id!r} was started with other settings ("
+            + ("; ".join(changed) or "config, filter, batch size, policy, threshold, model or candidates")
+            + "): give those again to resume it, or use a new run id")
+
+
+def check_resumable(graph: Graph, config: AlignConfig, flt: BackfillFilter, options: BackfillOptions,
+                    stamp: ModelStamp) -> None:
+    """:class:`RunConflict` now, before any sampling, when ``options.run_id`` names a run
+    started with other settings than these (all but the scorer's own, which
+    :func:`run_backfill` compares once the scorer is built). Reads only."""
+    state = run_state(graph, options.run_id) if options.dry_run is None else None
+    if not state or not state.get("settings"):
+        return
+    before = {k: v for k, v in json.loads(state["settings"]).items() if k != "scorer"}
+    now = {k: v for k, v in run_settings(config, flt, options, stamp).items() if k != "scorer"}
+    changed = settings_changed(before, now)
+    if changed:
+        raise RunConflict(conflict_text(options.run_id, changed))
+
+
 def batches_of(keys: Sequence[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(keys), size):
         yield list(keys[start:start + size])
@@ -320,10 +341,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
                                              "owner": owner, "total": len(keys)})[0]
     if run["fingerprint"] != fp:
         changed = settings_changed(json.loads(run["settings"]), now) if run["settings"] else []
-        raise RunConflict(f"run {options.run_id!r} was started with other settings ("
-                          + ("; ".join(changed) or "config, filter, batch size, policy, "
-                             "threshold, model or candidates")
-                          + "): give those again to resume it, or use a new run id")
+        raise RunConflict(conflict_text(options.run_id, changed))
     resumed = int(run["batches"]) > 0
     before, pairs_before = int(run["entities"]), int(run["pairs"] or 0)
     if run["status"] == "done":

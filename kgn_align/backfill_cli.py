@@ -23,6 +23,7 @@ from kgn_align.backfill import (
     BackfillOptions,
     BackfillSummary,
     Progress,
+    check_resumable,
     run_backfill,
     validate_filter,
 )
@@ -210,6 +211,8 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     if scorer == "gnn":
         trained.check_reading(config)  # the graph read as for its training, before any work
     validate_filter(graph, config, flt)  # --type / --key / --changed-since: before the sampling
+    if scorer == "gnn":
+        check_resumable(graph, config, flt, options, trained.stamp)  # a --run-id of other settings
     click.echo(f"run id: {options.run_id}", err=True)
     if scorer == "gnn":
         from kgn_align.scoring import ModelScorer

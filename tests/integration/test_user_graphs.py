@@ -107,8 +107,14 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert json.loads(judged.stdout)["gold_pairs_not_in_graph"] == 1
     assert ("1 of 3 gold pairs are left out: their keys are not entities of the sides (e.g. "
             "'IMDB-22' is not on the side 'imdb' (did you mean 'imdb-22'?))") in caplog.text
-    done = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3"], env=_env(connection))
+    done = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3", "--run-id", "movies-1"],
+                         env=_env(connection))
     assert done.exit_code == 0, done.output
+    # the run id again with another threshold: refused before the sampling, naming the change
+    again = runner.invoke(cli, [*base, "backfill", "--threshold", "0.5", "--run-id", "movies-1"],
+                          env=_env(connection))
+    assert again.exit_code == 1 and "other settings (threshold: was 0.3, now 0.5)" in again.output
+    assert "sampling" not in again.output, again.output
     edges = [e for e in read_edges(graph, config) if e.review is None]
     assert edges, done.output  # before: 'pairs: 0 scored, 0 chosen, 0 created'
     # train printed what the edges carry as 'model' (browser_same_as_by_model's $model)
