@@ -165,16 +165,11 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
                                 f"{label!r}{did_you_mean(label, carried)}" for label in unused_labels))
     both: list[str] = []
     if not problems:
-        reviews = graph.read("preflight_reversed_reviews", {
-            "source_property": config.source.property, "source_value": config.source.value,
-            "target_property": config.target.property, "target_value": config.target.value},
-            {"source_label": config.source.label, "target_label": config.target.label,
-             "same_as": config.same_as_type})[0]
-        if int(reviews["reversed"]) > int(reviews["forward"]):
-            warnings.append(f"{reviews['reversed']} reviewed {config.same_as_type} edge(s) point from the "
-                            f"target side {config.target.name!r} to the source side {config.source.name!r} "
-                            f"({reviews['forward']} the configured way): reviews are read from source to "
-                            "target, so these teach and settle nothing; are [source] and [target] swapped?")
+        backward, forward = reviews_by_direction(graph, config)
+        if backward > forward:
+            warnings.append(f"{swapped_text(config, backward)} ({forward} the configured way): reviews "
+                            "are read from source to target, so these teach and settle nothing; are "
+                            "[source] and [target] swapped?")
         row = graph.read("preflight_both_sides", {
             "source_property": config.source.property, "source_value": config.source.value,
             "target_property": config.target.property, "target_value": config.target.value,
@@ -191,6 +186,21 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
     for w in warnings:
         log.warning("%s", w)
     return Preflight(reports[0], reports[1], both, warnings)
+
+
+def reviews_by_direction(graph: Graph, config: AlignConfig) -> tuple[int, int]:
+    """Reviewed SAME_AS edges between the sides pointing target -> source, and source -> target."""
+    row = graph.read("preflight_reversed_reviews", {
+        "source_property": config.source.property, "source_value": config.source.value,
+        "target_property": config.target.property, "target_value": config.target.value},
+        {"source_label": config.source.label, "target_label": config.target.label,
+         "same_as": config.same_as_type})[0]
+    return int(row["reversed"]), int(row["forward"])
+
+
+def swapped_text(config: AlignConfig, backward: int) -> str:
+    return (f"{backward} reviewed {config.same_as_type} edge(s) point from the target side "
+            f"{config.target.name!r} to the source side {config.source.name!r}")
 
 
 def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: str, where: str) -> str:

@@ -33,6 +33,22 @@ from kgn_align.training import TrainConfig, save_checkpoint, train
 log = logging.getLogger(__name__)
 
 
+#: accepted pairs training needs at the least
+MIN_ACCEPTED = 10
+
+
+def _too_few(graph: Graph, config: AlignConfig, accepted: int) -> KgnAlignError:
+    """Too few accepted pairs to train on, said with the likely cause: reviews pointing the
+    other way (swapped sides), else none marked yet."""
+    from kgn_align.preflight import reviews_by_direction, swapped_text
+
+    backward, _ = reviews_by_direction(graph, config)
+    why = (f"; {swapped_text(config, backward)}: are [source] and [target] swapped?"
+           if backward > accepted else " (mark known pairs with r.review = 'accepted')")
+    return KgnAlignError(f"only {accepted} accepted {config.same_as_type} pairs between the two "
+                         f"sides: training needs at least {MIN_ACCEPTED}{why}")
+
+
 def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
                 train_config: TrainConfig | None = None, hidden: int = 32, context_beta: float = 0.0,
                 snapshot: Snapshot | None = None, progress: Progress | None = None,
@@ -42,17 +58,17 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     :class:`~kgn_align.model.pair_model.ModelConfig` fields (ablations); ``attributes=False``
     leaves the config's ``attribute_properties`` out of the model (an ablation)."""
     start = time.perf_counter()
-    snapshot = snapshot or take(graph, config, progress=progress)
     labelled = labelled_pairs(graph, config)
+    if len(reviewed_as(labelled, "accepted")) < MIN_ACCEPTED:  # said before the sampling
+        raise _too_few(graph, config, len(reviewed_as(labelled, "accepted")))
+    snapshot = snapshot or take(graph, config, progress=progress)
 
     def in_graph(pair: tuple[str, str]) -> bool:
         return pair[0] in snapshot.source.aligned_row and pair[1] in snapshot.target.aligned_row
 
     accepted = [p for p in reviewed_as(labelled, "accepted") if in_graph(p)]
-    if len(accepted) < 10:
-        raise KgnAlignError(
-            f"only {len(accepted)} accepted {config.same_as_type} pairs between the two sides: "
-            "training needs at least 10 (mark known pairs with r.review = 'accepted')")
+    if len(accepted) < MIN_ACCEPTED:
+        raise _too_few(graph, config, len(accepted))
     featurizer, level0 = snapshot.fit_level0()
     relations = build_vocabulary(snapshot.source.store.relations, snapshot.target.store.relations)
     types = build_vocabulary(snapshot.source.store.types, snapshot.target.store.types)

@@ -265,6 +265,15 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
         "20 reviewed SAME_AS edge(s) point from the target side 'imdb' to the source side 'freebase' "
         "(0 the configured way): reviews are read from source to target, so these teach and settle "
         "nothing; are [source] and [target] swapped?"]
+    # train says so too, before it samples (it said "mark known pairs with r.review = 'accepted'")
+    trained_swapped = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config",
+                                               str(_toml(tmp_path / "swapped.toml", swapped)), "train"],
+                                         env=_env(connection))
+    assert trained_swapped.exit_code == 1 and (
+        "only 0 accepted SAME_AS pairs between the two sides: training needs at least 10; 20 reviewed "
+        "SAME_AS edge(s) point from the target side 'imdb' to the source side 'freebase': are [source] "
+        "and [target] swapped?") in trained_swapped.output, trained_swapped.output
+    assert "sampling" not in trained_swapped.output.lower()
     report = check(graph, config)
     assert (report.source.entities, report.target.entities) == (len(TITLES), len(TITLES))
     assert not [w for w in report.warnings if "swapped" in w or "neighbours sampled" in w]
