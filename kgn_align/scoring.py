@@ -103,7 +103,10 @@ DECIMALS = 6  #: scores are rounded so a resumed run writes exactly what a fresh
 #: know, scoring warns that the model was trained on another graph or configuration
 UNFAMILIAR_SHARE = 0.5
 _warned_unfamiliar: set[str] = set()
-_warned_uncalibrated = False  # "no validation pairs": said once per process, not per method and round
+_warned_uncalibrated = False
+#: fewer validation sources than this make a calibration that reviews visibly move
+FEW_VALIDATION = 30
+_warned_few_validation = False  # "no validation pairs": said once per process, not per method and round
 
 
 def reading_settings(config: AlignConfig) -> dict[str, object]:
@@ -888,6 +891,13 @@ class ModelScorer:
             return None
         log.info("calibrated on %d %s (with and without their answer%s): %s", val.size(0), what, how,
                  calibrator.describe())
+        global _warned_few_validation
+        if val.size(0) < FEW_VALIDATION and not _warned_few_validation:
+            _warned_few_validation = True
+            log.warning("scores are calibrated on only %d validation sources (the model's share of "
+                        "the accepted pairs): they move when reviews change, so an edge near the "
+                        "threshold can come and go after a review of another pair; more accepted "
+                        "pairs (and training again) steady them", val.size(0))
         return calibrator
 
     @property

@@ -107,9 +107,16 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert json.loads(judged.stdout)["gold_pairs_not_in_graph"] == 1
     assert ("1 of 3 gold pairs are left out: their keys are not entities of the sides (e.g. "
             "'IMDB-22' is not on the side 'imdb' (did you mean 'imdb-22'?))") in caplog.text
-    done = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3", "--run-id", "movies-1"],
-                         env=_env(connection))
+    from kgn_align import scoring
+
+    monkeypatch.setattr(scoring, "_warned_few_validation", False)  # said once per process
+    with caplog.at_level(logging.WARNING, logger="kgn_align.scoring"):
+        done = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3", "--run-id", "movies-1"],
+                             env=_env(connection))
     assert done.exit_code == 0, done.output
+    # a calibration on a handful of validation sources is said to move with the reviews
+    assert (f"scores are calibrated on only {metrics['validation_pairs']} validation sources"
+            in caplog.text), caplog.text
     # the run id again with another threshold: refused before the sampling, naming the change
     again = runner.invoke(cli, [*base, "backfill", "--threshold", "0.5", "--run-id", "movies-1"],
                           env=_env(connection))
