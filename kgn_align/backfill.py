@@ -473,6 +473,7 @@ def _dry_run(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: ModelStam
     tmp = path.with_name(path.name + ".tmp")
     scored = chosen = done = 0
     total = WriteReport()
+    would_be: list[ScoredPair] = []
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(DRY_RUN_COLUMNS)
@@ -482,6 +483,7 @@ def _dry_run(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: ModelStam
                 writer.writerow([source, target, "" if score is None else repr(score),
                                  model or "", method or "", change])
             total = total + report
+            would_be += pairs
             scored += n_scored
             chosen += len(pairs)
             done += len(batch)
@@ -492,8 +494,8 @@ def _dry_run(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: ModelStam
     return BackfillSummary(run_id=options.run_id, status="dry-run", resumed=False,
                            entities=len(keys), entities_before=0, entities_now=done,
                            batches_now=total.batches, pairs_scored=scored, pairs_selected=chosen,
-                           writes=total, seconds=round(time.perf_counter() - start, 3),
-                           csv=str(path))
+                           shared_targets=shared_targets(would_be), writes=total,
+                           seconds=round(time.perf_counter() - start, 3), csv=str(path))
 
 
 def run_state(graph: Graph, run_id: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -353,8 +354,9 @@ def test_dry_run_writes_csv_and_nothing_else(graph: Graph, loaded: AlignConfig, 
     scorer = NameSimilarityScorer(graph, loaded, k=5)
     runs += ["dry", "real"]
     out = tmp_path / "would-be.csv"
+    # a low threshold: some targets are chosen by several sources (policy best allows it)
     summary = run_backfill(graph, loaded, scorer, STAMP,
-                           BackfillOptions(run_id="dry", batch_size=20, dry_run=out))
+                           BackfillOptions(run_id="dry", batch_size=20, threshold=0.1, dry_run=out))
     assert summary.status == "dry-run" and summary.csv == str(out)
     assert run_state(graph, "dry") is None and model_edges(graph, loaded) == set()
     with open(out, newline="") as fh:
@@ -362,10 +364,14 @@ def test_dry_run_writes_csv_and_nothing_else(graph: Graph, loaded: AlignConfig, 
     assert len(rows) == summary.pairs_selected > 0
     assert {r["change"] for r in rows} == {"created"} and summary.writes.created == len(rows)
     would_be = {(r["source"], r["target"], float(r["score"]), r["model"], r["method"]) for r in rows}
-    real = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="real", batch_size=20))
+    real = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="real", batch_size=20,
+                                                                      threshold=0.1))
     written = model_edges(graph, loaded)
     # the real run writes exactly the dry run's pairs, except where a person already decided
     assert written <= would_be and len(would_be - written) == real.writes.reviewed + real.writes.skipped
+    # and the dry run counts the targets several sources chose as the real run does
+    per_target = Counter(r["target"] for r in rows)
+    assert summary.shared_targets == sum(n > 1 for n in per_target.values()) == real.shared_targets > 0
 
 
 @pytest.mark.parametrize("threshold, model", [(0.7, "names@other"), (0.3, "names@test")])
