@@ -381,10 +381,21 @@ def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tl
 
     KIND: neo4j (Neo4j 5.26 Community from its jars: needs Java 17 and Maven), arcadedb (the
     embedded ArcadeDB Bolt server: Python only), or auto (the default: neo4j where it can
-    run, else arcadedb)."""
-    from kgn_align.servers import server_for
+    run, else arcadedb; the server already running in this home, if one is). One server per
+    home: the other kind is refused while one runs (commands would go to the new one)."""
+    from kgn_align.servers import KINDS, server_for
 
     chosen = _kind(kind)
+    for other in KINDS:  # commands use the one server of a home: a second would take them over
+        running = server_for(other, app.home).state() if other != chosen else None
+        if running is None:
+            continue
+        if kind == "auto":
+            click.echo(f"{_describe(running)}; already running in {app.home}: kgn-align commands use it")
+            return
+        raise click.UsageError(
+            f"a {other} server already runs in {app.home} ({running.uri}) and kgn-align commands "
+            f"use it: stop it first ('kgn-align server stop {other}'), or give this one another --home")
     options: dict[str, Any] = {"host": host, "bolt_port": port, "heap": heap}
     if tls:
         if chosen != "neo4j":

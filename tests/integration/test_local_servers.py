@@ -59,6 +59,15 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         report = json.loads(loaded.output[loaded.output.index("{"):])
         assert report["nodes"] == 60 and report["seed_pairs"] == 9
         assert password not in loaded.output
+        # one server per home: the other kind is refused (commands would silently go to it,
+        # an empty graph), 'auto' names the one that runs
+        other = "arcadedb" if kind == "neo4j" else "neo4j"
+        second = runner.invoke(cli, [*home, "server", "start", other], env=env)
+        assert second.exit_code == 2 and f"a {kind} server already runs in" in second.output, second.output
+        assert f"'kgn-align server stop {kind}'" in second.output
+        auto = runner.invoke(cli, [*home, "server", "start"], env=env)
+        assert auto.exit_code == 0 and f"{kind} " in auto.output and info["uri"] in auto.output, auto.output
+        assert json.loads(runner.invoke(cli, [*home, "server", "status"], env=env).output)["pid"] == pid
     finally:
         stopped = runner.invoke(cli, [*home, "server", "stop"], env=env)
     assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output

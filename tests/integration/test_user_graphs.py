@@ -107,7 +107,6 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert json.loads(judged.stdout)["gold_pairs_not_in_graph"] == 1
     assert ("1 of 3 gold pairs are left out: their keys are not entities of the sides (e.g. "
             "'IMDB-22' is not on the side 'imdb' (did you mean 'imdb-22'?))") in caplog.text
-    from kgn_align import scoring
 
     monkeypatch.setattr(scoring, "_warned_few_validation", False)  # said once per process
     with caplog.at_level(logging.WARNING, logger="kgn_align.scoring"):
