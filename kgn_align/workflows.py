@@ -149,6 +149,8 @@ def _gold_in_graph(pairs: dict[str, str], sources: Collection[str], targets: Col
     if len(known) < len(pairs):
         examples = []
         swapped = sum(a in targets and b in sources for a, b in pairs.items() if a not in known)
+        # most of the gold missing is a part of the data loaded (load --pairs), not typos
+        partial = 2 * (len(pairs) - len(known)) > len(pairs)
         for a, b in pairs.items():
             if a in sources and b in targets:
                 continue
@@ -159,13 +161,15 @@ def _gold_in_graph(pairs: dict[str, str], sources: Collection[str], targets: Col
                 for key, side, keys in ((a, config.source, sources), (b, config.target, targets)):
                     if key not in keys:
                         examples.append(f"{key!r} is not on the side {side.name!r}"
-                                        f"{did_you_mean(key, list(keys))}")
+                                        f"{'' if partial else did_you_mean(key, list(keys))}")
                         break
             if len(examples) == shown:
                 break
         log.warning("%d of %d gold pairs are left out: their keys are not entities of the "
                     "sides (e.g. %s)%s", len(pairs) - len(known), len(pairs), "; ".join(examples),
-                    f"; {swapped} of them name the target first" if swapped else "")
+                    (f"; {swapped} of them name the target first" if swapped else "")
+                    + ("; most of the gold is not in the graph: was a part of the data loaded "
+                       "(load --pairs), or the gold of another graph given?" if partial else ""))
     return known
 
 

@@ -72,12 +72,33 @@ def test_gold_rows_naming_the_target_first_are_said_to_be_swapped(caplog) -> Non
     config = AlignConfig(source=GraphSide(name="storeA", label="Movie"),
                          target=GraphSide(name="storeB", label="Film"))
     sources, targets = {"A-1", "A-2", "A-3"}, {"B-1", "B-2", "B-3"}
+    sources |= {"A-4", "A-5", "A-6", "A-7"}
+    targets |= {"B-4", "B-5", "B-6", "B-7"}
+    gold = {"A-1": "B-1", "B-2": "A-2", "B-3": "A-3", "A-9": "B-9", "A-4": "B-4", "A-5": "B-5",
+            "A-6": "B-6", "A-7": "B-7"}
     with caplog.at_level(logging.WARNING, logger="kgn_align.workflows"):
-        known = _gold_in_graph({"A-1": "B-1", "B-2": "A-2", "B-3": "A-3", "A-9": "B-9"},
-                               sources, targets, config)
-    assert known == {"A-1": "B-1"}
-    assert ("3 of 4 gold pairs are left out: their keys are not entities of the sides (e.g. "
+        known = _gold_in_graph(gold, sources, targets, config)
+    assert set(known) == {"A-1", "A-4", "A-5", "A-6", "A-7"}
+    assert ("3 of 8 gold pairs are left out: their keys are not entities of the sides (e.g. "
             "'B-2' is a 'storeB' key and 'A-2' a 'storeA' one: give the source key first; "
             "'B-3' is a 'storeB' key and 'A-3' a 'storeA' one: give the source key first; "
             "'A-9' is not on the side 'storeA'") in caplog.text
     assert caplog.text.rstrip().endswith("; 2 of them name the target first")
+
+
+def test_gold_mostly_outside_the_graph_is_said_to_be_a_part_of_the_data(caplog) -> None:
+    """Most of the gold missing (a slice loaded with --pairs) is said as such, without the
+    'did you mean' hints that read as typos in the user's keys."""
+    import logging
+
+    from kgn_align.config import AlignConfig, GraphSide
+    from kgn_align.workflows import _gold_in_graph
+
+    config = AlignConfig(source=GraphSide(name="en", label="En"), target=GraphSide(name="fr", label="Fr"))
+    gold = {str(i): str(1000 + i) for i in range(10)}
+    with caplog.at_level(logging.WARNING, logger="kgn_align.workflows"):
+        known = _gold_in_graph(gold, {"0", "1", "2"}, {"1000", "1001", "1002"}, config)
+    assert len(known) == 3
+    assert "7 of 10 gold pairs are left out" in caplog.text and "did you mean" not in caplog.text
+    assert caplog.text.rstrip().endswith("most of the gold is not in the graph: was a part of the "
+                                         "data loaded (load --pairs), or the gold of another graph given?")
