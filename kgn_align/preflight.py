@@ -132,6 +132,8 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         reach = _neighbour_reach(graph, config, side, which, where)
         if reach:
             warnings.append(reach)
+        elif (isolated := _isolated(graph, config, side, where)):
+            warnings.append(isolated)
     if len(unused_by) == 2:  # a name property neither side has is a typo, not an alternative
         neither = [p for p in config.name_properties if p in unused_by["source"] and p in unused_by["target"]]
         for side in (config.source, config.target):  # unless the entities' neighbours have it
@@ -237,6 +239,24 @@ def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: 
     else:
         fix = f"give those neighbours {side.property} = {side.value!r} too"
     return f"{plain}; their relationships lead to nodes off the side: {shown(rows)}; {fix}"
+
+
+def _isolated(graph: Graph, config: AlignConfig, side: GraphSide, where: str) -> str:
+    """A warning when most of the side's entities (of the first :data:`REACH_SAMPLE`) have no
+    neighbour the sampler takes, though some do: most of the side is matched by names
+    alone (a graph loaded in part keeps few of its relationships)."""
+    row = graph.read("preflight_isolated", {
+        "side_property": side.property, "side_value": side.value, "sample": REACH_SAMPLE,
+        "same_as_type": config.same_as_type,
+        "types": None if config.relationship_types is None else list(config.relationship_types)},
+        {"label": side.label, "key_property": config.key_property})[0]
+    entities, isolated = int(row["entities"]), int(row["isolated"] or 0)
+    if 2 * isolated <= entities:
+        return ""
+    looked = "" if entities < REACH_SAMPLE else f" (of the first {entities:,} looked at)"
+    return (f"{isolated:,} of {entities:,} entities of the {where}{looked} have no neighbour the "
+            "sampler takes: they are matched by their names alone (a graph loaded in part, as "
+            "with load --pairs, keeps few of its relationships)")
 
 
 def _nameless_neighbours(graph: Graph, config: AlignConfig, side: GraphSide, where: str,

@@ -327,6 +327,16 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     assert found["accepted_pairs"] == 19 and "(1 warning(s))" in checked.stderr
     assert any("1 reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' ('Rejected')"
                in w for w in found["warnings"])
+    # most source movies without a director (a graph loaded in part): matched by names alone
+    assert not [w for w in check(graph, config).warnings if "no neighbour the sampler takes" in w]
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (:Person)-[d:DIRECTED]->(m:Movie {graph: $g}) WHERE toInteger(split(m.key, '-')[1]) < 20 "
+                          "DELETE d", g=config.source.value, database_=connection.database)
+    isolated = [w for w in check(graph, config).warnings if "no neighbour the sampler takes" in w]
+    assert isolated == [f"20 of 30 entities of the source side 'imdb' (label 'Movie', graph = "
+                        f"'{config.source.value}') have no neighbour the sampler takes: they are matched "
+                        "by their names alone (a graph loaded in part, as with load --pairs, keeps few "
+                        "of its relationships)"], isolated
 
 
 def test_duplicate_keys_and_nodes_on_both_sides(movies, graph: Graph, connection) -> None:
