@@ -1102,6 +1102,64 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool) -> None
     click.echo(json.dumps(clean_up(app.graph(), config, bookkeeping=bookkeeping), indent=2))
 
 
+@cli.command()
+@alignment_options
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Edges listed (with --csv: all of them unless given).")
+@click.option("--weakest", is_flag=True,
+              help="The lowest scores first (the edges most worth a review) instead of the highest.")
+@click.option("--model", "model", default=None,
+              help="Only the edges this model wrote: the 'edges_model' train printed, as on r.model "
+              "(e.g. kgn-align/3f2a9c1b7d0e).")
+@click.option("--all", "everything", is_flag=True,
+              help="Every SAME_AS edge between the sides: reviewed ones (accepted without a score "
+              "count as 1.0) and ones kgn-align did not write, too.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), callback=output_path,
+              help="Write the edges to this CSV file (source, target, both names, score, model, "
+              "method, review) instead of a table.")
+@click.pass_obj
+def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool, model: str | None,
+          everything: bool, csv_path: Path | None) -> None:
+    """The SAME_AS edges kgn-align wrote between the configured sides and no one reviewed
+    yet, with both ends' names: the strongest first, or the weakest with --weakest.
+
+    What Neo4j Browser's cypher/browser_*.cypher queries show, on any server (ArcadeDB has
+    no Browser). A person's verdict is the edge's review: set r.review = 'accepted' or
+    'rejected' on it (Cypher), and the next backfill keeps it and trains on it."""
+    import csv
+
+    from kgn_align.writeback import named_edges
+
+    config = app.align_config(dataset, prefix)
+    given = click.get_current_context().get_parameter_source("limit") == click.core.ParameterSource.COMMANDLINE
+    found = named_edges(app.graph(), config, limit=limit if csv_path is None or given else None,
+                        weakest=weakest, model=model, everything=everything)
+    if csv_path is not None:
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["source", "target", "source_name", "target_name", "score", "model",
+                             "method", "review"])
+            for e in found:
+                writer.writerow([e.source, e.target, e.source_name, e.target_name,
+                                 "" if e.score is None else repr(e.score), e.model or "",
+                                 e.method or "", e.review or ""])
+        click.echo(f"{len(found)} SAME_AS edge(s) written to {csv_path}", err=True)
+        return
+    if not found:
+        click.echo(f"no {'' if everything else 'unreviewed model '}SAME_AS edges between "
+                   f"{config.source.name!r} and {config.target.name!r}"
+                   + (f" from model {model!r}" if model else "")
+                   + ("" if everything else ": run 'kgn-align backfill' first, or give --all"), err=True)
+        return
+    for e in found:
+        score = "     -" if e.score is None else f"{e.score:6.4f}"
+        verdict = f"  [{e.review}]" if e.review else ""
+        click.echo(f"{score}  {e.source_name!r} ({e.source}) -> {e.target_name!r} ({e.target})"
+                   f"  {e.method or ''}{verdict}")
+    click.echo(f"{len(found)} edge(s), {'weakest' if weakest else 'strongest'} first"
+               + (f", model {model}" if model else ""), err=True)
+
+
 from kgn_align.backfill_cli import backfill as _backfill  # noqa: E402
 
 cli.add_command(_backfill)

@@ -371,6 +371,43 @@ def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> l
                  model=r["model"], method=r["method"], review=r["review"]) for r in rows]
 
 
+#: edges per read when :func:`named_edges` reads them all
+NAMED_PAGE = 50_000
+
+
+class NamedEdge(Edge):
+    """A SAME_AS edge with both ends' display names (:func:`named_edges`)."""
+
+    source_name: str
+    target_name: str
+
+
+def named_edges(graph: Graph, config: AlignConfig, *, limit: int | None = 20, weakest: bool = False,
+                model: str | None = None, everything: bool = False) -> list[NamedEdge]:
+    """The model-written SAME_AS edges between the sides that no one reviewed yet (with
+    ``everything``: every SAME_AS edge, reviewed and imported ones too), strongest first
+    (``weakest``: the other end, what to review), with both ends' first name property (else
+    the key); ``model``: that model's only; ``limit`` None: every edge. What ``kgn-align
+    edges`` lists."""
+    from kgn_align.snapshot import display_name
+
+    identifiers, params = selection(config)
+    page = NAMED_PAGE if limit is None else limit
+    rows: list[dict[str, Any]] = []
+    while True:  # pages: a LIMIT as large as the graph made ArcadeDB fail
+        got = graph.read("same_as_named", {**params, "name_properties": list(config.name_properties),
+                                           "model": model, "weakest": weakest, "all": everything,
+                                           "skip": len(rows), "limit": page}, identifiers)
+        rows += got
+        if limit is not None or len(got) < page:
+            break
+    return [NamedEdge(source=str(r["source"]), target=str(r["target"]), score=r["score"],
+                      model=r["model"], method=r["method"], review=r["review"],
+                      source_name=display_name(r["source_names"], str(r["source"])),
+                      target_name=display_name(r["target_names"], str(r["target"])))
+            for r in rows]
+
+
 EDGES_OF_QUERY = "writeback_edges_of"  #: as MERGE_QUERY: has a ``_generic`` form
 
 

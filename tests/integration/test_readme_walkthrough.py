@@ -77,7 +77,7 @@ def test_readme_walkthrough_runs_as_written(graph: Graph, connection, namespace:
     monkeypatch.chdir(tmp_path)
     env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
-    check, train, evaluate, backfill, explain = _run_shell(_namespaced(shell[0], namespace), tmp_path,
+    check, train, evaluate, backfill, edges, explain = _run_shell(_namespaced(shell[0], namespace), tmp_path,
                                                     env, tmp_path / "home")
     assert json.loads(check)["accepted_pairs"] == 20 and json.loads(check)["warnings"] == []
     report = json.loads(evaluate[evaluate.index("{"):])
@@ -94,3 +94,7 @@ def test_readme_walkthrough_runs_as_written(graph: Graph, connection, namespace:
     assert len(written) >= 5 and not {f"imdb-{i}" for i in range(20)} & set(written)
     right = sum(t == s.replace("imdb-", "fb-") for s, t in written.items())
     assert right >= 0.7 * len(written)
+    # 'edges --weakest' lists every one of them (fewer than its 20), with the movie's title
+    listed = edges.splitlines()
+    assert len(listed) == len(written) and all(f"({s}) -> " in "".join(listed) for s in written)
+    assert all(" (film)' (fb-" in line for line in listed), edges  # the target's title, then key

@@ -4,6 +4,7 @@ stops first with an error that names the problem, or is reported and handled."""
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import uuid
@@ -123,6 +124,26 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert "sampling" not in again.output, again.output
     edges = [e for e in read_edges(graph, config) if e.review is None]
     assert edges, done.output  # before: 'pairs: 0 scored, 0 chosen, 0 created'
+    # 'edges' lists them with both ends' names, strongest or weakest first; --csv all of them,
+    # --all with the reviewed ones
+    strongest = runner.invoke(cli, [*base, "edges", "--limit", "3"], env=_env(connection))
+    weakest = runner.invoke(cli, [*base, "edges", "--limit", "3", "--weakest"], env=_env(connection))
+    assert strongest.exit_code == weakest.exit_code == 0, strongest.output + weakest.output
+    titles = dict(zip((f"imdb-{i}" for i in range(len(TITLES))), TITLES))
+    for listed, sign in ((strongest, -1), (weakest, 1)):
+        expected = sorted(edges, key=lambda e: (sign * (e.score or 0), e.source, e.target))[:3]
+        lines = listed.stdout.splitlines()
+        assert len(lines) == min(3, len(edges)), listed.stdout
+        for line, e in zip(lines, expected):
+            assert line.startswith(f"{e.score:6.4f}  {titles[e.source]!r} ({e.source}) -> "), line
+    every = tmp_path / "edges.csv"
+    written = runner.invoke(cli, [*base, "edges", "--csv", str(every)], env=_env(connection))
+    assert written.exit_code == 0, written.output
+    with open(every, newline="") as fh:
+        assert {(r["source"], r["target"]) for r in csv.DictReader(fh)} == {(e.source, e.target) for e in edges}
+    assert runner.invoke(cli, [*base, "edges", "--all", "--csv", str(every)], env=_env(connection)).exit_code == 0
+    with open(every, newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == len(read_edges(graph, config)) == len(edges) + 20
     # train printed what the edges carry as 'model' (browser_same_as_by_model's $model)
     assert {e.model for e in edges} == {json.loads(trained.stdout)["edges_model"]}
     right = sum(e.target == "freebase-" + e.source.split("-", 1)[1] for e in edges)
