@@ -1294,6 +1294,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
             "  MATCH (a:Entity)-[r:SAME_AS]->(b:Entity)\n"
             f"  WHERE r.model = '{trained.stamp.model}'\n"
             "  RETURN a.name, b.name, r.score ORDER BY r.score DESC LIMIT 25\n"
+            "or list them with both names, the least sure first (what to review):\n"
+            f"  kgn-align edges --dataset {dataset} --prefix {prefix} --weakest\n"
             "and why one pair scored as it did:\n"
             f"  kgn-align explain --dataset {dataset} --prefix {prefix} --model {trained.path} "
             f"{edges[0].source if edges else '<source key>'} {edges[0].target if edges else '<target key>'}")
