@@ -357,7 +357,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
         log.info("resuming %s after key %r: %d of %d entities left", options.run_id, cursor,
                  len(todo), len(keys))
     state = _RunState(options.run_id, owner, int(run["batches"]))
-    scored = chosen = 0
+    scored = 0
     total = WriteReport()
     done_now = 0
     written: list[ScoredPair] = []
@@ -367,7 +367,6 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
         report = _write_batch(graph, config, stamp, state, batch, pairs, n_scored)
         written += pairs
         scored += n_scored
-        chosen += len(pairs)
         total = total + report
         done_now += len(batch)
         if options.throttle:
@@ -379,7 +378,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed,
                               entities=len(keys), entities_before=before, entities_now=done_now,
                               batches_now=total.batches, pairs_scored=scored,
-                              pairs_selected=chosen, pairs_before=pairs_before,
+                              pairs_selected=len(written), pairs_before=pairs_before,
                               reviewed_sources=skipped,
                               shared_targets=shared_targets(written), writes=total,
                               seconds=round(time.perf_counter() - start, 3))
@@ -471,7 +470,7 @@ def _dry_run(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: ModelStam
     path = options.dry_run
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    scored = chosen = done = 0
+    scored = done = 0
     total = WriteReport()
     would_be: list[ScoredPair] = []
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -485,16 +484,15 @@ def _dry_run(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: ModelStam
             total = total + report
             would_be += pairs
             scored += n_scored
-            chosen += len(pairs)
             done += len(batch)
             if progress is not None:
                 progress(_progress(start, done, len(keys), total.batches, done))
     os.replace(tmp, path)  # a killed dry run leaves no half-written file under the name
-    log.info("dry run: %d would-be edges written to %s", chosen, path)
+    log.info("dry run: %d would-be edges written to %s", len(would_be), path)
     return BackfillSummary(run_id=options.run_id, status="dry-run", resumed=False,
                            entities=len(keys), entities_before=0, entities_now=done,
-                           batches_now=total.batches, pairs_scored=scored, pairs_selected=chosen,
-                           shared_targets=shared_targets(would_be), writes=total,
+                           batches_now=total.batches, pairs_scored=scored,
+                           pairs_selected=len(would_be), shared_targets=shared_targets(would_be), writes=total,
                            seconds=round(time.perf_counter() - start, 3), csv=str(path))
 
 

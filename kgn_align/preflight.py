@@ -209,12 +209,9 @@ def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: 
     """A warning when the side's entities have no neighbour the sampler can take — on the
     side and with the key property: the side is then matched by names alone. Names the
     labels their relationships lead to instead, and what would bring those nodes in."""
-    rows = graph.read("preflight_neighbour_reach", {
-        "side_property": side.property, "side_value": side.value, "sample": REACH_SAMPLE,
-        "same_as_type": config.same_as_type,
-        "types": None if config.relationship_types is None else list(config.relationship_types),
-        "name_properties": list(config.name_properties)},
-        {"label": side.label, "key_property": config.key_property})
+    rows = graph.read("preflight_neighbour_reach",
+                      {**_reach_params(config, side), "name_properties": list(config.name_properties)},
+                      {"label": side.label, "key_property": config.key_property})
     if any(r["sampled"] for r in rows):
         return _nameless_neighbours(graph, config, side, where, [r for r in rows if r["sampled"]])
     followed = "of the configured relationship_types " if config.relationship_types else ""
@@ -241,15 +238,19 @@ def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: 
     return f"{plain}; their relationships lead to nodes off the side: {shown(rows)}; {fix}"
 
 
+def _reach_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
+    """What the neighbour-reach queries take: the side, the sample, the types followed."""
+    return {"side_property": side.property, "side_value": side.value, "sample": REACH_SAMPLE,
+            "same_as_type": config.same_as_type,
+            "types": None if config.relationship_types is None else list(config.relationship_types)}
+
+
 def _isolated(graph: Graph, config: AlignConfig, side: GraphSide, where: str) -> str:
     """A warning when most of the side's entities (of the first :data:`REACH_SAMPLE`) have no
     neighbour the sampler takes, though some do: most of the side is matched by names
     alone (a graph loaded in part keeps few of its relationships)."""
-    row = graph.read("preflight_isolated", {
-        "side_property": side.property, "side_value": side.value, "sample": REACH_SAMPLE,
-        "same_as_type": config.same_as_type,
-        "types": None if config.relationship_types is None else list(config.relationship_types)},
-        {"label": side.label, "key_property": config.key_property})[0]
+    row = graph.read("preflight_isolated", _reach_params(config, side),
+                     {"label": side.label, "key_property": config.key_property})[0]
     entities, isolated = int(row["entities"]), int(row["isolated"] or 0)
     if 2 * isolated <= entities:
         return ""

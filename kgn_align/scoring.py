@@ -103,10 +103,10 @@ DECIMALS = 6  #: scores are rounded so a resumed run writes exactly what a fresh
 #: know, scoring warns that the model was trained on another graph or configuration
 UNFAMILIAR_SHARE = 0.5
 _warned_unfamiliar: set[str] = set()
-_warned_uncalibrated = False
+_warned_uncalibrated = False  # "no validation pairs": said once per process, not per method and round
 #: fewer validation sources than this make a calibration that reviews visibly move
 FEW_VALIDATION = 30
-_warned_few_validation = False  # "no validation pairs": said once per process, not per method and round
+_warned_few_validation = False  # said once per process, likewise
 
 
 def reading_settings(config: AlignConfig) -> dict[str, object]:

@@ -59,14 +59,15 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     leaves the config's ``attribute_properties`` out of the model (an ablation)."""
     start = time.perf_counter()
     labelled = labelled_pairs(graph, config)
-    if len(reviewed_as(labelled, "accepted")) < MIN_ACCEPTED:  # said before the sampling
-        raise _too_few(graph, config, len(reviewed_as(labelled, "accepted")))
+    reviewed = reviewed_as(labelled, "accepted")
+    if len(reviewed) < MIN_ACCEPTED:  # said before the sampling
+        raise _too_few(graph, config, len(reviewed))
     snapshot = snapshot or take(graph, config, progress=progress)
 
     def in_graph(pair: tuple[str, str]) -> bool:
         return pair[0] in snapshot.source.aligned_row and pair[1] in snapshot.target.aligned_row
 
-    accepted = [p for p in reviewed_as(labelled, "accepted") if in_graph(p)]
+    accepted = [p for p in reviewed if in_graph(p)]
     if len(accepted) < MIN_ACCEPTED:
         raise _too_few(graph, config, len(accepted))
     featurizer, level0 = snapshot.fit_level0()

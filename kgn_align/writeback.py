@@ -366,9 +366,14 @@ def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> l
     """Every SAME_AS edge from the source side to the target side (optionally: one
     model's), sorted by keys. For checks, tests and evaluation."""
     identifiers, params = selection(config)
-    rows = graph.read(EDGES_QUERY, {**params, "model": model}, identifiers)
-    return [Edge(source=str(r["source"]), target=str(r["target"]), score=r["score"],
-                 model=r["model"], method=r["method"], review=r["review"]) for r in rows]
+    return [_edge(r) for r in graph.read(EDGES_QUERY, {**params, "model": model}, identifiers)]
+
+
+def _edge(row: Mapping[str, Any]) -> Edge:
+    """An :class:`Edge` from a query row with its columns (source, target, score, model,
+    method, review)."""
+    return Edge(source=str(row["source"]), target=str(row["target"]), score=row["score"],
+                model=row["model"], method=row["method"], review=row["review"])
 
 
 #: edges per read when :func:`named_edges` reads them all
@@ -401,8 +406,7 @@ def named_edges(graph: Graph, config: AlignConfig, *, limit: int | None = 20, we
         rows += got
         if limit is not None or len(got) < page:
             break
-    return [NamedEdge(source=str(r["source"]), target=str(r["target"]), score=r["score"],
-                      model=r["model"], method=r["method"], review=r["review"],
+    return [NamedEdge(**_edge(r).model_dump(),
                       source_name=display_name(r["source_names"], str(r["source"])),
                       target_name=display_name(r["target_names"], str(r["target"])))
             for r in rows]
@@ -414,10 +418,8 @@ EDGES_OF_QUERY = "writeback_edges_of"  #: as MERGE_QUERY: has a ``_generic`` for
 def read_edges_of(graph: Graph, config: AlignConfig, sources: Sequence[str]) -> list[Edge]:
     """The SAME_AS edges from ``sources`` (source keys) to the target side, one read."""
     identifiers, params = selection(config)
-    rows = graph.read(side_query(config, EDGES_OF_QUERY), {**params, "keys": list(sources)},
-                      identifiers)
-    return [Edge(source=str(r["source"]), target=str(r["target"]), score=r["score"],
-                 model=r["model"], method=r["method"], review=r["review"]) for r in rows]
+    return [_edge(r) for r in graph.read(side_query(config, EDGES_OF_QUERY),
+                                         {**params, "keys": list(sources)}, identifiers)]
 
 
 #: what a batch would do to one edge, as a dry run reports it (the merge's outcomes, and
