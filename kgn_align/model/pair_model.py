@@ -307,7 +307,8 @@ class PairModel(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, logits: Tensor, labels: Tensor, *, steps: int = 200) -> tuple[float, float]:
-        """Platt scaling: fit ``sigmoid(t * logit + b)`` to validation labels (BCE, LBFGS).
+        """Platt scaling: fit ``sigmoid(t * logit + b)`` to validation labels (BCE, LBFGS,
+        Platt's targets: :func:`platt_targets`).
 
         Returns ``(t, b)``; they are stored as buffers and travel with the checkpoint.
         """
@@ -320,11 +321,26 @@ class PairModel(nn.Module):
         return t, b
 
 
+def platt_targets(labels: Tensor) -> Tensor:
+    """Platt's regularised targets for 0/1 labels: :math:`(N_+ + 1) / (N_+ + 2)` for a
+    match and :math:`1 / (N_- + 2)` for a non-match, from "Probabilistic Outputs for Support
+    Vector Machines" (Platt, 1999, section 2.2). With hard 0/1 targets a validation set that
+    the logit separates (a few dozen pairs can be) drives the fitted slope without bound, and
+    every later pair scores exactly 0 or 1; these targets keep the fit finite, and they
+    approach 0/1 as the validation set grows. Shapes: ``(N,) -> (N,)``."""
+    positives = float(labels.sum())
+    negatives = float(labels.numel()) - positives
+    return torch.where(labels > 0.5, torch.tensor((positives + 1.0) / (positives + 2.0)),
+                       torch.tensor(1.0 / (negatives + 2.0)))
+
+
 def _fit_logistic(columns: list[Tensor], labels: Tensor, *, steps: int) -> Tensor:
-    """Logistic regression by LBFGS on BCE: weights ``[w_1 .. w_d, bias]`` of
-    ``w_1 x_1 + ... + w_d x_d + bias``, starting from ``w_1 = 1`` and zeros (the identity
-    on the first column). Shapes: ``d`` columns of ``(N,)`` and ``(N,)`` 0/1 labels -> ``(d + 1,)``.
+    """Logistic regression by LBFGS on BCE against :func:`platt_targets`: weights
+    ``[w_1 .. w_d, bias]`` of ``w_1 x_1 + ... + w_d x_d + bias``, starting from ``w_1 = 1``
+    and zeros (the identity on the first column). Shapes: ``d`` columns of ``(N,)`` and
+    ``(N,)`` 0/1 labels -> ``(d + 1,)``.
     """
+    labels = platt_targets(labels)
     init = torch.zeros(len(columns) + 1)
     init[0] = 1.0
     w = init.requires_grad_()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from kgn_align.model.inputs import SideInputs, build_vocabulary
-from kgn_align.model.pair_model import EntityEncoder, ModelConfig, PairModel
+from kgn_align.model.pair_model import EntityEncoder, ModelConfig, PairModel, platt_targets
 from kgn_align.errors import CheckpointError
 from kgn_align.training import checkpoint_version, load_checkpoint, model_version, save_checkpoint
 
@@ -103,6 +103,21 @@ def test_calibration_fits_platt_scaling():
     t, bias = model.calibrate(logits, labels)
     assert 1.0 < t < 3.5 and -2.0 < bias < 0.0
     assert float(model.calib_scale) == pytest.approx(t)
+
+
+def test_platt_scaling_stays_finite_on_a_separable_validation_set():
+    """Twenty validation pairs the logit separates perfectly (as a small seed alignment
+    gives): hard 0/1 targets push the slope up until every pair scores 0 or 1 to float
+    precision; Platt's targets, (N+ + 1) / (N+ + 2) and 1 / (N- + 2), keep it moderate."""
+    model = PairModel(ModelConfig(feature_dim=4, num_relations=1, hidden=4))
+    logits = torch.cat([torch.linspace(-6, -1, 14), torch.linspace(1, 6, 6)])
+    labels = (logits > 0).float()
+    t, bias = model.calibrate(logits, labels)
+    p = torch.sigmoid(t * logits + bias)
+    assert 0 < t < 2  # hard targets: t = 13.9, p = 1.0 at logit 6 and 7.5e-37 at -6
+    assert 0.01 < float(p.min()) and float(p.max()) < 0.99
+    assert float(p[labels == 1].min()) > 0.5 > float(p[labels == 0].max())  # still ranks them
+    assert platt_targets(labels)[labels == 1].unique().tolist() == [pytest.approx(7 / 8)]
 
 
 def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
