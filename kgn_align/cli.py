@@ -298,10 +298,16 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
     """Find the nodes that are the same entity across knowledge graphs in Neo4j.
 
     \b
-    Typical session:
-      kgn-align server start              # or point NEO4J_URI at your Neo4j 5
-      kgn-align load kg dbp15k_fr_en      # a benchmark, or your own graphs
-      kgn-align demo                      # all of it, end to end, on real data
+    Typical session (--config align.toml instead of --dataset for your own graphs):
+      kgn-align demo                                  # all of it, end to end, on real data
+      kgn-align server start                          # or point NEO4J_URI at your Neo4j 5
+      kgn-align load kg dbp15k_fr_en                  # a benchmark into the graph
+      kgn-align check --dataset dbp15k_fr_en          # the configuration against the graph
+      kgn-align train --dataset dbp15k_fr_en          # learns from reviewed SAME_AS edges
+      kgn-align evaluate --dataset dbp15k_fr_en       # judges what a backfill would write
+      kgn-align backfill --dataset dbp15k_fr_en       # writes SAME_AS {score, model, ...}
+      kgn-align edges --dataset dbp15k_fr_en --weakest   # the edges to review first
+      kgn-align worker --dataset dbp15k_fr_en         # jobs from Cypher and captured changes
     """
     # `kill -USR1 <pid>` prints every thread's Python stack to stderr and the command goes
     # on: the first thing to look at when a long command seems stuck

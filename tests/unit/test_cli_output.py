@@ -63,3 +63,23 @@ def test_server_stop_and_status_when_nothing_runs(tmp_path: Path) -> None:
     status = CliRunner().invoke(cli, ["--home", str(tmp_path), "server", "status"])
     assert status.exit_code == 3 and status.stdout == ""
     assert "no kgn-align server running" in status.stderr
+
+
+def test_the_typical_session_in_help_names_real_commands_and_options() -> None:
+    """Every line of ``kgn-align --help``'s typical session is a command that exists, with
+    options that command takes (a renamed option would otherwise teach users an error)."""
+    import click
+
+    help_text = CliRunner().invoke(cli, ["--help"]).output
+    session = help_text.split("Typical session")[1].split("Options:")[0]
+    lines = [line.split("#")[0].split() for line in session.splitlines()[1:] if line.strip()]
+    assert len(lines) >= 8 and all(words[0] == "kgn-align" for words in lines)
+    for words in lines:
+        command: click.Command = cli
+        rest = words[1:]
+        while isinstance(command, click.Group) and rest and rest[0] in command.commands:
+            command, rest = command.commands[rest[0]], rest[1:]
+        assert command is not cli, f"no such command: {' '.join(words)}"
+        known = {name for p in command.params for name in getattr(p, "opts", [])}
+        unknown = [w for w in rest if w.startswith("--") and w not in known]
+        assert not unknown, f"{' '.join(words)}: {unknown} are not options of it"
