@@ -1,6 +1,7 @@
 // APOC trigger (APOC Core 5.x): queue an alignment job whenever entity nodes are created,
 // get a label, have a property set or removed, or gain a relationship (both ends count: a
-// new link changes both neighbourhoods), so the kgn-align worker re-aligns just what they
+// new link changes both neighbourhoods), or a SAME_AS edge's review is set or removed (both
+// ends: a verdict frees or takes them), so the kgn-align worker re-aligns just what they
 // touch. Unlike the plugin's change capture, it does not see deleted relationships (their
 // ends cannot be read after the commit, when 'afterAsync' runs): prefer the plugin.
 //
@@ -36,7 +37,11 @@ CALL apoc.trigger.install(
               acc + [c IN $removedNodeProperties[k] | c.node])
      + reduce(acc = [], l IN keys($assignedLabels) | acc + $assignedLabels[l])
      + [r IN $createdRelationships WHERE type(r) <> "SAME_AS" | startNode(r)]
-     + [r IN $createdRelationships WHERE type(r) <> "SAME_AS" | endNode(r)] AS n
+     + [r IN $createdRelationships WHERE type(r) <> "SAME_AS" | endNode(r)]
+     + reduce(acc = [], c IN coalesce($assignedRelationshipProperties["review"], [])
+                             + coalesce($removedRelationshipProperties["review"], []) |
+              acc + CASE WHEN type(c.relationship) = "SAME_AS"
+                         THEN [startNode(c.relationship), endNode(c.relationship)] ELSE [] END) AS n
    WITH n
    WHERE NOT n:AlignmentJob AND NOT n:KgnBackfillRun
    WITH collect(DISTINCT elementId(n)) AS nodeIds

@@ -165,3 +165,28 @@ def test_neo4j_restart_loses_no_job(tmp_path: Path) -> None:
             assert graph.read("worker_job", {"id": job_id})[0]["status"] == "done"
     finally:
         server.stop()
+
+
+def test_a_review_in_cypher_realigns_its_source(trained_slice, worker, servers) -> None:
+    """A verdict set with plain Cypher reaches the worker as a captured 'changed' job for
+    the edge's ends: the source is aligned again at once, without the rejected pair."""
+    graph, ds, config, snapshot, trained, prefix = trained_slice
+    source, target = _sure_pair(snapshot, trained, ds)
+    conn = servers.connection("neo4j")
+    src_graph, tgt_graph = config.source.value, config.target.value
+    with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password.get_secret_value())) as drv:
+        started = drv.execute_query("RETURN datetime() AS t").records[0]["t"]
+        # a reviewer's verdict, imported as an edge: no model edge was there before
+        drv.execute_query("MATCH (s:Entity {graph: $sg, key: $s}), (t:Entity {graph: $tg, key: $t}) "
+                          "MERGE (s)-[r:SAME_AS]->(t) SET r.review = 'rejected'",
+                          sg=src_graph, s=source, tg=tgt_graph, t=target)
+        _wait("a 'changed' job re-aligning the reviewed source", lambda: [
+            r for r in drv.execute_query(
+                "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin', status: 'done'}) "
+                "WHERE j.requestedAt >= $t RETURN j.result AS result", t=started).records
+            if source in json.loads(r["result"]).get("sources", [])], timeout=60)
+        edges = drv.execute_query(
+            "MATCH (:Entity {graph: $sg, key: $s})-[r:SAME_AS]->(t:Entity {graph: $tg}) "
+            "RETURN t.key AS target, r.review AS review", sg=src_graph, s=source, tg=tgt_graph).records
+        # the rejected edge as the reviewer left it; never a model edge on the rejected pair
+        assert [(r["target"], r["review"]) for r in edges if r["target"] == target] == [(target, "rejected")]

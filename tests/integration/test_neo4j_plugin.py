@@ -181,6 +181,40 @@ def test_change_capture_queues_one_job_per_transaction(driver: neo4j.Driver, tag
                              "OR j.params CONTAINS $b DELETE j", a=created["a"], b=created["b"])
 
 
+def test_a_review_queues_a_job_naming_both_ends(driver: neo4j.Driver, tag: str) -> None:
+    """A person's verdict on a SAME_AS edge (set, changed, removed, or the edge deleted with
+    one) re-aligns both ends; a SAME_AS edge without a review, or a 'review' on another
+    type, queues nothing."""
+    quiet(driver)
+    started = driver.execute_query("RETURN datetime() AS t").records[0]["t"]
+    ends = driver.execute_query(
+        "CREATE (a:Entity {graph: $g, key: 's'})-[:SAME_AS {score: 0.8, model: 'm'}]->"
+        "(b:Entity {graph: $g, key: 't'}) RETURN elementId(a) AS a, elementId(b) AS b", g=tag).records[0]
+
+    def jobs_naming_both() -> int:
+        named = [changed_jobs_with(driver, ends[e], captured_by="kgn-plugin", since=started) for e in "ab"]
+        assert len(named[0]) == len(named[1]), named
+        return len(named[0])
+
+    edge = "MATCH ({graph: $g, key: 's'})-[r:SAME_AS]->({graph: $g, key: 't'}) "
+    try:
+        assert _until(lambda: jobs_naming_both() == 1)  # the nodes' creation
+        for n, change in enumerate(["SET r.review = 'rejected'", "SET r.review = 'accepted'",
+                                    "REMOVE r.review", "SET r.review = 'accepted'", "DELETE r"], start=2):
+            driver.execute_query(edge + change, g=tag)
+            assert _until(lambda: jobs_naming_both() == n), f"{change} queued no job naming both ends"
+        # neither a model's score on a SAME_AS edge nor a 'review' on another type is a verdict
+        before = jobs_count(driver)
+        driver.execute_query("MATCH (a {graph: $g, key: 's'}), (b {graph: $g, key: 't'}) "
+                             "CREATE (a)-[:SAME_AS {score: 0.7}]->(b)", g=tag)
+        driver.execute_query(edge + "SET r.score = 0.9", g=tag)
+        time.sleep(1.5)
+        assert jobs_count(driver) == before
+    finally:
+        driver.execute_query("MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.params CONTAINS $a "
+                             "OR j.params CONTAINS $b DELETE j", a=ends["a"], b=ends["b"])
+
+
 def test_kgn_align_transactions_queue_nothing(driver: neo4j.Driver, servers, tag: str) -> None:
     """Writes through kgn-align (a load here) carry transaction metadata the capture skips."""
     before = quiet(driver)
@@ -226,6 +260,9 @@ def test_apoc_trigger_alternative_queues_jobs(driver: neo4j.Driver, tag: str) ->
             assert time.monotonic() < deadline, "the APOC trigger queued no job"
         assert queues_a_job("SET n.name = 'x'"), "a property set queued no job naming the node"
         assert queues_a_job("REMOVE n.name"), "a property removed queued no job naming the node"
+        # the new target is a created node; the source is named by the review alone
+        assert queues_a_job("CREATE (n)-[r:SAME_AS]->(:Entity {graph: n.graph, key: randomUUID()}) "
+                            "SET r.review = 'rejected'"), "a review queued no job naming its source"
     finally:
         driver.execute_query("CALL apoc.trigger.drop('neo4j', 'kgn_align_changes')", database_="system")
         driver.execute_query("MATCH (j:AlignmentJob {kind: 'changed'}) WHERE j.capturedBy IS NOT NULL "

@@ -1,6 +1,7 @@
 package io.kgnalign.neo4j;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -26,8 +27,12 @@ import org.neo4j.graphdb.event.TransactionData;
  * <p>Counted: nodes created, nodes with a property set or removed (except keys starting
  * with {@code kgn}, such as the sampler's {@code kgnHash}), nodes given a label, and both
  * ends of each relationship created or deleted (except {@code SAME_AS}, kgn-align's own
- * output): a link gained or lost changes both neighbourhoods. Never counted:
- * {@code AlignmentJob} and {@code KgnBackfillRun} nodes, kgn-align's bookkeeping.
+ * output): a link gained or lost changes both neighbourhoods. A person's verdict on a
+ * {@code SAME_AS} edge counts too: both ends of one whose {@code review} property is set,
+ * changed or removed (or that is deleted with one), since a rejected pair frees its source
+ * for its next candidate and its target for other sources, and an accepted one takes both
+ * out of the matching. Never counted: {@code AlignmentJob} and {@code KgnBackfillRun}
+ * nodes, kgn-align's bookkeeping.
  *
  * <p>A deleted relationship's ends can only be read while the deleting transaction is open:
  * {@link #endsOfDeleted} runs in {@code beforeCommit} and its ids join the set here.
@@ -38,23 +43,32 @@ final class ChangeSet {
     private static final List<Label> IGNORED_LABELS = List.of(AlignmentJobs.JOB, AlignmentJobs.BACKFILL_RUN);
     /** Property keys starting with this belong to kgn-align (e.g. {@code kgnHash}). */
     static final String OWN_PROPERTY_PREFIX = "kgn";
+    /** The {@code SAME_AS} property holding a person's verdict ({@code 'accepted'} / {@code 'rejected'}). */
+    static final String REVIEW = "review";
 
     private final Set<String> nodeIds = new LinkedHashSet<>();
     private final Set<String> ignoredNodeIds = new LinkedHashSet<>();
     private final List<String> relationshipIds = new ArrayList<>();
+    private final List<String> reviewedIds = new ArrayList<>();
 
     private ChangeSet() {
     }
 
     /**
      * The element ids of both ends of each relationship {@code data} deletes, except
-     * {@code sameAs} ones; run in {@code beforeCommit}, while they can still be read (the
-     * snapshot keeps a deleted relationship's type and ends).
+     * {@code sameAs} ones without a review; run in {@code beforeCommit}, while they can still
+     * be read (the snapshot keeps a deleted relationship's type and ends).
      */
     static Set<String> endsOfDeleted(TransactionData data, RelationshipType sameAs) {
+        Set<String> reviewed = new HashSet<>();
+        for (PropertyEntry<Relationship> entry : data.removedRelationshipProperties()) {
+            if (REVIEW.equals(entry.key())) {
+                reviewed.add(entry.entity().getElementId());
+            }
+        }
         Set<String> ends = new LinkedHashSet<>();
         for (Relationship relationship : data.deletedRelationships()) {
-            if (!relationship.isType(sameAs)) {
+            if (!relationship.isType(sameAs) || reviewed.contains(relationship.getElementId())) {
                 ends.add(relationship.getStartNode().getElementId());
                 ends.add(relationship.getEndNode().getElementId());
             }
@@ -93,18 +107,28 @@ final class ChangeSet {
         for (Relationship relationship : data.createdRelationships()) {
             changes.relationshipIds.add(relationship.getElementId());
         }
+        for (PropertyEntry<Relationship> entry : data.assignedRelationshipProperties()) {
+            if (REVIEW.equals(entry.key())) {
+                changes.reviewedIds.add(entry.entity().getElementId());
+            }
+        }
+        for (PropertyEntry<Relationship> entry : data.removedRelationshipProperties()) {
+            if (REVIEW.equals(entry.key())) {
+                changes.reviewedIds.add(entry.entity().getElementId());
+            }
+        }
         changes.nodeIds.removeAll(changes.ignoredNodeIds);
         return changes;
     }
 
     /** True if there is nothing to look at (e.g. the transaction only queued a job). */
     boolean isEmpty() {
-        return nodeIds.isEmpty() && relationshipIds.isEmpty();
+        return nodeIds.isEmpty() && relationshipIds.isEmpty() && reviewedIds.isEmpty();
     }
 
     /** How many ids this holds: a hint for log messages. */
     int size() {
-        return nodeIds.size() + relationshipIds.size();
+        return nodeIds.size() + relationshipIds.size() + reviewedIds.size();
     }
 
     /**
@@ -139,6 +163,21 @@ final class ChangeSet {
                 }
             } catch (NotFoundException deletedSince) {
                 // the relationship or one of its ends is gone again
+            }
+        }
+        for (String id : reviewedIds) {
+            try {
+                Relationship relationship = tx.getRelationshipByElementId(id);
+                if (!relationship.isType(sameAs)) {
+                    continue;  // a 'review' on another type is the user's own business
+                }
+                for (Node end : relationship.getNodes()) {
+                    if (counts(end)) {
+                        changed.add(end.getElementId());
+                    }
+                }
+            } catch (NotFoundException deletedSince) {
+                // deleted since (a deletion with its review is seen in beforeCommit)
             }
         }
         return changed;
