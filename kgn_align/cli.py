@@ -825,14 +825,16 @@ def job_options(job_id: str, params: Any, threshold: float, policy: Policy) -> A
 
 def job_line(outcome: Any) -> str:
     """One line per ended job: ``job ID KIND: STATUS in S s, edges: N created, N updated,
-    N retracted[ (error)]``."""
+    N retracted``, or for a job that did not finish ``job ID KIND: STATUS in S s: ERROR``
+    (its result holds no counts: what an interrupted backfill wrote is in its run)."""
     r = outcome.result
-    line = (f"job {outcome.id} {outcome.kind}: {outcome.status} in {outcome.seconds:.2f} s, edges: "
-            f"{r.get('created', 0)} created, {r.get('updated', 0)} updated, {r.get('retracted', 0)} retracted")
+    line = f"job {outcome.id} {outcome.kind}: {outcome.status} in {outcome.seconds:.2f} s"
     if outcome.error:
-        first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else ""
-        line += f" ({first[:200]})"
-    elif r.get("status") == "already-done":
+        first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else "(no reason given)"
+        return f"{line}: {first[:200]}"
+    line += (f", edges: {r.get('created', 0)} created, {r.get('updated', 0)} updated, "
+             f"{r.get('retracted', 0)} retracted")
+    if r.get("status") == "already-done":
         line += (f" (run {r.get('run_id')!r} was already complete: nothing aligned; give each "
                  "request a new run_id, or none)")
     return line
@@ -859,10 +861,19 @@ def job_line(outcome: Any) -> str:
 @click.option("--policy", type=click.Choice([p.value for p in Policy]), default="best", show_default=True,
               help="Policy of jobs whose params do not say (all 'changed' jobs from change capture); "
               "one-to-one also keeps the targets other sources' edges hold.")
+@click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=CANDIDATES_PER_SOURCE,
+              show_default=True,
+              help="Candidates per source entity of jobs whose params do not say (all 'changed' "
+              "jobs from change capture): as your backfills' -k.")
+@click.option("--keep-jobs", "keep_days", type=click.FloatRange(min=0), default=7.0, show_default=True,
+              metavar="DAYS",
+              help="Delete finished jobs (done or failed) and completed backfill runs older than "
+              "this, checked hourly while idle ('inf': keep them all). Queued and running jobs, "
+              "and runs that can still be resumed, always stay.")
 @click.pass_obj
 def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, burst: bool,
            max_jobs: int | None, lease: float, poll: float, warm: bool | None, threshold: float,
-           policy: str) -> None:
+           policy: str, k: int, keep_days: float) -> None:
     """Run alignment jobs requested in the graph, until SIGTERM (or, with --burst, idle).
 
     \b
@@ -875,7 +886,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     plugin's change capture or the APOC trigger; params.nodeIds: re-align only the source
     entities those nodes can affect; unchanged edges are left as they are). A job whose
     params leave out threshold or policy (every captured 'changed' job) takes the worker's
-    --threshold and --policy: give the ones your backfills use. A run_id names one
+    --threshold, --policy and -k: give the ones your backfills use (a request's own
+    settings are for that job only, and the next captured change re-aligns what it touches
+    with the worker's). A run_id names one
     resumable run: a request naming a finished run does nothing (its line says so). Between
     'changed' jobs the worker keeps the sampled graph, the blocking results and the pair
     scores, and redraws only what a change touches; a 'backfill' job samples afresh (so do
@@ -883,7 +896,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     relationships are not captured and reach it with the next backfill). A job with bad
     params, or of another kind, is marked failed with the reason. A finished job's result
     (JSON) counts the edges created, updated, unchanged and retracted; each job that ends prints a
-    line: 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted'.
+    line: 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted', or for one
+    that failed 'job ID KIND: failed in S s: REASON'.
+    A person's review of a SAME_AS edge (r.review set, changed or removed) is a captured
+    change too: both ends are aligned again. Finished jobs are kept --keep-jobs days.
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
     """
     from kgn_align import jobs
@@ -895,6 +911,14 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     from kgn_align.worker import Job, PermanentJobError, Worker
     from kgn_align.writeback import labelled_pairs, plan_merge
 
+    import math
+    import threading
+    from datetime import timedelta
+
+    if threading.current_thread() is threading.main_thread():
+        # an explicit kill -INT stops the warm-up too (a shell starts background jobs with
+        # SIGINT ignored; the worker's own handler, from the first claim on, would honour it)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     _worker_threads()
     config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
     show_progress("kgn_align.worker")  # its start, each claim, and a stop request reach stderr
@@ -948,6 +972,11 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             raise PermanentJobError(str(exc)) from None
         return trained, params
 
+    def prune(graph: Any) -> None:
+        pruned = jobs.prune_finished(graph, timedelta(days=keep_days))
+        if pruned:
+            log.info("deleted %d finished job(s) and run(s) older than %g day(s)", pruned, keep_days)
+
     def options(job: Job, params: Any) -> BackfillOptions:
         return job_options(job.id, params, threshold, Policy(policy))
 
@@ -956,10 +985,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "updated": summary.writes.updated, "unchanged": summary.writes.unchanged,
                 "retracted": summary.writes.retracted, "entities": summary.entities}
 
-    def backfill(job: Job, trained: TrainedModel, params: Any,
-                 k: int = CANDIDATES_PER_SOURCE) -> dict[str, Any]:
+    def backfill(job: Job, trained: TrainedModel, params: Any) -> dict[str, Any]:
         cache.choose_again()  # the whole side is re-scored: logit weights from the graph as it is
-        scorer = ModelScorer(snapshot(trained), trained, k=k, cache=cache,
+        scorer = ModelScorer(snapshot(trained), trained,
+                             k=params.k if "k" in params.model_fields_set else k, cache=cache,
                              labelled=labelled_pairs(app.graph(), config))
         return result(run_backfill(app.graph(), config, scorer, trained.stamp, options(job, params),
                                    before_write=job.check_lease))
@@ -976,7 +1005,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def run(job: Job) -> dict[str, Any]:
         trained, params = prepare(job)
-        return backfill(job, trained, params, params.k)
+        return backfill(job, trained, params)
 
     def realign(trained: TrainedModel, node_ids: list[str], run: BackfillOptions,
                 before_write: Any = None) -> dict[str, Any]:
@@ -985,7 +1014,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         clock = StageClock()
         snap = snapshot(trained, node_ids)
         clock.lap("refresh")  # the changed nodes read again, their lists redrawn
-        scorer = ModelScorer(snap, trained, cache=cache, labelled=labelled_pairs(app.graph(), config))
+        scorer = ModelScorer(snap, trained, k=k, cache=cache, labelled=labelled_pairs(app.graph(), config))
         keys = forget_changed(scorer, node_ids)
         clock.lap("prepare")  # reviews, blocking and anchor vectors, what the change moved
         if not keys:
@@ -1026,7 +1055,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                        "scoring every source once, so that 'changed' jobs redo only what they touch ...")
             started = time.perf_counter()
             snap = snapshot(trained)
-            ModelScorer(snap, trained, cache=cache, labelled=labelled_pairs(app.graph(), config)).alignment
+            ModelScorer(snap, trained, k=k, cache=cache, labelled=labelled_pairs(app.graph(), config)).alignment
             # A 'changed' job's path, run dry (nothing written) for one source entity, twice:
             # the server plans and compiles its queries on their first runs (the first jobs
             # after a start took 3.1 and 2.1 s, later ones 1.2 s, on dbp15k_fr_en)
@@ -1047,7 +1076,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                 "changed": permanent(run_changed, UnfamiliarModel)}
     ran = Worker(app.graph(), handlers, lease_seconds=lease,
                  poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
-                 on_outcome=lambda outcome: click.echo(job_line(outcome))
+                 on_outcome=lambda outcome: click.echo(job_line(outcome)),
+                 housekeeping=None if math.isinf(keep_days) else prune,
                  ).run(burst=burst, max_jobs=max_jobs)
     click.echo(f"worker stopped after {ran} job(s)")
 
@@ -1089,8 +1119,13 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
 @alignment_options
 @click.option("--bookkeeping", is_flag=True, help="Also delete run progress and finished jobs "
               "of every dataset (queued and running jobs stay).")
+@click.option("--only-bookkeeping", "older_than", type=click.FloatRange(min=0), default=None,
+              metavar="DAYS",
+              help="Delete only the jobs that finished (done or failed) and the backfill runs that "
+              "completed more than DAYS ago (0: all of them), as the worker's --keep-jobs does "
+              "hourly; no edge, no kgnHash, no --dataset needed.")
 @click.pass_obj
-def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool) -> None:
+def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_than: float | None) -> None:
     """Remove what kgn-align's alignment wrote for the configured two sides.
 
     \b
@@ -1100,10 +1135,22 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool) -> None
     sides' nodes. With --bookkeeping also every backfill's run progress (KgnBackfillRun)
     and every finished AlignmentJob, of all datasets (they do not record which sides they
     were for). The graphs themselves, and what 'kgn-align load' created, are not touched.
-    Prints what was removed (JSON).
+    With --only-bookkeeping DAYS nothing but finished jobs and completed runs older than
+    that goes (the worker prunes them so after --keep-jobs days). Prints what was removed
+    (JSON).
     """
     from kgn_align.writeback import clean as clean_up
 
+    if older_than is not None:
+        from datetime import timedelta
+
+        from kgn_align.jobs import prune_finished
+
+        if bookkeeping:
+            raise click.UsageError("--bookkeeping and --only-bookkeeping: give one of them")
+        click.echo(json.dumps({"bookkeeping_nodes": prune_finished(app.graph(), timedelta(days=older_than))},
+                              indent=2))
+        return
     config = app.align_config(dataset, prefix)
     click.echo(json.dumps(clean_up(app.graph(), config, bookkeeping=bookkeeping), indent=2))
 

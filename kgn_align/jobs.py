@@ -12,12 +12,14 @@ failed with the reason: it is never retried and never stalls the queue.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kgn_align.config import CANDIDATES_PER_SOURCE
 from kgn_align.errors import KgnAlignError
+from kgn_align.graph import Graph
 from kgn_align.writeback import Policy
 
 #: At most this many element ids travel in one ``changed`` job (the rest are counted in ``total``).
@@ -90,6 +92,27 @@ def parse(kind: str, params: str | dict[str, Any] | None) -> BackfillParams | Ch
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise InvalidJobParams(f"bad params for a {kind!r} job: {problems}") from None
+
+
+#: finished bookkeeping, by label: the statuses after which a node is history
+FINISHED = {"AlignmentJob": ["done", "failed"], "KgnBackfillRun": ["done"]}
+
+
+def prune_finished(graph: Graph, older_than: timedelta, *, batch: int = 10_000) -> int:
+    """Delete the alignment jobs and backfill runs that finished more than ``older_than``
+    ago (queued and running jobs, and runs not done, which may be resumed, stay), as rq
+    expires finished jobs after their ``result_ttl``. Batched, each batch its own
+    transaction; returns how many nodes were deleted."""
+    before = datetime.now(timezone.utc) - older_than
+    deleted = 0
+    for label, statuses in FINISHED.items():
+        while True:
+            n = int(graph.write("bookkeeping_prune", {"statuses": statuses, "before": before,
+                                                      "limit": batch}, {"label": label})[0]["deleted"])
+            deleted += n
+            if n < batch:
+                break
+    return deleted
 
 
 def _describe(error: Any) -> str:

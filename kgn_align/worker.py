@@ -100,14 +100,19 @@ class Worker:
                  retry: RetryPolicy | None = None, name: str | None = None,
                  known_kinds: frozenset[str] | None = None,
                  connect: Callable[[], Graph] | None = None,
-                 on_outcome: Callable[[JobOutcome], None] | None = None) -> None:
+                 on_outcome: Callable[[JobOutcome], None] | None = None,
+                 housekeeping: Callable[[Graph], None] | None = None,
+                 housekeeping_seconds: float = 3600.0) -> None:
         """``known_kinds``: every kind any worker of this deployment runs; queued jobs of
         another kind are marked failed instead of waiting forever (None: leave them).
         ``connect``: makes a new :class:`Graph` after the server went away (it may come
         back elsewhere: a restarted local server re-reads its address); without it the
         worker keeps retrying the same driver. The worker never closes a graph it was
         given: whoever made the old one closes it (``App.reconnect`` does, in ``connect``).
-        ``on_outcome``: called once per job this worker ends (run, failed, re-queued, lost)."""
+        ``on_outcome``: called once per job this worker ends (run, failed, re-queued, lost).
+        ``housekeeping``: called with the graph when the queue is idle, at most once every
+        ``housekeeping_seconds`` (the first time at the first idle moment): pruning finished
+        jobs (:func:`kgn_align.jobs.prune_finished`); a failure there is logged, never fatal."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -119,6 +124,10 @@ class Worker:
         self.known_kinds = known_kinds
         self.connect = connect
         self.on_outcome = on_outcome
+        self.housekeeping = housekeeping
+        self.housekeeping_seconds = housekeeping_seconds
+        self._housekept: float | None = None
+        self._running: Job | None = None
         self._stop = threading.Event()
         self._signals = 0
 
@@ -128,7 +137,11 @@ class Worker:
         if self._signals >= 2:
             log.warning("second stop request: stopping now")
             raise KeyboardInterrupt
-        log.info("stop requested: finishing the current job first")
+        running = self._running
+        if running is not None:
+            log.info("stop requested: finishing the current job first (job %s)", running.id)
+        else:
+            log.info("stop requested: no job running, stopping")
         self._stop.set()
 
     def _install_signals(self) -> None:
@@ -143,8 +156,12 @@ class Worker:
         a poison job never stops or stalls the worker."""
         if self.known_kinds is not None:
             failed = self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)})
-            if failed and failed[0]["failed"]:
-                log.warning("marked %d queued job(s) of unknown kinds as failed", failed[0]["failed"])
+            for row in failed[:5]:
+                log.warning("job %s: unknown kind %s (known: %s): failed", row["id"] or "(no id)",
+                            "(none)" if row["kind"] is None else repr(row["kind"]),
+                            ", ".join(sorted(self.known_kinds)))
+            if len(failed) > 5:
+                log.warning("%d more queued jobs of unknown kinds marked failed", len(failed) - 5)
         while True:
             rows = self.graph.write("worker_claim", {"now": now_ms(), "lease_ms": self.lease_ms,
                                                      "kinds": sorted(self.handlers),
@@ -220,7 +237,11 @@ class Worker:
     def execute(self, job: Job) -> str:
         """Run one claimed job, record its outcome and report it; returns the final status."""
         start = time.perf_counter()
-        status, result, error = self._run_handler(job)
+        self._running = job
+        try:
+            status, result, error = self._run_handler(job)
+        finally:
+            self._running = None
         self._report(job, status, time.perf_counter() - start, result, error)
         return status
 
@@ -274,6 +295,16 @@ class Worker:
         self._finish(job, "done", result=result or {})
         return "done", result or {}, None
 
+    def _housekeep(self) -> None:
+        if self.housekeeping is None or (self._housekept is not None and
+                                         time.monotonic() - self._housekept < self.housekeeping_seconds):
+            return
+        self._housekept = time.monotonic()
+        try:
+            self.housekeeping(self.graph)
+        except GraphError as exc:  # the next hour tries again; jobs go on meanwhile
+            log.warning("housekeeping failed: %s", exc)
+
     def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""
         self._install_signals()
@@ -295,6 +326,7 @@ class Worker:
                     continue
                 backoff = self.poll_seconds
                 if job is None:
+                    self._housekeep()
                     if burst:
                         break
                     self._stop.wait(self.poll_seconds)

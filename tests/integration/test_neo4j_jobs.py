@@ -96,7 +96,7 @@ def worker(trained_slice, servers, tmp_path) -> Iterator[subprocess.Popen]:
             proc.wait()
             raise
     # a stop request is acknowledged on stderr at once, before the current job ends
-    assert "stop requested: finishing the current job first" in out, out[-2000:]
+    assert "stop requested: " in out, out[-2000:]
     assert "worker stopped after" in out, out[-2000:]
 
 
