@@ -295,6 +295,18 @@ class Worker:
         self._finish(job, "done", result=result or {})
         return "done", result or {}, None
 
+    def _say_held(self) -> None:
+        """Log the jobs other workers hold under a lease: after a crash, the dead worker's job
+        is taken over only when its lease runs out, and a silent wait looks like a hang."""
+        try:
+            rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": now_ms()})
+        except GraphError:  # the loop below reports an absent server
+            return
+        for row in rows:
+            until = time.strftime("%H:%M:%S", time.localtime(row["lease_until"] / 1000))
+            log.info("job %s is held by worker %s until %s (its lease): if that worker is gone, "
+                     "this one takes the job over then", row["id"], row["worker"], until)
+
     def _housekeep(self) -> None:
         if self.housekeeping is None or (self._housekept is not None and
                                          time.monotonic() - self._housekept < self.housekeeping_seconds):
@@ -311,6 +323,7 @@ class Worker:
         ran = 0
         backoff = self.poll_seconds
         log.info("worker %s started (kinds: %s)", self.name, ", ".join(sorted(self.handlers)))
+        self._say_held()
         try:
             while not self._stop.is_set():
                 if max_jobs is not None and ran >= max_jobs:

@@ -94,6 +94,23 @@ def test_expired_lease_is_taken_over_not_lost(graph: Graph, jobs: list[str], nam
     assert record["attempts"] == 2
 
 
+def test_a_new_worker_says_which_job_a_live_lease_holds(graph: Graph, jobs: list[str], namespace: str,
+                                                         caplog) -> None:
+    """After a crash the dead worker's job waits for its lease to run out: the new worker
+    says so at start instead of waiting in silence, and leaves the job alone until then."""
+    import logging
+
+    kind = f"{namespace}held"
+    jobs.append(request(graph, kind, {}))
+    assert Worker(graph, {kind: lambda j: {}}, lease_seconds=60, name="crashed-worker").claim() is not None
+    ran: list[str] = []
+    with caplog.at_level(logging.INFO, logger="kgn_align.worker"):
+        Worker(graph, {kind: lambda j: ran.append(j.id) or {}}, name="restarted").run(burst=True)
+    assert ran == [] and job(graph, jobs[0])["worker"] == "crashed-worker"
+    said = [r.getMessage() for r in caplog.records if jobs[0] in r.getMessage()]
+    assert len(said) == 1 and "held by worker crashed-worker until " in said[0], said
+
+
 def test_two_workers_never_run_the_same_job(graph: Graph, jobs: list[str], namespace: str) -> None:
     kind = f"{namespace}count"
     for i in range(6):
