@@ -39,8 +39,10 @@ Progress = Callable[[str, int, int], None]
 
 
 def display_name(values: Sequence[object], key: str) -> str:
-    """The first non-empty name property, else the key."""
-    return next((str(v) for v in values if v not in (None, "")), key)
+    """What the model reads of an entity's name properties (:func:`feature_text`: each
+    distinct one, joined with ``" | "``), else the key: a user who edits one of several
+    name properties sees the edit (showing the first alone hid it)."""
+    return feature_text(values) or key
 
 
 def feature_text(values: Sequence[object]) -> str:

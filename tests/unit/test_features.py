@@ -109,6 +109,17 @@ def test_a_nameless_entity_has_no_name_evidence() -> None:
     assert float(vectors[0].abs().sum()) == 0.0  # the key "3" never becomes a name
 
 
+def test_an_entity_is_shown_by_every_name_the_model_reads() -> None:
+    """explain and edges show each distinct name property: an edit to the second of two
+    (a trial set name = 'Magdeleine Paz' beside name_en = 'avrig') is visible; a nameless
+    entity is shown by its key."""
+    from kgn_align.snapshot import display_name
+
+    assert display_name(["avrig", "Magdeleine Paz"], "1040") == "avrig | Magdeleine Paz"
+    assert display_name(["Heat", None, "Heat"], "7") == "Heat"
+    assert display_name([None, ""], "1040") == "1040"
+
+
 def test_cached_transform_equals_transform() -> None:
     import torch
 
