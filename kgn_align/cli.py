@@ -319,7 +319,10 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
     handler.setFormatter(ProgressFormatter() if verbose == 0 else
                          logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler])
-    if verbose == 1:  # the driver logs the server's informational notes at INFO: those wait for -vv
+    if verbose == 0:  # the driver's retry notes ("will be retried in 7.089817665171702s"), one
+        # per try while a server restarts: kgn-align says what it waits for in its own words
+        logging.getLogger("neo4j").setLevel(logging.ERROR)
+    elif verbose == 1:  # the driver logs the server's informational notes at INFO: those wait for -vv
         logging.getLogger("neo4j").setLevel(logging.WARNING)
     from kgn_align.memory import keep_batch_buffers
 

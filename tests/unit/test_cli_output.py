@@ -30,13 +30,13 @@ def test_a_stage_is_reported_when_it_finishes_not_when_the_command_ends(capsys) 
     assert capsys.readouterr().err == ""
 
 
-def test_one_v_leaves_the_drivers_informational_notes_out(tmp_path: Path) -> None:
+def test_the_drivers_retry_notes_wait_for_v_and_its_informational_notes_for_vv(tmp_path: Path) -> None:
     import logging
 
     neo4j_log = logging.getLogger("neo4j")
     before = neo4j_log.level
     try:
-        for flags, level in ((["-v"], logging.WARNING), (["-vv"], logging.NOTSET)):
+        for flags, level in (([], logging.ERROR), (["-v"], logging.WARNING), (["-vv"], logging.NOTSET)):
             neo4j_log.setLevel(logging.NOTSET)
             CliRunner().invoke(cli, ["--home", str(tmp_path), *flags, "server", "status"])
             assert neo4j_log.level == level, flags  # -vv: the driver's notes as the root logs
