@@ -1127,8 +1127,10 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
               help="Delete only the jobs that finished (done or failed) and the backfill runs that "
               "completed more than DAYS ago (0: all of them), as the worker's --keep-jobs does "
               "hourly; no edge, no kgnHash, no --dataset needed.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask first (it asks only at a terminal).")
 @click.pass_obj
-def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_than: float | None) -> None:
+def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_than: float | None,
+          yes: bool) -> None:
     """Remove what kgn-align's alignment wrote for the configured two sides.
 
     \b
@@ -1155,6 +1157,12 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
                               indent=2))
         return
     config = app.align_config(dataset, prefix)
+    if not yes and sys.stdin.isatty():  # a person at a terminal: say what goes first
+        also = " and every backfill's run progress and finished job" if bookkeeping else ""
+        click.confirm(f"Delete the model-written SAME_AS edges from {config.source.label} "
+                      f"{config.source.property}={config.source.value!r} to {config.target.label} "
+                      f"{config.target.property}={config.target.value!r} (reviewed ones stay), the "
+                      f"sampler's kgnHash on both sides{also}?", abort=True, err=True)
     click.echo(json.dumps(clean_up(app.graph(), config, bookkeeping=bookkeeping), indent=2))
 
 

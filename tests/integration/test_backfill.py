@@ -506,6 +506,24 @@ def test_clean_removes_what_kgn_align_wrote_and_keeps_reviews(graph: Graph, load
     prefix = loaded.source.value.rsplit("dbp15k_fr_en", 1)[0]
     env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    # at a terminal it asks first, and "no" leaves everything as it was
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    terminal, tty = pty.openpty()
+    try:
+        os.write(terminal, b"n\n")  # the answer, waiting on the terminal's input
+        asked = subprocess.run(
+            [sys.executable, "-m", "kgn_align.cli", "--home", str(tmp_path), "clean", "--dataset",
+             "dbp15k_fr_en", "--prefix", prefix], stdin=tty, capture_output=True, text=True, timeout=120,
+            env={**os.environ, **env})
+    finally:
+        os.close(terminal)
+        os.close(tty)
+    assert asked.returncode == 1 and "Delete the model-written SAME_AS edges" in asked.stderr, asked
+    assert "Aborted" in asked.stderr and read_edges(graph, loaded) == before
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "clean", "--dataset", "dbp15k_fr_en",
                                       "--prefix", prefix, "--bookkeeping"], env=env)
     assert result.exit_code == 0, result.output
