@@ -1156,7 +1156,7 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
         click.echo(json.dumps({"bookkeeping_nodes": prune_finished(app.graph(), timedelta(days=older_than))},
                               indent=2))
         return
-    config = app.align_config(dataset, prefix)
+    config = app.checked_config(dataset, prefix)  # a wrong --prefix named, not 0 edges
     if not yes and sys.stdin.isatty():  # a person at a terminal: say what goes first
         also = " and every backfill's run progress and finished job" if bookkeeping else ""
         click.confirm(f"Delete the model-written SAME_AS edges from {config.source.label} "
@@ -1194,7 +1194,7 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
 
     from kgn_align.writeback import named_edges
 
-    config = app.align_config(dataset, prefix)
+    config = app.checked_config(dataset, prefix)  # a wrong --prefix named, not 0 edges
     given = click.get_current_context().get_parameter_source("limit") == click.core.ParameterSource.COMMANDLINE
     found = named_edges(app.graph(), config, limit=limit if csv_path is None or given else None,
                         weakest=weakest, model=model, everything=everything)
