@@ -67,7 +67,10 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
         earlier = f" ({summary.pairs_before} written by earlier attempts of this run)"
     else:
         earlier = ""
-    click.echo(f"  pairs: {summary.pairs_scored} scored, {summary.pairs_selected} chosen{earlier}")
+    # "scored" counts the candidate pairs the reviews leave open (the scorer's own count, e.g.
+    # 'pair model: scoring 40320 candidate pairs', also has those of accepted sources)
+    click.echo(f"  pairs: {summary.pairs_scored} candidate pairs open after reviews, "
+               f"{summary.pairs_selected} chosen{earlier}")
     if summary.reviewed_sources:
         click.echo(f"  reviews: {summary.reviewed_sources} source(s) with an accepted SAME_AS got "
                    "no model edge; rejected pairs are never written")
@@ -214,25 +217,30 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     if scorer == "gnn":
         check_resumable(graph, config, flt, options, trained.stamp)  # a --run-id of other settings
     click.echo(f"run id: {options.run_id}", err=True)
-    if scorer == "gnn":
-        from kgn_align.scoring import ModelScorer
-        from kgn_align.snapshot import take
+    try:
+        if scorer == "gnn":
+            from kgn_align.scoring import ModelScorer
+            from kgn_align.snapshot import take
 
-        click.echo(f"model {trained.version}; sampling both sides ...", err=True)
-        if app is not None:  # the scorer's stages say what they do (the standalone logs at INFO)
-            from kgn_align.cli import show_progress
+            click.echo(f"model {trained.version}; sampling both sides ...", err=True)
+            if app is not None:  # the scorer's stages say what they do (the standalone logs at INFO)
+                from kgn_align.cli import show_progress
 
-            show_progress("kgn_align.scoring")
-        from kgn_align.writeback import labelled_pairs
+                show_progress("kgn_align.scoring")
+            from kgn_align.writeback import labelled_pairs
 
-        score = ModelScorer(take(graph, config, model=trained), trained, k=k,
-                            labelled=labelled_pairs(graph, config), bootstrap=bootstrap)
-        stamp = trained.stamp
-    else:
-        from kgn_align.scorers import NameSimilarityScorer
+            score = ModelScorer(take(graph, config, model=trained), trained, k=k,
+                                labelled=labelled_pairs(graph, config), bootstrap=bootstrap)
+            stamp = trained.stamp
+        else:
+            from kgn_align.scorers import NameSimilarityScorer
 
-        score = NameSimilarityScorer(graph, config, k=k)
-        stamp = ModelStamp(model=model_version, method=score.method)
+            score = NameSimilarityScorer(graph, config, k=k)
+            stamp = ModelStamp(model=model_version, method=score.method)
+    except KeyboardInterrupt:
+        click.echo(f"\nbackfill {options.run_id} interrupted while sampling, before any edge was "
+                   "written", err=True)
+        raise
     bar = None
     if not no_progress and sys.stderr.isatty():  # in a log, the summary below says it all
         bar = click.progressbar(length=1, label="backfill", show_eta=True, file=sys.stderr)

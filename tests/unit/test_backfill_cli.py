@@ -107,5 +107,5 @@ def test_a_finished_run_says_it_does_nothing_again(capsys: pytest.CaptureFixture
                               entities_before=3, entities_now=0, batches_now=0, pairs_scored=0,
                               pairs_selected=0, pairs_before=1537, writes=WriteReport(), seconds=0.1)
     print_summary(summary)
-    assert ("pairs: 0 scored, 0 chosen (earlier attempts of this run wrote 1537; a finished run does "
+    assert ("pairs: 0 candidate pairs open after reviews, 0 chosen (earlier attempts of this run wrote 1537; a finished run does "
             "nothing again: give a new --run-id to align afresh)") in capsys.readouterr().out
