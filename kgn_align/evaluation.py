@@ -121,6 +121,22 @@ def settle(gold: Gold, accepted: Sequence[tuple[str, str]]) -> tuple[Gold, dict[
     return Gold(kept, gold.complete, gold.labelled), {"settled": settled, "settled_agreeing": agreeing}
 
 
+def contradicted(gold: Gold, accepted: Sequence[tuple[str, str]]) -> list[str]:
+    """The gold pairs an accepted review contradicts, each in words: its source accepted
+    with another target, or its target accepted for another source (a swapped or stale gold
+    row, or a wrong review). :func:`settle` leaves them out of the judging either way; these
+    are the ones worth a look. In gold order."""
+    by_source = dict(accepted)
+    by_target = {b: a for a, b in accepted}
+    said = []
+    for a, b in gold.pairs.items():
+        if a in by_source and by_source[a] != b:
+            said.append(f"gold {a} -> {b}, but {a} -> {by_source[a]} is accepted")
+        elif b in by_target and by_target[b] != a:
+            said.append(f"gold {a} -> {b}, but {by_target[b]} -> {b} is accepted")
+    return said
+
+
 def judge_edges(edges: Sequence[tuple[str, str, float]], gold: Gold) -> dict[str, Any]:
     """Precision, recall and F1 of model edges ``(source key, target key, score)`` against
     ``gold`` (see :class:`Gold`), and what lies on sources outside it. Precision is over

@@ -191,7 +191,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     method, as a PNG.
     """
     from kgn_align.backfill import BackfillOptions, run_backfill
-    from kgn_align.evaluation import judge_edges, judge_labelled, list_ranks, reliability, settle
+    from kgn_align.evaluation import contradicted, judge_edges, judge_labelled, list_ranks, reliability, settle
     from kgn_align.metrics import ranking_metrics
 
     options = options or BackfillOptions()
@@ -200,6 +200,11 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     known = _gold_in_graph(gold.pairs, src.aligned_row, tgt.aligned_row, config)
     outside = len(gold.pairs) - len(known)
     accepted = _accepted(graph, config)
+    disputed = contradicted(Gold(known, gold.complete), accepted)
+    if disputed:
+        log.warning("%d gold pair(s) contradict an accepted review and are left out of the judging "
+                    "(%s%s): check those gold rows or reviews", len(disputed), "; ".join(disputed[:3]),
+                    "; ..." if len(disputed) > 3 else "")
     gold, settled = settle(Gold(known, gold.complete, gold.labelled), accepted)
     known = gold.pairs
     if not known:

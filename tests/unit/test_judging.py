@@ -48,6 +48,18 @@ def test_pairs_settled_by_review_are_not_held_out() -> None:
     assert counts == {"settled": 3, "settled_agreeing": 1}
 
 
+def test_gold_rows_a_review_contradicts_are_named() -> None:
+    """A gold row whose source is accepted with another target, or whose target is accepted
+    for another source (a trial's swapped row: dropped with no word), is said in words; a
+    gold row the review agrees with is not."""
+    from kgn_align.evaluation import contradicted
+
+    gold = Gold({"a": "x", "b": "y", "c": "z", "d": "w"}, complete=True)
+    assert contradicted(gold, [("a", "x"), ("b", "q"), ("e", "z")]) == [
+        "gold b -> y, but b -> q is accepted", "gold c -> z, but e -> z is accepted"]
+    assert contradicted(gold, []) == []
+
+
 def test_labelled_pairs_judged_as_pair_classification() -> None:
     """iTunes-Amazon's protocol: each labelled pair is predicted a match when the graph
     would hold SAME_AS between the two (a model edge or an accepted review)."""
