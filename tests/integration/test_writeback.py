@@ -62,8 +62,9 @@ def test_second_write_changes_nothing(graph: Graph, loaded: AlignConfig,
 
 def test_a_score_moved_in_its_last_digit_is_unchanged(graph: Graph, loaded: AlignConfig,
                                                        kg_slice: datasets.KGDataset) -> None:
-    """Another process's arithmetic can move a score's sixth decimal: a re-run with the same
-    model leaves such an edge alone; a real change of score is written."""
+    """Another process's arithmetic can move a score's sixth decimal, a review of another
+    pair its fifth: a re-run with the same model leaves such an edge alone (a change below
+    SCORE_TOLERANCE, 0.001); a real change of score is written."""
     from kgn_align.writeback import SCORE_TOLERANCE
 
     pairs = _test_pairs(kg_slice)
