@@ -160,6 +160,9 @@ class TrainedModel:
         if not path.is_file():
             from kgn_align.errors import KgnAlignError
 
+            if path.name != "latest.pt":  # named by the user (--model): a typo, most likely
+                raise KgnAlignError(f"no checkpoint file at {path}"
+                                    + (" (it is a folder)" if path.is_dir() else ""))
             raise KgnAlignError(f"no model at {path}: train one with 'kgn-align train'")
         model, ckpt = load_checkpoint(path, device=device or pick_device())
         features = dict(ckpt["features"])
@@ -175,10 +178,10 @@ class TrainedModel:
 
     def check_reading(self, config: AlignConfig) -> None:
         """Refuse a configuration that reads the graph otherwise than the model's training
-        did — other relationship types (other neighbourhoods) or other name properties (other
-        features): its scores would change while the edges' ``model`` stayed the same, so two
-        backfills could not be told apart. :class:`ConfigError` naming the setting, before
-        any sampling."""
+        did — other relationship types (other neighbourhoods), other name properties (other
+        features) or fewer attribute properties than it compares: its scores would change
+        while the edges' ``model`` stayed the same, so two backfills could not be told apart.
+        :class:`ConfigError` naming the setting, before any sampling."""
         now = reading_settings(config)
         for setting, trained in self.reading.items():
             if setting not in now or now[setting] == trained:
@@ -198,6 +201,17 @@ class TrainedModel:
                 f"model {self.version} {differs}: its scores would mean something else here, "
                 f"under the same model name; train again with this configuration, or set "
                 f"{setting} as it was (model: {self.path})")
+        missing = [p for p in self.attributes if p not in config.attribute_properties]
+        if missing:
+            differs = (f"compares attribute properties {self.attributes}, the configuration's "
+                       f"attribute_properties lack {missing}")
+            if self.path.name == "latest.pt":
+                raise UnfamiliarModel(
+                    f"the latest model ({self.version}) {differs}: a model of another graph or "
+                    f"configuration; nothing was done: give --model with the checkpoint trained for "
+                    f"this configuration (the models are in {self.path.parent}), or train again")
+            raise UnfamiliarModel(f"model {self.version} {differs}: add them to attribute_properties, "
+                                  f"or train again with this configuration (model: {self.path})")
 
     def inputs(self, snapshot: Snapshot,
                level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:

@@ -373,8 +373,12 @@ def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu") -> 
     except Exception as exc:  # unpickling errors come in many types
         raise CheckpointError(f"{path}: not a kgn-align checkpoint (torch.load cannot read it: "
                               f"{type(exc).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+    if not isinstance(ckpt, dict) or "format" not in ckpt:
+        what = f"a {type(ckpt).__name__}" if not isinstance(ckpt, dict) else "a dict without a 'format' entry"
+        raise CheckpointError(f"{path}: not a kgn-align checkpoint (a torch file holding {what}; "
+                              f"'kgn-align train' writes checkpoints)")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        found = ckpt.get("format")
         raise CheckpointError(f"{path}: unsupported checkpoint format {found!r} (this kgn-align "
                               f"reads format {CHECKPOINT_FORMAT}: train the model again)")
     try:

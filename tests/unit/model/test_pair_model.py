@@ -216,6 +216,40 @@ def test_not_a_checkpoint_is_one_clear_error(tmp_path):
     torch.save({"format": 1, "version": "x"}, bogus)
     with pytest.raises(CheckpointError, match="unsupported checkpoint format 1"):
         load_checkpoint(bogus)
+    # another torch file (weights saved by someone else): not taken for an old checkpoint
+    for other, holds in (({"weight": torch.zeros(2)}, "a dict without a 'format' entry"),
+                         (torch.zeros(2), "a Tensor")):
+        torch.save(other, bogus)
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(bogus)
+        assert f"not a kgn-align checkpoint (a torch file holding {holds}" in str(err.value)
+        assert "format" not in str(err.value).split("holding")[0]
+
+
+def test_a_model_is_refused_by_a_configuration_without_its_attributes(tmp_path):
+    """A model that compares attribute properties the configuration lacks is refused before
+    any sampling; taken by default (latest.pt, most likely another graph's: a trial's
+    itunes_amazon model on dblp_acm was told to 'add them') the advice is --model."""
+    from kgn_align.config import AlignConfig
+    from kgn_align.errors import KgnAlignError
+    from kgn_align.features import NgramFeaturizer
+    from kgn_align.scoring import TrainedModel, UnfamiliarModel
+
+    model = PairModel(ModelConfig(feature_dim=4, num_relations=1, hidden=4))
+    config = AlignConfig.model_validate({
+        "source": {"name": "a", "label": "Paper", "property": "graph", "value": "a"},
+        "target": {"name": "b", "label": "Paper", "property": "graph", "value": "b"},
+        "attribute_properties": ["year"]})
+    for name, says in (("latest.pt", "give --model"), ("3f2a.pt", "add them to attribute_properties")):
+        trained = TrainedModel(model, NgramFeaturizer.fit(["x"], n_bits=4, dim=None), ["<unk>"], ["Paper"],
+                               "3f2a", {}, tmp_path / name, attributes=["price", "year"])
+        with pytest.raises(UnfamiliarModel) as err:
+            trained.check_reading(config)
+        assert "compares attribute properties ['price', 'year']" in str(err.value)
+        assert "lack ['price']" in str(err.value) and says in str(err.value)
+        trained.check_reading(config.model_copy(update={"attribute_properties": ["price", "year", "venue"]}))
+    with pytest.raises(KgnAlignError, match=f"no checkpoint file at {tmp_path / 'typo.pt'}$"):
+        TrainedModel.load(tmp_path / "typo.pt")
 
 
 def test_version_changes_with_weights():
