@@ -403,7 +403,7 @@ def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tl
             click.echo(f"{_describe(running)}; already running in {app.home}: kgn-align commands use it")
             return
         raise click.UsageError(
-            f"a {other} server already runs in {app.home} ({running.uri}) and kgn-align commands "
+            f"the {other} server already runs in {app.home} ({running.uri}) and kgn-align commands "
             f"use it: stop it first ('kgn-align server stop {other}'), or give this one another --home")
     options: dict[str, Any] = {"host": host, "bolt_port": port, "heap": heap}
     if tls:

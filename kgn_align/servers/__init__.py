@@ -222,7 +222,7 @@ class ManagedServer(ABC):
         if running is not None:
             if bolt_answers(running):
                 return running
-            raise LocalServerError(f"a {running.kind} server (pid {running.pid}) owns "
+            raise LocalServerError(f"the {running.kind} server (pid {running.pid}) owns "
                                    f"{self.data_dir} but does not answer; stop it first")
         self.check_requirements()
         self.data_dir.mkdir(parents=True, exist_ok=True)

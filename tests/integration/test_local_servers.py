@@ -63,7 +63,7 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         # an empty graph), 'auto' names the one that runs
         other = "arcadedb" if kind == "neo4j" else "neo4j"
         second = runner.invoke(cli, [*home, "server", "start", other], env=env)
-        assert second.exit_code == 2 and f"a {kind} server already runs in" in second.output, second.output
+        assert second.exit_code == 2 and f"the {kind} server already runs in" in second.output, second.output
         assert f"'kgn-align server stop {kind}'" in second.output
         auto = runner.invoke(cli, [*home, "server", "start"], env=env)
         assert auto.exit_code == 0 and f"{kind} " in auto.output and info["uri"] in auto.output, auto.output
