@@ -247,12 +247,18 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         bar.__enter__()
 
     last: list[Progress] = []
+    tenths = [0]  # in a log (no bar): one line per tenth of the sources written
 
     def progress(p: Progress) -> None:
         last[:] = [p]
         if bar is not None:
             bar.length = max(p.total, 1)
             bar.update(p.done - bar.pos)
+        elif not no_progress and p.total and 10 * p.done // p.total > tenths[0]:
+            tenths[0] = 10 * p.done // p.total
+            verb = "scored (dry run)" if options.dry_run is not None else "written"
+            click.echo(f"backfill {options.run_id}: {p.done:,} of {p.total:,} source entities {verb}",
+                       err=True)
 
     try:
         summary = run_backfill(graph, config, score, stamp, options, flt, progress)

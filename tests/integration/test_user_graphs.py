@@ -114,6 +114,10 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
         done = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3", "--run-id", "movies-1"],
                              env=_env(connection))
     assert done.exit_code == 0, done.output
+    # in a log (no terminal, no bar) the run still says how far it got, the last line at the end
+    import re
+
+    assert re.search(r"^backfill movies-1: ([\d,]+) of \1 source entities written$", done.stderr, re.M), done.stderr
     # a calibration on a handful of validation sources is said to move with the reviews
     assert (f"scores are calibrated on only {metrics['validation_pairs']} validation sources"
             in caplog.text), caplog.text
