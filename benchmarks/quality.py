@@ -85,14 +85,22 @@ def summary(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"{result['dataset']:<16} {name:<22} P {m['precision']:.4f} R {m['recall']:.4f} "
             f"F1 {m['f1']:.4f}  Hits@1 all {m['all_targets']['hits@1']:.4f} "
-            f"protocol {m['protocol']['hits@1']:.4f}  ECE {m['calibration']['ece']:.4f}  "
+            f"protocol {m['protocol']['hits@1']:.4f}  ECE {m['calibration']['ece']:.4f} "
+            f"(at threshold {_ece_at_threshold(m)})  "
             f"edges {m['edges']} (other sources {m['edges_on_other_sources']})")
     return lines
 
 
+def _ece_at_threshold(m: dict[str, Any]) -> str:
+    """The ECE of the pairs at or above the threshold (the band edges are written from), or
+    a dash for results taken before evaluate reported it."""
+    value = m["calibration"].get("ece_at_threshold")
+    return "—" if value is None else f"{value:.4f}"
+
+
 def markdown(datasets: list[str]) -> str:
     """The README's quality table, from the results files of ``datasets``."""
-    rows = ["| set (gold) | method | precision / recall / F1 of the written edges | Hits@1 among all open targets / usual protocol | MRR (all) | ECE | edges on sources outside the gold | train + evaluate (peak RSS) |",
+    rows = ["| set (gold) | method | precision / recall / F1 of the written edges | Hits@1 among all open targets / usual protocol | MRR (all) | ECE all pairs / at the threshold | edges on sources outside the gold | train + evaluate (peak RSS) |",
             "|---|---|---|---|---|---|---|---|"]
     for dataset in datasets:
         result = json.loads((RESULTS / f"{results_name(dataset)}.json").read_text())
@@ -110,7 +118,7 @@ def markdown(datasets: list[str]) -> str:
                 f"| {dataset + ' (' + gold + ')' if i == 0 else ''} | {bold}{name}{bold} | "
                 f"{m['precision']:.4f} / {m['recall']:.4f} / {top}{m['f1']:.4f}{top} | "
                 f"{m['all_targets']['hits@1']:.4f} / {m['protocol']['hits@1']:.4f} | "
-                f"{m['all_targets']['mrr']:.4f} | {m['calibration']['ece']:.4f} | "
+                f"{m['all_targets']['mrr']:.4f} | {m['calibration']['ece']:.4f} / {_ece_at_threshold(m)} | "
                 f"{m['edges_on_other_sources']:,}{' (all wrong)' if m['other_sources_judged_wrong'] else ''} | "
                 f"{cost if i == 0 else ''} |")
     return "\n".join(rows)

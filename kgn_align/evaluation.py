@@ -204,10 +204,19 @@ def list_ranks(rows: Tensor, cols: Tensor, scores: Tensor, sources: Sequence[int
     return gold_ranks(padded, candidates, torch.tensor([int(g) for g in gold], dtype=torch.long))
 
 
-def reliability(probs: Tensor, labels: Tensor) -> dict[str, Any]:
+def reliability(probs: Tensor, labels: Tensor, threshold: float | None = None) -> dict[str, Any]:
     """Expected calibration error and the reliability table (see
-    :func:`kgn_align.assignment.expected_calibration_error`) of scored pairs."""
+    :func:`kgn_align.assignment.expected_calibration_error`) of scored pairs; with
+    ``threshold`` also the ECE of the pairs scored at least that (``ece_at_threshold``, over
+    ``pairs_at_threshold``: the candidates a backfill may write, whose scores users read). Over all pairs the ECE is mostly the
+    many near-0 non-matches, which it weighs by count (on dblp_acm 38,567 of 40,320 pairs
+    sit below 0.1): an over-confident band of edges barely moves it."""
     from kgn_align.assignment import expected_calibration_error
 
     ece, table = expected_calibration_error(probs, labels)
-    return {"ece": ece, "pairs": int(probs.numel()), "bins": table}
+    out: dict[str, Any] = {"ece": ece, "pairs": int(probs.numel()), "bins": table}
+    if threshold is not None:
+        above = probs >= threshold
+        out["ece_at_threshold"] = expected_calibration_error(probs[above], labels[above])[0]
+        out["pairs_at_threshold"] = int(above.sum())
+    return out

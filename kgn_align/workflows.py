@@ -248,7 +248,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
                   else torch.isin(matrix.row, torch.tensor(g_src)))
         labels = torch.tensor([float(answer.get(r) == c) for r, c in
                                zip(matrix.row[judged].tolist(), matrix.col[judged].tolist())])
-        metrics["calibration"] = reliability(alignment.prob[judged], labels)
+        metrics["calibration"] = reliability(alignment.prob[judged], labels, options.threshold)
         metrics["logit_weight"] = alignment.beta
         metrics["pseudo_seeds"] = len(variant.pseudo) if variant.pseudo is not None else None
         metrics["calibrator"] = alignment.calibrator.describe() if alignment.calibrator else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from kgn_align.evaluation import Gold, judge_edges, list_ranks
@@ -114,3 +115,16 @@ def test_gold_mostly_outside_the_graph_is_said_to_be_a_part_of_the_data(caplog) 
     assert "7 of 10 gold pairs are left out" in caplog.text and "did you mean" not in caplog.text
     assert caplog.text.rstrip().endswith("most of the gold is not in the graph: was a part of the "
                                          "data loaded (load --pairs), or the gold of another graph given?")
+
+
+def test_calibration_of_the_written_band_is_reported_apart() -> None:
+    """Many sure non-matches near 0 dilute the ECE of all pairs; the pairs at or above the
+    threshold (what a backfill writes) get an ECE of their own."""
+    from kgn_align.evaluation import reliability
+
+    probs = torch.tensor([0.01] * 990 + [0.95] * 10)
+    labels = torch.tensor([0.0] * 990 + [1.0] * 5 + [0.0] * 5)
+    out = reliability(probs, labels, threshold=0.5)
+    assert out["ece"] == pytest.approx(0.0144, abs=1e-4) and out["pairs_at_threshold"] == 10
+    assert out["ece_at_threshold"] == pytest.approx(0.45, abs=1e-4)
+    assert "ece_at_threshold" not in reliability(probs, labels)
