@@ -70,7 +70,8 @@ def dataset_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
         if not path.is_dir() and "/" in name:
             raise ConfigError(f"no KG benchmark folder at {name} (it needs a {KG_MARKER} file)")
         if not path.is_dir() and name not in KG_DATASETS:
-            raise ConfigError(f"unknown dataset {name!r}: no KG-format folder {path} (those under "
+            raise ConfigError(f"unknown dataset {name!r}{_near_miss(name, root_path)}: no KG-format "
+                              f"folder {path} (those under "
                               f"{root_path / 'kg'}: {', '.join(kg_names(root_path)) or 'none'}; "
                               f"table benchmarks: {', '.join(TABLE_DATASETS)}; or give a folder's "
                               f"path, --datasets PATH or {DATASETS_ENV})")
@@ -498,13 +499,24 @@ def read_itunes_amazon(root: str | os.PathLike[str] | None = None) -> TableDatas
                         ("price", "time", "released"))
 
 
+def _near_miss(name: str, root: Path) -> str:
+    """`` (did you mean 'X'?)`` for the known dataset name closest to a misspelt ``name``
+    (difflib's ratio at least 0.8), else ``""``."""
+    import difflib
+
+    known = sorted(set(KG_DATASETS) | set(TABLE_DATASETS) | set(kg_names(root)))
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def read_tables(name: str, root: str | os.PathLike[str] | None = None) -> TableDataset:
     if name == "dblp_acm":
         return read_dblp_acm(root)
     if name == "itunes_amazon":
         return read_itunes_amazon(root)
     root_path = Path(root) if root is not None else default_root()
-    raise ConfigError(f"unknown dataset {name!r}: not a table benchmark ({', '.join(TABLE_DATASETS)}) "
+    raise ConfigError(f"unknown dataset {name!r}{_near_miss(name, root_path)}: not a table benchmark "
+                      f"({', '.join(TABLE_DATASETS)}) "
                       f"nor a KG folder (a path to one, or a name under {root_path / 'kg'}: "
                       f"{', '.join(kg_names(root_path)) or 'none there'})")
 

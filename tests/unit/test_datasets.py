@@ -62,6 +62,12 @@ def test_unknown_dataset_and_missing_folder(tmp_path: Path) -> None:
     (tmp_path / "kg" / "mine" / "ent_ids_1").write_text("0\ta\n")
     with pytest.raises(ConfigError, match=r"unknown dataset 'imdb': .*\(those under .*kg: mine;"):
         datasets.dataset_dir("imdb", tmp_path)
+    # a misspelt name gets its near miss, KG or table benchmark
+    for typo, meant in (("dbp15k_fr_n", "dbp15k_fr_en"), ("dblp-acm", "dblp_acm"), ("mines", "mine")):
+        with pytest.raises(ConfigError, match=rf"unknown dataset '{typo}' \(did you mean '{meant}'\?\)"):
+            datasets.dataset_dir(typo, tmp_path)
+    with pytest.raises(ConfigError, match=r"unknown dataset 'itunes_amazn' \(did you mean 'itunes_amazon'\?\)"):
+        datasets.read_tables("itunes_amazn", tmp_path)
     with pytest.raises(ConfigError, match="dblp_acm is a table benchmark: load it with 'kgn-align load tables dblp_acm'"):
         datasets.read_kg("dblp_acm", tmp_path)
 
