@@ -19,7 +19,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from kgn_align.config import IDENTIFIER_RE
-from kgn_align.errors import ConfigError, InputError
+from kgn_align.errors import ConfigError, InputError, did_you_mean
 
 DATASETS_ENV = "KGN_ALIGN_DATASETS"
 KG_DATASETS = ("dbp15k_fr_en", "dbp15k_ja_en", "srprs_en_fr")
@@ -500,13 +500,8 @@ def read_itunes_amazon(root: str | os.PathLike[str] | None = None) -> TableDatas
 
 
 def _near_miss(name: str, root: Path) -> str:
-    """`` (did you mean 'X'?)`` for the known dataset name closest to a misspelt ``name``
-    (difflib's ratio at least 0.8), else ``""``."""
-    import difflib
-
-    known = sorted(set(KG_DATASETS) | set(TABLE_DATASETS) | set(kg_names(root)))
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """:func:`did_you_mean` among every known dataset name (difflib ratio at least 0.8)."""
+    return did_you_mean(name, set(KG_DATASETS) | set(TABLE_DATASETS) | set(kg_names(root)), cutoff=0.8)
 
 
 def read_tables(name: str, root: str | os.PathLike[str] | None = None) -> TableDataset:

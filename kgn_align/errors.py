@@ -6,6 +6,7 @@ messages never carry passwords or other secrets.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 #: ``scheme://user:secret@host`` -> the secret part, wherever it appears in a message.
@@ -20,6 +21,15 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def did_you_mean(word: str, choices: list[str] | set[str], *, cutoff: float = 0.75) -> str:
+    """`` (did you mean 'Film'?)`` for a case-insensitive match of ``word`` among ``choices``,
+    else for the closest one whose difflib ratio is at least ``cutoff``, else ``""``."""
+    others = sorted(c for c in choices if c != word)  # the word itself is no hint
+    same_case = [c for c in others if c.lower() == word.lower()]
+    close = same_case or difflib.get_close_matches(word, others, n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class KgnAlignError(Exception):

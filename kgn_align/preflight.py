@@ -11,12 +11,11 @@ naming every problem (with a near miss where there is one), or returns a
 
 from __future__ import annotations
 
-import difflib
 import logging
 from dataclasses import dataclass, field
 
 from kgn_align.config import IDENTIFIER_RE, AlignConfig, GraphSide
-from kgn_align.errors import ConfigError
+from kgn_align.errors import ConfigError, did_you_mean
 from kgn_align.graph import Graph
 
 log = logging.getLogger(__name__)
@@ -51,14 +50,6 @@ class Preflight:
 def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
     return {"side_property": side.property, "side_value": side.value,
             "name_properties": list(config.name_properties)}
-
-
-def did_you_mean(word: str, choices: list[str]) -> str:
-    """`` (did you mean 'Film'?)`` for a case-insensitive or close match, else ``""``."""
-    others = [c for c in choices if c != word]  # the word itself is no hint
-    same_case = [c for c in others if c.lower() == word.lower()]
-    close = same_case or difflib.get_close_matches(word, others, n=1, cutoff=0.75)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def near_or_carried(word: str, keys: list[str]) -> str:

@@ -142,7 +142,7 @@ def _gold_in_graph(pairs: dict[str, str], sources: Collection[str], targets: Col
     """The gold pairs whose both keys are entities of their sides. The others are left
     out with a warning naming up to ``shown`` of the unknown keys, with a near miss (a
     typo in a gold file would otherwise shrink the test set unnoticed)."""
-    from kgn_align.preflight import did_you_mean
+    from kgn_align.errors import did_you_mean
 
     known = {a: b for a, b in pairs.items() if a in sources and b in targets}
     if not known:

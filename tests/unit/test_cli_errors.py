@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from kgn_align.cli import cli
 from kgn_align.config import connection_from_env
-from kgn_align.errors import ConfigError, redact
+from kgn_align.errors import ConfigError, did_you_mean, redact
 
 SECRET = "s3cret-Pa55word"
 
@@ -39,6 +39,14 @@ def test_bad_uris_are_one_clear_error_without_the_secret(uri: str, says: str) ->
 def test_redact_hides_uri_passwords_and_given_secrets() -> None:
     text = f"failed at neo4j+s://admin:{SECRET}@host:7687/db; password was {SECRET}"
     assert redact(text, SECRET) == "failed at neo4j+s://admin:***@host:7687/db; password was ***"
+
+
+def test_did_you_mean_prefers_a_case_slip_then_the_closest_above_the_cutoff() -> None:
+    assert did_you_mean("film", ["Film", "Films"]) == " (did you mean 'Film'?)"
+    assert did_you_mean("Flim", ["Film", "Person"]) == " (did you mean 'Film'?)"  # ratio 0.75
+    assert did_you_mean("Flim", ["Film", "Person"], cutoff=0.8) == ""
+    assert did_you_mean("Film", ["Film"]) == ""  # the word itself is no hint
+    assert did_you_mean("Film", []) == ""
 
 
 def test_cli_errors_are_one_line_and_redacted(tmp_path: Path) -> None:
