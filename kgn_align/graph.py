@@ -303,6 +303,21 @@ class Graph:
         text = cypher.render(name, identifiers, kind)
         return self._execute(True, name, lambda tx: tx.run(text, dict(params or {})).data())
 
+    def drain(self, name: str, params: Mapping[str, Any] | None = None,
+              identifiers: Identifiers | None = None, *, limit: int = 10_000) -> int:
+        """Run a write query that removes up to ``$limit`` things and returns how many as
+        ``deleted``, again and again until a batch comes back short. Each batch is its own
+        transaction, so a delete of millions never holds them all in one. Returns the total
+        removed. Raises :class:`ValueError` for ``limit < 1``."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        total = 0
+        while True:
+            n = int(self.write(name, {**(params or {}), "limit": limit}, identifiers)[0]["deleted"])
+            total += n
+            if n < limit:
+                return total
+
     def write_once(self, name: str, params: Mapping[str, Any] | None = None,
                    identifiers: Identifiers | None = None) -> None:
         """An idempotent schema statement (``CREATE CONSTRAINT ... IF NOT EXISTS``), run once

@@ -104,15 +104,9 @@ def prune_finished(graph: Graph, older_than: timedelta, *, batch: int = 10_000) 
     expires finished jobs after their ``result_ttl``. Batched, each batch its own
     transaction; returns how many nodes were deleted."""
     before = datetime.now(timezone.utc) - older_than
-    deleted = 0
-    for label, statuses in FINISHED.items():
-        while True:
-            n = int(graph.write("bookkeeping_prune", {"statuses": statuses, "before": before,
-                                                      "limit": batch}, {"label": label})[0]["deleted"])
-            deleted += n
-            if n < batch:
-                break
-    return deleted
+    return sum(graph.drain("bookkeeping_prune", {"statuses": statuses, "before": before},
+                           {"label": label}, limit=batch)
+               for label, statuses in FINISHED.items())
 
 
 def _describe(error: Any) -> str:

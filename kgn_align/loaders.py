@@ -184,8 +184,7 @@ def rollback(graph: Graph, load_id: str, labels: Iterable[str], limit: int = 10_
     """Delete everything a load created (relationships first, then nodes)."""
     for name in ("load_rollback_edges", "load_rollback_nodes"):
         for label in labels:
-            while graph.write(name, {"load_id": load_id, "limit": limit}, {"label": label})[0]["deleted"]:
-                pass
+            graph.drain(name, {"load_id": load_id}, {"label": label}, limit=limit)
 
 
 def load_kg(graph: Graph, ds: KGDataset, *, prefix: str = "", same_as: str = "SAME_AS",
@@ -273,9 +272,4 @@ def delete_graphs(graph: Graph, prefix: str, limit: int = 10_000) -> int:
     """Delete every node (and its relationships) whose ``graph`` starts with ``prefix``."""
     if not prefix:
         raise KgnAlignError("refusing to delete with an empty prefix")
-    total = 0
-    while True:
-        deleted = int(graph.write("graph_delete", {"prefix": prefix, "limit": limit})[0]["deleted"])
-        total += deleted
-        if not deleted:
-            return total
+    return graph.drain("graph_delete", {"prefix": prefix}, limit=limit)

@@ -522,20 +522,13 @@ def clean(graph: Graph, config: AlignConfig, *, bookkeeping: bool = False,
     identifiers, params = selection(config)
     done = {"model_edges": 0, "sampling_hashes": 0, "bookkeeping_nodes": 0}
 
-    def drain(name: str, what: str, p: Mapping[str, Any], ids: Mapping[str, Any] | None) -> None:
-        while True:
-            n = int(graph.write(name, {**p, "limit": batch}, ids)[0]["deleted"])
-            done[what] += n
-            if n < batch:
-                return
-
-    drain("clean_model_edges", "model_edges", params,
-          {k: v for k, v in identifiers.items() if k != "key"})
+    done["model_edges"] = graph.drain("clean_model_edges", params,
+                                      {k: v for k, v in identifiers.items() if k != "key"}, limit=batch)
     for side in (config.source, config.target):
-        drain("clean_sampling_hash", "sampling_hashes",
-              {"side_property": side.property, "side_value": side.value},
-              {"label": side.label, "hash_property": HASH_PROPERTY})
+        done["sampling_hashes"] += graph.drain(
+            "clean_sampling_hash", {"side_property": side.property, "side_value": side.value},
+            {"label": side.label, "hash_property": HASH_PROPERTY}, limit=batch)
     if bookkeeping:
-        drain("clean_bookkeeping", "bookkeeping_nodes", {}, None)
+        done["bookkeeping_nodes"] = graph.drain("clean_bookkeeping", limit=batch)
     log.info("cleaned: %s", done)
     return done

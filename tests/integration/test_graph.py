@@ -66,6 +66,24 @@ def test_constraint_violation_rolls_back_the_whole_batch(graph: Graph, namespace
     assert _nodes(graph, g) == 1  # key 2 did not land either
 
 
+def test_drain_deletes_in_batches_until_nothing_is_left(graph: Graph, namespace: str) -> None:
+    """Seven nodes with a limit of three: three transactions (3, 3, 1), none left, others kept;
+    a limit that divides the count exactly (7 then a batch of 0) also stops."""
+    g, kept = f"{namespace}drained", f"{namespace}kept"
+    graph.write("load_nodes", {"graph": g, "load_id": "x", "rows": [{"key": str(i), "props": {}} for i in range(7)]},
+                {"label": "Entity"})
+    graph.write("load_nodes", {"graph": kept, "load_id": "y", "rows": [{"key": "k", "props": {}}]},
+                {"label": "Entity"})
+    assert graph.drain("load_rollback_nodes", {"load_id": "x"}, {"label": "Entity"}, limit=3) == 7
+    assert _nodes(graph, g) == 0 and _nodes(graph, kept) == 1
+    graph.write("load_nodes", {"graph": g, "load_id": "x", "rows": [{"key": str(i), "props": {}} for i in range(7)]},
+                {"label": "Entity"})
+    assert graph.drain("load_rollback_nodes", {"load_id": "x"}, {"label": "Entity"}, limit=7) == 7
+    assert _nodes(graph, g) == 0
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        graph.drain("load_rollback_nodes", {"load_id": "x"}, {"label": "Entity"}, limit=0)
+
+
 def test_wrong_password_is_clear_and_secret_free(connection: ConnectionConfig, backend: str) -> None:
     if backend == "neo4j" and os.environ.get("NEO4J_URI"):
         pytest.skip("do not hammer a shared server with bad logins")
