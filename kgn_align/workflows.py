@@ -191,7 +191,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     method, as a PNG.
     """
     from kgn_align.backfill import BackfillOptions, run_backfill
-    from kgn_align.evaluation import contradicted, judge_edges, judge_labelled, list_ranks, reliability, settle
+    from kgn_align.evaluation import judge_edges, judge_labelled, list_ranks, reliability
     from kgn_align.metrics import ranking_metrics
 
     options = options or BackfillOptions()
@@ -199,13 +199,7 @@ def evaluate_alignment(graph: Graph, config: AlignConfig, scorer: ModelScorer, g
     src, tgt = snapshot.source, snapshot.target
     known = _gold_in_graph(gold.pairs, src.aligned_row, tgt.aligned_row, config)
     outside = len(gold.pairs) - len(known)
-    accepted = _accepted(graph, config)
-    disputed = contradicted(Gold(known, gold.complete), accepted)
-    if disputed:
-        log.warning("%d gold pair(s) contradict an accepted review and are left out of the judging "
-                    "(%s%s): check those gold rows or reviews", len(disputed), "; ".join(disputed[:3]),
-                    "; ..." if len(disputed) > 3 else "")
-    gold, settled = settle(Gold(known, gold.complete, gold.labelled), accepted)
+    gold, settled, accepted = _settle(graph, config, Gold(known, gold.complete, gold.labelled))
     known = gold.pairs
     if not known:
         raise KgnAlignError("every gold pair is already settled by a reviewed SAME_AS: nothing to judge")
@@ -285,15 +279,14 @@ def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,
     """The model-written SAME_AS edges now in the graph (review not set; optionally one
     model's), judged as :func:`evaluate_alignment` judges a dry run's, against the gold
     pairs whose both entities are in the graph."""
-    from kgn_align.evaluation import judge_edges, settle
+    from kgn_align.evaluation import judge_edges
     from kgn_align.scorers import read_side
     from kgn_align.writeback import read_edges
 
     sources = set(read_side(graph, config, config.source)[0])
     targets = set(read_side(graph, config, config.target)[0])
-    gold = Gold(_gold_in_graph(gold.pairs, sources, targets, config), gold.complete)
-    accepted = _accepted(graph, config)
-    gold, _ = settle(gold, accepted)
+    gold, _, accepted = _settle(graph, config, Gold(_gold_in_graph(gold.pairs, sources, targets, config),
+                                                     gold.complete))
     reviewed = {a for a, _ in accepted}
     edges = [(e.source, e.target, float(e.score or 0.0)) for e in read_edges(graph, config, model)
              if e.review is None and e.source not in reviewed]
@@ -302,6 +295,23 @@ def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,
 
 def _accepted(graph: Graph, config: AlignConfig) -> list[tuple[str, str]]:
     return reviewed_as(labelled_pairs(graph, config), "accepted")
+
+
+def _settle(graph: Graph, config: AlignConfig,
+            gold: Gold) -> tuple[Gold, dict[str, int], list[tuple[str, str]]]:
+    """:func:`~kgn_align.evaluation.settle` ``gold`` against the graph's accepted reviews,
+    with a warning naming the gold pairs a review contradicts (both ways of judging say
+    the same). Returns the gold left to judge, the settled counts and the accepted pairs."""
+    from kgn_align.evaluation import contradicted, settle
+
+    accepted = _accepted(graph, config)
+    disputed = contradicted(gold, accepted)
+    if disputed:
+        log.warning("%d gold pair(s) contradict an accepted review and are left out of the judging "
+                    "(%s%s): check those gold rows or reviews", len(disputed), "; ".join(disputed[:3]),
+                    "; ..." if len(disputed) > 3 else "")
+    kept, settled = settle(gold, accepted)
+    return kept, settled, accepted
 
 
 def to_json(data: Any) -> str:

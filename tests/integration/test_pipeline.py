@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def _edge_set(edges: list[Edge]) -> set[tuple[str, str, float | None, str | None
 
 
 def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, connection,
-                                  slice_: datasets.KGDataset) -> None:
+                                  slice_: datasets.KGDataset, caplog: pytest.LogCaptureFixture) -> None:
     lonely_source, lonely_target = slice_.test_pairs[0]
     slice_ = _unlinked(slice_, lonely_target)
     loaders.load_kg(graph, slice_, prefix=namespace)
@@ -83,6 +84,13 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     edges = read_edges(graph, config, trained.stamp.model)
     gold = Gold({str(x): str(y) for x, y in slice_.test_pairs})
     in_graph = judge_graph_edges(graph, config, gold, trained.stamp.model)
+    # a gold row that an accepted review (a training pair) contradicts is named, not settled in silence
+    (a, b), (_, other) = slice_.train_pairs[0], slice_.train_pairs[1]
+    with caplog.at_level(logging.WARNING):
+        disputed = judge_graph_edges(graph, config, Gold({**gold.pairs, str(a): str(other)}), trained.stamp.model)
+    assert disputed == in_graph
+    assert f"1 gold pair(s) contradict an accepted review and are left out of the judging (gold {a} -> {other}, " \
+           f"but {a} -> {b} is accepted)" in caplog.text
     names_floor = 0.5
     assert in_graph["precision"] > names_floor and in_graph["recall"] > names_floor
 
