@@ -100,49 +100,65 @@ def worker(trained_slice, servers, tmp_path) -> Iterator[subprocess.Popen]:
     assert "worker stopped after" in out, out[-2000:]
 
 
-def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, servers) -> None:
+@pytest.fixture
+def driver(servers) -> Iterator[neo4j.Driver]:
+    """A plain driver on the Neo4j server, as a user's own application would hold."""
+    conn = servers.connection("neo4j")
+    with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password.get_secret_value())) as drv:
+        yield drv
+
+
+def _now(drv: neo4j.Driver):
+    return drv.execute_query("RETURN datetime() AS t").records[0]["t"]
+
+
+def _captured_job_done(drv: neo4j.Driver, source: str, since, timeout: float = 90.0) -> list:
+    """Wait for a 'changed' job that the plugin captured after ``since`` and the worker
+    finished, re-aligning ``source`` (its result names the source keys it re-aligned:
+    matched as a key, not a substring — a short key like "59" is a substring of many an
+    older job's result)."""
+    return _wait("a captured 'changed' job re-aligning the source", lambda: [
+        r for r in drv.execute_query(
+            "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin', status: 'done'}) "
+            "WHERE j.requestedAt >= $t RETURN j.result AS result", t=since).records
+        if source in json.loads(r["result"]).get("sources", [])], timeout=timeout)
+
+
+def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, driver) -> None:
     graph, ds, config, snapshot, trained, prefix = trained_slice
     source, target = _sure_pair(snapshot, trained, ds)
-    conn = servers.connection("neo4j")
     src_graph, tgt_graph = config.source.value, config.target.value
-    with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password.get_secret_value())) as drv:
-        started = drv.execute_query("RETURN datetime() AS t").records[0]["t"]
-        # a user edits the source entity with plain Cypher: no kgn-align code involved
-        drv.execute_query("MATCH (s:Entity {graph: $g, key: $k}) SET s.note = 'edited'",
-                          g=src_graph, k=source)
-        edge = _wait("the SAME_AS edge", lambda: drv.execute_query(
-            "MATCH (s:Entity {graph: $sg, key: $s})-[r:SAME_AS]->(t:Entity {graph: $tg}) "
-            "WHERE r.review IS NULL RETURN t.key AS target, r.score AS score",
-            sg=src_graph, s=source, tg=tgt_graph).records)
-        assert [(r["target"], r["score"] > 0.5) for r in edge] == [(target, True)]
-        # the edge lands in the job's write, a moment before the job is marked done
-        # (its result names the source keys it re-aligned: matched as a key, not a substring
-        # — a short key like "59" is a substring of many an older job's result)
-        job = _wait("the captured 'changed' job that wrote it", lambda: [
-            r for r in drv.execute_query(
-                "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin', status: 'done'}) "
-                "WHERE j.finishedAt >= $t RETURN j.result AS result", t=started).records
-            if source in json.loads(r["result"]).get("sources", [])])
+    started = _now(driver)
+    # a user edits the source entity with plain Cypher: no kgn-align code involved
+    driver.execute_query("MATCH (s:Entity {graph: $g, key: $k}) SET s.note = 'edited'",
+                      g=src_graph, k=source)
+    edge = _wait("the SAME_AS edge", lambda: driver.execute_query(
+        "MATCH (s:Entity {graph: $sg, key: $s})-[r:SAME_AS]->(t:Entity {graph: $tg}) "
+        "WHERE r.review IS NULL RETURN t.key AS target, r.score AS score",
+        sg=src_graph, s=source, tg=tgt_graph).records)
+    assert [(r["target"], r["score"] > 0.5) for r in edge] == [(target, True)]
+    # the edge lands in the job's write, a moment before the job is marked done
+    job = _captured_job_done(driver, source, started)
 
-        # the same through the procedure: a whole backfill requested from Cypher
-        job_id = drv.execute_query("CALL kgn.requestAlignment('backfill', '{\"threshold\": 0.5}') "
-                                   "YIELD jobId RETURN jobId").records[0]["jobId"]
-        done = _wait("the backfill job", lambda: [r for r in drv.execute_query(
-            "CALL kgn.job($id) YIELD status, result, error RETURN status, result, error",
-            id=job_id).records if r["status"] in ("done", "failed")], timeout=180)
-        assert done[0]["status"] == "done", done[0]["error"]
-        edges = drv.execute_query(
-            "MATCH (:Entity {graph: $sg})-[r:SAME_AS]->(:Entity {graph: $tg}) WHERE r.review IS NULL "
-            "RETURN count(r) AS n", sg=src_graph, tg=tgt_graph).records[0]["n"]
-        assert edges >= len(ds.test_pairs) // 2
-        # every model edge came from a job this worker ran: the two above (the 'changed' job
-        # may also have re-aligned the edited entity's neighbours) and any change another
-        # test's Cypher left queued before them
-        results = [json.loads(r["result"]) for r in drv.execute_query(
-            "MATCH (j:AlignmentJob {status: 'done'}) WHERE j.finishedAt >= $t RETURN j.result AS result",
-            t=started).records]
-        assert json.loads(done[0]["result"]) in results and json.loads(job[0]["result"]) in results
-        assert sum(r.get("created", 0) for r in results) == edges
+    # the same through the procedure: a whole backfill requested from Cypher
+    job_id = driver.execute_query("CALL kgn.requestAlignment('backfill', '{\"threshold\": 0.5}') "
+                               "YIELD jobId RETURN jobId").records[0]["jobId"]
+    done = _wait("the backfill job", lambda: [r for r in driver.execute_query(
+        "CALL kgn.job($id) YIELD status, result, error RETURN status, result, error",
+        id=job_id).records if r["status"] in ("done", "failed")], timeout=180)
+    assert done[0]["status"] == "done", done[0]["error"]
+    edges = driver.execute_query(
+        "MATCH (:Entity {graph: $sg})-[r:SAME_AS]->(:Entity {graph: $tg}) WHERE r.review IS NULL "
+        "RETURN count(r) AS n", sg=src_graph, tg=tgt_graph).records[0]["n"]
+    assert edges >= len(ds.test_pairs) // 2
+    # every model edge came from a job this worker ran: the two above (the 'changed' job
+    # may also have re-aligned the edited entity's neighbours) and any change another
+    # test's Cypher left queued before them
+    results = [json.loads(r["result"]) for r in driver.execute_query(
+        "MATCH (j:AlignmentJob {status: 'done'}) WHERE j.finishedAt >= $t RETURN j.result AS result",
+        t=started).records]
+    assert json.loads(done[0]["result"]) in results and json.loads(job[0]["result"]) in results
+    assert sum(r.get("created", 0) for r in results) == edges
 
 
 def test_neo4j_restart_loses_no_job(tmp_path: Path) -> None:
@@ -167,26 +183,20 @@ def test_neo4j_restart_loses_no_job(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_a_review_in_cypher_realigns_its_source(trained_slice, worker, servers) -> None:
+def test_a_review_in_cypher_realigns_its_source(trained_slice, worker, driver) -> None:
     """A verdict set with plain Cypher reaches the worker as a captured 'changed' job for
     the edge's ends: the source is aligned again at once, without the rejected pair."""
     graph, ds, config, snapshot, trained, prefix = trained_slice
     source, target = _sure_pair(snapshot, trained, ds)
-    conn = servers.connection("neo4j")
     src_graph, tgt_graph = config.source.value, config.target.value
-    with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password.get_secret_value())) as drv:
-        started = drv.execute_query("RETURN datetime() AS t").records[0]["t"]
-        # a reviewer's verdict, imported as an edge: no model edge was there before
-        drv.execute_query("MATCH (s:Entity {graph: $sg, key: $s}), (t:Entity {graph: $tg, key: $t}) "
-                          "MERGE (s)-[r:SAME_AS]->(t) SET r.review = 'rejected'",
-                          sg=src_graph, s=source, tg=tgt_graph, t=target)
-        _wait("a 'changed' job re-aligning the reviewed source", lambda: [
-            r for r in drv.execute_query(
-                "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin', status: 'done'}) "
-                "WHERE j.requestedAt >= $t RETURN j.result AS result", t=started).records
-            if source in json.loads(r["result"]).get("sources", [])], timeout=60)
-        edges = drv.execute_query(
-            "MATCH (:Entity {graph: $sg, key: $s})-[r:SAME_AS]->(t:Entity {graph: $tg}) "
-            "RETURN t.key AS target, r.review AS review", sg=src_graph, s=source, tg=tgt_graph).records
-        # the rejected edge as the reviewer left it; never a model edge on the rejected pair
-        assert [(r["target"], r["review"]) for r in edges if r["target"] == target] == [(target, "rejected")]
+    started = _now(driver)
+    # a reviewer's verdict, imported as an edge: no model edge was there before
+    driver.execute_query("MATCH (s:Entity {graph: $sg, key: $s}), (t:Entity {graph: $tg, key: $t}) "
+                      "MERGE (s)-[r:SAME_AS]->(t) SET r.review = 'rejected'",
+                      sg=src_graph, s=source, tg=tgt_graph, t=target)
+    _captured_job_done(driver, source, started, timeout=60)
+    edges = driver.execute_query(
+        "MATCH (:Entity {graph: $sg, key: $s})-[r:SAME_AS]->(t:Entity {graph: $tg}) "
+        "RETURN t.key AS target, r.review AS review", sg=src_graph, s=source, tg=tgt_graph).records
+    # the rejected edge as the reviewer left it; never a model edge on the rejected pair
+    assert [(r["target"], r["review"]) for r in edges if r["target"] == target] == [(target, "rejected")]
