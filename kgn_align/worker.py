@@ -92,6 +92,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+#: why a job without a status failed, on the job node and in the log
+STATUSLESS = ("no status: request jobs with CALL kgn.requestAlignment(kind, params), or create "
+              "them with status 'queued'")
+
+
 class Worker:
     """Runs jobs from the graph with ``handlers[job.kind]``."""
 
@@ -112,7 +117,9 @@ class Worker:
         ``on_outcome``: called once per job this worker ends (run, failed, re-queued, lost).
         ``housekeeping``: called with the graph when the queue is idle, at most once every
         ``housekeeping_seconds`` (the first time at the first idle moment): pruning finished
-        jobs (:func:`kgn_align.jobs.prune_finished`); a failure there is logged, never fatal."""
+        jobs (:func:`kgn_align.jobs.prune_finished`); a failure there is logged, never fatal.
+        With ``known_kinds`` the same idle moments also fail jobs created without a
+        ``status`` (no worker claims them), saying why."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -308,14 +315,30 @@ class Worker:
                      "this one takes the job over then", row["id"], row["worker"], until)
 
     def _housekeep(self) -> None:
-        if self.housekeeping is None or (self._housekept is not None and
-                                         time.monotonic() - self._housekept < self.housekeeping_seconds):
+        """When idle, at most once every ``housekeeping_seconds``: fail jobs without a status
+        (with ``known_kinds``, as jobs of unknown kinds are), then ``housekeeping``."""
+        if (self.housekeeping is None and self.known_kinds is None) or (
+                self._housekept is not None and time.monotonic() - self._housekept < self.housekeeping_seconds):
             return
         self._housekept = time.monotonic()
         try:
-            self.housekeeping(self.graph)
+            if self.known_kinds is not None:
+                self._fail_statusless()
+            if self.housekeeping is not None:
+                self.housekeeping(self.graph)
         except GraphError as exc:  # the next hour tries again; jobs go on meanwhile
             log.warning("housekeeping failed: %s", exc)
+
+    def _fail_statusless(self) -> None:
+        """Mark failed, saying why, the jobs someone created without a ``status``: no worker
+        would ever claim them."""
+        failed = self.graph.write("worker_fail_statusless", {"error": STATUSLESS})
+        for row in failed[:5]:
+            log.warning("job %s (kind %s) has no status, so no worker would run it: marked failed "
+                        "(%s)", row["id"] or "(no id)", "(none)" if row["kind"] is None else repr(row["kind"]),
+                        STATUSLESS)
+        if len(failed) > 5:
+            log.warning("%d more jobs without a status marked failed", len(failed) - 5)
 
     def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""

@@ -197,6 +197,28 @@ def test_jobs_of_unknown_kinds_fail_with_the_reason(graph: Graph, jobs: list[str
     assert known["status"] == "done"
 
 
+def test_jobs_made_by_hand_without_a_status_fail_with_the_reason(graph: Graph, jobs: list[str], connection,
+                                                                namespace: str, caplog) -> None:
+    """A job node created with plain Cypher but no status is never claimed: an idle worker
+    marks it failed and says how to request one, and runs the proper jobs as before."""
+    import logging
+
+    import neo4j
+
+    kind = f"{namespace}known"
+    jobs.append(request(graph, kind, {}))
+    jobs.append(f"{namespace}by-hand")
+    password = connection.password.get_secret_value() if connection.password else ""
+    with neo4j.GraphDatabase.driver(connection.uri, auth=(connection.user, password)) as drv:
+        drv.execute_query("CREATE (:AlignmentJob {id: $id, kind: $kind, params: '{}'})", id=jobs[-1], kind=kind)
+    with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
+        Worker(graph, {kind: lambda j: {}}, known_kinds=frozenset({kind})).run(burst=True)
+    proper, by_hand = (job(graph, j) for j in jobs)
+    assert proper["status"] == "done"
+    assert by_hand["status"] == "failed" and "kgn.requestAlignment" in by_hand["error"]
+    assert f"job {namespace}by-hand (kind '{kind}') has no status" in caplog.text
+
+
 def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[str], connection,
                                                        namespace: str, tmp_path) -> None:
     from click.testing import CliRunner
