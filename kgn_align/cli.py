@@ -485,7 +485,8 @@ split_option = click.option(
 @load.command("kg")
 @click.argument("name")
 @datasets_option
-@click.option("--prefix", default="", help="Prefix for the graph names (graph property).")
+@click.option("--prefix", default="", help="Load under a folder of graph names: 'demo' (or 'demo/') names the graphs "
+              "demo/<set>/<side> (the graph property). Give the same --prefix to the other commands.")
 @click.option("--pairs", type=click.IntRange(min=1), default=None,
               help="Load only a slice: about this many gold pairs and their entities.")
 @split_option
@@ -518,7 +519,8 @@ def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, split: Any,
 @load.command("tables")
 @datasets_option
 @click.argument("name", type=click.Choice(["dblp_acm", "itunes_amazon"]))
-@click.option("--prefix", default="", help="Prefix for the graph names (graph property).")
+@click.option("--prefix", default="", help="Load under a folder of graph names: 'demo' (or 'demo/') names the graphs "
+              "demo/<set>/<side> (the graph property). Give the same --prefix to the other commands.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True,
               help="Rows per write transaction.")
 @click.pass_obj

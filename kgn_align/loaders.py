@@ -187,11 +187,18 @@ def rollback(graph: Graph, load_id: str, labels: Iterable[str], limit: int = 10_
             graph.drain(name, {"load_id": load_id}, {"label": label}, limit=limit)
 
 
+def graph_names(ds: KGDataset | TableDataset, prefix: str = "") -> tuple[str, str]:
+    """The ``graph`` property values of a benchmark's two sides under ``prefix``, a folder
+    of its own: ``demo`` and ``demo/`` both give ``demo/dblp_acm/dblp`` (not ``demodblp_acm/...``)."""
+    folder = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    return f"{folder}{ds.graph_name(0)}", f"{folder}{ds.graph_name(1)}"
+
+
 def load_kg(graph: Graph, ds: KGDataset, *, prefix: str = "", same_as: str = "SAME_AS",
             batch_size: int = 5000, progress: Progress | None = None) -> LoadReport:
     """A KG benchmark as ``(:Entity {graph, key, name, name_en, uri})`` nodes, typed
     relationships, and its training pairs as ``review: 'accepted'`` SAME_AS edges."""
-    graphs = (f"{prefix}{ds.graph_name(0)}", f"{prefix}{ds.graph_name(1)}")
+    graphs = graph_names(ds, prefix)
     plan = _Plan()
     for side, g in zip(ds.sides, graphs):
         for ident, uri in side.uris.items():
@@ -215,7 +222,7 @@ def load_tables(graph: Graph, ds: TableDataset, *, prefix: str = "", same_as: st
                 progress: Progress | None = None) -> LoadReport:
     """A table benchmark as a multi-type graph: each record a node, each linked value
     (author, venue, artist, ...) a node of its own type shared by the records naming it."""
-    graphs = (f"{prefix}{ds.graph_name(0)}", f"{prefix}{ds.graph_name(1)}")
+    graphs = graph_names(ds, prefix)
     plan = _Plan()
     record_label = ds.records[0][0].label if ds.records[0] else "Record"
     for records, g in zip(ds.records, graphs):
@@ -246,7 +253,7 @@ def load_tables(graph: Graph, ds: TableDataset, *, prefix: str = "", same_as: st
 
 def preset_config(ds: KGDataset | TableDataset, *, prefix: str = "", **overrides: Any) -> AlignConfig:
     """The AlignConfig that aligns a loaded benchmark's two graphs."""
-    graphs = (f"{prefix}{ds.graph_name(0)}", f"{prefix}{ds.graph_name(1)}")
+    graphs = graph_names(ds, prefix)
     if isinstance(ds, KGDataset):
         names = [s.name for s in ds.sides]
         label, entity_labels, name_props = ENTITY_LABEL, (), ("name_en", "name")
