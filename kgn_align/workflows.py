@@ -125,6 +125,9 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
         if number == 1 and parts == ["source", "target"]:
             continue
         pairs.append((parts[0], parts[1]))
+    if not pairs:
+        raise InputError("no gold pairs: expected a line 'source_key,target_key' per pair "
+                         "(a header 'source,target' is allowed)", path=str(path))
     targets: dict[str, set[str]] = {}
     for source, target in pairs:
         targets.setdefault(source, set()).add(target)
