@@ -264,9 +264,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         summary = run_backfill(graph, config, score, stamp, options, flt, progress)
     except KeyboardInterrupt:
         if options.dry_run is None:  # each batch was committed with the run's progress
-            # at least: the batch in flight may have committed before the interrupt reached us
-            done = f"at least {last[0].done:,} of {last[0].total:,} source entities are" if last \
-                else "nothing or one batch is"
+            done = _written_so_far(graph, options.run_id, last[0] if last else None)
             click.echo(f"\nbackfill {options.run_id} interrupted: {done} written; the same command "
                        f"with --run-id {options.run_id} goes on from there", err=True)
         raise
@@ -274,6 +272,23 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
         if bar is not None:
             bar.__exit__(None, None, None)
     print_summary(summary, options.policy.value)
+
+
+def _written_so_far(graph: Graph, run_id: str, last: Progress | None) -> str:
+    """How much of an interrupted run is written, in words: from the run's record (each
+    batch commits its checkpoint with its edges, so the record counts the batch that was
+    in flight when the interrupt came, if it committed), else from the last progress."""
+    from kgn_align.backfill import run_state
+
+    try:
+        state = run_state(graph, run_id)
+    except (KgnAlignError, KeyboardInterrupt):
+        state = None
+    if state is not None and state.get("total") is not None:
+        return f"{int(state['entities'] or 0):,} of {int(state['total']):,} source entities are"
+    # the batch in flight may have committed before the interrupt reached us
+    return f"at least {last.done:,} of {last.total:,} source entities are" if last \
+        else "nothing or one batch is"
 
 
 def _app_type() -> type:
