@@ -102,11 +102,18 @@ DECIMALS = 6  #: scores are rounded so a resumed run writes exactly what a fresh
 #: above this share of sampled neighbours linked by relationship types a model does not
 #: know, scoring warns that the model was trained on another graph or configuration
 UNFAMILIAR_SHARE = 0.5
-_warned_unfamiliar: set[str] = set()
-_warned_uncalibrated = False  # "no validation pairs": said once per process, not per method and round
 #: fewer validation sources than this make a calibration that reviews visibly move
 FEW_VALIDATION = 30
-_warned_few_validation = False  # said once per process, likewise
+#: the warnings said in this process, by key: each once, not per method, round or job
+_said: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: object) -> None:
+    """``log.warning(message, *args)`` the first time ``key`` comes, and never again in
+    this process (the scorer runs per method, per bootstrapping round and per job)."""
+    if key not in _said:
+        _said.add(key)
+        log.warning(message, *args)
 
 
 def reading_settings(config: AlignConfig) -> dict[str, object]:
@@ -223,7 +230,7 @@ class TrainedModel:
         """Warn (once per process and model) when most neighbours sampled in ``stores`` are
         linked by relationship types the model was not trained on: a model of another graph
         or configuration, whose relation embeddings would read them all as unknown."""
-        if self.version in _warned_unfamiliar and not self.refuse_unfamiliar:
+        if f"unfamiliar {self.version}" in _said and not self.refuse_unfamiliar:
             return  # said already: the worker asks for every job, and counting is not free
         share, unknown = unfamiliar_relations(stores, self.relations)
         if share > UNFAMILIAR_SHARE and self.refuse_unfamiliar:
@@ -232,12 +239,12 @@ class TrainedModel:
                 f"the sampled neighbours here are linked by relationship types it does not know "
                 f"({', '.join(unknown[:5])}); nothing was written: give --model with the checkpoint "
                 f"trained for this graph (the models are in {self.path.parent}), or train again")
-        if share > UNFAMILIAR_SHARE and self.version not in _warned_unfamiliar:
-            _warned_unfamiliar.add(self.version)
-            log.warning("model %s was trained on other relationship types: %.0f%% of the sampled "
-                        "neighbours here are linked by types it does not know (%s), read as unknown; "
-                        "train again with this configuration, or give the --model trained for it",
-                        self.version, 100 * share, ", ".join(unknown[:5]))
+        if share > UNFAMILIAR_SHARE:
+            _warn_once(f"unfamiliar {self.version}",
+                       "model %s was trained on other relationship types: %.0f%% of the sampled "
+                       "neighbours here are linked by types it does not know (%s), read as unknown; "
+                       "train again with this configuration, or give the --model trained for it",
+                       self.version, 100 * share, ", ".join(unknown[:5]))
 
     @property
     def stamp(self) -> ModelStamp:
@@ -864,10 +871,7 @@ class ModelScorer:
         ``counted`` (``(P,)`` bool, default all) holds. ``what``: the pairs, for the log."""
         validation = self.validation if validation is None else validation
         if validation.numel() == 0:
-            global _warned_uncalibrated
-            if not _warned_uncalibrated:
-                _warned_uncalibrated = True
-                log.warning("the model has no validation pairs in this graph: scores are not calibrated")
+            _warn_once("uncalibrated", "the model has no validation pairs in this graph: scores are not calibrated")
             return None
         present = torch.isin(validation[:, 0], matrix.row)
         val = validation[present]
@@ -905,13 +909,11 @@ class ModelScorer:
             return None
         log.info("calibrated on %d %s (with and without their answer%s): %s", val.size(0), what, how,
                  calibrator.describe())
-        global _warned_few_validation
-        if val.size(0) < FEW_VALIDATION and not _warned_few_validation:
-            _warned_few_validation = True
-            log.warning("scores are calibrated on only %d validation sources (the model's share of "
-                        "the accepted pairs): they move when reviews change, so an edge near the "
-                        "threshold can come and go after a review of another pair; more accepted "
-                        "pairs (and training again) steady them", val.size(0))
+        if val.size(0) < FEW_VALIDATION:
+            _warn_once("few validation", "scores are calibrated on only %d validation sources (the model's "
+                       "share of the accepted pairs): they move when reviews change, so an edge near the "
+                       "threshold can come and go after a review of another pair; more accepted "
+                       "pairs (and training again) steady them", val.size(0))
         return calibrator
 
     @property

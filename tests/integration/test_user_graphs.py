@@ -109,7 +109,7 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert ("1 of 3 gold pairs are left out: their keys are not entities of the sides (e.g. "
             "'IMDB-22' is not on the side 'imdb' (did you mean 'imdb-22'?))") in caplog.text
 
-    monkeypatch.setattr(scoring, "_warned_few_validation", False)  # said once per process
+    monkeypatch.setattr(scoring, "_said", set())  # said once per process
     with caplog.at_level(logging.WARNING, logger="kgn_align.scoring"):
         done = runner.invoke(cli, [*base, "backfill", "--threshold", "0.3", "--run-id", "movies-1"],
                              env=_env(connection))
@@ -196,7 +196,7 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
         drv.execute_query("MATCH (p:Person)-[d:DIRECTED]->(m) WHERE p.graph STARTS WITH $ns "
                           "CREATE (p)-[:MADE]->(m) DELETE d", ns=ns, database_=connection.database)
     caplog.clear()
-    monkeypatch.setattr(scoring, "_warned_unfamiliar", set())  # said once per process and model
+    monkeypatch.setattr(scoring, "_said", set())  # said once per process and model
     with caplog.at_level(logging.WARNING, logger="kgn_align.scoring"):
         shown = runner.invoke(cli, [*base, "explain", "imdb-25", "freebase-25"], env=_env(connection))
     assert shown.exit_code == 0, shown.output

@@ -75,7 +75,7 @@ def test_no_validation_pairs_is_said_once_per_process(caplog, monkeypatch) -> No
     validation pairs in this graph is a fact about the graph, warned about once."""
     import kgn_align.scoring as scoring
 
-    monkeypatch.setattr(scoring, "_warned_uncalibrated", False)
+    monkeypatch.setattr(scoring, "_said", set())
     unvalidated = SimpleNamespace(validation=torch.empty(0, 2, dtype=torch.long))
     with caplog.at_level("WARNING", logger="kgn_align.scoring"):
         for _ in range(3):
