@@ -18,6 +18,7 @@ CALL (x) {
   MATCH (x)-[r]-(m)
   WHERE m <> x
     AND type(r) <> $same_as_type
+    AND m.{{key_property}} IS NOT NULL  // a node without a key is no entity: never a neighbour
     AND ($types IS NULL OR type(r) IN $types)
     AND CASE WHEN $side_property IS NULL THEN m:{{label}} ELSE m[$side_property] = $side_value END
   WITH DISTINCT type(r) AS rel, CASE WHEN startNode(r) = x THEN 0 ELSE 1 END AS dir, m

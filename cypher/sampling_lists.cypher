@@ -3,7 +3,7 @@
 // For every node x whose element id is in $ids (from sampling_entities, same run): its
 // first $cap candidates in race-key order. Element ids, not keys, because a side may hold
 // several labels (Paper, Author, ...) and keys are unique only per label.
-// Candidates: distinct (relationship type, direction, neighbour m) over relationships of a
+// Candidates: distinct (relationship type, direction, neighbour m with a key) over relationships of a
 // followed type ($types, or every type when null), never $same_as_type, to a node m <> x
 // of the same side: $side_property = $side_value when the side has a property filter
 // (any label: a paper's authors are on its side), else the side's label. Each candidate's key is
@@ -25,6 +25,7 @@ CALL (x, hx) {
   MATCH (x)-[r]-(m)
   WHERE m <> x
     AND type(r) <> $same_as_type
+    AND m.{{key_property}} IS NOT NULL  // a node without a key is no entity: never a neighbour
     AND ($types IS NULL OR type(r) IN $types)
     AND CASE WHEN $side_property IS NULL THEN m:{{label}} ELSE m[$side_property] = $side_value END
   WITH DISTINCT hx, type(r) AS rel, CASE WHEN startNode(r) = x THEN 0 ELSE 1 END AS dir, m

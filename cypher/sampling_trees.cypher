@@ -21,6 +21,7 @@ CALL (x, hx) {
   MATCH (x)-[r]-(m)
   WHERE m <> x
     AND type(r) <> $same_as_type
+    AND m.{{key_property}} IS NOT NULL  // a node without a key is no entity: never a neighbour
     AND ($types IS NULL OR type(r) IN $types)
     AND CASE WHEN $side_property IS NULL THEN m:{{label}} ELSE m[$side_property] = $side_value END
   WITH DISTINCT hx, type(r) AS rel, CASE WHEN startNode(r) = x THEN 0 ELSE 1 END AS dir, m
@@ -55,6 +56,7 @@ CALL (frontier) {
     MATCH (x)-[r]-(m)
     WHERE m <> x
       AND type(r) <> $same_as_type
+      AND m.{{key_property}} IS NOT NULL  // a node without a key is no entity: never a neighbour
       AND ($types IS NULL OR type(r) IN $types)
       AND CASE WHEN $side_property IS NULL THEN m:{{label}} ELSE m[$side_property] = $side_value END
     WITH DISTINCT hx, type(r) AS rel, CASE WHEN startNode(r) = x THEN 0 ELSE 1 END AS dir, m

@@ -262,6 +262,29 @@ def test_without_stored_hashes_the_same_trees_and_nothing_written(
     assert trees(Sampler(graph, off.config).sample_side("a")) == trees(side_on)
 
 
+@pytest.mark.parametrize("store_hash", [True, False])
+def test_nodes_without_a_key_are_never_neighbours(graph: Graph, namespace: str, connection, two_sides,
+                                                  store_hash: bool) -> None:
+    """Nodes of the side without the key property are no entities: they are left out of
+    every neighbour list, stored hashes or not (without them the hash-free path crashed on
+    lists of unequal length, and the tree path paired later neighbours with shifted keys),
+    and the trees are those of the graph without them."""
+    import neo4j
+
+    keys_a, edges_a, *_ = two_sides
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+        drv.execute_query("MATCH (a:Entity {graph: $g}) WHERE a.key IN $keys "
+                          "CREATE (a)-[:R0]->(:Extra {graph: $g, name: 'no key'})<-[:R1]-(a)",
+                          g=f"{namespace}a", keys=keys_a[:12], database_=connection.database)
+    sampler = Sampler(graph, config(namespace, k1=3, k2=2, seed=5, batch_size=7, store_hash=store_hash))
+    whole, few = sampler.sample_side("a"), sampler.sample_seeds("a", keys_a[:12])
+    ref = sample_in_memory(edges_a, whole.keys, 3, 2, seed=5, keys=whole.keys)
+    assert sorted(whole.keys) == sorted(keys_a) and trees(whole) == trees(ref)
+    assert "None" not in few.keys
+    assert trees(few) == trees(sample_in_memory(edges_a, keys_a[:12], 3, 2, seed=5, keys=whole.keys))
+
+
 def test_without_stored_hashes_unknown_seeds_and_multi_label_sides(graph: Graph, namespace: str,
                                                                    connection) -> None:
     labels, cfg = _papers(graph, namespace)
