@@ -113,7 +113,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
 
 
 def read_gold(path: Path) -> list[tuple[str, str]]:
-    """Gold pairs from a CSV/TSV file: ``source_key,target_key`` per line (header allowed)."""
+    """Gold pairs from a CSV/TSV file: ``source_key,target_key`` per line; a first line
+    ``source,target`` or ``source_key,target_key`` (any case) is a header."""
     from kgn_align.datasets import read_lines
     from kgn_align.errors import InputError
 
@@ -122,12 +123,12 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
         parts = [p.strip() for p in line.replace("\t", ",").split(",")]
         if len(parts) != 2 or not all(parts):
             raise InputError("expected 'source_key,target_key'", path=str(path), line=number)
-        if number == 1 and parts == ["source", "target"]:
-            continue
+        if number == 1 and [p.lower() for p in parts] in (["source", "target"], ["source_key", "target_key"]):
+            continue  # a header
         pairs.append((parts[0], parts[1]))
     if not pairs:
         raise InputError("no gold pairs: expected a line 'source_key,target_key' per pair "
-                         "(a header 'source,target' is allowed)", path=str(path))
+                         "(a header 'source,target' or 'source_key,target_key' is allowed)", path=str(path))
     targets: dict[str, set[str]] = {}
     for source, target in pairs:
         targets.setdefault(source, set()).add(target)

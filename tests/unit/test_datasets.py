@@ -152,6 +152,9 @@ def test_a_gold_file_with_several_targets_per_source_is_reported(tmp_path) -> No
         read_gold(path)
     path.write_text("\ufeffsource,target\n1,10\n2,20\n")
     assert read_gold(path) == [("1", "10"), ("2", "20")]
+    for header in ("source_key,target_key", "Source,Target", "SOURCE_KEY\tTARGET_KEY"):
+        path.write_text(f"{header}\n1,10\n")
+        assert read_gold(path) == [("1", "10")]
     # a header alone (or nothing) is said to be no gold, not "none are entities of the sides"
     for empty in ("source,target\n", ""):
         path.write_text(empty)
