@@ -118,7 +118,8 @@ def _bad_option(exc: ValidationError) -> click.BadParameter:
 @click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with "
               "(default none; 'make demo' loads under demo/). Not used with --config.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint for --scorer gnn. Default: KGN_ALIGN_HOME/models/latest.pt.")
+              help="Checkpoint file, or a model id as 'train' prints it, for --scorer gnn. "
+              "Default: the latest, KGN_ALIGN_HOME/models/latest.pt.")
 @click.option("--run-id", help="Name of this run; give the same id again to resume it "
               f"(1-{RUN_ID_MAX} of A-Z a-z 0-9 _ . : -). Default: a new id (printed).")
 @click.option("--scorer", type=click.Choice(["gnn", "names"]), default="gnn", show_default=True,
@@ -203,9 +204,9 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     from kgn_align import preflight
 
     if scorer == "gnn":  # the model first: it is what a backfill most often lacks
-        from kgn_align.scoring import TrainedModel
+        from kgn_align.scoring import TrainedModel, checkpoint_path
 
-        trained = TrainedModel.load(model_path or models_dir / "latest.pt")
+        trained = TrainedModel.load(checkpoint_path(model_path, models_dir))
         # the latest model is whatever was trained last, on any graph: one of another graph
         # would rewrite every edge with scores that mean nothing here; given by name, it is the
         # user's choice (and warned about)

@@ -137,10 +137,11 @@ class App:
         return self.home / "models"
 
     def load_model(self, path: Path | None) -> Any:
-        """The checkpoint at ``path``, else the latest one trained in this home."""
-        from kgn_align.scoring import TrainedModel
+        """The checkpoint at ``path`` (or of that model id), else the latest one trained in
+        this home."""
+        from kgn_align.scoring import TrainedModel, checkpoint_path
 
-        return TrainedModel.load(path or self.models_dir / "latest.pt")
+        return TrainedModel.load(checkpoint_path(path, self.models_dir))
 
 
 def _commands_taking(group: click.Group, option: str, prefix: str = "") -> list[str]:
@@ -667,7 +668,8 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 @cli.command()
 @alignment_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint (default: KGN_ALIGN_HOME/models/latest.pt).")
+              help="Checkpoint file, or a model id as 'train' prints it "
+              "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--gold", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="CSV of held-out pairs 'source_key,target_key' (a first line 'source,target' or "
               "'source_key,target_key' is a header). With --dataset: its held-out pairs.")
@@ -795,7 +797,8 @@ def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool, spli
 @click.argument("target_key")
 @alignment_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint (default: KGN_ALIGN_HOME/models/latest.pt).")
+              help="Checkpoint file, or a model id as 'train' prints it "
+              "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--top", type=click.IntRange(min=1), default=8, show_default=True,
               help="Neighbours shown per side.")
 @click.pass_obj
@@ -848,7 +851,8 @@ def job_line(outcome: Any) -> str:
 @cli.command()
 @alignment_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint for backfill jobs (default: KGN_ALIGN_HOME/models/latest.pt).")
+              help="Checkpoint file or model id for the jobs "
+              "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit.")
 @click.option("--max-jobs", type=click.IntRange(min=1), default=None, help="Exit after this many jobs.")
 @click.option("--lease", type=click.FloatRange(min=1), default=120.0, show_default=True,
@@ -950,7 +954,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     def model() -> TrainedModel:
         """The checkpoint, loaded (and its hash checked) once per file version, not per job;
         a new latest.pt (a new training) is picked up by the next job."""
-        path = Path(model_path or app.models_dir / "latest.pt")
+        from kgn_align.scoring import checkpoint_path
+
+        path = checkpoint_path(model_path, app.models_dir)
         try:
             stamp = (str(path.resolve()), path.stat().st_mtime_ns)
         except OSError:

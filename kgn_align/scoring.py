@@ -135,6 +135,19 @@ class UnfamiliarModel(ConfigError):
     otherwise (:meth:`TrainedModel.check_reading`). No retry mends it."""
 
 
+def checkpoint_path(given: str | Path | None, models_dir: Path) -> Path:
+    """What ``--model`` names: ``None`` is the latest model trained in ``models_dir``
+    (``latest.pt``); a model id as ``train`` prints it (``d1f64a1ddf69``) is its checkpoint
+    there; anything else is a path, as given."""
+    if given is None:
+        return models_dir / "latest.pt"
+    path = Path(given)
+    if not path.exists() and path.parent == Path(".") and not path.suffix \
+            and (models_dir / f"{path.name}.pt").is_file():
+        return models_dir / f"{path.name}.pt"
+    return path
+
+
 @dataclass
 class TrainedModel:
     """A checkpoint loaded for use: the model, its featurizer and vocabularies."""

@@ -196,3 +196,19 @@ def test_explain_asks_which_graphs_before_which_model(tmp_path: Path) -> None:
                                 env={"KGN_ALIGN_CONFIG": None, "NEO4J_URI": ""})
     assert result.exit_code == 1 and "say which graphs to align" in result.output
     assert "no model" not in result.output
+
+
+def test_model_option_takes_a_path_or_the_model_id_train_printed(tmp_path: Path) -> None:
+    from kgn_align.scoring import checkpoint_path
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "d1f64a1ddf69.pt").write_bytes(b"")
+    assert checkpoint_path(None, models) == models / "latest.pt"
+    assert checkpoint_path("d1f64a1ddf69", models) == models / "d1f64a1ddf69.pt"
+    assert checkpoint_path(Path("d1f64a1ddf69"), models) == models / "d1f64a1ddf69.pt"
+    # a path is a path: a missing one is left for loading to name, an id not trained is too
+    assert checkpoint_path(tmp_path / "x.pt", models) == tmp_path / "x.pt"
+    assert checkpoint_path("0123456789ab", models) == Path("0123456789ab")
+    ran = _run(tmp_path, "explain", "a", "b", "--dataset", "dbp15k_fr_en", "--model", "0123456789ab")
+    assert ran.exit_code != 0 and "no checkpoint file at 0123456789ab" in ran.output
