@@ -335,7 +335,9 @@ def platt_targets(labels: Tensor) -> Tensor:
 
 
 def _fit_logistic(columns: list[Tensor], labels: Tensor, *, steps: int) -> Tensor:
-    """Logistic regression by LBFGS on BCE against :func:`platt_targets`: weights
+    """Logistic regression by LBFGS (with a strong-Wolfe line search: without one it
+    overshot on logits tens apart and ran the weights to 1e10, then NaN) on BCE against
+    :func:`platt_targets`: weights
     ``[w_1 .. w_d, bias]`` of ``w_1 x_1 + ... + w_d x_d + bias``, starting from ``w_1 = 1``
     and zeros (the identity on the first column). Shapes: ``d`` columns of ``(N,)`` and
     ``(N,)`` 0/1 labels -> ``(d + 1,)``.
@@ -344,7 +346,7 @@ def _fit_logistic(columns: list[Tensor], labels: Tensor, *, steps: int) -> Tenso
     init = torch.zeros(len(columns) + 1)
     init[0] = 1.0
     w = init.requires_grad_()
-    opt = torch.optim.LBFGS([w], lr=0.5, max_iter=steps)
+    opt = torch.optim.LBFGS([w], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
         opt.zero_grad()

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -118,6 +120,23 @@ def test_platt_scaling_stays_finite_on_a_separable_validation_set():
     assert 0.01 < float(p.min()) and float(p.max()) < 0.99
     assert float(p[labels == 1].min()) > 0.5 > float(p[labels == 0].max())  # still ranks them
     assert platt_targets(labels)[labels == 1].unique().tolist() == [pytest.approx(7 / 8)]
+
+
+@pytest.mark.parametrize("scale", [10.0, 20.0])
+def test_calibration_converges_on_large_logits(scale: float):
+    """A trained model's validation logits can lie far apart (matches near +30, the rest near
+    -10): LBFGS without a line search overshot there and ran the slope to 1e3-1e11 (a
+    trial's train log: 5.4e10 * logit, then NaN for the list calibration), so every pair
+    scored exactly 0 or 1. With the strong-Wolfe line search both fits stay finite and rank."""
+    g = torch.Generator().manual_seed(0)
+    model = PairModel(ModelConfig(feature_dim=4, num_relations=1, hidden=4))
+    logits = torch.cat([torch.randn(20, generator=g) * 2 + 3 * scale, torch.randn(300, generator=g) * 2 - scale])
+    labels = torch.cat([torch.ones(20), torch.zeros(300)])
+    t, bias = model.calibrate(logits, labels)
+    assert 0 < t < 1 and abs(bias) < 20
+    lists = torch.stack([logits[:20], *logits[20:].reshape(15, 20)], 1)  # (20, 16): the match first
+    t, m, b = model.calibrate_lists(lists, torch.cat([torch.ones(20, 1), torch.zeros(20, 15)], 1))
+    assert all(math.isfinite(v) and abs(v) < 20 for v in (t, m, b))
 
 
 def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
