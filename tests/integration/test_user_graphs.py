@@ -308,6 +308,21 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     report = check(graph, config)
     assert (report.source.entities, report.target.entities) == (len(TITLES), len(TITLES))
     assert not [w for w in report.warnings if "swapped" in w or "neighbours sampled" in w]
+    # one seed drawn the wrong way among the others is named too (a trial's was dropped in silence)
+    with _driver(connection) as drv:
+        turn = (f"MATCH (a:{config.source.label} {{{config.source.property}: $sv}})-[r:SAME_AS]->"
+                f"(b:{config.target.label} {{{config.target.property}: $tv}}) WITH a, r, b LIMIT 1 "
+                "CREATE (b)-[:SAME_AS {review: r.review}]->(a) DELETE r")
+        drv.execute_query(turn, sv=config.source.value, tv=config.target.value, database_=connection.database)
+        assert [w for w in check(graph, config).warnings if "point from the target side" in w] == [
+            "1 reviewed SAME_AS edge(s) point from the target side 'freebase' to the source side 'imdb' "
+            "(19 the configured way): reviews are read from source to target, so these teach and settle "
+            "nothing; turn them round"]
+        back = (f"MATCH (b:{config.target.label} {{{config.target.property}: $tv}})-[r:SAME_AS]->"
+            f"(a:{config.source.label} {{{config.source.property}: $sv}}) "
+            "CREATE (a)-[:SAME_AS {review: r.review}]->(b) DELETE r")
+        drv.execute_query(back, sv=config.source.value, tv=config.target.value, database_=connection.database)
+    assert not [w for w in check(graph, config).warnings if "point from the target side" in w]
     # neighbours whose names sit in a property not configured (the directors' full_name
     # only): named, with what they carry, per side; configured, no warning
     with _driver(connection) as drv:
