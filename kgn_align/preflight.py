@@ -122,7 +122,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
                             "no name: they are matched through their neighbours only")
         reach = _neighbour_reach(graph, config, side, which, where)
         if reach:
-            warnings.append(reach)
+            warnings.extend(reach)
         elif (isolated := _isolated(graph, config, side, where)):
             warnings.append(isolated)
     if len(unused_by) == 2:  # a name property neither side has is a typo, not an alternative
@@ -200,15 +200,26 @@ def swapped_text(config: AlignConfig, backward: int) -> str:
             f"{config.target.name!r} to the source side {config.source.name!r}")
 
 
-def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: str, where: str) -> str:
-    """A warning when the side's entities have no neighbour the sampler can take — on the
-    side and with the key property: the side is then matched by names alone. Names the
-    labels their relationships lead to instead, and what would bring those nodes in."""
+def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: str, where: str) -> list[str]:
+    """Warnings about the neighbours the sampler takes around the side's entities: none at
+    all (on the side and with the key property: the side is then matched by names alone,
+    with the labels their relationships lead to instead and what would bring those nodes
+    in); else neighbours on the side without the key, which every sample leaves out, and
+    neighbour labels without names (:func:`_nameless_neighbours`)."""
     rows = graph.read("preflight_neighbour_reach",
                       {**_reach_params(config, side), "name_properties": list(config.name_properties)},
                       {"label": side.label, "key_property": config.key_property})
     if any(r["sampled"] for r in rows):
-        return _nameless_neighbours(graph, config, side, where, [r for r in rows if r["sampled"]])
+        found = []
+        unkeyed = sorted(((int(r["nodes"]), r["label"] or "(no label)") for r in rows
+                          if r["on_side"] and not r["sampled"]), reverse=True)
+        if unkeyed:
+            found.append(f"neighbours on the {where} without a {config.key_property!r} are left out of "
+                         f"every sample: " + ", ".join(f"{n:,} {label}" for n, label in unkeyed[:SHOWN])
+                         + f" (around its first {REACH_SAMPLE:,} entities); give every node on the side "
+                         f"a unique {config.key_property!r}")
+        nameless = _nameless_neighbours(graph, config, side, where, [r for r in rows if r["sampled"]])
+        return found + ([nameless] if nameless else [])
     followed = "of the configured relationship_types " if config.relationship_types else ""
     plain = f"the {where}: its entities have no relationships {followed}to nodes the sampler " \
             "takes, so no neighbours are sampled and it is matched by names alone"
@@ -219,18 +230,18 @@ def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: 
 
     keyless = [r for r in rows if r["on_side"]]
     if keyless:
-        return (f"{plain}; their neighbours on the side have no {config.key_property!r} "
+        return [f"{plain}; their neighbours on the side have no {config.key_property!r} "
                 f"({shown(keyless)}): give every node on the side a unique {config.key_property!r} "
-                "(the sampler keys the nodes it samples by it)")
+                "(the sampler keys the nodes it samples by it)"]
     if not rows:
-        return plain
+        return [plain]
     if side.property is None:
         fix = (f"a side selected by its label alone holds only {side.label} nodes: give the "
                f"{side.label} nodes and their neighbours a property naming their graph (e.g. "
                f"graph = {side.name!r}) and set property and value under [{which}]")
     else:
         fix = f"give those neighbours {side.property} = {side.value!r} too"
-    return f"{plain}; their relationships lead to nodes off the side: {shown(rows)}; {fix}"
+    return [f"{plain}; their relationships lead to nodes off the side: {shown(rows)}; {fix}"]
 
 
 def _reach_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:

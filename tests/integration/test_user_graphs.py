@@ -323,6 +323,18 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
             "CREATE (a)-[:SAME_AS {review: r.review}]->(b) DELETE r")
         drv.execute_query(back, sv=config.source.value, tv=config.target.value, database_=connection.database)
     assert not [w for w in check(graph, config).warnings if "point from the target side" in w]
+    # neighbours on the side without the key are named: every sample leaves them out
+    with _driver(connection) as drv:
+        drv.execute_query(f"MATCH (a:{config.source.label} {{{config.source.property}: $sv}}) WITH a LIMIT 3 "
+                          f"CREATE (a)<-[:ACTED_IN]-(:Stunt {{{config.source.property}: $sv, name: 'no key'}})",
+                          sv=config.source.value, database_=connection.database)
+        try:
+            said = [w for w in check(graph, config).warnings if "left out of every sample" in w]
+            assert len(said) == 1 and said[0].startswith("neighbours on the source side 'imdb' (") and said[0].endswith(
+                f"without a {config.key_property!r} are left out of every sample: 3 Stunt (around its first "
+                f"10,000 entities); give every node on the side a unique {config.key_property!r}"), said
+        finally:
+            drv.execute_query("MATCH (n:Stunt) DETACH DELETE n", database_=connection.database)
     # neighbours whose names sit in a property not configured (the directors' full_name
     # only): named, with what they carry, per side; configured, no warning
     with _driver(connection) as drv:
