@@ -294,7 +294,7 @@ def _nameless_neighbours(graph: Graph, config: AlignConfig, side: GraphSide, whe
 def _value_hint(graph: Graph, config: AlignConfig, side: GraphSide) -> str:
     """A hint when nodes have the side's label but none its filter value: the value that
     ends with the configured one (a graph loaded with another prefix: ``--prefix``), else
-    a close one; ``""`` when none is near."""
+    a close one, else the values there are when they are few; ``""`` otherwise."""
     values = [r["value"] for r in graph.read("preflight_side_values",
                                              {"side_property": side.property, "sample": SAMPLE,
                                               "limit": 1000}, {"label": side.label})]
@@ -306,7 +306,11 @@ def _value_hint(graph: Graph, config: AlignConfig, side: GraphSide) -> str:
     if prefixed:
         extra = prefixed[0][: -len(wanted)]
         return f" (its nodes have {side.property} = {prefixed[0]!r}: loaded with --prefix {extra!r}?)"
-    return did_you_mean(wanted, values)
+    near = did_you_mean(wanted, values)
+    if near or len(values) > 2 * SHOWN:
+        return near
+    shown = ", ".join(repr(v) for v in sorted(values))
+    return f" (its {side.label} nodes have {side.property} = {shown})"
 
 
 def _property_keys(graph: Graph, config: AlignConfig, side: GraphSide) -> list[str]:

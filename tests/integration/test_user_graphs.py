@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,6 +258,11 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     with pytest.raises(ConfigError, match=r"its nodes have graph = '.+/imdb': loaded with --prefix '.+/'\?") as err:
         check(graph, unprefixed)
     assert "did you mean 'Movie'" not in str(err.value)
+    # a value nowhere near the ones there: those few are named (a trial's 'freebase' for 'fb')
+    elsewhere = config.model_copy(update={"source": config.source.model_copy(update={"value": "catalogue"})})
+    with pytest.raises(ConfigError, match=r"has no entities \(its Movie nodes have graph = [^)]*"
+                                          + re.escape(repr(config.source.value))):
+        check(graph, elsewhere)
     # a misspelt filter property is named with its near miss
     misspelt = config.model_copy(update={"source": config.source.model_copy(update={"property": "grap"})})
     with pytest.raises(ConfigError, match=r"no 'Movie' node has a property 'grap' \(did you mean 'graph'\?\)"):
