@@ -77,15 +77,20 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
     if summary.shared_targets:
         click.echo(f"  shared targets: {summary.shared_targets} target(s) chosen by more than one "
                    f"source (policy {policy} allows it; --policy one-to-one does not)")
+    # reviewed pairs are settled before scoring (the 'reviews' line): what is left here are
+    # chosen pairs a review reached during the run, and pairs whose ends were not written to
+    untouched = (f", {w.reviewed} left as reviewed (a person reviewed the pair during the run)"
+                 if w.reviewed else "")
+    if w.skipped:
+        untouched += (f", {w.skipped} skipped (an end no longer on its side, or a reviewed "
+                      "SAME_AS edge the other way between them)")
     if summary.csv:
         click.echo(f"  dry run, nothing written: the edges would be {w.created} created, "
                    f"{w.updated} updated, {w.unchanged} unchanged, {w.retracted} retracted "
-                   f"(no longer chosen), {w.reviewed} kept (reviewed by a person); each in "
-                   f"{summary.csv} (column 'change')")
+                   f"(no longer chosen){untouched}; each in {summary.csv} (column 'change')")
     else:
         click.echo(f"  edges: {w.created} created, {w.updated} updated, {w.unchanged} unchanged, "
-                   f"{w.retracted} retracted (no longer chosen), {w.reviewed} kept (reviewed by a "
-                   f"person), {w.skipped} skipped")
+                   f"{w.retracted} retracted (no longer chosen){untouched}")
 
 
 #: backfill's options by the field of BackfillOptions / BackfillFilter they fill

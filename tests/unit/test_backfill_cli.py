@@ -109,3 +109,24 @@ def test_a_finished_run_says_it_does_nothing_again(capsys: pytest.CaptureFixture
     print_summary(summary)
     assert ("pairs: 0 candidate pairs open after reviews, 0 chosen (earlier attempts of this run wrote 1537; a finished run does "
             "nothing again: give a new --run-id to align afresh)") in capsys.readouterr().out
+
+
+def test_edges_line_names_only_the_counters_that_happened_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    """Reviewed pairs are settled before scoring: 'kept (reviewed by a person)' was 0 after a
+    trial reviewed two edges, and '1 skipped' went unexplained. The counters that are 0
+    stay out; those that are not say what they count."""
+    from kgn_align.backfill import BackfillSummary
+    from kgn_align.backfill_cli import print_summary
+    from kgn_align.writeback import WriteReport
+
+    def line(writes: WriteReport) -> str:
+        print_summary(BackfillSummary(run_id="r", status="done", resumed=False, entities=3, entities_before=0,
+                                      entities_now=3, batches_now=1, pairs_scored=9, pairs_selected=3,
+                                      writes=writes, seconds=0.1))
+        return next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  edges:"))
+
+    assert line(WriteReport(pairs=3, created=3)) == \
+        "  edges: 3 created, 0 updated, 0 unchanged, 0 retracted (no longer chosen)"
+    assert line(WriteReport(pairs=3, created=1, reviewed=1, skipped=1)).endswith(
+        "(no longer chosen), 1 left as reviewed (a person reviewed the pair during the run), 1 skipped "
+        "(an end no longer on its side, or a reviewed SAME_AS edge the other way between them)")
