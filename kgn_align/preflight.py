@@ -214,7 +214,7 @@ def _neighbour_reach(graph: Graph, config: AlignConfig, side: GraphSide, which: 
         unkeyed = sorted(((int(r["nodes"]), r["label"] or "(no label)") for r in rows
                           if r["on_side"] and not r["sampled"]), reverse=True)
         if unkeyed:
-            found.append(f"neighbours on the {where} without a {config.key_property!r} are left out of "
+            found.append(f"neighbours on the {where} that have no {config.key_property!r} are left out of "
                          f"every sample: " + ", ".join(f"{n:,} {label}" for n, label in unkeyed[:SHOWN])
                          + f" (around its first {REACH_SAMPLE:,} entities); give every node on the side "
                          f"a unique {config.key_property!r}")

@@ -337,7 +337,7 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
         try:
             said = [w for w in check(graph, config).warnings if "left out of every sample" in w]
             assert len(said) == 1 and said[0].startswith("neighbours on the source side 'imdb' (") and said[0].endswith(
-                f"without a {config.key_property!r} are left out of every sample: 3 Stunt (around its first "
+                f"that have no {config.key_property!r} are left out of every sample: 3 Stunt (around its first "
                 f"10,000 entities); give every node on the side a unique {config.key_property!r}"), said
         finally:
             drv.execute_query("MATCH (n:Stunt) DETACH DELETE n", database_=connection.database)
