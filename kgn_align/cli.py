@@ -1104,18 +1104,24 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
     entities, with the key property, unique keys and a name property; attribute properties
     and relationship types exist (entity labels: warned about); the entities have neighbours
     on their side to sample; no node is on both sides; reviewed SAME_AS edges do not mostly
-    point from target to source (swapped sides: warned about). Problems: one line naming
-    each (with a near miss), exit 1.
+    point from target to source (warned about); enough accepted pairs to train on (warned
+    about). Problems: one line naming each (with a near miss), exit 1.
     Otherwise prints what was found (JSON: entities, keyed and named per side, the reviewed
     SAME_AS pairs training would learn from, warnings) and exits 0.
     """
     from kgn_align import preflight
+    from kgn_align.workflows import MIN_ACCEPTED
     from kgn_align.writeback import labelled_pairs
 
     config = app.align_config(dataset, prefix)
     report = preflight.check(app.graph(), config)
     warnings = list(report.warnings)
     reviews = [review for _, _, review in labelled_pairs(app.graph(), config, warnings)]
+    accepted = reviews.count("accepted")
+    if accepted < MIN_ACCEPTED:  # 'train' would refuse: say so here, where the graph is looked at
+        warnings.append(f"only {accepted} accepted {config.same_as_type} pairs between the sides: 'train' "
+                        f"needs at least {MIN_ACCEPTED} (the seed alignment: SAME_AS edges from a source "
+                        "to a target entity with r.review = 'accepted')")
     for said in warnings[len(report.warnings):]:
         log.warning("%s", said)
     sides = {which: {"name": r.name, "entities": r.entities, "keyed": r.keyed, "named": r.named}

@@ -385,6 +385,14 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     assert found["accepted_pairs"] == 19 and "(1 warning(s))" in checked.stderr
     assert any("1 reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' ('Rejected')"
                in w for w in found["warnings"])
+    # no seed alignment at all: check says train would refuse (it said 0 warnings)
+    unseeded = _toml(tmp_path / "unseeded.toml", config)
+    unseeded.write_text('same_as_type = "ALIGNED"\n' + unseeded.read_text())
+    checked = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(unseeded), "check"],
+                                 env=_env(connection))
+    assert checked.exit_code == 0, checked.output
+    assert any(w.startswith("only 0 accepted ALIGNED pairs between the sides: 'train' needs at least 10")
+               for w in json.loads(checked.stdout)["warnings"]), checked.stdout
     # most source movies without a director (a graph loaded in part): matched by names alone
     assert not [w for w in check(graph, config).warnings if "no neighbour the sampler takes" in w]
     with _driver(connection) as drv:
