@@ -159,14 +159,10 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
     both: list[str] = []
     if not problems:
         backward, forward = reviews_by_direction(graph, config)
-        if backward > forward:
+        if backward:
+            remedy = "are [source] and [target] swapped?" if backward > forward else "turn them round"
             warnings.append(f"{swapped_text(config, backward)} ({forward} the configured way): reviews "
-                            "are read from source to target, so these teach and settle nothing; are "
-                            "[source] and [target] swapped?")
-        elif backward:
-            warnings.append(f"{swapped_text(config, backward)} ({forward} the configured way): reviews "
-                            "are read from source to target, so these teach and settle nothing; turn "
-                            "them round")
+                            f"are read from source to target, so these teach and settle nothing; {remedy}")
         row = graph.read("preflight_both_sides", {
             "source_property": config.source.property, "source_value": config.source.value,
             "target_property": config.target.property, "target_value": config.target.value,
