@@ -88,6 +88,15 @@ class JobOutcome(BaseModel):
 Handler = Callable[[Job], Mapping[str, Any] | None]
 
 
+def _say_failed(rows: list[dict], why: Callable[[str], str], many: str, shown: int = 5) -> None:
+    """Log the first ``shown`` jobs a query just marked failed (``why(kind)`` follows the job's
+    id), then how many more."""
+    for row in rows[:shown]:
+        log.warning("job %s%s", row["id"] or "(no id)", why("(none)" if row["kind"] is None else repr(row["kind"])))
+    if len(rows) > shown:
+        log.warning("%d more %s marked failed", len(rows) - shown, many)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -162,13 +171,10 @@ class Worker:
         params are not a JSON object is marked failed on the spot and the next one taken:
         a poison job never stops or stalls the worker."""
         if self.known_kinds is not None:
-            failed = self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)})
-            for row in failed[:5]:
-                log.warning("job %s: unknown kind %s (known: %s): failed", row["id"] or "(no id)",
-                            "(none)" if row["kind"] is None else repr(row["kind"]),
-                            ", ".join(sorted(self.known_kinds)))
-            if len(failed) > 5:
-                log.warning("%d more queued jobs of unknown kinds marked failed", len(failed) - 5)
+            known = ", ".join(sorted(self.known_kinds))
+            _say_failed(self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)}),
+                        lambda kind: f": unknown kind {kind} (known: {known}): failed",
+                        "queued jobs of unknown kinds")
         while True:
             rows = self.graph.write("worker_claim", {"now": now_ms(), "lease_ms": self.lease_ms,
                                                      "kinds": sorted(self.handlers),
@@ -332,13 +338,10 @@ class Worker:
     def _fail_statusless(self) -> None:
         """Mark failed, saying why, the jobs someone created without a ``status``: no worker
         would ever claim them."""
-        failed = self.graph.write("worker_fail_statusless", {"error": STATUSLESS})
-        for row in failed[:5]:
-            log.warning("job %s (kind %s) has no status, so no worker would run it: marked failed "
-                        "(%s)", row["id"] or "(no id)", "(none)" if row["kind"] is None else repr(row["kind"]),
-                        STATUSLESS)
-        if len(failed) > 5:
-            log.warning("%d more jobs without a status marked failed", len(failed) - 5)
+        _say_failed(self.graph.write("worker_fail_statusless", {"error": STATUSLESS}),
+                    lambda kind: f" (kind {kind}) has no status, so no worker would run it: marked failed "
+                                 f"({STATUSLESS})",
+                    "jobs without a status")
 
     def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""

@@ -186,11 +186,16 @@ def test_poison_jobs_fail_at_once_and_never_stall_the_queue(graph: Graph, jobs: 
     assert good["status"] == "done"
 
 
-def test_jobs_of_unknown_kinds_fail_with_the_reason(graph: Graph, jobs: list[str], namespace: str) -> None:
+def test_jobs_of_unknown_kinds_fail_with_the_reason(graph: Graph, jobs: list[str], namespace: str,
+                                                   caplog) -> None:
+    import logging
+
     kind = f"{namespace}known"
     jobs.append(request(graph, f"{namespace}nobody-runs-this", {}))
     jobs.append(request(graph, kind, {}))
-    Worker(graph, {kind: lambda j: {}}, known_kinds=frozenset({kind})).run(burst=True)
+    with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
+        Worker(graph, {kind: lambda j: {}}, known_kinds=frozenset({kind})).run(burst=True)
+    assert f"job {jobs[0]}: unknown kind '{namespace}nobody-runs-this' (known: {kind}): failed" in caplog.text
     unknown, known = (job(graph, j) for j in jobs)
     assert unknown["status"] == "failed" and "unknown job kind" in unknown["error"]
     assert f"{namespace}nobody-runs-this" in unknown["error"] and kind in unknown["error"]
