@@ -482,17 +482,21 @@ split_option = click.option(
     "drawn with SEED (seeded:0.3:7; SEED defaults to 0). 'evaluate --dataset' needs the same "
     "--split as the load.")
 
+load_prefix_option = click.option(
+    "--prefix", default="", help="Load under a folder of graph names: 'demo' (or 'demo/') names the "
+    "graphs demo/<set>/<side> (the graph property). Give the same --prefix to the other commands.")
+load_batch_option = click.option("--batch-size", type=click.IntRange(min=1), default=5000,
+                                 show_default=True, help="Rows per write transaction.")
+
 
 @load.command("kg")
 @click.argument("name")
 @datasets_option
-@click.option("--prefix", default="", help="Load under a folder of graph names: 'demo' (or 'demo/') names the graphs "
-              "demo/<set>/<side> (the graph property). Give the same --prefix to the other commands.")
+@load_prefix_option
 @click.option("--pairs", type=click.IntRange(min=1), default=None,
               help="Load only a slice: about this many gold pairs and their entities.")
 @split_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Rows per write transaction.")
+@load_batch_option
 @click.pass_obj
 def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, split: Any,
                 batch_size: int) -> None:
@@ -520,10 +524,8 @@ def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, split: Any,
 @load.command("tables")
 @datasets_option
 @click.argument("name", type=click.Choice(["dblp_acm", "itunes_amazon"]))
-@click.option("--prefix", default="", help="Load under a folder of graph names: 'demo' (or 'demo/') names the graphs "
-              "demo/<set>/<side> (the graph property). Give the same --prefix to the other commands.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Rows per write transaction.")
+@load_prefix_option
+@load_batch_option
 @click.pass_obj
 def load_tables_cmd(app: App, name: str, prefix: str, batch_size: int) -> None:
     """Load a table benchmark as a multi-type graph (papers/authors/venues, songs/...).
