@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 SAMPLE = 100_000  #: nodes looked at for "did you mean" hints
 SHOWN = 5  #: example keys named in a message
 REACH_SAMPLE = 10_000  #: entities per side whose relationships preflight looks at
+TYPO_CUTOFF = 0.9  #: difflib ratio from which a configured relationship type absent from the graph is a typo
 
 
 @dataclass
@@ -144,8 +145,16 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         every = sorted(used[0] | used[1])
         missing = [t for t in config.relationship_types if t not in used[0] | used[1]]
         hints = ", ".join(f"{t!r}{did_you_mean(t, every)}" for t in missing)
+        # a near miss of a type the graph has (one letter off, another case) is a typo that
+        # would silently drop that relation from every sample and model: refused; a type with
+        # no near miss may be one the graph will have later: warned
+        typos = [t for t in missing if did_you_mean(t, every, cutoff=TYPO_CUTOFF)]
         if missing and len(missing) == len(config.relationship_types):
             problems.append(f"no entity has a relationship of the configured relationship_types: {hints}")
+        elif typos:
+            problems.append("relationship_types the graph does not have, each a near miss of one it "
+                            "has: " + ", ".join(f"{t!r}{did_you_mean(t, every, cutoff=TYPO_CUTOFF)}"
+                                                for t in typos))
         elif missing:
             warnings.append(f"relationship types never used by either side: {hints}")
     if config.entity_labels:

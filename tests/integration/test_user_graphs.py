@@ -288,9 +288,17 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     typo = config.model_copy(update={"relationship_types": ("DIRECTD",)})
     with pytest.raises(ConfigError, match=r"'DIRECTD' \(did you mean 'DIRECTED'\?\)"):
         check(graph, typo)
-    one_typo = config.model_copy(update={"relationship_types": ("DIRECTED", "DIRECTED_BY")})
+    # a type the graph may have later (no near miss of one it has) is a warning
+    other_type = config.model_copy(update={"relationship_types": ("DIRECTED", "DIRECTED_BY")})
     assert "relationship types never used by either side: 'DIRECTED_BY' (did you mean 'DIRECTED'?)" \
-        in check(graph, one_typo).warnings
+        in check(graph, other_type).warnings
+    # one letter off or another case next to a good one: a typo that would silently drop the
+    # relation from every sample, refused (train would otherwise replace latest.pt)
+    for typo_type in ("DIRECTD", "directed"):
+        one_typo = config.model_copy(update={"relationship_types": ("DIRECTED", "ACTED_IN", typo_type)})
+        with pytest.raises(ConfigError, match=r"relationship_types the graph does not have, each a near miss "
+                           rf"of one it has: '{typo_type}' \(did you mean 'DIRECTED'\?\)$"):
+            check(graph, one_typo)
     labels_typo = config.model_copy(update={"entity_labels": ("Movie", "Film", "Persn")})
     assert [w for w in check(graph, labels_typo).warnings if "entity_labels" in w] == [
         "entity_labels no node of either side carries (their entities take their first label "
