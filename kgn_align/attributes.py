@@ -150,3 +150,39 @@ def pair_features(a: AttributeTable, b: AttributeTable, rows_a: Tensor, rows_b: 
     equal = (both_num & (gap <= 1e-9 * torch.maximum(na.abs(), nb.abs()).clamp_min(1.0))) | (both_text & (ta == tb))
     near = both_num & (gap <= 1.0)
     return torch.stack([present, equal, near], dim=-1).flatten(1).float()
+
+
+def _read_as(numeric: Tensor, text: Tensor) -> str:
+    """How one side's values of a property were read, in words: ``numbers around 1999``."""
+    numbers = numeric[~numeric.isnan()]
+    if numbers.numel() >= (text != 0).sum():
+        return f"numbers around {float(numbers.median()):,.6g}"
+    return "text"
+
+
+def never_agreeing(a: AttributeTable, b: AttributeTable, rows_a: Tensor, rows_b: Tensor,
+                   names: Sequence[str], *, min_pairs: int = 10, at_most: float = 0.05) -> list[str]:
+    """Warnings, one per attribute property that at least ``min_pairs`` of the matched pairs
+    ``(rows_a[i], rows_b[i])`` both have but that agrees (``equal`` or ``near``) on at most
+    ``at_most`` of them: a property stored as different kinds of value on the two sides (an
+    integer year against a date, read as days since 1970; seconds against "m:ss" text) can
+    never count for a match. Each warning says how each side's values were read.
+    Shapes: ``rows_a``, ``rows_b`` ``(P,)`` entity-table rows."""
+    if a.num_properties == 0 or rows_a.numel() == 0:
+        return []
+    features = pair_features(a, b, rows_a, rows_b).view(len(rows_a), a.num_properties, FEATURES_PER_ATTRIBUTE)
+    rows_a, rows_b = rows_a.cpu(), rows_b.cpu()
+    warnings = []
+    for j, name in enumerate(names):
+        present = features[:, j, 0] > 0
+        both = int(present.sum())
+        agree = int((present & ((features[:, j, 1] > 0) | (features[:, j, 2] > 0))).sum())
+        if both >= min_pairs and agree <= at_most * both:
+            side_a = _read_as(a.numeric[rows_a[present], j], a.text[rows_a[present], j])
+            side_b = _read_as(b.numeric[rows_b[present], j], b.text[rows_b[present], j])
+            warnings.append(
+                f"attribute property {name!r} agrees (equal, or within one unit) on {agree} of the {both} "
+                f"matched pairs that both have it: the source side's values read as {side_a}, the target "
+                f"side's as {side_b} (a date reads as days since 1970-01-01, a duration as seconds); store "
+                f"one kind of value on both sides, or leave {name!r} out of attribute_properties")
+    return warnings

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from kgn_align.attributes import never_agreeing
 from kgn_align.coldstart import ColdStartConfig
 from kgn_align.config import AlignConfig
 from kgn_align.errors import KgnAlignError
@@ -77,6 +78,9 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     side_a, side_b = snapshot.inputs(featurizer, relations, types, context_beta, level0, compared)
     pairs = torch.stack([snapshot.source.rows([a for a, _ in accepted]),
                          snapshot.target.rows([b for _, b in accepted])], dim=1)
+    if compared and side_a.attributes is not None and side_b.attributes is not None:
+        for warning in never_agreeing(side_a.attributes, side_b.attributes, pairs[:, 0], pairs[:, 1], compared):
+            log.warning("%s", warning)
     rejected = [p for p in reviewed_as(labelled, "rejected") if in_graph(p)]
     negatives = None
     if rejected:

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from kgn_align.attributes import AttributeTable, pair_features, read_value
+from kgn_align.attributes import AttributeTable, never_agreeing, pair_features, read_value
 from kgn_align.model.pair_model import ModelConfig, PairModel
 
 from tests.unit.model.test_pair_model import sides
@@ -48,6 +48,27 @@ def test_pair_features_present_equal_near() -> None:
     assert f[1].tolist() == [1, 0, 1, 0, 0, 0]  # a year apart; one venue missing: no evidence
     assert f[2].tolist() == [0, 0, 0, 1, 0, 0]  # text against a number: present, never equal
     assert f[3].tolist() == [1, 0, 0, 1, 0, 0]  # 11 years apart; "VLDB" vs 7
+
+
+def test_a_property_stored_as_different_kinds_on_the_two_sides_is_named() -> None:
+    """An integer year on one side against a date on the other never agrees (1999 against
+    ~10,700 days since 1970): training says so, with how each side was read; a property that
+    agrees, or that too few pairs both have, is not named."""
+    years = list(range(1990, 2010))
+    a = AttributeTable.read([[y, y, f"v{y}"] for y in years], 3)
+    b = AttributeTable.read([[f"{y}-05-01", y + (i % 2), f"V{y}" if i else None] for i, y in enumerate(years)], 3)
+    rows = torch.arange(len(years))
+    warned = never_agreeing(a, b, rows, rows, ["year", "year_ok", "venue"])
+    assert len(warned) == 1 and warned[0].startswith(
+        "attribute property 'year' agrees (equal, or within one unit) on 0 of the 20 matched pairs that both "
+        "have it: the source side's values read as numbers around 1,999, the target side's as numbers around 10,")
+    assert "leave 'year' out of attribute_properties" in warned[0]
+    # the same mismatch on fewer pairs than min_pairs is not judged
+    assert never_agreeing(a, b, rows[:9], rows[:9], ["year", "year_ok", "venue"]) == []
+    # text against numbers is named as such
+    c = AttributeTable.read([[f"{y} AD", y, f"v{y}"] for y in years], 3)
+    text_side = AttributeTable.read([[f"year {y} of the calendar", y, f"v{y}"] for y in years], 3)
+    assert "the target side's as text" in never_agreeing(c, text_side, rows, rows, ["year", "y", "v"])[0]
 
 
 def test_the_model_needs_the_features_it_was_built_for() -> None:
