@@ -1052,7 +1052,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     except ConfigError:
         raise
     except KgnAlignError:
-        pass  # none trained yet: the warm-up, or each job, says so
+        if model_path is not None:
+            raise  # the model asked for is not there: refused now, not by failing every job
+        # none trained yet under this home: the warm-up, or each job, says so (and the
+        # first training's latest.pt is picked up by the next job)
     if warm is None:
         warm = not burst
     if warm:

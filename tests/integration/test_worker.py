@@ -257,6 +257,27 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
     assert ran.stdout.strip().endswith("worker stopped after 3 job(s)")
 
 
+def test_cli_worker_refuses_a_model_that_is_not_there_before_taking_a_job(
+        graph: Graph, jobs: list[str], connection, namespace: str, tmp_path) -> None:
+    """--model naming no checkpoint stops the worker at start, as backfill does; without
+    --model and nothing trained yet it starts (the first training is picked up later)."""
+    from click.testing import CliRunner
+
+    from kgn_align import datasets, loaders
+    from kgn_align.cli import cli
+
+    loaders.load_kg(graph, datasets.read_kg("srprs_en_fr").slice(20), prefix=namespace)
+    jobs.append(request(graph, "backfill", {"threshold": 0.5}))
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--burst", "--dataset", "srprs_en_fr",
+                                   "--prefix", namespace, "--model", "nosuchmodel"], env=env)
+    assert ran.exit_code == 1, ran.output
+    assert "no checkpoint" in ran.output and "nosuchmodel" in ran.output and "Traceback" not in ran.output
+    queued = job(graph, jobs[0])
+    assert queued["status"] == "queued" and queued["attempts"] == 0
+
+
 def test_a_worker_that_lost_its_lease_stops_before_writing(graph: Graph, jobs: list[str],
                                                             namespace: str, connection) -> None:
     import time
