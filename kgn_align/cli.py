@@ -317,8 +317,7 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
             faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     level = logging.WARNING - 10 * verbose
     handler = logging.StreamHandler()
-    handler.setFormatter(ProgressFormatter() if verbose == 0 else
-                         logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(ProgressFormatter(plain_info=verbose == 0))
     logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler])
     if verbose == 0:  # the driver's retry notes ("will be retried in 7.089817665171702s"), one
         # per try while a server restarts: kgn-align says what it waits for in its own words
@@ -593,15 +592,26 @@ def output_path(_ctx: click.Context, param: click.Parameter, value: Path | None)
 
 
 class ProgressFormatter(logging.Formatter):
-    """Without -v: INFO lines (progress) as plain text, warnings and errors with their level."""
+    """The CLI's log lines. Without -v (``plain_info``): INFO lines (progress) as plain
+    text, warnings and errors with their level and logger; with -v every line so. A
+    long-running command (the worker) sets ``stamped``: each line then starts with the
+    local time, so that a log read later says when the server went away and came back."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, plain_info: bool = True) -> None:
         super().__init__("%(levelname)s %(name)s: %(message)s")
+        self.plain_info = plain_info
+        self.stamped = False
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.levelno == logging.INFO:
-            return record.getMessage()
-        return super().format(record)
+        text = record.getMessage() if self.plain_info and record.levelno == logging.INFO else super().format(record)
+        return f"{self.formatTime(record, '%Y-%m-%d %H:%M:%S')} {text}" if self.stamped else text
+
+
+def stamp_log_lines() -> None:
+    """Start the CLI's own log lines (not other handlers') with the local time."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, ProgressFormatter):
+            handler.formatter.stamped = True
 
 
 def _worker_threads() -> None:
@@ -933,6 +943,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     _worker_threads()
     config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
     show_progress("kgn_align.worker")  # its start, each claim, and a stop request reach stderr
+    stamp_log_lines()
 
     loaded: dict[tuple[str, int], TrainedModel] = {}
     #: level-0 vectors, pair scores, blocking results and vectors of the loaded model, kept

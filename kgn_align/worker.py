@@ -215,10 +215,14 @@ class Worker:
         backoff = self.poll_seconds
         while True:
             try:
-                return call()
+                done = call()
             except ServerUnavailable as exc:  # transient (graph.py decides); others propagate
                 log.warning("could not %s (%s: %s); retrying in %.0f s", what,
                             type(exc).__name__, exc, backoff)
+            else:
+                if backoff != self.poll_seconds:
+                    log.info("the graph server answers again: %s done", what)
+                return done
             if self._stop.wait(backoff) and self._signals >= 1:
                 log.warning("stop requested while the server is away: %s was not done; the "
                             "job's lease will expire and another worker will take it", what)
@@ -363,6 +367,8 @@ class Worker:
                     backoff = min(backoff * 2, 30.0)
                     self.reconnect()
                     continue
+                if backoff != self.poll_seconds:
+                    log.info("the graph server answers again: the worker goes on")
                 backoff = self.poll_seconds
                 if job is None:
                     self._housekeep()

@@ -309,9 +309,12 @@ def test_a_worker_that_lost_its_lease_stops_before_writing(graph: Graph, jobs: l
 
 
 def test_a_closed_driver_is_a_broken_connection_and_the_worker_reconnects(
-        graph: Graph, jobs: list[str], namespace: str, connection) -> None:
+        graph: Graph, jobs: list[str], namespace: str, connection, caplog) -> None:
     """A driver closed under the worker is transient by its type (ConnectionBroken): the
-    worker reconnects through ``connect`` and runs the job, and reports it once."""
+    worker reconnects through ``connect`` and runs the job, reports it once, and says that
+    the server answers again (its last words were that it did not)."""
+    import logging
+
     from kgn_align.errors import ConnectionBroken
     from kgn_align.worker import JobOutcome
 
@@ -331,11 +334,15 @@ def test_a_closed_driver_is_a_broken_connection_and_the_worker_reconnects(
     worker = Worker(closed, {kind: lambda j: {"created": 2}}, poll_seconds=0.1, connect=connect,
                     on_outcome=outcomes.append)
     try:
-        assert worker.run(burst=True) == 1
+        with caplog.at_level(logging.INFO, logger="kgn_align.worker"):
+            assert worker.run(burst=True) == 1
     finally:
         for g in fresh:
             g.close()
     assert len(fresh) == 1 and worker.graph is fresh[0]
+    said = [r.getMessage() for r in caplog.records if r.name == "kgn_align.worker"]
+    away = next(i for i, m in enumerate(said) if m.startswith("graph server unavailable"))
+    assert "the graph server answers again: the worker goes on" in said[away + 1:]
     assert job(graph, jobs[0])["status"] == "done"
     (outcome,) = outcomes
     assert (outcome.id, outcome.kind, outcome.status, outcome.result) == (jobs[0], kind, "done", {"created": 2})

@@ -4,6 +4,7 @@ with a password in them: not from a URI, not from the environment."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,12 @@ def test_progress_lines_are_plain_and_warnings_keep_their_level() -> None:
 
     assert line(logging.INFO) == "pair model: 5 pairs"
     assert line(logging.WARNING) == "WARNING kgn_align.scoring: pair model: 5 pairs"
+    # -v: every line with its level; the worker's lines start with the time
+    fmt = ProgressFormatter(plain_info=False)
+    assert line(logging.INFO) == "INFO kgn_align.scoring: pair model: 5 pairs"
+    fmt.stamped = True
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WARNING kgn_align.scoring: pair model: 5 pairs",
+                        line(logging.WARNING))
 
 
 def test_evaluate_summary_has_a_line_per_method() -> None:
