@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from kgn_align.config import IDENTIFIER_RE, AlignConfig, GraphSide
 from kgn_align.errors import ConfigError, did_you_mean
 from kgn_align.graph import Graph
+from kgn_align.sampling.keys import HASH_PROPERTY
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,12 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             shown = ", ".join(f"{r['key']!r} ({r['copies']}x)" for r in duplicates)
             problems.append(f"keys must be unique per side, but on the {where} several entities "
                             f"share a {config.key_property!r}: {shown}")
+        odd = graph.read("preflight_key_types", {**_side_params(config, side), "limit": SHOWN}, ident)[0]
+        if int(odd["entities"]):
+            shown = ", ".join(repr(k) for k in odd["examples"])
+            problems.append(f"{odd['entities']} entities of the {where} have a {config.key_property!r} that is "
+                            f"not a string (e.g. {shown}): edges are written by string key; store the keys "
+                            f"as strings (SET n.{config.key_property} = toString(n.{config.key_property}))")
         counted = list(dict.fromkeys(config.name_properties + config.attribute_properties))
         per_name = {r["property"]: int(r["entities"]) for r in graph.read(
             "preflight_property_counts", {**_side_params(config, side), "properties": counted},
@@ -319,6 +326,7 @@ def _value_hint(graph: Graph, config: AlignConfig, side: GraphSide) -> str:
 
 
 def _property_keys(graph: Graph, config: AlignConfig, side: GraphSide) -> list[str]:
+    """The property keys the side's entities carry (a sample), less kgn-align's own."""
     return [r["key"] for r in graph.read("preflight_property_keys",
                                          {**_side_params(config, side), "sample": SAMPLE},
-                                         {"label": side.label})]
+                                         {"label": side.label}) if r["key"] != HASH_PROPERTY]

@@ -230,6 +230,23 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert chosen.exit_code == 0, chosen.output
 
 
+def test_keys_that_are_not_strings_are_named_before_any_work(movies, graph: Graph, connection) -> None:
+    """Integer keys passed check and train, then failed evaluate and backfill after the whole
+    scoring stage (a trial's 'sku'): check names them, with how to mend them. A label of this
+    test's own: on ArcadeDB an index on the key (the sampler's) stores later integers as strings."""
+    ns, config = movies
+    label = f"Numbered{ns.split('-')[1]}"
+    with _driver(connection) as drv:
+        drv.execute_query(f"UNWIND range(1, 3) AS i CREATE (:{label} {{graph: $g, key: i, title: 'n' + toString(i)}})",
+                          g=f"{ns}/nums", database_=connection.database)
+    numbered = config.model_copy(update={"source": GraphSide(name="nums", label=label, property="graph",
+                                                             value=f"{ns}/nums")})
+    with pytest.raises(ConfigError, match=r"3 entities of the source side 'nums' .*have a 'key' that is not a "
+                                          r"string \(e\.g\. [123], [123], [123]\): edges are written by string "
+                                          r"key; store the keys as strings \(SET n\.key = toString\(n\.key\)\)"):
+        check(graph, numbered)
+    assert check(graph, config).source.entities == len(TITLES)  # string keys: no such problem
+
 def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Graph, connection,
                                                               tmp_path: Path) -> None:
     ns, config = movies
@@ -247,7 +264,10 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
                        r"\(its entities carry 'graph', 'key', 'title'\)"):
         check(graph, no_names)
     # a key property no entity has and nothing near it (Neo4j's internal id is no property):
-    # the properties there are to choose from
+    # the properties there are to choose from, the sampler's own kgnHash not among them
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (m:Movie {graph: $g}) SET m.kgnHash = 1", g=f"{ns}/imdb",
+                          database_=connection.database)
     internal_id = config.model_copy(update={"key_property": "id"})
     with pytest.raises(ConfigError, match=r"has the key property 'id' \(its entities carry 'graph', "
                                           r"'key', 'title'\)"):
