@@ -773,14 +773,26 @@ def evaluation_summary(result: dict[str, Any]) -> list[str]:
     if "edges_in_graph" in result:
         m = result["edges_in_graph"]
         return [f"edges in the graph: P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} "
-                f"({m['edges']} edges, {m['gold_pairs']} gold pairs)"]
+                f"({m['edges']} edges, {m['gold_pairs']} gold pairs){_unjudged(m)}"]
     lines = []
     for name, m in result["methods"].items():
         lines.append(f"{name:<22} P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}  "
                      f"Hits@1 all {m['all_targets']['hits@1']:.4f} protocol "
                      f"{m['protocol']['hits@1']:.4f}  logit weight {m['logit_weight']:g}  "
-                     f"{m['seconds']:.1f} s")
+                     f"{m['seconds']:.1f} s{_unjudged(m)}")
     return lines
+
+
+def _unjudged(m: dict[str, Any]) -> str:
+    """The edges a partial gold cannot judge (on sources it does not list), when there are
+    any: precision above leaves them out, and a reader must not take it for all the edges."""
+    n = m.get("edges_on_other_sources", 0)
+    if not n or m.get("other_sources_judged_wrong", False):
+        return ""
+    quartiles = m.get("other_sources_score_quartiles") or []
+    median = f", median score {quartiles[1]:.2f}" if len(quartiles) == 3 else ""
+    return (f"\n{'':<22} + {n} edge(s) on sources outside the gold, not judged{median} "
+            "(--gold-complete counts them wrong)")
 
 
 def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool, split: Any = None) -> Any:

@@ -171,6 +171,19 @@ def test_evaluate_summary_has_a_line_per_method() -> None:
     assert len(lines) == 2
     assert lines[0].startswith("cg-mualign") and "F1 0.9868" in lines[0] and "Hits@1 all 0.9880" in lines[0]
     assert "F1 0.9859" in lines[1] and "12.3 s" in lines[1]
+    assert "\n" not in "".join(lines)  # every edge judged: nothing more to say
+    # a partial gold leaves edges on other sources unjudged: the line says how many
+    partial = {**method(1.0, 1.0), "edges_on_other_sources": 6, "other_sources_judged_wrong": False,
+               "other_sources_score_quartiles": [0.8, 0.94, 0.98]}
+    (line,) = evaluation_summary({"methods": {"cg-mualign": partial}})
+    assert line.splitlines()[1].strip() == ("+ 6 edge(s) on sources outside the gold, not judged, median "
+                                            "score 0.94 (--gold-complete counts them wrong)")
+    complete = {**partial, "other_sources_judged_wrong": True}
+    assert "\n" not in evaluation_summary({"methods": {"cg-mualign": complete}})[0]
+    in_graph = {"precision": 1.0, "recall": 1.0, "f1": 1.0, "edges": 93, "gold_pairs": 87,
+                "edges_on_other_sources": 6, "other_sources_judged_wrong": False}
+    assert "+ 6 edge(s) on sources outside the gold, not judged (" in evaluation_summary(
+        {"edges_in_graph": in_graph})[0]
 
 
 @pytest.mark.parametrize(("args", "says"), [
