@@ -437,8 +437,15 @@ def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, r
              if row["a"]["graph"] == loaded.source.value]
     victim = queue[0]
     rejected = (victim["a"]["key"], victim["b"]["key"])
-    graph.write("browser_review_set", {"edgeId": victim["edgeId"], "review": "rejected",
-                                       "reviewer": "test"})
+    # a verdict that is no label, or an edge id that is none, is said and changes nothing
+    for edge_id, review, says in ((victim["edgeId"], "reject", "review must be 'accepted' or 'rejected'"),
+                                  ("no-such-edge", "rejected", "no SAME_AS edge has this edgeId")):
+        (row,) = graph.write("browser_review_set", {"edgeId": edge_id, "review": review, "reviewer": "test"})
+        assert row["outcome"] == f"not recorded: {says}", row
+    assert not [e for e in read_edges(graph, loaded) if e.review is not None and e.source == victim["a"]["key"]]
+    (row,) = graph.write("browser_review_set", {"edgeId": victim["edgeId"], "review": "rejected",
+                                                "reviewer": "test"})
+    assert (row["outcome"], row["edgeId"], row["review"]) == ("recorded", victim["edgeId"], "rejected")
     # a review value that is no label (a typo) is named, and labels nothing
     odd = queue[1]
     with neo4j_driver(connection) as drv:
