@@ -418,8 +418,10 @@ def _best_weight(measure_at: Callable[[float], float], which: str, measure: str)
     smaller weight, so the GNN enters the decision only where it helps); logged."""
     tried = [(measure_at(b), -b) for b in LOGIT_WEIGHTS]
     best, neg_b = max(tried)
-    log.info("logit weight %s%g: %s %.4f (%s)", f"{which} " if which else "", -neg_b, measure, best,
-             ", ".join(f"{-b:g}: {h:.4f}" for h, b in tried))
+    # four significant digits, not decimals: on a small, easy graph every weight's
+    # log-likelihood is within 1e-4 of 0, and '-0.0000' for all hid which one won
+    log.info("logit weight %s%g: %s %.4g (%s)", f"{which} " if which else "", -neg_b, measure, best,
+             ", ".join(f"{-b:g}: {h:.4g}" for h, b in tried))
     return -neg_b
 
 
