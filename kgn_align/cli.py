@@ -926,7 +926,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     'changed' jobs the worker keeps the sampled graph, the blocking results and the pair
     scores, and redraws only what a change touches; a 'backfill' job samples afresh (so do
     a new model and a change it cannot follow, such as a node created on a side; deleted
-    relationships are not captured and reach it with the next backfill). A job with bad
+    relationships are not captured and reach it with the next backfill). 'changed' jobs keep
+    the logit weights and pseudo-seeds the last whole-side alignment chose; a 'backfill'
+    job chooses them again from the graph as it is now, so after many changes it may update
+    many scores by a little and add or drop an edge near the threshold. A job with bad
     params, or of another kind, is marked failed with the reason. A finished job's result
     (JSON) counts the edges created, updated, unchanged and retracted; each job that ends prints a
     line: 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted', or for one
