@@ -126,7 +126,8 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
     for number, line in read_lines(path):
         parts = [p.strip() for p in line.replace("\t", ",").split(",")]
         if len(parts) != 2 or not all(parts):
-            raise InputError("expected 'source_key,target_key'", path=str(path), line=number)
+            shown = line if len(line) <= 60 else line[:57] + "..."
+            raise InputError(f"expected 'source_key,target_key', got {shown!r}", path=str(path), line=number)
         if number == 1 and [p.lower() for p in parts] in (["source", "target"], ["source_key", "target_key"]):
             continue  # a header
         pairs.append((parts[0], parts[1]))

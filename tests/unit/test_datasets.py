@@ -155,6 +155,12 @@ def test_a_gold_file_with_several_targets_per_source_is_reported(tmp_path) -> No
     for header in ("source_key,target_key", "Source,Target", "SOURCE_KEY\tTARGET_KEY"):
         path.write_text(f"{header}\n1,10\n")
         assert read_gold(path) == [("1", "10")]
+    # a malformed line is named with its text (a long one cut short)
+    for bad, shown in (("3;30", "'3;30'"), ("4,40,extra", "'4,40,extra'"), ("5;" + "x" * 80, "'5;" + "x" * 55 + "...'")):
+        path.write_text(f"source,target\n1,10\n{bad}\n")
+        with pytest.raises(InputError) as err:
+            read_gold(path)
+        assert str(err.value).endswith(f"gold.csv:3: expected 'source_key,target_key', got {shown}"), err.value
     # a header alone (or nothing) is said to be no gold, not "none are entities of the sides"
     for empty in ("source,target\n", ""):
         path.write_text(empty)
