@@ -101,33 +101,40 @@ class ConnectionConfig(_Model):
     def _credentials_out_of_uri(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
             return data
-        from urllib.parse import urlsplit, urlunsplit
+        from urllib.parse import unquote, urlsplit
 
         uri = data["uri"].strip()
-        try:
-            parts = urlsplit(uri)
-            host = parts.hostname
-        except ValueError:
-            raise ValueError("uri: not a valid URI (expected e.g. bolt://localhost:7687)") from None
-        if "://" not in uri:
-            uri = uri.rsplit("@", 1)[-1]  # never echo a password written into it
-            raise ValueError(f"uri: {uri!r} has no scheme: write it as bolt://{uri} "
+        scheme, sep, rest = uri.partition("://")
+        # Credentials are split off at the last '@' before anything is parsed: a raw password
+        # may hold '/', '#', '?' or ':', which a URI parser takes for the path, fragment,
+        # query or port -- and then echoes a piece of the password in its error
+        userinfo, at, hostpart = rest.rpartition("@")
+        if not sep:
+            raise ValueError(f"uri: {uri.rsplit('@', 1)[-1]!r} has no scheme: write it as "
+                             f"bolt://{uri.rsplit('@', 1)[-1]} "
                              f"(or one of {', '.join(s + '://' for s in BOLT_SCHEMES)})")
-        if parts.scheme not in BOLT_SCHEMES:
-            raise ValueError(f"uri: scheme {parts.scheme + '://' if parts.scheme else '(none)'} is not "
+        if scheme not in BOLT_SCHEMES:
+            raise ValueError(f"uri: scheme {scheme + '://' if scheme else '(none)'} is not "
                              f"one the Neo4j driver speaks: {', '.join(s + '://' for s in BOLT_SCHEMES)}")
+        bare = f"{scheme}://{hostpart}"
+        try:
+            parts = urlsplit(bare)
+            host, _ = parts.hostname, parts.port  # the port is checked here too
+        except ValueError:
+            raise ValueError("uri: not a valid URI (expected e.g. bolt://localhost:7687; a password "
+                             "written into it percent-encoded, or given as NEO4J_PASSWORD)") from None
         if not host:
             raise ValueError("uri: no host (expected e.g. bolt://localhost:7687)")
         data = dict(data)
-        if parts.username is not None or parts.password is not None:
-            # credentials written into the URI are explicit: they win, and leave the URI
-            if parts.username:
-                data["user"] = parts.username
-            if parts.password is not None:
-                data["password"] = parts.password
-            netloc = host if parts.port is None else f"{host}:{parts.port}"
-            uri = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-        data["uri"] = uri
+        if at:
+            # credentials written into the URI are explicit: they win, and leave the URI;
+            # percent-encoded as RFC 3986 asks ('p%40ss' is 'p@ss')
+            user, colon, password = userinfo.partition(":")
+            if user:
+                data["user"] = unquote(user)
+            if colon:
+                data["password"] = unquote(password)
+        data["uri"] = bare
         return data
 
 

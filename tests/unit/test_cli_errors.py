@@ -25,6 +25,24 @@ def test_credentials_in_the_uri_move_out_of_it() -> None:
     assert SECRET not in repr(conn) and SECRET not in conn.model_dump_json()
 
 
+@pytest.mark.parametrize("password", ["p@ss:w/rd%x#Q", "S3cret/rest", "S3cret#Part", "S3cret?Part", "a:b@c"])
+def test_a_password_with_uri_characters_leaves_the_uri_whole(password: str) -> None:
+    """A raw password holding '/', '#', '?', ':' or '@' in the URI: a URI parser took parts of
+    it for the host, path or query and echoed a piece in its error (a trial's 'neo4j:S3cretPart');
+    the credentials are cut off at the last '@' first, percent-encoded or not."""
+    from urllib.parse import quote
+
+    for written in (password, quote(password, safe="")):
+        conn = connection_from_env(env={"NEO4J_URI": f"bolt://ana:{written}@127.0.0.1:7687/"})
+        assert (conn.uri, conn.user) == ("bolt://127.0.0.1:7687/", "ana")
+        assert conn.password.get_secret_value() == password  # '%x#' is no escape: kept as written
+    # a malformed rest of the URI is named without any piece of the password
+    for bad in (f"bolt://ana:{password}@127.0.0.1:notaport", f"bolt://ana:{password}@"):
+        with pytest.raises(ConfigError) as err:
+            connection_from_env(env={"NEO4J_URI": bad})
+        assert all(piece not in str(err.value) for piece in re.split(r"[/#?:@%]", password) if len(piece) > 3), err.value
+
+
 @pytest.mark.parametrize(("uri", "says"), [
     ("htp://localhost:7687", "scheme htp:// is not one the Neo4j driver speaks"),
     ("localhost:7687", "uri (--uri or NEO4J_URI): 'localhost:7687' has no scheme: write it as bolt://localhost:7687"),
