@@ -78,7 +78,8 @@ def _translate(exc: Exception, query: str, uri: str) -> GraphError:
     connection); every other :class:`GraphError` is final."""
     if isinstance(exc, neo4j_exc.AuthError):
         return CredentialsRefused(f"{uri}: the server refused the credentials (check NEO4J_USER "
-                                  "and NEO4J_PASSWORD; a server that is stopping refuses too)")
+                                  "and NEO4J_PASSWORD, or a user:password written into NEO4J_URI, which "
+                                  "wins; a server that is stopping refuses too)")
     tls = _in_chain(exc, ssl.SSLError)
     if tls is not None:  # the server answered, or a CA file is unusable: a setup problem
         reason = getattr(tls, "reason", None) or getattr(tls, "strerror", None) or type(tls).__name__
