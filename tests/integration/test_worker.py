@@ -347,7 +347,7 @@ def test_a_closed_driver_is_a_broken_connection_and_the_worker_reconnects(
         for g in fresh:
             g.close()
     assert len(fresh) == 1 and worker.graph is fresh[0]
-    said = [r.getMessage() for r in caplog.records if "unknown kind" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if r.name == "kgn_align.worker"]
     away = next(i for i, m in enumerate(said) if m.startswith("graph server unavailable"))
     assert "the graph server answers again: the worker goes on" in said[away + 1:]
     assert job(graph, jobs[0])["status"] == "done"
