@@ -52,6 +52,9 @@ def check_identifier(value: str) -> str:
 def check_database(value: str | None) -> str | None:
     if value is not None and not DATABASE_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid database name")
+    if value is not None and value.lower() == "system":
+        raise ValueError("'system' is Neo4j's database of users and databases, which holds no graph: "
+                         "name the database your graphs are in (the default one when not given)")
     return value
 
 

@@ -55,6 +55,16 @@ def test_bad_uris_are_one_clear_error_without_the_secret(uri: str, says: str) ->
     assert says in str(err.value) and SECRET not in str(err.value)
 
 
+@pytest.mark.parametrize(("database", "says"), [
+    ("system", "'system' is Neo4j's database of users and databases, which holds no graph"),
+    ("SYSTEM", "holds no graph"),
+    ("no such!", "'no such!' is not a valid database name"),
+])
+def test_a_database_that_cannot_hold_the_graphs_is_named_before_connecting(database: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        connection_from_env(env={"NEO4J_URI": "bolt://localhost:7687", "NEO4J_DATABASE": database})
+    assert connection_from_env(env={"NEO4J_DATABASE": "movies"}).database == "movies"
+
 def test_redact_hides_uri_passwords_and_given_secrets() -> None:
     text = f"failed at neo4j+s://admin:{SECRET}@host:7687/db; password was {SECRET}"
     assert redact(text, SECRET) == "failed at neo4j+s://admin:***@host:7687/db; password was ***"
