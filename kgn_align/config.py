@@ -113,8 +113,8 @@ class ConnectionConfig(_Model):
         # query or port -- and then echoes a piece of the password in its error
         userinfo, at, hostpart = rest.rpartition("@")
         if not sep:
-            raise ValueError(f"uri: {uri.rsplit('@', 1)[-1]!r} has no scheme: write it as "
-                             f"bolt://{uri.rsplit('@', 1)[-1]} "
+            shown = uri.rsplit("@", 1)[-1]  # never echo a password written into it
+            raise ValueError(f"uri: {shown!r} has no scheme: write it as bolt://{shown} "
                              f"(or one of {', '.join(s + '://' for s in BOLT_SCHEMES)})")
         if scheme not in BOLT_SCHEMES:
             raise ValueError(f"uri: scheme {scheme + '://' if scheme else '(none)'} is not "
@@ -122,10 +122,10 @@ class ConnectionConfig(_Model):
         bare = f"{scheme}://{hostpart}"
         try:
             parts = urlsplit(bare)
-            host, _ = parts.hostname, parts.port  # the port is checked here too
-        except ValueError:
-            raise ValueError("uri: not a valid URI (expected e.g. bolt://localhost:7687; a password "
-                             "written into it percent-encoded, or given as NEO4J_PASSWORD)") from None
+            host = parts.hostname
+            parts.port  # raises ValueError on a port that is no number
+        except ValueError:  # the credentials are off already: nothing of them can be in it
+            raise ValueError("uri: not a valid URI (expected e.g. bolt://localhost:7687)") from None
         if not host:
             raise ValueError("uri: no host (expected e.g. bolt://localhost:7687)")
         data = dict(data)
