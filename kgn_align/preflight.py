@@ -155,13 +155,12 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         # a near miss of a type the graph has (one letter off, another case) is a typo that
         # would silently drop that relation from every sample and model: refused; a type with
         # no near miss may be one the graph will have later: warned
-        typos = [t for t in missing if did_you_mean(t, every, cutoff=TYPO_CUTOFF)]
+        typos = {t: near for t in missing if (near := did_you_mean(t, every, cutoff=TYPO_CUTOFF))}
         if missing and len(missing) == len(config.relationship_types):
             problems.append(f"no entity has a relationship of the configured relationship_types: {hints}")
         elif typos:
             problems.append("relationship_types the graph does not have, each a near miss of one it "
-                            "has: " + ", ".join(f"{t!r}{did_you_mean(t, every, cutoff=TYPO_CUTOFF)}"
-                                                for t in typos))
+                            "has: " + ", ".join(f"{t!r}{near}" for t, near in typos.items()))
         elif missing:
             warnings.append(f"relationship types never used by either side: {hints}")
     if config.entity_labels:
