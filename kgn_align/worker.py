@@ -213,14 +213,16 @@ class Worker:
         """``call()``, retried with backoff (and a new connection) while the server is away;
         gives up only when a stop is requested, returning None."""
         backoff = self.poll_seconds
+        away = False
         while True:
             try:
                 done = call()
             except ServerUnavailable as exc:  # transient (graph.py decides); others propagate
+                away = True
                 log.warning("could not %s (%s: %s); retrying in %.0f s", what,
                             type(exc).__name__, exc, backoff)
             else:
-                if backoff != self.poll_seconds:
+                if away:
                     log.info("the graph server answers again: %s done", what)
                 return done
             if self._stop.wait(backoff) and self._signals >= 1:
@@ -351,7 +353,7 @@ class Worker:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""
         self._install_signals()
         ran = 0
-        backoff = self.poll_seconds
+        away, backoff = False, self.poll_seconds
         log.info("worker %s started (kinds: %s)", self.name, ", ".join(sorted(self.handlers)))
         self._say_held()
         try:
@@ -361,15 +363,16 @@ class Worker:
                 try:
                     job = self.claim()
                 except ServerUnavailable as exc:  # transient (graph.py decides); others propagate
+                    away = True
                     log.warning("graph server unavailable (%s: %s); retrying in %.0f s",
                                 type(exc).__name__, exc, backoff)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
                     self.reconnect()
                     continue
-                if backoff != self.poll_seconds:
+                if away:
                     log.info("the graph server answers again: the worker goes on")
-                backoff = self.poll_seconds
+                away, backoff = False, self.poll_seconds
                 if job is None:
                     self._housekeep()
                     if burst:
