@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -877,7 +878,8 @@ def job_line(outcome: Any) -> str:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint file or model id for the jobs "
               "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
-@click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit.")
+@click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit: 0 when every job it "
+              "ran finished done, 1 when one failed or was queued again for a later try.")
 @click.option("--max-jobs", type=click.IntRange(min=1), default=None, help="Exit after this many jobs.")
 @click.option("--lease", type=click.FloatRange(min=1), default=120.0, show_default=True,
               help="Seconds a claimed job stays ours without a heartbeat.")
@@ -1116,12 +1118,24 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     # a run id naming a run with other settings, a default model of another graph
     handlers = {"backfill": permanent(run, RunConflict, UnfamiliarModel),
                 "changed": permanent(run_changed, UnfamiliarModel)}
+    ended: Counter[str] = Counter()
+
+    def said(outcome: Any) -> None:
+        ended[outcome.status] += 1
+        click.echo(job_line(outcome))
+
     ran = Worker(app.graph(), handlers, lease_seconds=lease,
                  poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
-                 on_outcome=lambda outcome: click.echo(job_line(outcome)),
-                 housekeeping=None if math.isinf(keep_days) else prune,
+                 on_outcome=said, housekeeping=None if math.isinf(keep_days) else prune,
                  ).run(burst=burst, max_jobs=max_jobs)
-    click.echo(f"worker stopped after {ran} job(s)")
+    unfinished = {status: n for status, n in ended.items() if status in ("failed", "queued")}
+    click.echo(f"worker stopped after {ran} job(s)"
+               + "".join(f", {n} {'queued again' if status == 'queued' else status}"
+                         for status, n in sorted(unfinished.items())))
+    if burst and unfinished:
+        # a burst is a batch run (a cron line, a CI step): its exit status says whether the
+        # jobs it ran got done; a long-running worker's says only how the worker itself ended
+        raise SystemExit(1)
 
 
 @cli.command()

@@ -247,7 +247,7 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
     # no model exists under this home: parameters are refused before a model is looked for
     ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--burst", "--dataset",
                                    "srprs_en_fr", "--prefix", namespace], env=env)
-    assert ran.exit_code == 0, ran.output
+    assert ran.exit_code == 1, ran.output  # a burst whose jobs failed says so by its status
     bad_keys, bad_bool, bad_total = (job(graph, j) for j in jobs)
     assert bad_keys["status"] == "failed" and bad_keys["attempts"] == 1
     assert "unknown key 'treshold'" in bad_keys["error"] and "unknown key 'dataset'" in bad_keys["error"]
@@ -261,7 +261,7 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
         assert line.startswith(f"job {job_id} {kind}: failed in "), line
         assert " s: bad params for a " in line and "edges:" not in line and "\n" not in line
     assert "unknown key 'treshold'" in lines[0]
-    assert ran.stdout.strip().endswith("worker stopped after 3 job(s)")
+    assert ran.stdout.strip().endswith("worker stopped after 3 job(s), 3 failed")
 
 
 def test_cli_worker_refuses_a_model_that_is_not_there_before_taking_a_job(
