@@ -207,11 +207,15 @@ class Worker:
             self.graph.write("worker_finish", params)
             return
         self._while_server_away(lambda: self.graph.write("worker_finish", params),
-                                f"record job {job.id} as {status}")
+                                f"recording job {job.id} as {status}",
+                                stopped=f"job {job.id} was not recorded as {status}; its lease will "
+                                        "expire and another worker will take it")
 
-    def _while_server_away(self, call: Callable[[], Any], what: str) -> Any:
+    def _while_server_away(self, call: Callable[[], Any], what: str, *,
+                           stopped: str | None = None) -> Any:
         """``call()``, retried with backoff (and a new connection) while the server is away;
-        gives up only when a stop is requested, returning None."""
+        gives up only when a stop is requested, logging ``stopped`` then, and returns None.
+        ``what`` names the call in the log ("claiming a job")."""
         backoff = self.poll_seconds
         away = False
         while True:
@@ -219,15 +223,15 @@ class Worker:
                 done = call()
             except ServerUnavailable as exc:  # transient (graph.py decides); others propagate
                 away = True
-                log.warning("could not %s (%s: %s); retrying in %.0f s", what,
+                log.warning("%s failed: the graph server is away (%s: %s); retrying in %.0f s", what,
                             type(exc).__name__, exc, backoff)
             else:
                 if away:
-                    log.info("the graph server answers again: %s done", what)
+                    log.info("the graph server answers again: %s went through, the worker goes on", what)
                 return done
-            if self._stop.wait(backoff) and self._signals >= 1:
-                log.warning("stop requested while the server is away: %s was not done; the "
-                            "job's lease will expire and another worker will take it", what)
+            if self._stop.wait(backoff):  # set by a stop request only
+                if stopped:
+                    log.warning("stop requested while the server is away: %s", stopped)
                 return None
             backoff = min(backoff * 2, 30.0)
             self.reconnect()
@@ -353,26 +357,15 @@ class Worker:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""
         self._install_signals()
         ran = 0
-        away, backoff = False, self.poll_seconds
         log.info("worker %s started (kinds: %s)", self.name, ", ".join(sorted(self.handlers)))
         self._say_held()
         try:
             while not self._stop.is_set():
                 if max_jobs is not None and ran >= max_jobs:
                     break
-                try:
-                    job = self.claim()
-                except ServerUnavailable as exc:  # transient (graph.py decides); others propagate
-                    away = True
-                    log.warning("graph server unavailable (%s: %s); retrying in %.0f s",
-                                type(exc).__name__, exc, backoff)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
-                    self.reconnect()
-                    continue
-                if away:
-                    log.info("the graph server answers again: the worker goes on")
-                away, backoff = False, self.poll_seconds
+                job = self._while_server_away(self.claim, "claiming a job")
+                if job is None and self._stop.is_set():
+                    break  # stopped (perhaps while the server was away); a claimed job still runs
                 if job is None:
                     self._housekeep()
                     if burst:

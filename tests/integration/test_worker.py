@@ -348,8 +348,8 @@ def test_a_closed_driver_is_a_broken_connection_and_the_worker_reconnects(
             g.close()
     assert len(fresh) == 1 and worker.graph is fresh[0]
     said = [r.getMessage() for r in caplog.records if r.name == "kgn_align.worker"]
-    away = next(i for i, m in enumerate(said) if m.startswith("graph server unavailable"))
-    assert "the graph server answers again: the worker goes on" in said[away + 1:]
+    away = next(i for i, m in enumerate(said) if m.startswith("claiming a job failed: the graph server is away"))
+    assert "the graph server answers again: claiming a job went through, the worker goes on" in said[away + 1:]
     assert job(graph, jobs[0])["status"] == "done"
     (outcome,) = outcomes
     assert (outcome.id, outcome.kind, outcome.status, outcome.result) == (jobs[0], kind, "done", {"created": 2})
