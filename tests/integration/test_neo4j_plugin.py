@@ -121,6 +121,45 @@ def test_request_alignment_queues_a_job_the_worker_reads(driver: neo4j.Driver) -
         driver.execute_query("MATCH (j:AlignmentJob {id: $id}) DELETE j", id=rec["jobId"])
 
 
+def test_kgn_job_waits_for_a_write_in_flight_and_shows_it_whole(driver: neo4j.Driver) -> None:
+    """A worker finishes a job by setting its status and finishedAt in one transaction;
+    kgn.job and kgn.jobs read them under a shared lock, so neither shows a job half-way
+    ('running' with a finishedAt): a reader waits for the write to commit."""
+    import threading
+
+    job_id = driver.execute_query("CALL kgn.requestAlignment('backfill', '{}') YIELD jobId "
+                                  "RETURN jobId").records[0]["jobId"]
+    shown: dict[str, list] = {}
+
+    def read(name: str, query: str) -> None:
+        rows = driver.execute_query(query, id=job_id).records
+        shown[name] = [(r["status"], r["finishedAt"] is not None) for r in rows]
+
+    try:
+        with driver.session() as session:
+            tx = session.begin_transaction()
+            try:
+                tx.run("MATCH (j:AlignmentJob {id: $id}) SET j.status = 'done', "
+                       "j.finishedAt = datetime()", id=job_id).consume()
+                readers = [threading.Thread(target=read, args=(
+                    "job", "CALL kgn.job($id) YIELD status, finishedAt RETURN status, finishedAt")),
+                    threading.Thread(target=read, args=(
+                        "jobs", "CALL kgn.jobs() YIELD jobId, status, finishedAt WHERE jobId = $id "
+                                "RETURN status, finishedAt"))]
+                for reader in readers:
+                    reader.start()
+                time.sleep(1.5)
+                assert shown == {}, f"read while the write was in flight: {shown}"
+                tx.commit()
+            finally:
+                tx.close()
+        for reader in readers:
+            reader.join(30)
+        assert shown == {"job": [("done", True)], "jobs": [("done", True)]}, shown
+    finally:
+        driver.execute_query("MATCH (j:AlignmentJob {id: $id}) DELETE j", id=job_id)
+
+
 @pytest.mark.parametrize(("kind", "params", "says"), [
     ("nope", "{}", "unknown job kind 'nope'"),
     ("backfill", "{\"threshold\": ", "not a JSON object"),

@@ -1,8 +1,10 @@
 package io.kgnalign.neo4j;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.neo4j.graphdb.Node;
+import org.neo4j.graphdb.NotFoundException;
 import org.neo4j.graphdb.ResourceIterator;
 import org.neo4j.graphdb.Transaction;
 import org.neo4j.procedure.Context;
@@ -86,7 +88,17 @@ public class AlignmentProcedures {
         try (ResourceIterator<Node> nodes = all
                 ? tx.findNodes(AlignmentJobs.JOB)
                 : tx.findNodes(AlignmentJobs.JOB, "status", status)) {
-            return nodes.stream().map(JobRecord::new).sorted(JobRecord.NEWEST_FIRST).toList().stream();
+            List<JobRecord> rows = new ArrayList<>();
+            while (nodes.hasNext()) {
+                Node job = nodes.next();
+                try {
+                    rows.add(JobRecord.read(tx, job));
+                } catch (NotFoundException deleted) {
+                    // pruned by a worker's housekeeping between the index lookup and the lock
+                }
+            }
+            rows.sort(JobRecord.NEWEST_FIRST);
+            return rows.stream();
         }
     }
 
@@ -103,7 +115,11 @@ public class AlignmentProcedures {
         if (jobId != null) {
             try (ResourceIterator<Node> nodes = tx.findNodes(AlignmentJobs.JOB, "id", jobId)) {
                 if (nodes.hasNext()) {
-                    return Stream.of(new JobRecord(nodes.next()));
+                    try {
+                        return Stream.of(JobRecord.read(tx, nodes.next()));
+                    } catch (NotFoundException deleted) {
+                        // pruned meanwhile: there is no such job now
+                    }
                 }
             }
         }

@@ -5,7 +5,9 @@ import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZonedDateTime;
 import java.util.Comparator;
+import java.util.Map;
 import org.neo4j.graphdb.Node;
+import org.neo4j.graphdb.Transaction;
 
 /**
  * One row of {@code kgn.jobs} and {@code kgn.job}: an {@code AlignmentJob} node's properties.
@@ -37,18 +39,30 @@ public final class JobRecord {
     /** What the job did, a JSON object as text (set by the worker when it finishes). */
     public final String result;
 
-    JobRecord(Node job) {
-        jobId = text(job.getProperty("id", null));
-        kind = text(job.getProperty("kind", null));
-        status = text(job.getProperty("status", null));
-        params = text(job.getProperty("params", null));
-        attempts = job.getProperty("attempts", null) instanceof Number n ? n.longValue() : null;
-        requestedAt = job.getProperty("requestedAt", null);
-        startedAt = job.getProperty("startedAt", null);
-        finishedAt = job.getProperty("finishedAt", null);
-        worker = text(job.getProperty("worker", null));
-        error = text(job.getProperty("error", null));
-        result = text(job.getProperty("result", null));
+    /**
+     * The job's properties as one committed state: takes a shared lock on the node first (held
+     * to the end of the transaction), so that a worker's write in flight (a status and its
+     * {@code finishedAt} set together) is waited for rather than read half-way.
+     *
+     * @throws org.neo4j.graphdb.NotFoundException if the node was deleted meanwhile
+     */
+    static JobRecord read(Transaction tx, Node job) {
+        tx.acquireReadLock(job);
+        return new JobRecord(job.getAllProperties());
+    }
+
+    private JobRecord(Map<String, Object> job) {
+        jobId = text(job.get("id"));
+        kind = text(job.get("kind"));
+        status = text(job.get("status"));
+        params = text(job.get("params"));
+        attempts = job.get("attempts") instanceof Number n ? n.longValue() : null;
+        requestedAt = job.get("requestedAt");
+        startedAt = job.get("startedAt");
+        finishedAt = job.get("finishedAt");
+        worker = text(job.get("worker"));
+        error = text(job.get("error"));
+        result = text(job.get("result"));
     }
 
     private static String text(Object value) {
