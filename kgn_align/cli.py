@@ -867,6 +867,9 @@ def job_line(outcome: Any) -> str:
         return f"{line}: {first[:200]}"
     line += (f", edges: {r.get('created', 0)} created, {r.get('updated', 0)} updated, "
              f"{r.get('retracted', 0)} retracted")
+    if outcome.kind == "changed" and r.get("entities") == 0 and "sources" in r:
+        # the plugin queues a job for every write in the database, other graphs' too
+        line += " (its nodes are no source entity and move none: nothing to re-align)"
     if r.get("status") == "already-done":
         line += (f" (run {r.get('run_id')!r} was already complete: nothing aligned; give each "
                  "request a new run_id, or none)")
@@ -934,8 +937,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     many scores by a little and add or drop an edge near the threshold. A job with bad
     params, or of another kind, is marked failed with the reason. A finished job's result
     (JSON) counts the edges created, updated, unchanged and retracted; each job that ends prints a
-    line: 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted', or for one
-    that failed 'job ID KIND: failed in S s: REASON'.
+    line: 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
+    job whose nodes move no source entity says so), or for one that failed
+    'job ID KIND: failed in S s: REASON'.
     A person's review of a SAME_AS edge (r.review set, changed or removed) is a captured
     change too: both ends are aligned again. Finished jobs are kept --keep-jobs days.
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.

@@ -61,3 +61,22 @@ def test_a_job_on_a_finished_run_says_it_did_nothing() -> None:
     assert "run 'nightly' was already complete: nothing aligned" in job_line(outcome)
     outcome.result["status"] = "done"
     assert "already complete" not in job_line(outcome)
+
+
+def test_a_changed_job_that_touches_no_source_says_so() -> None:
+    """The plugin queues a 'changed' job for every write in the database; one on another
+    graph's nodes ends done with no edges, and its line says why (not a silent 0)."""
+    from types import SimpleNamespace
+
+    from kgn_align.cli import job_line
+
+    untouched = {"created": 0, "updated": 0, "retracted": 0, "entities": 0, "sources": []}
+    outcome = SimpleNamespace(id="j4", kind="changed", status="done", seconds=0.1, error=None,
+                              result=untouched)
+    assert job_line(outcome).endswith("0 retracted (its nodes are no source entity and move none: "
+                                      "nothing to re-align)")
+    outcome.result = {**untouched, "entities": 2, "sources": ["a", "b"]}
+    assert "nothing to re-align" not in job_line(outcome)
+    # a 'changed' job that re-aligned the whole side (more changes than listed) reports no sources
+    outcome.result = {"created": 0, "updated": 0, "retracted": 0, "entities": 0}
+    assert "nothing to re-align" not in job_line(outcome)
