@@ -883,7 +883,8 @@ def job_line(outcome: Any) -> str:
               "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit: 0 when every job it "
               "ran finished done, 1 when one failed or was queued again for a later try.")
-@click.option("--max-jobs", type=click.IntRange(min=1), default=None, help="Exit after this many jobs.")
+@click.option("--max-jobs", type=click.IntRange(min=1), default=None,
+              help="Exit after this many jobs; exit status as with --burst.")
 @click.option("--lease", type=click.FloatRange(min=1), default=120.0, show_default=True,
               help="Seconds a claimed job stays ours without a heartbeat.")
 @click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
@@ -1136,9 +1137,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     click.echo(f"worker stopped after {ran} job(s)"
                + "".join(f", {n} {'queued again' if status == 'queued' else status}"
                          for status, n in sorted(unfinished.items())))
-    if burst and unfinished:
-        # a burst is a batch run (a cron line, a CI step): its exit status says whether the
-        # jobs it ran got done; a long-running worker's says only how the worker itself ended
+    if (burst or max_jobs is not None) and unfinished:
+        # a burst or a set number of jobs is a batch run (a cron line, a CI step): its exit
+        # status says whether the jobs it ran got done; a long-running worker's says only how
+        # the worker itself ended
         raise SystemExit(1)
 
 

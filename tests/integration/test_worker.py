@@ -264,6 +264,28 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
     assert ran.stdout.strip().endswith("worker stopped after 3 job(s), 3 failed")
 
 
+def test_cli_worker_max_jobs_stops_after_that_many_and_says_if_they_failed(
+        graph: Graph, jobs: list[str], connection, namespace: str, tmp_path) -> None:
+    """--max-jobs N is a batch run, as --burst is: it exits after N jobs, with status 1 when
+    one of them did not get done, and leaves the rest queued."""
+    import re
+
+    from click.testing import CliRunner
+
+    from kgn_align import datasets, loaders
+    from kgn_align.cli import cli
+
+    loaders.load_kg(graph, datasets.read_kg("srprs_en_fr").slice(20), prefix=namespace)
+    jobs.extend(request(graph, "backfill", {"treshold": 0.5}) for _ in range(2))
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    ran = CliRunner().invoke(cli, ["--home", str(tmp_path), "worker", "--max-jobs", "1", "--no-warm",
+                                   "--dataset", "srprs_en_fr", "--prefix", namespace], env=env)
+    assert ran.exit_code == 1, ran.output
+    assert re.search(r"worker stopped after 1 job\(s\), 1 (failed|queued again)$", ran.stdout.strip()), ran.stdout
+    assert [job(graph, j)["status"] for j in jobs].count("queued") >= 1
+
+
 def test_cli_worker_refuses_a_model_that_is_not_there_before_taking_a_job(
         graph: Graph, jobs: list[str], connection, namespace: str, tmp_path) -> None:
     """--model naming no checkpoint stops the worker at start, as backfill does; without
