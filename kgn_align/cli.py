@@ -354,8 +354,10 @@ def _kind(kind: str) -> Any:
 
 def _describe(state: Any) -> str:
     browser = f", Browser {state.browser_url}" if state.browser_url else ""
+    tls = (f"; Bolt over TLS only, certificate {state.tls_certificate} (bolt+ssc:// accepts it, "
+           "or give it as --ca-file/NEO4J_CA_FILE with bolt://)") if state.tls_certificate else ""
     return (f"{state.kind} {state.version} running: {state.uri}{browser} (pid {state.pid}, "
-            f"user {state.user}, password in {state.password_file})")
+            f"user {state.user}, password in {state.password_file}){tls}")
 
 
 @cli.group()
@@ -384,7 +386,7 @@ def server() -> None:
               help="JVM heap of the server (Neo4j or ArcadeDB: both are JVMs), as Java writes it: 512m, 2g.")
 @click.option("--tls", is_flag=True, help="Neo4j only: Bolt over TLS only, with a self-signed "
               "certificate made for it (clients use bolt+ssc://, or bolt:// with the "
-              "certificate as --ca-file).")
+              "certificate as --ca-file: its path is printed, and in 'server status').")
 @click.pass_obj
 def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tls: bool) -> None:
     """Start a server in the background and wait until Bolt answers a query.
@@ -450,6 +452,7 @@ def server_status(app: App) -> None:
                                "browser": state.browser_url, "pid": state.pid,
                                "user": state.user, "database": state.database,
                                "password_file": str(state.password_file),
+                               "tls_certificate": state.tls_certificate,
                                "data_dir": state.data_dir}))
 
 

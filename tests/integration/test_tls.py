@@ -4,6 +4,7 @@ unencrypted and unverified connections are refused."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,6 @@ import pytest
 from kgn_align.config import ConnectionConfig
 from kgn_align.errors import ServerUnavailable
 from kgn_align.graph import Graph
-from kgn_align.servers.neo4j import Neo4jServer
 from tests.conftest import require_runnable
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -19,10 +19,24 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_bolt_over_tls(tmp_path: Path) -> None:
     require_runnable("neo4j")
-    server = Neo4jServer(tmp_path / "n4", tls=True)
-    state = server.start()  # ready only when Bolt answered over TLS
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+    from kgn_align.servers import server_for
+
+    home = tmp_path / "home"
+    server = server_for("neo4j", home)
+    # as a user starts it; ready only when Bolt answered over TLS
+    started = CliRunner().invoke(cli, ["--home", str(home), "server", "start", "neo4j", "--tls"])
     try:
-        assert state.uri.startswith("bolt+ssc://") and state.tls_certificate
+        assert started.exit_code == 0, started.output
+        state = server.state()
+        assert state is not None and state.uri.startswith("bolt+ssc://") and state.tls_certificate
+        # where the certificate is, for --ca-file: said at the start and by 'server status'
+        assert f"certificate {state.tls_certificate} " in started.output, started.output
+        status = CliRunner().invoke(cli, ["--home", str(home), "server", "status"])
+        assert json.loads(status.stdout)["tls_certificate"] == state.tls_certificate
+        assert Path(state.tls_certificate).read_text().startswith("-----BEGIN CERTIFICATE-----")
         plain = state.connection().model_dump()
         plain["password"] = state.password.get_secret_value()
         address = state.uri.split("://", 1)[1]
