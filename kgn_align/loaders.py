@@ -39,7 +39,7 @@ class LoadReport(BaseModel):
     nodes_created: int
     relationships_created: int
     seed_pairs: int  #: reviewed SAME_AS edges written for training
-    held_out_pairs: int  #: gold pairs kept out of the graph for evaluation
+    held_out_pairs: int  #: gold (matching) pairs kept out of the graph for evaluation
     seconds: float
     stage_seconds: dict[str, float] = {}  #: nodes / relationships / seed pairs
 
@@ -235,20 +235,30 @@ def load_tables(graph: Graph, ds: TableDataset, *, prefix: str = "", same_as: st
                     linked.add((label, key))
                     plan.node(g, label, key, {"name": name})
                 plan.edge(g, rec.label, rel, label, rec.key, key)
-    held_out = 0
-    labelled: dict[tuple[str, str], str] = {}  # the data repeats some pairs: keep each once
+    labelled, held_out = table_reviews(ds, train_splits)
+    plan.seeds = [{"source": a, "target": b, "review": r} for (a, b), r in labelled.items()]
+    return _execute(graph, plan, dataset=ds.name, graphs=graphs, labels=(record_label, record_label),
+                    same_as=same_as, held_out=held_out, batch_size=batch_size, progress=progress)
+
+
+def table_reviews(ds: TableDataset, train_splits: tuple[str, ...] = ("train",)
+                  ) -> tuple[dict[tuple[str, str], str], int]:
+    """The reviews a table benchmark's ``train_splits`` give, ``{(source, target): 'accepted'
+    | 'rejected'}`` (each pair once: the data repeats some), and how many matching pairs the
+    other splits hold out (the gold ``evaluate`` judges against; their labelled non-matches
+    are not counted). Raises InputError for a pair labelled both ways."""
+    held_out: set[tuple[str, str]] = set()
+    labelled: dict[tuple[str, str], str] = {}
     for split, rows in ds.splits.items():
         if split not in train_splits:
-            held_out += len(rows)
+            held_out.update((a, b) for a, b, y in rows if y)
             continue
         for a, b, y in rows:
             review = "accepted" if y else "rejected"
             if labelled.setdefault((a, b), review) != review:
                 raise InputError(f"pair {a} / {b} is labelled both match and non-match",
                                  path=f"{ds.name}/{split}")
-    plan.seeds = [{"source": a, "target": b, "review": r} for (a, b), r in labelled.items()]
-    return _execute(graph, plan, dataset=ds.name, graphs=graphs, labels=(record_label, record_label),
-                    same_as=same_as, held_out=held_out, batch_size=batch_size, progress=progress)
+    return labelled, len(held_out)
 
 
 def preset_config(ds: KGDataset | TableDataset, *, prefix: str = "", **overrides: Any) -> AlignConfig:
