@@ -395,19 +395,12 @@ def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tl
     embedded ArcadeDB Bolt server: Python only), or auto (the default: neo4j where it can
     run, else arcadedb; the server already running in this home, if one is). One server per
     home: the other kind is refused while one runs (commands would go to the new one)."""
-    from kgn_align.servers import KINDS, server_for
+    from kgn_align.servers import server_for
 
-    chosen = _kind(kind)
-    for other in KINDS:  # commands use the one server of a home: a second would take them over
-        running = server_for(other, app.home).state() if other != chosen else None
-        if running is None:
-            continue
-        if kind == "auto":
-            click.echo(f"{_describe(running)}; already running in {app.home}: kgn-align commands use it")
-            return
-        raise click.UsageError(
-            f"the {other} server already runs in {app.home} ({running.uri}) and kgn-align commands "
-            f"use it: stop it first ('kgn-align server stop {other}'), or give this one another --home")
+    chosen, running = _home_server(app, kind)
+    if running is not None and chosen != _kind(kind):  # auto, and the other kind runs
+        click.echo(f"{_describe(running)}; already running in {app.home}: kgn-align commands use it")
+        return
     options: dict[str, Any] = {"host": host, "bolt_port": port, "heap": heap}
     if tls:
         if chosen != "neo4j":
@@ -415,6 +408,26 @@ def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tl
         options["tls"] = True
     state = server_for(chosen, app.home, **options).start()
     click.echo(_describe(state))
+
+
+def _home_server(app: App, kind: str) -> tuple[str, Any]:
+    """The kind of server to use in this home, and its state if one already runs there.
+    ``auto`` takes the one running, else :func:`_kind`'s choice; a kind given while the
+    other kind runs is a UsageError: commands use the one server of a home, and a second
+    would take them over."""
+    from kgn_align.servers import KINDS, server_for
+
+    chosen = _kind(kind)
+    for each in KINDS:
+        running = server_for(each, app.home).state()
+        if running is None:
+            continue
+        if each == chosen or kind == "auto":
+            return each, running
+        raise click.UsageError(
+            f"the {each} server already runs in {app.home} ({running.uri}) and kgn-align commands "
+            f"use it: stop it first ('kgn-align server stop {each}'), or give this one another --home")
+    return chosen, None
 
 
 @server.command("stop")
@@ -1344,11 +1357,13 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
     started = None
     browser: str | None = None  # Neo4j serves Browser; ArcadeDB's Bolt server has none
     if app.connection.uri is None:
-        server_ = server_for(_kind(kind), app.home)
-        click.echo(f"[1/6] starting the {server_.kind} graph server in {server_.data_dir} ...")
-        already = server_.state() is not None
-        state = server_.start()
-        started = None if already else server_
+        chosen, running = _home_server(app, kind)
+        server_ = server_for(chosen, app.home)
+        click.echo(f"[1/6] using the {chosen} graph server already running in {server_.data_dir} "
+                   "(it keeps running)" if running is not None else
+                   f"[1/6] starting the {chosen} graph server in {server_.data_dir} ...")
+        state = server_.start() if running is None else running
+        started = None if running is not None else server_
         browser = state.browser_url
         click.echo(f"      {_describe(state)}")
         if started is not None and not keep_server:

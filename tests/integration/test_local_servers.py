@@ -68,6 +68,16 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         auto = runner.invoke(cli, [*home, "server", "start"], env=env)
         assert auto.exit_code == 0 and f"{kind} " in auto.output and info["uri"] in auto.output, auto.output
         assert json.loads(runner.invoke(cli, [*home, "server", "status"], env=env).output)["pid"] == pid
+        # the demo too: the other kind refused before any work, 'auto' uses the one that
+        # runs and leaves it running (it stops only a server it started itself)
+        refused = runner.invoke(cli, [*home, "demo", "--server", other, "--pairs", "60"], env=env)
+        assert refused.exit_code == 2 and f"the {kind} server already runs in" in refused.output, refused.output
+        assert "[1/6]" not in refused.output
+        shown = runner.invoke(cli, [*home, "demo", "--pairs", "60", "--epochs", "1"], env=env)
+        assert shown.exit_code == 0, shown.output
+        assert shown.output.startswith(f"[1/6] using the {kind} graph server already running in "), shown.output
+        assert "server stopped" not in shown.output and pid_alive(pid)
+        assert password not in shown.output
     finally:
         stopped = runner.invoke(cli, [*home, "server", "stop"], env=env)
     assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output
