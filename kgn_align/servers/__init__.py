@@ -230,6 +230,11 @@ class ManagedServer(ABC):
         # A restart keeps its ports when they are still free, so clients (a worker, a Browser
         # tab) find the server where it was; kgn-align commands read them from the state file.
         previous = self._previous_ports()
+        if self.bolt_port and not _port_if_free(self.host, self.bolt_port):
+            # said now: the server would fail on it (its log says why), or a client's first
+            # query would reach whatever listens there (another server, refusing our password)
+            raise LocalServerError(f"port {self.bolt_port} on {self.host} is already in use by another "
+                                   "process: give another --port, or none for a free one")
         bolt_port = self.bolt_port or _port_if_free(self.host, previous.get("bolt")) or free_port(self.host)
         http_port = _port_if_free(self.host, previous.get("http")) or free_port(self.host)
         if http_port == bolt_port:
@@ -240,28 +245,39 @@ class ManagedServer(ABC):
                             bolt_port=bolt_port, http_port=http_port, user=self.user,
                             password=password, data_dir=str(self.data_dir),
                             version=self.version(), tls_certificate=self.tls_certificate())
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if bolt_answers(state):
-                    break
-            except LocalServerError:
-                self._terminate(self._process.pid)
-                raise
-            if self._process.poll() is not None:
-                raise LocalServerError(
-                    f"{self.kind} server exited with code {self._process.returncode} during "
-                    f"start; see {self.log_path}")
-            if time.monotonic() > deadline:
-                self._terminate(self._process.pid)
-                raise LocalServerError(f"{self.kind} server did not answer on {state.uri} within "
-                                       f"{timeout:.0f}s; see {self.log_path}")
-            time.sleep(0.25)
+        try:
+            self._await_bolt(state, timeout)
+        except BaseException:
+            # a server no state file names is one no command finds or stops, and it keeps the
+            # data directory locked: stopped by its PID, whatever ended the wait (Ctrl-C too)
+            if self._process.poll() is None:
+                log.warning("stopping the %s server that did not finish starting (pid %d)",
+                            self.kind, self._process.pid)
+                try:
+                    self._terminate(self._process.pid, timeout=30.0)
+                except KeyboardInterrupt:  # asked again: at once
+                    self._process.kill()
+                    raise
+            raise
         # the password stays in PASSWORD_FILE alone: state() reads it from there
         write_private(self.state_path, json.dumps(state.model_dump(mode="json", exclude={"password"})))
         write_private(self.data_dir / PORTS_FILE, json.dumps({"bolt": bolt_port, "http": http_port}))
         log.info("%s server up on %s (pid %d)", self.kind, state.uri, state.pid)
         return state
+
+    def _await_bolt(self, state: ServerState, timeout: float) -> None:
+        """Return once Bolt answers ``state``'s query; LocalServerError when the process
+        exits first or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while not bolt_answers(state):
+            if self._process is not None and self._process.poll() is not None:
+                raise LocalServerError(
+                    f"{self.kind} server exited with code {self._process.returncode} during "
+                    f"start; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise LocalServerError(f"{self.kind} server did not answer on {state.uri} within "
+                                       f"{timeout:.0f}s; see {self.log_path}")
+            time.sleep(0.25)
 
     def _previous_ports(self) -> dict[str, int]:
         try:

@@ -86,6 +86,49 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
     assert again.exit_code == 3
 
 
+@KINDS
+def test_an_interrupted_start_leaves_no_server_behind(tmp_path: Path, kind: str, monkeypatch) -> None:
+    """Ctrl-C while the server starts (before Bolt answers) stopped the command but left the
+    JVM running, named by no state file: no command found or stopped it, and it kept the data
+    directory locked, so the next start failed. Now it is stopped by its PID."""
+    require_runnable(kind)
+    import kgn_align.servers as servers
+
+    def interrupted(_state: object) -> bool:
+        raise KeyboardInterrupt
+
+    server = server_for(kind, tmp_path)
+    monkeypatch.setattr(servers, "bolt_answers", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        server.start()
+    pid = server._process.pid
+    assert not pid_alive(pid) and server.state() is None
+    monkeypatch.undo()
+    state = server.start()  # the data directory is free again
+    try:
+        with Graph(state.connection()) as g:
+            assert g.read("server_components")
+    finally:
+        server.stop()
+
+
+@KINDS
+def test_a_port_in_use_is_named_before_the_server_starts(tmp_path: Path, kind: str) -> None:
+    """--port naming a port something listens on: said at once (was a password error from
+    the other server that answered there, or the server's own exit after a minute)."""
+    require_runnable(kind)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["--home", str(tmp_path), "server", "start", kind, "--port", str(port)],
+                                    env={"NEO4J_URI": ""})
+    assert result.exit_code == 1, result.output
+    assert f"port {port} on 127.0.0.1 is already in use by another process: give another --port" in result.output
+    assert server_for(kind, tmp_path).state() is None
+
+
 def test_commands_without_a_server_fail_clearly(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "load", "kg", "srprs_en_fr"],
                                 env={"NEO4J_URI": ""})
