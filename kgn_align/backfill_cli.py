@@ -28,7 +28,7 @@ from kgn_align.backfill import (
     validate_filter,
 )
 from kgn_align.config import CANDIDATES_PER_SOURCE, load_config
-from kgn_align.errors import KgnAlignError
+from kgn_align.errors import KgnAlignError, ServerUnavailable
 from kgn_align.graph import Graph
 from kgn_align.writeback import ModelStamp, Policy
 
@@ -268,10 +268,12 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
 
     try:
         summary = run_backfill(graph, config, score, stamp, options, flt, progress)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ServerUnavailable) as exc:
         if options.dry_run is None:  # each batch was committed with the run's progress
-            done = _written_so_far(graph, options.run_id, last[0] if last else None)
-            click.echo(f"\nbackfill {options.run_id} interrupted: {done} written; the same command "
+            away = isinstance(exc, ServerUnavailable)  # not asked again: its retries would take long
+            done = _written_so_far(None if away else graph, options.run_id, last[0] if last else None)
+            how = "stopped: the graph server is away" if away else "interrupted"
+            click.echo(f"\nbackfill {options.run_id} {how}: {done} written; the same command "
                        f"with --run-id {options.run_id} goes on from there", err=True)
         raise
     finally:
@@ -280,14 +282,15 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     print_summary(summary, options.policy.value)
 
 
-def _written_so_far(graph: Graph, run_id: str, last: Progress | None) -> str:
+def _written_so_far(graph: Graph | None, run_id: str, last: Progress | None) -> str:
     """How much of an interrupted run is written, in words: from the run's record (each
     batch commits its checkpoint with its edges, so the record counts the batch that was
-    in flight when the interrupt came, if it committed), else from the last progress."""
+    in flight when the interrupt came, if it committed), else (or with no ``graph``) from
+    the last progress."""
     from kgn_align.backfill import run_state
 
     try:
-        state = run_state(graph, run_id)
+        state = run_state(graph, run_id) if graph is not None else None
     except (KgnAlignError, KeyboardInterrupt):
         state = None
     if state is not None and state.get("total") is not None:
@@ -306,10 +309,15 @@ def _app_type() -> type:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from kgn_align.interrupts import sigterm_interrupts, stopped_by
+
     try:
-        backfill.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(130)
+        with sigterm_interrupts():  # a kill ends it as Ctrl-C does: with the resume hint
+            backfill.main(standalone_mode=False)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt here
+        line, status = stopped_by()
+        click.echo(line, err=True)
+        sys.exit(status)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

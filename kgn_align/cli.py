@@ -189,16 +189,21 @@ class KgnGroup(click.Group):
             raise _misplaced(exc, self, None) from None
 
     def invoke(self, ctx: click.Context) -> Any:
+        from kgn_align.interrupts import sigterm_interrupts, stopped_by
+
         try:
-            return super().invoke(ctx)
+            # SIGTERM ends a command as Ctrl-C does, its clean-up run (the worker has its own)
+            with sigterm_interrupts():
+                return super().invoke(ctx)
         except click.NoSuchOption as exc:
             path = exc.ctx.command_path.split(" ", 1)[1] if exc.ctx and " " in exc.ctx.command_path else None
             raise _misplaced(exc, self, path) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            line, status = stopped_by()
+            click.echo(line, err=True)
+            ctx.exit(status)
         except Exception as exc:
             from kgn_align.errors import redact
 

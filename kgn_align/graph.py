@@ -7,11 +7,8 @@ the template slots and values as parameters, nothing else.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import ssl
-import threading
 import time
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +29,7 @@ from kgn_align.errors import (
     QueryError,
     ServerUnavailable,
 )
+from kgn_align.interrupts import interrupt_requested
 
 log = logging.getLogger(__name__)
 
@@ -106,43 +104,6 @@ def _translate(exc: Exception, query: str, uri: str) -> GraphError:
         code = getattr(exc, "code", None) or "unknown"
         return QueryError(f"query {query!r} failed on the server ({code}): {message}")
     return GraphError(f"query {query!r} failed: {type(exc).__name__}: {exc}")
-
-
-#: Set by a Ctrl-C inside :func:`interrupt_between_transactions`; the next transaction to
-#: start clears it and raises KeyboardInterrupt instead.
-_interrupt_requested = threading.Event()
-
-
-@contextlib.contextmanager
-def interrupt_between_transactions() -> Iterator[None]:
-    """Within it, Ctrl-C (SIGINT) stops work between two transactions: the one in flight
-    finishes (commits or fails on its own), and the next :class:`Graph` query raises
-    KeyboardInterrupt before it starts. A second Ctrl-C before that raises at once.
-
-    Why: Python raises KeyboardInterrupt wherever the main thread happens to be. Inside the
-    driver that can leave a connection mid-message; inside a destructor (seen: the driver's
-    ``Workspace.__del__``) Python prints the exception and drops it, and a load went on to
-    its end as if no Ctrl-C had come. Outside the main thread this does nothing (signal
-    handlers belong to the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request(*_: object) -> None:
-        if _interrupt_requested.is_set():
-            raise KeyboardInterrupt
-        _interrupt_requested.set()
-
-    _interrupt_requested.clear()
-    previous = signal.signal(signal.SIGINT, request)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if _interrupt_requested.is_set():
-            log.warning("Ctrl-C came after the last transaction; the work it would have "
-                        "stopped is complete")
-        _interrupt_requested.clear()
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -257,8 +218,8 @@ class Graph:
         # log); the plugin's change capture and the APOC trigger skip such transactions, so
         # kgn-align's own writes never queue alignment jobs.
         work = neo4j.unit_of_work(metadata={**TX_METADATA, "query": name})(work)
-        if _interrupt_requested.is_set():
-            _interrupt_requested.clear()  # consumed: clean-up queries after it still run
+        if interrupt_requested.is_set():
+            interrupt_requested.clear()  # consumed: clean-up queries after it still run
             raise KeyboardInterrupt
         try:
             with self._session(write) as session:

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from kgn_align.config import AlignConfig, GraphSide, check_identifier
 from kgn_align.datasets import KGDataset, TableDataset, local_name
 from kgn_align.errors import InputError, KgnAlignError
-from kgn_align.graph import Graph, chunked, interrupt_between_transactions
+from kgn_align.graph import Graph, chunked
+from kgn_align.interrupts import interrupt_between_transactions
 from kgn_align.timing import StageClock
 
 log = logging.getLogger(__name__)
@@ -145,8 +146,9 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
                                     progress=lambda n: report("seed pairs", n, len(plan.seeds)))
             clock.lap("seed pairs")
         except BaseException as exc:
-            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            log.error("load of %s %s; removing what it created (load id %s)", dataset, what, load_id)
+            stopped = isinstance(exc, KeyboardInterrupt)  # asked for: said, not an error
+            (log.warning if stopped else log.error)("load of %s %s; removing what it created (load id %s)",
+                                                    dataset, "interrupted" if stopped else "failed", load_id)
             # Fresh connections: an interrupt can leave one mid-message (the driver then refuses
             # every further call, e.g. "BufferError: Existing exports of data") with its
             # transaction open on the server and holding locks; dropping it aborts that one.

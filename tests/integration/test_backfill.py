@@ -200,12 +200,13 @@ def _toml(config: AlignConfig, path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["kill-9", "ctrl-c", "kill"])
 def test_a_stopped_run_resumes_to_the_uninterrupted_edges(
         graph: Graph, connection: ConnectionConfig, loaded: AlignConfig, runs: list[str],
         reference: set[tuple], tmp_path: Path, stop: signal.Signals) -> None:
     """kill -9 or Ctrl-C mid-run: the finished batches stay, and the same command with the
-    same run id goes on to the edges of an uninterrupted run. Ctrl-C says so, with the run id."""
+    same run id goes on to the edges of an uninterrupted run. Ctrl-C says so, with the run id,
+    and so does a plain kill (SIGTERM: it ended the process silently, exit 143, no hint)."""
     config_file = _toml(loaded, tmp_path / "align.toml")
     run_id = f"stopped-{stop.name}"
     runs.append(run_id)
@@ -234,10 +235,11 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_edges(
     if stop == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     else:
-        assert proc.returncode == 130, err[-2000:]
+        assert proc.returncode == 128 + stop, err[-2000:]
         assert "Traceback" not in err, err[-2000:]
+        assert err.rstrip().endswith("Interrupted." if stop == signal.SIGINT else "Terminated."), err[-2000:]
     state = run_state(graph, run_id)
-    if stop == signal.SIGINT:  # the count is the run record's: what is committed, no guess
+    if stop != signal.SIGKILL:  # the count is the run record's: what is committed, no guess
         assert (f"backfill {run_id} interrupted: {state['entities']:,} of {state['total']:,} source entities "
                 f"are written; the same command with --run-id {run_id} goes on from there") in err, err[-2000:]
     assert state is not None and state["status"] == "running"

@@ -188,10 +188,12 @@ def _stacks_of(proc: subprocess.Popen) -> str:
     return proc.communicate()[0].decode()[-6000:]
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_ctrl_c_during_a_load_leaves_nothing(graph: Graph, namespace: str, connection,
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path, stop: signal.Signals) -> None:
     """Ctrl-C early, later and later still in a load's node stage: the load says it was
-    interrupted, exits non-zero without a traceback and removes every row it wrote.
+    interrupted, exits non-zero without a traceback and removes every row it wrote. A plain
+    kill (SIGTERM) does the same (it ended the process at once, leaving the rows behind).
 
     The interrupt is sent while the load, running, still has at least _CTRL_C_MARGIN
     transactions to commit, so it lands inside the load. (An earlier version froze the load
@@ -203,12 +205,12 @@ def test_ctrl_c_during_a_load_leaves_nothing(graph: Graph, namespace: str, conne
         at_least = 20 + 60 * attempt
         finished = []
         for pairs in _CTRL_C_SLICES:
-            prefix = f"{namespace}int{attempt}-{pairs}/"
+            prefix = f"{namespace}{stop.name}{attempt}-{pairs}/"
             proc = _load_process(connection, prefix, tmp_path, pairs)
             try:
                 if (_wait_for_nodes(graph, prefix, proc, at_least)
                         and _has_work_left(graph, prefix, pairs)):
-                    proc.send_signal(signal.SIGINT)
+                    proc.send_signal(stop)
                     try:
                         out = proc.communicate(timeout=120)[0].decode()
                     except subprocess.TimeoutExpired:
@@ -229,7 +231,8 @@ def test_ctrl_c_during_a_load_leaves_nothing(graph: Graph, namespace: str, conne
             pytest.fail(f"attempt {attempt}: every load ({', '.join(map(str, finished))} pairs) "
                         f"wrote all but {_CTRL_C_MARGIN} of its rows before the test could "
                         f"interrupt it ({at_least} nodes in); the Ctrl-C path was not exercised")
-        assert proc.returncode != 0, f"attempt {attempt}: the load ignored Ctrl-C: {out[-2000:]}"
+        assert proc.returncode == 128 + stop, f"attempt {attempt}: the load ignored {stop.name}: {out[-2000:]}"
+        assert out.rstrip().endswith("Interrupted." if stop == signal.SIGINT else "Terminated."), out[-2000:]
         assert "interrupted; removing what it created" in out, out[-2000:]
         assert "BufferError" not in out and "Traceback" not in out, out[-2000:]
         assert _both_sides(graph, prefix) == (0, 0), f"attempt {attempt}: the rollback left data behind"

@@ -1,4 +1,4 @@
-"""Ctrl-C inside a load stops it between two transactions (graph.interrupt_between_transactions):
+"""Ctrl-C inside a load stops it between two transactions (interrupts.interrupt_between_transactions):
 a first SIGINT is held until the next query starts, a second one raises at once, and the
 process's own handler is back afterwards. No server is needed: the held interrupt is raised
 before any connection is tried (the Graph below points at a closed port)."""
@@ -12,7 +12,8 @@ import pytest
 
 from kgn_align.config import ConnectionConfig
 from kgn_align.errors import ServerUnavailable
-from kgn_align.graph import Graph, interrupt_between_transactions
+from kgn_align.graph import Graph
+from kgn_align.interrupts import interrupt_between_transactions
 
 
 @pytest.fixture
@@ -52,3 +53,19 @@ def test_handler_restored_and_late_ctrl_c_dropped(nowhere: Graph, caplog) -> Non
     assert "after the last transaction" in caplog.text
     with pytest.raises(ServerUnavailable):  # nothing left held for a later query
         nowhere.read("server_components")
+
+
+def test_sigterm_is_held_as_ctrl_c_is_and_said_as_a_kill(nowhere: Graph) -> None:
+    from kgn_align.interrupts import sigterm_interrupts, stopped_by
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_interrupts():
+        assert stopped_by() == ("Interrupted.", 130)
+        with interrupt_between_transactions():
+            os.kill(os.getpid(), signal.SIGTERM)  # held, as a first Ctrl-C
+            with pytest.raises(KeyboardInterrupt):
+                nowhere.read("server_components")
+        assert stopped_by() == ("Terminated.", 143)
+        with pytest.raises(KeyboardInterrupt):  # outside a load: raised where it lands
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before
