@@ -257,6 +257,42 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_edges(
     assert run_state(graph, run_id)["status"] == "done"  # type: ignore[index]
 
 
+@pytest.mark.parametrize("kind", ["arcadedb", "neo4j"])
+def test_a_run_that_loses_its_server_says_how_to_go_on(kg_slice: datasets.KGDataset, tmp_path: Path,
+                                                      kind: str) -> None:
+    """The graph server stopped mid-run: one line saying so, how far the run got and which
+    --run-id goes on (was only 'no graph server answers'); exit 1, no traceback."""
+    from kgn_align.servers import server_for
+    from tests.conftest import require_runnable
+
+    require_runnable(kind)
+    server = server_for(kind, tmp_path / "home")  # type: ignore[arg-type]
+    state = server.start()
+    try:
+        connection = state.connection().model_copy(update={"max_retry_time": 2.0})
+        with Graph(connection) as own:
+            config = _load(own, kg_slice, "lost/")
+        proc = _run_cli(connection, _toml(config, tmp_path / "align.toml"), "lost", "--throttle", "1")
+        try:
+            deadline = time.monotonic() + 120
+            with Graph(connection) as own:
+                while (run_state(own, "lost") or {}).get("batches", 0) < 2:
+                    assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:]
+                    time.sleep(0.05)
+            server.stop()
+            err = proc.communicate(timeout=120)[1].decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    finally:
+        server.stop()
+    assert proc.returncode == 1, err[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+    assert ("backfill lost stopped: the graph server is away: at least " in err
+            and "the same command with --run-id lost goes on from there" in err), err[-2000:]
+
+
 def test_takeover_stops_the_old_process_without_a_partial_batch(
         graph: Graph, loaded: AlignConfig, runs: list[str]) -> None:
     scorer = NameSimilarityScorer(graph, loaded, k=5)
