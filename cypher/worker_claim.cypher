@@ -1,6 +1,7 @@
 // Claim the oldest claimable job of a kind this worker handles: queued and due, or running
 // under an expired lease (its worker died). The first SET takes the node's write lock;
 // the condition is checked again after it, so two workers never both win the same job.
+// `was`: the status before the claim ('running': taken over from a worker that died).
 MATCH (j:AlignmentJob)
 WHERE j.kind IN $kinds
   AND ((j.status = 'queued' AND coalesce(j.notBefore, 0) <= $now)
@@ -11,6 +12,7 @@ WITH j
 WHERE j.claimToken = $token
   AND ((j.status = 'queued' AND coalesce(j.notBefore, 0) <= $now)
        OR (j.status = 'running' AND coalesce(j.leaseUntil, 0) < $now))
+WITH j, j.status AS was
 SET j.status = 'running', j.worker = $worker, j.leaseUntil = $now + $lease_ms,
     j.attempts = coalesce(j.attempts, 0) + 1, j.startedAt = datetime()
-RETURN j.id AS id, j.kind AS kind, j.params AS params, j.attempts AS attempts
+RETURN j.id AS id, j.kind AS kind, j.params AS params, j.attempts AS attempts, was

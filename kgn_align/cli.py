@@ -962,6 +962,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     line: 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
     job whose nodes move no source entity says so), or for one that failed
     'job ID KIND: failed in S s: REASON'.
+    A job that fails for a passing reason (the server away) is tried again after 5, 30 and
+    120 s; one whose worker died is taken over when its lease runs out, and one whose worker
+    died in each of 4 attempts (killed, out of memory) is marked failed, not tried again.
     A person's review of a SAME_AS edge (r.review set, changed or removed) is a captured
     change too: both ends are aligned again. Finished jobs are kept --keep-jobs days.
     First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
@@ -1150,12 +1153,14 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         ended[outcome.status] += 1
         click.echo(job_line(outcome))
 
-    ran = Worker(app.graph(), handlers, lease_seconds=lease,
-                 poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
-                 on_outcome=said, housekeeping=None if math.isinf(keep_days) else prune,
-                 ).run(burst=burst, max_jobs=max_jobs)
+    the_worker = Worker(app.graph(), handlers, lease_seconds=lease,
+                        poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
+                        on_outcome=said, housekeeping=None if math.isinf(keep_days) else prune)
+    the_worker.run(burst=burst, max_jobs=max_jobs)
     unfinished = {status: n for status, n in ended.items() if status in ("failed", "queued")}
-    click.echo(f"worker stopped after {ran} job(s)"
+    if the_worker.failed_unrun:  # unknown kind, no status, abandoned: said in the log above
+        unfinished["marked failed without running (see above)"] = the_worker.failed_unrun
+    click.echo(f"worker stopped after {sum(ended.values())} job(s)"  # one line printed for each
                + "".join(f", {n} {'queued again' if status == 'queued' else status}"
                          for status, n in sorted(unfinished.items())))
     if (burst or max_jobs is not None) and unfinished:

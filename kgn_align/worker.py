@@ -88,13 +88,14 @@ class JobOutcome(BaseModel):
 Handler = Callable[[Job], Mapping[str, Any] | None]
 
 
-def _say_failed(rows: list[dict], why: Callable[[str], str], many: str, shown: int = 5) -> None:
+def _say_failed(rows: list[dict], why: Callable[[str], str], many: str, shown: int = 5) -> int:
     """Log the first ``shown`` jobs a query just marked failed (``why(kind)`` follows the job's
-    id), then how many more."""
+    id), then how many more; returns how many."""
     for row in rows[:shown]:
         log.warning("job %s%s", row["id"] or "(no id)", why("(none)" if row["kind"] is None else repr(row["kind"])))
     if len(rows) > shown:
         log.warning("%d more %s marked failed", len(rows) - shown, many)
+    return len(rows)
 
 
 def now_ms() -> int:
@@ -143,6 +144,9 @@ class Worker:
         self.housekeeping = housekeeping
         self.housekeeping_seconds = housekeeping_seconds
         self._housekept: float | None = None
+        #: jobs this worker marked failed without running them: of a kind no worker runs,
+        #: without a status, or abandoned by a worker that died in each of their attempts
+        self.failed_unrun = 0
         self._running: Job | None = None
         self._stop = threading.Event()
         self._signals = 0
@@ -172,9 +176,9 @@ class Worker:
         a poison job never stops or stalls the worker."""
         if self.known_kinds is not None:
             known = ", ".join(sorted(self.known_kinds))
-            _say_failed(self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)}),
-                        lambda kind: f": unknown kind {kind} (known: {known}): failed",
-                        "queued jobs of unknown kinds")
+            self.failed_unrun += _say_failed(
+                self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)}),
+                lambda kind: f": unknown kind {kind} (known: {known}): failed", "queued jobs of unknown kinds")
         while True:
             rows = self.graph.write("worker_claim", {"now": now_ms(), "lease_ms": self.lease_ms,
                                                      "kinds": sorted(self.handlers),
@@ -182,6 +186,17 @@ class Worker:
             if not rows:
                 return None
             row = rows[0]
+            if row["was"] == "running" and row["attempts"] > self.retry.max_attempts:
+                # each attempt ended with its worker (killed, out of memory): a job that
+                # takes its worker down is not run again and again
+                job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
+                error = (f"abandoned: the worker running it stopped during each of its "
+                         f"{row['attempts'] - 1} attempts (killed, or out of memory?): not tried "
+                         "again; request it again to retry")
+                log.warning("job %s: %s", job.id, error)
+                self._finish(job, "failed", error=error)
+                self.failed_unrun += 1
+                continue
             try:
                 params = json.loads(row["params"]) if row["params"] else {}
                 if not isinstance(params, dict):
@@ -318,17 +333,20 @@ class Worker:
         self._finish(job, "done", result=result or {})
         return "done", result or {}, None
 
-    def _say_held(self) -> None:
+    def _say_held(self, burst: bool = False) -> None:
         """Log the jobs other workers hold under a lease: after a crash, the dead worker's job
-        is taken over only when its lease runs out, and a silent wait looks like a hang."""
+        is taken over only when its lease runs out, and a silent wait looks like a hang
+        (a ``burst`` worker does not wait: it says so)."""
         try:
             rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": now_ms()})
         except GraphError:  # the loop below reports an absent server
             return
         for row in rows:
             until = time.strftime("%H:%M:%S", time.localtime(row["lease_until"] / 1000))
-            log.info("job %s is held by worker %s until %s (its lease): if that worker is gone, "
-                     "this one takes the job over then", row["id"], row["worker"], until)
+            then = ("a worker running then takes it over (this one, in a burst, does not wait for it)"
+                    if burst else "this one takes the job over then")
+            log.info("job %s is held by worker %s until %s (its lease): if that worker is gone, %s",
+                     row["id"], row["worker"], until, then)
 
     def _housekeep(self) -> None:
         """When idle, at most once every ``housekeeping_seconds``: fail jobs without a status
@@ -348,17 +366,17 @@ class Worker:
     def _fail_statusless(self) -> None:
         """Mark failed, saying why, the jobs someone created without a ``status``: no worker
         would ever claim them."""
-        _say_failed(self.graph.write("worker_fail_statusless", {"error": STATUSLESS}),
-                    lambda kind: f" (kind {kind}) has no status, so no worker would run it: marked failed "
-                                 f"({STATUSLESS})",
-                    "jobs without a status")
+        self.failed_unrun += _say_failed(
+            self.graph.write("worker_fail_statusless", {"error": STATUSLESS}),
+            lambda kind: f" (kind {kind}) has no status, so no worker would run it: marked failed ({STATUSLESS})",
+            "jobs without a status")
 
     def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""
         self._install_signals()
         ran = 0
         log.info("worker %s started (kinds: %s)", self.name, ", ".join(sorted(self.handlers)))
-        self._say_held()
+        self._say_held(burst)
         try:
             while not self._stop.is_set():
                 if max_jobs is not None and ran >= max_jobs:

@@ -110,6 +110,33 @@ def test_a_new_worker_says_which_job_a_live_lease_holds(graph: Graph, jobs: list
     assert ran == [] and job(graph, jobs[0])["worker"] == "crashed-worker"
     said = [r.getMessage() for r in caplog.records if jobs[0] in r.getMessage()]
     assert len(said) == 1 and "held by worker crashed-worker until " in said[0], said
+    # a burst worker does not wait for the lease: it says who will take the job over
+    assert said[0].endswith("a worker running then takes it over (this one, in a burst, does not "
+                            "wait for it)"), said
+
+
+def test_a_job_whose_worker_dies_in_each_attempt_is_failed_not_retried_forever(
+        graph: Graph, jobs: list[str], namespace: str) -> None:
+    """A job that takes its worker down (killed, out of memory) was claimed again after each
+    lease ran out, attempts growing without end: after the retry policy's attempts it is
+    failed, saying why, and counted as failed without running."""
+    import time
+
+    kind = f"{namespace}deadly"
+    jobs.append(request(graph, kind, {}))
+    policy = RetryPolicy(intervals=(0.0, 0.0))  # three attempts
+    for attempt in range(1, 4):  # three workers claim it and "die" with it
+        claimed = Worker(graph, {kind: lambda j: {}}, lease_seconds=0.05, retry=policy).claim()
+        assert claimed is not None and claimed.attempts == attempt
+        time.sleep(0.2)
+    ran: list[str] = []
+    last = Worker(graph, {kind: lambda j: ran.append(j.id) or {}}, retry=policy)
+    assert last.run(burst=True) == 0 and ran == []
+    record = job(graph, jobs[0])
+    assert record["status"] == "failed" and record["attempts"] == 4
+    assert record["error"].startswith("abandoned: the worker running it stopped during each of its 3 "
+                                      "attempts"), record["error"]
+    assert last.failed_unrun == 1
 
 
 def test_two_workers_never_run_the_same_job(graph: Graph, jobs: list[str], namespace: str) -> None:
