@@ -94,6 +94,7 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
     report = progress or (lambda stage, done, total: None)
     clock = StageClock()
 
+    graph.write("load_record_start", {"load_id": load_id, "dataset": dataset, "graphs": list(graphs)})
     # A Ctrl-C stops the load between two batches, never inside one; the rollback below
     # then removes every batch already committed.
     with interrupt_between_transactions():
@@ -155,10 +156,12 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
             try:
                 graph.reset()
                 rollback(graph, load_id, all_labels)
+                graph.write("load_record_finish", {"load_id": load_id, "graphs": []})
             except KeyboardInterrupt:
                 log.error("rollback interrupted: load the same data again (loads are idempotent, "
                           "and the next one completes what this one left)")
             raise
+    graph.write("load_record_finish", {"load_id": load_id, "graphs": list(graphs)})
     after = _graph_counts(graph, graphs, all_labels)
     return LoadReport(dataset=dataset, graphs=graphs, nodes=after[0], relationships=after[1],
                       nodes_created=after[0] - before[0], relationships_created=after[1] - before[1],
@@ -291,4 +294,6 @@ def delete_graphs(graph: Graph, prefix: str, limit: int = 10_000) -> int:
     """Delete every node (and its relationships) whose ``graph`` starts with ``prefix``."""
     if not prefix:
         raise KgnAlignError("refusing to delete with an empty prefix")
-    return graph.drain("graph_delete", {"prefix": prefix}, limit=limit)
+    deleted = graph.drain("graph_delete", {"prefix": prefix}, limit=limit)
+    graph.write("graph_delete_load_records", {"prefix": prefix})
+    return deleted

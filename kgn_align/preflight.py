@@ -189,11 +189,29 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             warnings.append(f"{row['nodes']} node(s) are on both sides (e.g. keys "
                             f"{', '.join(repr(k) for k in both)}): they are never aligned with "
                             "themselves; give the sides disjoint labels or filters")
+    unfinished = _unfinished_loads(graph, config)
     if problems:
-        raise ConfigError("the graph does not match the configuration: " + "; ".join(problems))
+        raise ConfigError("the graph does not match the configuration: " + "; ".join(problems)
+                          + (f" (perhaps because {unfinished})" if unfinished else ""))
+    if unfinished:
+        warnings.insert(0, unfinished)
     for w in warnings:
         log.warning("%s", w)
     return Preflight(reports[0], reports[1], both, warnings)
+
+
+def _unfinished_loads(graph: Graph, config: AlignConfig) -> str | None:
+    """In words, the loads into either side's graph that started and never completed (the
+    loader's record of them stays), or None."""
+    rows = graph.read("preflight_unfinished_loads", {"values": [config.source.value, config.target.value]})
+    if not rows:
+        return None
+    first = rows[0]
+    more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+    return (f"the load of {first['dataset']} started {first['started']} (load id {first['id']}){more} "
+            "did not complete (killed, its rollback interrupted, or still running): the graph may "
+            "lack some of its nodes and relationships; run the same load again (loads are "
+            "idempotent: the next one completes it)")
 
 
 def reviews_by_direction(graph: Graph, config: AlignConfig) -> tuple[int, int]:

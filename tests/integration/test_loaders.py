@@ -242,6 +242,9 @@ def test_ctrl_c_during_a_load_leaves_nothing(graph: Graph, namespace: str, conne
 def test_a_load_killed_with_kill_9_is_completed_by_the_next_load(graph: Graph, namespace: str,
                                                                  connection, tmp_path: Path) -> None:
     from kgn_align.datasets import read_kg
+    from kgn_align.errors import ConfigError
+    from kgn_align.loaders import preset_config
+    from kgn_align.preflight import check
 
     killed = _load_process(connection, namespace, tmp_path)
     assert _wait_for_nodes(graph, namespace, killed, 50), killed.communicate()[0].decode()
@@ -249,7 +252,17 @@ def test_a_load_killed_with_kill_9_is_completed_by_the_next_load(graph: Graph, n
     killed.wait(timeout=30)
     left = _both_sides(graph, namespace)
     assert 0 < left[0]
+    # every command's checks say the graph is half-loaded and how to complete it (was silent)
+    config = preset_config(read_kg("srprs_en_fr"), prefix=namespace)
+    half = "did not complete (killed, its rollback interrupted, or still running)"
+    try:
+        said = " ".join(check(graph, config).warnings)
+    except ConfigError as exc:  # killed before the target side had entities: said with the error
+        said = str(exc)
+    assert "the load of srprs_en_fr started " in said and half in said, said
+    assert "run the same load again" in said
     report = load_kg(graph, read_kg("srprs_en_fr").slice(300), prefix=namespace)
+    assert not any(half in w for w in check(graph, config).warnings)  # completed: no longer said
     clean = f"{namespace}clean/"
     reference = load_kg(graph, read_kg("srprs_en_fr").slice(300), prefix=clean)
     assert (report.nodes, report.relationships) == (reference.nodes, reference.relationships)
