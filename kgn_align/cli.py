@@ -384,7 +384,7 @@ def server() -> None:
 
 @server.command("start")
 @click.argument("kind", type=KIND_CHOICE, default="auto")
-@click.option("--port", type=int, default=None, help="Bolt port (default: a free one).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Bolt port (default: a free one).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on. Anything but loopback exposes your data.")
 @click.option("--heap", default="1g", show_default=True,
@@ -403,6 +403,10 @@ def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tl
     from kgn_align.servers import server_for
 
     chosen, running = _home_server(app, kind)
+    if running is not None and port is not None and port != running.bolt_port:
+        raise click.UsageError(f"the {running.kind} server already runs in {app.home} on port "
+                               f"{running.bolt_port}, not {port}: stop it first ('kgn-align server "
+                               f"stop') to start it on another port")
     if running is not None and chosen != _kind(kind):  # auto, and the other kind runs
         click.echo(f"{_describe(running)}; already running in {app.home}: kgn-align commands use it")
         return
@@ -958,8 +962,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     job chooses them again from the graph as it is now, so after many changes it may update
     many scores by a little and add or drop an edge near the threshold. A job with bad
     params, or of another kind, is marked failed with the reason. A finished job's result
-    (JSON) counts the edges created, updated, unchanged and retracted; each job that ends prints a
-    line: 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
+    (JSON) counts the edges created, updated, unchanged and retracted; each job it runs prints a
+    line (jobs it marks failed without running them — unknown kind, no status, abandoned — are
+    named in the log on stderr and counted in the last line): 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
     job whose nodes move no source entity says so), or for one that failed
     'job ID KIND: failed in S s: REASON'.
     A job that fails for a passing reason (the server away) is tried again after 5, 30 and

@@ -201,7 +201,7 @@ class Worker:
                 params = json.loads(row["params"]) if row["params"] else {}
                 if not isinstance(params, dict):
                     raise ValueError(f"got {type(params).__name__}")
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:  # TypeError: params stored as a number, a list
                 job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
                 log.warning("job %s: params are not a JSON object (%s): failed", job.id, exc)
                 error = f"params are not a JSON object: {exc}"

@@ -65,6 +65,11 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         second = runner.invoke(cli, [*home, "server", "start", other], env=env)
         assert second.exit_code == 2 and f"the {kind} server already runs in" in second.output, second.output
         assert f"'kgn-align server stop {kind}'" in second.output
+        # a --port other than the one it runs on is not silently ignored
+        port = int(info["uri"].rsplit(":", 1)[1])
+        moved = runner.invoke(cli, [*home, "server", "start", kind, "--port", str(port + 1)], env=env)
+        assert moved.exit_code == 2 and f"on port {port}, not {port + 1}: stop it first" in moved.output, \
+            moved.output
         auto = runner.invoke(cli, [*home, "server", "start"], env=env)
         assert auto.exit_code == 0 and f"{kind} " in auto.output and info["uri"] in auto.output, auto.output
         assert json.loads(runner.invoke(cli, [*home, "server", "status"], env=env).output)["pid"] == pid

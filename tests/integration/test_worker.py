@@ -12,8 +12,9 @@ from kgn_align.graph import Graph
 from kgn_align.worker import Job, PermanentJobError, RetryPolicy, Worker
 
 
-def request(graph: Graph, kind: str, params: dict | str) -> str:
-    text = params if isinstance(params, str) else json.dumps(params)
+def request(graph: Graph, kind: str, params: dict | str | int) -> str:
+    """A queued job; ``params`` as JSON text (an int is stored as is: not text at all)."""
+    text = params if isinstance(params, (str, int)) else json.dumps(params)
     return graph.write("request_job", {"kind": kind, "params": text}, kind="plugin")[0]["id"]
 
 
@@ -204,13 +205,15 @@ def test_poison_jobs_fail_at_once_and_never_stall_the_queue(graph: Graph, jobs: 
     kind = f"{namespace}work"
     jobs.append(request(graph, kind, "not json"))
     jobs.append(request(graph, kind, "[1, 2]"))
+    jobs.append(request(graph, kind, 5))  # a number, not JSON text: the worker died of it
     jobs.append(request(graph, kind, {"ok": True}))
     ran: list[dict] = []
     assert Worker(graph, {kind: lambda j: ran.append(j.params) or {}}).run(burst=True) == 1
     assert ran == [{"ok": True}]
-    first, second, good = (job(graph, j) for j in jobs)
+    first, second, number, good = (job(graph, j) for j in jobs)
     assert first["status"] == "failed" and "not a JSON object" in first["error"]
     assert second["status"] == "failed" and first["attempts"] == 1
+    assert number["status"] == "failed" and "params are not a JSON object" in number["error"], number
     assert good["status"] == "done"
 
 
