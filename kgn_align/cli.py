@@ -946,6 +946,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     or with plain Cypher on any server (plugin/request_job.cypher; checked by the worker):
       CREATE (:AlignmentJob {id: randomUUID(), kind: 'backfill', status: 'queued',
                              params: '{"threshold": 0.5}', requestedAt: datetime(), attempts: 0})
+
     Kinds: 'backfill' (params: threshold, policy, run_id, k) and 'changed' (queued by the
     plugin's change capture or the APOC trigger; params.nodeIds: re-align only the source
     entities those nodes can affect; unchanged edges are left as they are). A job whose
@@ -962,9 +963,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     job chooses them again from the graph as it is now, so after many changes it may update
     many scores by a little and add or drop an edge near the threshold. A job with bad
     params, or of another kind, is marked failed with the reason. A finished job's result
-    (JSON) counts the edges created, updated, unchanged and retracted; each job it runs prints a
-    line (jobs it marks failed without running them — unknown kind, no status, abandoned — are
-    named in the log on stderr and counted in the last line): 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
+    (JSON) counts the edges created, updated, unchanged and retracted; each job it claims prints a
+    line (jobs it marks failed without claiming them — of an unknown kind, with no status or
+    one no worker knows, such as 'QUEUED' — are named in the log on stderr and counted in the
+    last line): 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
     job whose nodes move no source entity says so), or for one that failed
     'job ID KIND: failed in S s: REASON'.
     A job that fails for a passing reason (the server away) is tried again after 5, 30 and
@@ -1163,7 +1165,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                         on_outcome=said, housekeeping=None if math.isinf(keep_days) else prune)
     the_worker.run(burst=burst, max_jobs=max_jobs)
     unfinished = {status: n for status, n in ended.items() if status in ("failed", "queued")}
-    if the_worker.failed_unrun:  # unknown kind, no status, abandoned: said in the log above
+    if the_worker.failed_unrun:  # unknown kind, no known status: said in the log above
         unfinished["marked failed without running (see above)"] = the_worker.failed_unrun
     click.echo(f"worker stopped after {sum(ended.values())} job(s)"  # one line printed for each
                + "".join(f", {n} {'queued again' if status == 'queued' else status}"

@@ -88,11 +88,16 @@ class JobOutcome(BaseModel):
 Handler = Callable[[Job], Mapping[str, Any] | None]
 
 
-def _say_failed(rows: list[dict], why: Callable[[str], str], many: str, shown: int = 5) -> int:
-    """Log the first ``shown`` jobs a query just marked failed (``why(kind)`` follows the job's
+def _kind(row: Mapping[str, Any]) -> str:
+    """A job row's kind as the log names it: quoted, or ``(none)``."""
+    return "(none)" if row["kind"] is None else repr(row["kind"])
+
+
+def _say_failed(rows: list[dict], why: Callable[[dict], str], many: str, shown: int = 5) -> int:
+    """Log the first ``shown`` jobs a query just marked failed (``why(row)`` follows the job's
     id), then how many more; returns how many."""
     for row in rows[:shown]:
-        log.warning("job %s%s", row["id"] or "(no id)", why("(none)" if row["kind"] is None else repr(row["kind"])))
+        log.warning("job %s%s", row["id"] or "(no id)", why(row))
     if len(rows) > shown:
         log.warning("%d more %s marked failed", len(rows) - shown, many)
     return len(rows)
@@ -102,9 +107,16 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+#: the statuses a job goes through (as the plugin's kgn.jobs knows them): queued -> running ->
+#: done | failed, or back to queued for another try
+STATUSES = ("queued", "running", "done", "failed")
 #: why a job without a status failed, on the job node and in the log
 STATUSLESS = ("no status: request jobs with CALL kgn.requestAlignment(kind, params), or create "
               "them with status 'queued'")
+#: why a job with a status no worker knows failed ('QUEUED': statuses are lower case)
+BAD_STATUS = ("unknown status (a job's status is one of " + ", ".join(repr(s) for s in STATUSES)
+              + "): request jobs with CALL kgn.requestAlignment(kind, params), or create them "
+              "with status 'queued'")
 
 
 class Worker:
@@ -129,7 +141,7 @@ class Worker:
         ``housekeeping_seconds`` (the first time at the first idle moment): pruning finished
         jobs (:func:`kgn_align.jobs.prune_finished`); a failure there is logged, never fatal.
         With ``known_kinds`` the same idle moments also fail jobs created without a
-        ``status`` (no worker claims them), saying why."""
+        ``status``, or with one no worker knows (``'QUEUED'``): no worker claims them; saying why."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -144,8 +156,9 @@ class Worker:
         self.housekeeping = housekeeping
         self.housekeeping_seconds = housekeeping_seconds
         self._housekept: float | None = None
-        #: jobs this worker marked failed without running them: of a kind no worker runs,
-        #: without a status, or abandoned by a worker that died in each of their attempts
+        #: jobs this worker marked failed in bulk, without claiming them: of a kind no worker
+        #: runs, or without a status (or with one no worker knows); each claimed job that
+        #: fails, run or not, has an outcome (``on_outcome``) instead
         self.failed_unrun = 0
         self._running: Job | None = None
         self._stop = threading.Event()
@@ -178,7 +191,7 @@ class Worker:
             known = ", ".join(sorted(self.known_kinds))
             self.failed_unrun += _say_failed(
                 self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)}),
-                lambda kind: f": unknown kind {kind} (known: {known}): failed", "queued jobs of unknown kinds")
+                lambda row: f": unknown kind {_kind(row)} (known: {known}): failed", "queued jobs of unknown kinds")
         while True:
             rows = self.graph.write("worker_claim", {"now": now_ms(), "lease_ms": self.lease_ms,
                                                      "kinds": sorted(self.handlers),
@@ -189,26 +202,26 @@ class Worker:
             if row["was"] == "running" and row["attempts"] > self.retry.max_attempts:
                 # each attempt ended with its worker (killed, out of memory): a job that
                 # takes its worker down is not run again and again
-                job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
-                error = (f"abandoned: the worker running it stopped during each of its "
-                         f"{row['attempts'] - 1} attempts (killed, or out of memory?): not tried "
-                         "again; request it again to retry")
-                log.warning("job %s: %s", job.id, error)
-                self._finish(job, "failed", error=error)
-                self.failed_unrun += 1
+                self._fail_claimed(row, f"abandoned: the worker running it stopped during each of its "
+                                        f"{row['attempts'] - 1} attempts (killed, or out of memory?): "
+                                        "not tried again; request it again to retry")
                 continue
             try:
                 params = json.loads(row["params"]) if row["params"] else {}
                 if not isinstance(params, dict):
                     raise ValueError(f"got {type(params).__name__}")
             except (ValueError, TypeError) as exc:  # TypeError: params stored as a number, a list
-                job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
-                log.warning("job %s: params are not a JSON object (%s): failed", job.id, exc)
-                error = f"params are not a JSON object: {exc}"
-                self._finish(job, "failed", error=error)
-                self._report(job, "failed", 0.0, error=error)
+                self._fail_claimed(row, f"params are not a JSON object: {exc}")
                 continue
             return Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
+
+    def _fail_claimed(self, row: Mapping[str, Any], error: str) -> None:
+        """Mark a job just claimed failed without running it (abandoned, bad params), saying
+        why in the log, on the job node and in its outcome (``kgn-align worker``'s job line)."""
+        job = Job(id=row["id"], kind=row["kind"] or "", attempts=row["attempts"])
+        log.warning("job %s: %s", job.id, error)
+        self._finish(job, "failed", error=error)
+        self._report(job, "failed", 0.0, error=error)
 
     def _finish(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
                 error: str | None = None, not_before: int | None = None, once: bool = False) -> None:
@@ -357,19 +370,25 @@ class Worker:
         self._housekept = time.monotonic()
         try:
             if self.known_kinds is not None:
-                self._fail_statusless()
+                self._fail_bad_status()
             if self.housekeeping is not None:
                 self.housekeeping(self.graph)
         except GraphError as exc:  # the next hour tries again; jobs go on meanwhile
             log.warning("housekeeping failed: %s", exc)
 
-    def _fail_statusless(self) -> None:
-        """Mark failed, saying why, the jobs someone created without a ``status``: no worker
-        would ever claim them."""
+    def _fail_bad_status(self) -> None:
+        """Mark failed, saying why, the jobs someone created without a ``status`` or with one
+        no worker knows (``'QUEUED'``): no worker would ever claim them."""
+        def why(row: dict) -> str:
+            if row["was"] is None:
+                return f" (kind {_kind(row)}) has no status, so no worker would run it: marked failed ({STATUSLESS})"
+            return (f" (kind {_kind(row)}) has status {row['was']!r}, so no worker would run it: marked "
+                    f"failed ({BAD_STATUS})")
+
         self.failed_unrun += _say_failed(
-            self.graph.write("worker_fail_statusless", {"error": STATUSLESS}),
-            lambda kind: f" (kind {kind}) has no status, so no worker would run it: marked failed ({STATUSLESS})",
-            "jobs without a status")
+            self.graph.write("worker_fail_bad_status", {"statuses": list(STATUSES), "no_status": STATUSLESS,
+                                                        "bad_status": BAD_STATUS}),
+            why, "jobs without a known status")
 
     def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""

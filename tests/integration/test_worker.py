@@ -120,7 +120,7 @@ def test_a_job_whose_worker_dies_in_each_attempt_is_failed_not_retried_forever(
         graph: Graph, jobs: list[str], namespace: str) -> None:
     """A job that takes its worker down (killed, out of memory) was claimed again after each
     lease ran out, attempts growing without end: after the retry policy's attempts it is
-    failed, saying why, and counted as failed without running."""
+    failed, saying why, with an outcome of its own (the CLI's job line), as any claimed job."""
     import time
 
     kind = f"{namespace}deadly"
@@ -131,13 +131,15 @@ def test_a_job_whose_worker_dies_in_each_attempt_is_failed_not_retried_forever(
         assert claimed is not None and claimed.attempts == attempt
         time.sleep(0.2)
     ran: list[str] = []
-    last = Worker(graph, {kind: lambda j: ran.append(j.id) or {}}, retry=policy)
+    outcomes: list = []
+    last = Worker(graph, {kind: lambda j: ran.append(j.id) or {}}, retry=policy, on_outcome=outcomes.append)
     assert last.run(burst=True) == 0 and ran == []
     record = job(graph, jobs[0])
     assert record["status"] == "failed" and record["attempts"] == 4
     assert record["error"].startswith("abandoned: the worker running it stopped during each of its 3 "
                                       "attempts"), record["error"]
-    assert last.failed_unrun == 1
+    assert [(o.id, o.status, o.error) for o in outcomes] == [(jobs[0], "failed", record["error"])]
+    assert last.failed_unrun == 0  # counted by its outcome, not twice
 
 
 def test_two_workers_never_run_the_same_job(graph: Graph, jobs: list[str], namespace: str) -> None:
@@ -239,10 +241,11 @@ def test_jobs_of_unknown_kinds_fail_with_the_reason(graph: Graph, jobs: list[str
     assert known["status"] == "done"
 
 
-def test_jobs_made_by_hand_without_a_status_fail_with_the_reason(graph: Graph, jobs: list[str], connection,
-                                                                namespace: str, caplog) -> None:
-    """A job node created with plain Cypher but no status is never claimed: an idle worker
-    marks it failed and says how to request one, and runs the proper jobs as before."""
+def test_jobs_made_by_hand_without_a_known_status_fail_with_the_reason(
+        graph: Graph, jobs: list[str], connection, namespace: str, caplog) -> None:
+    """A job node created with plain Cypher but no status, or a status no worker knows
+    ('QUEUED'), is never claimed: an idle worker marks it failed and says how to request
+    one, and runs the proper jobs as before."""
     import logging
 
     import neo4j
@@ -253,12 +256,20 @@ def test_jobs_made_by_hand_without_a_status_fail_with_the_reason(graph: Graph, j
     password = connection.password.get_secret_value() if connection.password else ""
     with neo4j.GraphDatabase.driver(connection.uri, auth=(connection.user, password)) as drv:
         drv.execute_query("CREATE (:AlignmentJob {id: $id, kind: $kind, params: '{}'})", id=jobs[-1], kind=kind)
+        jobs.append(f"{namespace}shouting")
+        drv.execute_query("CREATE (:AlignmentJob {id: $id, kind: $kind, params: '{}', status: 'QUEUED', "
+                          "requestedAt: datetime()})", id=jobs[-1], kind=kind)
+    the_worker = Worker(graph, {kind: lambda j: {}}, known_kinds=frozenset({kind}))
     with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
-        Worker(graph, {kind: lambda j: {}}, known_kinds=frozenset({kind})).run(burst=True)
-    proper, by_hand = (job(graph, j) for j in jobs)
+        the_worker.run(burst=True)
+    proper, by_hand, shouting = (job(graph, j) for j in jobs)
     assert proper["status"] == "done"
     assert by_hand["status"] == "failed" and "kgn.requestAlignment" in by_hand["error"]
     assert f"job {namespace}by-hand (kind '{kind}') has no status" in caplog.text
+    assert shouting["status"] == "failed" and "unknown status" in shouting["error"]
+    assert "'queued'" in shouting["error"] and "kgn.requestAlignment" in shouting["error"]
+    assert f"job {namespace}shouting (kind '{kind}') has status 'QUEUED'" in caplog.text
+    assert the_worker.failed_unrun == 2
 
 
 def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[str], connection,
