@@ -834,10 +834,10 @@ def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool, spli
         return Gold({str(a): str(b) for a, b in
                      datasets.read_kg(dataset, app.datasets, split=split).test_pairs})
     if dataset in ("dblp_acm", "itunes_amazon"):
-        splits = datasets.read_tables(dataset, app.datasets).splits
-        pairs = {a: b for split, rows in splits.items() if split != "train" for a, b, y in rows if y}
+        tables = datasets.read_tables(dataset, app.datasets)
+        pairs = dict(tables.held_out_matches())  # one target per source: the last one's (see Gold)
         # iTunes-Amazon's test split labels non-matches too: also judged as pair classification
-        labelled = tuple(splits["test"]) if dataset == "itunes_amazon" else ()
+        labelled = tuple(tables.splits["test"]) if dataset == "itunes_amazon" else ()
         return Gold(pairs, complete=dataset == "dblp_acm", labelled=labelled)
     raise click.UsageError("give --gold FILE (or --dataset with held-out gold pairs)")
 

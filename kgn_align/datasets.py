@@ -372,6 +372,13 @@ class TableDataset:
     def graph_name(self, side: int) -> str:
         return f"{self.name}/{self.side_names[side]}"
 
+    def held_out_matches(self, train_splits: tuple[str, ...] = ("train",)) -> list[tuple[str, str]]:
+        """The matching pairs ``(side-1 key, side-2 key)`` of the splits other than
+        ``train_splits``, in file order, each pair once: the gold ``evaluate`` judges against
+        (a key may be in several pairs: iTunes-Amazon holds two Amazon records of one song)."""
+        return list(dict.fromkeys((a, b) for split, rows in self.splits.items()
+                                  if split not in train_splits for a, b, y in rows if y))
+
     @property
     def labels(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}

@@ -252,18 +252,16 @@ def table_reviews(ds: TableDataset, train_splits: tuple[str, ...] = ("train",)
     | 'rejected'}`` (each pair once: the data repeats some), and how many matching pairs the
     other splits hold out (the gold ``evaluate`` judges against; their labelled non-matches
     are not counted). Raises InputError for a pair labelled both ways."""
-    held_out: set[tuple[str, str]] = set()
     labelled: dict[tuple[str, str], str] = {}
     for split, rows in ds.splits.items():
         if split not in train_splits:
-            held_out.update((a, b) for a, b, y in rows if y)
             continue
         for a, b, y in rows:
             review = "accepted" if y else "rejected"
             if labelled.setdefault((a, b), review) != review:
                 raise InputError(f"pair {a} / {b} is labelled both match and non-match",
                                  path=f"{ds.name}/{split}")
-    return labelled, len(held_out)
+    return labelled, len(ds.held_out_matches(train_splits))
 
 
 def preset_config(ds: KGDataset | TableDataset, *, prefix: str = "", **overrides: Any) -> AlignConfig:

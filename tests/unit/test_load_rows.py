@@ -54,6 +54,7 @@ def test_table_reviews_count_held_out_matches_only() -> None:
     reviews, held_out = table_reviews(ds)
     assert reviews == {("a1", "b1"): "accepted", ("a2", "b9"): "rejected"}
     assert held_out == 2  # a3-b3 and a4-b4, the repeated row once; no non-match
+    assert ds.held_out_matches() == [("a3", "b3"), ("a4", "b4")]  # evaluate's gold: the same pairs
     assert table_reviews(ds, ("train", "valid")) == (
         {("a1", "b1"): "accepted", ("a2", "b9"): "rejected", ("a3", "b3"): "accepted",
          ("a3", "b4"): "rejected"}, 1)
