@@ -12,6 +12,7 @@ naming every problem (with a near miss where there is one), or returns a
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from kgn_align.config import IDENTIFIER_RE, AlignConfig, GraphSide
@@ -208,10 +209,18 @@ def _unfinished_loads(graph: Graph, config: AlignConfig) -> str | None:
         return None
     first = rows[0]
     more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
-    return (f"the load of {first['dataset']} started {first['started']} (load id {first['id']}){more} "
+    return (f"the load of {first['dataset']} started {_instant(first['started'])} (load id {first['id']}){more} "
             "did not complete (killed, its rollback interrupted, or still running): the graph may "
             "lack some of its nodes and relationships; run the same load again (loads are "
             "idempotent: the next one completes it)")
+
+
+def _instant(text: str | None) -> str:
+    """A Cypher datetime's text to the second, the same from every server: Neo4j writes
+    ``2026-12-03T16:42:00.123456789Z``, ArcadeDB ``2026-12-03T16:42:00.123Z[Etc/UTC]``."""
+    if not text:
+        return "(when unknown)"
+    return re.sub(r"(\d\d:\d\d:\d\d)\.\d+", r"\1", re.sub(r"\[[^\]]*\]$", "", text))
 
 
 def reviews_by_direction(graph: Graph, config: AlignConfig) -> tuple[int, int]:
