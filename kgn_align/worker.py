@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kgn_align.errors import GraphError, KgnAlignError, ServerUnavailable
 from kgn_align.graph import Graph
+from kgn_align.interrupts import terminated
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +166,17 @@ class Worker:
         self._signals = 0
 
     # -- signals ---------------------------------------------------------------------
-    def request_stop(self, *_: object) -> None:
+    def request_stop(self, signum: int | None = None, _frame: object = None) -> None:
+        """A stop request (a signal handler; ``signum`` None: asked in code). The first
+        finishes the current job; a second raises KeyboardInterrupt at once, which the CLI
+        reports as the signal it was: ``Terminated.`` (143) for SIGTERM, else ``Interrupted.``."""
         self._signals += 1
         if self._signals >= 2:
             log.warning("second stop request: stopping now")
+            if signum == signal.SIGTERM:
+                terminated.set()
+            else:
+                terminated.clear()
             raise KeyboardInterrupt
         running = self._running
         if running is not None:

@@ -69,3 +69,19 @@ def test_sigterm_is_held_as_ctrl_c_is_and_said_as_a_kill(nowhere: Graph) -> None
         with pytest.raises(KeyboardInterrupt):  # outside a load: raised where it lands
             os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("second, said", [(signal.SIGTERM, ("Terminated.", 143)),
+                                          (signal.SIGINT, ("Interrupted.", 130))])
+def test_a_busy_workers_second_stop_request_ends_it_as_that_signal(nowhere: Graph, second, said) -> None:
+    """The first request lets the running job finish; the second stops at once, and the CLI's
+    last line and exit status name the signal that did it (a second SIGTERM said
+    'Interrupted.' and exited 130)."""
+    from kgn_align.interrupts import stopped_by
+    from kgn_align.worker import Worker
+
+    worker = Worker(nowhere, {})
+    worker.request_stop(signal.SIGTERM, None)  # the first: no exception, the loop ends later
+    with pytest.raises(KeyboardInterrupt):
+        worker.request_stop(second, None)
+    assert stopped_by() == said
