@@ -222,6 +222,10 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     validate_filter(graph, config, flt)  # --type / --key / --changed-since: before the sampling
     if scorer == "gnn":
         check_resumable(graph, config, flt, options, trained.stamp)  # a --run-id of other settings
+    if options.dry_run is None:
+        unfinished = preflight.unfinished_backfills(graph, config, options.run_id)
+        if unfinished:
+            log.warning("%s", unfinished)
     click.echo(f"run id: {options.run_id}", err=True)
     try:
         if scorer == "gnn":

@@ -11,6 +11,7 @@ naming every problem (with a near miss where there is one), or returns a
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -209,18 +210,43 @@ def _unfinished_loads(graph: Graph, config: AlignConfig) -> str | None:
         return None
     first = rows[0]
     more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
-    return (f"the load of {first['dataset']} started {_instant(first['started'])} (load id {first['id']}){more} "
+    return (f"the load of {first['dataset']} started {instant_text(first['started'])} (load id {first['id']}){more} "
             "did not complete (killed, its rollback interrupted, or still running): the graph may "
             "lack some of its nodes and relationships; run the same load again (loads are "
             "idempotent: the next one completes it)")
 
 
-def _instant(text: str | None) -> str:
+def instant_text(text: str | None) -> str:
     """A Cypher datetime's text to the second, the same from every server: Neo4j writes
     ``2026-12-03T16:42:00.123456789Z``, ArcadeDB ``2026-12-03T16:42:00.123Z[Etc/UTC]``."""
     if not text:
         return "(when unknown)"
     return re.sub(r"(\d\d:\d\d:\d\d)\.\d+", r"\1", re.sub(r"\[[^\]]*\]$", "", text))
+
+
+def unfinished_backfills(graph: Graph, config: AlignConfig, run_id: str) -> str | None:
+    """In words, the backfill runs on these two sides, other than ``run_id``, that started
+    and did not complete (stopped, or still running elsewhere), with how to go on with one;
+    or None. Two such runs write the same sources' edges, the last write standing."""
+    sides = {"source": config.source.model_dump(mode="json"), "target": config.target.model_dump(mode="json")}
+    rows = []
+    for row in graph.read("backfill_runs_unfinished", {"run_id": run_id}):
+        try:
+            settings = json.loads(row["settings"] or "{}")
+        except (TypeError, ValueError):
+            continue  # not a run kgn-align wrote: nothing to say about its sides
+        if isinstance(settings, dict) and all(settings.get(k) == v for k, v in sides.items()):
+            rows.append(row)
+    if not rows:
+        return None
+    first = rows[0]
+    done = (f"{first['entities'] or 0:,} of {first['total']:,} source entities done"
+            if first["total"] is not None else f"{first['entities'] or 0:,} source entities done")
+    more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+    return (f"backfill run {first['id']!r} on these two sides did not complete (started "
+            f"{instant_text(first['started'])}, {done}){more}: it stopped, or is still running "
+            f"elsewhere; two runs write the same sources' edges and the last write stands. To go "
+            f"on with that one instead, give --run-id {first['id']} with its options")
 
 
 def reviews_by_direction(graph: Graph, config: AlignConfig) -> tuple[int, int]:

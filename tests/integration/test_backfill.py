@@ -124,7 +124,10 @@ def test_uninterrupted_then_rerun_changes_nothing(graph: Graph, loaded: AlignCon
 
 
 def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig,
-                                                   runs: list[str], reference: set[tuple]) -> None:
+                                                   runs: list[str], reference: set[tuple],
+                                                   kg_slice: datasets.KGDataset) -> None:
+    from kgn_align.preflight import unfinished_backfills
+
     scorer = NameSimilarityScorer(graph, loaded, k=5)
     runs.append("crash")
     options = BackfillOptions(run_id="crash", batch_size=20)
@@ -132,6 +135,12 @@ def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignCo
         run_backfill(graph, loaded, failing_after(scorer, 3), STAMP, options)
     state = run_state(graph, "crash")
     assert state is not None and state["status"] == "running" and state["batches"] == 3
+    # a backfill of the same sides under another run id is told how to go on with this one
+    # (two runs side by side went without a word, the last write standing)
+    said = unfinished_backfills(graph, loaded, "another")
+    assert said is not None and said.startswith("backfill run 'crash' on these two sides did not complete"), said
+    assert f"60 of {len(kg_slice.sides[0].uris)} source entities done" in said and "--run-id crash " in said
+    assert unfinished_backfills(graph, loaded, "crash") is None  # resuming it: nothing to say
     partial = model_edges(graph, loaded)
     assert 0 < len(partial) < len(reference)
     assert {e[0] for e in partial} and max(e[0] for e in partial) <= state["cursor"]
@@ -142,6 +151,7 @@ def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignCo
     # the summary counts the earlier attempt's pairs too: together, the whole run's
     assert resumed.pairs_before == len(partial) and resumed.pairs_before + resumed.pairs_selected == len(reference)
     assert model_edges(graph, loaded) == reference
+    assert unfinished_backfills(graph, loaded, "another") is None  # complete now
 
 
 def test_one_to_one_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig, runs: list[str],
