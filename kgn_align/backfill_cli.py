@@ -75,8 +75,9 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
         click.echo(f"  reviews: {summary.reviewed_sources} source(s) with an accepted SAME_AS got "
                    "no model edge; rejected pairs are never written")
     if summary.shared_targets:
+        part = " in this attempt (earlier attempts' edges not counted)" if summary.resumed else ""
         click.echo(f"  shared targets: {summary.shared_targets} target(s) chosen by more than one "
-                   f"source (policy {policy} allows it; --policy one-to-one does not)")
+                   f"source{part} (policy {policy} allows it; --policy one-to-one does not)")
     # reviewed pairs are settled before scoring (the 'reviews' line): what is left here are
     # chosen pairs a review reached during the run, and pairs whose ends were not written to
     untouched = (f", {w.reviewed} left as reviewed (a person reviewed the pair during the run)"

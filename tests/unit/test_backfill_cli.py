@@ -95,6 +95,10 @@ def test_summary_names_the_policy_that_shared_targets(capsys: pytest.CaptureFixt
         print_summary(summary, policy)
         assert (f"shared targets: 1 target(s) chosen by more than one source (policy {policy} allows it; "
                 "--policy one-to-one does not)") in capsys.readouterr().out
+    # a resumed run counts its own attempt's edges only, and says so
+    print_summary(summary.model_copy(update={"resumed": True, "entities_before": 1}))
+    assert ("shared targets: 1 target(s) chosen by more than one source in this attempt (earlier "
+            "attempts' edges not counted)") in capsys.readouterr().out
 
 
 def test_a_finished_run_says_it_does_nothing_again(capsys: pytest.CaptureFixture[str]) -> None:
