@@ -125,6 +125,19 @@ def reading_settings(config: AlignConfig) -> dict[str, object]:
             "name_properties": list(config.name_properties)}
 
 
+def side_selection(config: AlignConfig) -> dict[str, list[object]]:
+    """Which nodes each side's entities are, ``{"source": [label, property, value], "target":
+    [...]}``: recorded with a model, so that a configuration with the two sides swapped is
+    refused (:meth:`TrainedModel.check_reading`)."""
+    return {which: [side.label, side.property, side.value]
+            for which, side in (("source", config.source), ("target", config.target))}
+
+
+def _side_text(selection: Sequence[object]) -> str:
+    label, prop, value = selection
+    return f":{label}" + (f" {{{prop}: {value!r}}}" if prop is not None else "")
+
+
 def _setting_text(value: object) -> str:
     return "every type but SAME_AS" if value is None else repr(value)
 
@@ -170,6 +183,8 @@ class TrainedModel:
     #: how its graph was read: :func:`reading_settings` of the training's config (empty:
     #: older checkpoints)
     reading: dict[str, object] = field(default_factory=dict)
+    #: :func:`side_selection` of the training's config (empty: older checkpoints)
+    sides: dict[str, list[object]] = field(default_factory=dict)
     #: refuse, not warn, when it is a model of another graph (:meth:`check_relations`): set
     #: for the model a backfill takes by default (the latest trained, on whatever graph)
     refuse_unfamiliar: bool = False
@@ -190,18 +205,31 @@ class TrainedModel:
         attributes = [str(p) for p in features.pop("attribute_properties", [])]
         sampling = dict(features.pop("sampling", {}))
         reading = dict(features.pop("reading", {}))
+        sides = {str(k): list(v) for k, v in dict(features.pop("sides", {})).items()}
         student = ColdStartMLP.from_state(ckpt["student"]) if ckpt.get("student") else None
         return cls(model, NgramFeaturizer.from_state(features), list(ckpt["relations"]),
                    list(ckpt["types"]), ckpt["version"], dict(ckpt.get("metrics", {})), path, beta,
                    student, [(str(a), str(b)) for a, b in ckpt.get("validation", [])], attributes,
-                   sampling, reading)
+                   sampling, reading, sides=sides)
 
     def check_reading(self, config: AlignConfig) -> None:
         """Refuse a configuration that reads the graph otherwise than the model's training
         did — other relationship types (other neighbourhoods), other name properties (other
         features) or fewer attribute properties than it compares: its scores would change
         while the edges' ``model`` stayed the same, so two backfills could not be told apart.
-        :class:`ConfigError` naming the setting, before any sampling."""
+        :class:`ConfigError` naming the setting, before any sampling. A configuration
+        whose [source] and [target] are the training's the other way round is refused too:
+        its edges would run against the reviewed ones."""
+        if self.sides:
+            now_sides = side_selection(config)
+            if now_sides["source"] == self.sides.get("target") and now_sides["target"] == self.sides.get("source") \
+                    and now_sides["source"] != now_sides["target"]:
+                raise UnfamiliarModel(
+                    f"model {self.version} was trained to align {_side_text(self.sides['source'])} (source) "
+                    f"to {_side_text(self.sides['target'])} (target); the configuration has them the "
+                    f"other way round: [source] and [target] are swapped (edges would point against "
+                    f"the reviewed ones); swap them back, or train a model this way round "
+                    f"(model: {self.path})")
         now = reading_settings(config)
         for setting, trained in self.reading.items():
             if setting not in now or now[setting] == trained:

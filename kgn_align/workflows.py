@@ -26,7 +26,7 @@ from kgn_align.graph import Graph
 from kgn_align.model.inputs import build_vocabulary
 from kgn_align.model.pair_model import ModelConfig
 from kgn_align.metrics import plot_pr_curve
-from kgn_align.scoring import VARIANTS, ModelScorer, TrainedModel, reading_settings
+from kgn_align.scoring import VARIANTS, ModelScorer, TrainedModel, reading_settings, side_selection
 from kgn_align.snapshot import Progress, Snapshot, take
 from kgn_align.writeback import labelled_pairs, reviewed_as
 from kgn_align.training import TrainConfig, save_checkpoint, train
@@ -105,7 +105,8 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
                               features={**featurizer.state(), "context_beta": context_beta,
                                         "attribute_properties": compared,
                                         "sampling": config.sampling.tree_settings(),
-                                        "reading": reading_settings(config)},
+                                        "reading": reading_settings(config),
+                                        "sides": side_selection(config)},
                               student=student, validation=[
                                   (snapshot.source.table.keys[int(a)], snapshot.target.table.keys[int(b)])
                                   for a, b in result.validation.tolist()])

@@ -180,6 +180,17 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
                                      *given, "--burst"], env=_env(connection))
         assert worker.exit_code == 1 and said in worker.output, worker.output
         assert "sampling" not in refused.output and not (tmp_path / "d.csv").exists()
+    # [source] and [target] swapped: refused (a trial's backfill wrote 201 edges the other
+    # way, next to the reviewed ones, with a warning only)
+    swapped = _toml(tmp_path / "swapped.toml", config.model_copy(update={"source": config.target,
+                                                                         "target": config.source}))
+    refused = runner.invoke(cli, ["--home", str(tmp_path / "home"), "--config", str(swapped), "backfill"],
+                            env=_env(connection))
+    assert refused.exit_code == 1, refused.output
+    assert (f"model {version} was trained to align :Movie {{graph: '{ns}/imdb'}} (source) to :Film "
+            f"{{graph: '{ns}/freebase'}} (target); the configuration has them the other way round: "
+            "[source] and [target] are swapped") in refused.output, refused.output
+    assert "sampling" not in refused.output
     with _driver(connection) as drv:
         drv.execute_query("MATCH (:Movie {graph: $g})-[r:SEQUEL_OF]->() DELETE r", g=config.source.value,
                           database_=connection.database)
