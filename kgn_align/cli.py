@@ -979,7 +979,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     from kgn_align import jobs
     from kgn_align.backfill import BackfillFilter, BackfillOptions, RunConflict, run_backfill
     from kgn_align.changes import forget_changed
-    from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel, UnfamiliarModel
+    from kgn_align.scoring import ModelScorer, ScoringCache, TrainedModel
     from kgn_align.snapshot import Snapshot, refreshed, take
     from kgn_align.timing import StageClock
     from kgn_align.worker import Job, PermanentJobError, Worker
@@ -1152,8 +1152,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
             click.echo(f"worker warm: {len(cache.logits)} pair scores kept "
                        f"({time.perf_counter() - started:.1f} s)")
     # a run id naming a run with other settings, a default model of another graph
-    handlers = {"backfill": permanent(run, RunConflict, UnfamiliarModel),
-                "changed": permanent(run_changed, UnfamiliarModel)}
+    # (and a graph that no longer fits the configuration: two entities of a side with one key)
+    handlers = {"backfill": permanent(run, RunConflict, ConfigError),
+                "changed": permanent(run_changed, ConfigError)}
     ended: Counter[str] = Counter()
 
     def said(outcome: Any) -> None:

@@ -21,7 +21,7 @@ from kgn_align.attributes import AttributeTable
 from kgn_align.candidates import CONTEXT_BETA, blocking_vectors, distil_student, refresh_blocking_vectors
 from kgn_align.coldstart import ColdStartConfig, ColdStartMLP
 from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
-from kgn_align.errors import KgnAlignError
+from kgn_align.errors import ConfigError, KgnAlignError
 from kgn_align.features import NgramFeaturizer, neighbour_context, with_context
 from kgn_align.graph import Graph
 from kgn_align.model.inputs import SideInputs
@@ -246,6 +246,21 @@ def model_sampling(config: AlignConfig, model: TrainedModel | None) -> SamplingC
     return sampling
 
 
+def _aligned_rows(config: AlignConfig, side: GraphSide, table: EntityTable) -> dict[str, int]:
+    """``{key: row}`` of the side's entities to align; ConfigError when two share a key (as
+    preflight says it: a graph may change after a command's checks, under a running worker,
+    and one of the two would be dropped in silence, its edges retracted)."""
+    keys = [table.keys[i] for i in range(len(table)) if table.aligned[i]]
+    aligned = {table.keys[i]: i for i in range(len(table)) if table.aligned[i]}
+    if len(aligned) < len(keys):
+        shared = [(k, n) for k, n in Counter(keys).most_common(5) if n > 1]
+        raise ConfigError(f"keys must be unique per side, but on the {side.name} side several entities "
+                          f"share a {config.key_property!r}: "
+                          + ", ".join(f"{k!r} ({n}x)" for k, n in shared)
+                          + "; nothing was aligned: give each its own key")
+    return aligned
+
+
 def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
          concurrency: int = 2, model: TrainedModel | None = None) -> Snapshot:
     """Sample both sides (one pass over each) and read their names and attributes.
@@ -264,7 +279,7 @@ def take(graph: Graph, config: AlignConfig, *, progress: Progress | None = None,
             step(0, len(table.ids))  # the stage starts now (its time is counted from here)
         lists, store = sampler.lists_and_trees(side, step, table)
         text, labels, attributes = _read_names(graph, config, side, table)
-        aligned = {table.keys[i]: i for i in range(len(table)) if table.aligned[i]}
+        aligned = _aligned_rows(config, side, table)
         sides.append(SideSnapshot(side, table, store, text, labels, aligned, attributes, lists))
         log.info("side %s: %d entities, %d to align", side.name, len(table), len(aligned))
     return Snapshot(config, sides[0], sides[1])

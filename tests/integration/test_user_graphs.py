@@ -243,6 +243,22 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert chosen.exit_code == 0, chosen.output
 
 
+def test_a_key_shared_after_the_checks_stops_the_sampling(movies, graph: Graph, connection) -> None:
+    """Two entities of a side with one key, made after a command's checks (under a running
+    worker): the sampling refuses, naming the key, instead of dropping one of them in silence
+    (a trial's worker then retracted the right edge of that key)."""
+    from kgn_align.snapshot import take
+
+    ns, config = movies
+    check(graph, config)  # the graph as the command's checks saw it
+    with _driver(connection) as drv:
+        drv.execute_query("CREATE (:Film {graph: $g, key: 'freebase-3', title: 'a copy'})",
+                          g=config.target.value, database_=connection.database)
+    with pytest.raises(ConfigError, match=r"^keys must be unique per side, but on the freebase side several "
+                                          r"entities share a 'key': 'freebase-3' \(2x\); nothing was aligned"):
+        take(graph, config)
+
+
 def test_keys_that_are_not_strings_are_named_before_any_work(movies, graph: Graph, connection) -> None:
     """Integer keys passed check and train, then failed evaluate and backfill after the whole
     scoring stage (a trial's 'sku'): check names them, with how to mend them. A label of this
