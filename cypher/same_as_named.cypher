@@ -9,7 +9,9 @@ WHERE a.{{source_property}} = coalesce($source_value, a.{{source_property}})
   AND b.{{target_property}} = coalesce($target_value, b.{{target_property}})
   AND ($model IS NULL OR r.model = $model)
   AND ($all OR (r.model IS NOT NULL AND r.review IS NULL))
-WITH a, r, b, coalesce(r.score, CASE WHEN r.review = 'accepted' THEN 1.0 ELSE 0.0 END) AS strength
+// (a score that is not a number, set by hand, counts as none: compared with a number it is null)
+WITH a, r, b, CASE WHEN r.score >= 0.0 OR r.score < 0.0 THEN r.score
+                   WHEN r.review = 'accepted' THEN 1.0 ELSE 0.0 END AS strength
 RETURN a.{{key}} AS source, b.{{key}} AS target,
        [p IN $name_properties | a[p]] AS source_names, [p IN $name_properties | b[p]] AS target_names,
        r.score AS score, r.model AS model, r.method AS method, r.review AS review, strength

@@ -36,6 +36,7 @@ without a server and applied before anything is written.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -374,9 +375,22 @@ def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> l
 
 def _edge(row: Mapping[str, Any]) -> Edge:
     """An :class:`Edge` from a query row with its columns (source, target, score, model,
-    method, review)."""
-    return Edge(source=str(row["source"]), target=str(row["target"]), score=row["score"],
-                model=row["model"], method=row["method"], review=row["review"])
+    method, review). Values of another type than kgn-align writes (set by hand: a score
+    ``'high'``, a review ``true``) are read as they stand, not refused: a score that is not a
+    number as none, any other value as its text (``true``), so that one odd edge does not stop
+    the reading of all the others (preflight warns about odd reviews)."""
+    score = row["score"]
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        score = None
+    return Edge(source=str(row["source"]), target=str(row["target"]), score=score,
+                model=_text(row["model"]), method=_text(row["method"]), review=_text(row["review"]))
+
+
+def _text(value: Any) -> str | None:
+    """A property read where text is expected: as it stands, else as Cypher writes it."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (bool, int, float, list)) else str(value)
 
 
 #: edges per read when :func:`named_edges` reads them all

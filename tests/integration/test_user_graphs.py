@@ -259,6 +259,30 @@ def test_a_key_shared_after_the_checks_stops_the_sampling(movies, graph: Graph, 
         take(graph, config)
 
 
+def test_an_edge_with_odd_property_types_does_not_stop_the_reading(movies, graph: Graph, connection,
+                                                                    tmp_path: Path) -> None:
+    """A SAME_AS edge edited by hand (a score 'high', a review true) stopped 'edges --all'
+    with a server type error or a ValidationError, and 'evaluate' after all its scoring: it is
+    read as it stands (a score that is not a number as none, the review as its text)."""
+    ns, config = movies
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (a:Movie {graph: $a, key: 'imdb-1'})-[r:SAME_AS]->() SET r.score = 'high'",
+                          a=config.source.value, database_=connection.database)
+        drv.execute_query("MATCH (a:Movie {graph: $a, key: 'imdb-2'})-[r:SAME_AS]->() SET r.review = true",
+                          a=config.source.value, database_=connection.database)
+    edges = {e.source: e for e in read_edges(graph, config)}
+    assert len(edges) == 20
+    assert edges["imdb-1"].score is None and edges["imdb-1"].review == "accepted"
+    assert edges["imdb-2"].review == "true"
+    base = ["--home", str(tmp_path / "home"), "--config", str(_toml(tmp_path / "align.toml", config))]
+    for extra in ([], ["--weakest"], ["--csv", str(tmp_path / "all.csv")]):
+        listed = CliRunner().invoke(cli, [*base, "edges", "--all", "--limit", "50", *extra], env=_env(connection))
+        assert listed.exit_code == 0, listed.output
+        assert "Error" not in listed.output, listed.output
+    with open(tmp_path / "all.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 20
+
+
 def test_keys_that_are_not_strings_are_named_before_any_work(movies, graph: Graph, connection) -> None:
     """Integer keys passed check and train, then failed evaluate and backfill after the whole
     scoring stage (a trial's 'sku'): check names them, with how to mend them. A label of this
