@@ -110,8 +110,8 @@ def _swapped(graph: Graph, config: AlignConfig, source_key: str, target_key: str
         resolve_key(graph, config, config.source, target_key)
     except KeyNotFound:
         return ""
-    return (f"; {source_key!r} is a {config.target.name!r} key and {target_key!r} a "
-            f"{config.source.name!r} one: give the source key first")
+    return (f"; {source_key!r} is a key of {config.target.name!r} and {target_key!r} one of "
+            f"{config.source.name!r}: give the source key first")
 
 
 @dataclass

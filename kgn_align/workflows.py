@@ -118,14 +118,19 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
 
 
 def read_gold(path: Path) -> list[tuple[str, str]]:
-    """Gold pairs from a CSV/TSV file: ``source_key,target_key`` per line; a first line
-    ``source,target`` or ``source_key,target_key`` (any case) is a header."""
+    """Gold pairs from a CSV/TSV file: ``source_key,target_key`` per line (tab-separated when
+    the line holds a tab; either key may be in double quotes, as spreadsheets write CSV, and
+    then holds commas); a first line ``source,target`` or ``source_key,target_key`` (any
+    case) is a header."""
     from kgn_align.datasets import read_lines
     from kgn_align.errors import InputError
 
+    import csv
+
     pairs = []
     for number, line in read_lines(path):
-        parts = [p.strip() for p in line.replace("\t", ",").split(",")]
+        # CSV as spreadsheets write it: a key in double quotes may hold a comma (a DBpedia URI)
+        parts = [p.strip() for p in next(csv.reader([line], delimiter="\t" if "\t" in line else ","))]
         if len(parts) != 2 or not all(parts):
             shown = line if len(line) <= 60 else line[:57] + "..."
             raise InputError(f"expected 'source_key,target_key', got {shown!r}", path=str(path), line=number)
@@ -155,32 +160,33 @@ def _gold_in_graph(pairs: dict[str, str], sources: Collection[str], targets: Col
     from kgn_align.errors import did_you_mean
 
     known = {a: b for a, b in pairs.items() if a in sources and b in targets}
+    if len(known) == len(pairs):
+        return known
+    examples = []
+    swapped = sum(a in targets and b in sources for a, b in pairs.items() if a not in known)
+    # most of the gold missing is a part of the data loaded (load --pairs), not typos
+    partial = 2 * (len(pairs) - len(known)) > len(pairs)
+    for a, b in pairs.items():
+        if a in sources and b in targets:
+            continue
+        if a in targets and b in sources:
+            examples.append(f"{a!r} is a key of {config.target.name!r} and {b!r} one of "
+                            f"{config.source.name!r}: give the source key first")
+        else:
+            for key, side, keys in ((a, config.source, sources), (b, config.target, targets)):
+                if key not in keys:
+                    examples.append(f"{key!r} is not on the side {side.name!r}"
+                                    f"{'' if partial and known else did_you_mean(key, list(keys))}")
+                    break
+        if len(examples) == shown:
+            break
+    named = f"(e.g. {'; '.join(examples)})" + (f"; {swapped} of them name the target first" if swapped else "")
     if not known:
-        raise KgnAlignError("none of the gold pairs are entities of the two sides")
-    if len(known) < len(pairs):
-        examples = []
-        swapped = sum(a in targets and b in sources for a, b in pairs.items() if a not in known)
-        # most of the gold missing is a part of the data loaded (load --pairs), not typos
-        partial = 2 * (len(pairs) - len(known)) > len(pairs)
-        for a, b in pairs.items():
-            if a in sources and b in targets:
-                continue
-            if a in targets and b in sources:
-                examples.append(f"{a!r} is a {config.target.name!r} key and {b!r} a "
-                                f"{config.source.name!r} one: give the source key first")
-            else:
-                for key, side, keys in ((a, config.source, sources), (b, config.target, targets)):
-                    if key not in keys:
-                        examples.append(f"{key!r} is not on the side {side.name!r}"
-                                        f"{'' if partial else did_you_mean(key, list(keys))}")
-                        break
-            if len(examples) == shown:
-                break
-        log.warning("%d of %d gold pairs are left out: their keys are not entities of the "
-                    "sides (e.g. %s)%s", len(pairs) - len(known), len(pairs), "; ".join(examples),
-                    (f"; {swapped} of them name the target first" if swapped else "")
-                    + ("; most of the gold is not in the graph: was a part of the data loaded "
-                       "(load --pairs), or the gold of another graph given?" if partial else ""))
+        raise KgnAlignError(f"none of the {len(pairs)} gold pairs are entities of the two sides {named}")
+    log.warning("%d of %d gold pairs are left out: their keys are not entities of the sides %s%s",
+                len(pairs) - len(known), len(pairs), named,
+                "; most of the gold is not in the graph: was a part of the data loaded "
+                "(load --pairs), or the gold of another graph given?" if partial else "")
     return known
 
 

@@ -213,7 +213,7 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
         shown = runner.invoke(cli, [*base, "explain", "imdb-25", "freebase-25"], env=_env(connection))
     assert shown.exit_code == 0, shown.output
     swapped = runner.invoke(cli, [*base, "explain", "freebase-25", "imdb-25"], env=_env(connection))
-    assert swapped.exit_code == 1 and ("'freebase-25' is a 'freebase' key and 'imdb-25' a 'imdb' one: "
+    assert swapped.exit_code == 1 and ("'freebase-25' is a key of 'freebase' and 'imdb-25' one of 'imdb': "
                                        "give the source key first") in swapped.output, swapped.output
     assert "was trained on other relationship types: 100% of the sampled neighbours here are " \
            "linked by types it does not know (MADE)" in caplog.text

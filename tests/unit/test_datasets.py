@@ -155,6 +155,10 @@ def test_a_gold_file_with_several_targets_per_source_is_reported(tmp_path) -> No
     for header in ("source_key,target_key", "Source,Target", "SOURCE_KEY\tTARGET_KEY"):
         path.write_text(f"{header}\n1,10\n")
         assert read_gold(path) == [("1", "10")]
+    # CSV as spreadsheets write it: quoted keys, a comma inside one (a trial's quotes stayed
+    # in the keys, and no key matched)
+    path.write_text('source,target\n"1","10"\n"http://x/a,b",20\n')
+    assert read_gold(path) == [("1", "10"), ("http://x/a,b", "20")]
     # a malformed line is named with its text (a long one cut short)
     for bad, shown in (("3;30", "'3;30'"), ("4,40,extra", "'4,40,extra'"), ("5;" + "x" * 80, "'5;" + "x" * 55 + "...'")):
         path.write_text(f"source,target\n1,10\n{bad}\n")

@@ -93,10 +93,28 @@ def test_gold_rows_naming_the_target_first_are_said_to_be_swapped(caplog) -> Non
         known = _gold_in_graph(gold, sources, targets, config)
     assert set(known) == {"A-1", "A-4", "A-5", "A-6", "A-7"}
     assert ("3 of 8 gold pairs are left out: their keys are not entities of the sides (e.g. "
-            "'B-2' is a 'storeB' key and 'A-2' a 'storeA' one: give the source key first; "
-            "'B-3' is a 'storeB' key and 'A-3' a 'storeA' one: give the source key first; "
+            "'B-2' is a key of 'storeB' and 'A-2' one of 'storeA': give the source key first; "
+            "'B-3' is a key of 'storeB' and 'A-3' one of 'storeA': give the source key first; "
             "'A-9' is not on the side 'storeA'") in caplog.text
     assert caplog.text.rstrip().endswith("; 2 of them name the target first")
+
+
+def test_gold_with_no_pair_in_the_graph_names_some_and_why() -> None:
+    """A gold none of whose pairs are entities of the sides said only so: a few are named,
+    with a near miss or the sides the wrong way round."""
+    from kgn_align.config import AlignConfig, GraphSide
+    from kgn_align.errors import KgnAlignError
+    from kgn_align.workflows import _gold_in_graph
+
+    config = AlignConfig(source=GraphSide(name="dblp", label="P"), target=GraphSide(name="acm", label="A"))
+    with pytest.raises(KgnAlignError) as err:
+        _gold_in_graph({"'254'": "ACM-529"}, {"254"}, {"ACM-529"}, config)
+    assert str(err.value) == ("none of the 1 gold pairs are entities of the two sides (e.g. \"'254'\" is not "
+                              "on the side 'dblp' (did you mean '254'?))")
+    with pytest.raises(KgnAlignError) as err:
+        _gold_in_graph({"ACM-529": "254"}, {"254"}, {"ACM-529"}, config)
+    assert str(err.value).endswith("(e.g. 'ACM-529' is a key of 'acm' and '254' one of 'dblp': give the source "
+                                   "key first); 1 of them name the target first")
 
 
 def test_gold_mostly_outside_the_graph_is_said_to_be_a_part_of_the_data(caplog) -> None:
