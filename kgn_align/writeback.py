@@ -218,7 +218,9 @@ class Reviews:
 
     - a source with an accepted edge gets no model edge (it has its answer);
     - a rejected pair is never written;
-    - under ``one-to-one`` a target accepted for one source is given to no other.
+    - a target accepted for one source is given to no other, under every policy (as the
+      trained model's scorer does: :class:`~kgn_align.scoring.ModelScorer`);
+    - under ``one-to-one`` neither is a target a model edge of a source outside the run holds.
 
     Applied to the candidate pairs *before* a policy picks, so that ``best`` falls back to
     the best pair that is still allowed.
@@ -247,8 +249,8 @@ class Reviews:
         return [p for p in pairs
                 if p.source not in self.accepted_sources
                 and (p.source, p.target) not in self.rejected
-                and not (one_to_one and (p.target in self.accepted_targets
-                                         or p.target in self.held_targets))]
+                and p.target not in self.accepted_targets
+                and not (one_to_one and p.target in self.held_targets)]
 
 
 def shared_targets(pairs: Iterable[ScoredPair]) -> int:
