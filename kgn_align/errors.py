@@ -23,13 +23,22 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
-def did_you_mean(word: str, choices: list[str] | set[str], *, cutoff: float = 0.75) -> str:
+def did_you_mean(word: str, choices: list[str] | set[str], *, cutoff: float = 0.75,
+                 nameable: re.Pattern[str] | None = None) -> str:
     """`` (did you mean 'Film'?)`` for a case-insensitive match of ``word`` among ``choices``,
-    else for the closest one whose difflib ratio is at least ``cutoff``, else ``""``."""
+    else for the closest one whose difflib ratio is at least ``cutoff``, else ``""``.
+    ``nameable``: what a configuration may name (an identifier); a match it refuses (a
+    relationship type ``IN VENUE``) is said to be there but not nameable, not suggested."""
     others = sorted(c for c in choices if c != word)  # the word itself is no hint
     same_case = [c for c in others if c.lower() == word.lower()]
     close = same_case or difflib.get_close_matches(word, others, n=1, cutoff=cutoff)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    if not close:
+        return ""
+    if nameable is not None and not nameable.fullmatch(close[0]):
+        return (f" (the graph has {close[0]!r}, which no configuration can name: names match "
+                f"{nameable.pattern}; rename it in the graph, or for a relationship type leave "
+                "relationship_types out to follow every type)")
+    return f" (did you mean {close[0]!r}?)"
 
 
 class KgnAlignError(Exception):

@@ -56,11 +56,17 @@ def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
             "name_properties": list(config.name_properties)}
 
 
+def _near(word: str, choices: list[str] | set[str], **kw: float) -> str:
+    """:func:`did_you_mean` for a label, relationship type or property name: a near miss a
+    configuration cannot name (``IN VENUE``) is said so, not suggested."""
+    return did_you_mean(word, choices, nameable=IDENTIFIER_RE, **kw)
+
+
 def near_or_carried(word: str, keys: list[str]) -> str:
     """:func:`did_you_mean` for a property, else `` (its entities carry 'a', 'b', ...)``:
     a key property named ``id`` (Neo4j's internal id is no property) gets the names to
     choose from."""
-    near = did_you_mean(word, keys)
+    near = _near(word, keys)
     if near or not keys:
         return near
     shown = ", ".join(repr(k) for k in sorted(keys)[:2 * SHOWN])
@@ -86,7 +92,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             if labels is None:
                 labels = [r["label"] for r in graph.read("preflight_labels", {"sample": SAMPLE})]
             hint = _value_hint(graph, config, side) if side.label in labels and side.property else ""
-            problems.append(f"the {where} has no entities{hint or did_you_mean(side.label, labels)}")
+            problems.append(f"the {where} has no entities{hint or _near(side.label, labels)}")
             continue
         if report.keyed == 0:
             keys = _property_keys(graph, config, side)
@@ -119,7 +125,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         unused = [p for p in config.name_properties if per_name.get(p, 0) == 0]
         if unused and need_names:
             keys = _property_keys(graph, config, side)
-            near = {p: did_you_mean(p, keys) for p in unused}
+            near = {p: _near(p, keys) for p in unused}
             if len(unused) == len(config.name_properties):
                 hints = "; ".join(f"{p!r}{hint}" for p, hint in near.items())
                 if not any(near.values()):
@@ -153,11 +159,11 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
             {"label": side.label})} for side in (config.source, config.target)]
         every = sorted(used[0] | used[1])
         missing = [t for t in config.relationship_types if t not in used[0] | used[1]]
-        hints = ", ".join(f"{t!r}{did_you_mean(t, every)}" for t in missing)
+        hints = ", ".join(f"{t!r}{_near(t, every)}" for t in missing)
         # a near miss of a type the graph has (one letter off, another case) is a typo that
         # would silently drop that relation from every sample and model: refused; a type with
         # no near miss may be one the graph will have later: warned
-        typos = {t: near for t in missing if (near := did_you_mean(t, every, cutoff=TYPO_CUTOFF))}
+        typos = {t: near for t in missing if (near := _near(t, every, cutoff=TYPO_CUTOFF))}
         if missing and len(missing) == len(config.relationship_types):
             problems.append(f"no entity has a relationship of the configured relationship_types: {hints}")
         elif typos:
@@ -172,7 +178,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
         if unused_labels:
             warnings.append("entity_labels no node of either side carries (their entities take "
                             "their first label instead): " + ", ".join(
-                                f"{label!r}{did_you_mean(label, carried)}" for label in unused_labels))
+                                f"{label!r}{_near(label, carried)}" for label in unused_labels))
     both: list[str] = []
     if not problems:
         backward, forward = reviews_by_direction(graph, config)
@@ -364,7 +370,7 @@ def _value_hint(graph: Graph, config: AlignConfig, side: GraphSide) -> str:
                                               "limit": 1000}, {"label": side.label})]
     if not values:  # no node with the label has the filter property: a misspelt property?
         keys = _property_keys(graph, config, side.model_copy(update={"property": None, "value": None}))
-        return f" (no {side.label!r} node has a property {side.property!r}{did_you_mean(side.property, keys)})"
+        return f" (no {side.label!r} node has a property {side.property!r}{_near(side.property, keys)})"
     wanted = str(side.value)
     prefixed = sorted(v for v in values if v.endswith(wanted) and v != wanted)
     if prefixed:

@@ -76,6 +76,13 @@ def test_did_you_mean_prefers_a_case_slip_then_the_closest_above_the_cutoff() ->
     assert did_you_mean("Flim", ["Film", "Person"], cutoff=0.8) == ""
     assert did_you_mean("Film", ["Film"]) == ""  # the word itself is no hint
     assert did_you_mean("Film", []) == ""
+    # a near miss no configuration can name (a trial wrote the suggested 'IN VENUE' and was
+    # refused): said to be there, not suggested
+    from kgn_align.config import IDENTIFIER_RE
+
+    said = did_you_mean("IN_VENUE", ["IN VENUE", "CITES"], nameable=IDENTIFIER_RE)
+    assert said.startswith(" (the graph has 'IN VENUE', which no configuration can name") and "did you" not in said
+    assert did_you_mean("CITE", ["IN VENUE", "CITES"], nameable=IDENTIFIER_RE) == " (did you mean 'CITES'?)"
 
 
 def test_cli_errors_are_one_line_and_redacted(tmp_path: Path) -> None:
