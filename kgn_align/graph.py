@@ -68,7 +68,7 @@ def _in_chain(exc: BaseException, kind: type[E]) -> E | None:
     return None
 
 
-def _translate(exc: Exception, query: str, uri: str) -> GraphError:
+def _translate(exc: Exception, query: str, uri: str, database: str | None = None) -> GraphError:
     """Driver exception -> ours. Never includes parameters or credentials.
 
     Decides once, by the driver's types (and Bolt codes), what a caller may retry: every
@@ -102,6 +102,10 @@ def _translate(exc: Exception, query: str, uri: str) -> GraphError:
         return ConstraintViolation(f"query {query!r} broke a uniqueness constraint: {message}")
     if isinstance(exc, neo4j_exc.Neo4jError):
         code = getattr(exc, "code", None) or "unknown"
+        if code == "Neo.ClientError.Database.DatabaseNotFound":  # a setting, not a query, is wrong
+            return QueryError(f"{uri}: the server has no database {database!r} (chosen by NEO4J_DATABASE, "
+                              "--database or the [connection] table's database; leave it out for the "
+                              "server's default)")
         return QueryError(f"query {query!r} failed on the server ({code}): {message}")
     return GraphError(f"query {query!r} failed: {type(exc).__name__}: {exc}")
 
@@ -186,10 +190,10 @@ class Graph:
                 self._driver.verify_connectivity()
                 return
             except neo4j_exc.AuthError as exc:
-                raise _translate(exc, "connect", self.uri) from None
+                raise _translate(exc, "connect", self.uri, self.connection.database) from None
             except Exception as exc:  # driver raises several unrelated types here
                 if time.monotonic() >= deadline:
-                    raise _translate(exc, "connect", self.uri) from None
+                    raise _translate(exc, "connect", self.uri, self.connection.database) from None
                 time.sleep(0.2)
 
     # -- server detection ----------------------------------------------------------------
@@ -233,7 +237,7 @@ class Graph:
                 # Ctrl-C inside the driver can surface as the error its clean-up then hit
                 # (e.g. "BufferError: Existing exports of data"): it is still an interrupt
                 raise KeyboardInterrupt from None
-            raise _translate(exc, name, self.uri) from exc
+            raise _translate(exc, name, self.uri, self.connection.database) from exc
 
     def read(self, name: str, params: Mapping[str, Any] | None = None,
              identifiers: Identifiers | None = None, *, kind: str = "cypher") -> list[Row]:

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from kgn_align.config import ConnectionConfig
-from kgn_align.errors import ConfigError, ConstraintViolation, QueryError, ServerUnavailable
+from kgn_align.errors import ConfigError, ConstraintViolation, GraphError, QueryError, ServerUnavailable
 from kgn_align.graph import Graph
 from kgn_align.loaders import ensure_constraints, load_kg, preset_config
 
@@ -94,6 +94,18 @@ def test_wrong_password_is_clear_and_secret_free(connection: ConnectionConfig, b
     assert "wrong-password-123" not in str(err.value)
     if connection.password is not None:
         assert connection.password.get_secret_value() not in str(err.value)
+
+
+def test_a_database_the_server_lacks_is_named_with_where_it_came_from(connection: ConnectionConfig) -> None:
+    """NEO4J_DATABASE=nosuch said 'query 'preflight_side' failed on the server
+    (Neo.ClientError.Database.DatabaseNotFound)': the database is named, with the settings
+    that choose it."""
+    other = ConnectionConfig(**{**connection.model_dump(), "database": "nosuchdb"})
+    with Graph(other) as g, pytest.raises(GraphError) as err:
+        g.read("server_components")
+    said = str(err.value)
+    assert "nosuchdb" in said and "NEO4J_DATABASE" in said, said
+    assert "server_components" not in said, said
 
 
 def test_no_server_is_a_clear_error() -> None:
