@@ -80,7 +80,8 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
                    f"source{part} (policy {policy} allows it; --policy one-to-one does not)")
     # reviewed pairs are settled before scoring (the 'reviews' line): what is left here are
     # chosen pairs a review reached during the run, and pairs whose ends were not written to
-    untouched = (f", {w.reviewed} left as reviewed (a person reviewed the pair during the run)"
+    untouched = (f", {w.reviewed} left as reviewed (r.review set on the pair: reviewed during the run, or "
+                 "a review other than 'accepted' or 'rejected', which the checks name)"
                  if w.reviewed else "")
     if w.skipped:
         untouched += (f", {w.skipped} skipped (an end no longer on its side, or a reviewed "

@@ -132,5 +132,6 @@ def test_edges_line_names_only_the_counters_that_happened_and_says_why(capsys: p
     assert line(WriteReport(pairs=3, created=3)) == \
         "  edges: 3 created, 0 updated, 0 unchanged, 0 retracted (no longer chosen)"
     assert line(WriteReport(pairs=3, created=1, reviewed=1, skipped=1)).endswith(
-        "(no longer chosen), 1 left as reviewed (a person reviewed the pair during the run), 1 skipped "
+        "(no longer chosen), 1 left as reviewed (r.review set on the pair: reviewed during the run, or a review other "
+        "than 'accepted' or 'rejected', which the checks name), 1 skipped "
         "(an end no longer on its side, or a reviewed SAME_AS edge the other way between them)")
