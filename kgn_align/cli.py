@@ -1319,8 +1319,10 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
         verdict = f"  [{e.review}]" if e.review else ""
         click.echo(f"{score}  {e.source_name!r} ({e.source}) -> {e.target_name!r} ({e.target})"
                    f"  {e.method or ''}{verdict}")
+    more = (f" (the first {limit}: there may be more; --limit N lists more, --csv FILE every one)"
+            if len(found) == limit else "")
     click.echo(f"{len(found)} edge(s), {'weakest' if weakest else 'strongest'} first"
-               + (f", model {model}" if model else ""), err=True)
+               + (f", model {model}" if model else "") + more, err=True)
 
 
 from kgn_align.backfill_cli import backfill as _backfill  # noqa: E402

@@ -281,6 +281,10 @@ def test_an_edge_with_odd_property_types_does_not_stop_the_reading(movies, graph
         assert "Error" not in listed.output, listed.output
     with open(tmp_path / "all.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 20
+    # a page as long as --limit says there may be more, and how to see them
+    first = CliRunner().invoke(cli, [*base, "edges", "--all", "--limit", "20"], env=_env(connection))
+    assert first.exit_code == 0 and ("20 edge(s), strongest first (the first 20: there may be more; "
+                                     "--limit N lists more, --csv FILE every one)") in first.output, first.output
 
 
 def test_keys_that_are_not_strings_are_named_before_any_work(movies, graph: Graph, connection) -> None:
