@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from kgn_align.config import IDENTIFIER_RE, AlignConfig, GraphSide
-from kgn_align.errors import ConfigError, did_you_mean
+from kgn_align.errors import ConfigError, QueryError, did_you_mean
 from kgn_align.graph import Graph
 from kgn_align.sampling.keys import HASH_PROPERTY
 
@@ -75,7 +75,25 @@ def near_or_carried(word: str, keys: list[str]) -> str:
 
 def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Preflight:
     """Look at the graph with ``config``'s eyes; raise :class:`ConfigError` listing every
-    problem, else return what was found. Reads only; a few aggregate queries per side."""
+    problem, else return what was found. Reads only; a few aggregate queries per side.
+    A property read as one value that holds a list or a map on some node (Neo4j refuses
+    ``toString`` of it) is a ConfigError saying so, not the server's type error."""
+    try:
+        return _check(graph, config, need_names=need_names)
+    except QueryError as exc:
+        if "TypeError" not in str(exc) and "Type mismatch" not in str(exc):
+            raise
+        read = [f"key {config.key_property!r}", f"name properties {list(config.name_properties)}"]
+        if config.attribute_properties:
+            read.append(f"attribute properties {list(config.attribute_properties)}")
+        raise ConfigError(
+            "a property kgn-align reads as one value holds a list (or a map) on some node of the "
+            f"sides: {', '.join(read)}; kgn-align reads text, numbers, booleans and dates: store one "
+            "value there (e.g. SET n.name = n.name[0], keeping the list under another property), or "
+            f"leave that property out of the configuration (the server said: {exc})") from None
+
+
+def _check(graph: Graph, config: AlignConfig, *, need_names: bool) -> Preflight:
     problems: list[str] = []
     warnings: list[str] = []
     reports = []

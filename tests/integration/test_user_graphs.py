@@ -287,6 +287,19 @@ def test_an_edge_with_odd_property_types_does_not_stop_the_reading(movies, graph
                                      "--limit N lists more, --csv FILE every one)") in first.output, first.output
 
 
+def test_a_list_where_one_value_is_read_is_said_so(movies, graph: Graph, connection) -> None:
+    """A title held as a list (aliases) stopped every command with the server's type error
+    ('Invalid input for function toString()') naming no property: the checks say what the
+    configuration reads as one value, and what to do."""
+    ns, config = movies
+    with _driver(connection) as drv:
+        drv.execute_query("MATCH (m:Movie {graph: $g, key: 'imdb-25'}) SET m.title = ['Alien', 'Alien (1979)']",
+                          g=config.source.value, database_=connection.database)
+    with pytest.raises(ConfigError, match=r"^a property kgn-align reads as one value holds a list \(or a map\) "
+                                          r"on some node of the sides: key 'key', name properties \['title'\];"):
+        check(graph, config)
+
+
 def test_keys_that_are_not_strings_are_named_before_any_work(movies, graph: Graph, connection) -> None:
     """Integer keys passed check and train, then failed evaluate and backfill after the whole
     scoring stage (a trial's 'sku'): check names them, with how to mend them. A label of this
