@@ -126,20 +126,23 @@ def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, 
           trained: TrainedModel) -> _Side:
     store = sampler.sample_seeds(side, [key])
     trained.check_relations([store])
-    rows = graph.read("snapshot_names_by_key", {
-        "keys": store.keys, "side_property": side.property, "side_value": side.value,
+    # read by element id, as a snapshot reads them: two neighbours with one key (an author
+    # and a venue), or a key that is a number, are told apart and found (by key they were not:
+    # a venue showed an author's name, a numbered author none)
+    found = graph.read("snapshot_names_by_id", {
+        "ids": store.element_ids, "side_property": side.property, "side_value": side.value,
         "name_properties": list(config.name_properties), "attribute_properties": trained.attributes},
-        {"label": side.label, "key_property": config.key_property})
-    values = {str(r["key"]): r["names"] for r in rows}
-    text = [feature_text(values.get(k, [])) for k in store.keys]
-    names = [display_name(values.get(k, []), k) for k in store.keys]
-    features = model_features(trained.featurizer.transform(text), store, trained.context_beta)
+        {"label": side.label})[0]
     empty = [None] * len(trained.attributes)
-    found = {str(r["key"]): list(r.get("attributes") or empty) for r in rows}
-    attributes = AttributeTable.read([found.get(k, empty) for k in store.keys], len(trained.attributes))
+    by_id = {str(i): (n, list(a or empty)) for i, n, a in zip(found["id"], found["names"], found["attributes"])}
+    read = [by_id.get(e, ([], empty)) for e in store.element_ids]
+    text = [feature_text(n) for n, _ in read]
+    names = [display_name(n, k) for (n, _), k in zip(read, store.keys)]
+    features = model_features(trained.featurizer.transform(text), store, trained.context_beta)
+    attributes = AttributeTable.read([a for _, a in read], len(trained.attributes))
     inputs = SideInputs.build(store, features, trained.relations, trained.types,
                               attributes if trained.attributes else None)
-    return _Side(store, inputs, names, found.get(store.keys[0], empty))
+    return _Side(store, inputs, names, read[0][1])
 
 
 def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, source_key: str,

@@ -98,6 +98,10 @@ class TreeStore:
     relations: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     key_index: dict[str, int] = field(default_factory=dict, repr=False)
+    #: the graph's element id of each entity row, where the sampler knows them (trees drawn
+    #: for a few seeds: ``Sampler.sample_seeds``); empty otherwise. Keys need not tell
+    #: neighbours apart (an author and a venue may share one), element ids do.
+    element_ids: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         for name, dtype in SLOT_DTYPES.items():

@@ -493,5 +493,7 @@ def _trees_from_rows(seed_ids: list[str], hop1: dict[str, Row], hop2: dict[str, 
         builder.add(list(rows.values()), "id", list(rows))
         built.append(builder.lists())
     seeds = np.fromiter((ids[e] for e in seed_ids), np.int64, len(seed_ids))
-    return compose(seeds, built[0], built[1], k1, k2, keys=keys, entity_type=entity_type,
-                   relations=relations, types=types)
+    store = compose(seeds, built[0], built[1], k1, k2, keys=keys, entity_type=entity_type,
+                    relations=relations, types=types)
+    store.element_ids = list(ids)  # row order: ids were numbered as they were first seen
+    return store

@@ -150,3 +150,22 @@ def test_train_seed_gives_a_reproducible_model(films) -> None:
         assert trained.exit_code == 0, trained.output
         versions.append(json.loads(trained.output[trained.output.index("{"):])["model"])
     assert versions[0] == versions[1] != versions[2]
+
+
+def test_explain_names_neighbours_by_node_not_by_key(films) -> None:
+    """Neighbours read by key lost their names: a director whose key is a number showed the
+    number, and a studio sharing a director's key could show the director's name. Read by
+    node, as the backfill reads them, each shows its own (and the explained score is the one
+    the backfill's features give)."""
+    _, connection, _ = films
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+        drv.execute_query(
+            "MATCH (f:Film {key: $film}) "
+            "CREATE (:Person {graph: f.graph, key: 4242, name: 'Numbered Director'})-[:DIRECTED]->(f) "
+            "CREATE (:Studio {graph: f.graph, key: $shared, name: 'Studio Zero'})-[:DIRECTED]->(f)",
+            film=f"{FR}Heimat", shared=f"{FR}Director_5", database_=connection.database)
+    shown = _run(films, "explain", f"{FR}Heimat", f"{EN}Heimat")
+    assert shown.exit_code == 0, shown.output
+    assert "Numbered Director" in shown.output and " 4242" not in shown.output, shown.output
+    assert "Studio Zero" in shown.output and "Director 5" in shown.output, shown.output
