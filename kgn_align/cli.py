@@ -710,7 +710,8 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
               "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--gold", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="CSV of held-out pairs 'source_key,target_key' (a first line 'source,target' or "
-              "'source_key,target_key' is a header). With --dataset: its held-out pairs.")
+              "'source_key,target_key' is a header; a key in double quotes may hold commas; tabs "
+              "separate too). With --dataset: its held-out pairs.")
 @click.option("--gold-complete", is_flag=True,
               help="The --gold file lists every match: an edge on a source it does not list is "
               "wrong (precision over all edges). Without it such edges are counted, not judged.")
