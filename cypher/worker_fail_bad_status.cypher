@@ -1,6 +1,6 @@
 // Fail alignment jobs whose status no worker knows: none at all, or another spelling
 // ('QUEUED'); no worker ever claims them, so they would wait in silence. Run by
-// 'kgn-align worker' when idle, at most hourly (a scan of the job nodes, which housekeeping
+// 'kgn-align worker' when idle, at most once a minute (a scan of the job nodes, which housekeeping
 // keeps few). $statuses: the statuses workers know. One row per job, with its old status.
 MATCH (j:AlignmentJob)
 WHERE j.status IS NULL OR NOT j.status IN $statuses

@@ -16,7 +16,10 @@ WITH r, row,
      CASE
        WHEN r.review IS NOT NULL THEN 'reviewed'
        WHEN r.createdAt IS NULL THEN 'created'
-       WHEN abs(r.score - row.score) <= $score_tolerance AND r.model = $model AND r.method = $method
+       // (a score set by hand that is not a number is no score: the edge is updated)
+       WHEN r.model = $model AND r.method = $method
+            AND CASE WHEN r.score >= 0.0 OR r.score < 0.0 THEN abs(r.score - row.score) <= $score_tolerance
+                     ELSE false END
          THEN 'unchanged'
        ELSE 'updated'
      END AS outcome

@@ -249,9 +249,10 @@ def instant_text(text: str | None) -> str:
 
 
 def unfinished_backfills(graph: Graph, config: AlignConfig, run_id: str) -> str | None:
-    """In words, the backfill runs on these two sides, other than ``run_id``, that started
-    and did not complete (stopped, or still running elsewhere), with how to go on with one;
-    or None. Two such runs write the same sources' edges, the last write standing."""
+    """In words, the backfill runs of the whole source side (no ``--key``), other than
+    ``run_id``, that started and did not complete (stopped, or still running elsewhere), the
+    newest named with how to go on with it; or None. Two such runs write the same sources'
+    edges, the last write standing."""
     sides = {"source": config.source.model_dump(mode="json"), "target": config.target.model_dump(mode="json")}
     rows = []
     for row in graph.read("backfill_runs_unfinished", {"run_id": run_id}):
@@ -259,7 +260,10 @@ def unfinished_backfills(graph: Graph, config: AlignConfig, run_id: str) -> str 
             settings = json.loads(row["settings"] or "{}")
         except (TypeError, ValueError):
             continue  # not a run kgn-align wrote: nothing to say about its sides
-        if isinstance(settings, dict) and all(settings.get(k) == v for k, v in sides.items()):
+        chosen = (settings.get("filter") or {}).get("keys") if isinstance(settings, dict) else None
+        # a run over chosen sources (a worker's 'changed' job, --key) is not another backfill
+        # of the sides: the worker finishes its own jobs' runs
+        if isinstance(settings, dict) and chosen is None and all(settings.get(k) == v for k, v in sides.items()):
             rows.append(row)
     if not rows:
         return None

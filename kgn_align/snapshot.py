@@ -215,8 +215,24 @@ def _names_of(graph: Graph, config: AlignConfig, side: GraphSide, table: EntityT
                            {"label": side.label})[0]
         for eid, names, attributes in zip(found["id"], found["names"], found["attributes"]):
             r = table.row_of[str(eid)]
+            _one_value_each(config, side, table.keys[r], names, attributes)
             yield (r, feature_text(names), display_name(names, table.keys[r]),
                    list(attributes or [None] * n_attr))
+
+
+def _one_value_each(config: AlignConfig, side: GraphSide, key: str, names: Sequence[object],
+                    attributes: Sequence[object] | None) -> None:
+    """ConfigError naming the node and property when a name or attribute property holds a
+    list or a map (preflight refuses such a graph; a node changed since, under a running
+    worker, would otherwise be read as the list's text and lose its match)."""
+    read = list(zip(config.name_properties, names)) + list(zip(config.attribute_properties, attributes or []))
+    for prop, value in read:
+        if isinstance(value, (list, tuple, dict)):
+            raise ConfigError(
+                f"the node with key {key!r} on the {side.name} side holds a "
+                f"{'map' if isinstance(value, dict) else 'list'} in {prop!r}, which kgn-align reads as "
+                f"one value (text, number, boolean or date): store one value there (e.g. SET n.{prop} = "
+                f"n.{prop}[0], keeping the list under another property); nothing was aligned")
 
 
 def _read_names(graph: Graph, config: AlignConfig, side: GraphSide,

@@ -141,8 +141,8 @@ class Worker:
         ``housekeeping``: called with the graph when the queue is idle, at most once every
         ``housekeeping_seconds`` (the first time at the first idle moment): pruning finished
         jobs (:func:`kgn_align.jobs.prune_finished`); a failure there is logged, never fatal.
-        With ``known_kinds`` the same idle moments also fail jobs created without a
-        ``status``, or with one no worker knows (``'QUEUED'``): no worker claims them; saying why."""
+        With ``known_kinds`` idle moments also fail jobs created without a ``status``, or with
+        one no worker knows (``'QUEUED'``), at most once a minute: no worker claims them; saying why."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -157,6 +157,9 @@ class Worker:
         self.housekeeping = housekeeping
         self.housekeeping_seconds = housekeeping_seconds
         self._housekept: float | None = None
+        #: jobs without a known status are looked for this often (a scan of the job nodes)
+        self.status_check_seconds = 60.0
+        self._status_checked: float | None = None
         #: jobs this worker marked failed in bulk, without claiming them: of a kind no worker
         #: runs, or without a status (or with one no worker knows); each claimed job that
         #: fails, run or not, has an outcome (``on_outcome``) instead
@@ -370,18 +373,20 @@ class Worker:
                      row["id"], row["worker"], until, then)
 
     def _housekeep(self) -> None:
-        """When idle, at most once every ``housekeeping_seconds``: fail jobs without a status
-        (with ``known_kinds``, as jobs of unknown kinds are), then ``housekeeping``."""
-        if (self.housekeeping is None and self.known_kinds is None) or (
-                self._housekept is not None and time.monotonic() - self._housekept < self.housekeeping_seconds):
-            return
-        self._housekept = time.monotonic()
+        """When idle: at most once every ``status_check_seconds``, fail jobs without a known
+        status (with ``known_kinds``, as jobs of unknown kinds are); at most once every
+        ``housekeeping_seconds``, ``housekeeping``."""
+        now = time.monotonic()
         try:
-            if self.known_kinds is not None:
+            if self.known_kinds is not None and (
+                    self._status_checked is None or now - self._status_checked >= self.status_check_seconds):
+                self._status_checked = now
                 self._fail_bad_status()
-            if self.housekeeping is not None:
+            if self.housekeeping is not None and (
+                    self._housekept is None or now - self._housekept >= self.housekeeping_seconds):
+                self._housekept = now
                 self.housekeeping(self.graph)
-        except GraphError as exc:  # the next hour tries again; jobs go on meanwhile
+        except GraphError as exc:  # the next idle moment tries again; jobs go on meanwhile
             log.warning("housekeeping failed: %s", exc)
 
     def _fail_bad_status(self) -> None:

@@ -123,6 +123,24 @@ def test_uninterrupted_then_rerun_changes_nothing(graph: Graph, loaded: AlignCon
     assert done.pairs_before == first.pairs_selected == first.writes.pairs  # the whole run's, said again
 
 
+def test_a_model_edge_whose_score_was_set_to_text_is_rewritten(graph: Graph, loaded: AlignConfig,
+                                                                 runs: list[str], connection: ConnectionConfig) -> None:
+    """A model edge's score set by hand to text ('high') stopped every backfill and worker job
+    with the server's type error ('Cannot subtract Double from String'): the model writes its
+    score again."""
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs += ["odd-1", "odd-2"]
+    run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="odd-1", batch_size=20))
+    edge = sorted(model_edges(graph, loaded))[0]
+    with neo4j_driver(connection) as drv:
+        drv.execute_query("MATCH (a)-[r:SAME_AS]->(b) WHERE a.graph = $g AND a.key = $s AND b.key = $t "
+                          "SET r.score = 'high'", g=loaded.source.value, s=edge[0], t=edge[1],
+                          database_=connection.database)
+    again = run_backfill(graph, loaded, scorer, STAMP, BackfillOptions(run_id="odd-2", batch_size=20))
+    assert again.writes.updated == 1 and again.writes.created == 0
+    assert edge in model_edges(graph, loaded)  # its score again, a number
+
+
 def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig,
                                                    runs: list[str], reference: set[tuple],
                                                    kg_slice: datasets.KGDataset) -> None:
@@ -152,6 +170,19 @@ def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignCo
     assert resumed.pairs_before == len(partial) and resumed.pairs_before + resumed.pairs_selected == len(reference)
     assert model_edges(graph, loaded) == reference
     assert unfinished_backfills(graph, loaded, "another") is None  # complete now
+    # a stopped run over chosen sources (a worker's 'changed' job) is not named; of two
+    # stopped whole-side runs the newest is (a trial was pointed at an older job's run)
+    runs += ["keyed", "older", "newer"]
+    for run_id, flt in (("keyed", BackfillFilter(keys=(sorted(e[0] for e in reference)[0],))),
+                        ("older", None), ("newer", None)):
+        with pytest.raises(Boom):
+            run_backfill(graph, loaded, failing_after(scorer, 0), STAMP,
+                         BackfillOptions(run_id=run_id, batch_size=20), flt)
+        if run_id == "keyed":
+            assert unfinished_backfills(graph, loaded, "another") is None
+    said = unfinished_backfills(graph, loaded, "another")
+    assert said is not None and said.startswith("backfill run 'newer' on these two sides"), said
+    assert "(and 1 more)" in said
 
 
 def test_one_to_one_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig, runs: list[str],

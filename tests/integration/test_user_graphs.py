@@ -291,13 +291,22 @@ def test_a_list_where_one_value_is_read_is_said_so(movies, graph: Graph, connect
     """A title held as a list (aliases) stopped every command with the server's type error
     ('Invalid input for function toString()') naming no property: the checks say what the
     configuration reads as one value, and what to do."""
+    from kgn_align.snapshot import refreshed, take
+
     ns, config = movies
+    kept = take(graph, config)  # a running worker's snapshot, from before the change
     with _driver(connection) as drv:
-        drv.execute_query("MATCH (m:Movie {graph: $g, key: 'imdb-25'}) SET m.title = ['Alien', 'Alien (1979)']",
-                          g=config.source.value, database_=connection.database)
+        changed = drv.execute_query(
+            "MATCH (m:Movie {graph: $g, key: 'imdb-25'}) SET m.title = ['Alien', 'Alien (1979)'] "
+            "RETURN elementId(m) AS id", g=config.source.value, database_=connection.database).records[0]["id"]
     with pytest.raises(ConfigError, match=r"^a property kgn-align reads as one value holds a list \(or a map\) "
                                           r"on some node of the sides: key 'key', name properties \['title'\];"):
         check(graph, config)
+    # a worker's 'changed' job reads the node again: refused, naming it (it was read as the
+    # list's text, and its edge retracted)
+    with pytest.raises(ConfigError, match=r"^the node with key 'imdb-25' on the imdb side holds a list in "
+                                          r"'title', which kgn-align reads as one value"):
+        refreshed(graph, kept, [changed])
 
 
 def test_keys_that_are_not_strings_are_named_before_any_work(movies, graph: Graph, connection) -> None:

@@ -270,6 +270,15 @@ def test_jobs_made_by_hand_without_a_known_status_fail_with_the_reason(
     assert "'queued'" in shouting["error"] and "kgn.requestAlignment" in shouting["error"]
     assert f"job {namespace}shouting (kind '{kind}') has status 'QUEUED'" in caplog.text
     assert the_worker.failed_unrun == 2
+    # one made while the worker runs is failed at an idle moment soon after (the check ran
+    # with the hourly housekeeping: a trial's waited), not an hour later
+    jobs.append(f"{namespace}later")
+    with neo4j.GraphDatabase.driver(connection.uri, auth=(connection.user, password)) as drv:
+        drv.execute_query("CREATE (:AlignmentJob {id: $id, kind: $kind, params: '{}', status: 'Queued', "
+                          "requestedAt: datetime()})", id=jobs[-1], kind=kind)
+    the_worker.status_check_seconds = 0.0  # (a minute by default)
+    the_worker.run(burst=True)
+    assert job(graph, jobs[-1])["status"] == "failed" and the_worker.failed_unrun == 3
 
 
 def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[str], connection,
