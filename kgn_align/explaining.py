@@ -22,7 +22,7 @@ from kgn_align.model.inputs import SideInputs, pair_attributes
 from kgn_align.neighborhood import DIR_OUT, TreeStore
 from kgn_align.sampling import Sampler
 from kgn_align.scoring import TrainedModel
-from kgn_align.snapshot import display_name, feature_text, model_features, model_sampling
+from kgn_align.snapshot import model_features, model_sampling, names_by_id
 
 
 class Neighbour(BaseModel):
@@ -126,23 +126,18 @@ def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, 
           trained: TrainedModel) -> _Side:
     store = sampler.sample_seeds(side, [key])
     trained.check_relations([store])
-    # read by element id, as a snapshot reads them: two neighbours with one key (an author
-    # and a venue), or a key that is a number, are told apart and found (by key they were not:
-    # a venue showed an author's name, a numbered author none)
-    found = graph.read("snapshot_names_by_id", {
-        "ids": store.element_ids, "side_property": side.property, "side_value": side.value,
-        "name_properties": list(config.name_properties), "attribute_properties": trained.attributes},
-        {"label": side.label})[0]
-    empty = [None] * len(trained.attributes)
-    by_id = {str(i): (n, list(a or empty)) for i, n, a in zip(found["id"], found["names"], found["attributes"])}
-    read = [by_id.get(e, ([], empty)) for e in store.element_ids]
-    text = [feature_text(n) for n, _ in read]
-    names = [display_name(n, k) for (n, _), k in zip(read, store.keys)]
+    # read by node, as a snapshot reads them: two neighbours with one key (an author and a
+    # venue), or a key that is a number, are told apart and found (by key they were not)
+    text, names = [""] * len(store.keys), list(store.keys)
+    values: list[list[object]] = [[None] * len(trained.attributes)] * len(store.keys)
+    for i, feature, label, read in names_by_id(graph, config, side, store.element_ids, store.keys,
+                                               trained.attributes):
+        text[i], names[i], values[i] = feature, label, read
     features = model_features(trained.featurizer.transform(text), store, trained.context_beta)
-    attributes = AttributeTable.read([a for _, a in read], len(trained.attributes))
+    attributes = AttributeTable.read(values, len(trained.attributes))
     inputs = SideInputs.build(store, features, trained.relations, trained.types,
                               attributes if trained.attributes else None)
-    return _Side(store, inputs, names, read[0][1])
+    return _Side(store, inputs, names, values[0])
 
 
 def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, source_key: str,

@@ -260,10 +260,9 @@ def unfinished_backfills(graph: Graph, config: AlignConfig, run_id: str) -> str 
             settings = json.loads(row["settings"] or "{}")
         except (TypeError, ValueError):
             continue  # not a run kgn-align wrote: nothing to say about its sides
-        chosen = (settings.get("filter") or {}).get("keys") if isinstance(settings, dict) else None
-        # a run over chosen sources (a worker's 'changed' job, --key) is not another backfill
-        # of the sides: the worker finishes its own jobs' runs
-        if isinstance(settings, dict) and chosen is None and all(settings.get(k) == v for k, v in sides.items()):
+        if not isinstance(settings, dict) or (settings.get("filter") or {}).get("keys") is not None:
+            continue  # a run over chosen sources (a worker's 'changed' job, --key): not the sides'
+        if all(settings.get(k) == v for k, v in sides.items()):
             rows.append(row)
     if not rows:
         return None

@@ -204,28 +204,41 @@ def _side_params(config: AlignConfig, side: GraphSide) -> dict[str, object]:
 NAME_BATCH = 5000
 
 
+def names_by_id(graph: Graph, config: AlignConfig, side: GraphSide, ids: Sequence[str],
+                keys: Sequence[str], attribute_properties: Sequence[str] | None = None,
+                ) -> Iterator[tuple[int, str, str, list[object]]]:
+    """Per node of ``ids`` (element ids; ``keys`` their keys, shown and named in errors)
+    still on the side: its position in ``ids``, its feature text, display name and values of
+    ``attribute_properties`` (default: the config's; a model's own list for explanations),
+    read by node (``snapshot_names_by_id``, :data:`NAME_BATCH` ids a query), never by key: two
+    nodes may share a key, or hold it as a number. ConfigError for a list or a map where one
+    value is read (:func:`_one_value_each`)."""
+    attributes = list(config.attribute_properties if attribute_properties is None else attribute_properties)
+    position = {e: i for i, e in enumerate(ids)}
+    for start in range(0, len(ids), NAME_BATCH):
+        found = graph.read("snapshot_names_by_id", {**_side_params(config, side), "attribute_properties": attributes,
+                                                    "ids": list(ids[start:start + NAME_BATCH])},
+                           {"label": side.label})[0]
+        for eid, names, values in zip(found["id"], found["names"], found["attributes"]):
+            i = position[str(eid)]
+            _one_value_each(config, side, keys[i], names, attributes, values)
+            yield i, feature_text(names), display_name(names, keys[i]), list(values or [None] * len(attributes))
+
+
 def _names_of(graph: Graph, config: AlignConfig, side: GraphSide, table: EntityTable,
               rows: Sequence[int]) -> Iterator[tuple[int, str, str, list[object]]]:
-    """Per entity-table row of ``rows`` still on the side: the row, its feature text, display
-    name and attribute values (``snapshot_names_by_id``, :data:`NAME_BATCH` ids a query)."""
-    n_attr = len(config.attribute_properties)
-    for start in range(0, len(rows), NAME_BATCH):
-        ids = [table.ids[r] for r in rows[start:start + NAME_BATCH]]
-        found = graph.read("snapshot_names_by_id", {**_side_params(config, side), "ids": ids},
-                           {"label": side.label})[0]
-        for eid, names, attributes in zip(found["id"], found["names"], found["attributes"]):
-            r = table.row_of[str(eid)]
-            _one_value_each(config, side, table.keys[r], names, attributes)
-            yield (r, feature_text(names), display_name(names, table.keys[r]),
-                   list(attributes or [None] * n_attr))
+    """:func:`names_by_id` of the entity-table rows ``rows``, each answer by its row."""
+    found = names_by_id(graph, config, side, [table.ids[r] for r in rows], [table.keys[r] for r in rows])
+    for i, feature, label, attributes in found:
+        yield rows[i], feature, label, attributes
 
 
 def _one_value_each(config: AlignConfig, side: GraphSide, key: str, names: Sequence[object],
-                    attributes: Sequence[object] | None) -> None:
+                    attribute_properties: Sequence[str], attributes: Sequence[object] | None) -> None:
     """ConfigError naming the node and property when a name or attribute property holds a
     list or a map (preflight refuses such a graph; a node changed since, under a running
     worker, would otherwise be read as the list's text and lose its match)."""
-    read = list(zip(config.name_properties, names)) + list(zip(config.attribute_properties, attributes or []))
+    read = list(zip(config.name_properties, names)) + list(zip(attribute_properties, attributes or []))
     for prop, value in read:
         if isinstance(value, (list, tuple, dict)):
             raise ConfigError(
@@ -266,10 +279,10 @@ def _aligned_rows(config: AlignConfig, side: GraphSide, table: EntityTable) -> d
     """``{key: row}`` of the side's entities to align; ConfigError when two share a key (as
     preflight says it: a graph may change after a command's checks, under a running worker,
     and one of the two would be dropped in silence, its edges retracted)."""
-    keys = [table.keys[i] for i in range(len(table)) if table.aligned[i]]
-    aligned = {table.keys[i]: i for i in range(len(table)) if table.aligned[i]}
-    if len(aligned) < len(keys):
-        shared = [(k, n) for k, n in Counter(keys).most_common(5) if n > 1]
+    rows = [i for i in range(len(table)) if table.aligned[i]]
+    aligned = {table.keys[i]: i for i in rows}
+    if len(aligned) < len(rows):
+        shared = [(k, n) for k, n in Counter(table.keys[i] for i in rows).most_common(5) if n > 1]
         raise ConfigError(f"keys must be unique per side, but on the {side.name} side several entities "
                           f"share a {config.key_property!r}: "
                           + ", ".join(f"{k!r} ({n}x)" for k, n in shared)
