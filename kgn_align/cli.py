@@ -192,7 +192,7 @@ class KgnGroup(click.Group):
         from kgn_align.interrupts import sigterm_interrupts, stopped_by
 
         try:
-            # SIGTERM ends a command as Ctrl-C does, its clean-up run (the worker has its own)
+            # SIGTERM and SIGHUP end a command as Ctrl-C does, its clean-up run (the worker has its own)
             with sigterm_interrupts():
                 return super().invoke(ctx)
         except click.NoSuchOption as exc:
@@ -975,7 +975,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     died in each of 4 attempts (killed, out of memory) is marked failed, not tried again.
     A person's review of a SAME_AS edge (r.review set, changed or removed) is a captured
     change too: both ends are aligned again. Finished jobs are kept --keep-jobs days.
-    First SIGTERM/Ctrl-C finishes the current job; a second stops at once.
+    First SIGTERM/Ctrl-C (or SIGHUP) finishes the current job; a second stops at once.
     """
     from kgn_align import jobs
     from kgn_align.backfill import BackfillFilter, BackfillOptions, RunConflict, run_backfill

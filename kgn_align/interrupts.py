@@ -1,11 +1,13 @@
-"""How a command stops when asked to: Ctrl-C (SIGINT) and SIGTERM both end it through
+"""How a command stops when asked to: Ctrl-C (SIGINT), SIGTERM and SIGHUP all end it through
 KeyboardInterrupt, so that the same clean-up runs (a load rolled back, a backfill's resume
 hint, a server that did not finish starting stopped), and a load stops only between two
 transactions.
 
-Python's default for SIGTERM ends the process at once, with no ``finally`` run: a demo then
-left its server running and a backfill stopped without saying how to resume (``kill`` is
-what a service manager, a container runtime or a CI timeout sends).
+Python's default for SIGTERM and SIGHUP ends the process at once, with no ``finally`` run: a
+demo then left its server running and a backfill stopped without saying how to resume
+(``kill`` is what a service manager, a container runtime or a CI timeout sends; SIGHUP what
+a closed terminal or a dropped SSH session sends). A SIGHUP ignored when the command started
+(``nohup``) stays ignored.
 """
 
 from __future__ import annotations
@@ -22,45 +24,70 @@ log = logging.getLogger(__name__)
 #: transaction to start clears it and raises KeyboardInterrupt instead (graph.py).
 interrupt_requested = threading.Event()
 
-#: Set when the KeyboardInterrupt that ends a command came from SIGTERM, not Ctrl-C (the
-#: CLI then exits 143 instead of 130).
-terminated = threading.Event()
+#: The signals that stop a command, and the last line it then prints (its exit status is
+#: 128 + the signal's number, as a shell reports a process that signal killed).
+STOP_SIGNALS = {signal.SIGINT: "Interrupted.", signal.SIGTERM: "Terminated.",
+                signal.SIGHUP: "Hung up."}
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signal behind the KeyboardInterrupt that ends a command (Ctrl-C unless
+#: :func:`record` says otherwise).
+_received = [signal.SIGINT]
 
 
-def _sigterm_as_interrupt(*_: object) -> None:
-    terminated.set()
+def record(signum: int | None) -> None:
+    """Note the stop signal a command received (``None``: Ctrl-C, or asked in code)."""
+    _received[0] = signal.Signals(signum) if signum in STOP_SIGNALS else signal.SIGINT
+
+
+def handle_stop_signals(handler: object, signals: tuple[int, ...] = tuple(STOP_SIGNALS)) -> dict[int, object]:
+    """Install ``handler`` for ``signals`` (default: every stop signal), but not for a SIGHUP
+    already ignored (``nohup``); returns the handlers it replaced, for :func:`restore`.
+    Main thread only."""
+    previous = {}
+    for sig in signals:
+        if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+            continue
+        previous[sig] = signal.signal(sig, handler)  # type: ignore[arg-type]
+    return previous
+
+
+def restore(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _kill_as_interrupt(signum: int, _frame: object) -> None:
+    record(signum)
     raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def sigterm_interrupts() -> Iterator[None]:
-    """Within it, SIGTERM raises KeyboardInterrupt, as Ctrl-C does, and sets
-    :data:`terminated`; the handler before it is back afterwards. Outside the main thread
-    this does nothing."""
+    """Within it, SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does, and are noted
+    for :func:`stopped_by`; the handlers before it are back afterwards. Outside the main
+    thread this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    terminated.clear()
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    record(None)
+    previous = handle_stop_signals(_kill_as_interrupt, (signal.SIGTERM, signal.SIGHUP))
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        restore(previous)
 
 
 def stopped_by() -> tuple[str, int]:
     """The last line and exit status of a command a KeyboardInterrupt ended:
-    ``("Terminated.", 143)`` after SIGTERM, ``("Interrupted.", 130)`` after Ctrl-C."""
-    if terminated.is_set():
-        return "Terminated.", 128 + signal.SIGTERM
-    return "Interrupted.", 128 + signal.SIGINT
+    ``("Terminated.", 143)`` after SIGTERM, ``("Hung up.", 129)`` after SIGHUP,
+    ``("Interrupted.", 130)`` after Ctrl-C."""
+    sig = _received[0]
+    return STOP_SIGNALS[sig], 128 + sig
 
 
 @contextlib.contextmanager
 def interrupt_between_transactions() -> Iterator[None]:
-    """Within it, Ctrl-C (SIGINT) or SIGTERM stops work between two transactions: the one in
+    """Within it, Ctrl-C (SIGINT), SIGTERM or SIGHUP stops work between two transactions: the one in
     flight finishes (commits or fails on its own), and the next :class:`~kgn_align.graph.Graph`
     query raises KeyboardInterrupt before it starts. A second request before that raises at
     once.
@@ -75,19 +102,18 @@ def interrupt_between_transactions() -> Iterator[None]:
         return
 
     def request(signum: int, _frame: object) -> None:
-        if signum == signal.SIGTERM:
-            terminated.set()
+        if signum != signal.SIGINT:
+            record(signum)
         if interrupt_requested.is_set():
             raise KeyboardInterrupt
         interrupt_requested.set()
 
     interrupt_requested.clear()
-    previous = {sig: signal.signal(sig, request) for sig in STOP_SIGNALS}
+    previous = handle_stop_signals(request)
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore(previous)
         if interrupt_requested.is_set():
             log.warning("a stop request came after the last transaction; the work it would have "
                         "stopped is complete")

@@ -6,7 +6,7 @@ nothing is lost when a worker or the server dies: a claimed job carries a lease 
 worker renews while it runs; a job whose lease expired is claimed again by any worker.
 
 Loop (after rq): install signal handlers, then check-stop / claim / execute / heartbeat.
-First SIGTERM or Ctrl-C: finish the current job, then stop. Second: stop now (the job's
+First SIGTERM, SIGHUP or Ctrl-C: finish the current job, then stop. Second: stop now (the job's
 lease expires and another worker takes it over).
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kgn_align.errors import GraphError, KgnAlignError, ServerUnavailable
 from kgn_align.graph import Graph
-from kgn_align.interrupts import terminated
+from kgn_align.interrupts import handle_stop_signals, record
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +171,12 @@ class Worker:
     def request_stop(self, signum: int | None = None, _frame: object = None) -> None:
         """A stop request (a signal handler; ``signum`` None: asked in code). The first
         finishes the current job; a second raises KeyboardInterrupt at once, which the CLI
-        reports as the signal it was: ``Terminated.`` (143) for SIGTERM, else ``Interrupted.``."""
+        reports as the signal it was: ``Terminated.`` (143) for SIGTERM, ``Hung up.`` (129)
+        for SIGHUP, else ``Interrupted.``."""
         self._signals += 1
         if self._signals >= 2:
             log.warning("second stop request: stopping now")
-            if signum == signal.SIGTERM:
-                terminated.set()
-            else:
-                terminated.clear()
+            record(signum)
             raise KeyboardInterrupt
         running = self._running
         if running is not None:
@@ -190,8 +187,7 @@ class Worker:
 
     def _install_signals(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
+            handle_stop_signals(self.request_stop)
 
     # -- queue -----------------------------------------------------------------------
     def claim(self) -> Job | None:

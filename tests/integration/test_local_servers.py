@@ -8,6 +8,8 @@ import os
 import signal
 import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,6 +117,64 @@ def test_an_interrupted_start_leaves_no_server_behind(tmp_path: Path, kind: str,
             assert g.read("server_components")
     finally:
         server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"PPid:\t{pid}\n" in (entry / "status").read_text():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _start_command(home: Path, kind: str, **popen: object) -> subprocess.Popen:
+    env = {**os.environ, "NEO4J_URI": "", "NEO4J_PASSWORD": ""}
+    return subprocess.Popen([sys.executable, "-m", "kgn_align", "--home", str(home), "server", "start", kind],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **popen)
+
+
+@KINDS
+def test_a_closed_terminal_during_start_leaves_no_server_behind(tmp_path: Path, kind: str) -> None:
+    """SIGHUP (the terminal closed, the SSH session dropped) while the server starts ended
+    the command at once, Python's default, and left the server's process running, named by
+    no state file. Now it ends the command as Ctrl-C does: the server is stopped by its PID,
+    'Hung up.', exit 129."""
+    require_runnable(kind)
+    proc = _start_command(tmp_path / "home", kind)
+    deadline = time.monotonic() + 120
+    while not (children := _children(proc.pid)) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert children, "the server's process never started"
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 129, (out, err)
+    assert err.rstrip().endswith("Hung up."), err
+    assert not any(pid_alive(pid) for pid in children)
+    assert not (tmp_path / "home" / "servers" / kind / "server.json").exists()
+
+
+def test_a_start_under_nohup_ignores_the_hangup(tmp_path: Path) -> None:
+    """Started with SIGHUP ignored (``nohup``), the command keeps ignoring it: the server
+    comes up and stays up."""
+    require_runnable("arcadedb")
+    home = tmp_path / "home"
+    proc = _start_command(home, "arcadedb", preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    deadline = time.monotonic() + 120
+    while not _children(proc.pid) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=120)
+    try:
+        assert proc.returncode == 0, (out, err)
+        info = json.loads((home / "servers" / "arcadedb" / "server.json").read_text())
+        assert pid_alive(info["pid"])
+    finally:
+        stopped = CliRunner().invoke(cli, ["--home", str(home), "server", "stop"],
+                                     env={"NEO4J_URI": "", "NEO4J_PASSWORD": ""})
+    assert stopped.exit_code == 0, stopped.output
 
 
 @KINDS

@@ -85,3 +85,25 @@ def test_a_busy_workers_second_stop_request_ends_it_as_that_signal(nowhere: Grap
     with pytest.raises(KeyboardInterrupt):
         worker.request_stop(second, None)
     assert stopped_by() == said
+
+
+def test_a_hangup_ends_a_command_as_a_kill_does_unless_nohup_ignored_it() -> None:
+    """SIGHUP (a closed terminal) ended a command at once, no clean-up run (a server that did
+    not finish starting was left running); now it is KeyboardInterrupt, said as 'Hung up.',
+    129. Under ``nohup`` (SIGHUP ignored when the command started) it stays ignored."""
+    from kgn_align.interrupts import sigterm_interrupts, stopped_by
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        with sigterm_interrupts():
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGHUP)
+            assert stopped_by() == ("Hung up.", 129)
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        with sigterm_interrupts():
+            os.kill(os.getpid(), signal.SIGHUP)  # ignored: nothing raised
+            assert stopped_by() == ("Interrupted.", 130)
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
