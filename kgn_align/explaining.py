@@ -143,13 +143,17 @@ def _side(graph: Graph, config: AlignConfig, sampler: Sampler, side: GraphSide, 
 def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, source_key: str,
                  target_key: str) -> Explanation:
     """Score one pair with attention recorded. Each key may be the whole key or a unique
-    end of it (:func:`resolve_key`); the explanation carries the whole keys."""
+    end of it (:func:`resolve_key`); the explanation carries the whole keys. A configuration
+    that reads the graph otherwise than the model's training (sides swapped too) is refused
+    first (:meth:`~kgn_align.scoring.TrainedModel.check_reading`): keys given in the trained
+    order would otherwise be reported as missing."""
+    sampling = model_sampling(config, trained)
     try:
         source_key = resolve_key(graph, config, config.source, source_key)
         target_key = resolve_key(graph, config, config.target, target_key)
     except KeyNotFound as exc:
         raise KeyNotFound(f"{exc}{_swapped(graph, config, source_key, target_key)}") from None
-    sampler = Sampler(graph, config, model_sampling(config, trained))
+    sampler = Sampler(graph, config, sampling)
     a = _side(graph, config, sampler, config.source, source_key, trained)
     b = _side(graph, config, sampler, config.target, target_key, trained)
     seed = torch.tensor([0])  # sample_seeds puts the seed first in its entity table

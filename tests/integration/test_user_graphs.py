@@ -191,6 +191,13 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
             f"{{graph: '{ns}/freebase'}} (target); the configuration has them the other way round: "
             "[source] and [target] are swapped") in refused.output, refused.output
     assert "sampling" not in refused.output
+    # explain alike, before it looks the keys up: keys in the trained order were said to be
+    # missing ("no entity has the key"), the swap said only if they happened to fit it
+    explained = runner.invoke(cli, ["--home", str(tmp_path / "home"), "--config", str(swapped), "explain",
+                                    "imdb-25", "freebase-25"], env=_env(connection))
+    assert explained.exit_code == 1 and "[source] and [target] are swapped" in explained.output, \
+        explained.output
+    assert "no entity" not in explained.output
     with _driver(connection) as drv:
         drv.execute_query("MATCH (:Movie {graph: $g})-[r:SEQUEL_OF]->() DELETE r", g=config.source.value,
                           database_=connection.database)
