@@ -891,6 +891,8 @@ def job_line(outcome: Any) -> str:
     if outcome.error:
         first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else "(no reason given)"
         return f"{line}: {first[:200]}"
+    if "run_with" in r:  # its work ran in another job, which counts the edges
+        return f"{line}: run together with job {r['run_with']}"
     line += (f", edges: {r.get('created', 0)} created, {r.get('updated', 0)} updated, "
              f"{r.get('retracted', 0)} retracted")
     if outcome.kind == "changed" and r.get("entities") == 0 and "sources" in r:
@@ -974,7 +976,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     120 s; one whose worker died is taken over when its lease runs out, and one whose worker
     died in each of 4 attempts (killed, out of memory) is marked failed, not tried again.
     A person's review of a SAME_AS edge (r.review set, changed or removed) is a captured
-    change too: both ends are aligned again. Finished jobs are kept --keep-jobs days.
+    change too: both ends are aligned again. Change capture queues a job per transaction:
+    the 'changed' jobs waiting when one is claimed run with it, as one re-alignment of all
+    their nodes (each job's line then says which job it ran with). Finished jobs are kept --keep-jobs days.
     First SIGTERM/Ctrl-C (or SIGHUP) finishes the current job; a second stops at once.
     """
     from kgn_align import jobs
@@ -1164,7 +1168,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     the_worker = Worker(app.graph(), handlers, lease_seconds=lease,
                         poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
-                        on_outcome=said, housekeeping=None if math.isinf(keep_days) else prune)
+                        on_outcome=said, housekeeping=None if math.isinf(keep_days) else prune,
+                        together={"changed": jobs.merge_changed})
     the_worker.run(burst=burst, max_jobs=max_jobs)
     unfinished = {status: n for status, n in ended.items() if status in ("failed", "queued")}
     if the_worker.failed_unrun:  # unknown kind, no known status: said in the log above

@@ -69,6 +69,23 @@ class ChangedParams(_Params):
 KINDS: dict[str, type[_Params]] = {"backfill": BackfillParams, "changed": ChangedParams}
 
 
+def merge_changed(params: dict[str, Any], other: dict[str, Any]) -> dict[str, Any] | None:
+    """The params of one ``changed`` job that does the work of both: their nodes together
+    (each once, in order), or None when they ask for other settings (threshold, policy,
+    run id) or list more than :data:`MAX_NODE_IDS` nodes together. Either one incomplete
+    (more changed than listed): incomplete, so the whole side is aligned again. Raises
+    :class:`InvalidJobParams` for params that can never run."""
+    a, b = parse("changed", params), parse("changed", other)
+    if a.model_dump(exclude={"nodeIds", "total"}) != b.model_dump(exclude={"nodeIds", "total"}):
+        return None
+    ids = list(dict.fromkeys([*a.nodeIds, *b.nodeIds]))
+    merged = {k: v for k, v in params.items() if k not in ("nodeIds", "total")}
+    if a.complete and b.complete:
+        return {**merged, "nodeIds": ids} if len(ids) <= MAX_NODE_IDS else None
+    total = (a.total or len(a.nodeIds)) + (b.total or len(b.nodeIds))
+    return {**merged, "nodeIds": ids[:MAX_NODE_IDS], "total": total}
+
+
 def parse(kind: str, params: str | dict[str, Any] | None) -> BackfillParams | ChangedParams:
     """The typed parameters of a job of ``kind``.
 

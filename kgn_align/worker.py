@@ -49,6 +49,9 @@ class Job(BaseModel):
     #: Set by the heartbeat when the lease is lost; handlers call :meth:`check_lease`
     #: before each write.
     lease_lost: threading.Event = Field(default_factory=threading.Event, exclude=True)
+    #: queued jobs of the same kind claimed with this one and run as one with it (their
+    #: work is in ``params``): they end as it ends (``Worker(together=...)``)
+    companions: list[Job] = []
 
     def check_lease(self) -> None:
         """Raise :class:`LeaseLost` once this worker no longer owns the job."""
@@ -86,6 +89,9 @@ class JobOutcome(BaseModel):
 
 
 Handler = Callable[[Job], Mapping[str, Any] | None]
+#: ``merge(params, other)``: the params of one job doing the work of both, or None when
+#: ``other`` cannot run with it; raises (InvalidJobParams) for params that can never run
+Merge = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None]
 
 
 def _kind(row: Mapping[str, Any]) -> str:
@@ -105,6 +111,12 @@ def _say_failed(rows: list[dict], why: Callable[[dict], str], many: str, shown: 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def together_result(job: Job, result: Mapping[str, Any]) -> dict[str, Any]:
+    """What a companion of ``job`` records as its result: the job its work ran in, and that
+    run's id (the counts are the job's, for all of them)."""
+    return {"run_with": job.id, **({"run_id": result["run_id"]} if "run_id" in result else {})}
 
 
 #: the statuses a job goes through (as the plugin's kgn.jobs knows them): queued -> running ->
@@ -129,7 +141,8 @@ class Worker:
                  connect: Callable[[], Graph] | None = None,
                  on_outcome: Callable[[JobOutcome], None] | None = None,
                  housekeeping: Callable[[Graph], None] | None = None,
-                 housekeeping_seconds: float = 3600.0) -> None:
+                 housekeeping_seconds: float = 3600.0,
+                 together: Mapping[str, Merge] | None = None, together_limit: int = 100) -> None:
         """``known_kinds``: every kind any worker of this deployment runs; queued jobs of
         another kind are marked failed instead of waiting forever (None: leave them).
         ``connect``: makes a new :class:`Graph` after the server went away (it may come
@@ -141,7 +154,11 @@ class Worker:
         ``housekeeping_seconds`` (the first time at the first idle moment): pruning finished
         jobs (:func:`kgn_align.jobs.prune_finished`); a failure there is logged, never fatal.
         With ``known_kinds`` idle moments also fail jobs created without a ``status``, or with
-        one no worker knows (``'QUEUED'``), at most once a minute: no worker claims them; saying why."""
+        one no worker knows (``'QUEUED'``), at most once a minute: no worker claims them; saying why.
+        ``together``: kinds whose queued, due jobs run as one with the job just claimed (up
+        to ``together_limit`` more), their params merged by ``merge``: captured changes
+        queue a job per transaction, and a run of small writes would otherwise be
+        re-aligned one job after another. A job whose params cannot merge is left queued."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -155,6 +172,10 @@ class Worker:
         self.on_outcome = on_outcome
         self.housekeeping = housekeeping
         self.housekeeping_seconds = housekeeping_seconds
+        self.together = dict(together or {})
+        self.together_limit = together_limit
+        #: how many more jobs this run may take (``run(max_jobs=...)``), None: no limit
+        self._room: int | None = None
         self._housekept: float | None = None
         #: jobs without a known status are looked for this often (a scan of the job nodes)
         self.status_check_seconds = 60.0
@@ -220,7 +241,49 @@ class Worker:
             except (ValueError, TypeError) as exc:  # TypeError: params stored as a number, a list
                 self._fail_claimed(row, f"params are not a JSON object: {exc}")
                 continue
-            return Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
+            job = Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
+            limit = self.together_limit if self._room is None else min(self.together_limit, self._room)
+            if job.kind in self.together and limit > 0:
+                self._claim_companions(job, self.together[job.kind], limit)
+            return job
+
+    def _claim_companions(self, job: Job, merge: Merge, limit: int) -> None:
+        """Claim up to ``limit`` queued, due jobs of ``job``'s kind whose params ``merge``
+        into its own, oldest first, as ``job.companions``; ``job.params`` then does the work
+        of all. Jobs that do not merge (or that another worker claims first) stay where they
+        are: the next claim takes them, and a job whose params can never run is failed then."""
+        try:
+            merge(job.params, job.params)
+        except Exception:  # noqa: BLE001 - its own params are bad: the handler says how, alone
+            return
+        rows = self.graph.read("worker_companions", {"kind": job.kind, "now": now_ms(), "limit": limit})
+        params, taken = job.params, []
+        for row in rows:
+            try:
+                other = json.loads(row["params"]) if row["params"] else {}
+                merged = merge(params, other) if isinstance(other, dict) else None
+            except Exception:  # noqa: BLE001 - failed with its reason when claimed alone
+                merged = None
+            if merged is not None:
+                params = merged
+                taken.append((row["id"], other))
+        if not taken:
+            return
+        claimed = {r["id"]: r["attempts"] for r in self.graph.write("worker_claim_ids", {
+            "ids": [i for i, _ in taken], "now": now_ms(), "lease_ms": self.lease_ms,
+            "worker": self.name, "token": uuid.uuid4().hex})}
+        if len(claimed) < len(taken):  # another worker took some: merge what this one holds
+            params = job.params
+            for i, other in taken:
+                if i in claimed:
+                    params = merge(params, other) or params
+        job.params = params
+        job.companions = [Job(id=i, kind=job.kind, params=other, attempts=claimed[i])
+                          for i, other in taken if i in claimed]
+        if job.companions:
+            log.info("job %s runs together with %d queued %r job(s): %s", job.id, len(job.companions),
+                     job.kind, ", ".join(c.id for c in job.companions[:5])
+                     + (f" and {len(job.companions) - 5} more" if len(job.companions) > 5 else ""))
 
     def _fail_claimed(self, row: Mapping[str, Any], error: str) -> None:
         """Mark a job just claimed failed without running it (abandoned, bad params), saying
@@ -282,10 +345,12 @@ class Worker:
             log.warning("reconnecting failed: %s", exc)
 
     def _heartbeat(self, job: Job, done: threading.Event) -> None:
+        ids = [job.id, *(c.id for c in job.companions)]
         while not done.wait(self.lease_ms / 3000):
             try:
-                if not self.graph.write("worker_heartbeat", {"id": job.id, "worker": self.name,
-                                                             "now": now_ms(), "lease_ms": self.lease_ms}):
+                held = self.graph.write("worker_heartbeat", {"ids": ids, "worker": self.name,
+                                                             "now": now_ms(), "lease_ms": self.lease_ms})
+                if len(held) < len(ids):
                     log.warning("job %s: lease lost; the job stops before its next write", job.id)
                     job.lease_lost.set()
                     return
@@ -293,15 +358,36 @@ class Worker:
                 log.warning("job %s: heartbeat failed (%s)", job.id, exc)
 
     def execute(self, job: Job) -> str:
-        """Run one claimed job, record its outcome and report it; returns the final status."""
+        """Run one claimed job (with its companions), record its outcome and report it;
+        returns the final status."""
         start = time.perf_counter()
         self._running = job
         try:
             status, result, error = self._run_handler(job)
         finally:
             self._running = None
-        self._report(job, status, time.perf_counter() - start, result, error)
+        seconds = time.perf_counter() - start
+        self._report(job, status, seconds, result, error)
+        for companion in job.companions:
+            self._report(companion, status, seconds, None if result is None else together_result(job, result),
+                         error)
         return status
+
+    def _finish_all(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
+                    error: str | None = None, retry: bool = False, once: bool = False) -> None:
+        """:meth:`_finish` for ``job`` and its companions alike (their result names the job
+        they ran with). ``retry``: each is queued again after its own next delay, or failed
+        when its tries are spent."""
+        for one in (job, *job.companions):
+            kept = None if result is None else (result if one is job else together_result(job, result))
+            if not retry:
+                self._finish(one, status, result=kept, error=error, once=once)
+                continue
+            delay = self.retry.delay(one.attempts)
+            if delay is None:
+                self._finish(one, "failed", error=error)
+            else:
+                self._finish(one, "queued", error=error, not_before=now_ms() + int(delay * 1000))
 
     def _report(self, job: Job, status: str, seconds: float,
                 result: Mapping[str, Any] | None = None, error: str | None = None) -> None:
@@ -323,15 +409,15 @@ class Worker:
             log.info("job %s (%s), attempt %d", job.id, job.kind, job.attempts)
             result = handler(job)
         except PermanentJobError as exc:
-            self._finish(job, "failed", error=str(exc))
+            self._finish_all(job, "failed", error=str(exc))
             return "failed", None, str(exc)
         except LeaseLost as exc:
             log.warning("%s", exc)  # the new owner records the outcome
             return "lost", None, str(exc)
         except KeyboardInterrupt:  # a second stop request: hand the job back now, not at lease end
             try:
-                self._finish(job, "queued", error="the worker was stopped during the job; queued again",
-                             once=True)
+                self._finish_all(job, "queued", error="the worker was stopped during the job; queued again",
+                                 once=True)
                 log.warning("job %s handed back to the queue: the next worker resumes it", job.id)
             except Exception as exc:  # the server away: the lease runs out, and it is taken then
                 log.warning("job %s stays claimed until its lease runs out (%s)", job.id, exc)
@@ -342,15 +428,14 @@ class Worker:
             message = str(exc) if isinstance(exc, KgnAlignError) else f"{type(exc).__name__}: {exc}"
             if delay is None:
                 log.error("job %s failed for good: %s", job.id, message)
-                self._finish(job, "failed", error=message)
-                return "failed", None, message
-            log.warning("job %s failed (%s); retrying in %.0f s", job.id, message, delay)
-            self._finish(job, "queued", error=message, not_before=now_ms() + int(delay * 1000))
-            return "queued", None, message
+            else:
+                log.warning("job %s failed (%s); retrying in %.0f s", job.id, message, delay)
+            self._finish_all(job, "failed", error=message, retry=True)
+            return ("failed" if delay is None else "queued"), None, message
         finally:
             done.set()
             beat.join()
-        self._finish(job, "done", result=result or {})
+        self._finish_all(job, "done", result=result or {})
         return "done", result or {}, None
 
     def _say_held(self, burst: bool = False) -> None:
@@ -409,6 +494,7 @@ class Worker:
             while not self._stop.is_set():
                 if max_jobs is not None and ran >= max_jobs:
                     break
+                self._room = None if max_jobs is None else max_jobs - ran - 1
                 job = self._while_server_away(self.claim, "claiming a job")
                 if job is None and self._stop.is_set():
                     break  # stopped (perhaps while the server was away); a claimed job still runs
@@ -419,7 +505,7 @@ class Worker:
                     self._stop.wait(self.poll_seconds)
                     continue
                 self.execute(job)
-                ran += 1
+                ran += 1 + len(job.companions)
         finally:
             log.debug("worker %s stopped after %d job(s)", self.name, ran)  # the CLI prints it
         return ran

@@ -161,6 +161,47 @@ def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, drive
     assert sum(r.get("created", 0) for r in results) == edges
 
 
+def test_changes_queued_while_no_worker_runs_are_aligned_as_one(trained_slice, servers, driver,
+                                                                tmp_path: Path) -> None:
+    """The plugin queues a job per transaction: four entities edited one transaction each,
+    no worker running, were four re-alignments one after another. A worker now claims the
+    oldest and runs the others with it: one re-alignment, four jobs done (the others' lines
+    say which job they ran with), and each edited entity has its edge."""
+    graph, ds, config, snapshot, trained, prefix = trained_slice
+    scorer = ModelScorer(snapshot, trained)
+    gold = {str(s): str(t) for s, t in ds.test_pairs}
+    sure = sorted((p.score, p.source, p.target) for p in scorer(list(gold))
+                  if gold.get(p.source) == p.target and p.score > 0.7)[-4:]
+    assert len(sure) == 4, sure
+    started = _now(driver)
+    for _, source, _ in sure:
+        driver.execute_query("MATCH (s:Entity {graph: $g, key: $k}) SET s.note = 'edited together'",
+                             g=config.source.value, k=source)
+    mine = [r["id"] for r in driver.execute_query(
+        "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin'}) WHERE j.requestedAt >= $t "
+        "RETURN j.id AS id ORDER BY j.requestedAt", t=started).records]
+    assert len(mine) >= 4, mine  # one per transaction at least (other tests' writes too)
+    out = subprocess.run(
+        [sys.executable, "-m", "kgn_align.cli", "--home", str(tmp_path), "worker", "--burst",
+         "--dataset", "dbp15k_fr_en", "--prefix", prefix, "--model", str(trained.path)],
+        env=_env(servers.connection("neo4j")), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    records = {r["id"]: r for r in driver.execute_query(
+        "MATCH (j:AlignmentJob) WHERE j.id IN $ids RETURN j.id AS id, j.status AS status, "
+        "j.result AS result", ids=mine).records}
+    assert {records[i]["status"] for i in mine} == {"done"}, records
+    ran_with = {json.loads(records[i]["result"]).get("run_with") for i in mine} - {None}
+    lead = ran_with.pop() if ran_with else mine[0]
+    assert not ran_with  # every one ran in a single job
+    assert out.stdout.count(f": run together with job {lead}") >= len(mine) - 1, out.stdout
+    for _, source, target in sure:
+        edge = driver.execute_query(
+            "MATCH (s:Entity {graph: $sg, key: $s})-[r:SAME_AS]->(t:Entity {graph: $tg}) "
+            "WHERE r.review IS NULL RETURN t.key AS target", sg=config.source.value, s=source,
+            tg=config.target.value).records
+        assert [r["target"] for r in edge] == [target], (source, edge)
+
+
 def test_neo4j_restart_loses_no_job(tmp_path: Path) -> None:
     """A job queued from Cypher survives the server's restart and then runs."""
     require_runnable("neo4j")

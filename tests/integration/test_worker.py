@@ -163,6 +163,55 @@ def test_two_workers_never_run_the_same_job(graph: Graph, jobs: list[str], names
     assert sorted(ran) == list(range(6))
 
 
+def test_queued_jobs_run_together_with_the_one_claimed(graph: Graph, jobs: list[str], namespace: str,
+                                                        monkeypatch) -> None:
+    """Change capture queues a job per transaction: five small writes were five re-alignments
+    one after another. Jobs of a kind given ``together`` run as one with the job claimed
+    (params merged); each is recorded done, the others naming the job they ran with. Jobs
+    whose params do not merge (other settings; bad params) are left to a claim of their own."""
+    from kgn_align.jobs import merge_changed
+
+    kind = f"{namespace}changed"
+    for i in range(5):
+        jobs.append(request(graph, kind, {"nodeIds": [f"n{i}", "shared"]}))
+    jobs.append(request(graph, kind, {"nodeIds": ["other"], "threshold": 0.9}))
+    jobs.append(request(graph, kind, {"nodeIds": []}))  # never runs: failed, alone, with why
+    seen: list[dict] = []
+
+    def handler(j: Job) -> dict:
+        from kgn_align.jobs import parse
+        seen.append(j.params)
+        parse("changed", j.params)  # the CLI's handlers refuse bad params
+        return {"run_id": f"job-{j.id}", "created": len(j.params["nodeIds"])}
+
+    def failing(j: Job) -> dict:
+        try:
+            return handler(j)
+        except Exception as exc:
+            raise PermanentJobError(str(exc)) from None
+
+    outcomes = []
+    worker = Worker(graph, {kind: failing}, together={kind: merge_changed}, on_outcome=outcomes.append)
+    assert worker.run(burst=True) == 7
+    assert seen[0] == {"nodeIds": ["n0", "shared", "n1", "n2", "n3", "n4"]}
+    assert seen[1:] == [{"nodeIds": ["other"], "threshold": 0.9}, {"nodeIds": []}]
+    records = [job(graph, j) for j in jobs]
+    assert [r["status"] for r in records] == ["done"] * 6 + ["failed"]
+    assert json.loads(records[0]["result"]) == {"run_id": f"job-{jobs[0]}", "created": 6}
+    for r in records[1:5]:
+        assert json.loads(r["result"]) == {"run_with": jobs[0], "run_id": f"job-{jobs[0]}"}
+        assert r["attempts"] == 1
+    assert "nodeIds" in records[6]["error"]
+    assert [o.id for o in outcomes] == jobs  # a line for each, the ones run together too
+    # --max-jobs counts them: a worker asked for two takes one more with the first, no more
+    more = [request(graph, kind, {"nodeIds": [f"x{i}"]}) for i in range(4)]
+    jobs.extend(more)
+    seen.clear()
+    assert Worker(graph, {kind: failing}, together={kind: merge_changed}).run(burst=True, max_jobs=2) == 2
+    assert seen == [{"nodeIds": ["x0", "x1"]}]
+    assert [job(graph, j)["status"] for j in more] == ["done", "done", "queued", "queued"]
+
+
 def test_stop_request_finishes_current_job(graph: Graph, jobs: list[str], namespace: str) -> None:
     kind = f"{namespace}stop"
     for i in range(3):

@@ -80,3 +80,21 @@ def test_a_changed_job_that_touches_no_source_says_so() -> None:
     # a 'changed' job that re-aligned the whole side (more changes than listed) reports no sources
     outcome.result = {"created": 0, "updated": 0, "retracted": 0, "entities": 0}
     assert "nothing to re-align" not in job_line(outcome)
+
+
+def test_changed_jobs_merge_into_one_with_their_nodes_once() -> None:
+    """Captured changes queue a job per transaction; jobs that ask for the same settings run
+    as one: their nodes together, each once; other settings, too many nodes, or one
+    incomplete list (the whole side then) are kept apart or said so."""
+    a, b = {"nodeIds": ["n1", "n2"]}, {"nodeIds": ["n2", "n3"]}
+    assert jobs.merge_changed(a, b) == {"nodeIds": ["n1", "n2", "n3"]}
+    assert jobs.parse("changed", jobs.merge_changed(a, b)).complete
+    assert jobs.merge_changed(a, {"nodeIds": ["n3"], "threshold": 0.9}) is None
+    assert jobs.merge_changed({"nodeIds": ["n1"], "threshold": 0.9}, {"nodeIds": ["n3"], "threshold": 0.9}) \
+        == {"nodeIds": ["n1", "n3"], "threshold": 0.9}
+    many = {"nodeIds": [f"m{i}" for i in range(jobs.MAX_NODE_IDS)]}
+    assert jobs.merge_changed(many, a) is None  # more than a job lists: not merged
+    incomplete = jobs.merge_changed(a, {"nodeIds": ["n9"], "total": 40})
+    assert incomplete is not None and not jobs.parse("changed", incomplete).complete
+    with pytest.raises(jobs.InvalidJobParams):
+        jobs.merge_changed(a, {"nodeIds": []})
