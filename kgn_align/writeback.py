@@ -505,11 +505,13 @@ def labelled_pairs(graph: Graph, config: AlignConfig,
         "target_property": config.target.property, "target_value": config.target.value,
     }, {"source_label": config.source.label, "target_label": config.target.label,
         "same_as": config.same_as_type, "key_property": config.key_property})
-    odd = sorted({str(r["review"]) for r in rows if r["review"] not in REVIEWS})
+    # as Cypher writes them: 'Accepted' quoted, a boolean true without quotes
+    odd = sorted({repr(v) if isinstance(v, str) else _text(v) for v in (r["review"] for r in rows)
+                  if v not in REVIEWS})
     if odd:
         count = sum(r["review"] not in REVIEWS for r in rows)
         said = (f"{count} reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' "
-                f"({', '.join(repr(v) for v in odd[:5])}): the model leaves them alone, but they are "
+                f"({', '.join(odd[:5])}): the model leaves them alone, but they are "
                 "neither accepted nor rejected (and Browser's queries show them as alignments); set "
                 "r.review to one of the two")
         if warnings is not None:

@@ -22,7 +22,7 @@ from kgn_align.config import AlignConfig, GraphSide
 from kgn_align.errors import ConfigError
 from kgn_align.graph import Graph
 from kgn_align.preflight import check
-from kgn_align.writeback import read_edges
+from kgn_align.writeback import labelled_pairs, read_edges
 
 TITLES = ["Blade Runner", "Alien", "Heat", "Casablanca", "Vertigo", "Psycho", "Jaws", "Rocky",
           "Fargo", "Gattaca", "Amadeus", "Brazil", "Chinatown", "Ran", "Rashomon", "Solaris",
@@ -281,6 +281,11 @@ def test_an_edge_with_odd_property_types_does_not_stop_the_reading(movies, graph
     assert len(edges) == 20
     assert edges["imdb-1"].score is None and edges["imdb-1"].review == "accepted"
     assert edges["imdb-2"].review == "true"
+    # the warning shows it as Cypher writes it: true, not 'True' (a text no one set)
+    warnings: list[str] = []
+    labelled_pairs(graph, config, warnings)
+    assert [w for w in warnings if "review other than" in w][0].startswith(
+        "1 reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' (true):"), warnings
     base = ["--home", str(tmp_path / "home"), "--config", str(_toml(tmp_path / "align.toml", config))]
     for extra in ([], ["--weakest"], ["--csv", str(tmp_path / "all.csv")]):
         listed = CliRunner().invoke(cli, [*base, "edges", "--all", "--limit", "50", *extra], env=_env(connection))
