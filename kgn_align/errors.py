@@ -89,6 +89,12 @@ class QueryError(GraphError):
     """The server rejected a query; names the query file so the statement can be found."""
 
 
+class ValueTypeError(QueryError):
+    """The server met a value of a type the query cannot use (a list where text is read):
+    Neo4j's ``Neo.ClientError.Statement.TypeError``, ArcadeDB's error saying TypeError or
+    Type mismatch. The data, not the query, is what to mend."""
+
+
 class ConstraintViolation(QueryError):
     """A write broke a uniqueness constraint; the transaction was rolled back."""
 

@@ -28,6 +28,7 @@ from kgn_align.errors import (
     GraphError,
     QueryError,
     ServerUnavailable,
+    ValueTypeError,
 )
 from kgn_align.interrupts import interrupt_requested
 
@@ -106,7 +107,10 @@ def _translate(exc: Exception, query: str, uri: str, database: str | None = None
             return QueryError(f"{uri}: the server has no database {database!r} (chosen by NEO4J_DATABASE, "
                               "--database or the [connection] table's database; leave it out for the "
                               "server's default)")
-        return QueryError(f"query {query!r} failed on the server ({code}): {message}")
+        text = f"query {query!r} failed on the server ({code}): {message}"
+        if code.endswith("Statement.TypeError") or "TypeError" in message or "Type mismatch" in message:
+            return ValueTypeError(text)
+        return QueryError(text)
     return GraphError(f"query {query!r} failed: {type(exc).__name__}: {exc}")
 
 

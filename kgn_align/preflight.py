@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from kgn_align.config import IDENTIFIER_RE, AlignConfig, GraphSide
-from kgn_align.errors import ConfigError, QueryError, did_you_mean
+from kgn_align.errors import ConfigError, ValueTypeError, did_you_mean
 from kgn_align.graph import Graph
 from kgn_align.sampling.keys import HASH_PROPERTY
 
@@ -80,9 +80,7 @@ def check(graph: Graph, config: AlignConfig, *, need_names: bool = True) -> Pref
     ``toString`` of it) is a ConfigError saying so, not the server's type error."""
     try:
         return _check(graph, config, need_names=need_names)
-    except QueryError as exc:
-        if "TypeError" not in str(exc) and "Type mismatch" not in str(exc):
-            raise
+    except ValueTypeError as exc:
         read = [f"key {config.key_property!r}", f"name properties {list(config.name_properties)}"]
         if config.attribute_properties:
             read.append(f"attribute properties {list(config.attribute_properties)}")

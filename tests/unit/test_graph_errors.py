@@ -53,3 +53,19 @@ def test_rejected_queries_are_final_whatever_their_text(exc: Exception) -> None:
     assert isinstance(translated, GraphError) and not isinstance(translated, ServerUnavailable)
     if isinstance(exc, neo4j_exc.Neo4jError):
         assert isinstance(translated, QueryError)
+
+
+@pytest.mark.parametrize("exc, kind", [
+    (_server_error("Neo.ClientError.Statement.TypeError", "Expected a String, got: List{'a', 'b'}"), "value"),
+    # ArcadeDB says it in the message of another code
+    (_server_error("Neo.ClientError.Statement.SemanticError", "TypeError: toString() of a list"), "value"),
+    (_server_error("Neo.ClientError.Statement.SyntaxError", "Invalid input 'x'"), "query"),
+])
+def test_a_value_of_the_wrong_type_is_told_from_a_wrong_query(exc: Exception, kind: str) -> None:
+    """A list where a query reads text is the data's problem (preflight says which property
+    to mend), told by the error's class, not by each caller matching the server's words."""
+    from kgn_align.errors import ValueTypeError
+
+    translated = _translate(exc, "preflight_side", "bolt://h:7687")
+    assert isinstance(translated, QueryError)
+    assert isinstance(translated, ValueTypeError) == (kind == "value")
