@@ -76,6 +76,15 @@ RUN_ID_MAX = 128
 SHOWN_KEYS = 10
 
 
+#: a run still 'running' that a process started, took over or checkpointed this recently
+#: may be writing now: ``clean --bookkeeping`` leaves it, and a start with its id warns
+ACTIVE_RUN_SECONDS = 600
+
+
+def epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class RunConflict(KgnAlignError):
     """The run was taken over by another process, or started with other settings."""
 
@@ -338,10 +347,16 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     fp = fingerprint(now)
     run = graph.write("backfill_run_start", {"run_id": options.run_id, "fingerprint": fp,
                                              "settings": json.dumps(now, sort_keys=True),
-                                             "owner": owner, "total": len(keys)})[0]
+                                             "owner": owner, "total": len(keys), "now": epoch_ms()})[0]
     if run["fingerprint"] != fp:
         changed = settings_changed(json.loads(run["settings"]), now) if run["settings"] else []
         raise RunConflict(conflict_text(options.run_id, changed))
+    if run["status"] == "running" and run["touched"] is not None \
+            and epoch_ms() - int(run["touched"]) < ACTIVE_RUN_SECONDS * 1000:
+        log.warning("run %r was started or written by another process %.0f s ago: this one takes "
+                    "it over, and that one, if it still runs, stops at its next batch (give each "
+                    "backfill its own --run-id to run them side by side)", options.run_id,
+                    (epoch_ms() - int(run["touched"])) / 1000)
     resumed = int(run["batches"]) > 0
     before, pairs_before = int(run["entities"]), int(run["pairs"] or 0)
     if run["status"] == "done":
@@ -441,12 +456,16 @@ def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _R
     rows = rows_of(pairs)
     checkpoint = ("backfill_run_checkpoint", {
         "run_id": state.run_id, "owner": state.owner, "batches": state.batches,
-        "cursor": batch[-1], "entities": len(batch), "pairs": len(rows)}, None)
+        "cursor": batch[-1], "entities": len(batch), "pairs": len(rows), "now": epoch_ms()}, None)
     try:
         results = graph.write_many([checkpoint, retract_step(config, batch, pairs),
                                     merge_step(config, rows, stamp)])
     except QueryError as exc:
         if "by zero" in str(exc):
+            if run_state(graph, state.run_id) is None:
+                raise RunConflict(f"run {state.run_id!r}: its progress was deleted while it ran "
+                                  "(kgn-align clean --bookkeeping?); this one stops, the batches it "
+                                  "wrote stay: run the backfill again to finish") from exc
             raise RunConflict(f"run {state.run_id!r} was taken over by another process "
                               "(started again with the same run id); this one stops") from exc
         raise

@@ -1226,7 +1226,8 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
 @cli.command()
 @alignment_options
 @click.option("--bookkeeping", is_flag=True, help="Also delete run progress and finished jobs "
-              "of every dataset (queued and running jobs stay).")
+              "of every dataset (queued and running jobs stay, and so do runs a process "
+              "touched in the last 10 minutes).")
 @click.option("--only-bookkeeping", "older_than", type=click.FloatRange(min=0), default=None,
               metavar="DAYS",
               help="Delete only the jobs that finished (done or failed) and the backfill runs that "
@@ -1244,7 +1245,9 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
     kgn-align did not write) and the sampler's 'kgnHash' property on the
     sides' nodes. With --bookkeeping also every backfill's run progress (KgnBackfillRun)
     and every finished AlignmentJob, of all datasets (they do not record which sides they
-    were for). The graphs themselves, and what 'kgn-align load' created, are not touched.
+    were for), except a run that a process started or wrote in the last 10 minutes: it may
+    be writing now (named on stderr; a run whose progress goes anyway stops at its next
+    batch, saying so). The graphs themselves, and what 'kgn-align load' created, are not touched.
     With --only-bookkeeping DAYS nothing but finished jobs and completed runs older than
     that goes (the worker prunes them so after --keep-jobs days). Prints what was removed
     (JSON).

@@ -547,6 +547,17 @@ def clean(graph: Graph, config: AlignConfig, *, bookkeeping: bool = False,
             "clean_sampling_hash", {"side_property": side.property, "side_value": side.value},
             {"label": side.label, "hash_property": HASH_PROPERTY}, limit=batch)
     if bookkeeping:
-        done["bookkeeping_nodes"] = graph.drain("clean_bookkeeping", limit=batch)
+        import time
+
+        from kgn_align.backfill import ACTIVE_RUN_SECONDS
+
+        since = {"active_since": int(time.time() * 1000) - ACTIVE_RUN_SECONDS * 1000}
+        done["bookkeeping_nodes"] = graph.drain("clean_bookkeeping", since, limit=batch)
+        active = graph.read("clean_bookkeeping_active", since)
+        if active:
+            done["active_runs_kept"] = len(active)
+            log.warning("kept %d backfill run(s) a process touched in the last %d minutes, which may be "
+                        "writing now: %s; stop them first, or clean again later",
+                        len(active), ACTIVE_RUN_SECONDS // 60, ", ".join(repr(r["id"]) for r in active[:5]))
     log.info("cleaned: %s", done)
     return done

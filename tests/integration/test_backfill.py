@@ -349,7 +349,7 @@ def test_takeover_stops_the_old_process_without_a_partial_batch(
             graph.write("backfill_run_start", {
                 "run_id": "taken",
                 "fingerprint": fingerprint(run_settings(loaded, BackfillFilter(), options, STAMP)),
-                "settings": None, "owner": "someone-else", "total": 0})
+                "settings": None, "owner": "someone-else", "total": 0, "now": 0})
         return scorer(keys)
 
     with pytest.raises(RunConflict, match="taken over"):
@@ -357,6 +357,48 @@ def test_takeover_stops_the_old_process_without_a_partial_batch(
     state = run_state(graph, "taken")
     assert state["batches"] == 2  # type: ignore[index]
     assert all(e[0] <= state["cursor"] for e in model_edges(graph, loaded))  # type: ignore[index]
+
+
+def test_clean_bookkeeping_leaves_a_run_that_is_writing_and_a_deleted_run_stops(
+        graph: Graph, loaded: AlignConfig, runs: list[str], caplog) -> None:
+    """'clean --bookkeeping' for one graph deleted every run's progress, a backfill writing
+    on another graph too: that one then stopped saying it was 'taken over by another
+    process', and its progress was lost. A run a process touched in the last minutes is
+    kept (and named); a run whose progress is deleted anyway stops at its next batch saying
+    so, the batch not written. A second process starting a run that is being written is
+    warned."""
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs.append("active")
+    options = BackfillOptions(run_id="active", batch_size=20)
+    calls = {"n": 0}
+
+    def score(keys: Sequence[str]) -> list[ScoredPair]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with caplog.at_level(logging.WARNING):
+                kept = writeback.clean(graph, loaded, bookkeeping=True)
+            assert kept["active_runs_kept"] >= 1 and run_state(graph, "active") is not None
+            assert "backfill run(s) a process touched in the last 10 minutes" in caplog.text
+            assert "'active'" in caplog.text
+        if calls["n"] == 3:
+            graph.write("backfill_run_delete", {"run_id": "active"})  # as an older clean did
+            seen["edges"] = model_edges(graph, loaded)
+        return scorer(keys)
+
+    seen: dict[str, set] = {}
+    with pytest.raises(RunConflict, match="its progress was deleted while it ran"):
+        run_backfill(graph, loaded, score, STAMP, options)
+    assert model_edges(graph, loaded) == seen["edges"]  # no batch written after the deletion
+    # the same run id started while another process writes it: said, and taken over
+    from kgn_align.backfill import fingerprint, run_settings
+    runs.append("twice")
+    graph.write("backfill_run_start", {
+        "run_id": "twice", "fingerprint": fingerprint(run_settings(loaded, BackfillFilter(), options, STAMP)),
+        "settings": None, "owner": "someone-else", "total": 0, "now": int(time.time() * 1000)})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run_backfill(graph, loaded, lambda keys: scorer(keys), STAMP, options.model_copy(update={"run_id": "twice"}))
+    assert "run 'twice' was started or written by another process" in caplog.text
 
 
 def test_other_settings_under_the_same_run_id_are_refused(graph: Graph, loaded: AlignConfig,
