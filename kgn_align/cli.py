@@ -468,6 +468,15 @@ def server_status(app: App) -> None:
     states = [s for s in (server_for(k, app.home).state() for k in KINDS) if s is not None]
     if not states:
         click.echo(f"no kgn-align server running (looked in {app.home / 'servers'})", err=True)
+        if os.environ.get("NEO4J_URI"):
+            from kgn_align.config import connection_from_env
+
+            try:
+                uri = connection_from_env().uri  # without any credentials written into it
+            except ConfigError as exc:
+                uri = f"(not usable: {exc})"
+            click.echo(f"commands connect to NEO4J_URI: {uri} (a server kgn-align did not start: "
+                       "'server status' does not look at it)", err=True)
         sys.exit(3)
     for state in states:
         click.echo(json.dumps({"kind": state.kind, "version": state.version, "uri": state.uri,

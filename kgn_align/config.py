@@ -108,6 +108,7 @@ class ConnectionConfig(_Model):
 
         uri = data["uri"].strip()
         scheme, sep, rest = uri.partition("://")
+        scheme = scheme.lower()  # schemes are case-insensitive (RFC 3986); the driver's are not
         # Credentials are split off at the last '@' before anything is parsed: a raw password
         # may hold '/', '#', '?' or ':', which a URI parser takes for the path, fragment,
         # query or port -- and then echoes a piece of the password in its error
@@ -128,6 +129,9 @@ class ConnectionConfig(_Model):
             raise ValueError("uri: not a valid URI (expected e.g. bolt://localhost:7687)") from None
         if not host:
             raise ValueError("uri: no host (expected e.g. bolt://localhost:7687)")
+        if parts.path not in ("", "/"):
+            raise ValueError(f"uri: a path ({parts.path}) does not choose a database on Bolt: give "
+                             "the database as NEO4J_DATABASE, --database or database in [connection]")
         data = dict(data)
         if at:
             # credentials written into the URI are explicit: they win, and leave the URI;

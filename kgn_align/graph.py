@@ -164,6 +164,16 @@ class Graph:
             notifications_disabled_classifications=[
                 neo4j.NotificationDisabledClassification.UNRECOGNIZED])
 
+    def _translated(self, exc: Exception, query: str) -> GraphError:
+        """:func:`_translate` for this connection: a login refused when no password was
+        given says that, not only that the credentials were refused."""
+        error = _translate(exc, query, self.uri, self.connection.database)
+        if isinstance(error, CredentialsRefused) and self.connection.password is None:
+            return CredentialsRefused(f"{self.uri}: the server refused to connect without a password: "
+                                      "none was given (set NEO4J_PASSWORD, --password, or password "
+                                      "in the [connection] table)")
+        return error
+
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
         self._driver.close()
@@ -194,10 +204,10 @@ class Graph:
                 self._driver.verify_connectivity()
                 return
             except neo4j_exc.AuthError as exc:
-                raise _translate(exc, "connect", self.uri, self.connection.database) from None
+                raise self._translated(exc, "connect") from None
             except Exception as exc:  # driver raises several unrelated types here
                 if time.monotonic() >= deadline:
-                    raise _translate(exc, "connect", self.uri, self.connection.database) from None
+                    raise self._translated(exc, "connect") from None
                 time.sleep(0.2)
 
     # -- server detection ----------------------------------------------------------------
@@ -241,7 +251,7 @@ class Graph:
                 # Ctrl-C inside the driver can surface as the error its clean-up then hit
                 # (e.g. "BufferError: Existing exports of data"): it is still an interrupt
                 raise KeyboardInterrupt from None
-            raise _translate(exc, name, self.uri, self.connection.database) from exc
+            raise self._translated(exc, name) from exc
 
     def read(self, name: str, params: Mapping[str, Any] | None = None,
              identifiers: Identifiers | None = None, *, kind: str = "cypher") -> list[Row]:

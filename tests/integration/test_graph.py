@@ -96,6 +96,17 @@ def test_wrong_password_is_clear_and_secret_free(connection: ConnectionConfig, b
         assert connection.password.get_secret_value() not in str(err.value)
 
 
+def test_no_password_given_is_said_so(connection: ConnectionConfig, backend: str) -> None:
+    """NEO4J_PASSWORD unset or empty said only that the server refused the credentials."""
+    if backend == "neo4j" and os.environ.get("NEO4J_URI"):
+        pytest.skip("do not hammer a shared server with bad logins")
+    none = ConnectionConfig(**{**connection.model_dump(), "password": None})
+    with Graph(none) as g, pytest.raises(ServerUnavailable) as err:
+        g.verify()
+    assert "refused to connect without a password: none was given (set NEO4J_PASSWORD" in str(err.value), \
+        err.value
+
+
 def test_a_database_the_server_lacks_is_named_with_where_it_came_from(connection: ConnectionConfig) -> None:
     """NEO4J_DATABASE=nosuch said 'query 'preflight_side' failed on the server
     (Neo.ClientError.Database.DatabaseNotFound)': the database is named, with the settings

@@ -48,11 +48,20 @@ def test_a_password_with_uri_characters_leaves_the_uri_whole(password: str) -> N
     ("localhost:7687", "uri (--uri or NEO4J_URI): 'localhost:7687' has no scheme: write it as bolt://localhost:7687"),
     (f"u:{SECRET}@localhost:7687", "has no scheme"),
     (f"bolt://u:{SECRET}@", "no host"),
+    # a path looks like it picks a database, and was silently ignored: the default one was used
+    (f"bolt://u:{SECRET}@localhost:7687/movies", "a path (/movies) does not choose a database on Bolt: "
+                                                 "give the database as NEO4J_DATABASE"),
 ])
 def test_bad_uris_are_one_clear_error_without_the_secret(uri: str, says: str) -> None:
     with pytest.raises(ConfigError) as err:
         connection_from_env(env={"NEO4J_URI": uri})
     assert says in str(err.value) and SECRET not in str(err.value)
+
+
+def test_a_scheme_in_capitals_is_the_same_scheme() -> None:
+    """URI schemes are case-insensitive; BOLT:// was refused as a scheme the driver does not speak."""
+    assert connection_from_env(env={"NEO4J_URI": "BOLT://localhost:7687"}).uri == "bolt://localhost:7687"
+    assert connection_from_env(env={"NEO4J_URI": "Neo4j+S://db.example"}).uri == "neo4j+s://db.example"
 
 
 @pytest.mark.parametrize(("database", "says"), [
@@ -267,3 +276,14 @@ def test_model_option_takes_a_path_or_the_model_id_train_printed(tmp_path: Path)
     assert checkpoint_path("0123456789ab", models) == Path("0123456789ab")
     ran = _run(tmp_path, "explain", "a", "b", "--dataset", "dbp15k_fr_en", "--model", "0123456789ab")
     assert ran.exit_code != 0 and "no checkpoint file at 0123456789ab" in ran.output
+
+
+def test_server_status_names_the_server_commands_use_when_it_is_not_ours(tmp_path: Path) -> None:
+    """With NEO4J_URI set, 'server status' said only that no kgn-align server runs (exit 3),
+    as if commands had nowhere to go: it names the URI they use, without its credentials."""
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "server", "status"],
+                                env={"NEO4J_URI": f"bolt://u:{SECRET}@db.example:7687", "NEO4J_PASSWORD": ""})
+    assert result.exit_code == 3
+    assert "commands connect to NEO4J_URI: bolt://db.example:7687 (a server kgn-align did not start" \
+        in result.output, result.output
+    assert SECRET not in result.output
