@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         state = server.start()
         report["server"] = {"kind": "neo4j", "version": state.version}
         worker = None
+        rows: list[dict[str, Any]] = []
         try:
             with Graph(state.connection()) as graph:
                 loaders.load_kg(graph, ds)
@@ -137,13 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             # the worker imports torch, loads the model, samples both sides and scores them
             # (--warm) before its first claim: requests start once it says so
             warm_deadline = time.monotonic() + 900
-            while "worker warm" not in worker_log.read_text(errors="replace"):
+            while "worker warm:" not in worker_log.read_text(errors="replace"):  # not "warming up"
                 if worker.poll() is not None or time.monotonic() > warm_deadline:
                     raise SystemExit(f"the worker did not warm up: {worker_log.read_text(errors='replace')[-2000:]}")
                 time.sleep(0.5)
             report["worker_warm_up"] = next(line for line in worker_log.read_text().splitlines()
-                                            if "worker warm" in line)
-            rows: list[dict[str, Any]] = []
+                                            if "worker warm:" in line)
             auth = (state.user, state.password.get_secret_value())
             with neo4j.GraphDatabase.driver(state.uri, auth=auth) as drv:
                 src_graph = config.source.value
@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                     worker.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     worker.kill()
+                if not all(r["edge"] for r in rows) or worker.returncode not in (0, 143):
+                    # what the worker said is gone with the temporary directory: show its end
+                    print(worker_log.read_text(errors="replace")[-4000:], file=sys.stderr)
             server.stop()
     ok = [r["latency_s"] for r in rows if r["edge"]]
     report["requests"] = len(rows)

@@ -555,6 +555,35 @@ def load_kg_cmd(app: App, name: str, prefix: str, pairs: int | None, split: Any,
     click.echo(report.model_dump_json(indent=2))
 
 
+@load.command("remove")
+@click.argument("name")
+@load_prefix_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask first (it asks only at a terminal).")
+@click.pass_obj
+def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
+    """Delete a loaded benchmark's graphs: every node whose graph property is under
+    [PREFIX/]NAME/ (both sides), with all their relationships, SAME_AS edges included, and
+    the load's records. NAME as it was loaded (dbp15k_fr_en, dblp_acm, ...); --prefix as
+    given to the load ('kgn-align demo' loads under demo/). Nothing else is touched. Prints
+    how many nodes went (JSON)."""
+    from kgn_align import loaders
+
+    if not name.strip() or "/" in name.strip("/"):
+        raise click.BadParameter(f"{name!r}: give the benchmark's name as loaded (e.g. dbp15k_fr_en), "
+                                 "and the folder it went under as --prefix", param_hint="NAME")
+    folder = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    under = f"{folder}{name.strip('/')}/"
+    found = app.graph().read("graph_prefix_count", {"prefix": under})[0]
+    if not found["nodes"]:
+        raise click.ClickException(f"no node's graph is under {under!r}: nothing to remove (a load under "
+                                   "a folder needs the same --prefix)")
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Delete {found['nodes']} node(s) of graphs {', '.join(map(repr, found['graphs']))} "
+                      "with their relationships (SAME_AS edges, reviewed ones too)?", abort=True, err=True)
+    click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under)},
+                          indent=2))
+
+
 @load.command("tables")
 @datasets_option
 @click.argument("name", type=click.Choice(["dblp_acm", "itunes_amazon"]))
@@ -1434,7 +1463,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
         show_progress("kgn_align.training")
         trained = train_model(graph, config, app.models_dir, snapshot=snapshot,
                               train_config=TrainConfig(epochs=epochs))
-        click.echo(f"      model {trained.version} -> {trained.path}")
+        click.echo(f"      model {trained.version} -> {trained.path}, and latest.pt beside it: the model "
+                   "commands without --model now use")
         click.echo("[5/6] backfilling SAME_AS edges (best candidate per entity, "
                    f"score >= {threshold}) ...")
         update, finish = stage_progress("      ")
@@ -1483,7 +1513,9 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
             f"  kgn-align edges --dataset {dataset} --prefix {prefix} --weakest\n"
             "and why one pair scored as it did:\n"
             f"  kgn-align explain --dataset {dataset} --prefix {prefix} --model {trained.path} "
-            f"{edges[0].source if edges else '<source key>'} {edges[0].target if edges else '<target key>'}")
+            f"{edges[0].source if edges else '<source key>'} {edges[0].target if edges else '<target key>'}\n"
+            "and, when done with it, remove the demo's graphs (nothing else) from the server:\n"
+            f"  kgn-align load remove {dataset} --prefix {prefix}")
         if started is not None and keep_server:
             click.echo(f"\n(the {started.kind} server keeps running: 'kgn-align server stop' ends it)")
         elif started is not None:

@@ -85,6 +85,17 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         assert shown.output.startswith(f"[1/6] using the {kind} graph server already running in "), shown.output
         assert "server stopped" not in shown.output and pid_alive(pid)
         assert password not in shown.output
+        # the demo's graphs, loaded into a server the user may keep, are removed by one
+        # command (it named it), and nothing else is: the 'cli/' load stays
+        assert "kgn-align load remove dbp15k_fr_en --prefix demo/" in shown.output, shown.output
+        removed = runner.invoke(cli, [*home, "load", "remove", "dbp15k_fr_en", "--prefix", "demo"], env=env)
+        assert removed.exit_code == 0, removed.output
+        gone = json.loads(removed.output)
+        assert gone["nodes"] >= 120 and sorted(gone["graphs"]) == ["demo/dbp15k_fr_en/en", "demo/dbp15k_fr_en/fr"]
+        again = runner.invoke(cli, [*home, "load", "remove", "dbp15k_fr_en", "--prefix", "demo/"], env=env)
+        assert again.exit_code == 1 and "no node's graph is under 'demo/dbp15k_fr_en/'" in again.output
+        kept = runner.invoke(cli, [*home, "load", "remove", "srprs_en_fr", "--prefix", "cli/", "-y"], env=env)
+        assert kept.exit_code == 0 and json.loads(kept.output)["nodes"] == 60, kept.output
     finally:
         stopped = runner.invoke(cli, [*home, "server", "stop"], env=env)
     assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output
