@@ -1016,7 +1016,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     A person's review of a SAME_AS edge (r.review set, changed or removed) is a captured
     change too: both ends are aligned again. Change capture queues a job per transaction:
     the 'changed' jobs waiting when one is claimed run with it, as one re-alignment of all
-    their nodes (each job's line then says which job it ran with). Finished jobs are kept --keep-jobs days.
+    their nodes (each job's line then says which job it ran with). Jobs name no graphs:
+    a worker runs every job on its configuration's sides, so run workers of one
+    configuration per database (they share the queue; a worker for another pair of graphs
+    would take their jobs). Finished jobs are kept --keep-jobs days.
     First SIGTERM/Ctrl-C (or SIGHUP) finishes the current job; a second stops at once.
     """
     from kgn_align import jobs
