@@ -5,7 +5,8 @@
 // one (epoch milliseconds; null for a new run): recent, it may still be writing.
 MERGE (run:KgnBackfillRun {id: $run_id})
 ON CREATE SET run.fingerprint = $fingerprint, run.settings = $settings, run.status = 'running',
-              run.batches = 0, run.entities = 0, run.pairs = 0, run.startedAt = datetime()
+              run.batches = 0, run.entities = 0, run.pairs = 0, run.startedAt = datetime(),
+              run.wholeSide = $whole_side
 WITH run, run.touchedMs AS touched
 SET run.owner = CASE WHEN run.fingerprint = $fingerprint THEN $owner ELSE run.owner END,
     run.total = CASE WHEN run.fingerprint = $fingerprint THEN $total ELSE run.total END,

@@ -347,7 +347,8 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     fp = fingerprint(now)
     run = graph.write("backfill_run_start", {"run_id": options.run_id, "fingerprint": fp,
                                              "settings": json.dumps(now, sort_keys=True),
-                                             "owner": owner, "total": len(keys), "now": epoch_ms()})[0]
+                                             "owner": owner, "total": len(keys), "now": epoch_ms(),
+                                             "whole_side": not flt.partial})[0]
     if run["fingerprint"] != fp:
         changed = settings_changed(json.loads(run["settings"]), now) if run["settings"] else []
         raise RunConflict(conflict_text(options.run_id, changed))

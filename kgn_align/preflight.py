@@ -252,16 +252,24 @@ def unfinished_backfills(graph: Graph, config: AlignConfig, run_id: str) -> str 
     newest named with how to go on with it; or None. Two such runs write the same sources'
     edges, the last write standing."""
     sides = {"source": config.source.model_dump(mode="json"), "target": config.target.model_dump(mode="json")}
-    rows = []
-    for row in graph.read("backfill_runs_unfinished", {"run_id": run_id}):
+
+    def of_these_sides(row: dict) -> bool:
         try:
             settings = json.loads(row["settings"] or "{}")
         except (TypeError, ValueError):
-            continue  # not a run kgn-align wrote: nothing to say about its sides
+            return False  # not a run kgn-align wrote: nothing to say about its sides
         if not isinstance(settings, dict) or (settings.get("filter") or {}).get("keys") is not None:
-            continue  # a run over chosen sources (a worker's 'changed' job, --key): not the sides'
-        if all(settings.get(k) == v for k, v in sides.items()):
-            rows.append(row)
+            return False  # a run over chosen sources (a worker's 'changed' job, --key): not the sides'
+        return all(settings.get(k) == v for k, v in sides.items())
+
+    # a whole-side run of these sides that completed, started after an unfinished one, wrote
+    # every source's edges again: the unfinished one is history (it was named at every
+    # backfill until resumed or cleaned away)
+    completed = [instant_text(r["started"]) for r in graph.read("backfill_runs_completed", {"run_id": run_id})
+                 if r["started"] and of_these_sides(r)]
+    since = max(completed, default=None)
+    rows = [row for row in graph.read("backfill_runs_unfinished", {"run_id": run_id})
+            if of_these_sides(row) and (since is None or instant_text(row["started"]) >= since)]
     if not rows:
         return None
     first = rows[0]
