@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kgn_align.config import AlignConfig, Identifier
 from kgn_align.errors import ConfigError, KgnAlignError, QueryError
 from kgn_align.graph import Graph
+from kgn_align.timing import epoch_ms
 from kgn_align.writeback import (
     ModelStamp,
     Policy,
@@ -79,10 +80,6 @@ SHOWN_KEYS = 10
 #: a run still 'running' that a process started, took over or checkpointed this recently
 #: may be writing now: ``clean --bookkeeping`` leaves it, and a start with its id warns
 ACTIVE_RUN_SECONDS = 600
-
-
-def epoch_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class RunConflict(KgnAlignError):
@@ -352,12 +349,11 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     if run["fingerprint"] != fp:
         changed = settings_changed(json.loads(run["settings"]), now) if run["settings"] else []
         raise RunConflict(conflict_text(options.run_id, changed))
-    if run["status"] == "running" and run["touched"] is not None \
-            and epoch_ms() - int(run["touched"]) < ACTIVE_RUN_SECONDS * 1000:
+    idle_s = None if run["touched"] is None else (epoch_ms() - int(run["touched"])) / 1000
+    if run["status"] == "running" and idle_s is not None and idle_s < ACTIVE_RUN_SECONDS:
         log.warning("run %r was started or written by another process %.0f s ago: this one takes "
                     "it over, and that one, if it still runs, stops at its next batch (give each "
-                    "backfill its own --run-id to run them side by side)", options.run_id,
-                    (epoch_ms() - int(run["touched"])) / 1000)
+                    "backfill its own --run-id to run them side by side)", options.run_id, idle_s)
     resumed = int(run["batches"]) > 0
     before, pairs_before = int(run["entities"]), int(run["pairs"] or 0)
     if run["status"] == "done":

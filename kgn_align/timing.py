@@ -6,6 +6,12 @@ from __future__ import annotations
 import time
 
 
+def epoch_ms() -> int:
+    """Now, in milliseconds since the epoch: the clock job leases and run timestamps are
+    compared on (the same on every server: values travel as parameters)."""
+    return int(time.time() * 1000)
+
+
 class StageClock:
     """Wall seconds of a piece of work's stages, in order: ``lap(name)`` closes the stage
     since the last lap; :attr:`laps` goes into a job's result (what a slow job spent its

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kgn_align.errors import GraphError, KgnAlignError, ServerUnavailable
 from kgn_align.graph import Graph
 from kgn_align.interrupts import handle_stop_signals, record
+from kgn_align.timing import epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,6 @@ def _say_failed(rows: list[dict], why: Callable[[dict], str], many: str, shown: 
     if len(rows) > shown:
         log.warning("%d more %s marked failed", len(rows) - shown, many)
     return len(rows)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def together_result(job: Job, result: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,7 +218,7 @@ class Worker:
                 self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)}),
                 lambda row: f": unknown kind {_kind(row)} (known: {known}): failed", "queued jobs of unknown kinds")
         while True:
-            rows = self.graph.write("worker_claim", {"now": now_ms(), "lease_ms": self.lease_ms,
+            rows = self.graph.write("worker_claim", {"now": epoch_ms(), "lease_ms": self.lease_ms,
                                                      "kinds": sorted(self.handlers),
                                                      "worker": self.name, "token": uuid.uuid4().hex})
             if not rows:
@@ -256,7 +253,7 @@ class Worker:
             merge(job.params, job.params)
         except Exception:  # noqa: BLE001 - its own params are bad: the handler says how, alone
             return
-        rows = self.graph.read("worker_companions", {"kind": job.kind, "now": now_ms(), "limit": limit})
+        rows = self.graph.read("worker_companions", {"kind": job.kind, "now": epoch_ms(), "limit": limit})
         params, taken = job.params, []
         for row in rows:
             try:
@@ -270,7 +267,7 @@ class Worker:
         if not taken:
             return
         claimed = {r["id"]: r["attempts"] for r in self.graph.write("worker_claim_ids", {
-            "ids": [i for i, _ in taken], "now": now_ms(), "lease_ms": self.lease_ms,
+            "ids": [i for i, _ in taken], "now": epoch_ms(), "lease_ms": self.lease_ms,
             "worker": self.name, "token": uuid.uuid4().hex})}
         if len(claimed) < len(taken):  # another worker took some: merge what this one holds
             params = job.params
@@ -349,7 +346,7 @@ class Worker:
         while not done.wait(self.lease_ms / 3000):
             try:
                 held = self.graph.write("worker_heartbeat", {"ids": ids, "worker": self.name,
-                                                             "now": now_ms(), "lease_ms": self.lease_ms})
+                                                             "now": epoch_ms(), "lease_ms": self.lease_ms})
                 if len(held) < len(ids):
                     log.warning("job %s: lease lost; the job stops before its next write", job.id)
                     job.lease_lost.set()
@@ -374,20 +371,22 @@ class Worker:
         return status
 
     def _finish_all(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
-                    error: str | None = None, retry: bool = False, once: bool = False) -> None:
+                    error: str | None = None, once: bool = False) -> None:
         """:meth:`_finish` for ``job`` and its companions alike (their result names the job
-        they ran with). ``retry``: each is queued again after its own next delay, or failed
-        when its tries are spent."""
+        they ran with)."""
         for one in (job, *job.companions):
             kept = None if result is None else (result if one is job else together_result(job, result))
-            if not retry:
-                self._finish(one, status, result=kept, error=error, once=once)
-                continue
+            self._finish(one, status, result=kept, error=error, once=once)
+
+    def _retry_all(self, job: Job, error: str) -> None:
+        """After a passing failure: ``job`` and each companion queued again after its own next
+        delay, or failed when its tries are spent."""
+        for one in (job, *job.companions):
             delay = self.retry.delay(one.attempts)
             if delay is None:
                 self._finish(one, "failed", error=error)
             else:
-                self._finish(one, "queued", error=error, not_before=now_ms() + int(delay * 1000))
+                self._finish(one, "queued", error=error, not_before=epoch_ms() + int(delay * 1000))
 
     def _report(self, job: Job, status: str, seconds: float,
                 result: Mapping[str, Any] | None = None, error: str | None = None) -> None:
@@ -430,7 +429,7 @@ class Worker:
                 log.error("job %s failed for good: %s", job.id, message)
             else:
                 log.warning("job %s failed (%s); retrying in %.0f s", job.id, message, delay)
-            self._finish_all(job, "failed", error=message, retry=True)
+            self._retry_all(job, message)
             return ("failed" if delay is None else "queued"), None, message
         finally:
             done.set()
@@ -443,7 +442,7 @@ class Worker:
         is taken over only when its lease runs out, and a silent wait looks like a hang
         (a ``burst`` worker does not wait: it says so)."""
         try:
-            rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": now_ms()})
+            rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": epoch_ms()})
         except GraphError:  # the loop below reports an absent server
             return
         for row in rows:

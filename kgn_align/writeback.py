@@ -547,11 +547,10 @@ def clean(graph: Graph, config: AlignConfig, *, bookkeeping: bool = False,
             "clean_sampling_hash", {"side_property": side.property, "side_value": side.value},
             {"label": side.label, "hash_property": HASH_PROPERTY}, limit=batch)
     if bookkeeping:
-        import time
-
         from kgn_align.backfill import ACTIVE_RUN_SECONDS
+        from kgn_align.timing import epoch_ms
 
-        since = {"active_since": int(time.time() * 1000) - ACTIVE_RUN_SECONDS * 1000}
+        since = {"active_since": epoch_ms() - ACTIVE_RUN_SECONDS * 1000}
         done["bookkeeping_nodes"] = graph.drain("clean_bookkeeping", since, limit=batch)
         active = graph.read("clean_bookkeeping_active", since)
         if active:

@@ -340,6 +340,17 @@ def test_a_run_that_loses_its_server_says_how_to_go_on(kg_slice: datasets.KGData
             and "the same command with --run-id lost goes on from there" in err), err[-2000:]
 
 
+def _start_elsewhere(graph: Graph, config: AlignConfig, options: BackfillOptions, now_ms: int) -> None:
+    """Start run ``options.run_id`` as another process would (its own owner), with the
+    settings of a run of ``options`` over a function scorer; ``now_ms`` is when it did."""
+    from kgn_align.backfill import fingerprint, run_settings
+
+    graph.write("backfill_run_start", {
+        "run_id": options.run_id,
+        "fingerprint": fingerprint(run_settings(config, BackfillFilter(), options, STAMP)),
+        "settings": None, "owner": "someone-else", "total": 0, "now": now_ms, "whole_side": True})
+
+
 def test_takeover_stops_the_old_process_without_a_partial_batch(
         graph: Graph, loaded: AlignConfig, runs: list[str]) -> None:
     scorer = NameSimilarityScorer(graph, loaded, k=5)
@@ -350,12 +361,7 @@ def test_takeover_stops_the_old_process_without_a_partial_batch(
     def score(keys: Sequence[str]) -> list[ScoredPair]:
         calls["n"] += 1
         if calls["n"] == 3:  # a second process starts the same run while batch 3 is scored
-            from kgn_align.backfill import fingerprint, run_settings
-
-            graph.write("backfill_run_start", {
-                "run_id": "taken",
-                "fingerprint": fingerprint(run_settings(loaded, BackfillFilter(), options, STAMP)),
-                "settings": None, "owner": "someone-else", "total": 0, "now": 0, "whole_side": True})
+            _start_elsewhere(graph, loaded, options, now_ms=0)
         return scorer(keys)
 
     with pytest.raises(RunConflict, match="taken over"):
@@ -396,14 +402,12 @@ def test_clean_bookkeeping_leaves_a_run_that_is_writing_and_a_deleted_run_stops(
         run_backfill(graph, loaded, score, STAMP, options)
     assert model_edges(graph, loaded) == seen["edges"]  # no batch written after the deletion
     # the same run id started while another process writes it: said, and taken over
-    from kgn_align.backfill import fingerprint, run_settings
     runs.append("twice")
-    graph.write("backfill_run_start", {
-        "run_id": "twice", "fingerprint": fingerprint(run_settings(loaded, BackfillFilter(), options, STAMP)),
-        "settings": None, "owner": "someone-else", "total": 0, "now": int(time.time() * 1000), "whole_side": True})
+    twice = options.model_copy(update={"run_id": "twice"})
+    _start_elsewhere(graph, loaded, twice, now_ms=int(time.time() * 1000))
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        run_backfill(graph, loaded, lambda keys: scorer(keys), STAMP, options.model_copy(update={"run_id": "twice"}))
+        run_backfill(graph, loaded, lambda keys: scorer(keys), STAMP, twice)
     assert "run 'twice' was started or written by another process" in caplog.text
 
 
