@@ -721,11 +721,11 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
     KGN_ALIGN_HOME/models/<version>.pt (and latest.pt); its version is what backfills
     write as the edges' 'model' property.
     """
+    config = app.checked_config(dataset, prefix)  # before torch loads: a missing server is said at once
     from kgn_align.training import TrainConfig
     from kgn_align.workflows import to_json, train_model
 
     show_progress("kgn_align.training")
-    config = app.checked_config(dataset, prefix)
     if ablation == "uniform-sampling":
         config = config.model_copy(update={"sampling": config.sampling.model_copy(update={"weighted": False})})
     update, finish = stage_progress()
@@ -793,9 +793,6 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     With --edges, the edges already in the graph are judged the same way.
     """
     from kgn_align import datasets
-    from kgn_align.scoring import ModelScorer
-    from kgn_align.snapshot import take
-    from kgn_align.workflows import evaluate_alignment, judge_graph_edges, to_json
 
     if judge_graph and pr_curve is not None:
         raise click.UsageError("--pr-curve goes with a dry run of the model, not with --edges: the "
@@ -804,7 +801,11 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
                               or not datasets.is_kg(dataset, app.datasets)):
         raise click.UsageError("--split goes with --dataset of a KG folder (its held-out pairs), "
                                "not with --gold or a table dataset")
-    config = app.checked_config(dataset, prefix)
+    config = app.checked_config(dataset, prefix)  # before torch loads: a missing server is said at once
+    from kgn_align.scoring import ModelScorer
+    from kgn_align.snapshot import take
+    from kgn_align.workflows import evaluate_alignment, judge_graph_edges, to_json
+
     held_out = _gold(app, dataset, gold, gold_complete, split)
     if judge_graph:
         result: dict[str, Any] = {"edges_in_graph": judge_graph_edges(app.graph(), config, held_out)}
@@ -1022,6 +1023,16 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     would take their jobs). Finished jobs are kept --keep-jobs days.
     First SIGTERM/Ctrl-C (or SIGHUP) finishes the current job; a second stops at once.
     """
+    import math
+    import threading
+    from datetime import timedelta
+
+    if threading.current_thread() is threading.main_thread():
+        # an explicit kill -INT stops the warm-up too (a shell starts background jobs with
+        # SIGINT ignored; the worker's own handler, from the first claim on, would honour it)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    # fails now, clearly, before torch loads (seconds): no server, bad config
+    config = app.checked_config(dataset, prefix)
     from kgn_align import jobs
     from kgn_align.backfill import BackfillFilter, BackfillOptions, RunConflict, run_backfill
     from kgn_align.changes import forget_changed
@@ -1031,16 +1042,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     from kgn_align.worker import Job, PermanentJobError, Worker
     from kgn_align.writeback import labelled_pairs, plan_merge
 
-    import math
-    import threading
-    from datetime import timedelta
-
-    if threading.current_thread() is threading.main_thread():
-        # an explicit kill -INT stops the warm-up too (a shell starts background jobs with
-        # SIGINT ignored; the worker's own handler, from the first claim on, would honour it)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     _worker_threads()
-    config = app.checked_config(dataset, prefix)  # fails now, clearly: no server, bad config
     show_progress("kgn_align.worker")  # its start, each claim, and a stop request reach stderr
     stamp_log_lines()
 
@@ -1242,7 +1244,6 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
     SAME_AS pairs training would learn from, warnings) and exits 0.
     """
     from kgn_align import preflight
-    from kgn_align.workflows import MIN_ACCEPTED
     from kgn_align.writeback import labelled_pairs
 
     config = app.align_config(dataset, prefix)
@@ -1250,9 +1251,9 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
     warnings = list(report.warnings)
     reviews = [review for _, _, review in labelled_pairs(app.graph(), config, warnings)]
     accepted = reviews.count("accepted")
-    if accepted < MIN_ACCEPTED:  # 'train' would refuse: say so here, where the graph is looked at
+    if accepted < preflight.MIN_ACCEPTED:  # 'train' would refuse: say so here, where the graph is looked at
         warnings.append(f"only {accepted} accepted {config.same_as_type} pairs between the sides: 'train' "
-                        f"needs at least {MIN_ACCEPTED} (the seed alignment: SAME_AS edges from a source "
+                        f"needs at least {preflight.MIN_ACCEPTED} (the seed alignment: SAME_AS edges from a source "
                         "to a target entity with r.review = 'accepted')")
     for said in warnings[len(report.warnings):]:
         log.warning("%s", said)

@@ -8,12 +8,14 @@ the template slots and values as parameters, nothing else.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import time
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import neo4j
 from neo4j import exceptions as neo4j_exc
@@ -87,6 +89,11 @@ def _translate(exc: Exception, query: str, uri: str, database: str | None = None
             "this port (bolt+s://, bolt+ssc:// and a CA file need it; a plain server wants bolt://) "
             "and that the CA file (--ca-file, NEO4J_CA_FILE), if given, is the PEM certificate "
             "that signed the server's")
+    unresolved = _in_chain(exc, socket.gaierror)
+    if unresolved is not None:  # a misspelt host: not a server that is down
+        host = urlsplit(uri).hostname or uri
+        return ServerUnavailable(f"{uri}: the host name {host!r} does not resolve (DNS: "
+                                 f"{unresolved.strerror or unresolved}): check the host in NEO4J_URI (--uri)")
     if isinstance(exc, (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired,
                         neo4j_exc.ConnectionPoolError, OSError)):
         return ServerUnavailable(f"{uri}: no graph server answers ({type(exc).__name__})")
@@ -197,7 +204,8 @@ class Graph:
         self.close()
 
     def verify(self, timeout: float = 0.0) -> None:
-        """Raise :class:`ServerUnavailable` unless the server answers (waits up to ``timeout``)."""
+        """Raise :class:`ServerUnavailable` unless the server answers (waits up to ``timeout``
+        seconds for one that is starting; a host name that does not resolve is said at once)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -206,7 +214,8 @@ class Graph:
             except neo4j_exc.AuthError as exc:
                 raise self._translated(exc, "connect") from None
             except Exception as exc:  # driver raises several unrelated types here
-                if time.monotonic() >= deadline:
+                # a host name that does not resolve is a typo, not a server still starting
+                if time.monotonic() >= deadline or _in_chain(exc, socket.gaierror) is not None:
                     raise self._translated(exc, "connect") from None
                 time.sleep(0.2)
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE = 100_000  #: nodes looked at for "did you mean" hints
 SHOWN = 5  #: example keys named in a message
+MIN_ACCEPTED = 10  #: accepted pairs (the seed alignment) training needs at the least
 REACH_SAMPLE = 10_000  #: entities per side whose relationships preflight looks at
 TYPO_CUTOFF = 0.9  #: difflib ratio from which a configured relationship type absent from the graph is a typo
 

@@ -25,6 +25,7 @@ from kgn_align.evaluation import Gold
 from kgn_align.graph import Graph
 from kgn_align.model.inputs import build_vocabulary
 from kgn_align.model.pair_model import ModelConfig
+from kgn_align.preflight import MIN_ACCEPTED
 from kgn_align.metrics import plot_pr_curve
 from kgn_align.scoring import VARIANTS, ModelScorer, TrainedModel, reading_settings, side_selection
 from kgn_align.snapshot import Progress, Snapshot, take
@@ -32,10 +33,6 @@ from kgn_align.writeback import labelled_pairs, reviewed_as
 from kgn_align.training import TrainConfig, save_checkpoint, train
 
 log = logging.getLogger(__name__)
-
-
-#: accepted pairs training needs at the least
-MIN_ACCEPTED = 10
 
 
 def _too_few(graph: Graph, config: AlignConfig, accepted: int) -> KgnAlignError:

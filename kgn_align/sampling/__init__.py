@@ -7,24 +7,33 @@
 - :mod:`~kgn_align.sampling.server`: the Cypher sampler (draws inside the graph server).
 """
 
-from kgn_align.sampling.keys import HASH_PROPERTY, node_hash, seed_offsets
-from kgn_align.sampling.lists import Candidates, NeighbourLists, candidates
-from kgn_align.sampling.reference import lists_in_memory, sample_in_memory
-from kgn_align.sampling.server import EntityTable, SampleStats, Sampler, SeedNotFound
-from kgn_align.sampling.trees import compose
+from __future__ import annotations
 
-__all__ = [
-    "Candidates",
-    "EntityTable",
-    "HASH_PROPERTY",
-    "NeighbourLists",
-    "SampleStats",
-    "Sampler",
-    "SeedNotFound",
-    "candidates",
-    "compose",
-    "lists_in_memory",
-    "node_hash",
-    "sample_in_memory",
-    "seed_offsets",
-]
+import importlib
+from typing import Any
+
+#: name -> submodule. Loaded on first use (PEP 562), so that the light parts (the race keys:
+#: numpy only) load without torch: the pre-flight checks read HASH_PROPERTY and every
+#: command runs them before its slow work.
+_EXPORTS = {
+    "HASH_PROPERTY": "keys", "node_hash": "keys", "seed_offsets": "keys",
+    "Candidates": "lists", "NeighbourLists": "lists", "candidates": "lists",
+    "lists_in_memory": "reference", "sample_in_memory": "reference",
+    "EntityTable": "server", "SampleStats": "server", "Sampler": "server", "SeedNotFound": "server",
+    "compose": "trees",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -287,3 +287,36 @@ def test_server_status_names_the_server_commands_use_when_it_is_not_ours(tmp_pat
     assert "commands connect to NEO4J_URI: bolt://db.example:7687 (a server kgn-align did not start" \
         in result.output, result.output
     assert SECRET not in result.output
+
+
+@pytest.mark.parametrize("command", [["train"], ["evaluate"], ["worker", "--burst"], ["check"], ["backfill"]])
+def test_a_missing_server_is_said_before_torch_loads(tmp_path: Path, command: list[str]) -> None:
+    """'train' (and evaluate, worker, check) imported torch (seconds) before asking for the
+    server, so a user without one waited for nothing: the check comes first. A subprocess,
+    since this test process has torch loaded already."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print('torch loaded:', 'torch' in sys.modules))\n"
+             "from kgn_align.cli import cli\n"
+             "cli.main(sys.argv[1:], prog_name='kgn-align')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "KGN_ALIGN_CONFIG"))}
+    ran = subprocess.run([sys.executable, "-c", probe, "--home", str(tmp_path), *command,
+                          "--dataset", "srprs_en_fr"], env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 1 and "Error: no graph server: set NEO4J_URI" in ran.stderr, ran.stderr
+    assert ran.stdout.strip().splitlines()[-1] == "torch loaded: False", \
+        f"{command[0]} loaded torch before saying there is no server"
+
+
+def test_a_host_that_does_not_resolve_is_named_as_such(tmp_path: Path) -> None:
+    """A misspelt host said 'no graph server answers (ServiceUnavailable)', as for a server
+    that is down, after five seconds of retries: it names the host and DNS (the .invalid
+    domain never resolves, RFC 6761), without the password."""
+    result = _run(tmp_path, "check", "--dataset", "srprs_en_fr",
+                  env={"NEO4J_URI": f"bolt://bob:{SECRET}@nosuchhost.invalid:7687"})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the host name 'nosuchhost.invalid' does not resolve (DNS: " in result.output, result.output
+    assert "check the host in NEO4J_URI" in result.output and SECRET not in result.output
+    assert len(result.output.strip().splitlines()) == 1
