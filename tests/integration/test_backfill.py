@@ -100,6 +100,21 @@ def failing_after(scorer: Callable[[Sequence[str]], list[ScoredPair]], calls: in
     return score
 
 
+def acting_at(scorer: Callable[[Sequence[str]], list[ScoredPair]],
+              actions: dict[int, Callable[[], None]]) -> Callable[[Sequence[str]], list[ScoredPair]]:
+    """``scorer``, running ``actions[n]`` first when it is called for the n-th batch (1-based):
+    something another process does while a backfill runs."""
+    count = {"n": 0}
+
+    def score(keys: Sequence[str]) -> list[ScoredPair]:
+        count["n"] += 1
+        if count["n"] in actions:
+            actions[count["n"]]()
+        return scorer(keys)
+
+    return score
+
+
 def test_uninterrupted_then_rerun_changes_nothing(graph: Graph, loaded: AlignConfig,
                                                   runs: list[str], kg_slice: datasets.KGDataset) -> None:
     scorer = NameSimilarityScorer(graph, loaded, k=5)
@@ -356,14 +371,8 @@ def test_takeover_stops_the_old_process_without_a_partial_batch(
     scorer = NameSimilarityScorer(graph, loaded, k=5)
     runs.append("taken")
     options = BackfillOptions(run_id="taken", batch_size=20)
-    calls = {"n": 0}
-
-    def score(keys: Sequence[str]) -> list[ScoredPair]:
-        calls["n"] += 1
-        if calls["n"] == 3:  # a second process starts the same run while batch 3 is scored
-            _start_elsewhere(graph, loaded, options, now_ms=0)
-        return scorer(keys)
-
+    # a second process starts the same run while batch 3 is scored
+    score = acting_at(scorer, {3: lambda: _start_elsewhere(graph, loaded, options, now_ms=0)})
     with pytest.raises(RunConflict, match="taken over"):
         run_backfill(graph, loaded, score, STAMP, options)
     state = run_state(graph, "taken")
@@ -382,22 +391,20 @@ def test_clean_bookkeeping_leaves_a_run_that_is_writing_and_a_deleted_run_stops(
     scorer = NameSimilarityScorer(graph, loaded, k=5)
     runs.append("active")
     options = BackfillOptions(run_id="active", batch_size=20)
-    calls = {"n": 0}
-
-    def score(keys: Sequence[str]) -> list[ScoredPair]:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            with caplog.at_level(logging.WARNING):
-                kept = writeback.clean(graph, loaded, bookkeeping=True)
-            assert kept["active_runs_kept"] >= 1 and run_state(graph, "active") is not None
-            assert "backfill run(s) a process touched in the last 10 minutes" in caplog.text
-            assert "'active'" in caplog.text
-        if calls["n"] == 3:
-            graph.write("backfill_run_delete", {"run_id": "active"})  # as an older clean did
-            seen["edges"] = model_edges(graph, loaded)
-        return scorer(keys)
-
     seen: dict[str, set] = {}
+
+    def clean_while_it_writes() -> None:
+        with caplog.at_level(logging.WARNING):
+            kept = writeback.clean(graph, loaded, bookkeeping=True)
+        assert kept["active_runs_kept"] >= 1 and run_state(graph, "active") is not None
+        assert "backfill run(s) a process touched in the last 10 minutes" in caplog.text
+        assert "'active'" in caplog.text
+
+    def delete_its_progress() -> None:
+        graph.write("backfill_run_delete", {"run_id": "active"})  # as an older clean did
+        seen["edges"] = model_edges(graph, loaded)
+
+    score = acting_at(scorer, {2: clean_while_it_writes, 3: delete_its_progress})
     with pytest.raises(RunConflict, match="its progress was deleted while it ran"):
         run_backfill(graph, loaded, score, STAMP, options)
     assert model_edges(graph, loaded) == seen["edges"]  # no batch written after the deletion
