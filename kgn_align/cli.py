@@ -80,6 +80,9 @@ class App:
             raise KgnAlignError(
                 "no graph server: set NEO4J_URI (and NEO4J_USER/NEO4J_PASSWORD), or start one "
                 f"with 'kgn-align server start' (looked in {self.home / 'servers'})")
+        if state.starting:
+            log.warning("the %s server (pid %d) has not finished starting, or the command starting "
+                        "it was killed ('kgn-align server status' says which)", state.kind, state.pid)
         return state.connection()
 
     def close(self) -> None:
@@ -361,7 +364,9 @@ def _describe(state: Any) -> str:
     browser = f", Browser {state.browser_url}" if state.browser_url else ""
     tls = (f"; Bolt over TLS only, certificate {state.tls_certificate} (bolt+ssc:// accepts it, "
            "or give it as --ca-file/NEO4J_CA_FILE with bolt://)") if state.tls_certificate else ""
-    return (f"{state.kind} {state.version} running: {state.uri}{browser} (pid {state.pid}, "
+    doing = ("starting (Bolt does not answer yet; if the command starting it was killed, "
+             "'kgn-align server stop' stops it)") if state.starting else "running"
+    return (f"{state.kind} {state.version} {doing}: {state.uri}{browser} (pid {state.pid}, "
             f"user {state.user}, password in {state.password_file}){tls}")
 
 
@@ -462,8 +467,9 @@ def server_stop(app: App, kind: str) -> None:
 @server.command("status")
 @click.pass_obj
 def server_status(app: App) -> None:
-    """Say which server runs, and where (JSON). Exit code 3 if none does."""
-    from kgn_align.servers import KINDS, server_for
+    """Say which server runs, and where (JSON; "starting": true while Bolt does not answer
+    yet). Exit code 3 if none does."""
+    from kgn_align.servers import KINDS, bolt_answers, server_for
 
     states = [s for s in (server_for(k, app.home).state() for k in KINDS) if s is not None]
     if not states:
@@ -479,12 +485,14 @@ def server_status(app: App) -> None:
                        "'server status' does not look at it)", err=True)
         sys.exit(3)
     for state in states:
+        if state.starting and bolt_answers(state):  # up, though the command starting it was killed
+            state = state.model_copy(update={"starting": False})
         click.echo(json.dumps({"kind": state.kind, "version": state.version, "uri": state.uri,
                                "browser": state.browser_url, "pid": state.pid,
                                "user": state.user, "database": state.database,
                                "password_file": str(state.password_file),
                                "tls_certificate": state.tls_certificate,
-                               "data_dir": state.data_dir}))
+                               "data_dir": state.data_dir, "starting": state.starting}))
 
 
 # ------------------------------------------------------------------------------- load

@@ -58,6 +58,9 @@ class ServerState(BaseModel):
     version: str = ""
     #: Bolt over TLS with a certificate made for this server (self-signed: its own CA file)
     tls_certificate: str | None = None
+    #: written so at launch, before Bolt answers: the process is named (and found, and
+    #: stopped by ``server stop``) even if the command starting it is killed while it waits
+    starting: bool = False
 
     @property
     def uri(self) -> str:
@@ -220,6 +223,12 @@ class ManagedServer(ABC):
         """
         running = self.state()
         if running is not None:
+            if running.starting:  # another start waits for it, or was killed while it waited
+                log.info("the %s server (pid %d) is starting: waiting for it", running.kind, running.pid)
+                self._await_bolt(running, timeout)
+                running = running.model_copy(update={"starting": False})
+                self._write_state(running)
+                return running
             if bolt_answers(running):
                 return running
             raise LocalServerError(f"the {running.kind} server (pid {running.pid}) owns "
@@ -244,12 +253,16 @@ class ManagedServer(ABC):
         state = ServerState(kind=self.kind, pid=self._process.pid, host=self.host,
                             bolt_port=bolt_port, http_port=http_port, user=self.user,
                             password=password, data_dir=str(self.data_dir),
-                            version=self.version(), tls_certificate=self.tls_certificate())
+                            version=self.version(), tls_certificate=self.tls_certificate(),
+                            starting=True)
+        # named at once: a start killed while it waits (kill -9, a closed container) leaves a
+        # server that 'server status' shows and 'server stop' stops by its PID
+        self._write_state(state)
         try:
             self._await_bolt(state, timeout)
         except BaseException:
-            # a server no state file names is one no command finds or stops, and it keeps the
-            # data directory locked: stopped by its PID, whatever ended the wait (Ctrl-C too)
+            # a server that did not finish starting keeps the data directory locked: stopped
+            # by its PID, whatever ended the wait (Ctrl-C too), and its state file removed
             if self._process.poll() is None:
                 log.warning("stopping the %s server that did not finish starting (pid %d)",
                             self.kind, self._process.pid)
@@ -257,23 +270,34 @@ class ManagedServer(ABC):
                     self._terminate(self._process.pid, timeout=30.0)
                 except KeyboardInterrupt:  # asked again: at once
                     self._process.kill()
+                    self.state_path.unlink(missing_ok=True)
                     raise
+            self.state_path.unlink(missing_ok=True)
             raise
-        # the password stays in PASSWORD_FILE alone: state() reads it from there
-        write_private(self.state_path, json.dumps(state.model_dump(mode="json", exclude={"password"})))
+        state = state.model_copy(update={"starting": False})
+        self._write_state(state)
         write_private(self.data_dir / PORTS_FILE, json.dumps({"bolt": bolt_port, "http": http_port}))
         log.info("%s server up on %s (pid %d)", self.kind, state.uri, state.pid)
         return state
+
+    def _write_state(self, state: ServerState) -> None:
+        # the password stays in PASSWORD_FILE alone: state() reads it from there
+        write_private(self.state_path, json.dumps(state.model_dump(mode="json", exclude={"password"})))
 
     def _await_bolt(self, state: ServerState, timeout: float) -> None:
         """Return once Bolt answers ``state``'s query; LocalServerError when the process
         exits first or ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
+        # this process's child, or a server another start launched (that command since killed)
+        child = self._process if self._process is not None and self._process.pid == state.pid else None
         while not bolt_answers(state):
-            if self._process is not None and self._process.poll() is not None:
-                raise LocalServerError(
-                    f"{self.kind} server exited with code {self._process.returncode} during "
-                    f"start; see {self.log_path}")
+            if child is not None and child.poll() is not None:
+                raise LocalServerError(f"{self.kind} server exited with code {child.returncode} during "
+                                       f"start; see {self.log_path}")
+            if child is None and not pid_alive(state.pid):
+                self.state_path.unlink(missing_ok=True)
+                raise LocalServerError(f"{self.kind} server (pid {state.pid}) exited during its start; "
+                                       f"see {self.log_path}")
             if time.monotonic() > deadline:
                 raise LocalServerError(f"{self.kind} server did not answer on {state.uri} within "
                                        f"{timeout:.0f}s; see {self.log_path}")

@@ -167,6 +167,40 @@ def test_a_closed_terminal_during_start_leaves_no_server_behind(tmp_path: Path, 
     assert not (tmp_path / "home" / "servers" / kind / "server.json").exists()
 
 
+@KINDS
+def test_a_start_killed_while_it_waits_leaves_a_server_that_stop_finds(tmp_path: Path, kind: str) -> None:
+    """kill -9 of 'server start' while the server was starting (no handler can run) left
+    the server's process running, named by no state file: 'server stop' said none was
+    running and the data directory stayed locked. The state file names the process from its
+    launch on ("starting"): status shows it, a new start takes it over once it answers, and
+    stop stops it by its PID."""
+    require_runnable(kind)
+    home = tmp_path / "home"
+    state_file = home / "servers" / kind / "server.json"
+    proc = _start_command(home, kind)
+    deadline = time.monotonic() + 120
+    while not state_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    said = json.loads(state_file.read_text())
+    proc.kill()
+    proc.communicate(timeout=30)
+    pid = said["pid"]
+    env = {"NEO4J_URI": "", "NEO4J_PASSWORD": ""}
+    runner = CliRunner()
+    try:
+        assert said["starting"] is True and pid_alive(pid), said
+        status = runner.invoke(cli, ["--home", str(home), "server", "status"], env=env)
+        assert status.exit_code == 0 and json.loads(status.output)["pid"] == pid, status.output
+        again = runner.invoke(cli, ["--home", str(home), "server", "start", kind], env=env)
+        assert again.exit_code == 0 and f"(pid {pid}," in again.output and " running: " in again.output, \
+            again.output
+        assert json.loads(state_file.read_text())["starting"] is False
+    finally:
+        stopped = runner.invoke(cli, ["--home", str(home), "server", "stop"], env=env)
+    assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output, stopped.output
+    assert not pid_alive(pid) and not state_file.exists()
+
+
 def test_a_start_under_nohup_ignores_the_hangup(tmp_path: Path) -> None:
     """Started with SIGHUP ignored (``nohup``), the command keeps ignoring it: the server
     comes up and stays up."""
