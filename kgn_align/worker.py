@@ -360,15 +360,16 @@ class Worker:
         start = time.perf_counter()
         self._running = job
         try:
-            status, result, error = self._run_handler(job)
+            statuses, result, error = self._run_handler(job)
         finally:
             self._running = None
         seconds = time.perf_counter() - start
-        self._report(job, status, seconds, result, error)
-        for companion in job.companions:
-            self._report(companion, status, seconds, None if result is None else together_result(job, result),
-                         error)
-        return status
+        self._report(job, statuses[job.id], seconds, result, error)
+        for companion in job.companions:  # each its own status: after a passing failure one
+            # may be queued again while another's tries are spent
+            self._report(companion, statuses[companion.id], seconds,
+                         None if result is None else together_result(job, result), error)
+        return statuses[job.id]
 
     def _finish_all(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
                     error: str | None = None, once: bool = False) -> None:
@@ -378,15 +379,18 @@ class Worker:
             kept = None if result is None else (result if one is job else together_result(job, result))
             self._finish(one, status, result=kept, error=error, once=once)
 
-    def _retry_all(self, job: Job, error: str) -> None:
+    def _retry_all(self, job: Job, error: str) -> dict[str, str]:
         """After a passing failure: ``job`` and each companion queued again after its own next
-        delay, or failed when its tries are spent."""
+        delay, or failed when its tries are spent; returns each one's status by id."""
+        statuses = {}
         for one in (job, *job.companions):
             delay = self.retry.delay(one.attempts)
             if delay is None:
                 self._finish(one, "failed", error=error)
             else:
                 self._finish(one, "queued", error=error, not_before=epoch_ms() + int(delay * 1000))
+            statuses[one.id] = "failed" if delay is None else "queued"
+        return statuses
 
     def _report(self, job: Job, status: str, seconds: float,
                 result: Mapping[str, Any] | None = None, error: str | None = None) -> None:
@@ -394,13 +398,17 @@ class Worker:
             self.on_outcome(JobOutcome(id=job.id, kind=job.kind, status=status, seconds=seconds,
                                        result=dict(result or {}), error=error))
 
-    def _run_handler(self, job: Job) -> tuple[str, Mapping[str, Any] | None, str | None]:
-        """(status, result, error) of one job, its outcome recorded in the graph."""
+    def _run_handler(self, job: Job) -> tuple[dict[str, str], Mapping[str, Any] | None, str | None]:
+        """(status of the job and of each companion, by id; result; error) of one job, its
+        outcome recorded in the graph."""
+        def every(status: str) -> dict[str, str]:
+            return {one.id: status for one in (job, *job.companions)}
+
         handler = self.handlers.get(job.kind)
         if handler is None:
             error = f"unknown job kind {job.kind!r}; known: {', '.join(sorted(self.handlers))}"
-            self._finish(job, "failed", error=error)
-            return "failed", None, error
+            self._finish_all(job, "failed", error=error)
+            return every("failed"), None, error
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job, done), daemon=True)
         beat.start()
@@ -409,10 +417,10 @@ class Worker:
             result = handler(job)
         except PermanentJobError as exc:
             self._finish_all(job, "failed", error=str(exc))
-            return "failed", None, str(exc)
+            return every("failed"), None, str(exc)
         except LeaseLost as exc:
             log.warning("%s", exc)  # the new owner records the outcome
-            return "lost", None, str(exc)
+            return every("lost"), None, str(exc)
         except KeyboardInterrupt:  # a second stop request: hand the job back now, not at lease end
             try:
                 self._finish_all(job, "queued", error="the worker was stopped during the job; queued again",
@@ -429,13 +437,12 @@ class Worker:
                 log.error("job %s failed for good: %s", job.id, message)
             else:
                 log.warning("job %s failed (%s); retrying in %.0f s", job.id, message, delay)
-            self._retry_all(job, message)
-            return ("failed" if delay is None else "queued"), None, message
+            return self._retry_all(job, message), None, message
         finally:
             done.set()
             beat.join()
         self._finish_all(job, "done", result=result or {})
-        return "done", result or {}, None
+        return every("done"), result or {}, None
 
     def _say_held(self, burst: bool = False) -> None:
         """Log the jobs other workers hold under a lease: after a crash, the dead worker's job

@@ -212,6 +212,30 @@ def test_queued_jobs_run_together_with_the_one_claimed(graph: Graph, jobs: list[
     assert [job(graph, j)["status"] for j in more] == ["done", "done", "queued", "queued"]
 
 
+def test_jobs_run_together_each_end_with_their_own_status(graph: Graph, jobs: list[str],
+                                                         namespace: str) -> None:
+    """A passing failure queues each job run together again after its own next delay, or
+    fails the one whose tries are spent: each outcome (the CLI's job line) said the lead
+    job's status for all of them."""
+    from kgn_align.jobs import merge_changed
+
+    kind = f"{namespace}changed"
+    policy = RetryPolicy(intervals=(0.0,))  # two attempts
+
+    def hiccup(j: Job) -> dict:
+        raise RuntimeError("server hiccup")
+
+    jobs.append(request(graph, kind, {"nodeIds": ["a"]}))
+    assert Worker(graph, {kind: hiccup}, retry=policy).run(burst=True, max_jobs=1) == 1  # its first try
+    jobs.append(request(graph, kind, {"nodeIds": ["b"]}))
+    outcomes: list = []
+    worker = Worker(graph, {kind: hiccup}, retry=policy, together={kind: merge_changed},
+                    on_outcome=outcomes.append)
+    assert worker.run(burst=True, max_jobs=2) == 2  # the two together, once
+    assert [(o.id, o.status) for o in outcomes] == [(jobs[0], "failed"), (jobs[1], "queued")]
+    assert [(job(graph, j)["status"], job(graph, j)["attempts"]) for j in jobs] == [("failed", 2), ("queued", 1)]
+
+
 def test_stop_request_finishes_current_job(graph: Graph, jobs: list[str], namespace: str) -> None:
     kind = f"{namespace}stop"
     for i in range(3):
