@@ -26,12 +26,16 @@ def redact(text: str, *secrets: str | None) -> str:
 def did_you_mean(word: str, choices: list[str] | set[str], *, cutoff: float = 0.75,
                  nameable: re.Pattern[str] | None = None) -> str:
     """`` (did you mean 'Film'?)`` for a case-insensitive match of ``word`` among ``choices``,
-    else for the closest one whose difflib ratio is at least ``cutoff``, else ``""``.
+    else for the one choice ``word`` abbreviates (begins it, case aside, in 3 or more
+    characters: ``Org`` for ``Organization``), else for the closest one whose difflib ratio
+    is at least ``cutoff``, else ``""``.
     ``nameable``: what a configuration may name (an identifier); a match it refuses (a
     relationship type ``IN VENUE``) is said to be there but not nameable, not suggested."""
     others = sorted(c for c in choices if c != word)  # the word itself is no hint
     same_case = [c for c in others if c.lower() == word.lower()]
-    close = same_case or difflib.get_close_matches(word, others, n=1, cutoff=cutoff)
+    begun = [c for c in others if len(word) >= 3 and c.lower().startswith(word.lower())]
+    close = same_case or (begun if len(begun) == 1 else []) or \
+        difflib.get_close_matches(word, others, n=1, cutoff=cutoff)
     if not close:
         return ""
     if nameable is not None and not nameable.fullmatch(close[0]):

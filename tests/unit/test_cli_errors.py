@@ -85,6 +85,11 @@ def test_did_you_mean_prefers_a_case_slip_then_the_closest_above_the_cutoff() ->
     assert did_you_mean("Flim", ["Film", "Person"], cutoff=0.8) == ""
     assert did_you_mean("Film", ["Film"]) == ""  # the word itself is no hint
     assert did_you_mean("Film", []) == ""
+    # an abbreviation: the one choice it begins (difflib's ratio for these is far below 0.75)
+    assert did_you_mean("Org", ["Organization", "Person"]) == " (did you mean 'Organization'?)"
+    assert did_you_mean("desc", ["Description", "name"]) == " (did you mean 'Description'?)"
+    assert did_you_mean("Per", ["Person", "Performer"]) == ""  # two it could mean: neither said
+    assert did_you_mean("Fi", ["Film", "Person"]) == ""  # too short to tell
     # a near miss no configuration can name (a trial wrote the suggested 'IN VENUE' and was
     # refused): said to be there, not suggested
     from kgn_align.config import IDENTIFIER_RE
