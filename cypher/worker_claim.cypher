@@ -2,8 +2,10 @@
 // under an expired lease (its worker died). The first SET takes the node's write lock;
 // the condition is checked again after it, so two workers never both win the same job.
 // `was`: the status before the claim ('running': taken over from a worker that died).
+// $scope: the worker's configuration (worker_adopt); a worker without one (the library's
+// Worker, given none) takes the jobs no configuration adopted.
 MATCH (j:AlignmentJob)
-WHERE j.kind IN $kinds
+WHERE j.kind IN $kinds AND coalesce(j.scope, '') = coalesce($scope, '')
   AND ((j.status = 'queued' AND coalesce(j.notBefore, 0) <= $now)
        OR (j.status = 'running' AND coalesce(j.leaseUntil, 0) < $now))
 WITH j ORDER BY j.requestedAt, j.id LIMIT 1

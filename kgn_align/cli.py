@@ -1026,9 +1026,11 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     change too: both ends are aligned again. Change capture queues a job per transaction:
     the 'changed' jobs waiting when one is claimed run with it, as one re-alignment of all
     their nodes (each job's line then says which job it ran with). Jobs name no graphs:
-    a worker runs every job on its configuration's sides, so run workers of one
-    configuration per database (they share the queue; a worker for another pair of graphs
-    would take their jobs). Finished jobs are kept --keep-jobs days.
+    workers of several configurations (pairs of graphs) can share one database. A worker
+    adopts the jobs queued without a configuration and queues a copy of each for every other
+    configuration whose workers ran in the last 7 days, so each re-aligns its own graphs (a
+    change to graphs none aligns is done in a moment); workers of one configuration share
+    its jobs, each run once. Finished jobs are kept --keep-jobs days.
     First SIGTERM/Ctrl-C (or SIGHUP) finishes the current job; a second stops at once.
     """
     import math
@@ -1220,7 +1222,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     the_worker = Worker(app.graph(), handlers, lease_seconds=lease,
                         poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
                         on_outcome=said, housekeeping=None if math.isinf(keep_days) else prune,
-                        together={"changed": jobs.merge_changed})
+                        together={"changed": jobs.merge_changed}, scope=jobs.scope_of(config))
     the_worker.run(burst=burst, max_jobs=max_jobs)
     unfinished = {status: n for status, n in ended.items() if status in ("failed", "queued")}
     if the_worker.failed_unrun:  # unknown kind, no known status: said in the log above

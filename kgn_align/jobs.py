@@ -7,25 +7,44 @@ rules in the caller's transaction (``plugin/src/main/java/io/kgnalign/neo4j/JobP
 both run the shared cases in ``plugin/src/test/resources/job_params_cases.json``. A job
 queued by plain Cypher with bad parameters is refused here, by the worker, and marked
 failed with the reason: it is never retried and never stalls the queue.
+
+Jobs name no pair of graphs: change capture cannot tell which configuration a changed node
+matters to. Each worker has a :class:`Scope`, its configuration's sides; a job queued
+without one is adopted by the first worker to look and copied to every other scope whose
+workers ran in the last :data:`~kgn_align.worker.SCOPE_KEPT_DAYS` days (``cypher/worker_adopt.cypher``), so
+workers of several configurations share one database, each re-aligning its own graphs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kgn_align.config import CANDIDATES_PER_SOURCE
+from kgn_align.config import CANDIDATES_PER_SOURCE, AlignConfig
 from kgn_align.errors import KgnAlignError
 from kgn_align.graph import Graph
+from kgn_align.worker import Scope
 from kgn_align.writeback import Policy
 
 #: At most this many element ids travel in one ``changed`` job (the rest are counted in ``total``).
 MAX_NODE_IDS = 10_000
 MAX_K = 1000
 RunId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+def scope_of(config: AlignConfig) -> Scope:
+    """The :class:`Scope` of workers of ``config``: two configurations with the same sides
+    share one (their workers share its jobs)."""
+    sides = [[side.label, side.property, side.value] for side in (config.source, config.target)]
+    text = json.dumps([sides, config.key_property, config.same_as_type], default=str)
+    return Scope(key=hashlib.sha256(text.encode()).hexdigest()[:12],
+                 name=f"{config.source.name} -> {config.target.name}",
+                 graphs=tuple(str(side.value) for side in (config.source, config.target)
+                              if side.value is not None))
 
 
 class InvalidJobParams(KgnAlignError, ValueError):

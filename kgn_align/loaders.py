@@ -289,9 +289,12 @@ def preset_config(ds: KGDataset | TableDataset, *, prefix: str = "", **overrides
 
 
 def delete_graphs(graph: Graph, prefix: str, limit: int = 10_000) -> int:
-    """Delete every node (and its relationships) whose ``graph`` starts with ``prefix``."""
+    """Delete every node (and its relationships) whose ``graph`` starts with ``prefix``, and
+    what is kept about those graphs: load records, worker configurations and the jobs
+    queued for them (:data:`~kgn_align.worker.Scope`)."""
     if not prefix:
         raise KgnAlignError("refusing to delete with an empty prefix")
     deleted = graph.drain("graph_delete", {"prefix": prefix}, limit=limit)
     graph.write("graph_delete_load_records", {"prefix": prefix})
+    graph.write("graph_delete_worker_scopes", {"prefix": prefix})
     return deleted

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,21 @@ from kgn_align.interrupts import handle_stop_signals, record
 from kgn_align.timing import epoch_ms
 
 log = logging.getLogger(__name__)
+
+#: A configuration whose workers have not run for this long gets no more copies of new jobs
+#: (those queued for it stay until one runs, or its graphs are deleted).
+SCOPE_KEPT_DAYS = 7.0
+
+
+class Scope(NamedTuple):
+    """A worker's configuration as the job queue knows it."""
+
+    #: 12 hex digits of a hash of both sides (label, filter), the key and SAME_AS type
+    key: str
+    #: the sides' names, for people: ``imdb -> freebase``
+    name: str
+    #: the sides' graph names (their filter values), by which deleting graphs forgets it
+    graphs: tuple[str, ...]
 
 
 class PermanentJobError(KgnAlignError):
@@ -139,7 +154,8 @@ class Worker:
                  on_outcome: Callable[[JobOutcome], None] | None = None,
                  housekeeping: Callable[[Graph], None] | None = None,
                  housekeeping_seconds: float = 3600.0,
-                 together: Mapping[str, Merge] | None = None, together_limit: int = 100) -> None:
+                 together: Mapping[str, Merge] | None = None, together_limit: int = 100,
+                 scope: Scope | None = None) -> None:
         """``known_kinds``: every kind any worker of this deployment runs; queued jobs of
         another kind are marked failed instead of waiting forever (None: leave them).
         ``connect``: makes a new :class:`Graph` after the server went away (it may come
@@ -155,7 +171,12 @@ class Worker:
         ``together``: kinds whose queued, due jobs run as one with the job just claimed (up
         to ``together_limit`` more), their params merged by ``merge``: captured changes
         queue a job per transaction, and a run of small writes would otherwise be
-        re-aligned one job after another. A job whose params cannot merge is left queued."""
+        re-aligned one job after another. A job whose params cannot merge is left queued.
+        ``scope``: the worker's configuration. It takes the jobs of its scope only, after
+        adopting the queued jobs of its kinds that have none, each copied for every other
+        scope whose workers ran in the last :data:`SCOPE_KEPT_DAYS` days; the scope is
+        registered when the worker starts and again every hour while it runs. Without one, the
+        worker takes the jobs no scope adopted (workers of one configuration per database)."""
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("lease_seconds and poll_seconds must be positive")
         self.graph = graph
@@ -171,6 +192,11 @@ class Worker:
         self.housekeeping_seconds = housekeeping_seconds
         self.together = dict(together or {})
         self.together_limit = together_limit
+        self.scope = scope
+        #: when the scope was last registered (time.monotonic), None: not yet
+        self._scope_seen: float | None = None
+        #: the scope's registration is renewed this often
+        self.scope_seconds = 3600.0
         #: how many more jobs this run may take (``run(max_jobs=...)``), None: no limit
         self._room: int | None = None
         self._housekept: float | None = None
@@ -217,9 +243,12 @@ class Worker:
             self.failed_unrun += _say_failed(
                 self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)}),
                 lambda row: f": unknown kind {_kind(row)} (known: {known}): failed", "queued jobs of unknown kinds")
+        if self.scope is not None:
+            self._adopt()
         while True:
             rows = self.graph.write("worker_claim", {"now": epoch_ms(), "lease_ms": self.lease_ms,
                                                      "kinds": sorted(self.handlers),
+                                                     "scope": self.scope and self.scope.key,
                                                      "worker": self.name, "token": uuid.uuid4().hex})
             if not rows:
                 return None
@@ -244,6 +273,27 @@ class Worker:
                 self._claim_companions(job, self.together[job.kind], limit)
             return job
 
+    def register_scope(self) -> None:
+        """Record this worker's scope as running now (``cypher/worker_scope_register``)."""
+        if self.scope is None:
+            return
+        self.graph.write("worker_scope_register", {"key": self.scope.key, "name": self.scope.name,
+                                                   "graphs": list(self.scope.graphs), "now": epoch_ms()})
+        self._scope_seen = time.monotonic()
+
+    def _adopt(self, limit: int = 1000) -> None:
+        """Adopt the queued jobs of this worker's kinds that have no scope, copying each for
+        every other scope seen in the last :data:`SCOPE_KEPT_DAYS` days (one transaction)."""
+        assert self.scope is not None
+        since = epoch_ms() - int(SCOPE_KEPT_DAYS * 86_400_000)
+        rows = self.graph.write("worker_adopt", {"scope": self.scope.key, "kinds": sorted(self.handlers),
+                                                 "since": since, "limit": limit, "now": epoch_ms(),
+                                                 "token": uuid.uuid4().hex})
+        copies = int(rows[0]["copies"]) if rows else 0
+        if copies:
+            log.info("queued %d copies of jobs that named no configuration, for the other worker "
+                     "configurations of this database", copies)
+
     def _claim_companions(self, job: Job, merge: Merge, limit: int) -> None:
         """Claim up to ``limit`` queued, due jobs of ``job``'s kind whose params ``merge``
         into its own, oldest first, as ``job.companions``; ``job.params`` then does the work
@@ -253,7 +303,8 @@ class Worker:
             merge(job.params, job.params)
         except Exception:  # noqa: BLE001 - its own params are bad: the handler says how, alone
             return
-        rows = self.graph.read("worker_companions", {"kind": job.kind, "now": epoch_ms(), "limit": limit})
+        rows = self.graph.read("worker_companions", {"kind": job.kind, "now": epoch_ms(), "limit": limit,
+                                                     "scope": self.scope and self.scope.key})
         params, taken = job.params, []
         for row in rows:
             try:
@@ -449,7 +500,8 @@ class Worker:
         is taken over only when its lease runs out, and a silent wait looks like a hang
         (a ``burst`` worker does not wait: it says so)."""
         try:
-            rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": epoch_ms()})
+            rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": epoch_ms(),
+                                                   "scope": self.scope and self.scope.key})
         except GraphError:  # the loop below reports an absent server
             return
         for row in rows:
@@ -473,6 +525,9 @@ class Worker:
                     self._housekept is None or now - self._housekept >= self.housekeeping_seconds):
                 self._housekept = now
                 self.housekeeping(self.graph)
+            if self.scope is not None and (
+                    self._scope_seen is None or now - self._scope_seen >= self.scope_seconds):
+                self.register_scope()
         except GraphError as exc:  # the next idle moment tries again; jobs go on meanwhile
             log.warning("housekeeping failed: %s", exc)
 
@@ -494,7 +549,10 @@ class Worker:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""
         self._install_signals()
         ran = 0
-        log.info("worker %s started (kinds: %s)", self.name, ", ".join(sorted(self.handlers)))
+        log.info("worker %s started (kinds: %s%s)", self.name, ", ".join(sorted(self.handlers)),
+                 f"; configuration {self.scope.name}, scope {self.scope.key}" if self.scope else "")
+        if self.scope is not None:
+            self._while_server_away(self.register_scope, "registering the worker's configuration")
         self._say_held(burst)
         try:
             while not self._stop.is_set():

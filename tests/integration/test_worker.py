@@ -236,6 +236,47 @@ def test_jobs_run_together_each_end_with_their_own_status(graph: Graph, jobs: li
     assert [(job(graph, j)["status"], job(graph, j)["attempts"]) for j in jobs] == [("failed", 2), ("queued", 1)]
 
 
+def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph, jobs: list[str],
+                                                                  namespace: str) -> None:
+    """A second worker, for another pair of graphs in the same database, took the first's
+    change jobs and recorded them done with nothing re-aligned (a trial's worst finding).
+    A job queued without a scope is adopted by the first worker to look and copied for every
+    other configuration whose workers ran: each runs it once, on its own graphs, even one
+    stopped when the job was queued; a worker without a scope takes none of them."""
+    from kgn_align.loaders import delete_graphs
+    from kgn_align.worker import Scope
+
+    kind = f"{namespace}changed"
+    movies = Scope(key=namespace[5:15] + "aa", name="imdb -> freebase", graphs=(f"{namespace}imdb",))
+    songs = Scope(key=namespace[5:15] + "bb", name="itunes -> amazon", graphs=(f"{namespace}itunes",))
+    ran: dict[str, list] = {"movies": [], "songs": []}
+
+    def worker(scope: Scope, name: str) -> Worker:
+        return Worker(graph, {kind: lambda j: ran[name].append((j.id, j.params)) or {}}, scope=scope)
+
+    worker(songs, "songs").register_scope()  # the song pair's worker ran before, and is stopped now
+    jobs.append(request(graph, kind, {"nodeIds": ["n1"]}))
+    copy = f"{jobs[0]}.{songs.key}"
+    jobs.append(copy)
+    assert worker(movies, "movies").run(burst=True) == 1
+    assert Worker(graph, {kind: lambda j: {}}).run(burst=True) == 0  # no scope: adopted jobs are not its
+    assert worker(movies, "movies").run(burst=True) == 0  # the copy is the songs' alone
+    assert worker(songs, "songs").run(burst=True) == 1
+    assert ran == {"movies": [(jobs[0], {"nodeIds": ["n1"]})], "songs": [(copy, {"nodeIds": ["n1"]})]}
+    assert [job(graph, j)["status"] for j in jobs] == ["done", "done"]
+    # a configuration whose graphs are deleted is forgotten, with the jobs queued for it alone
+    jobs.append(request(graph, kind, {"nodeIds": ["n2"]}))
+    jobs.append(f"{jobs[2]}.{songs.key}")
+    assert worker(movies, "movies").run(burst=True) == 1
+    assert job(graph, jobs[3])["status"] == "queued"
+    delete_graphs(graph, f"{namespace}itunes")
+    assert graph.read("worker_job", {"id": jobs[3]}) == []
+    jobs.append(request(graph, kind, {"nodeIds": ["n3"]}))
+    assert worker(movies, "movies").run(burst=True) == 1
+    assert graph.read("worker_job", {"id": f"{jobs[4]}.{songs.key}"}) == []  # no copy for it now
+    delete_graphs(graph, f"{namespace}imdb")
+
+
 def test_stop_request_finishes_current_job(graph: Graph, jobs: list[str], namespace: str) -> None:
     kind = f"{namespace}stop"
     for i in range(3):

@@ -98,3 +98,25 @@ def test_changed_jobs_merge_into_one_with_their_nodes_once() -> None:
     assert incomplete is not None and not jobs.parse("changed", incomplete).complete
     with pytest.raises(jobs.InvalidJobParams):
         jobs.merge_changed(a, {"nodeIds": []})
+
+
+def test_a_worker_scope_names_its_sides_and_nothing_else() -> None:
+    """Workers of one configuration share a scope (its jobs); another pair of graphs, or the
+    same graphs the other way round, is another scope; settings that do not choose the sides
+    (thresholds, sampling) leave it as it is."""
+    from kgn_align.config import AlignConfig
+
+    def config(source: str, target: str, **more) -> AlignConfig:
+        return AlignConfig.model_validate({
+            "source": {"name": source, "label": "Movie", "property": "graph", "value": f"ns/{source}"},
+            "target": {"name": target, "label": "Film", "property": "graph", "value": f"ns/{target}"},
+            **more})
+
+    movies = jobs.scope_of(config("imdb", "freebase"))
+    assert movies.name == "imdb -> freebase" and movies.graphs == ("ns/imdb", "ns/freebase")
+    assert len(movies.key) == 12 and int(movies.key, 16) >= 0  # hex: copies' ids stay run ids
+    assert jobs.scope_of(config("imdb", "freebase", sampling={"k1": 5})) == movies
+    assert jobs.scope_of(config("itunes", "amazon")).key != movies.key
+    swapped = AlignConfig.model_validate({"source": config("imdb", "freebase").target.model_dump(),
+                                          "target": config("imdb", "freebase").source.model_dump()})
+    assert jobs.scope_of(swapped).key != movies.key
