@@ -19,6 +19,7 @@ import pytest
 
 from kgn_align import datasets, loaders
 from kgn_align.graph import Graph
+from kgn_align.jobs import scope_of
 from kgn_align.scoring import ModelScorer
 from kgn_align.servers.neo4j import Neo4jServer
 from kgn_align.snapshot import take
@@ -147,6 +148,10 @@ def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, drive
         "CALL kgn.job($id) YIELD status, result, error RETURN status, result, error",
         id=job_id).records if r["status"] in ("done", "failed")], timeout=180)
     assert done[0]["status"] == "done", done[0]["error"]
+    # the worker adopted it for its configuration: kgn.job says which (a copy would name its job)
+    adopted = driver.execute_query("CALL kgn.job($id) YIELD scope, copyOf RETURN scope, copyOf",
+                                   id=job_id).records[0]
+    assert (adopted["scope"], adopted["copyOf"]) == (scope_of(config).key, None)
     edges = driver.execute_query(
         "MATCH (:Entity {graph: $sg})-[r:SAME_AS]->(:Entity {graph: $tg}) WHERE r.review IS NULL "
         "RETURN count(r) AS n", sg=src_graph, tg=tgt_graph).records[0]["n"]

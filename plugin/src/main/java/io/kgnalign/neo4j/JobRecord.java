@@ -38,6 +38,13 @@ public final class JobRecord {
     public final String error;
     /** What the job did, a JSON object as text (set by the worker when it finishes). */
     public final String result;
+    /**
+     * The worker configuration the job is for (a hash of its two sides), set when a worker of
+     * it adopts the job or queues a copy of it; {@code null} while no worker has looked.
+     */
+    public final String scope;
+    /** For a copy queued for another worker configuration: the id of the job it copies. */
+    public final String copyOf;
 
     /**
      * The job's properties as one committed state: takes a shared lock on the node first (held
@@ -63,6 +70,8 @@ public final class JobRecord {
         worker = text(job.get("worker"));
         error = text(job.get("error"));
         result = text(job.get("result"));
+        scope = text(job.get("scope"));
+        copyOf = text(job.get("copyOf"));
     }
 
     private static String text(Object value) {
