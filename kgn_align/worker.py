@@ -277,8 +277,15 @@ class Worker:
         """Record this worker's scope as running now (``cypher/worker_scope_register``)."""
         if self.scope is None:
             return
-        self.graph.write("worker_scope_register", {"key": self.scope.key, "name": self.scope.name,
-                                                   "graphs": list(self.scope.graphs), "now": epoch_ms()})
+        rows = self.graph.write("worker_scope_register", {"key": self.scope.key, "name": self.scope.name,
+                                                          "graphs": list(self.scope.graphs), "now": epoch_ms()})
+        if self._scope_seen is None and rows and rows[0]["first"] and rows[0]["others"]:
+            # workers of other configurations adopted the jobs queued before now: none is its
+            log.warning("the first worker of configuration %s (scope %s) in this database: changes "
+                        "that workers of the %d other configuration(s) took before now were not "
+                        "queued for it; a backfill (kgn-align backfill, or CALL "
+                        "kgn.requestAlignment('backfill')) brings its edges up to date",
+                        self.scope.name, self.scope.key, rows[0]["others"])
         self._scope_seen = time.monotonic()
 
     def _adopt(self, limit: int = 1000) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 
@@ -237,7 +238,7 @@ def test_jobs_run_together_each_end_with_their_own_status(graph: Graph, jobs: li
 
 
 def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph, jobs: list[str],
-                                                                  namespace: str) -> None:
+                                                                  namespace: str, caplog) -> None:
     """A second worker, for another pair of graphs in the same database, took the first's
     change jobs and recorded them done with nothing re-aligned (a trial's worst finding).
     A job queued without a scope is adopted by the first worker to look and copied for every
@@ -255,6 +256,11 @@ def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph,
         return Worker(graph, {kind: lambda j: ran[name].append((j.id, j.params)) or {}}, scope=scope)
 
     worker(songs, "songs").register_scope()  # the song pair's worker ran before, and is stopped now
+    with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
+        worker(movies, "movies").register_scope()  # its first: what others took before is not its
+        worker(movies, "movies").register_scope()  # known now: said once
+    said = [r.getMessage() for r in caplog.records if "the first worker of configuration" in r.getMessage()]
+    assert len(said) == 1 and "imdb -> freebase" in said[0] and "1 other configuration" in said[0], said
     jobs.append(request(graph, kind, {"nodeIds": ["n1"]}))
     copy = f"{jobs[0]}.{songs.key}"
     jobs.append(copy)
