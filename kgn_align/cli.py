@@ -572,8 +572,9 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     """Delete a loaded benchmark's graphs: every node whose graph property is under
     [PREFIX/]NAME/ (both sides), with all their relationships, SAME_AS edges included, and
     the load's records. NAME as it was loaded (dbp15k_fr_en, dblp_acm, ...); --prefix as
-    given to the load ('kgn-align demo' loads under demo/). Nothing else is touched. Prints
-    how many nodes went (JSON)."""
+    given to the load ('kgn-align demo' loads under demo/). Worker configurations on these
+    graphs are forgotten, with the jobs queued for them (their running workers get no more:
+    stop them). Nothing else is touched. Prints how many nodes went (JSON)."""
     from kgn_align import loaders
 
     if not name.strip() or "/" in name.strip("/"):
@@ -588,8 +589,13 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete {found['nodes']} node(s) of graphs {', '.join(map(repr, found['graphs']))} "
                       "with their relationships (SAME_AS edges, reviewed ones too)?", abort=True, err=True)
+    scopes = app.graph().read("graph_worker_scopes", {"prefix": under})
     click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under)},
                           indent=2))
+    if scopes:
+        click.echo(f"forgot {len(scopes)} worker configuration(s) on these graphs, and the jobs queued "
+                   f"for them: {', '.join(r['name'] for r in scopes)}; a worker of one still running "
+                   "gets no more jobs: stop it", err=True)
 
 
 @load.command("tables")

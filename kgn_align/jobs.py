@@ -42,7 +42,8 @@ def scope_of(config: AlignConfig) -> Scope:
     sides = [[side.label, side.property, side.value] for side in (config.source, config.target)]
     text = json.dumps([sides, config.key_property, config.same_as_type], default=str)
     return Scope(key=hashlib.sha256(text.encode()).hexdigest()[:12],
-                 name=f"{config.source.name} -> {config.target.name}",
+                 name=" -> ".join(side.name if side.value is None else f"{side.name} ({side.value})"
+                                  for side in (config.source, config.target)),
                  graphs=tuple(str(side.value) for side in (config.source, config.target)
                               if side.value is not None))
 

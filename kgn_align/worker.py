@@ -41,7 +41,7 @@ class Scope(NamedTuple):
 
     #: 12 hex digits of a hash of both sides (label, filter), the key and SAME_AS type
     key: str
-    #: the sides' names, for people: ``imdb -> freebase``
+    #: the sides' names and graphs, for people: ``imdb (movies/imdb) -> freebase (movies/freebase)``
     name: str
     #: the sides' graph names (their filter values), by which deleting graphs forgets it
     graphs: tuple[str, ...]
@@ -197,6 +197,7 @@ class Worker:
         self._scope_seen: float | None = None
         #: the scope's registration is renewed this often
         self.scope_seconds = 3600.0
+        self._scope_forgotten = False
         #: how many more jobs this run may take (``run(max_jobs=...)``), None: no limit
         self._room: int | None = None
         self._housekept: float | None = None
@@ -274,12 +275,23 @@ class Worker:
             return job
 
     def register_scope(self) -> None:
-        """Record this worker's scope as running now (``cypher/worker_scope_register``)."""
+        """Record this worker's scope as running now (``cypher/worker_scope_register``) when
+        it starts; later calls renew it, unless it was forgotten meanwhile (its graphs
+        deleted): then they say so, once, and leave it forgotten."""
         if self.scope is None:
+            return
+        if self._scope_seen is not None:
+            renewed = self.graph.write("worker_scope_renew", {"key": self.scope.key, "now": epoch_ms()})
+            if not renewed and not self._scope_forgotten:
+                self._scope_forgotten = True
+                log.warning("configuration %s (scope %s) is no longer registered (its graphs were deleted?): "
+                            "this worker gets no more jobs copied to it; stop it, or restart it to "
+                            "register it again", self.scope.name, self.scope.key)
+            self._scope_seen = time.monotonic()
             return
         rows = self.graph.write("worker_scope_register", {"key": self.scope.key, "name": self.scope.name,
                                                           "graphs": list(self.scope.graphs), "now": epoch_ms()})
-        if self._scope_seen is None and rows and rows[0]["first"] and rows[0]["others"]:
+        if rows and rows[0]["first"] and rows[0]["others"]:
             # workers of other configurations adopted the jobs queued before now: none is its
             log.warning("the first worker of configuration %s (scope %s) in this database: changes "
                         "that workers of the %d other configuration(s) took before now were not "
@@ -298,8 +310,8 @@ class Worker:
                                                  "token": uuid.uuid4().hex})
         copies = int(rows[0]["copies"]) if rows else 0
         if copies:
-            log.info("queued %d copies of jobs that named no configuration, for the other worker "
-                     "configurations of this database", copies)
+            log.info("queued %d cop%s of jobs that named no configuration, for the other worker "
+                     "configurations of this database", copies, "y" if copies == 1 else "ies")
 
     def _claim_companions(self, job: Job, merge: Merge, limit: int) -> None:
         """Claim up to ``limit`` queued, due jobs of ``job``'s kind whose params ``merge``

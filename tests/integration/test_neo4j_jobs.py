@@ -152,6 +152,12 @@ def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, drive
     adopted = driver.execute_query("CALL kgn.job($id) YIELD scope, copyOf RETURN scope, copyOf",
                                    id=job_id).records[0]
     assert (adopted["scope"], adopted["copyOf"]) == (scope_of(config).key, None)
+    # plugin/README's query of which job ran where, by configuration
+    readme = (ROOT / "plugin" / "README.md").read_text()
+    query = readme[readme.index("CALL kgn.jobs() YIELD jobId, copyOf"):]
+    query = query[:query.index("```")]
+    where = [(r["configuration"], r["jobId"]) for r in driver.execute_query(query, id=job_id).records]
+    assert (scope_of(config).name, job_id) in where, where
     edges = driver.execute_query(
         "MATCH (:Entity {graph: $sg})-[r:SAME_AS]->(:Entity {graph: $tg}) WHERE r.review IS NULL "
         "RETURN count(r) AS n", sg=src_graph, tg=tgt_graph).records[0]["n"]

@@ -255,7 +255,8 @@ def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph,
     def worker(scope: Scope, name: str) -> Worker:
         return Worker(graph, {kind: lambda j: ran[name].append((j.id, j.params)) or {}}, scope=scope)
 
-    worker(songs, "songs").register_scope()  # the song pair's worker ran before, and is stopped now
+    songs_worker = worker(songs, "songs")
+    songs_worker.register_scope()  # the song pair's worker ran before, and is stopped now
     with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
         worker(movies, "movies").register_scope()  # its first: what others took before is not its
         worker(movies, "movies").register_scope()  # known now: said once
@@ -280,6 +281,15 @@ def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph,
     jobs.append(request(graph, kind, {"nodeIds": ["n3"]}))
     assert worker(movies, "movies").run(burst=True) == 1
     assert graph.read("worker_job", {"id": f"{jobs[4]}.{songs.key}"}) == []  # no copy for it now
+    # a worker of it still running renews nothing: it says so once and stays forgotten
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
+        songs_worker.register_scope()
+        songs_worker.register_scope()
+    assert [r.getMessage() for r in caplog.records if "no longer registered" in r.getMessage()] == [
+        f"configuration itunes -> amazon (scope {songs.key}) is no longer registered (its graphs were "
+        "deleted?): this worker gets no more jobs copied to it; stop it, or restart it to register it again"]
+    assert graph.read("graph_worker_scopes", {"prefix": f"{namespace}itunes"}) == []
     delete_graphs(graph, f"{namespace}imdb")
 
 

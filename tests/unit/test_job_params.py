@@ -113,7 +113,8 @@ def test_a_worker_scope_names_its_sides_and_nothing_else() -> None:
             **more})
 
     movies = jobs.scope_of(config("imdb", "freebase"))
-    assert movies.name == "imdb -> freebase" and movies.graphs == ("ns/imdb", "ns/freebase")
+    assert movies.name == "imdb (ns/imdb) -> freebase (ns/freebase)"
+    assert movies.graphs == ("ns/imdb", "ns/freebase")
     assert len(movies.key) == 12 and int(movies.key, 16) >= 0  # hex: copies' ids stay run ids
     assert jobs.scope_of(config("imdb", "freebase", sampling={"k1": 5})) == movies
     assert jobs.scope_of(config("itunes", "amazon")).key != movies.key

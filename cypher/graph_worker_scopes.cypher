@@ -1,0 +1,6 @@
+// The worker configurations on graphs whose name starts with $prefix (graph_delete_worker_scopes
+// forgets them with those graphs).
+MATCH (s:KgnWorkerScope)
+WHERE any(g IN s.graphs WHERE g STARTS WITH $prefix)
+RETURN s.key AS key, s.name AS name
+ORDER BY name
