@@ -249,7 +249,7 @@ class Worker:
         while True:
             rows = self.graph.write("worker_claim", {"now": epoch_ms(), "lease_ms": self.lease_ms,
                                                      "kinds": sorted(self.handlers),
-                                                     "scope": self.scope and self.scope.key,
+                                                     "scope": self.scope_key,
                                                      "worker": self.name, "token": uuid.uuid4().hex})
             if not rows:
                 return None
@@ -273,6 +273,11 @@ class Worker:
             if job.kind in self.together and limit > 0:
                 self._claim_companions(job, self.together[job.kind], limit)
             return job
+
+    @property
+    def scope_key(self) -> str | None:
+        """The scope's key as the queue's queries take it (None: no scope)."""
+        return None if self.scope is None else self.scope.key
 
     def register_scope(self) -> None:
         """Record this worker's scope as running now (``cypher/worker_scope_register``) when
@@ -323,7 +328,7 @@ class Worker:
         except Exception:  # noqa: BLE001 - its own params are bad: the handler says how, alone
             return
         rows = self.graph.read("worker_companions", {"kind": job.kind, "now": epoch_ms(), "limit": limit,
-                                                     "scope": self.scope and self.scope.key})
+                                                     "scope": self.scope_key})
         params, taken = job.params, []
         for row in rows:
             try:
@@ -520,7 +525,7 @@ class Worker:
         (a ``burst`` worker does not wait: it says so)."""
         try:
             rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": epoch_ms(),
-                                                   "scope": self.scope and self.scope.key})
+                                                   "scope": self.scope_key})
         except GraphError:  # the loop below reports an absent server
             return
         for row in rows:

@@ -263,16 +263,17 @@ class ManagedServer(ABC):
         except BaseException:
             # a server that did not finish starting keeps the data directory locked: stopped
             # by its PID, whatever ended the wait (Ctrl-C too), and its state file removed
-            if self._process.poll() is None:
-                log.warning("stopping the %s server that did not finish starting (pid %d)",
-                            self.kind, self._process.pid)
-                try:
-                    self._terminate(self._process.pid, timeout=30.0)
-                except KeyboardInterrupt:  # asked again: at once
-                    self._process.kill()
-                    self.state_path.unlink(missing_ok=True)
-                    raise
-            self.state_path.unlink(missing_ok=True)
+            try:
+                if self._process.poll() is None:
+                    log.warning("stopping the %s server that did not finish starting (pid %d)",
+                                self.kind, self._process.pid)
+                    try:
+                        self._terminate(self._process.pid, timeout=30.0)
+                    except KeyboardInterrupt:  # asked again: at once
+                        self._process.kill()
+                        raise
+            finally:
+                self.state_path.unlink(missing_ok=True)
             raise
         state = state.model_copy(update={"starting": False})
         self._write_state(state)
@@ -294,8 +295,7 @@ class ManagedServer(ABC):
             if child is not None and child.poll() is not None:
                 raise LocalServerError(f"{self.kind} server exited with code {child.returncode} during "
                                        f"start; see {self.log_path}")
-            if child is None and not pid_alive(state.pid):
-                self.state_path.unlink(missing_ok=True)
+            if child is None and not pid_alive(state.pid):  # its stale state file: state() removes it
                 raise LocalServerError(f"{self.kind} server (pid {state.pid}) exited during its start; "
                                        f"see {self.log_path}")
             if time.monotonic() > deadline:
