@@ -51,6 +51,14 @@ then ``kgn-align backfill --dataset D`` (5 epochs, 20 candidates per source, pol
 threshold 0.5): each one's wall and CPU seconds (its own, from ``wait4``), its peak RSS,
 the server's CPU seconds, the load average; and their sum against issue 12's target
 (3 min, 1.5 GB peak). Written to ``benchmarks/results/pipeline_<dataset>_end_to_end.json``.
+
+``--snapshot-out PATH`` saves the sample a run took (and the reviewed pairs) for a machine
+without a graph server — the GPU machine that issue 12's GPU targets need, which has no JVM:
+``--from-snapshot PATH`` runs there the stages that read no graph (featurise, block, train
+with ``kgn-align train``'s default epochs through ``workflows.train_on_snapshot``, score,
+pair_model), on CUDA when present, and composes the end to end figure from them and the
+sample and write stages of a CPU report (``--cpu-figures``). ``benchmarks/gpu.sh`` runs it
+with the unit tests on such a machine. Written to ``benchmarks/results/pipeline_<dataset>_<cuda|cpu>.json``.
 """
 
 from __future__ import annotations
@@ -87,9 +95,10 @@ from kgn_align.memory import keep_batch_buffers  # noqa: E402
 from kgn_align.scoring import ModelScorer, TrainedModel  # noqa: E402
 from kgn_align.servers import server_for  # noqa: E402
 from kgn_align.snapshot import Snapshot, take  # noqa: E402
-from kgn_align.training import TrainConfig, score_pairs  # noqa: E402
-from kgn_align.workflows import train_model  # noqa: E402
-from kgn_align.writeback import ModelStamp, ScoredPair, write_pairs  # noqa: E402
+from kgn_align.training import (  # noqa: E402
+    SCORE_BATCH_PAIRS, SCORE_BATCH_PAIRS_CUDA, TrainConfig, pick_device, score_pairs)
+from kgn_align.workflows import train_model, train_on_snapshot  # noqa: E402
+from kgn_align.writeback import ModelStamp, ScoredPair, labelled_pairs, write_pairs  # noqa: E402
 
 log = logging.getLogger("pipeline")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -166,28 +175,38 @@ def cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str
 class Meter:
     """Times stages: wall, CPU here and in the server, peak RSS of both, load average."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid  # None: no server (--from-snapshot)
         self.stages: dict[str, dict[str, Any]] = {}
 
     def __call__(self, stage: str, fn: Callable[[], Any]) -> Any:
         log.info("stage %s ...", stage)
-        fresh = reset_peak_rss() and reset_peak_rss(self.server_pid)
+        pid = self.server_pid
+        fresh = reset_peak_rss() and (pid is None or reset_peak_rss(pid))
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         wall, cpu = time.perf_counter(), time.process_time()
-        server = process_cpu_s(self.server_pid)
-        threads = thread_cpu_s(self.server_pid)
+        server = process_cpu_s(pid) if pid is not None else 0.0
+        threads = thread_cpu_s(pid) if pid is not None else {}
         value = fn()
-        after = thread_cpu_s(self.server_pid)
-        server_cpu = process_cpu_s(self.server_pid) - server
+        if cuda:
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - wall
+        after = thread_cpu_s(pid) if pid is not None else {}
+        server_cpu = process_cpu_s(pid) - server if pid is not None else 0.0
         self.stages[stage] = {
-            "wall_s": round(time.perf_counter() - wall, 3),
+            "wall_s": round(wall, 3),
             "client_cpu_s": round(time.process_time() - cpu, 2),
             "server_cpu_s": round(server_cpu, 2),
             "server_cpu_s_by_thread": cpu_by_role(threads, after, server_cpu),
             "client_peak_rss_mb": peak_rss_mb(),
-            "server_peak_rss_mb": peak_rss_mb(self.server_pid),
+            "server_peak_rss_mb": peak_rss_mb(pid) if pid is not None else None,
             "peak_rss_is_per_stage": fresh,
             "load_average_1m": round(os.getloadavg()[0], 2)}
+        if cuda:
+            self.stages[stage]["gpu_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         log.info("stage %s: %s", stage, self.stages[stage])
         return value
 
@@ -315,7 +334,37 @@ def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str
     config = loaders.preset_config(ds)
     snap = meter("sample", lambda: take(graph, config))
     meter.rate("sample", "seeds", snap.source.store.num_trees + snap.target.store.num_trees)
+    if args.snapshot_out is not None:
+        save_snapshot(args.snapshot_out, snap, labelled_pairs(graph, config))
 
+    tcfg = train_config(args)
+    trained, scorer, scored = model_stages(snap, meter, tcfg,
+                                           lambda: train(graph, snap, tmp / "models", tcfg))
+
+    by_source: dict[str, list[ScoredPair]] = {}
+    for p in scored:
+        by_source.setdefault(p.source, []).append(p)
+    summary = meter("write", lambda: backfill_write(graph, snap, by_source, trained.stamp))
+    meter.stages["write"].update(pairs_selected=summary.pairs_selected, batches=summary.batches_now)
+    meter.rate("write", "edges", summary.writes.created)
+
+    chosen = {(p.source, p.target) for p in scored if p.score >= 0.5}  # a superset of what was written
+    others = [p for p in scored if (p.source, p.target) not in chosen][:args.edges]
+    stamp = ModelStamp(model="bench-writeback", method="benchmark")
+    done = meter("writeback", lambda: write(graph, snap, others, stamp))
+    meter.rate("writeback", "edges", done.created)
+    again = meter("writeback_rerun", lambda: write(graph, snap, others, stamp))
+    meter.stages["writeback_rerun"]["created"] = again.created
+    meter.rate("writeback_rerun", "pairs", again.pairs)
+
+    result["memory"] = memory(snap, scorer)
+
+
+def model_stages(snap: Snapshot, meter: Meter, tcfg: TrainConfig,
+                 train_fn: Callable[[], TrainedModel]) -> tuple[TrainedModel, ModelScorer, list[ScoredPair]]:
+    """The stages that read no graph: featurise, block, train (``train_fn``), score and
+    pair_model, on CUDA when present (as the CLI). Returns the model, the scorer and its
+    scores of every source entity."""
     level0 = meter("featurise", snap.fit_level0)[1]
     meter.rate("featurise", "entities", len(snap.source.names) + len(snap.target.names))
 
@@ -327,8 +376,7 @@ def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str
     # training and the backfill's scorer compute their own: these would only swell their peaks
     del level0, student, blocking, candidates
 
-    tcfg = train_config(args)
-    trained = meter("train", lambda: train(graph, snap, tmp / "models", tcfg))
+    trained = meter("train", train_fn)
     steps = int(trained.metrics.get("steps", 0))
     meter.stages["train"]["steps"] = steps
     meter.rate("train", "pairs", steps * tcfg.batch_size * (1 + tcfg.hard_negatives + tcfg.random_negatives))
@@ -348,23 +396,7 @@ def _stages(graph: Graph, ds: datasets.KGDataset, meter: Meter, result: dict[str
     meter("pair_model", lambda: score_pairs(trained.model, scorer.side_a, scorer.side_b, matrix.row, matrix.col))
     meter.rate("pair_model", "pairs", int(matrix.row.numel()))
 
-    by_source: dict[str, list[ScoredPair]] = {}
-    for p in scored:
-        by_source.setdefault(p.source, []).append(p)
-    summary = meter("write", lambda: backfill_write(graph, snap, by_source, trained.stamp))
-    meter.stages["write"].update(pairs_selected=summary.pairs_selected, batches=summary.batches_now)
-    meter.rate("write", "edges", summary.writes.created)
-
-    chosen = {(p.source, p.target) for p in scored if p.score >= 0.5}  # a superset of what was written
-    others = [p for p in scored if (p.source, p.target) not in chosen][:args.edges]
-    stamp = ModelStamp(model="bench-writeback", method="benchmark")
-    done = meter("writeback", lambda: write(graph, snap, others, stamp))
-    meter.rate("writeback", "edges", done.created)
-    again = meter("writeback_rerun", lambda: write(graph, snap, others, stamp))
-    meter.stages["writeback_rerun"]["created"] = again.created
-    meter.rate("writeback_rerun", "pairs", again.pairs)
-
-    result["memory"] = memory(snap, scorer)
+    return trained, scorer, scored
 
 
 def memory(snap: Snapshot, scorer: ModelScorer) -> dict[str, Any]:
@@ -388,6 +420,119 @@ def memory(snap: Snapshot, scorer: ModelScorer) -> dict[str, Any]:
     total = nbytes(snap.source, snap.target, scorer.side_a, scorer.side_b, scorer.anchored)
     out["all_distinct"] = {"bytes": total, "bytes_per_entity": round(total / entities, 1)}
     return out
+
+
+# ------------------------------------------ the model's stages on a machine without a server
+def save_snapshot(path: Path, snap: Snapshot, labelled: list[tuple[str, str, str]]) -> None:
+    """What ``--from-snapshot`` reads: both sides' sample and the reviewed pairs, pickled
+    (a file of this benchmark's own, carried to a machine without a graph server: the GPU
+    machine of issue 12)."""
+    torch.save({"snapshot": snap, "labelled": labelled}, path)
+    log.info("snapshot -> %s (%.1f MB)", path, path.stat().st_size / 2**20)
+
+
+def cli_default_epochs() -> int:
+    """``kgn-align train``'s default ``--epochs``, read off the command itself."""
+    from kgn_align.cli import train as train_command
+
+    return next(int(p.default) for p in train_command.params if p.name == "epochs")  # type: ignore[arg-type]
+
+
+def from_snapshot(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """featurise, block, train (``workflows.train_on_snapshot``, with ``kgn-align train``'s
+    default epochs), score and pair_model on a snapshot saved by ``--snapshot-out``; on CUDA
+    when present. ``composed_end_to_end``: what ``train`` + ``backfill`` would take on this
+    machine with each server of ``--cpu-figures`` (sample twice, as both commands sample,
+    and write, read from that JSON) — composed, not run as commands."""
+    saved = torch.load(path, weights_only=False)  # this benchmark's own file (save_snapshot)
+    snap, labelled = saved["snapshot"], saved["labelled"]
+    device = pick_device()
+    result: dict[str, Any] = {"server": None, "snapshot": path.name, "device": str(device),
+                              "entities": len(snap.source.table.keys) + len(snap.target.table.keys)}
+    if device.type == "cuda":
+        t = time.perf_counter()
+        torch.zeros(1, device=device)
+        torch.cuda.synchronize()
+        result["cuda"] = {"name": torch.cuda.get_device_name(device), "torch": torch.__version__,
+                          "cuda": torch.version.cuda, "context_init_s": round(time.perf_counter() - t, 2)}
+    meter = Meter(None)
+    tcfg = TrainConfig(epochs=cli_default_epochs())
+    with tempfile.TemporaryDirectory(prefix="kgn-pipeline-snapshot-") as tmp:
+        trained, scorer, scored = model_stages(snap, meter, tcfg, lambda: train_on_snapshot(
+            snap, labelled, Path(tmp) / "models", train_config=tcfg))
+    if args.profile is not None:
+        profile_pair_model(trained, scorer, args.profile)
+        result["pair_model_by_batch"] = pair_model_by_batch(trained, scorer)
+    result["train_settings"] = {"epochs": tcfg.epochs, "epochs_run": trained.metrics.get("epochs_run"),
+                                "model_device": str(next(trained.model.parameters()).device)}
+    result["stages"] = meter.stages
+    result["scored_pairs"] = len(scored)
+    if args.cpu_figures is not None:
+        result["composed_end_to_end"] = composed(meter.stages, json.loads(args.cpu_figures.read_text()),
+                                                 result["entities"])
+    return result
+
+
+def profile_pair_model(trained: TrainedModel, scorer: ModelScorer, path: Path, top: int = 30) -> None:
+    """The pair_model stage once more under cProfile (after the timed stages, so that the
+    figures are not skewed): its ``top`` functions by cumulative time, as text, to ``path``."""
+    import cProfile
+    import io
+    import pstats
+
+    matrix = scorer.alignment.matrix
+    profiler = cProfile.Profile()
+    profiler.enable()
+    score_pairs(trained.model, scorer.side_a, scorer.side_b, matrix.row, matrix.col)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(top)
+    path.write_text(text.getvalue())
+
+
+def pair_model_by_batch(trained: TrainedModel, scorer: ModelScorer) -> dict[str, dict[str, float]]:
+    """pairs/s (and the GPU's peak memory, MB) of ``score_pairs`` over the score stage's
+    pairs at several batch sizes: the CPU's default ``SCORE_BATCH_PAIRS`` up to 4 times the
+    CUDA default ``SCORE_BATCH_PAIRS_CUDA`` (``training.score_batch_pairs``)."""
+    matrix = scorer.alignment.matrix
+    cuda = torch.cuda.is_available()
+    out = {}
+    for batch in (SCORE_BATCH_PAIRS, 1024, 4096, SCORE_BATCH_PAIRS_CUDA, 2 * SCORE_BATCH_PAIRS_CUDA,
+                  4 * SCORE_BATCH_PAIRS_CUDA):
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t = time.perf_counter()
+        score_pairs(trained.model, scorer.side_a, scorer.side_b, matrix.row, matrix.col, batch_pairs=batch)
+        if cuda:
+            torch.cuda.synchronize()
+        out[str(batch)] = {"pairs_per_s": round(matrix.row.numel() / (time.perf_counter() - t), 1),
+                           "gpu_peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None}
+    return out
+
+
+#: issue 12's target for graph in -> SAME_AS out on a GPU: seconds
+GPU_END_TO_END_TARGET_S = 30
+
+
+def composed(stages: dict[str, dict[str, Any]], cpu: dict[str, Any], entities: int) -> dict[str, Any]:
+    """Per server of a CPU pipeline report: 2 x sample + write from that report's run of
+    the same number of ``entities``, train + score from ``stages`` (this machine)."""
+    out: dict[str, Any] = {}
+    for run in cpu.get("runs", []):
+        kind = run["server"]
+        if run.get("entities") != entities:
+            continue
+        parts = {"sample_x2": round(2 * run["stages"]["sample"]["wall_s"], 2),
+                 "train": stages["train"]["wall_s"], "score": stages["score"]["wall_s"],
+                 "write": run["stages"]["write"]["wall_s"]}
+        total = round(sum(parts.values()), 1)
+        out[kind] = {"scale": run["scale"], "wall_s": parts, "total_s": total,
+                     "target_s": GPU_END_TO_END_TARGET_S, "met": total <= GPU_END_TO_END_TARGET_S,
+                     "not_counted": "two process starts (imports), the sampling's and writing's "
+                                    "server on this machine rather than the CPU machine"}
+    return out or {"none": f"no run of {entities} entities in the CPU report"}
 
 
 # ------------------------------------------------------------- end to end, as a user runs it
@@ -501,6 +646,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end-to-end", action="store_true",
                         help="time 'kgn-align train' + 'kgn-align backfill' as a user runs them "
                         "(defaults) on each kind instead of the stages")
+    parser.add_argument("--snapshot-out", type=Path, default=None,
+                        help="save the sample of the largest scale's run there (for --from-snapshot)")
+    parser.add_argument("--from-snapshot", type=Path, default=None,
+                        help="no server: run the model's stages (featurise, block, train, score, "
+                        "pair_model) on a snapshot saved by --snapshot-out, on CUDA when present")
+    parser.add_argument("--cpu-figures", type=Path, default=RESULTS / "pipeline_dbp15k_fr_en.json",
+                        help="with --from-snapshot: a CPU pipeline report whose sample and write "
+                        "stages compose the end to end figure")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="with --from-snapshot: profile the pair_model stage again after the "
+                        "timed stages (cProfile, cumulative) and write the text there")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -509,8 +665,8 @@ def main(argv: list[str] | None = None) -> int:
     series = kinds if args.series_kinds is None else args.series_kinds.split(",")
     # As the CLI: every stage runs under torch's default threads (all cores; training under
     # TrainConfig.num_threads when set).
-    ds = datasets.read_kg(args.dataset)
-    if args.quick:
+    ds = datasets.read_kg(args.dataset) if args.from_snapshot is None else None  # the snapshot holds the sample
+    if args.quick and ds is not None:
         ds = ds.slice(QUICK_PAIRS)
         args.max_steps, args.edges = 5, min(args.edges, 200)
     report: dict[str, Any] = {
@@ -520,7 +676,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "note": "shared machine: read each figure with its load average",
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}}
-    if args.end_to_end:
+    if args.from_snapshot is not None:
+        report["benchmark"] = "pipeline from a snapshot"
+        report["runs"] = [from_snapshot(args.from_snapshot, args)]
+    elif args.end_to_end:
         report["end_to_end"] = [end_to_end(kind, ds, args.dataset, args) for kind in kinds]
     else:
         report["settings"].update(scales=scales, series_kinds=series, k=K, edges=args.edges,
@@ -533,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=2)
     print(text, flush=True)
     stem = f"pipeline_{args.dataset}{'_end_to_end' if args.end_to_end else ''}"
+    if args.from_snapshot is not None:
+        stem = f"pipeline_{args.dataset}_{report['runs'][0]['device'].split(':')[0]}"
     out = args.out or (None if args.quick else RESULTS / f"{stem}.json")
     if out is not None:
         out.write_text(text + "\n")

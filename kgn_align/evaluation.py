@@ -27,7 +27,7 @@ from kgn_align.candidates import search_pool
 from kgn_align.metrics import classification_metrics, gold_ranks, plot_pr_curve, ranking_metrics
 from kgn_align.model.inputs import SideInputs
 from kgn_align.model.pair_model import PairModel
-from kgn_align.training import SCORE_BATCH_PAIRS, score_pairs
+from kgn_align.training import score_pairs
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def rank(
     pool: Tensor,
     *,
     k: int = 50,
-    batch_pairs: int = SCORE_BATCH_PAIRS,
+    batch_pairs: int | None = None,
     blocking: tuple[Tensor, Tensor] | None = None,
 ) -> Ranking:
     """Candidates by ``blocking`` vectors (default: the level-0 features), re-scored by

@@ -75,7 +75,7 @@ from kgn_align.seed_propagation import (ANCHOR_WEIGHT, PSEUDO_SEED_MIN_PROB, adj
                                         anchor_vectors, anchors_replaced, pseudo_seeds, reach_of_change,
                                         with_anchors)
 from kgn_align.snapshot import Snapshot, unfamiliar_relations
-from kgn_align.training import SCORE_BATCH_PAIRS, load_checkpoint, pick_device, score_pairs
+from kgn_align.training import load_checkpoint, pick_device, score_pairs
 from kgn_align.writeback import ModelStamp, ScoredPair, reviewed_as
 
 log = logging.getLogger(__name__)
@@ -474,7 +474,7 @@ class ModelScorer:
     """
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = CANDIDATES_PER_SOURCE,
-                 batch_pairs: int = SCORE_BATCH_PAIRS, block_beta: float = CONTEXT_BETA,
+                 batch_pairs: int | None = None, block_beta: float = CONTEXT_BETA,
                  labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
                  cache: ScoringCache | None = None, bootstrap: bool = True,
                  pseudo: frozenset[tuple[str, str]] | None = None) -> None:

@@ -107,6 +107,17 @@ def _candidates(pool: Tensor, gold: Tensor, n_hard: int, n_random: int, scorable
 #: candidates per source) 256 -> 6,700 pairs/s, 1,024 -> 5,400, 4,096 -> 3,700 (a batch's
 #: slot tensors then outgrow the caches); the logits are the same whatever the batch
 SCORE_BATCH_PAIRS = 256
+#: pairs per forward pass when scoring on CUDA: measured on an H200 (dbp15k_fr_en, k = 10,
+#: ``score_pairs`` alone) 256 -> 21,400 pairs/s, 1,024 -> 69,200, 4,096 -> 165,100: each
+#: batch's host-side work (collating trees, index bookkeeping that waits on the device)
+#: bounds it, not the GPU, so fewer, larger batches win (benchmarks/pipeline.py --profile)
+SCORE_BATCH_PAIRS_CUDA = 8192
+
+
+def score_batch_pairs(device: torch.device | str) -> int:
+    """Pairs per forward pass when scoring on ``device``: :data:`SCORE_BATCH_PAIRS` on the
+    CPU, :data:`SCORE_BATCH_PAIRS_CUDA` on CUDA."""
+    return SCORE_BATCH_PAIRS_CUDA if torch.device(device).type == "cuda" else SCORE_BATCH_PAIRS
 
 
 def score_pairs(
@@ -116,14 +127,16 @@ def score_pairs(
     rows_a: Tensor,
     rows_b: Tensor,
     *,
-    batch_pairs: int = SCORE_BATCH_PAIRS,
+    batch_pairs: int | None = None,
     device: torch.device | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Logits and calibrated probabilities for pairs ``(rows_a[i], rows_b[i])``, batched,
-    in inference mode; each side's entity table and its first-layer projections are
-    computed once for all batches (:meth:`PairModel.entity_tables`).
-    Shapes: ``(P,), (P,) -> (P,), (P,)``."""
+    """Logits and calibrated probabilities for pairs ``(rows_a[i], rows_b[i])``, batched
+    (``batch_pairs`` per forward pass; default :func:`score_batch_pairs` of the device), in
+    inference mode; each side's entity table and its first-layer projections are computed
+    once for all batches (:meth:`PairModel.entity_tables`). The result does not depend on
+    the batch size. Shapes: ``(P,), (P,) -> (P,), (P,)``, on the CPU."""
     device = device or next(model.parameters()).device
+    batch_pairs = batch_pairs or score_batch_pairs(device)
     was_training = model.training
     model.eval()
     fa, fb = side_a.features.to(device), side_b.features.to(device)
@@ -363,13 +376,15 @@ def save_checkpoint(
 
 def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu") -> tuple[PairModel, dict[str, Any]]:
     """Rebuild the model from a checkpoint (``weights_only=True``: no code is unpickled).
+    The model is moved to ``device``; the rest of the checkpoint stays on the CPU (the
+    featurizer's and the student's tensors meet numpy and CPU tensors there).
 
     The stored version is checked against everything that changes a score (weights,
     featurizer, vocabularies, config, student: :func:`checkpoint_version`), so a file
     changed in any of them is refused. Raises :class:`CheckpointError` with one line.
     """
-    try:
-        ckpt = torch.load(Path(path), map_location=device, weights_only=True)
+    try:  # everything but the model's weights (featurizer, student) is read on the CPU
+        ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
         raise CheckpointError(f"{path}: not a kgn-align checkpoint (torch.load cannot read it: "
                               f"{type(exc).__name__})") from None

@@ -54,20 +54,48 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     """Train on the reviewed SAME_AS edges in the graph (accepted: matches; rejected:
     non-matches); save ``<models_dir>/<version>.pt``. ``model_options`` override
     :class:`~kgn_align.model.pair_model.ModelConfig` fields (ablations); ``attributes=False``
-    leaves the config's ``attribute_properties`` out of the model (an ablation)."""
+    leaves the config's ``attribute_properties`` out of the model (an ablation). The graph
+    is read for the reviews and (without ``snapshot``) the sample; the rest is
+    :func:`train_on_snapshot`."""
     start = time.perf_counter()
     labelled = labelled_pairs(graph, config)
     reviewed = reviewed_as(labelled, "accepted")
     if len(reviewed) < MIN_ACCEPTED:  # said before the sampling
         raise _too_few(graph, config, len(reviewed))
     snapshot = snapshot or take(graph, config, progress=progress)
+    accepted = len(_in_snapshot(snapshot, reviewed))
+    if accepted < MIN_ACCEPTED:
+        raise _too_few(graph, config, accepted)
+    return train_on_snapshot(snapshot, labelled, models_dir, train_config=train_config, hidden=hidden,
+                             context_beta=context_beta, model_options=model_options,
+                             attributes=attributes, started=start)
 
-    def in_graph(pair: tuple[str, str]) -> bool:
-        return pair[0] in snapshot.source.aligned_row and pair[1] in snapshot.target.aligned_row
 
-    accepted = [p for p in reviewed if in_graph(p)]
+def _in_snapshot(snapshot: Snapshot, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The pairs whose source and target are both entities of the snapshot's sides."""
+    return [p for p in pairs if p[0] in snapshot.source.aligned_row and p[1] in snapshot.target.aligned_row]
+
+
+def train_on_snapshot(snapshot: Snapshot, labelled: Sequence[tuple[str, str, str]], models_dir: Path, *,
+                      train_config: TrainConfig | None = None, hidden: int = 32, context_beta: float = 0.0,
+                      model_options: dict[str, Any] | None = None, attributes: bool = True,
+                      started: float | None = None) -> TrainedModel:
+    """Train on ``labelled`` pairs ``(source key, target key, 'accepted' | 'rejected')``
+    (:func:`~kgn_align.writeback.labelled_pairs`) over a snapshot already taken, with no
+    graph server: featurise, build the relation and type vocabularies, train the pair model
+    (:func:`~kgn_align.training.train`, on CUDA when present), distil the cold-start
+    student, save ``<models_dir>/<version>.pt`` and ``latest.pt``. Pairs with a key outside
+    the snapshot are left out. ``started``: a ``time.perf_counter()`` reading that the
+    checkpoint's ``train_seconds`` counts from (default: now).
+
+    Raises :class:`KgnAlignError` when fewer than :data:`MIN_ACCEPTED` accepted pairs remain.
+    """
+    start = time.perf_counter() if started is None else started
+    config = snapshot.config
+    accepted = _in_snapshot(snapshot, reviewed_as(labelled, "accepted"))
     if len(accepted) < MIN_ACCEPTED:
-        raise _too_few(graph, config, len(accepted))
+        raise KgnAlignError(f"only {len(accepted)} accepted pairs among the snapshot's entities: "
+                            f"training needs at least {MIN_ACCEPTED}")
     featurizer, level0 = snapshot.fit_level0()
     relations = build_vocabulary(snapshot.source.store.relations, snapshot.target.store.relations)
     types = build_vocabulary(snapshot.source.store.types, snapshot.target.store.types)
@@ -78,7 +106,7 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     if compared and side_a.attributes is not None and side_b.attributes is not None:
         for warning in never_agreeing(side_a.attributes, side_b.attributes, pairs[:, 0], pairs[:, 1], compared):
             log.warning("%s", warning)
-    rejected = [p for p in reviewed_as(labelled, "rejected") if in_graph(p)]
+    rejected = _in_snapshot(snapshot, reviewed_as(labelled, "rejected"))
     negatives = None
     if rejected:
         negatives = torch.stack([snapshot.source.rows([a for a, _ in rejected]),

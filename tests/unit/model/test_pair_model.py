@@ -75,9 +75,20 @@ def test_scored_logits_do_not_depend_on_the_batch_size():
     model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
     rows_a, rows_b = torch.tensor([0, 0, 4, 5, 4, 0, 5]), torch.tensor([0, 4, 4, 0, 0, 4, 0])
     whole, _ = score_pairs(model, a, b, rows_a, rows_b, batch_pairs=64)
-    for size in (1, 3):
+    for size in (1, 3, None):  # None: the device's default
         cut, _ = score_pairs(model, a, b, rows_a, rows_b, batch_pairs=size)
         torch.testing.assert_close(cut, whole)
+
+
+def test_scoring_batches_are_larger_on_cuda():
+    """One forward pass per 256 pairs on the CPU (where larger batches outgrow the caches),
+    8,192 (at least 16 times more) on CUDA (where each batch's host-side work bounds the speed: 10 times the pairs/s
+    on an H200, benchmarks/results/pipeline_dbp15k_fr_en_cuda.json)."""
+    from kgn_align.training import SCORE_BATCH_PAIRS, SCORE_BATCH_PAIRS_CUDA, score_batch_pairs
+
+    assert score_batch_pairs("cpu") == score_batch_pairs(torch.device("cpu")) == SCORE_BATCH_PAIRS
+    assert score_batch_pairs(torch.device("cuda")) == score_batch_pairs("cuda:1") == SCORE_BATCH_PAIRS_CUDA
+    assert SCORE_BATCH_PAIRS_CUDA >= 16 * SCORE_BATCH_PAIRS
 
 
 @pytest.mark.parametrize("flags", [{}, {"self_attention": False}, {"cross_attention": False}, {"gnn": False}])

@@ -113,8 +113,9 @@ def test_a_small_seed_alignment_still_holds_out_enough_to_calibrate(fr_en_slice,
 
 
 def test_training_puts_the_thread_setting_back(fr_en_slice, monkeypatch, one_torch_thread):
-    """Training runs on ``TrainConfig.num_threads`` and leaves torch as it found it: the
-    scoring that follows (evaluate, the demo) runs on every core."""
+    """Training on the CPU runs on ``TrainConfig.num_threads`` and leaves torch as it found
+    it: the scoring that follows (evaluate, the demo) runs on every core. (On CUDA the
+    setting is not touched: the GPU run of this test found that the CPU was assumed.)"""
     a, b, train_pairs, _, n_rel = fr_en_slice
     set_threads = torch.set_num_threads
     set_threads(2)
@@ -122,5 +123,6 @@ def test_training_puts_the_thread_setting_back(fr_en_slice, monkeypatch, one_tor
     seen: list[int] = []
     cfg = TrainConfig(epochs=1, batch_size=8, hard_negatives=2, random_negatives=1, hard_pool=5,
                       valid_candidates=3, max_steps=1, num_threads=1)
-    train(ModelConfig(feature_dim=256, num_relations=n_rel, hidden=8), a, b, train_pairs[:60], cfg)
+    train(ModelConfig(feature_dim=256, num_relations=n_rel, hidden=8), a, b, train_pairs[:60], cfg,
+          device=torch.device("cpu"))
     assert seen == [1, 2] and torch.get_num_threads() == 2
