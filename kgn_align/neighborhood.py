@@ -12,7 +12,7 @@ offsets, cheap to keep for a whole graph); :meth:`TreeStore.collate` cuts a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 from torch import Tensor
@@ -132,14 +132,27 @@ class TreeStore:
         """entity row -> tree position, for seeds that have a tree."""
         return {int(e): t for t, e in enumerate(self.tree_seed.tolist())}
 
+    def to(self, device: torch.device | str) -> TreeStore:
+        """This store with its tensors on ``device``: :meth:`collate` then cuts batches
+        there (on CUDA: no batch built on the host and copied over)."""
+        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
+                                if isinstance(getattr(self, f.name), Tensor)})
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the store's tensors (not counting the key list)."""
+        return sum(v.nbytes for v in vars(self).values() if isinstance(v, Tensor))
+
     def collate(self, trees: Tensor | list[int]) -> SideBatch:
-        """A :class:`SideBatch` for the given tree positions (repeats allowed)."""
-        trees = torch.as_tensor(trees, dtype=torch.long)
+        """A :class:`SideBatch` for the given tree positions (repeats allowed), on the
+        store's device."""
+        device = self.tree_ptr.device
+        trees = torch.as_tensor(trees, dtype=torch.long, device=device)
         starts = self.tree_ptr[trees]
         sizes = self.tree_ptr[trees + 1] - starts
-        batch_tree = torch.repeat_interleave(torch.arange(trees.numel()), sizes)
+        batch_tree = torch.repeat_interleave(torch.arange(trees.numel(), device=device), sizes)
         offsets = torch.cumsum(sizes, 0) - sizes  # first slot of each tree in the batch
-        within = torch.arange(int(sizes.sum())) - offsets[batch_tree]
+        within = torch.arange(int(sizes.sum()), device=device) - offsets[batch_tree]
         src = starts[batch_tree] + within  # slot positions in the store
         parent_local = self.slot_parent[src].long()
         is_child = parent_local >= 0

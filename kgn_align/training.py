@@ -26,7 +26,7 @@ from torch import Tensor
 from kgn_align.candidates import dense_topk
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.errors import CheckpointError
-from kgn_align.model.inputs import SideInputs, pair_attributes
+from kgn_align.model.inputs import SideInputs, on_device, pair_attributes
 from kgn_align.model.pair_model import ModelConfig, PairModel
 
 log = logging.getLogger(__name__)
@@ -107,17 +107,31 @@ def _candidates(pool: Tensor, gold: Tensor, n_hard: int, n_random: int, scorable
 #: candidates per source) 256 -> 6,700 pairs/s, 1,024 -> 5,400, 4,096 -> 3,700 (a batch's
 #: slot tensors then outgrow the caches); the logits are the same whatever the batch
 SCORE_BATCH_PAIRS = 256
-#: pairs per forward pass when scoring on CUDA: measured on an H200 (dbp15k_fr_en, k = 10,
-#: ``score_pairs`` alone) 256 -> 21,400 pairs/s, 1,024 -> 69,200, 4,096 -> 165,100: each
-#: batch's host-side work (collating trees, index bookkeeping that waits on the device)
-#: bounds it, not the GPU, so fewer, larger batches win (benchmarks/pipeline.py --profile)
-SCORE_BATCH_PAIRS_CUDA = 8192
+#: the most pairs per forward pass when scoring on CUDA. On an H200 (dbp15k_fr_en, k = 10,
+#: ``score_pairs`` alone, trees collated on the device): 256 -> 29,800 pairs/s, 1,024 ->
+#: 119,700, 4,096 -> 328,900, 8,192 -> 473,400, 16,384 -> 649,300, 32,768 -> 839,600: each
+#: batch's fixed cost (launches, index bookkeeping that waits on the device) bounds it, so
+#: fewer, larger batches win (benchmarks/results/pipeline_profile.md)
+SCORE_BATCH_PAIRS_CUDA = 32_768
+#: GPU memory a pair takes in a scoring forward pass (k1 = k2 = 10 trees; the same H200 run:
+#: 1,349 MB at 8,192 pairs a batch, 4,745 MB at 32,768)
+SCORE_BYTES_PER_PAIR_CUDA = 141_000
 
 
-def score_batch_pairs(device: torch.device | str) -> int:
+def score_batch_pairs(device: torch.device | str, *, free_bytes: int | None = None) -> int:
     """Pairs per forward pass when scoring on ``device``: :data:`SCORE_BATCH_PAIRS` on the
-    CPU, :data:`SCORE_BATCH_PAIRS_CUDA` on CUDA."""
-    return SCORE_BATCH_PAIRS_CUDA if torch.device(device).type == "cuda" else SCORE_BATCH_PAIRS
+    CPU; on CUDA the largest power of two up to :data:`SCORE_BATCH_PAIRS_CUDA` whose forward
+    pass (:data:`SCORE_BYTES_PER_PAIR_CUDA` a pair) takes at most a quarter of the device's
+    free memory (``free_bytes``, default: ``torch.cuda.mem_get_info``), at least
+    :data:`SCORE_BATCH_PAIRS`."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return SCORE_BATCH_PAIRS
+    free = torch.cuda.mem_get_info(device)[0] if free_bytes is None else free_bytes
+    batch = SCORE_BATCH_PAIRS_CUDA
+    while batch > SCORE_BATCH_PAIRS and batch * SCORE_BYTES_PER_PAIR_CUDA > free // 4:
+        batch //= 2
+    return batch
 
 
 def score_pairs(
@@ -137,6 +151,7 @@ def score_pairs(
     the batch size. Shapes: ``(P,), (P,) -> (P,), (P,)``, on the CPU."""
     device = device or next(model.parameters()).device
     batch_pairs = batch_pairs or score_batch_pairs(device)
+    side_a, side_b = on_device(side_a, device), on_device(side_b, device)  # collate there
     was_training = model.training
     model.eval()
     fa, fb = side_a.features.to(device), side_b.features.to(device)
@@ -216,8 +231,9 @@ def _train(model_config: ModelConfig, side_a: SideInputs, side_b: SideInputs, pa
 
     model = PairModel(model_config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    fa, fb = side_a.features.to(device), side_b.features.to(device)
     scorable = torch.nonzero(side_b.tree_position >= 0, as_tuple=True)[0]
+    side_a, side_b = on_device(side_a, device), on_device(side_b, device)  # batches collated there
+    fa, fb = side_a.features.to(device), side_b.features.to(device)
     history: list[dict[str, float]] = []
     best: tuple[float, float] = (-1.0, float("inf"))
     best_state: dict[str, Tensor] | None = None

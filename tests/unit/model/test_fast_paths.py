@@ -1,5 +1,6 @@
 """The fast paths give the plain results: per-entity tables, target subsets, one-to-one F1."""
 
+import pytest
 import torch
 
 from kgn_align.metrics import one_to_one_f1
@@ -55,3 +56,23 @@ def test_trees_are_stored_compact_and_collate_as_int64():
     assert b.edge_index.tolist() == [[1, 2, 4, 5, 6, 7, 9, 10], [0, 1, 3, 4, 4, 3, 8, 9]]
     assert b.edge_type.tolist() == [0, 1, 1, 2, 0, 2, 0, 1]
     assert store.edges().dtype == torch.long
+
+
+#: the CPU, and CUDA where there is one (the GPU machine's run of the unit tests)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_store_on_a_device_collates_the_same_batches_there(device):
+    """``TreeStore.to``: batches are cut on the store's device (on CUDA nothing is built on
+    the host and copied over per batch), the same batches as on the host."""
+    from .handmade import IN, OUT, make_store
+
+    store = make_store(6, [(0, [(1, OUT, 1, [(2, IN, 4), (0, OUT, 5)]), (2, IN, 3, [])]),
+                           (3, [(0, IN, 2, [(1, OUT, 0)])])])
+    moved = store.to(device)
+    assert moved.keys is store.keys and moved.nbytes == store.nbytes
+    here, there = store.collate([1, 0, 1]), moved.collate(torch.tensor([1, 0, 1]))
+    for name in ("entity", "node_type", "depth", "tree", "seed", "edge_index", "edge_type", "edge_dir"):
+        value = getattr(there, name)
+        assert value.device.type == device and torch.equal(value.cpu(), getattr(here, name)), name
