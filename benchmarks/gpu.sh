@@ -7,6 +7,10 @@
 #   2. the unit tests with CUDA present, so that every test that trains or scores runs the
 #      CUDA path (training.pick_device); their report goes to OUT_DIR.
 #
+# The snapshot, on a machine with a JVM (the pipeline starts a fresh ArcadeDB and loads the set):
+#   PYTHONPATH=. python benchmarks/pipeline.py --kinds arcadedb --scales 1 --max-steps 2 \
+#       --edges 200 --snapshot-out fr_en.snapshot --out /tmp/cpu_run.json && gzip fr_en.snapshot
+#
 # Usage: benchmarks/gpu.sh SNAPSHOT[.gz] OUT_DIR [WHEEL_DIR]
 # WHEEL_DIR: wheels of the Python packages the machine lacks (pydantic, neo4j, ...),
 # installed into a temporary folder first. Each part runs even if the other fails; the exit

@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kgn_align import loaders
 from kgn_align.cli import cli
+from kgn_align.datasets import read_kg
 from kgn_align.graph import Graph
+from kgn_align.jobs import scope_of
 from kgn_align.servers import pid_alive, server_for
+from kgn_align.timing import epoch_ms
 from tests.conftest import require_runnable
 
 pytestmark = pytest.mark.integration
@@ -88,14 +92,22 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         # the demo's graphs, loaded into a server the user may keep, are removed by one
         # command (it named it), and nothing else is: the 'cli/' load stays
         assert "kgn-align load remove dbp15k_fr_en --prefix demo/" in shown.output, shown.output
+        # a worker of the demo's graphs ran once: 'load remove' forgets its configuration, and says so
+        scope = scope_of(loaders.preset_config(read_kg("dbp15k_fr_en"), prefix="demo/"))
+        with Graph(server_for(kind, tmp_path / "home").state().connection()) as g:  # type: ignore[union-attr]
+            g.write("worker_scope_register", {"key": scope.key, "name": scope.name,
+                                              "graphs": list(scope.graphs), "now": epoch_ms()})
         removed = runner.invoke(cli, [*home, "load", "remove", "dbp15k_fr_en", "--prefix", "demo"], env=env)
         assert removed.exit_code == 0, removed.output
-        gone = json.loads(removed.output)
+        assert f"forgot 1 worker configuration(s) on these graphs, and the jobs queued for them: {scope.name};" \
+            in removed.stderr, removed.stderr
+        gone = json.loads(removed.stdout)
         assert gone["nodes"] >= 120 and sorted(gone["graphs"]) == ["demo/dbp15k_fr_en/en", "demo/dbp15k_fr_en/fr"]
         again = runner.invoke(cli, [*home, "load", "remove", "dbp15k_fr_en", "--prefix", "demo/"], env=env)
         assert again.exit_code == 1 and "no node's graph is under 'demo/dbp15k_fr_en/'" in again.output
         kept = runner.invoke(cli, [*home, "load", "remove", "srprs_en_fr", "--prefix", "cli/", "-y"], env=env)
-        assert kept.exit_code == 0 and json.loads(kept.output)["nodes"] == 60, kept.output
+        assert kept.exit_code == 0 and json.loads(kept.stdout)["nodes"] == 60, kept.output
+        assert "worker configuration" not in kept.stderr  # none ran on those graphs
     finally:
         stopped = runner.invoke(cli, [*home, "server", "stop"], env=env)
     assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output
