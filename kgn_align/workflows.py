@@ -56,8 +56,12 @@ def train_model(graph: Graph, config: AlignConfig, models_dir: Path, *,
     :class:`~kgn_align.model.pair_model.ModelConfig` fields (ablations); ``attributes=False``
     leaves the config's ``attribute_properties`` out of the model (an ablation). The graph
     is read for the reviews and (without ``snapshot``) the sample; the rest is
-    :func:`train_on_snapshot`."""
+    :func:`train_on_snapshot`. A ``snapshot`` must have been taken with ``config``
+    (``ValueError`` otherwise)."""
     start = time.perf_counter()
+    if snapshot is not None and snapshot.config != config:
+        raise ValueError("the snapshot was taken with another configuration than the one given: "
+                         "the model would record the one and have read the other")
     labelled = labelled_pairs(graph, config)
     reviewed = reviewed_as(labelled, "accepted")
     if len(reviewed) < MIN_ACCEPTED:  # said before the sampling

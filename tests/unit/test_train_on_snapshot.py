@@ -21,7 +21,7 @@ from kgn_align.sampling.trees import compose
 from kgn_align.scoring import ModelScorer
 from kgn_align.snapshot import SideSnapshot, Snapshot, feature_text
 from kgn_align.training import TrainConfig, pick_device
-from kgn_align.workflows import train_on_snapshot
+from kgn_align.workflows import train_model, train_on_snapshot
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -82,4 +82,15 @@ def test_too_few_accepted_pairs_in_the_snapshot(fr_en, tmp_path) -> None:
     few = labelled[:MIN_ACCEPTED - 1] + [("nowhere", "nothing", "accepted")] * 5
     with pytest.raises(KgnAlignError, match=f"only {MIN_ACCEPTED - 1} accepted pairs among the snapshot"):
         train_on_snapshot(snap, few, tmp_path / "models", train_config=TrainConfig(epochs=1))
+    assert not (tmp_path / "models").exists()
+
+
+def test_a_snapshot_of_another_configuration_is_refused(fr_en, tmp_path) -> None:
+    """``train_model`` with a snapshot taken under another configuration would record the
+    one configuration's reading in the checkpoint and have trained on the other's: refused
+    before the graph is read (no server here)."""
+    snap, _, _ = fr_en
+    other = snap.config.model_copy(update={"same_as_type": "MATCHES"})
+    with pytest.raises(ValueError, match="snapshot was taken with another configuration"):
+        train_model(None, other, tmp_path / "models", snapshot=snap)  # type: ignore[arg-type]
     assert not (tmp_path / "models").exists()
