@@ -3,8 +3,10 @@
 // A node is on the side when $side_property = $side_value (any label: a paper's authors are
 // on its side) or, for a side without a property filter, when it carries the side's label.
 // Returns its element id (valid for this run), key, entity type (the first of
-// $entity_labels it carries, else its first label), whether it carries the side's label
-// (the entities being aligned), and its stored sampling hash (null if never written).
+// $entity_labels it carries, else its first label; $entity_labels: the configured
+// entity_labels, then the side's label, so the entities being aligned are typed by it),
+// whether it carries the side's label (the entities being aligned), and its stored
+// sampling hash (null if never written).
 MATCH (n)
 WHERE CASE WHEN $side_property IS NULL THEN n:{{label}} ELSE n[$side_property] = $side_value END
   AND n.{{key_property}} IS NOT NULL

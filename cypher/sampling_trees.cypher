@@ -9,7 +9,8 @@
 // Returns one row per list: hop (1 for seeds, 2 for hop-1 neighbours), the node's element
 // id, key and entity type, and parallel lists (neighbour element ids and keys, relationship
 // types, directions: 0 = x->m, 1 = m->x, neighbour entity types). Entity type = the first
-// of $entity_labels the node carries, else its first label. Seeds carry the side's label
+// of $entity_labels the node carries (the configured entity_labels, then the side's
+// label), else its first label. Seeds carry the side's label
 // and its property filter; neighbours are on the same side as in sampling_lists.
 UNWIND $keys AS key
 MATCH (x:{{label}})

@@ -268,7 +268,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
             bar.update(p.done - bar.pos)
         elif not no_progress and p.total and 10 * p.done // p.total > tenths[0]:
             tenths[0] = 10 * p.done // p.total
-            verb = "scored (dry run)" if options.dry_run is not None else "written"
+            verb = "scored (dry run)" if options.dry_run is not None else "done (scored, their edges written)"
             click.echo(f"backfill {options.run_id}: {p.done:,} of {p.total:,} source entities {verb}",
                        err=True)
 

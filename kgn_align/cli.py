@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from kgn_align import __version__
-from kgn_align.config import CANDIDATES_PER_SOURCE, ConnectionConfig, connection_from_env
+from kgn_align.config import CANDIDATES_PER_SOURCE, ConnectionConfig, connection_from_env, connection_from_file
 from kgn_align.errors import ConfigError, KgnAlignError
 from kgn_align.writeback import Policy
 
@@ -49,6 +49,9 @@ class App:
     #: --config was given on the command line (not only through KGN_ALIGN_CONFIG): it
     #: then conflicts with --dataset instead of standing back for it
     config_given: bool = False
+    #: the connection settings given as options or NEO4J_* variables (over the config
+    #: file's [connection] table, as in load_config)
+    connection_env: dict[str, str] = field(default_factory=dict, repr=False)
     _graph: Any = field(default=None, repr=False)
 
     def graph(self) -> Any:
@@ -61,15 +64,27 @@ class App:
         return self._graph
 
     def resolved_connection(self) -> ConnectionConfig:
-        if self.connection.uri is not None:
-            return self.connection
+        """Where the graph is: options and NEO4J_* variables over the config file's
+        ``[connection]`` table (--config / KGN_ALIGN_CONFIG); without a URI, the server
+        'kgn-align server start' runs in --home."""
+        connection = self.connection
+        in_file = connection_from_file(self.config_path)
+        if in_file is not None:
+            try:
+                connection = connection_from_env(in_file, env=self.connection_env)
+            except KgnAlignError as exc:
+                from kgn_align.errors import redact
+
+                raise ConfigError(redact(str(exc), self.connection_env.get("NEO4J_PASSWORD"))) from None
+        if connection.uri is not None:
+            return connection
         from kgn_align.servers import running
 
         ignored = [name for name, value in (
-            ("NEO4J_USER/--user", self.connection.user != ConnectionConfig().user),
-            ("NEO4J_PASSWORD/--password", self.connection.password is not None),
-            ("NEO4J_DATABASE/--database", self.connection.database is not None),
-            ("NEO4J_CA_FILE/--ca-file", self.connection.ca_file is not None)) if value]
+            ("NEO4J_USER/--user", connection.user != ConnectionConfig().user),
+            ("NEO4J_PASSWORD/--password", connection.password is not None),
+            ("NEO4J_DATABASE/--database", connection.database is not None),
+            ("NEO4J_CA_FILE/--ca-file", connection.ca_file is not None)) if value]
         if ignored:
             log.warning("%s ignored: without NEO4J_URI (--uri) kgn-align uses the server "
                         "'kgn-align server start' started, with its own credentials",
@@ -345,7 +360,8 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
 
         raise click.UsageError(redact(str(exc), password)) from None
     app = App(config_path=config_path, home=home, connection=connection, datasets=datasets,
-              config_given=ctx.get_parameter_source("config_path") == click.core.ParameterSource.COMMANDLINE)
+              config_given=ctx.get_parameter_source("config_path") == click.core.ParameterSource.COMMANDLINE,
+              connection_env=env)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

@@ -242,6 +242,24 @@ def connection_from_env(base: ConnectionConfig | None = None,
         raise ConfigError(format_validation_error(exc, "connection settings", fields=CONNECTION_OPTIONS)) from None
 
 
+def connection_from_file(path: str | os.PathLike[str] | None) -> ConnectionConfig | None:
+    """The ``[connection]`` table of the TOML config at ``path`` (no environment applied),
+    or None: no path, no table, or a file that does not read or validate (the command's
+    own :func:`load_config` then names what is wrong with it)."""
+    if path is None or not str(path).strip():
+        return None
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("connection")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    if not isinstance(table, dict):
+        return None
+    try:
+        return ConnectionConfig.model_validate(table)
+    except ValidationError:
+        return None
+
+
 #: where each connection setting comes from, for errors: the CLI option and its variable
 CONNECTION_OPTIONS = {key: f"{key} (--{key.replace('_', '-')} or NEO4J_{key.upper()})"
                       for key in ("uri", "user", "password", "database", "ca_file")}

@@ -167,8 +167,12 @@ def _check(graph: Graph, config: AlignConfig, *, need_names: bool) -> Preflight:
                     {"side_property": side.property, "side_value": side.value, "properties": neither})}
                 neither = [p for p in neither if p not in on_neighbours]
         if neither:
+            near = {p: unused_by["source"][p] or unused_by["target"][p] for p in neither}
+            if not all(near.values()):  # a near miss of the neighbours' own (their 'fullname')
+                around = _neighbour_keys(graph, config)
+                near = {p: hint or _near(p, around) for p, hint in near.items()}
             warnings.append("no entity of either side has the name property "
-                            + "; ".join(f"{p!r}{unused_by['source'][p]}" for p in neither))
+                            + "; ".join(f"{p!r}{hint}" for p, hint in near.items()))
     if config.relationship_types and all(r.entities for r in reports):  # else: a knock-on of that
         used = [{r["type"] for r in graph.read(
             "preflight_relationship_types",
@@ -409,6 +413,17 @@ def _value_hint(graph: Graph, config: AlignConfig, side: GraphSide) -> str:
         return near
     shown = ", ".join(repr(v) for v in sorted(values))
     return f" (its {side.label} nodes have {side.property} = {shown})"
+
+
+def _neighbour_keys(graph: Graph, config: AlignConfig) -> list[str]:
+    """The property keys (a sample per label) of the other labels' nodes on either side: the
+    entities' neighbours, whose names are read too."""
+    keys: set[str] = set()
+    for side in (config.source, config.target):
+        for r in graph.read("preflight_side_labels", _side_params(config, side), {"label": side.label}):
+            if r["label"] != side.label and IDENTIFIER_RE.fullmatch(r["label"]):
+                keys.update(_property_keys(graph, config, side.model_copy(update={"label": r["label"]})))
+    return sorted(keys)
 
 
 def _property_keys(graph: Graph, config: AlignConfig, side: GraphSide) -> list[str]:

@@ -448,8 +448,10 @@ def _best_weight(measure_at: Callable[[float], float], which: str, measure: str)
     best, neg_b = max(tried)
     # four significant digits, not decimals: on a small, easy graph every weight's
     # log-likelihood is within 1e-4 of 0, and '-0.0000' for all hid which one won
-    log.info("logit weight %s%g: %s %.4g (%s)", f"{which} " if which else "", -neg_b, measure, best,
-             ", ".join(f"{-b:g}: {h:.4g}" for h, b in tried))
+    log.info("the GNN's logit weight in the matching%s: %g, where the %s is highest (%.4g; "
+             "-vv lists every weight's)", f" ({which})" if which else "", -neg_b, measure, best)
+    log.debug("logit weight %s%g: %s %.4g (%s)", f"{which} " if which else "", -neg_b, measure, best,
+              ", ".join(f"{-b:g}: {h:.4g}" for h, b in tried))
     return -neg_b
 
 

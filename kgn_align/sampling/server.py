@@ -83,6 +83,18 @@ class EntityTable:
         return len(self.ids)
 
 
+def entity_type_labels(config: AlignConfig, side: GraphSide) -> list[str]:
+    """The labels that name an entity's type, in order (the sampling queries'
+    ``$entity_labels``): the configured ``entity_labels``, then the side's own label. A node
+    takes the first of them it carries, else its first label. The side's label comes in so
+    that the entities being aligned have that type even when they carry other labels too:
+    Neo4j lists a node's labels in the order the labels were first created in the database,
+    so ``:Publication:Doc`` against ``:Doc:Article`` would type one side Publication and the
+    other Doc, and type-restricted blocking would give no source a candidate."""
+    labels = list(config.entity_labels)
+    return labels if side.label in labels else [*labels, side.label]
+
+
 @dataclass
 class SampleStats:
     """Where a sampling run spent its time (seconds) and what it moved."""
@@ -148,7 +160,7 @@ class Sampler:
                 "same_as_type": self.config.same_as_type,
                 "types": None if types is None else list(types),
                 "weighted": self.sampling.weighted, "s1": s1, "s2": s2,
-                "entity_labels": list(self.config.entity_labels)}
+                "entity_labels": entity_type_labels(self.config, side)}
 
     # -- preparation ----------------------------------------------------------------------
     def prepare(self, which: str | GraphSide) -> EntityTable:

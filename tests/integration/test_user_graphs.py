@@ -118,7 +118,7 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     # in a log (no terminal, no bar) the run still says how far it got, the last line at the end
     import re
 
-    assert re.search(r"^backfill movies-1: ([\d,]+) of \1 source entities written$", done.stderr, re.M), done.stderr
+    assert re.search(r"^backfill movies-1: ([\d,]+) of \1 source entities done \(scored, their edges written\)$", done.stderr, re.M), done.stderr
     # a calibration on a handful of validation sources is said to move with the reviews
     assert (f"scores are calibrated on only {metrics['validation_pairs']} validation sources"
             in caplog.text), caplog.text
@@ -393,6 +393,10 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     for_neighbours = config.model_copy(update={"name_properties": ("title", "full_name", "titel")})
     names_warned = [w for w in check(graph, for_neighbours).warnings if "name property" in w]
     assert names_warned == ["no entity of either side has the name property 'titel' (did you mean 'title'?)"]
+    # a misspelt one of the neighbours' own is named with their near miss
+    misspelt_theirs = config.model_copy(update={"name_properties": ("title", "fullname")})
+    names_warned = [w for w in check(graph, misspelt_theirs).warnings if "name property" in w]
+    assert names_warned == ["no entity of either side has the name property 'fullname' (did you mean 'full_name'?)"]
     bad_type = config.model_copy(update={"relationship_types": ("ACTED_IN",)})
     with pytest.raises(ConfigError, match="relationship_types: 'ACTED_IN'$"):
         check(graph, bad_type)
@@ -586,3 +590,62 @@ def test_a_side_whose_neighbours_are_off_it_is_named(movies, graph: Graph, conne
     assert warnings[0].endswith("their neighbours on the side have no 'key' (Person (30 relationships)): "
                                 "give every node on the side a unique 'key' (the sampler keys the "
                                 "nodes it samples by it)"), warnings
+
+
+def test_the_connection_table_of_the_config_file_is_used(movies, connection, tmp_path: Path) -> None:
+    """The README's [connection] table: its uri and user reach the server with only the
+    password in NEO4J_PASSWORD; NEO4J_URI still wins over the file."""
+    from kgn_align.servers import free_port
+
+    ns, config = movies
+    database = f'database = "{connection.database}"\n' if connection.database else ""
+    body = _toml(tmp_path / "plain.toml", config).read_text()
+    cfg = tmp_path / "align.toml"
+    cfg.write_text(f'{body}[connection]\nuri = "{connection.uri}"\nuser = "{connection.user}"\n{database}')
+    secret = {"NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    runner = CliRunner()
+    base = ["--home", str(tmp_path / "home"), "--config", str(cfg)]  # a home with no server in it
+    checked = runner.invoke(cli, [*base, "check"], env={**secret, "NEO4J_URI": None, "NEO4J_USER": None})
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["accepted_pairs"] == 20
+
+    away = f"bolt://127.0.0.1:{free_port()}"
+    cfg.write_text(f'{body}[connection]\nuri = "{away}"\nuser = "{connection.user}"\n{database}')
+    over = runner.invoke(cli, [*base, "check"], env={**secret, "NEO4J_URI": connection.uri, "NEO4J_USER": None})
+    assert over.exit_code == 0, over.output
+    unreachable = runner.invoke(cli, [*base, "check"], env={**secret, "NEO4J_URI": None, "NEO4J_USER": None})
+    assert unreachable.exit_code != 0 and away in unreachable.output, unreachable.output
+    assert not secret["NEO4J_PASSWORD"] or secret["NEO4J_PASSWORD"] not in unreachable.output
+
+
+def test_entities_with_several_labels_are_typed_by_their_side(connection, graph: Graph) -> None:
+    """Side entities that carry a label the other side's carry too (:Pub:Doc against
+    :Doc:Art, the labels created in that order, so Neo4j lists Doc first on one side only)
+    take their side's label as their type, and type-restricted blocking finds candidates;
+    without it one side was typed Pub and the other Doc: no source had a candidate."""
+    from kgn_align.sampling.server import Sampler
+
+    u = uuid.uuid4().hex[:8]
+    pub, doc, art = f"Pub{u}", f"Doc{u}", f"Art{u}"
+    ns = f"labels-{u}"
+    with _driver(connection) as drv:
+        for side, labels in (("a", f"{pub}:{doc}"), ("b", f"{doc}:{art}")):
+            drv.execute_query(f"UNWIND range(0, 5) AS i CREATE (:{labels} {{graph: $g, key: $g + toString(i), "
+                              f"title: 'paper ' + toString(i)}})", g=f"{ns}/{side}",
+                              database_=connection.database)
+    try:
+        config = AlignConfig(source=GraphSide(name="a", label=pub, property="graph", value=f"{ns}/a"),
+                             target=GraphSide(name="b", label=art, property="graph", value=f"{ns}/b"),
+                             name_properties=("title",))
+        sampler = Sampler(graph, config)
+        for which, label in (("source", pub), ("target", art)):
+            table = sampler.prepare(which)
+            assert len(table) == 6
+            assert {table.types[t] for t in table.type[table.aligned]} == {label}, (which, table.types)
+        with_labels = config.model_copy(update={"entity_labels": (doc,)})
+        table = Sampler(graph, with_labels).prepare("target")  # configured entity_labels come first
+        assert {table.types[t] for t in table.type} == {doc}
+    finally:
+        with _driver(connection) as drv:
+            drv.execute_query("MATCH (n) WHERE n.graph STARTS WITH $ns DETACH DELETE n", ns=ns,
+                              database_=connection.database)
