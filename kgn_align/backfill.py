@@ -373,19 +373,27 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     total = WriteReport()
     done_now = 0
     written: list[ScoredPair] = []
-    for batch, (n_scored, pairs) in _plan(scorer, keys, todo, options):
-        if before_write is not None:
-            before_write()
-        report = _write_batch(graph, config, stamp, state, batch, pairs, n_scored)
-        written += pairs
-        scored += n_scored
-        total = total + report
-        done_now += len(batch)
-        if options.throttle:
-            time.sleep(options.throttle)
-        if progress is not None:
-            progress(_progress(start, len(keys) - len(todo) + done_now, len(keys), state.batches,
-                               done_now))
+    writing = False
+    try:
+        for batch, (n_scored, pairs) in _plan(scorer, keys, todo, options):
+            if before_write is not None:
+                before_write()
+            writing = True
+            report = _write_batch(graph, config, stamp, state, batch, pairs, n_scored)
+            writing = False
+            written += pairs
+            scored += n_scored
+            total = total + report
+            done_now += len(batch)
+            if options.throttle:
+                time.sleep(options.throttle)
+            if progress is not None:
+                progress(_progress(start, len(keys) - len(todo) + done_now, len(keys), state.batches,
+                                   done_now))
+    except BaseException:  # Ctrl-C, SIGTERM, an error: this process writes no more; the run is free
+        if not writing:  # stopped inside a batch's transaction, which may hold the run's lock
+            _release(graph, options.run_id, owner)  # until its connection closes: not waited for
+        raise
     graph.write("backfill_run_finish", {"run_id": options.run_id, "owner": owner})
     summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed,
                               entities=len(keys), entities_before=before, entities_now=done_now,
@@ -396,6 +404,16 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
                               seconds=round(time.perf_counter() - start, 3))
     log.info("backfill %s done: %s", options.run_id, summary.model_dump_json())
     return summary
+
+
+def _release(graph: Graph, run_id: str, owner: str) -> None:
+    """Let the run go when this process stops writing it (``backfill_run_release``): its
+    resume is then not warned about a process that may still write it. Best effort: when
+    the server is gone too, the resume only warns."""
+    try:
+        graph.write("backfill_run_release", {"run_id": run_id, "owner": owner})
+    except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must see
+        log.debug("could not release run %r: %s", run_id, exc)
 
 
 class _RunState:

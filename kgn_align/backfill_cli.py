@@ -64,7 +64,8 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
         earlier = (f" (earlier attempts of this run wrote {summary.pairs_before}; a finished run "
                    "does nothing again: give a new --run-id to align afresh)")
     elif summary.resumed:
-        earlier = f" ({summary.pairs_before} written by earlier attempts of this run)"
+        earlier = (f" now, {summary.pairs_before} more by earlier attempts of this run "
+                   f"({summary.pairs_before + summary.pairs_selected} in all)")
     else:
         earlier = ""
     # "scored" counts the candidate pairs the reviews leave open (the scorer's own count, e.g.

@@ -11,6 +11,8 @@ import faulthandler
 import json
 import logging
 import os
+import re
+import shlex
 import signal
 import sys
 from collections import Counter
@@ -52,6 +54,9 @@ class App:
     #: the connection settings given as options or NEO4J_* variables (over the config
     #: file's [connection] table, as in load_config)
     connection_env: dict[str, str] = field(default_factory=dict, repr=False)
+    #: with --dataset: the command that loads that benchmark under that prefix (named when
+    #: the sides have no entities: not loaded yet, or removed)
+    load_command: str | None = None
     _graph: Any = field(default=None, repr=False)
 
     def graph(self) -> Any:
@@ -134,6 +139,8 @@ class App:
                 ds: Any = datasets.read_kg(dataset, self.datasets)
             else:
                 ds = datasets.read_tables(dataset, self.datasets)
+            self.load_command = (f"kgn-align load {'kg' if isinstance(ds, datasets.KGDataset) else 'tables'} "
+                                 f"{dataset}" + (f" --prefix {shlex.quote(prefix)}" if prefix else ""))
             return loaders.preset_config(ds, prefix=prefix)
         path = config_path or self.config_path
         if path is None:
@@ -228,6 +235,10 @@ class KgnGroup(click.Group):
             secret = os.environ.get("NEO4J_PASSWORD")
             if isinstance(exc, KgnAlignError):
                 message = str(exc)
+                load = getattr(ctx.obj, "load_command", None)
+                if (load and isinstance(exc, ConfigError) and "has no entities" in message
+                        and "--prefix" not in message):  # else: the hint names the prefix it has
+                    message += f" (is the benchmark loaded? {load})"
             else:
                 message = f"unexpected {type(exc).__name__}: {exc}"
             if ctx.params.get("verbose"):
@@ -516,8 +527,10 @@ def server_status(app: App) -> None:
 def load() -> None:
     """Load a public benchmark from the datasets folder into the graph.
 
-    Loads are idempotent (a second run adds nothing); bad input stops the load with the
-    file and line at fault before anything is written.
+    Loads are idempotent (a second run adds nothing, and sets the benchmark's own property
+    values back on nodes edited since: edits to a benchmark's nodes do not survive a
+    reload; SAME_AS reviews do); bad input stops the load with the file and line at fault
+    before anything is written.
     """
 
 
@@ -589,8 +602,11 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     [PREFIX/]NAME/ (both sides), with all their relationships, SAME_AS edges included, and
     the load's records. NAME as it was loaded (dbp15k_fr_en, dblp_acm, ...); --prefix as
     given to the load ('kgn-align demo' loads under demo/). Worker configurations on these
-    graphs are forgotten, with the jobs queued for them (their running workers get no more:
-    stop them). Nothing else is touched. Prints how many nodes went (JSON)."""
+    graphs are forgotten, with the jobs queued for them alone (their running workers get no
+    more: stop them; jobs no configuration adopted yet stay, for the others). Backfill runs'
+    records stay (no run records its graphs; 'clean --only-bookkeeping 0' removes the
+    completed ones of every dataset). Nothing else is touched. Prints
+    how many nodes went (JSON)."""
     from kgn_align import loaders
 
     if not name.strip() or "/" in name.strip("/"):
@@ -609,9 +625,16 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under)},
                           indent=2))
     if scopes:
+        from kgn_align.timing import epoch_ms
+        from kgn_align.worker import SCOPE_RENEW_SECONDS
+
+        # a running worker renews its configuration hourly: one seen since may still run
+        recent = [r["name"] for r in scopes
+                  if r["seen"] is not None and epoch_ms() - int(r["seen"]) < 2000 * SCOPE_RENEW_SECONDS]
         click.echo(f"forgot {len(scopes)} worker configuration(s) on these graphs, and the jobs queued "
-                   f"for them: {', '.join(r['name'] for r in scopes)}; a worker of one still running "
-                   "gets no more jobs: stop it", err=True)
+                   f"for them alone: {', '.join(r['name'] for r in scopes)}"
+                   + (f"; a worker of {', '.join(recent)} ran in the last {2 * SCOPE_RENEW_SECONDS // 3600:.0f} "
+                      "hours: if it still runs, it gets no more jobs: stop it" if recent else ""), err=True)
 
 
 @load.command("tables")
@@ -765,6 +788,11 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
                                              "no-self": {"self_attention": False}}.get(ablation or "", {}),
                               attributes=ablation != "no-attributes", context_beta=context_beta,
                               train_config=TrainConfig(epochs=epochs, max_steps=max_steps, seed=seed))
+    except KeyboardInterrupt:
+        finish()
+        click.echo(f"train interrupted: no model saved ({app.models_dir / 'latest.pt'} is the one "
+                   "trained before, if any)", err=True)
+        raise
     finally:
         finish()
     click.echo(to_json({"model": trained.version, "edges_model": trained.stamp.model, "path": str(trained.path),
@@ -1355,8 +1383,8 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
 @click.option("--weakest", is_flag=True,
               help="The lowest scores first (the edges most worth a review) instead of the highest.")
 @click.option("--model", "model", default=None,
-              help="Only the edges this model wrote: the 'edges_model' train printed, as on r.model "
-              "(e.g. kgn-align/3f2a9c1b7d0e).")
+              help="Only the edges this model wrote: the model id train printed (3f2a9c1b7d0e), or "
+              "its 'edges_model', as on r.model (kgn-align/3f2a9c1b7d0e).")
 @click.option("--all", "everything", is_flag=True,
               help="Every SAME_AS edge between the sides: reviewed ones (accepted without a score "
               "count as 1.0) and ones kgn-align did not write, too.")
@@ -1377,6 +1405,8 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
     from kgn_align.writeback import named_edges
 
     config = app.checked_config(dataset, prefix)  # a wrong --prefix named, not 0 edges
+    if model is not None and re.fullmatch(r"[0-9a-f]{8,64}", model):  # the id 'train' prints
+        model = f"kgn-align/{model}"
     given = click.get_current_context().get_parameter_source("limit") == click.core.ParameterSource.COMMANDLINE
     found = named_edges(app.graph(), config, limit=limit if csv_path is None or given else None,
                         weakest=weakest, model=model, everything=everything)

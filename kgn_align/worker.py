@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: A configuration whose workers have not run for this long gets no more copies of new jobs
 #: (those queued for it stay until one runs, or its graphs are deleted).
 SCOPE_KEPT_DAYS = 7.0
+#: a running worker renews its configuration's registration this often (seconds)
+SCOPE_RENEW_SECONDS = 3600.0
 
 
 class Scope(NamedTuple):
@@ -196,7 +198,7 @@ class Worker:
         #: when the scope was last registered (time.monotonic), None: not yet
         self._scope_seen: float | None = None
         #: the scope's registration is renewed this often
-        self.scope_seconds = 3600.0
+        self.scope_seconds = SCOPE_RENEW_SECONDS
         self._scope_forgotten = False
         #: how many more jobs this run may take (``run(max_jobs=...)``), None: no limit
         self._room: int | None = None
@@ -569,12 +571,24 @@ class Worker:
                                                         "bad_status": BAD_STATUS}),
             why, "jobs without a known status")
 
+    def _embedded(self) -> bool:
+        """Whether the server is the embedded ArcadeDB one (False when it does not answer
+        now: the claim loop then waits for it and says so)."""
+        try:
+            return self.graph.dialect.is_embedded
+        except Exception:  # noqa: BLE001 - a closed driver raises the driver's own error here
+            return False
+
     def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or, with ``burst``, until no job is due). Returns jobs run."""
         self._install_signals()
         ran = 0
         log.info("worker %s started (kinds: %s%s)", self.name, ", ".join(sorted(self.handlers)),
                  f"; configuration {self.scope.name}, scope {self.scope.key}" if self.scope else "")
+        if self._embedded():  # said at every start: edits there queue nothing
+            log.warning("this server (the embedded ArcadeDB) has no change capture (no plugin, no "
+                        "triggers): the worker runs only the jobs requested (AlignmentJob nodes, "
+                        "plugin/request_job.cypher), not your edits and reviews as they happen")
         if self.scope is not None:
             self._while_server_away(self.register_scope, "registering the worker's configuration")
         self._say_held(burst)

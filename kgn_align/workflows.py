@@ -129,6 +129,25 @@ def train_on_snapshot(snapshot: Snapshot, labelled: Sequence[tuple[str, str, str
     metrics = {**result.metrics, "train_seconds": round(time.perf_counter() - start, 1),
                "accepted_pairs": len(accepted), "validation_pairs": len(result.validation),
                "train_pairs": len(accepted) - len(result.validation), "rejected_pairs": len(rejected)}
+    try:
+        version = _save(tmp_path, models_dir, result, relations=relations, types=types,
+                        metrics=metrics, tcfg=tcfg, featurizer=featurizer, context_beta=context_beta,
+                        compared=compared, config=config, student=student, snapshot=snapshot)
+    except BaseException:  # Ctrl-C while saving: no half-written file left, latest.pt as it was
+        tmp_path.unlink(missing_ok=True)
+        (models_dir / "latest.pt.tmp").unlink(missing_ok=True)
+        raise
+    final = models_dir / f"{version}.pt"
+    log.info("model %s saved to %s", version, final)
+    return TrainedModel.load(final)
+
+
+def _save(tmp_path: Path, models_dir: Path, result: Any, *, relations: Any, types: Any,
+          metrics: dict[str, Any], tcfg: TrainConfig, featurizer: Any, context_beta: float,
+          compared: Any, config: AlignConfig, student: Any, snapshot: Any) -> str:
+    """Write the checkpoint to ``tmp_path``, then move it to ``<version>.pt`` and copy it
+    over ``latest.pt``, each by an atomic rename: an interrupted save leaves latest.pt the
+    previous model, never a truncated file. Returns the version."""
     version = save_checkpoint(tmp_path, result.model, relations=relations, types=types,
                               metrics=metrics, train_config=tcfg,
                               features={**featurizer.state(), "context_beta": context_beta,
@@ -140,10 +159,10 @@ def train_on_snapshot(snapshot: Snapshot, labelled: Sequence[tuple[str, str, str
                                   (snapshot.source.table.keys[int(a)], snapshot.target.table.keys[int(b)])
                                   for a, b in result.validation.tolist()])
     final = models_dir / f"{version}.pt"
+    shutil.copy(tmp_path, models_dir / "latest.pt.tmp")  # with its mode: 0600, as the temporary file
     tmp_path.replace(final)
-    shutil.copy(final, models_dir / "latest.pt")  # with its mode: 0600, as the temporary file
-    log.info("model %s saved to %s", version, final)
-    return TrainedModel.load(final)
+    (models_dir / "latest.pt.tmp").replace(models_dir / "latest.pt")
+    return version
 
 
 def read_gold(path: Path) -> list[tuple[str, str]]:

@@ -313,3 +313,25 @@ def test_load_kg_with_a_seeded_split(graph: Graph, namespace: str, tmp_path: Pat
     seeds = sorted((int(r["source"]), int(r["target"])) for r in _same_as(graph, namespace))
     assert seeds == expected.train_pairs and len(seeds) == 12
     assert seeds != datasets.read_kg(str(folder)).train_pairs[:12]  # not the file's first 40%
+
+
+def test_a_benchmark_not_loaded_is_named_with_the_command_that_loads_it(connection, namespace: str,
+                                                                         tmp_path: Path) -> None:
+    """--dataset on a graph without that benchmark (never loaded, or removed): the error
+    names the load command, with the prefix given, instead of only 'has no entities'."""
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    prefix = f"{namespace}none/"
+    for kind, dataset in (("tables", "itunes_amazon"), ("kg", "dbp15k_fr_en")):
+        done = CliRunner().invoke(cli, ["--home", str(tmp_path), "check", "--dataset", dataset,
+                                        "--prefix", prefix], env=env)
+        assert done.exit_code == 1, done.output
+        lines = done.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: the graph does not match"), done.output
+        assert "has no entities" in lines[0]
+        assert lines[0].endswith(f"(is the benchmark loaded? kgn-align load {kind} {dataset} "
+                                 f"--prefix {prefix})"), lines[0]

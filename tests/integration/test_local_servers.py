@@ -97,10 +97,14 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         with Graph(server_for(kind, tmp_path / "home").state().connection()) as g:  # type: ignore[union-attr]
             g.write("worker_scope_register", {"key": scope.key, "name": scope.name,
                                               "graphs": list(scope.graphs), "now": epoch_ms()})
+            # and one whose workers last ran 3 hours ago: forgotten too, not said to run
+            g.write("worker_scope_register", {"key": "kgn-test-old", "name": "aaa-old",
+                                              "graphs": list(scope.graphs), "now": epoch_ms() - 3 * 3600_000})
         removed = runner.invoke(cli, [*home, "load", "remove", "dbp15k_fr_en", "--prefix", "demo"], env=env)
         assert removed.exit_code == 0, removed.output
-        assert f"forgot 1 worker configuration(s) on these graphs, and the jobs queued for them: {scope.name};" \
-            in removed.stderr, removed.stderr
+        assert (f"forgot 2 worker configuration(s) on these graphs, and the jobs queued for them alone: "
+                f"aaa-old, {scope.name}; a worker of {scope.name} ran in the last 2 hours: if it still "
+                "runs, it gets no more jobs: stop it") in removed.stderr, removed.stderr
         gone = json.loads(removed.stdout)
         assert gone["nodes"] >= 120 and sorted(gone["graphs"]) == ["demo/dbp15k_fr_en/en", "demo/dbp15k_fr_en/fr"]
         again = runner.invoke(cli, [*home, "load", "remove", "dbp15k_fr_en", "--prefix", "demo/"], env=env)

@@ -57,3 +57,43 @@ def test_the_same_graph_written_in_another_order_trains_the_same_model(graph: Gr
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert trained[0].version == trained[1].version
     assert scored[0] == scored[1]  # the pairs and probabilities a backfill would write
+
+
+def test_train_interrupted_while_saving_leaves_the_latest_model(graph: Graph, namespace: str, connection,
+                                                                tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C during 'train': the command says no model was saved, latest.pt is still the
+    model trained before (byte for byte: the save goes through a temporary file and a
+    rename, not a copy over it), and no temporary file is left in the models folder."""
+    from click.testing import CliRunner
+
+    from kgn_align import workflows
+    from kgn_align.cli import cli
+
+    small = _slice(False)
+    loaders.load_tables(graph, small, prefix=namespace)
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    base = ["--home", str(tmp_path), "train", "--dataset", "dblp_acm", "--prefix", namespace,
+            "--epochs", "1", "--max-steps", "3"]
+    first = CliRunner().invoke(cli, base, env=env)
+    assert first.exit_code == 0, first.output
+    models = tmp_path / "models"
+    before = (models / "latest.pt").read_bytes()
+
+    def interrupted_copy(src, dst, *args, **kwargs):  # Ctrl-C halfway through copying the checkpoint
+        Path(dst).write_bytes(Path(src).read_bytes()[:1000])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workflows.shutil, "copy", interrupted_copy)
+    second = CliRunner().invoke(cli, [*base, "--seed", "1"], env=env)
+    assert second.exit_code == 130, second.output
+    assert "train interrupted: no model saved" in second.output
+    assert (models / "latest.pt").read_bytes() == before
+    assert sorted(p.name for p in models.iterdir()) == sorted(["latest.pt", f"{first_version(first)}.pt"])
+    loaders.delete_graphs(graph, namespace)
+
+
+def first_version(done) -> str:
+    import json
+
+    return json.loads(done.stdout)["model"]

@@ -151,6 +151,13 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
         assert len(list(csv.DictReader(fh))) == len(read_edges(graph, config)) == len(edges) + 20
     # train printed what the edges carry as 'model' (browser_same_as_by_model's $model)
     assert {e.model for e in edges} == {json.loads(trained.stdout)["edges_model"]}
+    # --model takes the model id train printed as well as that 'edges_model'
+    for given in (version, json.loads(trained.stdout)["edges_model"]):
+        by_model = runner.invoke(cli, [*base, "edges", "--model", given, "--csv", str(every)],
+                                 env=_env(connection))
+        assert by_model.exit_code == 0, by_model.output
+        with open(every, newline="") as fh:
+            assert len(list(csv.DictReader(fh))) == len(edges), given
     right = sum(e.target == "freebase-" + e.source.split("-", 1)[1] for e in edges)
     assert right >= len(edges) // 2
     assert not {e.source for e in edges} & {f"imdb-{i}" for i in range(20)}  # reviewed sources

@@ -96,9 +96,13 @@ def test_summary_names_the_policy_that_shared_targets(capsys: pytest.CaptureFixt
         assert (f"shared targets: 1 target(s) chosen by more than one source (policy {policy} allows it; "
                 "--policy one-to-one does not)") in capsys.readouterr().out
     # a resumed run counts its own attempt's edges only, and says so
-    print_summary(summary.model_copy(update={"resumed": True, "entities_before": 1}))
+    print_summary(summary.model_copy(update={"resumed": True, "entities_before": 1, "pairs_before": 2}))
+    out = capsys.readouterr().out
     assert ("shared targets: 1 target(s) chosen by more than one source in this attempt (earlier "
-            "attempts' edges not counted)") in capsys.readouterr().out
+            "attempts' edges not counted)") in out
+    # the earlier attempts' pairs are not among this one's (a trial read '1254 chosen (306
+    # written by earlier attempts)' as 306 of the 1254): both, and the run's total
+    assert "3 chosen now, 2 more by earlier attempts of this run (5 in all)" in out
 
 
 def test_a_finished_run_says_it_does_nothing_again(capsys: pytest.CaptureFixture[str]) -> None:
