@@ -625,12 +625,10 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under)},
                           indent=2))
     if scopes:
-        from kgn_align.timing import epoch_ms
-        from kgn_align.worker import SCOPE_RENEW_SECONDS
+        from kgn_align.worker import SCOPE_RENEW_SECONDS, seen_lately
 
         # a running worker renews its configuration hourly: one seen since may still run
-        recent = [r["name"] for r in scopes
-                  if r["seen"] is not None and epoch_ms() - int(r["seen"]) < 2000 * SCOPE_RENEW_SECONDS]
+        recent = [r["name"] for r in scopes if seen_lately(r["seen"])]
         click.echo(f"forgot {len(scopes)} worker configuration(s) on these graphs, and the jobs queued "
                    f"for them alone: {', '.join(r['name'] for r in scopes)}"
                    + (f"; a worker of {', '.join(recent)} ran in the last {2 * SCOPE_RENEW_SECONDS // 3600:.0f} "
@@ -1351,8 +1349,9 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
     be writing now (named on stderr; a run whose progress goes anyway stops at its next
     batch, saying so). The graphs themselves, and what 'kgn-align load' created, are not touched.
     With --only-bookkeeping DAYS nothing but finished jobs and completed runs older than
-    that goes (the worker prunes them so after --keep-jobs days). Prints what was removed
-    (JSON).
+    that goes (the worker prunes them so after --keep-jobs days). A worker of these sides
+    that ran in the last 2 hours is named on stderr first: stop it, or its next job writes
+    the edges again. Prints what was removed (JSON).
     """
     from kgn_align.writeback import clean as clean_up
 
@@ -1367,6 +1366,15 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
                               indent=2))
         return
     config = app.checked_config(dataset, prefix)  # a wrong --prefix named, not 0 edges
+    from kgn_align.jobs import scope_of
+    from kgn_align.worker import SCOPE_RENEW_SECONDS, seen_lately
+
+    # said first, so that a person at the terminal can stop the worker (or answer no)
+    for row in app.graph().read("worker_scope_seen", {"key": scope_of(config).key}):
+        if seen_lately(row["seen"]):
+            click.echo(f"a worker of {row['name']} ran in the last {2 * SCOPE_RENEW_SECONDS // 3600:.0f} "
+                       "hours: if it still runs, its next job writes model edges again (stop it first)",
+                       err=True)
     if not yes and sys.stdin.isatty():  # a person at a terminal: say what goes first
         also = " and every backfill's run progress and finished job" if bookkeeping else ""
         click.confirm(f"Delete the model-written SAME_AS edges from {config.source.label} "

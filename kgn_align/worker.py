@@ -38,6 +38,12 @@ SCOPE_KEPT_DAYS = 7.0
 SCOPE_RENEW_SECONDS = 3600.0
 
 
+def seen_lately(seen_ms: int | None) -> bool:
+    """Whether a worker configuration last registered or renewed at ``seen_ms`` (epoch
+    milliseconds) may still have a worker running: seen within two renewal periods."""
+    return seen_ms is not None and epoch_ms() - int(seen_ms) < 2000 * SCOPE_RENEW_SECONDS
+
+
 class Scope(NamedTuple):
     """A worker's configuration as the job queue knows it."""
 

@@ -714,6 +714,39 @@ def test_clean_removes_what_kgn_align_wrote_and_keeps_reviews(graph: Graph, load
     assert left == 0
 
 
+def test_clean_names_a_worker_of_these_sides_that_may_still_run(graph: Graph, loaded: AlignConfig,
+                                                                connection: ConnectionConfig,
+                                                                tmp_path: Path) -> None:
+    """A worker left running rewrites what clean removed at its next job: clean says so
+    first when one of these sides' workers ran lately (it was silent), and not for a
+    worker last seen days ago."""
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+    from kgn_align.jobs import scope_of
+    from kgn_align.timing import epoch_ms
+
+    scope = scope_of(loaded)
+    prefix = loaded.source.value.rsplit("dbp15k_fr_en", 1)[0]
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+    said = []
+    try:
+        for seen in (epoch_ms() - 3 * 86_400_000, epoch_ms()):  # days ago, then now
+            graph.write("worker_scope_register", {"key": scope.key, "name": scope.name,
+                                                  "graphs": list(scope.graphs), "now": seen})
+            result = CliRunner().invoke(cli, ["--home", str(tmp_path), "clean", "-y", "--dataset",
+                                              "dbp15k_fr_en", "--prefix", prefix], env=env)
+            assert result.exit_code == 0, result.output
+            json.loads(result.stdout)  # what was removed, as before
+            said.append(result.stderr)
+    finally:
+        graph.write("graph_delete_worker_scopes", {"prefix": loaded.source.value})
+    assert "a worker of" not in said[0], said[0]
+    assert f"a worker of {scope.name} ran in the last 2 hours" in said[1], said[1]
+    assert "its next job writes model edges again (stop it first)" in said[1], said[1]
+
+
 def test_edges_and_clean_name_a_wrong_prefix(graph: Graph, loaded: AlignConfig, connection: ConnectionConfig,
                                              tmp_path) -> None:
     """As every other command: a --prefix the graph does not have is named, not answered with 'no edges' or a clean that removed nothing (exit 0 both, in a

@@ -1,0 +1,4 @@
+// When a worker of one configuration last registered or renewed it (epoch milliseconds:
+// hourly while one runs); no row: no worker of it ever ran, or it was forgotten.
+MATCH (s:KgnWorkerScope {key: $key})
+RETURN s.name AS name, s.seenMs AS seen
