@@ -12,7 +12,14 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 WORKDIR /src
 COPY . .
-RUN pip install . && rm -rf /src
+# hnswlib is published as source only (no wheel on PyPI): it is compiled here, so the
+# compiler comes in for this step and goes again in the same layer (libstdc++, which the
+# compiled module needs at run time, stays: apt itself depends on it).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && pip install . \
+ && apt-get purge -y --auto-remove build-essential \
+ && rm -rf /var/lib/apt/lists/* /src
 
 RUN useradd --create-home --uid 10001 kgn
 USER kgn

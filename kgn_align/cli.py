@@ -85,11 +85,15 @@ class App:
             return connection
         from kgn_align.servers import running
 
-        ignored = [name for name, value in (
-            ("NEO4J_USER/--user", connection.user != ConnectionConfig().user),
-            ("NEO4J_PASSWORD/--password", connection.password is not None),
-            ("NEO4J_DATABASE/--database", connection.database is not None),
-            ("NEO4J_CA_FILE/--ca-file", connection.ca_file is not None)) if value]
+        default = ConnectionConfig()
+
+        def given(where: ConnectionConfig | None, key: str) -> bool:
+            return where is not None and getattr(where, key) != getattr(default, key)
+
+        # named where each came from: an option or variable, else the file's table
+        ignored = [f"NEO4J_{key.upper()}/--{key.replace('_', '-')}" if given(self.connection, key)
+                   else f"{key} in the [connection] table"
+                   for key in ("user", "password", "database", "ca_file") if given(connection, key)]
         if ignored:
             log.warning("%s ignored: without NEO4J_URI (--uri) kgn-align uses the server "
                         "'kgn-align server start' started, with its own credentials",
@@ -325,7 +329,8 @@ datasets_option = click.option(
               help="PEM file of the CA(s) that signed the server's certificate, with a bolt:// "
               "or neo4j:// URI: encrypted, checked against these CAs. [env: NEO4J_CA_FILE]")
 @click.option("--datasets", type=click.Path(file_okay=False), envvar="KGN_ALIGN_DATASETS",
-              help="Folder with the benchmark datasets (default ../shared/datasets). [env: KGN_ALIGN_DATASETS]")
+              help="Folder with the benchmark datasets (default: ../shared/datasets from the current "
+              "directory, else beside the checkout kgn-align runs from). [env: KGN_ALIGN_DATASETS]")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None, user: str | None,
@@ -1291,15 +1296,17 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 def check(app: App, dataset: str | None, prefix: str) -> None:
     """Check the configuration against the graph, and do nothing else.
 
-    \b
-    The checks every command runs first (reads only, a few aggregate queries): each side has
-    entities, with the key property, unique keys and a name property; attribute properties
-    and relationship types exist (entity labels: warned about); the entities have neighbours
-    on their side to sample; no node is on both sides; reviewed SAME_AS edges do not mostly
-    point from target to source (warned about); enough accepted pairs to train on (warned
-    about). Problems: one line naming each (with a near miss), exit 1.
-    Otherwise prints what was found (JSON: entities, keyed and named per side, the reviewed
-    SAME_AS pairs training would learn from, warnings) and exits 0.
+    The checks every command runs first (reads only, a few aggregate queries): each
+    side has entities, with the key property, unique keys and a name property;
+    attribute properties and relationship types exist (entity labels: warned about);
+    the entities have neighbours on their side to sample; no node is on both sides;
+    reviewed SAME_AS edges do not mostly point from target to source (warned about);
+    enough accepted pairs to train on (warned about; and too few for a steady
+    calibration, under 90).
+
+    Problems: one line naming each (with a near miss), exit 1. Otherwise prints what
+    was found (JSON: entities, keyed and named per side, the reviewed SAME_AS pairs
+    training would learn from, warnings) and exits 0.
     """
     from kgn_align import preflight
     from kgn_align.writeback import labelled_pairs
@@ -1313,6 +1320,16 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
         warnings.append(f"only {accepted} accepted {config.same_as_type} pairs between the sides: 'train' "
                         f"needs at least {preflight.MIN_ACCEPTED} (the seed alignment: SAME_AS edges from a source "
                         "to a target entity with r.review = 'accepted')")
+    else:
+        from kgn_align.training import TrainConfig, validation_count
+
+        held = validation_count(accepted)
+        if held < TrainConfig().min_validation:  # what 'train' and every scorer would warn of
+            warnings.append(f"{accepted} accepted {config.same_as_type} pairs: 'train' holds {held} out for "
+                            f"validation, on which the scores are calibrated; with fewer than "
+                            f"{TrainConfig().min_validation} (under {3 * TrainConfig().min_validation} accepted "
+                            "pairs) the scores move when reviews change, and a source without a "
+                            "counterpart may get a confident edge")
     for said in warnings[len(report.warnings):]:
         log.warning("%s", said)
     sides = {which: {"name": r.name, "entities": r.entities, "keyed": r.keyed, "named": r.named}

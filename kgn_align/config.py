@@ -219,6 +219,9 @@ class AlignConfig(_Model):
             self.target.value,
         ):
             raise ValueError("source and target select the same nodes")
+        if self.source.name == self.target.name:  # every message names a side by it
+            raise ValueError(f"source and target are both named {self.source.name!r}: give each "
+                             "side its own name (messages, edges and jobs name the sides by it)")
         if self.relationship_types is not None and self.same_as_type in self.relationship_types:
             raise ValueError(f"relationship_types must not include {self.same_as_type!r}: "
                              "following it would leak the answer into the features")

@@ -202,6 +202,14 @@ def train(
         torch.set_num_threads(threads)
 
 
+def validation_count(accepted: int, config: TrainConfig | None = None) -> int:
+    """How many of ``accepted`` pairs training holds out for validation (the pairs a scorer
+    later fits its calibration on): ``valid_fraction`` of them, at least ``min_validation``
+    but no more than a third."""
+    config = config or TrainConfig()
+    return max(1, int(round(config.valid_fraction * accepted)), min(config.min_validation, accepted // 3))
+
+
 def _train(model_config: ModelConfig, side_a: SideInputs, side_b: SideInputs, pairs: Tensor,
            config: TrainConfig, device: torch.device, negatives: Tensor | None) -> TrainResult:
     torch.manual_seed(config.seed)
@@ -209,8 +217,12 @@ def _train(model_config: ModelConfig, side_a: SideInputs, side_b: SideInputs, pa
     started = time.perf_counter()
 
     perm = torch.randperm(pairs.size(0), generator=gen)
-    n_valid = max(1, int(round(config.valid_fraction * pairs.size(0))),
-                  min(config.min_validation, pairs.size(0) // 3))
+    n_valid = validation_count(pairs.size(0), config)
+    if n_valid < config.min_validation:
+        log.warning("only %d of the %d accepted pairs are held out for validation (%d or more once there "
+                    "are %d accepted pairs): the scores' calibration, fitted on them, moves when reviews "
+                    "change, and a source without a counterpart may get a confident edge", n_valid,
+                    pairs.size(0), config.min_validation, 3 * config.min_validation)
     valid, train_pairs = pairs[perm[:n_valid]], pairs[perm[n_valid:]]
     pool = hard_negative_pool(side_a, side_b, train_pairs[:, 0], train_pairs[:, 1], config.hard_pool)
     v_neg = hard_negative_pool(side_a, side_b, valid[:, 0], valid[:, 1], config.valid_candidates - 1)

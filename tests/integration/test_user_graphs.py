@@ -96,6 +96,7 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     metrics = json.loads(trained.stdout)["metrics"]
     assert metrics["accepted_pairs"] == 20 and metrics["validation_pairs"] > 0
     assert metrics["train_pairs"] + metrics["validation_pairs"] == 20
+    assert "only 6 of the 20 accepted pairs are held out for validation" in caplog.text
     models = tmp_path / "home" / "models"  # latest.pt is a copy with the checkpoint's mode (0600)
     version = json.loads(trained.stdout)["model"]
     assert (models / "latest.pt").stat().st_mode == (models / f"{version}.pt").stat().st_mode
@@ -504,6 +505,9 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
                                "named": len(TITLES)}
     assert (found["accepted_pairs"], found["rejected_pairs"], found["on_both_sides"]) == (20, 0, [])
     assert "the graph matches the configuration" in checked.stderr
+    # 20 accepted pairs train, but calibrate on 6: said here, before training (it was not)
+    assert any(w.startswith("20 accepted SAME_AS pairs: 'train' holds 6 out for validation")
+               for w in found["warnings"]), found["warnings"]
     # a review value that is no label (a reviewer's typo) is one of check's warnings
     with _driver(connection) as drv:
         drv.execute_query("MATCH (:Movie {key: 'imdb-0'})-[r:SAME_AS]->() WHERE r.review = 'accepted' "
@@ -512,7 +516,7 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
     checked = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(good), "check"],
                                  env=_env(connection))
     found = json.loads(checked.stdout)
-    assert found["accepted_pairs"] == 19 and "(1 warning(s))" in checked.stderr
+    assert found["accepted_pairs"] == 19 and "(2 warning(s))" in checked.stderr
     assert any("1 reviewed SAME_AS edge(s) have a review other than 'accepted' or 'rejected' ('Rejected')"
                in w for w in found["warnings"])
     # no seed alignment at all: check says train would refuse (it said 0 warnings)

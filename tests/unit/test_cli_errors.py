@@ -189,6 +189,21 @@ def test_connection_settings_without_a_uri_are_said_to_be_ignored(tmp_path: Path
     assert SECRET not in result.output + caplog.text
 
 
+def test_a_password_from_the_config_file_is_named_as_such_when_ignored(tmp_path: Path, caplog) -> None:
+    """Without a URI the server 'kgn-align server start' started is used with its own
+    credentials: a password from the file's [connection] table is said to be ignored as
+    that, not as NEO4J_PASSWORD/--password, which no one gave (a new-user trial)."""
+    cfg = tmp_path / "align.toml"
+    cfg.write_text(f'[source]\nname = "a"\nlabel = "A"\n[target]\nname = "b"\nlabel = "B"\n'
+                   f'[connection]\npassword = "{SECRET}"\n')
+    with caplog.at_level(logging.WARNING, logger="kgn_align"):
+        result = _run(tmp_path, "--config", str(cfg), "clean", env={"NEO4J_URI": None})
+    assert result.exit_code == 1 and "no graph server" in result.output, result.output
+    assert "password in the [connection] table ignored" in caplog.text, caplog.text
+    assert "NEO4J_PASSWORD" not in caplog.text.split("ignored")[0], caplog.text
+    assert SECRET not in result.output + caplog.text
+
+
 def test_progress_lines_are_plain_and_warnings_keep_their_level() -> None:
     from kgn_align.cli import ProgressFormatter
 

@@ -99,3 +99,24 @@ def test_worker_has_a_config_to_start_from_and_keeps_its_models(services: dict[s
     home = f"/home/{user}/.kgn-align"
     assert any(inside == home for _, inside, *_ in mounts), "models would be lost with the container"
     assert f"mkdir -p {home}" in dockerfile  # a new named volume takes the folder's owner
+
+
+#: dependencies PyPI publishes as source only (no Linux wheel): pip compiles them
+SOURCE_ONLY = ("hnswlib",)
+
+
+def test_the_image_can_compile_the_source_only_dependencies() -> None:
+    """python:3.11-slim has no C++ compiler, and hnswlib has no wheel on PyPI: the
+    ``pip install .`` of the image must run with one (it did not: a new user's reading of
+    the Dockerfile, no Docker engine here to build it), and drop it in the same layer."""
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    needed = [d for d in deps if re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower() in SOURCE_ONLY]
+    assert needed, "no source-only dependency left: this test can go"
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    runs = [" ".join(r.split()) for r in re.findall(r"^RUN ((?:.*\\\n)*.*)$", dockerfile, re.M)]
+    install = next((r for r in runs if re.search(r"pip install \.(\s|$)", r)), None)
+    assert install is not None, "the image does not install the project"
+    assert "build-essential" in install.split("pip install .")[0], install
+    assert "purge" in install.split("pip install .")[1], "the compiler stays in the image"

@@ -72,6 +72,15 @@ def test_same_nodes_on_both_sides_rejected() -> None:
         AlignConfig.model_validate({"source": {"name": "a", "label": "A"}, "target": {"name": "b", "label": "A"}})
 
 
+def test_two_sides_with_one_name_are_refused(tmp_path: Path) -> None:
+    """Messages, edges and jobs name a side by its name: two sides named alike passed
+    'check' silently (a new-user trial), and every message about them was ambiguous."""
+    text = BASE.replace('name = "imdb"', 'name = "cellar"').replace('name = "freebase"', 'name = "cellar"')
+    assert text.count('name = "cellar"') == 2
+    with pytest.raises(ConfigError, match="source and target are both named 'cellar'"):
+        load_config(write(tmp_path, text), env={})
+
+
 def test_following_same_as_is_refused() -> None:
     with pytest.raises(Exception, match="leak"):
         AlignConfig.model_validate({"source": {"name": "a", "label": "A"}, "target": {"name": "b", "label": "B"},
