@@ -17,7 +17,10 @@ The stages, over every source entity the backfill could align at once:
    most likely after Sinkhorn (``0`` when the model does not help there: then the GNN is
    honestly out of the decision).
 4. **Calibration**: a probability per pair, fitted on the validation lists with and
-   without their answers (sources with no counterpart are calibrated too).
+   without their answers (sources with no counterpart are calibrated too). The validation
+   pairs are accepted ones: they compete in stage 3 while the calibrator is fitted, then
+   stages 3 and 4 run again without them on the lists the scores are read from (a settled
+   pair takes no other source's assignment mass or margins).
 5. **Bootstrapping** (whole-side alignments): the confident mutual best pairs of stages 1-4
    become pseudo-seeds, anchors like the reviewed pairs
    (:func:`~kgn_align.seed_propagation.pseudo_seeds`), and stages 1-4 run again with them;
@@ -528,8 +531,9 @@ class ModelScorer:
         self.block_a, self.block_b = (side.blocking for side in self.anchored)
         if cache is not None:
             cache.moved_anchors(self)
-        #: targets a person matched: the validation ones compete in the matching (they
-        #: stand in for open targets while calibrating) but are never handed to a source
+        #: targets a person matched: the validation ones compete in the matching while the
+        #: scores are calibrated (standing in for open targets), then leave the lists the
+        #: scores are read from (:meth:`_open_entries`); none is handed to a source
         self.accepted_targets = {tgt.aligned_row[b] for _, b in accepted if b in tgt.aligned_row}
         scorable = self.side_a.tree_position >= 0
         self.sources = torch.tensor(sorted(r for key, r in src.aligned_row.items()
@@ -717,10 +721,12 @@ class ModelScorer:
 
     def align(self, sources: Tensor | None = None, pool: Tensor | None = None, *,
               beta: float | None = None, nameless_beta: float | None = None,
-              calibrate: bool = True) -> Alignment:
+              calibrate: bool = True, settled_out: bool = True) -> Alignment:
         """The global stage over ``sources`` x ``pool`` (default: every source the backfill
         can align x every open target). ``beta`` and ``nameless_beta`` override the
-        variant's logit weights.
+        variant's logit weights. ``settled_out``: the scores read from a matching without
+        the validation pairs (:meth:`_open_entries`); ``False`` keeps them in (the first
+        round of bootstrapping, whose pseudo-seeds were chosen so).
 
         Sources without a name get a logit weight and a calibrator of their own, chosen and
         fitted on :class:`NamelessLists` (the validation sources with their names taken
@@ -757,7 +763,6 @@ class ModelScorer:
             nameless_beta = betas[key]
         score, log_a = assign(beta, nameless_beta)
         calibrator = nameless_calibrator = None
-        prob = torch.sigmoid((score - 0.5) * 10)
         if calibrate:
             features = competition_features(matrix, score, log_a)
             # the share is read from the sources this calibrator scores: a source without a
@@ -765,16 +770,44 @@ class ModelScorer:
             # with 30 % of the held-out titles blanked: 0.61 with them, 0.75 without, about
             # 0.80 true; the nameless calibrator takes it over: their recall 0.82 -> 0.87)
             calibrator = self._fit_calibrator(matrix, score, log_a, features, counted=~nameless)
-            if calibrator is not None:
-                prob = calibrator(features)
             if lists is not None and nameless_beta is not None:
                 nameless_calibrator = self._fit_nameless_calibrator(
                     matrix, score, lists, nameless_beta, iterations, nameless,
                     share=calibrator.counterpart_share if calibrator is not None else None)
-                if nameless_calibrator is not None:
-                    prob = torch.where(nameless, nameless_calibrator(features), prob)
+        # fitted above with the validation pairs competing as open sources and targets do;
+        # scored below without them: a pair a person accepted is settled (its source gets
+        # no model edge, its target is handed to no other source), so it must not take
+        # another source's assignment mass or margins either (dblp_acm: an ACM paper
+        # listed twice, one record the accepted target of a validation source, left the
+        # other's match 0.35 instead of 1.0 after a retraining drew another validation set)
+        kept = self._open_entries(matrix) if settled_out else None
+        if kept is not None:
+            matrix = CandidateMatrix(matrix.row[kept], matrix.col[kept])
+            cosine, logit, score, nameless = cosine[kept], logit[kept], score[kept], nameless[kept]
+            log_a = sinkhorn(matrix, score, temperature=TEMPERATURE, iterations=iterations)
+        prob = torch.sigmoid((score - 0.5) * 10)
+        if calibrator is not None or nameless_calibrator is not None:
+            features = competition_features(matrix, score, log_a)
+            if calibrator is not None:
+                prob = calibrator(features)
+            if nameless_calibrator is not None:
+                prob = torch.where(nameless, nameless_calibrator(features), prob)
         return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator,
                          nameless_beta if bool(nameless.any()) else None, nameless_calibrator)
+
+    def _open_entries(self, matrix: CandidateMatrix) -> Tensor | None:
+        """``(P,)`` bool: the entries of ``matrix`` that a backfill hands out from, those of
+        neither a validation source nor a validation target whose pair is accepted (in the
+        matrix only to stand in for open sources and targets while calibrating); ``None``
+        when there is no such entry."""
+        if self.validation.numel() == 0 or len(matrix) == 0:
+            return None
+        settled = self.validation[torch.tensor([int(t) in self.accepted_targets
+                                                for t in self.validation[:, 1].tolist()], dtype=torch.bool)]
+        if settled.numel() == 0:
+            return None
+        kept = ~torch.isin(matrix.row, settled[:, 0]) & ~torch.isin(matrix.col, settled[:, 1])
+        return None if bool(kept.all()) else kept
 
     # ------------------------------------------------------------ sources without a name
     def _nameless_validation(self, with_logits: bool) -> NamelessLists | None:
@@ -967,7 +1000,7 @@ class ModelScorer:
         bootstrapping pseudo-seeds from a first round, unless they are given or kept)."""
         if self._alignment is None:
             if self.bootstrap and self.pseudo is None:
-                self._bootstrap(self.align())
+                self._bootstrap(self.align(settled_out=False))
                 release_free_memory()  # the first round's temporaries: not under the second's
             self._alignment = self.align()
             self._slices = self._alignment.rows()
