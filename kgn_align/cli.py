@@ -630,14 +630,14 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under)},
                           indent=2))
     if scopes:
-        from kgn_align.worker import SCOPE_RENEW_SECONDS, seen_lately
+        from kgn_align.worker import SEEN_LATELY_TEXT, seen_lately
 
         # a running worker renews its configuration hourly: one seen since may still run
         recent = [r["name"] for r in scopes if seen_lately(r["seen"])]
         click.echo(f"forgot {len(scopes)} worker configuration(s) on these graphs, and the jobs queued "
                    f"for them alone: {', '.join(r['name'] for r in scopes)}"
-                   + (f"; a worker of {', '.join(recent)} ran in the last {2 * SCOPE_RENEW_SECONDS // 3600:.0f} "
-                      "hours: if it still runs, it gets no more jobs: stop it" if recent else ""), err=True)
+                   + (f"; a worker of {', '.join(recent)} ran {SEEN_LATELY_TEXT}: "
+                      "if it still runs, it gets no more jobs: stop it" if recent else ""), err=True)
 
 
 @load.command("tables")
@@ -1323,11 +1323,11 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
     else:
         from kgn_align.training import TrainConfig, validation_count
 
-        held = validation_count(accepted)
-        if held < TrainConfig().min_validation:  # what 'train' and every scorer would warn of
+        held, least = validation_count(accepted), TrainConfig().min_validation
+        if held < least:  # what 'train' and every scorer would warn of
             warnings.append(f"{accepted} accepted {config.same_as_type} pairs: 'train' holds {held} out for "
                             f"validation, on which the scores are calibrated; with fewer than "
-                            f"{TrainConfig().min_validation} (under {3 * TrainConfig().min_validation} accepted "
+                            f"{least} (under {3 * least} accepted "
                             "pairs) the scores move when reviews change, and a source without a "
                             "counterpart may get a confident edge")
     for said in warnings[len(report.warnings):]:
@@ -1384,14 +1384,13 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
         return
     config = app.checked_config(dataset, prefix)  # a wrong --prefix named, not 0 edges
     from kgn_align.jobs import scope_of
-    from kgn_align.worker import SCOPE_RENEW_SECONDS, seen_lately
+    from kgn_align.worker import SEEN_LATELY_TEXT, seen_lately
 
     # said first, so that a person at the terminal can stop the worker (or answer no)
     for row in app.graph().read("worker_scope_seen", {"key": scope_of(config).key}):
         if seen_lately(row["seen"]):
-            click.echo(f"a worker of {row['name']} ran in the last {2 * SCOPE_RENEW_SECONDS // 3600:.0f} "
-                       "hours: if it still runs, its next job writes model edges again (stop it first)",
-                       err=True)
+            click.echo(f"a worker of {row['name']} ran {SEEN_LATELY_TEXT}: if it still runs, its "
+                       "next job writes model edges again (stop it first)", err=True)
     if not yes and sys.stdin.isatty():  # a person at a terminal: say what goes first
         also = " and every backfill's run progress and finished job" if bookkeeping else ""
         click.confirm(f"Delete the model-written SAME_AS edges from {config.source.label} "

@@ -535,6 +535,9 @@ class ModelScorer:
         #: scores are calibrated (standing in for open targets), then leave the lists the
         #: scores are read from (:meth:`_open_entries`); none is handed to a source
         self.accepted_targets = {tgt.aligned_row[b] for _, b in accepted if b in tgt.aligned_row}
+        #: ``(S, 2)`` the validation pairs whose target is an accepted one (those settled)
+        self._settled_validation = self.validation[torch.tensor(
+            [int(t) in self.accepted_targets for t in self.validation[:, 1].tolist()], dtype=torch.bool)]
         scorable = self.side_a.tree_position >= 0
         self.sources = torch.tensor(sorted(r for key, r in src.aligned_row.items()
                                            if key not in settled_s and bool(scorable[r])),
@@ -787,7 +790,8 @@ class ModelScorer:
             log_a = sinkhorn(matrix, score, temperature=TEMPERATURE, iterations=iterations)
         prob = torch.sigmoid((score - 0.5) * 10)
         if calibrator is not None or nameless_calibrator is not None:
-            features = competition_features(matrix, score, log_a)
+            if kept is not None:  # the matching changed: its competition too
+                features = competition_features(matrix, score, log_a)
             if calibrator is not None:
                 prob = calibrator(features)
             if nameless_calibrator is not None:
@@ -800,11 +804,8 @@ class ModelScorer:
         neither a validation source nor a validation target whose pair is accepted (in the
         matrix only to stand in for open sources and targets while calibrating); ``None``
         when there is no such entry."""
-        if self.validation.numel() == 0 or len(matrix) == 0:
-            return None
-        settled = self.validation[torch.tensor([int(t) in self.accepted_targets
-                                                for t in self.validation[:, 1].tolist()], dtype=torch.bool)]
-        if settled.numel() == 0:
+        settled = self._settled_validation
+        if settled.numel() == 0 or len(matrix) == 0:
             return None
         kept = ~torch.isin(matrix.row, settled[:, 0]) & ~torch.isin(matrix.col, settled[:, 1])
         return None if bool(kept.all()) else kept

@@ -36,12 +36,16 @@ log = logging.getLogger(__name__)
 SCOPE_KEPT_DAYS = 7.0
 #: a running worker renews its configuration's registration this often (seconds)
 SCOPE_RENEW_SECONDS = 3600.0
+#: a worker configuration seen this recently may still have a worker running (two renewals)
+SEEN_LATELY_SECONDS = 2 * SCOPE_RENEW_SECONDS
+#: :data:`SEEN_LATELY_SECONDS` as messages say it
+SEEN_LATELY_TEXT = f"in the last {SEEN_LATELY_SECONDS / 3600:g} hours"
 
 
 def seen_lately(seen_ms: int | None) -> bool:
     """Whether a worker configuration last registered or renewed at ``seen_ms`` (epoch
-    milliseconds) may still have a worker running: seen within two renewal periods."""
-    return seen_ms is not None and epoch_ms() - int(seen_ms) < 2000 * SCOPE_RENEW_SECONDS
+    milliseconds) may still have a worker running: seen within :data:`SEEN_LATELY_SECONDS`."""
+    return seen_ms is not None and epoch_ms() - int(seen_ms) < 1000 * SEEN_LATELY_SECONDS
 
 
 class Scope(NamedTuple):
