@@ -217,8 +217,10 @@ def _select_keys(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> list
         **params, "keys": list(flt.keys) if flt.keys is not None else None,
         "since": flt.changed_since}, identifiers)
     keys = [r["key"] for r in rows]
-    if any(not isinstance(k, str) for k in keys):
-        raise ConfigError(f"source entities must have string keys in {config.key_property!r}")
+    odd = [k for k in keys if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(f"source entities must have string keys in {config.key_property!r}: one has "
+                          f"{odd[0]!r} ({type(odd[0]).__name__}); 'kgn-align check' lists them")
     return sorted(keys)  # the server's order may differ from Python's for non-ASCII keys
 
 

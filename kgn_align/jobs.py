@@ -150,7 +150,26 @@ def _describe(error: Any) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "params"
     if error["type"] == "extra_forbidden":
         return f"unknown key {where!r}"
-    message = error["msg"].removeprefix("Value error, ")
+    message = _plainly(error) or error["msg"].removeprefix("Value error, ")
     value = json.dumps(error.get("input"), default=str)
     value = value if len(value) <= 60 else value[:57] + "..."
     return f"{where}: {message} (got {value})"
+
+
+#: pydantic's bound checks, in the words the plugin's own checks use
+_BOUNDS = {"less_than_equal": ("at most", "le"), "less_than": ("under", "lt"),
+           "greater_than_equal": ("at least", "ge"), "greater_than": ("over", "gt")}
+
+
+def _plainly(error: Any) -> str | None:
+    """A pydantic error of a job's params in plain words (``must be at most 1``, ``must list
+    at least 1 node id``), or None to keep pydantic's own message."""
+    ctx = error.get("ctx") or {}
+    if error["type"] in _BOUNDS and _BOUNDS[error["type"]][1] in ctx:
+        words, key = _BOUNDS[error["type"]]
+        return f"must be {words} {ctx[key]}"
+    if error["type"] == "too_short" and "min_length" in ctx:
+        return f"must list at least {ctx['min_length']} item(s)"
+    if error["type"] == "too_long" and "max_length" in ctx:
+        return f"must list at most {ctx['max_length']} item(s)"
+    return None

@@ -255,7 +255,8 @@ class Worker:
             known = ", ".join(sorted(self.known_kinds))
             self.failed_unrun += _say_failed(
                 self.graph.write("worker_fail_unknown", {"kinds": sorted(self.known_kinds)}),
-                lambda row: f": unknown kind {_kind(row)} (known: {known}): failed", "queued jobs of unknown kinds")
+                lambda row: (f": unknown kind {_kind(row)}" if row["kind"] is not None else ": no kind given")
+                + f" (known: {known}): failed", "queued jobs of unknown kinds")
         if self.scope is not None:
             self._adopt()
         while True:
@@ -277,8 +278,14 @@ class Worker:
                 params = json.loads(row["params"]) if row["params"] else {}
                 if not isinstance(params, dict):
                     raise ValueError(f"got {type(params).__name__}")
-            except (ValueError, TypeError) as exc:  # TypeError: params stored as a number, a list
+            except ValueError as exc:
                 self._fail_claimed(row, f"params are not a JSON object: {exc}")
+                continue
+            except TypeError:  # params stored as a number, a list: not JSON text at all
+                got = json.dumps(row["params"], default=str)
+                self._fail_claimed(row, f"params are not a JSON object: got {type(row['params']).__name__} "
+                                        f"{got if len(got) <= 40 else got[:37] + '...'} (set j.params to "
+                                        "JSON text, e.g. '{\"threshold\": 0.8}')")
                 continue
             job = Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
             limit = self.together_limit if self._room is None else min(self.together_limit, self._room)

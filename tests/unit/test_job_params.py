@@ -28,6 +28,18 @@ def test_shared_cases(case: dict) -> None:
         assert "\n" not in str(err.value)
 
 
+def test_bad_values_are_said_in_plain_words() -> None:
+    """The worker records these in j.error: the plugin's words, not pydantic's
+    ('Input should be less than or equal to 1', a new user's trial)."""
+    cases = {("backfill", '{"threshold": 5}'): "threshold: must be at most 1.0 (got 5)",
+             ("backfill", '{"k": 0}'): "k: must be at least 1 (got 0)",
+             ("changed", '{"nodeIds": []}'): "nodeIds: must list at least 1 item(s) (got [])"}
+    for (kind, params), said in cases.items():
+        with pytest.raises(jobs.InvalidJobParams) as err:
+            jobs.parse(kind, params)
+        assert str(err.value) == f"bad params for a {kind!r} job: {said}"
+
+
 def test_typed_values_and_defaults() -> None:
     p = jobs.parse("backfill", '{"threshold": 1, "policy": "one-to-one"}')
     assert isinstance(p, jobs.BackfillParams)
