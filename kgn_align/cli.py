@@ -1462,6 +1462,43 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
                + (f", model {model}" if model else "") + more, err=True)
 
 
+@cli.command()
+@click.option("--status", type=click.Choice(["queued", "running", "done", "failed"]), default=None,
+              help="Only the jobs with this status (default: every status).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Jobs listed, the newest request first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per job instead of a table.")
+@click.pass_obj
+def jobs(app: App, status: str | None, limit: int, as_json: bool) -> None:
+    """The alignment jobs in the graph's queue, the newest request first: what the worker
+    did with each ('done', or 'failed' with the reason) and what waits ('queued',
+    'running').
+
+    \b
+    Jobs are (:AlignmentJob) nodes: requested from Cypher (CALL kgn.requestAlignment on
+    Neo4j with the plugin, or plugin/request_job.cypher on any server), queued by change
+    capture, or run by 'kgn-align worker'. On Neo4j the plugin's CALL kgn.jobs() lists
+    the same; finished jobs are pruned after the worker's --keep-jobs days."""
+    from kgn_align.preflight import instant_text
+
+    rows = app.graph().read("jobs_list", {"status": status, "limit": limit})
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps({**row, "requested": row["requested"] and instant_text(row["requested"]),
+                                   "finished": row["finished"] and instant_text(row["finished"])}))
+    else:
+        for row in rows:
+            when = instant_text(row["requested"]) if row["requested"] else "(no requestedAt)"
+            ended = f", finished {instant_text(row['finished'])}" if row["finished"] else ""
+            error = (row["error"] or "").splitlines()[0] if row["error"] else ""
+            error = error if len(error) <= 160 else error[:157] + "..."
+            click.echo(f"{row['id']}  {row['kind'] or '(no kind)'}  {row['status'] or '(no status)'}  "
+                       f"attempts {row['attempts'] or 0}  requested {when}{ended}"
+                       + (f"  error: {error}" if error else ""))
+    more = f" (the newest {limit}: --limit N lists more)" if len(rows) == limit else ""
+    click.echo(f"{len(rows)} job(s){' with status ' + repr(status) if status else ''}{more}", err=True)
+
+
 from kgn_align.backfill_cli import backfill as _backfill  # noqa: E402
 
 cli.add_command(_backfill)

@@ -341,6 +341,41 @@ def test_a_second_stop_request_hands_the_job_back_at_once(graph: Graph, jobs: li
     assert ran == jobs and job(graph, jobs[0])["status"] == "done"
 
 
+def test_the_jobs_command_lists_what_the_worker_did(graph: Graph, jobs: list[str], namespace: str,
+                                                    connection, tmp_path) -> None:
+    """'kgn-align jobs' shows each job's status and, for a failed one, why — without Cypher
+    (a new user's trial found none: the plugin's kgn.jobs is Neo4j's alone)."""
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+
+    kind = f"{namespace}listed"
+    jobs.append(request(graph, kind, {"ok": True}))
+    jobs.append(request(graph, kind, "not json"))
+    assert Worker(graph, {kind: lambda j: {}}).run(burst=True) == 1
+    env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+           "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
+
+    def listed(*args: str) -> dict[str, dict]:
+        result = CliRunner().invoke(cli, ["--home", str(tmp_path), "jobs", "--json", "--limit", "1000", *args],
+                                    env=env)
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        return {r["id"]: r for r in rows if r["kind"] == kind}
+
+    both = listed()
+    good, bad = both[jobs[0]], both[jobs[1]]
+    assert good["status"] == "done" and good["attempts"] == 1 and good["error"] is None
+    assert bad["status"] == "failed" and "not a JSON object" in bad["error"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ?", good["finished"]), good
+    assert set(listed("--status", "failed")) == {jobs[1]}
+    table = CliRunner().invoke(cli, ["--home", str(tmp_path), "jobs", "--status", "failed", "--limit", "1000"],
+                               env=env)
+    line = next(x for x in table.stdout.splitlines() if x.startswith(jobs[1]))
+    assert f"{kind}  failed  attempts" in line and "error: params are not a JSON object" in line
+    assert "job(s) with status 'failed'" in table.stderr
+
+
 def test_poison_jobs_fail_at_once_and_never_stall_the_queue(graph: Graph, jobs: list[str],
                                                              namespace: str) -> None:
     kind = f"{namespace}work"
