@@ -352,7 +352,8 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
         changed = settings_changed(json.loads(run["settings"]), now) if run["settings"] else []
         raise RunConflict(conflict_text(options.run_id, changed))
     idle_s = None if run["touched"] is None else (epoch_ms() - int(run["touched"])) / 1000
-    if run["status"] == "running" and idle_s is not None and idle_s < ACTIVE_RUN_SECONDS:
+    own = run["was"] is not None and _UNRELEASED.pop(options.run_id, None) == run["was"]
+    if run["status"] == "running" and idle_s is not None and idle_s < ACTIVE_RUN_SECONDS and not own:
         log.warning("run %r was started or written by another process %.0f s ago: this one takes "
                     "it over, and that one, if it still runs, stops at its next batch (give each "
                     "backfill its own --run-id to run them side by side)", options.run_id, idle_s)
@@ -395,6 +396,8 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     except BaseException:  # Ctrl-C, SIGTERM, an error: this process writes no more; the run is free
         if not writing:  # stopped inside a batch's transaction, which may hold the run's lock
             _release(graph, options.run_id, owner)  # until its connection closes: not waited for
+        else:  # not released; but this process writes it no more: its own retry takes it quietly
+            _UNRELEASED[options.run_id] = owner
         raise
     graph.write("backfill_run_finish", {"run_id": options.run_id, "owner": owner})
     summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed,
@@ -408,13 +411,22 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     return summary
 
 
+#: runs this process stopped writing but could not let go (the server was gone): run id ->
+#: the owner it wrote them as. Its own resume (a worker retrying the job) is then not warned
+#: of another process; a resume from another process still is.
+_UNRELEASED: dict[str, str] = {}
+
+
 def _release(graph: Graph, run_id: str, owner: str) -> None:
     """Let the run go when this process stops writing it (``backfill_run_release``): its
     resume is then not warned about a process that may still write it. Best effort: when
-    the server is gone too, the resume only warns."""
+    the server is gone too, this process remembers it (:data:`_UNRELEASED`), and only
+    another process's resume warns."""
     try:
         graph.write("backfill_run_release", {"run_id": run_id, "owner": owner})
+        _UNRELEASED.pop(run_id, None)
     except Exception as exc:  # noqa: BLE001 - the interrupt is what the user must see
+        _UNRELEASED[run_id] = owner
         log.debug("could not release run %r: %s", run_id, exc)
 
 

@@ -449,6 +449,49 @@ def test_a_run_this_process_stopped_resumes_without_a_takeover_warning(
     assert model_edges(graph, loaded) == reference
 
 
+def test_a_run_this_process_could_not_let_go_resumes_here_quietly_and_elsewhere_warned(
+        graph: Graph, loaded: AlignConfig, runs: list[str], caplog, monkeypatch) -> None:
+
+    """The server went away mid-run, so the run could not be let go: a worker retrying the
+    job in the same process is not told of 'another process' (a trial saw it after every
+    outage); a resume by another process (another owner in between) still is."""
+    from neo4j.exceptions import ServiceUnavailable
+
+    from kgn_align.timing import epoch_ms
+
+    names = NameSimilarityScorer(graph, loaded, k=5)
+
+    def scorer(keys: Sequence[str]) -> list[ScoredPair]:  # no settings: as _start_elsewhere's run
+        return names(keys)
+
+    runs.append("outage")
+    options = BackfillOptions(run_id="outage", batch_size=20)
+    real_write = graph.write
+
+    def write(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "backfill_run_release":  # the one write that meets the outage here
+            raise ServiceUnavailable("no graph server answers")
+        return real_write(name, *args, **kwargs)
+
+    gone = failing_after(scorer, 2)
+    monkeypatch.setattr(graph, "write", write)
+    with pytest.raises(Boom):
+        run_backfill(graph, loaded, gone, STAMP, options)
+    monkeypatch.setattr(graph, "write", real_write)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = failing_after(scorer, 1)
+        with pytest.raises(Boom):
+            run_backfill(graph, loaded, again, STAMP, options)  # this process's retry
+    assert "another process" not in caplog.text, caplog.text
+    # released this time; another process's owner writes it, then this one resumes
+    _start_elsewhere(graph, loaded, options, epoch_ms())
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run_backfill(graph, loaded, scorer, STAMP, options)
+    assert "was started or written by another process" in caplog.text
+
+
 def test_other_settings_under_the_same_run_id_are_refused(graph: Graph, loaded: AlignConfig,
                                                           runs: list[str]) -> None:
     scorer = NameSimilarityScorer(graph, loaded, k=5)
