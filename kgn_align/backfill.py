@@ -45,7 +45,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kgn_align.config import AlignConfig, Identifier
-from kgn_align.errors import ConfigError, KgnAlignError, QueryError
+from kgn_align.errors import ConfigError, KgnAlignError, QueryError, clipped
 from kgn_align.graph import Graph
 from kgn_align.timing import epoch_ms
 from kgn_align.writeback import (
@@ -250,8 +250,7 @@ def settings_changed(before: Mapping[str, Any], now: Mapping[str, Any], prefix: 
     """``"<setting>: was <value>, now <value>"`` for each :func:`run_settings` entry that
     differs (nested ones named with dots, as ``scorer.k``; long values shortened)."""
     def shown(value: Any) -> str:
-        text = json.dumps(value, sort_keys=True)
-        return text if len(text) <= 40 else text[:37] + "..."
+        return clipped(json.dumps(value, sort_keys=True), 40)
 
     out = []
     for name in sorted(set(before) | set(now)):

@@ -26,6 +26,7 @@ import click
 from kgn_align import __version__
 from kgn_align.config import CANDIDATES_PER_SOURCE, ConnectionConfig, connection_from_env, connection_from_file
 from kgn_align.errors import ConfigError, KgnAlignError
+from kgn_align.worker import STATUSES as JOB_STATUSES
 from kgn_align.writeback import Policy
 
 #: kgn_align.scoring.VARIANTS' names, here so that --help needs no torch import
@@ -1463,7 +1464,7 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
 
 
 @cli.command()
-@click.option("--status", type=click.Choice(["queued", "running", "done", "failed"]), default=None,
+@click.option("--status", type=click.Choice(JOB_STATUSES), default=None,
               help="Only the jobs with this status (default: every status).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="Jobs listed, the newest request first.")
@@ -1479,22 +1480,21 @@ def jobs(app: App, status: str | None, limit: int, as_json: bool) -> None:
     Neo4j with the plugin, or plugin/request_job.cypher on any server), queued by change
     capture, or run by 'kgn-align worker'. On Neo4j the plugin's CALL kgn.jobs() lists
     the same; finished jobs are pruned after the worker's --keep-jobs days."""
+    from kgn_align.errors import clipped
     from kgn_align.preflight import instant_text
 
-    rows = app.graph().read("jobs_list", {"status": status, "limit": limit})
-    if as_json:
-        for row in rows:
-            click.echo(json.dumps({**row, "requested": row["requested"] and instant_text(row["requested"]),
-                                   "finished": row["finished"] and instant_text(row["finished"])}))
-    else:
-        for row in rows:
-            when = instant_text(row["requested"]) if row["requested"] else "(no requestedAt)"
-            ended = f", finished {instant_text(row['finished'])}" if row["finished"] else ""
-            error = (row["error"] or "").splitlines()[0] if row["error"] else ""
-            error = error if len(error) <= 160 else error[:157] + "..."
-            click.echo(f"{row['id']}  {row['kind'] or '(no kind)'}  {row['status'] or '(no status)'}  "
-                       f"attempts {row['attempts'] or 0}  requested {when}{ended}"
-                       + (f"  error: {error}" if error else ""))
+    rows = [{**row, "requested": row["requested"] and instant_text(row["requested"]),
+             "finished": row["finished"] and instant_text(row["finished"])}
+            for row in app.graph().read("jobs_list", {"status": status, "limit": limit})]
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+            continue
+        ended = f", finished {row['finished']}" if row["finished"] else ""
+        error = f"  error: {clipped(row['error'].splitlines()[0], 160)}" if row["error"] else ""
+        click.echo(f"{row['id']}  {row['kind'] or '(no kind)'}  {row['status'] or '(no status)'}  "
+                   f"attempts {row['attempts'] or 0}  requested {row['requested'] or '(no requestedAt)'}"
+                   f"{ended}{error}")
     more = f" (the newest {limit}: --limit N lists more)" if len(rows) == limit else ""
     click.echo(f"{len(rows)} job(s){' with status ' + repr(status) if status else ''}{more}", err=True)
 

@@ -23,6 +23,12 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
+def clipped(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters at most, ``...`` ending a cut one: a value or a
+    line quoted in a one-line message."""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def did_you_mean(word: str, choices: list[str] | set[str], *, cutoff: float = 0.75,
                  nameable: re.Pattern[str] | None = None) -> str:
     """`` (did you mean 'Film'?)`` for a case-insensitive match of ``word`` among ``choices``,

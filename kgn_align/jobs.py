@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kgn_align.config import CANDIDATES_PER_SOURCE, AlignConfig
-from kgn_align.errors import KgnAlignError
+from kgn_align.errors import KgnAlignError, clipped
 from kgn_align.graph import Graph
 from kgn_align.worker import Scope
 from kgn_align.writeback import Policy
@@ -151,9 +151,7 @@ def _describe(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return f"unknown key {where!r}"
     message = _plainly(error) or error["msg"].removeprefix("Value error, ")
-    value = json.dumps(error.get("input"), default=str)
-    value = value if len(value) <= 60 else value[:57] + "..."
-    return f"{where}: {message} (got {value})"
+    return f"{where}: {message} (got {clipped(json.dumps(error.get('input'), default=str), 60)})"
 
 
 #: pydantic's bound checks, in the words the plugin's own checks use

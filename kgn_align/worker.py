@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgn_align.errors import GraphError, KgnAlignError, ServerUnavailable
+from kgn_align.errors import GraphError, KgnAlignError, ServerUnavailable, clipped
 from kgn_align.graph import Graph
 from kgn_align.interrupts import handle_stop_signals, record
 from kgn_align.timing import epoch_ms
@@ -282,10 +282,9 @@ class Worker:
                 self._fail_claimed(row, f"params are not a JSON object: {exc}")
                 continue
             except TypeError:  # params stored as a number, a list: not JSON text at all
-                got = json.dumps(row["params"], default=str)
+                got = clipped(json.dumps(row["params"], default=str), 40)
                 self._fail_claimed(row, f"params are not a JSON object: got {type(row['params']).__name__} "
-                                        f"{got if len(got) <= 40 else got[:37] + '...'} (set j.params to "
-                                        "JSON text, e.g. '{\"threshold\": 0.8}')")
+                                        f"{got} (set j.params to JSON text, e.g. '{{\"threshold\": 0.8}}')")
                 continue
             job = Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
             limit = self.together_limit if self._room is None else min(self.together_limit, self._room)

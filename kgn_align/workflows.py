@@ -20,7 +20,7 @@ import torch
 from kgn_align.attributes import never_agreeing
 from kgn_align.coldstart import ColdStartConfig
 from kgn_align.config import AlignConfig
-from kgn_align.errors import KgnAlignError
+from kgn_align.errors import KgnAlignError, clipped
 from kgn_align.evaluation import Gold
 from kgn_align.graph import Graph
 from kgn_align.model.inputs import build_vocabulary
@@ -180,8 +180,8 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
         # CSV as spreadsheets write it: a key in double quotes may hold a comma (a DBpedia URI)
         parts = [p.strip() for p in next(csv.reader([line], delimiter="\t" if "\t" in line else ","))]
         if len(parts) != 2 or not all(parts):
-            shown = line if len(line) <= 60 else line[:57] + "..."
-            raise InputError(f"expected 'source_key,target_key', got {shown!r}", path=str(path), line=number)
+            raise InputError(f"expected 'source_key,target_key', got {clipped(line, 60)!r}", path=str(path),
+                             line=number)
         if number == 1 and [p.lower() for p in parts] in (["source", "target"], ["source_key", "target_key"]):
             continue  # a header
         pairs.append((parts[0], parts[1]))
