@@ -181,6 +181,31 @@ def test_bad_requests_fail_in_the_callers_transaction(driver: neo4j.Driver, kind
     assert jobs_count(driver) == before  # nothing queued
 
 
+def test_a_changed_request_naming_no_node_is_refused(driver: neo4j.Driver, tag: str) -> None:
+    """A 'changed' job for an element id that is no node (a typo, a relationship's id) would
+    re-align nothing and say so only once run: the request is refused, naming the ids, and
+    nothing is queued; the same request naming existing nodes is queued."""
+    ids = driver.execute_query(
+        "CREATE (a:Entity {graph: $g, key: 'a'})-[r:LINKS {graph: $g}]->(b:Entity {graph: $g, key: 'b'}) "
+        "RETURN elementId(a) AS a, elementId(r) AS r", g=tag).records[0]
+    quiet(driver)
+    before = jobs_count(driver)
+    typo = ids["a"].rsplit(":", 1)[0] + ":987654321"  # this database's id form, no such node
+    for wrong, says in ((typo, f"1 of the 2 nodeIds name no node of this database: '{typo}'"),
+                        (ids["r"], f"'{ids['r']}'"), ("not-an-id", "'not-an-id'")):
+        with pytest.raises(neo4j.exceptions.ClientError) as err:
+            driver.execute_query("CALL kgn.requestAlignment('changed', $params) YIELD jobId RETURN jobId",
+                                 params=json.dumps({"nodeIds": [ids["a"], wrong]}))
+        assert says in err.value.message and "nothing queued" in err.value.message
+    assert jobs_count(driver) == before
+    job_id = driver.execute_query("CALL kgn.requestAlignment('changed', $params) YIELD jobId RETURN jobId",
+                                  params=json.dumps({"nodeIds": [ids["a"]]})).records[0]["jobId"]
+    try:
+        assert jobs_count(driver) == before + 1
+    finally:
+        driver.execute_query("MATCH (j:AlignmentJob {id: $id}) DELETE j", id=job_id)
+
+
 def test_unknown_job_is_a_clear_error(driver: neo4j.Driver) -> None:
     with pytest.raises(neo4j.exceptions.ClientError, match="no alignment job with id 'missing-job'"):
         driver.execute_query("CALL kgn.job('missing-job') YIELD jobId RETURN jobId")

@@ -53,7 +53,8 @@ public class AlignmentProcedures {
      *               per kind are listed in {@link JobParams}. Stored re-serialised, compact.
      * @return one row: {@code jobId}, the new job's id
      * @throws InvalidJobRequestException for an unknown kind, params that are not a JSON
-     *         object, an unknown key, or a value of the wrong type or out of range
+     *         object, an unknown key, a value of the wrong type or out of range, or (for
+     *         {@code changed}) an element id that is no node of this database
      */
     @Procedure(name = "kgn.requestAlignment", mode = Mode.WRITE)
     @Description("kgn.requestAlignment(kind, params = '{}') - queue a kgn-align job ('backfill' or 'changed'); "
@@ -61,7 +62,37 @@ public class AlignmentProcedures {
     public Stream<JobId> requestAlignment(@Name("kind") String kind,
                                           @Name(value = "params", defaultValue = "{}") String params) {
         String normalised = JobParams.normalise(kind, params);
+        if (JobParams.CHANGED.equals(kind)) {
+            requireNodes(JobParams.nodeIdsOf(normalised));
+        }
         return Stream.of(new JobId(AlignmentJobs.queue(tx, kind, normalised)));
+    }
+
+    /** Ids of unknown nodes named in the error of {@link #requireNodes}. */
+    private static final int UNKNOWN_SHOWN = 3;
+
+    /**
+     * Refuses a {@code changed} request naming an element id that is no node of this
+     * database (a typo, a relationship's id, an id from another database, a node deleted
+     * since): the job would re-align nothing for it and say so only after running. A node's
+     * deletion needs no request: change capture queues it, and the worker samples the side
+     * again when a side lost nodes.
+     */
+    private void requireNodes(List<String> ids) {
+        List<String> unknown = new ArrayList<>();
+        for (String id : ids) {
+            try {
+                tx.getNodeByElementId(id);
+            } catch (NotFoundException | IllegalArgumentException notANode) {
+                unknown.add(id);
+            }
+        }
+        if (!unknown.isEmpty()) {
+            String shown = String.join(", ", unknown.stream().limit(UNKNOWN_SHOWN).map(id -> "'" + id + "'").toList());
+            throw new InvalidJobRequestException(("kgn.requestAlignment: %d of the %d nodeIds name no node of "
+                    + "this database: %s%s (element ids, as elementId(n) returns them); nothing queued")
+                    .formatted(unknown.size(), ids.size(), shown, unknown.size() > UNKNOWN_SHOWN ? ", ..." : ""));
+        }
     }
 
     /** The statuses a job takes, in the order it passes through them. */

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -110,6 +111,18 @@ public final class JobParams {
         nodeIds.stream().limit(MAX_NODE_IDS).forEach(ids::add);
         object.put("total", nodeIds.size());
         return object.toString();
+    }
+
+    /**
+     * The {@code nodeIds} of a {@code changed} job's params as {@link #normalise} returned them.
+     *
+     * @param normalised params of a {@code changed} job, already checked
+     */
+    public static List<String> nodeIdsOf(String normalised) {
+        JsonNode ids = parseObject(normalised).get("nodeIds");
+        List<String> out = new ArrayList<>(ids.size());
+        ids.forEach(id -> out.add(id.asText()));
+        return out;
     }
 
     private static ObjectNode parseObject(String params) {

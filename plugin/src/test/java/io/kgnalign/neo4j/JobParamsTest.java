@@ -107,6 +107,12 @@ class JobParamsTest {
         assertEquals(params, JobParams.normalise("changed", params));
     }
 
+    @Test
+    void readsTheNodeIdsOfNormalisedParams() {
+        String params = JobParams.normalise("changed", "{\"nodeIds\": [\"4:a:1\", \"4:a:7\"], \"total\": 5}");
+        assertEquals(List.of("4:a:1", "4:a:7"), JobParams.nodeIdsOf(params));
+    }
+
     /** The cases the Python worker runs too (tests/unit/test_job_params.py): both judge alike. */
     @Test
     void judgesTheSharedCasesLikeTheWorker() throws java.io.IOException {
