@@ -206,6 +206,52 @@ def test_a_changed_request_naming_no_node_is_refused(driver: neo4j.Driver, tag: 
         driver.execute_query("MATCH (j:AlignmentJob {id: $id}) DELETE j", id=job_id)
 
 
+def test_a_job_requested_for_one_configuration_runs_there_alone(servers, driver: neo4j.Driver, tag: str) -> None:
+    """``kgn.requestAlignment(kind, params, configuration)``: the job is that configuration's
+    (named by key or name), and no other configuration's worker adopts it; a configuration
+    no worker registered, or a name two share, is refused naming those there are."""
+    from kgn_align.worker import Scope, Worker
+
+    movies = Scope(key=f"{tag[-10:]}mv", name=f"{tag} movies", graphs=(f"{tag}-imdb",))
+    songs = Scope(key=f"{tag[-10:]}sg", name=f"{tag} songs", graphs=(f"{tag}-itunes",))
+    request = "CALL kgn.requestAlignment('backfill', '{}', $c) YIELD jobId RETURN jobId"
+    conn = servers.connection("neo4j")
+    ran: dict[str, list[str]] = {"movies": [], "songs": []}
+    job_ids: list[str] = []
+    with Graph(conn) as graph:
+        def worker(scope: Scope, name: str) -> Worker:
+            return Worker(graph, {"backfill": lambda j: ran[name].append(j.id) or {}}, scope=scope)
+
+        try:
+            for scope, name in ((movies, "movies"), (songs, "songs")):
+                worker(scope, name).register_scope()
+            for given in (songs.key, songs.name):
+                job_ids.append(driver.execute_query(request, c=given).records[0]["jobId"])
+            scopes = driver.execute_query("MATCH (j:AlignmentJob) WHERE j.id IN $ids RETURN j.scope AS s",
+                                          ids=job_ids).records
+            assert [r["s"] for r in scopes] == [songs.key, songs.key]
+            before = jobs_count(driver)
+            with pytest.raises(neo4j.exceptions.ClientError) as err:
+                driver.execute_query(request, c=f"{tag} films")
+            assert f"no worker configuration with the key or name '{tag} films' (known: " in err.value.message
+            assert f"{songs.key} ({songs.name})" in err.value.message or ", ..." in err.value.message
+            graph.write("worker_scope_register", {"key": movies.key + "2", "name": movies.name,
+                                                  "graphs": [f"{tag}-imdb"], "now": 0})
+            with pytest.raises(neo4j.exceptions.ClientError, match=f"2 worker configurations are named "
+                                                                   f"'{movies.name}' .*: give the key"):
+                driver.execute_query(request, c=movies.name)
+            assert jobs_count(driver) == before  # nothing queued by the refused requests
+            worker(movies, "movies").run(burst=True)
+            assert not set(job_ids) & set(ran["movies"])
+            worker(songs, "songs").run(burst=True)
+            assert set(job_ids) <= set(ran["songs"])
+        finally:
+            keys = [movies.key, movies.key + "2", songs.key]
+            driver.execute_query("MATCH (j:AlignmentJob) WHERE j.id IN $ids OR j.scope IN $keys DELETE j",
+                                 ids=job_ids, keys=keys)
+            driver.execute_query("MATCH (s:KgnWorkerScope) WHERE s.key IN $keys DELETE s", keys=keys)
+
+
 def test_unknown_job_is_a_clear_error(driver: neo4j.Driver) -> None:
     with pytest.raises(neo4j.exceptions.ClientError, match="no alignment job with id 'missing-job'"):
         driver.execute_query("CALL kgn.job('missing-job') YIELD jobId RETURN jobId")

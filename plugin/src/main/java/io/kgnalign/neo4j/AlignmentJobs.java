@@ -17,6 +17,8 @@ public final class AlignmentJobs {
     public static final Label JOB = Label.label("AlignmentJob");
     /** Label of the backfill's bookkeeping nodes. */
     public static final Label BACKFILL_RUN = Label.label("KgnBackfillRun");
+    /** Label of a worker configuration's node ({@code cypher/worker_scope_register.cypher}). */
+    public static final Label WORKER_SCOPE = Label.label("KgnWorkerScope");
     /** Status of a job no worker has claimed yet. */
     public static final String QUEUED = "queued";
     /** What {@code capturedBy} says on jobs queued by the plugin's change capture. */
@@ -41,6 +43,15 @@ public final class AlignmentJobs {
      * trigger writes {@code 'apoc-trigger'}).
      */
     public static String queue(Transaction tx, String kind, String params, String capturedBy) {
+        return queue(tx, kind, params, capturedBy, null);
+    }
+
+    /**
+     * As {@link #queue(Transaction, String, String, String)}, for the workers of one
+     * configuration when {@code scope} (a {@code KgnWorkerScope}'s key) is not null: no other
+     * configuration's worker adopts or copies it ({@code cypher/worker_adopt.cypher}).
+     */
+    public static String queue(Transaction tx, String kind, String params, String capturedBy, String scope) {
         String id = UUID.randomUUID().toString();
         Node job = tx.createNode(JOB);
         job.setProperty("id", id);
@@ -51,6 +62,9 @@ public final class AlignmentJobs {
         job.setProperty("attempts", 0L);
         if (capturedBy != null) {
             job.setProperty("capturedBy", capturedBy);
+        }
+        if (scope != null) {
+            job.setProperty("scope", scope);
         }
         return id;
     }

@@ -51,21 +51,66 @@ public class AlignmentProcedures {
      *               (re-align what the listed nodes can affect)
      * @param params the job's options, a JSON object as text (default {@code '{}'}); its keys
      *               per kind are listed in {@link JobParams}. Stored re-serialised, compact.
+     * @param configuration the worker configuration that runs the job: a {@code (:KgnWorkerScope)}'s
+     *               {@code key} or {@code name}, stored as the job's {@code scope}. Default
+     *               {@code ''}: none, every configuration whose workers ran lately runs it
+     *               (see the README's "Workers of several configurations")
      * @return one row: {@code jobId}, the new job's id
      * @throws InvalidJobRequestException for an unknown kind, params that are not a JSON
      *         object, an unknown key, a value of the wrong type or out of range, or (for
      *         {@code changed}) an element id that is no node of this database
      */
     @Procedure(name = "kgn.requestAlignment", mode = Mode.WRITE)
-    @Description("kgn.requestAlignment(kind, params = '{}') - queue a kgn-align job ('backfill' or 'changed'); "
-            + "params is a JSON object as text. Yields the job's id.")
+    @Description("kgn.requestAlignment(kind, params = '{}', configuration = '') - queue a kgn-align job "
+            + "('backfill' or 'changed'); params is a JSON object as text; configuration: the key or name of "
+            + "the one worker configuration (:KgnWorkerScope) to run it, default every one. Yields the job's id.")
     public Stream<JobId> requestAlignment(@Name("kind") String kind,
-                                          @Name(value = "params", defaultValue = "{}") String params) {
+                                          @Name(value = "params", defaultValue = "{}") String params,
+                                          @Name(value = "configuration", defaultValue = "") String configuration) {
         String normalised = JobParams.normalise(kind, params);
         if (JobParams.CHANGED.equals(kind)) {
             requireNodes(JobParams.nodeIdsOf(normalised));
         }
-        return Stream.of(new JobId(AlignmentJobs.queue(tx, kind, normalised)));
+        String scope = configuration == null || configuration.isEmpty() ? null : scopeOf(configuration);
+        return Stream.of(new JobId(AlignmentJobs.queue(tx, kind, normalised, null, scope)));
+    }
+
+    /** Configurations named in the error of {@link #scopeOf}. */
+    private static final int CONFIGURATIONS_SHOWN = 5;
+
+    /**
+     * The key of the worker configuration {@code configuration} names: a
+     * {@code (:KgnWorkerScope)} whose {@code key} is it, else the one whose {@code name} is it.
+     *
+     * @throws InvalidJobRequestException when none is, or several share that name
+     */
+    private String scopeOf(String configuration) {
+        List<String[]> known = new ArrayList<>();  // key, name
+        try (ResourceIterator<Node> scopes = tx.findNodes(AlignmentJobs.WORKER_SCOPE)) {
+            scopes.forEachRemaining(s -> known.add(new String[] {
+                    String.valueOf(s.getProperty("key", "")), String.valueOf(s.getProperty("name", ""))}));
+        }
+        known.sort(java.util.Comparator.comparing(k -> k[0]));
+        for (String[] k : known) {
+            if (k[0].equals(configuration)) {
+                return k[0];
+            }
+        }
+        List<String> named = known.stream().filter(k -> k[1].equals(configuration)).map(k -> k[0]).toList();
+        if (named.size() == 1) {
+            return named.get(0);
+        }
+        if (named.size() > 1) {
+            throw new InvalidJobRequestException(("kgn.requestAlignment: %d worker configurations are named '%s' "
+                    + "(keys %s): give the key").formatted(named.size(), configuration, String.join(", ", named)));
+        }
+        String shown = known.isEmpty()
+                ? "none is registered: a kgn-align worker registers its configuration when it starts"
+                : "known: " + String.join(", ", known.stream().limit(CONFIGURATIONS_SHOWN)
+                        .map(k -> "%s (%s)".formatted(k[0], k[1])).toList())
+                  + (known.size() > CONFIGURATIONS_SHOWN ? ", ..." : "");
+        throw new InvalidJobRequestException("kgn.requestAlignment: no worker configuration with the key or name '%s' (%s)"
+                .formatted(configuration, shown));
     }
 
     /** Ids of unknown nodes named in the error of {@link #requireNodes}. */
