@@ -1478,8 +1478,10 @@ def jobs(app: App, status: str | None, limit: int, as_json: bool) -> None:
     \b
     Jobs are (:AlignmentJob) nodes: requested from Cypher (CALL kgn.requestAlignment on
     Neo4j with the plugin, or plugin/request_job.cypher on any server), queued by change
-    capture, or run by 'kgn-align worker'. On Neo4j the plugin's CALL kgn.jobs() lists
-    the same; finished jobs are pruned after the worker's --keep-jobs days."""
+    capture, or run by 'kgn-align worker'. A job for one worker configuration (several
+    aligned pairs in one database) says which: 'for <configuration> (<key>)'. On Neo4j
+    the plugin's CALL kgn.jobs() lists the same; finished jobs are pruned after the
+    worker's --keep-jobs days."""
     from kgn_align.errors import clipped
     from kgn_align.preflight import instant_text
 
@@ -1491,10 +1493,11 @@ def jobs(app: App, status: str | None, limit: int, as_json: bool) -> None:
             click.echo(json.dumps(row))
             continue
         ended = f", finished {row['finished']}" if row["finished"] else ""
+        scope = (f"  for {row['configuration'] or 'configuration'} ({row['scope']})" if row["scope"] else "")
         error = f"  error: {clipped(row['error'].splitlines()[0], 160)}" if row["error"] else ""
         click.echo(f"{row['id']}  {row['kind'] or '(no kind)'}  {row['status'] or '(no status)'}  "
                    f"attempts {row['attempts'] or 0}  requested {row['requested'] or '(no requestedAt)'}"
-                   f"{ended}{error}")
+                   f"{ended}{scope}{error}")
     more = f" (the newest {limit}: --limit N lists more)" if len(rows) == limit else ""
     click.echo(f"{len(rows)} job(s){' with status ' + repr(status) if status else ''}{more}", err=True)
 

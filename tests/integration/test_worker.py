@@ -374,6 +374,24 @@ def test_the_jobs_command_lists_what_the_worker_did(graph: Graph, jobs: list[str
     line = next(x for x in table.stdout.splitlines() if x.startswith(jobs[1]))
     assert f"{kind}  failed  attempts" in line and "error: params are not a JSON object" in line
     assert "job(s) with status 'failed'" in table.stderr
+    # a job adopted by one configuration's worker says which
+    from kgn_align.loaders import delete_graphs
+    from kgn_align.worker import Scope
+
+    scope = Scope(key=namespace[5:15] + "js", name=f"{namespace} pair", graphs=(f"{namespace}listed",))
+    scoped = Worker(graph, {kind: lambda j: {}}, scope=scope)
+    try:
+        scoped.register_scope()
+        jobs.append(request(graph, kind, {"ok": 2}))
+        assert listed()[jobs[2]]["scope"] is None  # every configuration's, until one adopts it
+        assert scoped.run(burst=True) == 1
+        row = listed()[jobs[2]]
+        assert (row["scope"], row["configuration"], row["status"]) == (scope.key, scope.name, "done")
+        table = CliRunner().invoke(cli, ["--home", str(tmp_path), "jobs", "--limit", "1000"], env=env)
+        line = next(x for x in table.stdout.splitlines() if x.startswith(jobs[2] + " "))
+        assert f"for {scope.name} ({scope.key})" in line
+    finally:
+        delete_graphs(graph, f"{namespace}listed")  # forgets the configuration
 
 
 def test_poison_jobs_fail_at_once_and_never_stall_the_queue(graph: Graph, jobs: list[str],
