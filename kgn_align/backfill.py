@@ -228,14 +228,16 @@ def run_settings(config: AlignConfig, flt: BackfillFilter, options: BackfillOpti
                  stamp: ModelStamp, scorer_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """What must not change between attempts of one run (else resuming mixes two runs):
     among it the scorer's own ``settings`` (candidates per entity, blocking weights). Kept
-    on the run's node, so that a conflict can name what differs (:func:`settings_changed`)."""
+    on the run's node, so that a conflict can name what differs (:func:`settings_changed`).
+    Not the batch size: it only cuts the same work into transactions (a resume goes on
+    from the last written key whatever the batches), so a resume may take another."""
     return {
         "scorer": dict(scorer_settings or {}),
         "source": config.source.model_dump(mode="json"),
         "target": config.target.model_dump(mode="json"),
         "key": config.key_property, "same_as": config.same_as_type,
         "filter": flt.model_dump(mode="json"),
-        "batch_size": options.batch_size, "policy": options.policy.value,
+        "policy": options.policy.value,
         "threshold": options.threshold, "one_to_one": options.one_to_one,
         "model": stamp.model, "method": stamp.method,
     }
@@ -264,7 +266,7 @@ def settings_changed(before: Mapping[str, Any], now: Mapping[str, Any], prefix: 
 
 def conflict_text(run_id: str, changed: Sequence[str]) -> str:
     return (f"run {run_id!r} was started with other settings ("
-            + ("; ".join(changed) or "config, filter, batch size, policy, threshold, model or candidates")
+            + ("; ".join(changed) or "config, filter, policy, threshold, model or candidates")
             + "): give those again to resume it, or use a new run id")
 
 

@@ -148,7 +148,7 @@ def _bad_option(exc: ValidationError) -> click.BadParameter:
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Lowest score written: the scores are calibrated probabilities of a match.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
-              help="Source entities per transaction.")
+              help="Source entities per transaction (a resumed --run-id may take another).")
 @click.option("--type", "entity_type", help="Only source entities with this label.")
 @click.option("--key", "keys", multiple=True,
               help="Only these source keys' edges (repeatable). With --scorer gnn the whole side "
