@@ -192,6 +192,8 @@ def _check(graph: Graph, config: AlignConfig, *, need_names: bool) -> Preflight:
                             "has: " + ", ".join(f"{t!r}{near}" for t, near in typos.items()))
         elif missing:
             warnings.append(f"relationship types never used by either side: {hints}")
+    if all(r.entities for r in reports) and (typo := _same_as_typo(graph, config)):
+        problems.append(typo)
     if config.entity_labels:
         carried = sorted({r["label"] for side in (config.source, config.target) for r in graph.read(
             "preflight_side_labels", _side_params(config, side), {"label": side.label})})
@@ -227,6 +229,27 @@ def _check(graph: Graph, config: AlignConfig, *, need_names: bool) -> Preflight:
     for w in warnings:
         log.warning("%s", w)
     return Preflight(reports[0], reports[1], both, warnings)
+
+
+def _same_as_typo(graph: Graph, config: AlignConfig) -> str | None:
+    """In words, a ``same_as_type`` that joins no source entity to a target entity while a
+    near miss of it does (another case, a letter off: :data:`TYPO_CUTOFF`), or None. Such a
+    typo reads none of the reviews (the model's pairs contradict them) and writes a second
+    set of edges beside the reviewed ones (a new user's trial: ``SAMEAS`` for ``SAME_AS``)."""
+    rows = graph.read("preflight_cross_side_types", {
+        "source_property": config.source.property, "source_value": config.source.value,
+        "target_property": config.target.property, "target_value": config.target.value},
+        {"source_label": config.source.label, "target_label": config.target.label})
+    joining = {str(r["type"]): int(r["relationships"]) for r in rows}
+    if config.same_as_type in joining:
+        return None
+    near = _near(config.same_as_type, joining, cutoff=TYPO_CUTOFF)
+    if not near:
+        return None
+    close = next(t for t in sorted(joining) if repr(t) in near)
+    return (f"same_as_type {config.same_as_type!r} joins no source entity to a target entity, "
+            f"but {close!r} joins {joining[close]:,}{near}: reviews are read and edges written "
+            f"under same_as_type, so this one would ignore those and write a second set beside them")
 
 
 def _unfinished_loads(graph: Graph, config: AlignConfig) -> str | None:

@@ -422,6 +422,18 @@ def test_config_that_matches_nothing_is_named_before_any_work(movies, graph: Gra
         with pytest.raises(ConfigError, match=r"relationship_types the graph does not have, each a near miss "
                            rf"of one it has: '{typo_type}' \(did you mean 'DIRECTED'\?\)$"):
             check(graph, one_typo)
+    # a same_as_type that joins no pair of the sides, next to a near miss that does: a typo
+    # that would read no review and write a second set of edges beside them (a trial's
+    # 'SAMEAS'); a type the graph does not have at all (a first backfill's) is fine
+    assert graph.read("preflight_reversed_reviews", {
+        "source_property": "graph", "source_value": config.source.value, "target_property": "graph",
+        "target_value": config.target.value}, {"source_label": "Movie", "target_label": "Film",
+                                               "same_as": "SAME_AS"})[0]["forward"] > 0  # reviews there
+    for typo_type in ("SAMEAS", "same_as"):
+        with pytest.raises(ConfigError, match=rf"same_as_type '{typo_type}' joins no source entity to a "
+                           r"target entity, but 'SAME_AS' joins \d+ \(did you mean 'SAME_AS'\?\): reviews"):
+            check(graph, config.model_copy(update={"same_as_type": typo_type}))
+    check(graph, config.model_copy(update={"same_as_type": "MATCHES"}))
     labels_typo = config.model_copy(update={"entity_labels": ("Movie", "Film", "Persn")})
     assert [w for w in check(graph, labels_typo).warnings if "entity_labels" in w] == [
         "entity_labels no node of either side carries (their entities take their first label "
