@@ -263,6 +263,12 @@ class TrainedModel:
                     f"this configuration (the models are in {self.path.parent}), or train again")
             raise UnfamiliarModel(f"model {self.version} {differs}: add them to attribute_properties, "
                                   f"or train again with this configuration (model: {self.path})")
+        extra = [p for p in config.attribute_properties if p not in self.attributes]
+        if extra:  # read by nothing until a model learns them: said, not refused
+            _warn_once(f"extra-attributes:{self.version}:{extra}",
+                       "attribute_properties %s are not compared by model %s (it learned %s): they take "
+                       "no part in its scores until 'kgn-align train' learns them",
+                       extra, self.version, self.attributes or "none")
 
     def inputs(self, snapshot: Snapshot,
                level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:
