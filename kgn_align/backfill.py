@@ -265,9 +265,12 @@ def settings_changed(before: Mapping[str, Any], now: Mapping[str, Any], prefix: 
 
 
 def conflict_text(run_id: str, changed: Sequence[str]) -> str:
+    other_graphs = any(c.startswith(("source.", "target.")) for c in changed)
+    remedy = ("a run of other graphs (another configuration's): run it with that configuration, "
+              "or use a new run id" if other_graphs else "give those again to resume it, or use a new run id")
     return (f"run {run_id!r} was started with other settings ("
             + ("; ".join(changed) or "config, filter, policy, threshold, model or candidates")
-            + "): give those again to resume it, or use a new run id")
+            + f"): {remedy}")
 
 
 def check_resumable(graph: Graph, config: AlignConfig, flt: BackfillFilter, options: BackfillOptions,

@@ -7,6 +7,7 @@ the template slots and values as parameters, nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -152,6 +153,9 @@ class Graph:
         self._owns_driver = driver is None
         self._driver = driver or self._new_driver()
         self._once: set[str] = set()
+        #: how long a managed transaction retries transient failures now (None: the
+        #: connection's ``max_retry_time``); see :meth:`retrying_for`
+        self._retry_time: float | None = None
 
     def _new_driver(self) -> neo4j.Driver:
         connection = self.connection
@@ -236,8 +240,25 @@ class Graph:
         return dialect
 
     # -- queries ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def retrying_for(self, seconds: float) -> Iterator[None]:
+        """Within the block, each managed transaction retries transient failures (the server
+        away, a deadlock) for at most ``seconds`` instead of the connection's
+        ``max_retry_time`` (30 s by default), then raises. For a caller with a retry loop of
+        its own that must stay responsive: a worker's claims, whose stop request waited for
+        the driver's 30 s of retries while the server was away (a new user's trial: 35 s). Not
+        for concurrent use of this object from several threads."""
+        before, self._retry_time = self._retry_time, seconds
+        try:
+            yield
+        finally:
+            self._retry_time = before
+
     def _session(self, write: bool) -> neo4j.Session:
         mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
+        if self._retry_time is not None:
+            return self._driver.session(database=self.database, default_access_mode=mode,
+                                        max_transaction_retry_time=self._retry_time)
         return self._driver.session(database=self.database, default_access_mode=mode)
 
     def _execute(self, write: bool, name: str, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:

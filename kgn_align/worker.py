@@ -40,6 +40,10 @@ SCOPE_RENEW_SECONDS = 3600.0
 SEEN_LATELY_SECONDS = 2 * SCOPE_RENEW_SECONDS
 #: :data:`SEEN_LATELY_SECONDS` as messages say it
 SEEN_LATELY_TEXT = f"in the last {SEEN_LATELY_SECONDS / 3600:g} hours"
+#: seconds the driver retries a claim, an outcome's record or the start's reads while the
+#: server is away, before the worker's own loop (backoff, reconnect, stop requests) takes
+#: over: the driver's default 30 s held a stop request for as long
+WAITING_RETRY_SECONDS = 3.0
 
 
 def seen_lately(seen_ms: int | None) -> bool:
@@ -408,7 +412,8 @@ class Worker:
         away = False
         while True:
             try:
-                done = call()
+                with self.graph.retrying_for(WAITING_RETRY_SECONDS):  # this loop retries: stay responsive
+                    done = call()
             except ServerUnavailable as exc:  # transient (graph.py decides); others propagate
                 away = True
                 log.warning("%s failed: the graph server is away (%s: %s); retrying in %.0f s", what,
@@ -542,8 +547,9 @@ class Worker:
         is taken over only when its lease runs out, and a silent wait looks like a hang
         (a ``burst`` worker does not wait: it says so)."""
         try:
-            rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": epoch_ms(),
-                                                   "scope": self.scope_key})
+            with self.graph.retrying_for(WAITING_RETRY_SECONDS):
+                rows = self.graph.read("worker_held", {"kinds": sorted(self.handlers), "now": epoch_ms(),
+                                                       "scope": self.scope_key})
         except GraphError:  # the loop below reports an absent server
             return
         for row in rows:

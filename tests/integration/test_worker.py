@@ -299,6 +299,16 @@ def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph,
         f"configuration itunes -> amazon (scope {songs.key}) is no longer registered (its graphs were "
         "deleted?): this worker gets no more jobs copied to it; stop it, or restart it to register it again"]
     assert graph.read("graph_worker_scopes", {"prefix": f"{namespace}itunes"}) == []
+    # a job naming a run id is one run's, and a run one configuration's: adopted, not copied
+    # (a trial's copies failed on every other configuration: "started with other settings")
+    worker(songs, "songs").register_scope()
+    jobs.append(request(graph, kind, {"nodeIds": ["n4"], "run_id": "one-run"}))
+    jobs.append(request(graph, kind, {"nodeIds": ["n5"]}))
+    assert worker(movies, "movies").run(burst=True) == 2
+    assert graph.read("worker_job", {"id": f"{jobs[-2]}.{songs.key}"}) == []
+    assert graph.read("worker_job", {"id": f"{jobs[-1]}.{songs.key}"}) != []  # the other is copied
+    jobs.append(f"{jobs[-1]}.{songs.key}")
+    delete_graphs(graph, f"{namespace}itunes")
     delete_graphs(graph, f"{namespace}imdb")
 
 

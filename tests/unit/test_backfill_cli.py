@@ -64,6 +64,12 @@ def test_a_refused_resume_names_each_setting_that_differs() -> None:
         'scorer.backend: was "faiss", now "exact"',
     ]
     assert settings_changed(now, now) == []
+    from kgn_align.backfill import conflict_text
+
+    assert conflict_text("r1", ['threshold: was 0.5, now 0.9']).endswith(
+        "(threshold: was 0.5, now 0.9): give those again to resume it, or use a new run id")
+    assert conflict_text("r1", ['source.label: was "Paper", now "Song"']).endswith(
+        "a run of other graphs (another configuration's): run it with that configuration, or use a new run id")
     assert settings_changed({"a": 1}, {"a": 1, "b": 2}) == ["b: was null, now 2"]
 
 

@@ -107,3 +107,26 @@ def test_a_hangup_ends_a_command_as_a_kill_does_unless_nohup_ignored_it() -> Non
         assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_stop_request_ends_a_worker_waiting_for_an_absent_server_promptly() -> None:
+    """With the server away, each claim waited out the driver's retries (30 s by default)
+    before the worker looked at its stop request again: a new user's trial saw 'stopping'
+    logged, then 35 s of claiming. The worker's claims retry for
+    ``WAITING_RETRY_SECONDS`` only (its own loop retries after that), so a stop ends it
+    within a few seconds, however long the connection lets a transaction retry."""
+    import threading
+
+    from kgn_align.worker import WAITING_RETRY_SECONDS, Worker
+
+    graph = Graph(ConnectionConfig(uri="bolt://127.0.0.1:1", user="neo4j", password="x", max_retry_time=60.0))
+    worker = Worker(graph, {"backfill": lambda j: {}}, poll_seconds=0.1)
+    ran = threading.Thread(target=worker.run, daemon=True)
+    try:
+        ran.start()
+        ran.join(1.0)  # claiming by now, the server away
+        worker.request_stop()  # a first stop request, as a SIGTERM's
+        ran.join(WAITING_RETRY_SECONDS + 20)
+        assert not ran.is_alive(), "the worker kept claiming after the stop request"
+    finally:
+        graph.close()
