@@ -453,8 +453,9 @@ def server_start(app: App, kind: str, port: int | None, host: str, heap: str, tl
         if chosen != "neo4j":
             raise click.UsageError("--tls needs the neo4j server (ArcadeDB's Bolt has no TLS here)")
         options["tls"] = True
-    state = server_for(chosen, app.home, **options).start()
-    click.echo(_describe(state))
+    state = server_for(chosen, app.home, **options).start()  # one running (or half-started) is taken up
+    click.echo(_describe(state) + (f"; already running in {app.home}: kgn-align commands use it"
+                                   if running is not None else ""))
 
 
 def _home_server(app: App, kind: str) -> tuple[str, Any]:
@@ -488,6 +489,7 @@ def server_stop(app: App, kind: str) -> None:
 
     stopped = 0
     for each in KINDS if kind == "all" else (kind,):
+        _say_running_jobs(server_for(each, app.home).state())
         if server_for(each, app.home).stop():
             click.echo(f"{each} server stopped")
             stopped += 1
@@ -495,6 +497,27 @@ def server_stop(app: App, kind: str) -> None:
             click.echo(f"no {each} server was running")
     if kind == "all" and not stopped:
         click.echo(f"no kgn-align server was running (looked in {app.home / 'servers'})")
+
+
+def _say_running_jobs(state: Any) -> None:
+    """Before a server stops: the jobs a worker is running on it (their lease live), which
+    the stop interrupts. Nothing when none is, or when the server does not answer."""
+    if state is None or state.starting:
+        return
+    from kgn_align.graph import Graph
+    from kgn_align.timing import epoch_ms
+
+    try:
+        with Graph(state.connection()) as graph, graph.retrying_for(1.0):
+            row = graph.read("server_running_jobs", {"now": epoch_ms(), "limit": 3})[0]
+    except KgnAlignError as exc:
+        log.debug("could not look for running jobs: %s", exc)
+        return
+    if int(row["running"]):
+        more = f" and {int(row['running']) - len(row['shown'])} more" if int(row["running"]) > len(row["shown"]) else ""
+        click.echo(f"stopping the {state.kind} server interrupts {row['running']} running job(s): "
+                   f"{', '.join(row['shown'])}{more}; each is tried again once a server answers and "
+                   "its lease runs out (stop the worker first to finish it)", err=True)
 
 
 @server.command("status")

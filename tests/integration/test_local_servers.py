@@ -20,6 +20,7 @@ from kgn_align import loaders
 from kgn_align.cli import cli
 from kgn_align.datasets import read_kg
 from kgn_align.graph import Graph
+from kgn_align.worker import Worker
 from kgn_align.jobs import scope_of
 from kgn_align.servers import pid_alive, server_for
 from kgn_align.timing import epoch_ms
@@ -78,6 +79,9 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
             moved.output
         auto = runner.invoke(cli, [*home, "server", "start"], env=env)
         assert auto.exit_code == 0 and f"{kind} " in auto.output and info["uri"] in auto.output, auto.output
+        same = runner.invoke(cli, [*home, "server", "start", kind], env=env)  # said as 'auto' says it
+        assert same.exit_code == 0 and info["uri"] in same.output, same.output
+        assert same.output.strip().endswith(f"already running in {home[1]}: kgn-align commands use it"), same.output
         assert json.loads(runner.invoke(cli, [*home, "server", "status"], env=env).output)["pid"] == pid
         # the demo too: the other kind refused before any work, 'auto' uses the one that
         # runs and leaves it running (it stops only a server it started itself)
@@ -112,9 +116,17 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         kept = runner.invoke(cli, [*home, "load", "remove", "srprs_en_fr", "--prefix", "cli/", "-y"], env=env)
         assert kept.exit_code == 0 and json.loads(kept.stdout)["nodes"] == 60, kept.output
         assert "worker configuration" not in kept.stderr  # none ran on those graphs
+        # a job a worker runs now (its lease live) is named by the stop that interrupts it
+        with Graph(server_for(kind, tmp_path / "home").state().connection()) as g:  # type: ignore[union-attr]
+            g.write("request_job", {"kind": "backfill", "params": "{}"}, kind="plugin")
+            held = Worker(g, {"backfill": lambda j: {}}, lease_seconds=600, name="w-test").claim()
+            assert held is not None
+            job_id = held.id
     finally:
         stopped = runner.invoke(cli, [*home, "server", "stop"], env=env)
     assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output
+    assert (f"stopping the {kind} server interrupts 1 running job(s): " in stopped.stderr
+            and "backfill, worker w-test)" in stopped.stderr), (stopped.stderr, job_id)
     assert not pid_alive(pid)
     again = runner.invoke(cli, [*home, "server", "status"], env=env)
     assert again.exit_code == 3
