@@ -1010,11 +1010,13 @@ def job_line(outcome: Any) -> str:
     """One line per ended job: ``job ID KIND: STATUS in S s, edges: N created, N updated,
     N retracted``, or for a job that did not finish ``job ID KIND: STATUS in S s: ERROR``
     (its result holds no counts: what an interrupted backfill wrote is in its run)."""
+    from kgn_align.errors import clipped
+
     r = outcome.result
     line = f"job {outcome.id} {outcome.kind}: {outcome.status} in {outcome.seconds:.2f} s"
     if outcome.error:
         first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else "(no reason given)"
-        return f"{line}: {first[:200]}"
+        return f"{line}: {clipped(first, 300)}"
     if "run_with" in r:  # its work ran in another job, which counts the edges
         return f"{line}: run together with job {r['run_with']}"
     line += (f", edges: {r.get('created', 0)} created, {r.get('updated', 0)} updated, "
@@ -1134,6 +1136,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     stamp_log_lines()
 
     loaded: dict[tuple[str, int], TrainedModel] = {}
+    #: versions of latest.pt that fit another configuration (trained for another dataset in
+    #: this home while the worker ran): skipped, the model before them kept
+    unfitting: set[tuple[str, int]] = set()
     #: level-0 vectors, pair scores, blocking results and vectors of the loaded model, kept
     #: between 'changed' jobs: each job drops what its change moves, so only that is redone
     cache = ScoringCache()
@@ -1154,25 +1159,39 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def model() -> TrainedModel:
         """The checkpoint, loaded (and its hash checked) once per file version, not per job;
-        a new latest.pt (a new training) is picked up by the next job."""
-        from kgn_align.scoring import checkpoint_path
+        a new latest.pt (a new training) is picked up by the next job. A new latest.pt that
+        does not fit this configuration (another dataset trained in this home while the
+        worker runs) is said once and skipped: the model before it stays (a new user's
+        trial: every job failed, for good, from that training on)."""
+        from kgn_align.scoring import UnfamiliarModel, checkpoint_path
 
         path = checkpoint_path(model_path, app.models_dir)
         try:
             stamp = (str(path.resolve()), path.stat().st_mtime_ns)
         except OSError:
             return app.load_model(model_path)  # says clearly that there is no model
+        before = next(iter(loaded.values()), None)
+        if stamp in unfitting and before is not None:
+            return before
         if stamp not in loaded:
-            before = next(iter(loaded.values())).version if loaded else None
+            trained = app.load_model(path)
+            trained.refuse_unfamiliar = model_path is None  # as backfill: not another graph's
+            try:
+                trained.check_reading(config)  # a model of other settings fails its jobs at once
+            except UnfamiliarModel as exc:
+                if before is None or model_path is not None:
+                    raise
+                unfitting.add(stamp)
+                log.warning("the latest model %s does not fit this worker's configuration (%s); the "
+                            "worker keeps model %s (restart it with --model to choose another)",
+                            trained.version, exc, before.version)
+                return before
             loaded.clear()
             cache.clear(names=True)  # vectors belong to one featurizer
             kept.clear()  # trees are drawn as the model was trained
-            trained = app.load_model(path)
-            trained.refuse_unfamiliar = model_path is None  # as backfill: not another graph's
-            trained.check_reading(config)  # a model of other settings fails its jobs at once
             loaded[stamp] = trained
-            if before is not None and loaded[stamp].version != before:
-                click.echo(f"worker: new model {loaded[stamp].version} (was {before}): this job "
+            if before is not None and trained.version != before.version:
+                click.echo(f"worker: new model {trained.version} (was {before.version}): this job "
                            "samples and scores afresh", err=True)
         return loaded[stamp]
 

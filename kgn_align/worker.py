@@ -309,11 +309,8 @@ class Worker:
             return
         if self._scope_seen is not None:
             renewed = self.graph.write("worker_scope_renew", {"key": self.scope.key, "now": epoch_ms()})
-            if not renewed and not self._scope_forgotten:
-                self._scope_forgotten = True
-                log.warning("configuration %s (scope %s) is no longer registered (its graphs were deleted?): "
-                            "this worker gets no more jobs copied to it; stop it, or restart it to "
-                            "register it again", self.scope.name, self.scope.key)
+            if not renewed:
+                self._say_forgotten()
             self._scope_seen = time.monotonic()
             return
         rows = self.graph.write("worker_scope_register", {"key": self.scope.key, "name": self.scope.name,
@@ -327,10 +324,24 @@ class Worker:
                         self.scope.name, self.scope.key, rows[0]["others"])
         self._scope_seen = time.monotonic()
 
+    def _say_forgotten(self) -> None:
+        """Warn, once, that this worker's configuration was forgotten (its graphs deleted)."""
+        if not self._scope_forgotten:
+            self._scope_forgotten = True
+            log.warning("configuration %s (scope %s) is no longer registered (its graphs were deleted?): "
+                        "this worker gets no more jobs; stop it, or restart it to register it again",
+                        self.scope.name if self.scope else None, self.scope.key if self.scope else None)
+
     def _adopt(self, limit: int = 1000) -> None:
         """Adopt the queued jobs of this worker's kinds that have no scope, copying each for
-        every other scope seen in the last :data:`SCOPE_KEPT_DAYS` days (one transaction)."""
+        every other scope seen in the last :data:`SCOPE_KEPT_DAYS` days (one transaction).
+        A worker whose configuration was forgotten (its graphs deleted) adopts none: it said
+        it gets no more (a new user's trial: it took a job meant for every configuration
+        and failed it on its deleted graphs, under the id the request returned)."""
         assert self.scope is not None
+        if self._scope_forgotten or not self.graph.read("worker_scope_seen", {"key": self.scope.key}):
+            self._say_forgotten()
+            return
         since = epoch_ms() - int(SCOPE_KEPT_DAYS * 86_400_000)
         rows = self.graph.write("worker_adopt", {"scope": self.scope.key, "kinds": sorted(self.handlers),
                                                  "since": since, "limit": limit, "now": epoch_ms(),

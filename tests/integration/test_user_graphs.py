@@ -258,6 +258,49 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert chosen.exit_code == 0, chosen.output
 
 
+def test_a_worker_keeps_its_model_when_latest_becomes_another_configurations(
+        movies, graph: Graph, connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    """Another dataset trained in the home of a running worker (no --model) made latest.pt a
+    model of another configuration, and every job of the worker failed for good from then
+    on (a new user's trial). The worker says so once and keeps the model it had."""
+    import shutil
+
+    from kgn_align.worker import Worker
+
+    ns, config = movies
+    cfg = _toml(tmp_path / "align.toml", config)
+    other = tmp_path / "by-key.toml"  # another configuration: its model reads other names
+    other.write_text(cfg.read_text().replace('name_properties = ["title"]\n', 'name_properties = ["key"]\n'))
+    runner = CliRunner()
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    for where, config_file in ((home, cfg), (elsewhere, other)):
+        trained = runner.invoke(cli, ["--home", str(where), "--config", str(config_file), "train", "--epochs", "1",
+                                      "--max-steps", "10"], env=_env(connection))
+        assert trained.exit_code == 0, trained.output
+    version = json.loads(trained.stdout)["model"]  # the other configuration's
+    claim = Worker.claim
+
+    def trained_meanwhile(self: Worker):  # the other training lands as the worker looks for work
+        if not (home / "models" / f"{version}.pt").exists():
+            shutil.copy(elsewhere / "models" / f"{version}.pt", home / "models" / f"{version}.pt")
+            shutil.copy(elsewhere / "models" / "latest.pt", home / "models" / "latest.pt")
+        return claim(self)
+
+    monkeypatch.setattr(Worker, "claim", trained_meanwhile)
+    job_id = graph.write("request_job", {"kind": "backfill", "params": '{"threshold": 0.3}'}, kind="plugin")[0]["id"]
+    try:
+        with caplog.at_level(logging.WARNING, logger="kgn_align"):
+            worked = runner.invoke(cli, ["--home", str(home), "--config", str(cfg), "worker", "--burst",
+                                         "--no-warm"], env=_env(connection))
+        job = graph.read("worker_job", {"id": job_id})[0]
+        assert job["status"] == "done", (job, worked.output)
+        said = [r.getMessage() for r in caplog.records if "does not fit this worker's configuration" in r.getMessage()]
+        assert len(said) == 1 and said[0].startswith(f"the latest model {version} does not fit"), said
+        assert "the worker keeps model" in said[0]
+    finally:
+        graph.write("worker_delete_job", {"id": job_id})
+
+
 def test_a_key_shared_after_the_checks_stops_the_sampling(movies, graph: Graph, connection) -> None:
     """Two entities of a side with one key, made after a command's checks (under a running
     worker): the sampling refuses, naming the key, instead of dropping one of them in silence

@@ -297,8 +297,14 @@ def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph,
         songs_worker.register_scope()
     assert [r.getMessage() for r in caplog.records if "no longer registered" in r.getMessage()] == [
         f"configuration itunes -> amazon (scope {songs.key}) is no longer registered (its graphs were "
-        "deleted?): this worker gets no more jobs copied to it; stop it, or restart it to register it again"]
+        "deleted?): this worker gets no more jobs; stop it, or restart it to register it again"]
     assert graph.read("graph_worker_scopes", {"prefix": f"{namespace}itunes"}) == []
+    # nor does it adopt a job meant for every configuration (a trial's failed it on the deleted
+    # graphs, under the id the request had returned): the movies' worker takes it
+    jobs.append(request(graph, kind, {"nodeIds": ["n3b"]}))
+    assert songs_worker.run(burst=True) == 0
+    assert job(graph, jobs[-1])["status"] == "queued"
+    assert worker(movies, "movies").run(burst=True) == 1 and job(graph, jobs[-1])["status"] == "done"
     # a job naming a run id is one run's, and a run one configuration's: adopted, not copied
     # (a trial's copies failed on every other configuration: "started with other settings")
     worker(songs, "songs").register_scope()
