@@ -1521,7 +1521,8 @@ def jobs(app: App, status: str | None, limit: int, as_json: bool) -> None:
     Jobs are (:AlignmentJob) nodes: requested from Cypher (CALL kgn.requestAlignment on
     Neo4j with the plugin, or plugin/request_job.cypher on any server), queued by change
     capture, or run by 'kgn-align worker'. A job for one worker configuration (several
-    aligned pairs in one database) says which: 'for <configuration> (<key>)'. On Neo4j
+    aligned pairs in one database) says which: 'for <configuration> (<key>)', or 'for no
+    known configuration' when its scope names none (a running worker marks it failed). On Neo4j
     the plugin's CALL kgn.jobs() lists the same; finished jobs are pruned after the
     worker's --keep-jobs days."""
     from kgn_align.errors import clipped
@@ -1535,7 +1536,8 @@ def jobs(app: App, status: str | None, limit: int, as_json: bool) -> None:
             click.echo(json.dumps(row))
             continue
         ended = f", finished {row['finished']}" if row["finished"] else ""
-        scope = (f"  for {row['configuration'] or 'configuration'} ({row['scope']})" if row["scope"] else "")
+        scope = ("" if not row["scope"] else f"  for {row['configuration']} ({row['scope']})" if row["configuration"]
+                 else f"  for no known configuration ({row['scope']}: no worker will run it)")
         error = f"  error: {clipped(row['error'].splitlines()[0], 160)}" if row["error"] else ""
         click.echo(f"{row['id']}  {row['kind'] or '(no kind)'}  {row['status'] or '(no status)'}  "
                    f"attempts {row['attempts'] or 0}  requested {row['requested'] or '(no requestedAt)'}"

@@ -572,7 +572,8 @@ class Worker:
 
     def _housekeep(self) -> None:
         """When idle: at most once every ``status_check_seconds``, fail jobs without a known
-        status (with ``known_kinds``, as jobs of unknown kinds are); at most once every
+        status or for no known configuration (with ``known_kinds``, as jobs of unknown kinds
+        are); at most once every
         ``housekeeping_seconds``, ``housekeeping``."""
         now = time.monotonic()
         try:
@@ -592,7 +593,9 @@ class Worker:
 
     def _fail_bad_status(self) -> None:
         """Mark failed, saying why, the jobs someone created without a ``status`` or with one
-        no worker knows (``'QUEUED'``): no worker would ever claim them."""
+        no worker knows (``'QUEUED'``), and queued jobs whose ``scope`` names no worker
+        configuration of the database (``cypher/worker_fail_unknown_scope``): no worker would
+        ever claim them."""
         def why(row: dict) -> str:
             if row["was"] is None:
                 return f" (kind {_kind(row)}) has no status, so no worker would run it: marked failed ({STATUSLESS})"
@@ -603,6 +606,10 @@ class Worker:
             self.graph.write("worker_fail_bad_status", {"statuses": list(STATUSES), "no_status": STATUSLESS,
                                                         "bad_status": BAD_STATUS}),
             why, "jobs without a known status")
+        self.failed_unrun += _say_failed(
+            self.graph.write("worker_fail_unknown_scope"),
+            lambda row: f" (kind {_kind(row)}): marked failed: {row['error']}",
+            "jobs for no known configuration")
 
     def _embedded(self) -> bool:
         """Whether the server is the embedded ArcadeDB one (False when it does not answer

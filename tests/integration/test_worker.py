@@ -490,6 +490,52 @@ def test_jobs_made_by_hand_without_a_known_status_fail_with_the_reason(
     assert job(graph, jobs[-1])["status"] == "failed" and the_worker.failed_unrun == 3
 
 
+def test_a_job_for_no_known_configuration_fails_with_the_reason(
+        graph: Graph, jobs: list[str], connection, namespace: str, caplog, tmp_path) -> None:
+    """A job created by plain Cypher whose scope names no worker configuration (a misspelt
+    key, or the configuration's name where its key belongs) was never claimed and stayed
+    queued in silence (a new user's trial): an idle worker marks it failed, naming the key of
+    a configuration whose name it gives, and leaves the jobs of known configurations alone."""
+    import neo4j
+
+    from kgn_align.loaders import delete_graphs
+    from kgn_align.worker import Scope
+
+    kind = f"{namespace}scoped"
+    pair = Scope(key=namespace[5:15] + "sc", name=f"{namespace} scoped pair", graphs=(f"{namespace}scoped",))
+    mine = Worker(graph, {kind: lambda j: {}}, known_kinds=frozenset({kind}), scope=pair)
+    mine.register_scope()
+    password = connection.password.get_secret_value() if connection.password else ""
+    made = {"typo": pair.key + "x", "by-name": pair.name, "right": pair.key}
+    with neo4j.GraphDatabase.driver(connection.uri, auth=(connection.user, password)) as drv:
+        for what, scope in made.items():
+            jobs.append(f"{namespace}{what}")
+            drv.execute_query("CREATE (:AlignmentJob {id: $id, kind: $kind, params: '{}', status: 'queued', "
+                              "scope: $scope, requestedAt: datetime()})", id=jobs[-1], kind=kind, scope=scope)
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+
+    listed = CliRunner().invoke(cli, ["--home", str(tmp_path), "jobs", "--status", "queued", "--limit", "1000"],
+                                env={"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+                                     "NEO4J_PASSWORD": password})
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(jobs[0] + " "))
+    assert line.endswith(f"for no known configuration ({pair.key}x: no worker will run it)"), line
+    other = Worker(graph, {f"{namespace}other": lambda j: {}}, known_kinds=frozenset({kind}))
+    with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
+        other.run(burst=True)  # a worker of no configuration, running none of these: it sweeps
+    typo, by_name, right = (job(graph, j) for j in jobs)
+    assert typo["status"] == "failed" and by_name["status"] == "failed", (typo, by_name)
+    assert typo["error"].startswith(f"scope '{pair.key}x' is no worker configuration of this database (known: ")
+    assert f"{pair.key} = {pair.name}" in typo["error"]
+    assert f"that is the name of {pair.key}: set the key" in by_name["error"]
+    assert "kgn.requestAlignment(kind, params, configuration)" in by_name["error"]
+    assert f"job {namespace}typo (kind '{kind}'): marked failed: scope '{pair.key}x'" in caplog.text
+    assert right["status"] == "queued" and other.failed_unrun == 2
+    assert mine.run(burst=True) == 1 and job(graph, jobs[-1])["status"] == "done"
+    delete_graphs(graph, f"{namespace}scoped")
+
+
 def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[str], connection,
                                                        namespace: str, tmp_path) -> None:
     from click.testing import CliRunner
