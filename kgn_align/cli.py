@@ -489,8 +489,9 @@ def server_stop(app: App, kind: str) -> None:
 
     stopped = 0
     for each in KINDS if kind == "all" else (kind,):
-        _say_running_jobs(server_for(each, app.home).state())
-        if server_for(each, app.home).stop():
+        local = server_for(each, app.home)
+        _say_running_jobs(local.state())
+        if local.stop():
             click.echo(f"{each} server stopped")
             stopped += 1
         elif kind != "all":

@@ -29,26 +29,32 @@ def clipped(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def did_you_mean(word: str, choices: list[str] | set[str], *, cutoff: float = 0.75,
-                 nameable: re.Pattern[str] | None = None) -> str:
-    """`` (did you mean 'Film'?)`` for a case-insensitive match of ``word`` among ``choices``,
-    else for the one choice ``word`` abbreviates (begins it, case aside, in 3 or more
-    characters: ``Org`` for ``Organization``), else for the closest one whose difflib ratio
-    is at least ``cutoff``, else ``""``.
-    ``nameable``: what a configuration may name (an identifier); a match it refuses (a
-    relationship type ``IN VENUE``) is said to be there but not nameable, not suggested."""
-    others = sorted(c for c in choices if c != word)  # the word itself is no hint
+def closest(word: str, choices: list[str] | set[str], *, cutoff: float = 0.75) -> str | None:
+    """The choice ``word`` most likely meant: a case-insensitive match among ``choices``,
+    else the one choice ``word`` abbreviates (begins it, case aside, in 3 or more
+    characters: ``Org`` for ``Organization``), else the closest one whose difflib ratio is
+    at least ``cutoff``, else None. ``word`` itself is never its own match."""
+    others = sorted(c for c in choices if c != word)
     same_case = [c for c in others if c.lower() == word.lower()]
     begun = [c for c in others if len(word) >= 3 and c.lower().startswith(word.lower())]
     close = same_case or (begun if len(begun) == 1 else []) or \
         difflib.get_close_matches(word, others, n=1, cutoff=cutoff)
-    if not close:
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: list[str] | set[str], *, cutoff: float = 0.75,
+                 nameable: re.Pattern[str] | None = None) -> str:
+    """`` (did you mean 'Film'?)`` for the :func:`closest` of ``choices`` to ``word``, else ``""``.
+    ``nameable``: what a configuration may name (an identifier); a match it refuses (a
+    relationship type ``IN VENUE``) is said to be there but not nameable, not suggested."""
+    match = closest(word, choices, cutoff=cutoff)
+    if match is None:
         return ""
-    if nameable is not None and not nameable.fullmatch(close[0]):
-        return (f" (the graph has {close[0]!r}, which no configuration can name: names match "
+    if nameable is not None and not nameable.fullmatch(match):
+        return (f" (the graph has {match!r}, which no configuration can name: names match "
                 f"{nameable.pattern}; rename it in the graph, or for a relationship type leave "
                 "relationship_types out to follow every type)")
-    return f" (did you mean {close[0]!r}?)"
+    return f" (did you mean {match!r}?)"
 
 
 class KgnAlignError(Exception):

@@ -255,11 +255,11 @@ class Graph:
             self._retry_time = before
 
     def _session(self, write: bool) -> neo4j.Session:
-        mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
-        if self._retry_time is not None:
-            return self._driver.session(database=self.database, default_access_mode=mode,
-                                        max_transaction_retry_time=self._retry_time)
-        return self._driver.session(database=self.database, default_access_mode=mode)
+        # the driver's own default retry time unless retrying_for(s) set one
+        retry = {} if self._retry_time is None else {"max_transaction_retry_time": self._retry_time}
+        return self._driver.session(database=self.database,
+                                    default_access_mode=neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS,
+                                    **retry)
 
     def _execute(self, write: bool, name: str, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:
         # Every transaction says it is kgn-align's (visible in SHOW TRANSACTIONS and the query

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from kgn_align.config import IDENTIFIER_RE, AlignConfig, GraphSide
-from kgn_align.errors import ConfigError, ValueTypeError, did_you_mean
+from kgn_align.errors import ConfigError, ValueTypeError, closest, did_you_mean
 from kgn_align.graph import Graph
 from kgn_align.sampling.keys import HASH_PROPERTY
 
@@ -243,10 +243,10 @@ def _same_as_typo(graph: Graph, config: AlignConfig) -> str | None:
     joining = {str(r["type"]): int(r["relationships"]) for r in rows}
     if config.same_as_type in joining:
         return None
-    near = _near(config.same_as_type, joining, cutoff=TYPO_CUTOFF)
-    if not near:
+    close = closest(config.same_as_type, set(joining), cutoff=TYPO_CUTOFF)
+    if close is None:
         return None
-    close = next(t for t in sorted(joining) if repr(t) in near)
+    near = _near(config.same_as_type, joining, cutoff=TYPO_CUTOFF)
     return (f"same_as_type {config.same_as_type!r} joins no source entity to a target entity, "
             f"but {close!r} joins {joining[close]:,}{near}: reviews are read and edges written "
             f"under same_as_type, so this one would ignore those and write a second set beside them")

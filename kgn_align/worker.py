@@ -328,9 +328,10 @@ class Worker:
         """Warn, once, that this worker's configuration was forgotten (its graphs deleted)."""
         if not self._scope_forgotten:
             self._scope_forgotten = True
+            assert self.scope is not None  # only a worker with a scope registers one
             log.warning("configuration %s (scope %s) is no longer registered (its graphs were deleted?): "
                         "this worker gets no more jobs; stop it, or restart it to register it again",
-                        self.scope.name if self.scope else None, self.scope.key if self.scope else None)
+                        self.scope.name, self.scope.key)
 
     def _adopt(self, limit: int = 1000) -> None:
         """Adopt the queued jobs of this worker's kinds that have no scope, copying each for

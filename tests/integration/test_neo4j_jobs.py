@@ -113,16 +113,26 @@ def _now(drv: neo4j.Driver):
     return drv.execute_query("RETURN datetime() AS t").records[0]["t"]
 
 
-def _captured_job_done(drv: neo4j.Driver, source: str, since, timeout: float = 90.0) -> list:
-    """Wait for a 'changed' job that the plugin captured after ``since`` and the worker
-    finished, re-aligning ``source`` (its result names the source keys it re-aligned:
-    matched as a key, not a substring — a short key like "59" is a substring of many an
-    older job's result)."""
-    return _wait("a captured 'changed' job re-aligning the source", lambda: [
-        r for r in drv.execute_query(
+def _captured_job_done(drv: neo4j.Driver, graph_name: str, source: str, since, timeout: float = 90.0) -> list:
+    """Wait for a 'changed' job that the plugin captured after ``since``, listing the node of
+    ``source`` (a key of the graph ``graph_name``), to be done; returns the result of the job
+    that did its work: its own, or, when it ran together with an older job
+    (``{"run_with": id}``), that job's. (Its result lists only the first source keys it
+    re-aligned, so finding the job by the key in the result failed when other tests' queued
+    changes ran in the same job.)"""
+    node = drv.execute_query("MATCH (s:Entity {graph: $g, key: $k}) RETURN elementId(s) AS id",
+                             g=graph_name, k=source).records[0]["id"]
+
+    def done() -> list:
+        found = drv.execute_query(
             "MATCH (j:AlignmentJob {kind: 'changed', capturedBy: 'kgn-plugin', status: 'done'}) "
-            "WHERE j.requestedAt >= $t RETURN j.result AS result", t=since).records
-        if source in json.loads(r["result"]).get("sources", [])], timeout=timeout)
+            "WHERE j.requestedAt >= $t AND j.params CONTAINS $quoted RETURN j.result AS result",
+            t=since, quoted=json.dumps(node)).records
+        lead = [json.loads(r["result"]).get("run_with") for r in found]
+        return [r for r in found if "run_with" not in json.loads(r["result"])] + [
+            r for r in drv.execute_query("MATCH (j:AlignmentJob {status: 'done'}) WHERE j.id IN $ids "
+                                         "RETURN j.result AS result", ids=[i for i in lead if i]).records]
+    return _wait("a captured 'changed' job re-aligning the source", done, timeout=timeout)
 
 
 def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, driver) -> None:
@@ -139,7 +149,7 @@ def test_plain_cypher_change_becomes_a_same_as_edge(trained_slice, worker, drive
         sg=src_graph, s=source, tg=tgt_graph).records)
     assert [(r["target"], r["score"] > 0.5) for r in edge] == [(target, True)]
     # the edge lands in the job's write, a moment before the job is marked done
-    job = _captured_job_done(driver, source, started)
+    job = _captured_job_done(driver, src_graph, source, started)
 
     # the same through the procedure: a whole backfill requested from Cypher
     job_id = driver.execute_query("CALL kgn.requestAlignment('backfill', '{\"threshold\": 0.5}') "
@@ -246,7 +256,7 @@ def test_a_review_in_cypher_realigns_its_source(trained_slice, worker, driver) -
     driver.execute_query("MATCH (s:Entity {graph: $sg, key: $s}), (t:Entity {graph: $tg, key: $t}) "
                       "MERGE (s)-[r:SAME_AS]->(t) SET r.review = 'rejected'",
                       sg=src_graph, s=source, tg=tgt_graph, t=target)
-    _captured_job_done(driver, source, started, timeout=60)
+    _captured_job_done(driver, src_graph, source, started, timeout=60)
     edges = driver.execute_query(
         "MATCH (:Entity {graph: $sg, key: $s})-[r:SAME_AS]->(t:Entity {graph: $tg}) "
         "RETURN t.key AS target, r.review AS review", sg=src_graph, s=source, tg=tgt_graph).records
