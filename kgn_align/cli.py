@@ -1022,7 +1022,10 @@ def job_line(outcome: Any) -> str:
         return f"{line}: run together with job {r['run_with']}"
     line += (f", edges: {r.get('created', 0)} created, {r.get('updated', 0)} updated, "
              f"{r.get('retracted', 0)} retracted")
-    if outcome.kind == "changed" and r.get("entities") == 0 and "sources" in r:
+    if r.get("keyless"):
+        line += (f" ({r['keyless']} of its nodes lie on a side without the key property: not aligned "
+                 "until they get one)")
+    elif outcome.kind == "changed" and r.get("entities") == 0 and "sources" in r:
         # the plugin queues a job for every write in the database, other graphs' too
         line += " (its nodes are no source entity and move none: nothing to re-align)"
     if r.get("status") == "already-done":
@@ -1095,9 +1098,10 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     params, or of another kind, is marked failed with the reason. A finished job's result
     (JSON) counts the edges created, updated, unchanged and retracted; each job it claims prints a
     line (jobs it marks failed without claiming them — of an unknown kind, with no status or
-    one no worker knows, such as 'QUEUED' — are named in the log on stderr and counted in the
-    last line): 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
-    job whose nodes move no source entity says so), or for one that failed
+    one no worker knows, such as 'QUEUED', or for a configuration no worker registered — are
+    named in the log on stderr and counted in the last line): 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
+    job whose nodes move no source entity says so, and names its nodes that lie on a side
+    without the key property: no sample holds them), or for one that failed
     'job ID KIND: failed in S s: REASON'.
     A job that fails for a passing reason (the server away) is tried again after 5, 30 and
     120 s; one whose worker died is taken over when its lease runs out, and one whose worker
@@ -1246,18 +1250,35 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         clock = StageClock()
         snap = snapshot(trained, node_ids)
         clock.lap("refresh")  # the changed nodes read again, their lists redrawn
+        unkeyed = keyless(trained, node_ids)
         scorer = ModelScorer(snap, trained, k=k, cache=cache, labelled=labelled_pairs(app.graph(), config))
         keys = forget_changed(scorer, node_ids)
         clock.lap("prepare")  # reviews, blocking and anchor vectors, what the change moved
         if not keys:
             return {"run_id": run.run_id, "created": 0, "updated": 0, "unchanged": 0,
-                    "retracted": 0, "entities": 0, "sources": [], "stages_s": clock.laps}
+                    "retracted": 0, "entities": 0, "sources": [], **unkeyed, "stages_s": clock.laps}
         scorer.alignment
         clock.lap("align")  # candidates searched again where moved, pair scores, Sinkhorn
         done = result(run_backfill(app.graph(), config, scorer, trained.stamp, run,
                                    BackfillFilter(keys=tuple(keys)), before_write=before_write))
         clock.lap("write")
-        return {**done, "sources": keys[:CHANGED_KEYS_SHOWN], "stages_s": clock.laps}
+        return {**done, "sources": keys[:CHANGED_KEYS_SHOWN], **unkeyed, "stages_s": clock.laps}
+
+    def keyless(trained: TrainedModel, node_ids: list[str]) -> dict[str, int]:
+        """``{"keyless": n}`` for the changed nodes on a side without the key property (no
+        sample holds them: a trial's new node was skipped without a word), said in the log;
+        ``{}`` when there are none."""
+        from kgn_align.sampling import Sampler
+        from kgn_align.snapshot import model_sampling
+
+        sampler = Sampler(app.graph(), config, model_sampling(config, trained))
+        counts = {side.name: sampler.keyless_among(side, node_ids) for side in (config.source, config.target)}
+        for name, n in counts.items():
+            if n:
+                log.warning("%d changed node(s) on side %s have no %r property: no sample holds them, so "
+                            "they are not aligned (nor do they count as neighbours) until they get a unique one",
+                            n, name, config.key_property)
+        return {"keyless": sum(counts.values())} if any(counts.values()) else {}
 
     def run_changed(job: Job) -> dict[str, Any]:
         trained, params = prepare(job)

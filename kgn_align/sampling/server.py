@@ -231,6 +231,13 @@ class Sampler:
         return self.graph.read("sampling_entities_by_id", {**self._params(side), "ids": list(ids)},
                                self._identifiers(side))
 
+    def keyless_among(self, which: str | GraphSide, ids: Sequence[str]) -> int:
+        """How many of the nodes ``ids`` are on the side but have no key property (no
+        entity table holds them: they are never sampled nor aligned)."""
+        side = self.side(which)
+        return int(self.graph.read("sampling_keyless_by_id", {**self._params(side), "ids": list(ids)},
+                                   self._identifiers(side, hash_slot=False))[0]["nodes"])
+
     def entity_count(self, which: str | GraphSide) -> int:
         """How many nodes the side's entity table would hold now."""
         side = self.side(which)

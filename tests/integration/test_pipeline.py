@@ -116,8 +116,16 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     # counterpart among them); nothing moves
     edited_key = str(slice_.test_pairs[1][0])
     edited = snapshot.source.aligned_row[edited_key]
+    # and a node made on the source side without a key: no sample holds it, and the job
+    # says so (a trial's was skipped without a word)
+    import neo4j
+
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+        keyless = drv.execute_query("CREATE (n:Entity {graph: $g, name: 'Sans clef'}) RETURN elementId(n) AS id",
+                                    g=config.source.value, database_=connection.database).records[0]["id"]
     job_id = graph.write("request_job", {"kind": "changed", "params": json.dumps(
-        {"nodeIds": [snapshot.target.table.ids[row], snapshot.source.table.ids[edited]], "total": 2,
+        {"nodeIds": [snapshot.target.table.ids[row], snapshot.source.table.ids[edited], keyless], "total": 3,
          "threshold": 0.3})},
         kind="plugin")[0]["id"]
     try:
@@ -133,6 +141,10 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         assert {str(lonely_source), edited_key} <= set(result["sources"])
         assert 2 <= result["entities"] <= 60 < len(snapshot.source.aligned_row)
         assert result["created"] == 0 and result["updated"] == 0
+        assert result["keyless"] == 1
+        line = next(x for x in ran.stdout.splitlines() if x.startswith(f"job {job_id} changed: done in"))
+        assert line.endswith("(1 of its nodes lie on a side without the key property: not aligned until "
+                             "they get one)"), line
         # where the job spent its time, stage by stage, for whoever reads the job node
         assert list(result["stages_s"]) == ["refresh", "prepare", "align", "write"]
         assert all(s >= 0 for s in result["stages_s"].values())
@@ -147,6 +159,9 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         assert after <= _edge_set(edges) and len(edges) - len(after) <= retracted, ran.stdout
     finally:
         graph.write("worker_delete_job", {"id": job_id})
+        with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+            drv.execute_query("MATCH (n) WHERE elementId(n) = $id DELETE n", id=keyless,
+                              database_=connection.database)
 
     # the CLI says the same, from a dry run and from the edges in the graph
     args = ["--home", str(tmp_path), "evaluate", "--dataset", "dbp15k_fr_en", "--prefix", namespace,

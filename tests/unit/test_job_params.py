@@ -92,6 +92,10 @@ def test_a_changed_job_that_touches_no_source_says_so() -> None:
     # a 'changed' job that re-aligned the whole side (more changes than listed) reports no sources
     outcome.result = {"created": 0, "updated": 0, "retracted": 0, "entities": 0}
     assert "nothing to re-align" not in job_line(outcome)
+    # nodes on a side without the key are named as such, not as another graph's
+    outcome.result = {**untouched, "keyless": 2}
+    assert job_line(outcome).endswith("0 retracted (2 of its nodes lie on a side without the key property: "
+                                      "not aligned until they get one)")
 
 
 def test_changed_jobs_merge_into_one_with_their_nodes_once() -> None:
