@@ -646,8 +646,15 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     under = f"{folder}{name.strip('/')}/"
     found = app.graph().read("graph_prefix_count", {"prefix": under})[0]
     if not found["nodes"]:
-        raise click.ClickException(f"no node's graph is under {under!r}: nothing to remove (a load under "
-                                   "a folder needs the same --prefix)")
+        from kgn_align.errors import did_you_mean
+
+        loaded = {g[len(folder):].split("/")[0] for g in
+                  app.graph().read("graph_prefix_count", {"prefix": folder})[0]["graphs"]
+                  if isinstance(g, str) and "/" in g[len(folder):]}
+        hint = did_you_mean(name.strip("/"), loaded) or (
+            f" (loaded{' under ' + repr(folder) if folder else ''}: {', '.join(sorted(loaded))})" if loaded else "")
+        raise click.ClickException(f"no node's graph is under {under!r}: nothing to remove{hint} (a load "
+                                   "under a folder needs the same --prefix)")
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete {found['nodes']} node(s) of graphs {', '.join(map(repr, found['graphs']))} "
                       "with their relationships (SAME_AS edges, reviewed ones too)?", abort=True, err=True)
@@ -921,7 +928,8 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
 
 def evaluation_summary(result: dict[str, Any]) -> list[str]:
     """One line per judged method of ``evaluate``'s JSON: precision, recall and F1 of its
-    edges, Hits@1 among all open targets and under the usual protocol, its seconds."""
+    edges, Hits@1 among all open targets and under the usual protocol, its seconds; and
+    where the gold labels pairs (iTunes-Amazon's test split), P/R/F1 over those pairs."""
     if "edges_in_graph" in result:
         m = result["edges_in_graph"]
         return [f"edges in the graph: P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} "
@@ -932,6 +940,10 @@ def evaluation_summary(result: dict[str, Any]) -> list[str]:
                      f"Hits@1 all {m['all_targets']['hits@1']:.4f} protocol "
                      f"{m['protocol']['hits@1']:.4f}  logit weight {m['logit_weight']:g}  "
                      f"{m['seconds']:.1f} s{_unjudged(m)}")
+        if "labelled_test_pairs" in m:  # the benchmark's own protocol (pair classification)
+            t = m["labelled_test_pairs"]
+            lines[-1] += (f"\n{'':<22} labelled test pairs: P {t['precision']:.4f} R {t['recall']:.4f} "
+                          f"F1 {t['f1']:.4f} ({t['pairs']} pairs, {t['matches']} matches)")
     return lines
 
 
@@ -1010,11 +1022,14 @@ def job_options(job_id: str, params: Any, threshold: float, policy: Policy) -> A
 def job_line(outcome: Any) -> str:
     """One line per ended job: ``job ID KIND: STATUS in S s, edges: N created, N updated,
     N retracted``, or for a job that did not finish ``job ID KIND: STATUS in S s: ERROR``
-    (its result holds no counts: what an interrupted backfill wrote is in its run)."""
+    (its result holds no counts: what an interrupted backfill wrote is in its run); one
+    queued again for another try says so: ``failed after S s, queued to be tried again: ERROR``."""
     from kgn_align.errors import clipped
 
     r = outcome.result
     line = f"job {outcome.id} {outcome.kind}: {outcome.status} in {outcome.seconds:.2f} s"
+    if outcome.status == "queued":  # a failure worth another try: queued again, not 'queued in 85 s'
+        line = f"job {outcome.id} {outcome.kind}: failed after {outcome.seconds:.2f} s, queued to be tried again"
     if outcome.error:
         first = outcome.error.strip().splitlines()[0] if outcome.error.strip() else "(no reason given)"
         return f"{line}: {clipped(first, 300)}"
@@ -1511,10 +1526,15 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
         click.echo(f"{len(found)} SAME_AS edge(s) written to {csv_path}", err=True)
         return
     if not found:
+        version = model.removeprefix("kgn-align/") if model else None
+        unknown = version is not None and not (app.models_dir / f"{version}.pt").is_file()
+        trained = sorted(p.stem for p in app.models_dir.glob("*.pt") if p.stem != "latest") if unknown else []
         click.echo(f"no {'' if everything else 'unreviewed model '}SAME_AS edges between "
                    f"{config.source.name!r} and {config.target.name!r}"
                    + (f" from model {model!r}" if model else "")
-                   + ("" if everything else ": run 'kgn-align backfill' first, or give --all"), err=True)
+                   + (f" (no model {version!r} was trained in {app.models_dir}: "
+                      + (f"its models are {', '.join(trained)})" if trained else "it holds none)") if unknown else "")
+                   + ("" if everything or unknown else ": run 'kgn-align backfill' first, or give --all"), err=True)
         return
     for e in found:
         score = "     -" if e.score is None else f"{e.score:6.4f}"
@@ -1558,8 +1578,9 @@ def jobs(app: App, status: str | None, limit: int, as_json: bool) -> None:
             click.echo(json.dumps(row))
             continue
         ended = f", finished {row['finished']}" if row["finished"] else ""
+        waiting = row["status"] in ("queued", "running")
         scope = ("" if not row["scope"] else f"  for {row['configuration']} ({row['scope']})" if row["configuration"]
-                 else f"  for no known configuration ({row['scope']}: no worker will run it)")
+                 else f"  for no known configuration ({row['scope']}{': no worker will run it' if waiting else ''})")
         error = f"  error: {clipped(row['error'].splitlines()[0], 160)}" if row["error"] else ""
         click.echo(f"{row['id']}  {row['kind'] or '(no kind)'}  {row['status'] or '(no status)'}  "
                    f"attempts {row['attempts'] or 0}  requested {row['requested'] or '(no requestedAt)'}"

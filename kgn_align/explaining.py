@@ -17,7 +17,7 @@ from kgn_align.config import AlignConfig, GraphSide
 from kgn_align.errors import KgnAlignError
 from kgn_align.graph import Graph
 from kgn_align.model.explain import neighbour_weights
-from kgn_align.attributes import FEATURES_PER_ATTRIBUTE, AttributeTable
+from kgn_align.attributes import FEATURES_PER_ATTRIBUTE, AttributeTable, read_value
 from kgn_align.model.inputs import SideInputs, pair_attributes
 from kgn_align.neighborhood import DIR_OUT, TreeStore
 from kgn_align.sampling import Sampler
@@ -181,7 +181,10 @@ def explain_pair(graph: Graph, config: AlignConfig, trained: TrainedModel, sourc
     attributes = []
     for j, prop in enumerate(trained.attributes):
         present, equal, near = (bool(v) for v in compared[0, FEATURES_PER_ATTRIBUTE * j:FEATURES_PER_ATTRIBUTE * (j + 1)])
-        agreement = "equal" if equal else "within one unit" if near else "different" if present else "missing"
+        agreement = "equal" if equal else "different" if present else "missing"
+        if near and not equal:  # one unit is one year, day or second, but also one dollar: say how far
+            gap = abs(read_value(a.values[j])[0] - read_value(b.values[j])[0])
+            agreement = f"within one unit ({gap:.4g} apart)"
         attributes.append({"property": prop, "source": _plain(a.values[j]), "target": _plain(b.values[j]),
                            "agreement": agreement})
     return Explanation(source=source_key, target=target_key, source_name=a.names[0],

@@ -145,6 +145,31 @@ def _setting_text(value: object) -> str:
     return "every type but SAME_AS" if value is None else repr(value)
 
 
+def fitting_models(models_dir: Path, config: AlignConfig) -> str:
+    """What to do when the latest model does not fit ``config``: the checkpoints in
+    ``models_dir`` that do (trained on its sides, reading the graph as it says:
+    :meth:`TrainedModel.check_reading`), newest first, to give as ``--model``; else that
+    none does. A checkpoint that cannot be read is passed over."""
+    found: list[tuple[float, str]] = []
+    for path in models_dir.glob("*.pt"):
+        if path.name == "latest.pt":
+            continue
+        try:
+            candidate = TrainedModel.load(path, device=torch.device("cpu"))
+            if candidate.sides == side_selection(config):
+                candidate.check_reading(config, warn=False)
+                found.append((path.stat().st_mtime, candidate.version))
+        except Exception:  # unreadable, or reads the graph otherwise: not one to suggest
+            continue
+    if not found:
+        return (f"no checkpoint in {models_dir} was trained for this configuration: train one, "
+                f"or give --model with one trained for it elsewhere")
+    versions = [v for _, v in sorted(found, reverse=True)]
+    return (f"give --model {versions[0]}, trained for this configuration"
+            + (f" as were {', '.join(versions[1:4])}" if len(versions) > 1 else "")
+            + f" (the models are in {models_dir}), or train again")
+
+
 class UnfamiliarModel(ConfigError):
     """The model does not fit the graph or the configuration: taken by default, it was
     trained on another graph (:meth:`TrainedModel.check_relations`), or it read the graph
@@ -215,14 +240,15 @@ class TrainedModel:
                    student, [(str(a), str(b)) for a, b in ckpt.get("validation", [])], attributes,
                    sampling, reading, sides=sides)
 
-    def check_reading(self, config: AlignConfig) -> None:
+    def check_reading(self, config: AlignConfig, *, warn: bool = True) -> None:
         """Refuse a configuration that reads the graph otherwise than the model's training
         did — other relationship types (other neighbourhoods), other name properties (other
         features) or fewer attribute properties than it compares: its scores would change
         while the edges' ``model`` stayed the same, so two backfills could not be told apart.
         :class:`ConfigError` naming the setting, before any sampling. A configuration
         whose [source] and [target] are the training's the other way round is refused too:
-        its edges would run against the reviewed ones."""
+        its edges would run against the reviewed ones. ``warn`` False: attribute properties
+        the model does not compare pass unsaid (a model looked at, not used)."""
         if self.sides:
             now_sides = side_selection(config)
             if now_sides["source"] == self.sides.get("target") and now_sides["target"] == self.sides.get("source") \
@@ -246,8 +272,7 @@ class TrainedModel:
                 raise UnfamiliarModel(
                     f"the latest model ({self.version}) {differs}: a model of another graph or "
                     f"configuration, whose scores would mean something else here; nothing was "
-                    f"done: give --model with the checkpoint trained for this configuration "
-                    f"(the models are in {self.path.parent}), or train again")
+                    f"done: {fitting_models(self.path.parent, config)}")
             raise UnfamiliarModel(
                 f"model {self.version} {differs}: its scores would mean something else here, "
                 f"under the same model name; train again with this configuration, or set "
@@ -259,12 +284,11 @@ class TrainedModel:
             if self.path.name == "latest.pt":
                 raise UnfamiliarModel(
                     f"the latest model ({self.version}) {differs}: a model of another graph or "
-                    f"configuration; nothing was done: give --model with the checkpoint trained for "
-                    f"this configuration (the models are in {self.path.parent}), or train again")
+                    f"configuration; nothing was done: {fitting_models(self.path.parent, config)}")
             raise UnfamiliarModel(f"model {self.version} {differs}: add them to attribute_properties, "
                                   f"or train again with this configuration (model: {self.path})")
         extra = [p for p in config.attribute_properties if p not in self.attributes]
-        if extra:  # read by nothing until a model learns them: said, not refused
+        if extra and warn:  # read by nothing until a model learns them: said, not refused
             _warn_once(f"extra-attributes:{self.version}:{extra}",
                        "attribute_properties %s are not compared by model %s (it learned %s): they take "
                        "no part in its scores until 'kgn-align train' learns them",

@@ -411,7 +411,8 @@ class Worker:
             self.graph.write("worker_finish", params)
             return
         self._while_server_away(lambda: self.graph.write("worker_finish", params),
-                                f"recording job {job.id} as {status}",
+                                f"recording job {job.id}'s outcome "
+                                f"({'queued again, to be retried' if status == 'queued' else status})",
                                 stopped=f"job {job.id} was not recorded as {status}; its lease will "
                                         "expire and another worker will take it")
 

@@ -65,6 +65,9 @@ def test_attributes_travel_from_the_graph_into_the_model(graph: Graph, songs, tm
         same = read_value(rec_a.attributes.get(prop)) == read_value(rec_b.attributes.get(prop))
         assert (att["source"], att["target"]) == (rec_a.attributes.get(prop), rec_b.attributes.get(prop))
         assert (att["agreement"] == "equal") == (same and rec_a.attributes.get(prop) is not None)
+        gap = abs(read_value(rec_a.attributes.get(prop))[0] - read_value(rec_b.attributes.get(prop))[0])
+        if not same and gap <= 1:  # near: how near is said (one unit is also one dollar)
+            assert att["agreement"] == f"within one unit ({gap:.4g} apart)", att
 
     # the ablation: the same config, a model that compares nothing
     plain = train_model(graph, config, tmp_path / "plain", snapshot=snapshot, attributes=False,

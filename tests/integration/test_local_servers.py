@@ -113,6 +113,8 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         assert gone["nodes"] >= 120 and sorted(gone["graphs"]) == ["demo/dbp15k_fr_en/en", "demo/dbp15k_fr_en/fr"]
         again = runner.invoke(cli, [*home, "load", "remove", "dbp15k_fr_en", "--prefix", "demo/"], env=env)
         assert again.exit_code == 1 and "no node's graph is under 'demo/dbp15k_fr_en/'" in again.output
+        typo = runner.invoke(cli, [*home, "load", "remove", "srprs", "--prefix", "cli/", "-y"], env=env)
+        assert typo.exit_code == 1 and "nothing to remove (did you mean 'srprs_en_fr'?)" in typo.output, typo.output
         kept = runner.invoke(cli, [*home, "load", "remove", "srprs_en_fr", "--prefix", "cli/", "-y"], env=env)
         assert kept.exit_code == 0 and json.loads(kept.stdout)["nodes"] == 60, kept.output
         assert "worker configuration" not in kept.stderr  # none ran on those graphs

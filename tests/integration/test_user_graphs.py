@@ -159,6 +159,10 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
         assert by_model.exit_code == 0, by_model.output
         with open(every, newline="") as fh:
             assert len(list(csv.DictReader(fh))) == len(edges), given
+    # a model id this home never trained is said to be unknown, not 'run backfill first'
+    unknown = runner.invoke(cli, [*base, "edges", "--model", "deadbeef"], env=_env(connection))
+    assert unknown.exit_code == 0 and "no model 'deadbeef' was trained in " in unknown.stderr, unknown.output
+    assert "its models are " in unknown.stderr and version in unknown.stderr and "backfill' first" not in unknown.stderr
     right = sum(e.target == "freebase-" + e.source.split("-", 1)[1] for e in edges)
     assert right >= len(edges) // 2
     assert not {e.source for e in edges} & {f"imdb-{i}" for i in range(20)}  # reviewed sources

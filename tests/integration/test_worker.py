@@ -532,6 +532,11 @@ def test_a_job_for_no_known_configuration_fails_with_the_reason(
     assert "kgn.requestAlignment(kind, params, configuration)" in by_name["error"]
     assert f"job {namespace}typo (kind '{kind}'): marked failed: scope '{pair.key}x'" in caplog.text
     assert right["status"] == "queued" and other.failed_unrun == 2
+    listed = CliRunner().invoke(cli, ["--home", str(tmp_path), "jobs", "--status", "failed", "--limit", "1000"],
+                                env={"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
+                                     "NEO4J_PASSWORD": password})
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(jobs[0] + " "))
+    assert f"for no known configuration ({pair.key}x)  error: scope '{pair.key}x'" in line, line  # ended: no 'will run'
     assert mine.run(burst=True) == 1 and job(graph, jobs[-1])["status"] == "done"
     delete_graphs(graph, f"{namespace}scoped")
 

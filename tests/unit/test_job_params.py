@@ -73,6 +73,11 @@ def test_a_job_on_a_finished_run_says_it_did_nothing() -> None:
     assert "run 'nightly' was already complete: nothing aligned" in job_line(outcome)
     outcome.result["status"] = "done"
     assert "already complete" not in job_line(outcome)
+    # a failure queued again for another try is said as one (a trial read 'queued in 85.60 s')
+    retried = SimpleNamespace(id="j5", kind="backfill", status="queued", seconds=85.6, result={},
+                              error="the graph server is away")
+    assert job_line(retried) == ("job j5 backfill: failed after 85.60 s, queued to be tried again: "
+                                 "the graph server is away")
 
 
 def test_a_changed_job_that_touches_no_source_says_so() -> None:

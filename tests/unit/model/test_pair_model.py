@@ -316,6 +316,43 @@ def test_a_model_is_refused_by_a_configuration_without_its_attributes(tmp_path, 
         TrainedModel.load(tmp_path / "typo.pt")
 
 
+def test_a_refused_latest_model_names_the_checkpoint_that_fits(tmp_path):
+    """The latest model refused for a configuration (another graph's, trained last) names
+    the checkpoint of the same home that fits it as --model (a trial found only hash-named
+    files, nothing saying which graph each was trained on), and says so when none does."""
+    import shutil
+
+    from kgn_align.config import AlignConfig
+    from kgn_align.features import NgramFeaturizer
+    from kgn_align.scoring import TrainedModel, UnfamiliarModel, side_selection
+
+    config = AlignConfig.model_validate({
+        "source": {"name": "a", "label": "Paper", "property": "graph", "value": "a"},
+        "target": {"name": "b", "label": "Paper", "property": "graph", "value": "b"},
+        "attribute_properties": ["year"]})
+    other = config.model_copy(update={"source": config.source.model_copy(update={"value": "c"})})
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=1, hidden=8))
+    state = NgramFeaturizer.fit(["alpha", "beta"], n_bits=4, dim=16).state()
+
+    def save(name: str, cfg: AlignConfig, attributes: list[str]) -> str:
+        return save_checkpoint(tmp_path / name, model, relations=["<unk>"], types=["Paper"],
+                               features={**state, "sides": side_selection(cfg), "attribute_properties": attributes})
+
+    theirs = save("theirs.pt", config, ["price", "year"])  # these sides, an attribute it lacks
+    save("elsewhere.pt", other, ["year"])  # another source side
+    for path in tmp_path.glob("*.pt"):
+        path.rename(tmp_path / f"{TrainedModel.load(path).version}.pt")
+    shutil.copy(tmp_path / f"{theirs}.pt", tmp_path / "latest.pt")
+    with pytest.raises(UnfamiliarModel) as err:
+        TrainedModel.load(tmp_path / "latest.pt").check_reading(config)
+    assert f"no checkpoint in {tmp_path} was trained for this configuration: train one" in str(err.value)
+    fits = save("fits.pt", config, ["year"])
+    (tmp_path / "fits.pt").rename(tmp_path / f"{fits}.pt")
+    with pytest.raises(UnfamiliarModel) as err:
+        TrainedModel.load(tmp_path / "latest.pt").check_reading(config)
+    assert f"nothing was done: give --model {fits}, trained for this configuration" in str(err.value)
+
+
 def test_version_changes_with_weights():
     a, b, n_rel = sides()
     model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
