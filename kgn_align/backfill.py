@@ -264,10 +264,18 @@ def settings_changed(before: Mapping[str, Any], now: Mapping[str, Any], prefix: 
     return out
 
 
-def conflict_text(run_id: str, changed: Sequence[str]) -> str:
+def conflict_text(run_id: str, changed: Sequence[str], finished: bool = False) -> str:
+    """The :class:`RunConflict` message: what ``changed`` (:func:`settings_changed`) and
+    the way out — for a ``finished`` run a new run id (giving its settings again would do
+    nothing: it is complete), else resuming it with its own settings or a new run id."""
     other_graphs = any(c.startswith(("source.", "target.")) for c in changed)
-    remedy = ("a run of other graphs (another configuration's): run it with that configuration, "
-              "or use a new run id" if other_graphs else "give those again to resume it, or use a new run id")
+    if other_graphs:
+        remedy = ("a run of other graphs (another configuration's): run it with that configuration, "
+                  "or use a new run id")
+    elif finished:
+        remedy = "that run is complete (with those it would do nothing): use a new run id to run with these"
+    else:
+        remedy = "give those again to resume it, or use a new run id"
     return (f"run {run_id!r} was started with other settings ("
             + ("; ".join(changed) or "config, filter, policy, threshold, model or candidates")
             + f"): {remedy}")
@@ -285,7 +293,7 @@ def check_resumable(graph: Graph, config: AlignConfig, flt: BackfillFilter, opti
     now = {k: v for k, v in run_settings(config, flt, options, stamp).items() if k != "scorer"}
     changed = settings_changed(before, now)
     if changed:
-        raise RunConflict(conflict_text(options.run_id, changed))
+        raise RunConflict(conflict_text(options.run_id, changed, finished=state.get("status") == "done"))
 
 
 def batches_of(keys: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -354,7 +362,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
                                              "whole_side": not flt.partial})[0]
     if run["fingerprint"] != fp:
         changed = settings_changed(json.loads(run["settings"]), now) if run["settings"] else []
-        raise RunConflict(conflict_text(options.run_id, changed))
+        raise RunConflict(conflict_text(options.run_id, changed, finished=run["status"] == "done"))
     idle_s = None if run["touched"] is None else (epoch_ms() - int(run["touched"])) / 1000
     own = run["was"] is not None and _UNRELEASED.pop(options.run_id, None) == run["was"]
     if run["status"] == "running" and idle_s is not None and idle_s < ACTIVE_RUN_SECONDS and not own:

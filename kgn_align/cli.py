@@ -360,8 +360,9 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
     handler = logging.StreamHandler()
     handler.setFormatter(ProgressFormatter(plain_info=verbose == 0))
     logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler])
-    if verbose == 0:  # the driver's retry notes ("will be retried in 7.089817665171702s"), one
-        # per try while a server restarts: kgn-align says what it waits for in its own words
+    if verbose == 0:  # the driver's notes, among them its retries ("will be retried in
+        # 7.089817665171702s", one per try while a server restarts): kgn-align says what it
+        # waits for in its own words (note_driver_retries, below)
         logging.getLogger("neo4j").setLevel(logging.ERROR)
     elif verbose == 1:  # the driver logs the server's informational notes at INFO: those wait for -vv
         logging.getLogger("neo4j").setLevel(logging.WARNING)
@@ -376,6 +377,8 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
         from kgn_align.errors import redact
 
         raise click.UsageError(redact(str(exc), password)) from None
+    note_driver_retries(connection.max_retry_time if verbose == 0 else None,
+                        connection.password.get_secret_value() if connection.password else None)
     app = App(config_path=config_path, home=home, connection=connection, datasets=datasets,
               config_given=ctx.get_parameter_source("config_path") == click.core.ParameterSource.COMMANDLINE,
               connection_env=env)
@@ -757,6 +760,56 @@ class ProgressFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage() if self.plain_info and record.levelno == logging.INFO else super().format(record)
         return f"{self.formatTime(record, '%Y-%m-%d %H:%M:%S')} {text}" if self.stamped else text
+
+
+class DriverRetryNote(logging.Filter):
+    """The Neo4j driver's retry warnings (logger ``neo4j.session``: "Transaction failed and
+    will be retried in 7.089817665171702s (<error>)", one per try) as one line in kgn-align's
+    words per :attr:`interval` seconds, naming the error and how long the driver goes on
+    (``give_up_s``, the connection's ``max_retry_time``), ``secret`` (the password) redacted
+    from it; the driver's other warnings are dropped, as without -v (its errors pass).
+    Without it a command whose server went away mid-transaction (a worker, after the server
+    was stopped) said nothing for the driver's 30 s."""
+
+    interval = 60.0
+
+    def __init__(self, give_up_s: float, secret: str | None = None) -> None:
+        super().__init__()
+        self.give_up_s, self.secret = give_up_s, secret
+        self._said: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import time
+
+        from kgn_align.errors import clipped, redact
+
+        if record.levelno >= logging.ERROR:
+            return True
+        if not str(record.msg).startswith("Transaction failed and will be retried"):
+            return False
+        now = time.monotonic()
+        if self._said is not None and now - self._said < self.interval:
+            return False
+        self._said = now
+        cause = str(record.args[-1]) if isinstance(record.args, tuple) and record.args else ""
+        record.msg = "the graph server did not answer (%s): trying again for up to %g s"
+        first = (cause.splitlines() or ["no reason given"])[0]
+        record.args = (clipped(redact(first, self.secret), 200), self.give_up_s)
+        return True
+
+
+def note_driver_retries(give_up_s: float | None, secret: str | None = None) -> None:
+    """Show the driver's retries as :class:`DriverRetryNote` lines (``give_up_s``: seconds),
+    or, with ``None``, leave its logger as the ``neo4j`` logger's level says (-v: its own
+    lines). Called once per command: a second call replaces the first's filter."""
+    session_log = logging.getLogger("neo4j.session")
+    for old in [f for f in session_log.filters if isinstance(f, DriverRetryNote)]:
+        session_log.removeFilter(old)
+    if give_up_s is None:
+        session_log.setLevel(logging.NOTSET)
+        return
+    session_log.setLevel(logging.WARNING)
+    session_log.addFilter(DriverRetryNote(give_up_s, secret))
 
 
 def stamp_log_lines() -> None:

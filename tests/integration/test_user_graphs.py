@@ -127,6 +127,8 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     again = runner.invoke(cli, [*base, "backfill", "--threshold", "0.5", "--run-id", "movies-1"],
                           env=_env(connection))
     assert again.exit_code == 1 and "other settings (threshold: was 0.3, now 0.5)" in again.output
+    # ... and, the run being complete, points at a new run id, not at resuming it
+    assert "that run is complete (with those it would do nothing): use a new run id" in again.output, again.output
     assert "sampling" not in again.output, again.output
     edges = [e for e in read_edges(graph, config) if e.review is None]
     assert edges, done.output  # before: 'pairs: 0 scored, 0 chosen, 0 created'

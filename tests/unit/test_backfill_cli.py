@@ -68,6 +68,9 @@ def test_a_refused_resume_names_each_setting_that_differs() -> None:
 
     assert conflict_text("r1", ['threshold: was 0.5, now 0.9']).endswith(
         "(threshold: was 0.5, now 0.9): give those again to resume it, or use a new run id")
+    assert conflict_text("r1", ['threshold: was 0.5, now 0.9'], finished=True).endswith(
+        "(threshold: was 0.5, now 0.9): that run is complete (with those it would do nothing): "
+        "use a new run id to run with these")
     assert conflict_text("r1", ['source.label: was "Paper", now "Song"']).endswith(
         "a run of other graphs (another configuration's): run it with that configuration, or use a new run id")
     assert settings_changed({"a": 1}, {"a": 1, "b": 2}) == ["b: was null, now 2"]

@@ -83,3 +83,48 @@ def test_the_typical_session_in_help_names_real_commands_and_options() -> None:
         known = {name for p in command.params for name in getattr(p, "opts", [])}
         unknown = [w for w in rest if w.startswith("--") and w not in known]
         assert not unknown, f"{' '.join(words)}: {unknown} are not options of it"
+
+
+def test_the_drivers_retries_are_one_line_in_our_words(caplog) -> None:
+    """A transaction against a server that does not answer: the driver's own retry warnings
+    (one per try, with its raw delay) become one line naming the cause and how long the
+    driver goes on, the password redacted; -v leaves the driver's lines as they are. A real
+    driver, a closed port: no server is faked."""
+    import logging
+    import socket
+
+    import neo4j
+    import pytest
+
+    from kgn_align.cli import note_driver_retries
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def fail_to_read() -> None:
+        with neo4j.GraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("neo4j", "s3cret-pw"),
+                                        max_transaction_retry_time=1.5) as driver:
+            with driver.session() as session, pytest.raises(neo4j.exceptions.ServiceUnavailable):
+                session.execute_read(lambda tx: tx.run("RETURN 1").consume())
+
+    logging.getLogger("neo4j").setLevel(logging.ERROR)  # as the CLI sets it without -v
+    try:
+        note_driver_retries(1.5, "s3cret-pw")
+        with caplog.at_level(logging.WARNING):
+            fail_to_read()
+        retries = [r.getMessage() for r in caplog.records if r.name == "neo4j.session"]
+        assert len(retries) == 1, retries
+        assert retries[0].startswith("the graph server did not answer (")
+        assert retries[0].endswith("): trying again for up to 1.5 s")
+        assert f"127.0.0.1:{port}" in retries[0] and "s3cret-pw" not in retries[0]
+        caplog.clear()
+        note_driver_retries(None)  # -v: the driver's own lines, one per try
+        logging.getLogger("neo4j").setLevel(logging.WARNING)
+        with caplog.at_level(logging.WARNING):
+            fail_to_read()
+        raw = [r.getMessage() for r in caplog.records if r.name == "neo4j.session"]
+        assert len(raw) >= 2 and all(m.startswith("Transaction failed and will be retried") for m in raw), raw
+    finally:
+        note_driver_retries(None)
+        logging.getLogger("neo4j").setLevel(logging.NOTSET)
