@@ -746,6 +746,22 @@ def output_path(_ctx: click.Context, param: click.Parameter, value: Path | None)
     return value
 
 
+def figure_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """:func:`output_path`, and a file type matplotlib can write (from the name's extension;
+    none: PNG), checked before any work: a trial's ``--pr-curve pr.txt`` failed after the
+    whole evaluation, its results unprinted."""
+    value = output_path(ctx, param, value)
+    if value is not None and value.suffix:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        if value.suffix[1:].lower() not in kinds:
+            raise click.BadParameter(f"{value.name}: matplotlib cannot write {value.suffix!r} files; "
+                                     f"name it .png (or {', '.join('.' + k for k in sorted(kinds) if k != 'png')})",
+                                     param=param)
+    return value
+
+
 class ProgressFormatter(logging.Formatter):
     """The CLI's log lines. Without -v (``plain_info``): INFO lines (progress) as plain
     text, warnings and errors with their level and logger; with -v every line so. A
@@ -914,7 +930,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
               help="Judge the model-written SAME_AS edges now in the graph instead (no model needed).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=output_path,
               help="Also write the JSON here.")
-@click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path), callback=output_path,
+@click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path), callback=figure_path,
               help="Write the precision-recall curve of the model's scores and their reliability "
               "diagram as a PNG here (not with --edges: the graph holds only the edges above the "
               "threshold).")
@@ -1579,15 +1595,20 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
         click.echo(f"{len(found)} SAME_AS edge(s) written to {csv_path}", err=True)
         return
     if not found:
+        from kgn_align.scoring import trained_ids
+
         version = model.removeprefix("kgn-align/") if model else None
         unknown = version is not None and not (app.models_dir / f"{version}.pt").is_file()
-        trained = sorted(p.stem for p in app.models_dir.glob("*.pt") if p.stem != "latest") if unknown else []
-        click.echo(f"no {'' if everything else 'unreviewed model '}SAME_AS edges between "
-                   f"{config.source.name!r} and {config.target.name!r}"
-                   + (f" from model {model!r}" if model else "")
-                   + (f" (no model {version!r} was trained in {app.models_dir}: "
-                      + (f"its models are {', '.join(trained)})" if trained else "it holds none)") if unknown else "")
-                   + ("" if everything or unknown else ": run 'kgn-align backfill' first, or give --all"), err=True)
+        trained = trained_ids(app.models_dir) if unknown else []
+        said = (f"no {'' if everything else 'unreviewed model '}SAME_AS edges between "
+                f"{config.source.name!r} and {config.target.name!r}"
+                + (f" from model {model!r}" if model else "")
+                + (f" (no model {version!r} was trained in {app.models_dir}: "
+                   + (f"its models are {', '.join(trained)})" if trained else "it holds none)") if unknown else "")
+                + ("" if everything or unknown else ": run 'kgn-align backfill' first, or give --all"))
+        if unknown:  # most likely a mistyped id: an error, as --model's elsewhere
+            raise click.ClickException(said)
+        click.echo(said, err=True)
         return
     for e in found:
         score = "     -" if e.score is None else f"{e.score:6.4f}"

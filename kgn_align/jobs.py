@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kgn_align.config import CANDIDATES_PER_SOURCE, AlignConfig
-from kgn_align.errors import KgnAlignError, clipped
+from kgn_align.errors import KgnAlignError, clipped, did_you_mean
 from kgn_align.graph import Graph
 from kgn_align.worker import Scope
 from kgn_align.writeback import Policy
@@ -120,14 +120,16 @@ def parse(kind: str, params: str | dict[str, Any] | None) -> BackfillParams | Ch
         try:
             params = json.loads(params)
         except ValueError as exc:
-            raise InvalidJobParams(f"params is not a JSON object: {exc}") from None
+            raise InvalidJobParams(f"params is not a JSON object: got {clipped(params, 60)!r} ({exc}); "
+                                   f"write it as JSON, e.g. '{{\"threshold\": 0.8}}'") from None
     if not isinstance(params, dict):
         raise InvalidJobParams(f"params is not a JSON object: got {type(params).__name__}")
     try:
         # JSON mode: strings name enum members, and strict mode still refuses true for 1
         return model.model_validate_json(json.dumps(params))  # type: ignore[return-value]
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
+        keys = sorted(f.alias or name for name, f in model.model_fields.items())
+        problems = "; ".join(_describe(e, keys) for e in exc.errors())
         raise InvalidJobParams(f"bad params for a {kind!r} job: {problems}") from None
 
 
@@ -146,10 +148,14 @@ def prune_finished(graph: Graph, older_than: timedelta, *, batch: int = 10_000) 
                for label, statuses in FINISHED.items())
 
 
-def _describe(error: Any) -> str:
+def _describe(error: Any, keys: list[str]) -> str:
+    """One pydantic error of a job's params in a few words; an unknown top-level key with
+    its near miss among ``keys`` (the kind's parameters), else the list of them."""
     where = ".".join(str(p) for p in error["loc"]) or "params"
     if error["type"] == "extra_forbidden":
-        return f"unknown key {where!r}"
+        if len(error["loc"]) != 1:
+            return f"unknown key {where!r}"
+        return f"unknown key {where!r}" + (did_you_mean(where, keys) or f" (known: {', '.join(keys)})")
     message = _plainly(error) or error["msg"].removeprefix("Value error, ")
     return f"{where}: {message} (got {clipped(json.dumps(error.get('input'), default=str), 60)})"
 

@@ -176,17 +176,35 @@ class UnfamiliarModel(ConfigError):
     otherwise (:meth:`TrainedModel.check_reading`). No retry mends it."""
 
 
+def trained_ids(models_dir: Path) -> list[str]:
+    """The model ids trained in ``models_dir`` (its checkpoints but ``latest.pt``), sorted."""
+    return sorted(p.stem for p in models_dir.glob("*.pt") if p.stem != "latest") if models_dir.is_dir() else []
+
+
 def checkpoint_path(given: str | Path | None, models_dir: Path) -> Path:
     """What ``--model`` names: ``None`` is the latest model trained in ``models_dir``
-    (``latest.pt``); a model id as ``train`` prints it (``d1f64a1ddf69``) is its checkpoint
-    there; anything else is a path, as given."""
+    (``latest.pt``); a model id as ``train`` prints it (``d1f64a1ddf69``), or a unique start
+    of one (4 characters at least), is its checkpoint there; anything else is a path, as
+    given. A bare name that is neither a file nor such an id raises ``KgnAlignError``
+    listing the ids there are (a trial's ``--model abc`` said only "no checkpoint file")."""
     if given is None:
         return models_dir / "latest.pt"
     path = Path(given)
-    if not path.exists() and path.parent == Path(".") and not path.suffix \
-            and (models_dir / f"{path.name}.pt").is_file():
+    if path.exists() or path.parent != Path(".") or path.suffix:
+        return path
+    if (models_dir / f"{path.name}.pt").is_file():
         return models_dir / f"{path.name}.pt"
-    return path
+    ids = trained_ids(models_dir)
+    starting = [i for i in ids if i.startswith(path.name)]
+    if len(starting) == 1 and len(path.name) >= 4:
+        return models_dir / f"{starting[0]}.pt"
+    from kgn_align.errors import KgnAlignError
+
+    if len(starting) > 1:
+        raise KgnAlignError(f"--model {path.name!r} starts several model ids in {models_dir}: "
+                            f"{', '.join(starting[:6])}; give more of it")
+    raise KgnAlignError(f"--model {path.name!r} is no checkpoint file, nor a model trained in {models_dir}: "
+                        + (f"its models are {', '.join(ids)}" if ids else "it holds none (train one with 'kgn-align train')"))
 
 
 @dataclass
@@ -269,10 +287,7 @@ class TrainedModel:
             differs = (f"was trained with {setting} = {_setting_text(trained)}, the configuration "
                        f"says {_setting_text(now[setting])}")
             if self.path.name == "latest.pt":  # taken by default: most likely another graph's
-                raise UnfamiliarModel(
-                    f"the latest model ({self.version}) {differs}: a model of another graph or "
-                    f"configuration, whose scores would mean something else here; nothing was "
-                    f"done: {fitting_models(self.path.parent, config)}")
+                raise self._latest_refused(differs, config, ", whose scores would mean something else here")
             raise UnfamiliarModel(
                 f"model {self.version} {differs}: its scores would mean something else here, "
                 f"under the same model name; train again with this configuration, or set "
@@ -282,9 +297,7 @@ class TrainedModel:
             differs = (f"compares attribute properties {self.attributes}, the configuration's "
                        f"attribute_properties lack {missing}")
             if self.path.name == "latest.pt":
-                raise UnfamiliarModel(
-                    f"the latest model ({self.version}) {differs}: a model of another graph or "
-                    f"configuration; nothing was done: {fitting_models(self.path.parent, config)}")
+                raise self._latest_refused(differs, config)
             raise UnfamiliarModel(f"model {self.version} {differs}: add them to attribute_properties, "
                                   f"or train again with this configuration (model: {self.path})")
         extra = [p for p in config.attribute_properties if p not in self.attributes]
@@ -293,6 +306,18 @@ class TrainedModel:
                        "attribute_properties %s are not compared by model %s (it learned %s): they take "
                        "no part in its scores until 'kgn-align train' learns them",
                        extra, self.version, self.attributes or "none")
+
+    def _latest_refused(self, differs: str, config: AlignConfig, why: str = "") -> UnfamiliarModel:
+        """The refusal of ``latest.pt`` for ``config`` because it ``differs``: led by the
+        graphs it was trained on when they are not the configuration's (a trial read the
+        attribute that differed first and the reason, another dataset's model, last), with
+        the checkpoints that fit (:func:`fitting_models`)."""
+        if self.sides and self.sides != side_selection(config):
+            what = (f"the latest model ({self.version}) was trained on other graphs "
+                    f"({_side_text(self.sides['source'])} -> {_side_text(self.sides['target'])}) and {differs}")
+        else:
+            what = f"the latest model ({self.version}) {differs}: a model of another graph or configuration{why}"
+        return UnfamiliarModel(f"{what}; nothing was done: {fitting_models(self.path.parent, config)}")
 
     def inputs(self, snapshot: Snapshot,
                level0: tuple[Tensor, Tensor] | None = None) -> tuple[SideInputs, SideInputs]:

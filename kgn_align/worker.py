@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgn_align.errors import GraphError, KgnAlignError, ServerUnavailable, clipped
+from kgn_align.errors import CredentialsRefused, GraphError, KgnAlignError, ServerUnavailable, clipped
 from kgn_align.graph import Graph
 from kgn_align.interrupts import handle_stop_signals, record
 from kgn_align.timing import epoch_ms
@@ -283,7 +283,9 @@ class Worker:
                 if not isinstance(params, dict):
                     raise ValueError(f"got {type(params).__name__}")
             except ValueError as exc:
-                self._fail_claimed(row, f"params are not a JSON object: {exc}")
+                got = f"got {clipped(row['params'], 60)!r} ({exc})" if isinstance(exc, json.JSONDecodeError) else exc
+                self._fail_claimed(row, f"params are not a JSON object: {got}; set j.params to JSON text, "
+                                        f"e.g. '{{\"threshold\": 0.8}}'")
                 continue
             except TypeError:  # params stored as a number, a list: not JSON text at all
                 got = clipped(json.dumps(row["params"], default=str), 40)
@@ -544,6 +546,10 @@ class Worker:
             delay = self.retry.delay(job.attempts)
             # kgn-align's own errors say what is wrong in words; anything else by its type too
             message = str(exc) if isinstance(exc, KgnAlignError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, CredentialsRefused):  # they let this worker claim the job: the
+                # server is stopping or restarting, most likely (a trial's user was sent to check
+                # the password after 'server stop')
+                message = f"the graph server stopped answering, most likely stopping or restarting ({message})"
             if delay is None:
                 log.error("job %s failed for good: %s", job.id, message)
             else:

@@ -163,7 +163,7 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
             assert len(list(csv.DictReader(fh))) == len(edges), given
     # a model id this home never trained is said to be unknown, not 'run backfill first'
     unknown = runner.invoke(cli, [*base, "edges", "--model", "deadbeef"], env=_env(connection))
-    assert unknown.exit_code == 0 and "no model 'deadbeef' was trained in " in unknown.stderr, unknown.output
+    assert unknown.exit_code == 1 and "no model 'deadbeef' was trained in " in unknown.stderr, unknown.output
     assert "its models are " in unknown.stderr and version in unknown.stderr and "backfill' first" not in unknown.stderr
     right = sum(e.target == "freebase-" + e.source.split("-", 1)[1] for e in edges)
     assert right >= len(edges) // 2

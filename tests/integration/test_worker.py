@@ -75,6 +75,25 @@ def test_kgn_align_errors_are_recorded_in_words(graph: Graph, jobs: list[str], n
     assert record["status"] == "failed" and record["error"] == "the graph server closed the connection"
 
 
+
+def test_credentials_refused_mid_job_are_said_to_be_a_stopping_server(graph: Graph, jobs: list[str],
+                                                                      namespace: str) -> None:
+    """A server that is stopping refuses logins: a job's failure then named the credentials
+    first (a trial's user, after 'server stop', was sent to check the password). The worker's
+    credentials let it claim the job, so it says the server stopped answering."""
+    from kgn_align.errors import CredentialsRefused
+
+    def refused(j: Job) -> dict:
+        raise CredentialsRefused("bolt://x: the server refused the credentials (check NEO4J_USER ...)")
+
+    jobs.append(request(graph, f"{namespace}refused", {}))
+    Worker(graph, {f"{namespace}refused": refused}, retry=RetryPolicy(intervals=(0.0,))).run(burst=True)
+    record = job(graph, jobs[0])
+    assert record["status"] == "failed" and record["error"].startswith(
+        "the graph server stopped answering, most likely stopping or restarting (bolt://x: the server "
+        "refused the credentials"), record["error"]
+
+
 def test_permanent_failure_not_retried_and_unknown_kinds_left_alone(graph: Graph, jobs: list[str], namespace: str) -> None:
     def bad(j: Job) -> dict:
         raise PermanentJobError("no such entity type 'Moovie'")
@@ -388,7 +407,7 @@ def test_the_jobs_command_lists_what_the_worker_did(graph: Graph, jobs: list[str
     table = CliRunner().invoke(cli, ["--home", str(tmp_path), "jobs", "--status", "failed", "--limit", "1000"],
                                env=env)
     line = next(x for x in table.stdout.splitlines() if x.startswith(jobs[1]))
-    assert f"{kind}  failed  attempts" in line and "error: params are not a JSON object" in line
+    assert f"{kind}  failed  attempts" in line and "error: params are not a JSON object: got 'not json' (" in line
     assert "job(s) with status 'failed'" in table.stderr
     # a job adopted by one configuration's worker says which
     from kgn_align.loaders import delete_graphs
@@ -560,7 +579,8 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
     assert ran.exit_code == 1, ran.output  # a burst whose jobs failed says so by its status
     bad_keys, bad_bool, bad_total = (job(graph, j) for j in jobs)
     assert bad_keys["status"] == "failed" and bad_keys["attempts"] == 1
-    assert "unknown key 'treshold'" in bad_keys["error"] and "unknown key 'dataset'" in bad_keys["error"]
+    assert "unknown key 'treshold' (did you mean 'threshold'?)" in bad_keys["error"]
+    assert "unknown key 'dataset' (known: k, policy, run_id, threshold)" in bad_keys["error"]
     assert "k:" in bad_keys["error"]
     assert bad_bool["status"] == "failed" and "threshold" in bad_bool["error"]
     assert bad_total["status"] == "failed" and "total" in bad_total["error"]

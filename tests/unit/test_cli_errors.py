@@ -172,6 +172,14 @@ def test_output_files_are_checked_before_any_work(tmp_path: Path) -> None:
         assert f"Invalid value for '{option}'" in result.output and "is not a folder" in result.output
         assert "no graph server" not in result.output  # refused before connecting
     assert not (tmp_path / "no").exists()  # and nothing created on the way
+    # a figure type matplotlib cannot write is refused up front too (a trial's pr.txt failed
+    # after the whole evaluation, printing nothing); .pdf and a name without extension pass
+    result = _run(tmp_path, "evaluate", "--dataset", "dbp15k_fr_en", "--pr-curve", str(tmp_path / "pr.txt"))
+    assert result.exit_code == 2 and "matplotlib cannot write '.txt' files; name it .png" in result.output, result.output
+    assert "no graph server" not in result.output
+    for fine in ("pr.pdf", "pr"):
+        result = _run(tmp_path, "evaluate", "--dataset", "dbp15k_fr_en", "--pr-curve", str(tmp_path / fine))
+        assert "Invalid value for '--pr-curve'" not in result.output, result.output
 
 
 def test_pr_curve_with_edges_is_a_usage_error(tmp_path: Path) -> None:
@@ -296,11 +304,24 @@ def test_model_option_takes_a_path_or_the_model_id_train_printed(tmp_path: Path)
     assert checkpoint_path(None, models) == models / "latest.pt"
     assert checkpoint_path("d1f64a1ddf69", models) == models / "d1f64a1ddf69.pt"
     assert checkpoint_path(Path("d1f64a1ddf69"), models) == models / "d1f64a1ddf69.pt"
-    # a path is a path: a missing one is left for loading to name, an id not trained is too
+    # a path is a path: a missing one is left for loading to name
     assert checkpoint_path(tmp_path / "x.pt", models) == tmp_path / "x.pt"
-    assert checkpoint_path("0123456789ab", models) == Path("0123456789ab")
+    # a unique start of an id (4 characters at least) is that model
+    assert checkpoint_path("d1f6", models) == models / "d1f64a1ddf69.pt"
+    # a bare name that is no file and no model here is refused naming the models there are
+    # (a trial's '--model abc' was told only "no checkpoint file at abc")
+    from kgn_align.errors import KgnAlignError
+
+    with pytest.raises(KgnAlignError, match=r"--model '0123456789ab' is no checkpoint file, nor a model "
+                                            r"trained in .*: its models are d1f64a1ddf69$"):
+        checkpoint_path("0123456789ab", models)
+    with pytest.raises(KgnAlignError, match="its models are d1f64a1ddf69"):
+        checkpoint_path("d1", models)  # too short to stand for an id
+    (models / "d1f6ffffffff.pt").write_bytes(b"")
+    with pytest.raises(KgnAlignError, match="'d1f6' starts several model ids .*: d1f64a1ddf69, d1f6ffffffff; give more"):
+        checkpoint_path("d1f6", models)
     ran = _run(tmp_path, "explain", "a", "b", "--dataset", "dbp15k_fr_en", "--model", "0123456789ab")
-    assert ran.exit_code != 0 and "no checkpoint file at 0123456789ab" in ran.output
+    assert ran.exit_code != 0 and "'0123456789ab' is no checkpoint file, nor a model trained in" in ran.output, ran.output
 
 
 def test_server_status_names_the_server_commands_use_when_it_is_not_ours(tmp_path: Path) -> None:

@@ -33,11 +33,23 @@ def test_bad_values_are_said_in_plain_words() -> None:
     ('Input should be less than or equal to 1', a new user's trial)."""
     cases = {("backfill", '{"threshold": 5}'): "threshold: must be at most 1.0 (got 5)",
              ("backfill", '{"k": 0}'): "k: must be at least 1 (got 0)",
-             ("changed", '{"nodeIds": []}'): "nodeIds: must list at least 1 item(s) (got [])"}
+             ("changed", '{"nodeIds": []}'): "nodeIds: must list at least 1 item(s) (got [])",
+             # an unknown key with its near miss, else the kind's keys (a trial got neither)
+             ("backfill", '{"treshold": 0.7}'): "unknown key 'treshold' (did you mean 'threshold'?)",
+             ("backfill", '{"zzz": 1}'): "unknown key 'zzz' (known: k, policy, run_id, threshold)"}
     for (kind, params), said in cases.items():
         with pytest.raises(jobs.InvalidJobParams) as err:
             jobs.parse(kind, params)
         assert str(err.value) == f"bad params for a {kind!r} job: {said}"
+
+
+def test_params_that_are_not_json_are_shown() -> None:
+    """Text that is no JSON is quoted back with the way to write it (a trial's
+    'threshold=0.5' got only Python's 'Expecting value: line 1 column 1 (char 0)')."""
+    with pytest.raises(jobs.InvalidJobParams) as err:
+        jobs.parse("backfill", "threshold=0.5")
+    assert str(err.value).startswith("params is not a JSON object: got 'threshold=0.5' (Expecting value")
+    assert str(err.value).endswith("write it as JSON, e.g. '{\"threshold\": 0.8}'")
 
 
 def test_typed_values_and_defaults() -> None:

@@ -351,6 +351,15 @@ def test_a_refused_latest_model_names_the_checkpoint_that_fits(tmp_path):
     with pytest.raises(UnfamiliarModel) as err:
         TrainedModel.load(tmp_path / "latest.pt").check_reading(config)
     assert f"nothing was done: give --model {fits}, trained for this configuration" in str(err.value)
+    # another graph's model as the latest: the graphs it was trained on come first
+    elsewhere = [p.stem for p in tmp_path.glob("*.pt") if TrainedModel.load(p).sides == side_selection(other)][0]
+    shutil.copy(tmp_path / f"{elsewhere}.pt", tmp_path / "latest.pt")
+    with pytest.raises(UnfamiliarModel) as err:
+        TrainedModel.load(tmp_path / "latest.pt").check_reading(config.model_copy(update={"attribute_properties": []}))
+    assert str(err.value).startswith(
+        f"the latest model ({elsewhere}) was trained on other graphs (:Paper {{graph: 'c'}} -> "
+        f":Paper {{graph: 'b'}}) and compares attribute properties ['year']"), str(err.value)
+    assert f"give --model {fits}" not in str(err.value)  # it compares 'year': this configuration's has none
 
 
 def test_version_changes_with_weights():
