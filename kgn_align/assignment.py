@@ -233,6 +233,15 @@ def counterpart_share(matched: Tensor, dangling: Tensor, unlabelled: Tensor,
     return min(max((q - fpr) / (tpr - fpr), low), high)
 
 
+def linear_text(weights: list[float], names: list[str] | tuple[str, ...], bias: float) -> str:
+    """``w1 * n1 + w2 * n2 - b`` with each sign written once (``+ -8.824`` read badly in a
+    trial's log), three decimals: the argument of a logistic calibration, for logs."""
+    text = ""
+    for i, (w, name) in enumerate(zip(weights, names)):
+        text += (f"{w:.3f}" if i == 0 else f" {'-' if w < 0 else '+'} {abs(w):.3f}") + f" * {name}"
+    return text + f" {'-' if bias < 0 else '+'} {abs(bias):.3f}" if text else f"{bias:.3f}"
+
+
 class Calibrator:
     """Probability that a candidate pair is a match, from :func:`competition_features`:
     ``p = sigmoid(w . f + b)``, fitted by logistic regression (scikit-learn,
@@ -262,8 +271,8 @@ class Calibrator:
         return torch.sigmoid(features.float() @ self.weights + self.bias)
 
     def describe(self) -> str:
-        terms = " + ".join(f"{w:.3f} * {n}" for w, n in zip(self.weights.tolist(), FEATURES))
-        return f"p = sigmoid({terms} + {self.bias:.3f}), counterpart share {self.counterpart_share:.3f}"
+        terms = linear_text(self.weights.tolist(), FEATURES, self.bias)
+        return f"p = sigmoid({terms}), counterpart share {self.counterpart_share:.3f}"
 
 
 def expected_calibration_error(probs: Tensor, labels: Tensor, bins: int = 10) -> tuple[float, list[dict[str, float]]]:

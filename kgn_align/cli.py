@@ -505,15 +505,19 @@ def server_stop(app: App, kind: str) -> None:
 
 def _say_running_jobs(state: Any) -> None:
     """Before a server stops: the jobs a worker is running on it (their lease live), which
-    the stop interrupts. Nothing when none is, or when the server does not answer."""
+    the stop interrupts; with none running, the worker configurations whose workers ran
+    lately (one may still poll, and then waits for a server: a trial's stop said nothing of
+    it). Nothing when there is neither, or when the server does not answer."""
     if state is None or state.starting:
         return
     from kgn_align.graph import Graph
     from kgn_align.timing import epoch_ms
+    from kgn_align.worker import SEEN_LATELY_TEXT, seen_lately
 
     try:
         with Graph(state.connection()) as graph, graph.retrying_for(1.0):
             row = graph.read("server_running_jobs", {"now": epoch_ms(), "limit": 3})[0]
+            scopes = [] if int(row["running"]) else graph.read("graph_worker_scopes", {"prefix": ""})
     except KgnAlignError as exc:
         log.debug("could not look for running jobs: %s", exc)
         return
@@ -522,6 +526,12 @@ def _say_running_jobs(state: Any) -> None:
         click.echo(f"stopping the {state.kind} server interrupts {row['running']} running job(s): "
                    f"{', '.join(row['shown'])}{more}; each is tried again once a server answers and "
                    "its lease runs out (stop the worker first to finish it)", err=True)
+        return
+    recent = [r["name"] for r in scopes if seen_lately(r["seen"])]
+    if recent:
+        click.echo(f"a worker of {', '.join(recent)} ran on this {state.kind} server {SEEN_LATELY_TEXT}: "
+                   "if it still runs, it waits for a server to answer (stop it first if it should "
+                   "not)", err=True)
 
 
 @server.command("status")
@@ -1595,17 +1605,20 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
         click.echo(f"{len(found)} SAME_AS edge(s) written to {csv_path}", err=True)
         return
     if not found:
-        from kgn_align.scoring import trained_ids
+        from kgn_align.scoring import other_graphs_of, trained_ids
 
         version = model.removeprefix("kgn-align/") if model else None
         unknown = version is not None and not (app.models_dir / f"{version}.pt").is_file()
         trained = trained_ids(app.models_dir) if unknown else []
+        # a model of other graphs writes no edges here: a backfill with it would be refused
+        elsewhere = other_graphs_of(app.models_dir / f"{version}.pt", config) if version and not unknown else None
         said = (f"no {'' if everything else 'unreviewed model '}SAME_AS edges between "
                 f"{config.source.name!r} and {config.target.name!r}"
                 + (f" from model {model!r}" if model else "")
                 + (f" (no model {version!r} was trained in {app.models_dir}: "
                    + (f"its models are {', '.join(trained)})" if trained else "it holds none)") if unknown else "")
-                + ("" if everything or unknown else ": run 'kgn-align backfill' first, or give --all"))
+                + (f": it was trained on other graphs ({elsewhere})" if elsewhere else "")
+                + ("" if everything or unknown or elsewhere else ": run 'kgn-align backfill' first, or give --all"))
         if unknown:  # most likely a mistyped id: an error, as --model's elsewhere
             raise click.ClickException(said)
         click.echo(said, err=True)

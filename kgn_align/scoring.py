@@ -145,6 +145,19 @@ def _setting_text(value: object) -> str:
     return "every type but SAME_AS" if value is None else repr(value)
 
 
+def other_graphs_of(path: Path, config: AlignConfig) -> str | None:
+    """``":Song {graph: 'a'} -> :Song {graph: 'b'}"``: the sides the checkpoint at ``path``
+    was trained on, when they are not ``config``'s; ``None`` when they are, or when the
+    checkpoint does not say (older ones) or cannot be read."""
+    try:
+        sides = TrainedModel.load(path, device=torch.device("cpu")).sides
+    except Exception:  # unreadable: nothing to say about its graphs
+        return None
+    if not sides or sides == side_selection(config):
+        return None
+    return f"{_side_text(sides['source'])} -> {_side_text(sides['target'])}"
+
+
 def fitting_models(models_dir: Path, config: AlignConfig) -> str:
     """What to do when the latest model does not fit ``config``: the checkpoints in
     ``models_dir`` that do (trained on its sides, reading the graph as it says:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from kgn_align.assignment import linear_text
 from kgn_align.candidates import dense_topk
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.errors import CheckpointError
@@ -314,9 +315,9 @@ def _train(model_config: ModelConfig, side_a: SideInputs, side_b: SideInputs, pa
     if best_logit is None:
         best_logit = validation_logits()
     t, b = model.calibrate(best_logit.reshape(-1), v_labels.reshape(-1))
-    log.info("calibrated: p = sigmoid(%.3f * logit + %.3f)", t, b)
+    log.info("calibrated: p = sigmoid(%s)", linear_text([t], ["logit"], b))
     t, m, b = model.calibrate_lists(best_logit, v_labels)
-    log.info("in candidate lists: p = sigmoid(%.3f * logit + %.3f * margin + %.3f)", t, m, b)
+    log.info("in candidate lists: p = sigmoid(%s)", linear_text([t, m], ["logit", "margin"], b))
     seconds = time.perf_counter() - started
     metrics = {"valid_hits@1": best[0], "valid_loss": best[1], "kept_epoch": best_epoch,
                "epochs_run": len(history), "train_seconds": seconds, "steps": step}

@@ -231,9 +231,19 @@ def test_a_start_killed_while_it_waits_leaves_a_server_that_stop_finds(tmp_path:
         assert again.exit_code == 0 and f"(pid {pid}," in again.output and " running: " in again.output, \
             again.output
         assert json.loads(state_file.read_text())["starting"] is False
+        # a worker configuration seen lately, no job running: the stop says a worker may wait
+        from kgn_align.graph import Graph
+        from kgn_align.servers import server_for
+        from kgn_align.timing import epoch_ms
+
+        with Graph(server_for(kind, home).state().connection()) as g:  # type: ignore[union-attr]
+            g.write("worker_scope_register", {"key": "kgn-test-live", "name": "imdb -> freebase",
+                                              "graphs": ["t/imdb", "t/freebase"], "now": epoch_ms()})
     finally:
         stopped = runner.invoke(cli, ["--home", str(home), "server", "stop"], env=env)
     assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output, stopped.output
+    assert (f"a worker of imdb -> freebase ran on this {kind} server in the last 2 hours: if it still "
+            "runs, it waits for a server to answer") in stopped.stderr, stopped.stderr
     assert not pid_alive(pid) and not state_file.exists()
 
 

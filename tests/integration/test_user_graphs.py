@@ -212,6 +212,13 @@ def test_movie_and_film_labels_align_as_one_type(movies, connection, graph: Grap
     assert explained.exit_code == 1 and "[source] and [target] are swapped" in explained.output, \
         explained.output
     assert "no entity" not in explained.output
+    # edges of a model of other graphs (here: the sides the other way round): said, and no
+    # backfill suggested (one with that model would be refused; a trial was told to run it)
+    listed = runner.invoke(cli, ["--home", str(tmp_path / "home"), "--config", str(swapped), "edges",
+                                 "--model", version], env=_env(connection))
+    assert (f"it was trained on other graphs (:Movie {{graph: '{ns}/imdb'}} -> :Film {{graph: "
+            f"'{ns}/freebase'}})") in listed.output, listed.output
+    assert "backfill' first" not in listed.output
     with _driver(connection) as drv:
         drv.execute_query("MATCH (:Movie {graph: $g})-[r:SEQUEL_OF]->() DELETE r", g=config.source.value,
                           database_=connection.database)

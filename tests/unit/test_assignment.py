@@ -171,3 +171,14 @@ def test_answer_log_likelihood_weighs_how_sure_and_floors_missing_answers() -> N
     missing = torch.tensor([[0, 10], [1, 12]])
     assert answer_log_likelihood(matrix, log_a, missing) == pytest.approx((math.log(0.9) + MISSING_ANSWER_LOG_PROB) / 2)
     assert answer_log_likelihood(matrix, log_a, torch.empty(0, 2, dtype=torch.long)) == 0.0
+
+
+def test_a_calibration_is_written_with_each_sign_once() -> None:
+    """'p = sigmoid(0.995 * logit + -8.824)' read badly in a trial's log."""
+    from kgn_align.assignment import Calibrator, linear_text
+
+    assert linear_text([0.995], ["logit"], -8.824) == "0.995 * logit - 8.824"
+    assert linear_text([-1.0, 2.5], ["a", "b"], 0.25) == "-1.000 * a + 2.500 * b + 0.250"
+    described = Calibrator(torch.tensor([1.106, -0.989, 3.897]), -0.602).describe()
+    assert described.startswith("p = sigmoid(1.106 * log_assignment - 0.989 * row_margin "
+                                "+ 3.897 * column_margin - 0.602), counterpart share"), described
