@@ -145,17 +145,23 @@ def _setting_text(value: object) -> str:
     return "every type but SAME_AS" if value is None else repr(value)
 
 
+def _other_sides_text(sides: dict[str, list[object]], config: AlignConfig) -> str | None:
+    """``":Song {graph: 'a'} -> :Song {graph: 'b'}"``: a model's recorded ``sides`` when they
+    are not ``config``'s (:func:`side_selection`); ``None`` when they are, or when the model
+    does not say (older checkpoints)."""
+    if not sides or sides == side_selection(config):
+        return None
+    return f"{_side_text(sides['source'])} -> {_side_text(sides['target'])}"
+
+
 def other_graphs_of(path: Path, config: AlignConfig) -> str | None:
-    """``":Song {graph: 'a'} -> :Song {graph: 'b'}"``: the sides the checkpoint at ``path``
-    was trained on, when they are not ``config``'s; ``None`` when they are, or when the
-    checkpoint does not say (older ones) or cannot be read."""
+    """:func:`_other_sides_text` of the checkpoint at ``path``; ``None`` also when it cannot
+    be read."""
     try:
         sides = TrainedModel.load(path, device=torch.device("cpu")).sides
     except Exception:  # unreadable: nothing to say about its graphs
         return None
-    if not sides or sides == side_selection(config):
-        return None
-    return f"{_side_text(sides['source'])} -> {_side_text(sides['target'])}"
+    return _other_sides_text(sides, config)
 
 
 def fitting_models(models_dir: Path, config: AlignConfig) -> str:
@@ -164,9 +170,7 @@ def fitting_models(models_dir: Path, config: AlignConfig) -> str:
     :meth:`TrainedModel.check_reading`), newest first, to give as ``--model``; else that
     none does. A checkpoint that cannot be read is passed over."""
     found: list[tuple[float, str]] = []
-    for path in models_dir.glob("*.pt"):
-        if path.name == "latest.pt":
-            continue
+    for path in (models_dir / f"{version}.pt" for version in trained_ids(models_dir)):
         try:
             candidate = TrainedModel.load(path, device=torch.device("cpu"))
             if candidate.sides == side_selection(config):
@@ -325,9 +329,9 @@ class TrainedModel:
         graphs it was trained on when they are not the configuration's (a trial read the
         attribute that differed first and the reason, another dataset's model, last), with
         the checkpoints that fit (:func:`fitting_models`)."""
-        if self.sides and self.sides != side_selection(config):
-            what = (f"the latest model ({self.version}) was trained on other graphs "
-                    f"({_side_text(self.sides['source'])} -> {_side_text(self.sides['target'])}) and {differs}")
+        elsewhere = _other_sides_text(self.sides, config)
+        if elsewhere:
+            what = f"the latest model ({self.version}) was trained on other graphs ({elsewhere}) and {differs}"
         else:
             what = f"the latest model ({self.version}) {differs}: a model of another graph or configuration{why}"
         return UnfamiliarModel(f"{what}; nothing was done: {fitting_models(self.path.parent, config)}")
