@@ -200,7 +200,7 @@ def validate_filter(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> N
                         "'changed since' can never match: name the property that holds "
                         "the change time")
     if flt.keys is not None and not problems:
-        found = set(_select_keys(graph, config, flt.model_copy(update={"changed_since": None})))
+        found = set(select_keys(graph, config, flt.model_copy(update={"changed_since": None})))
         missing = [k for k in flt.keys if k not in found]
         if missing:
             shown = ", ".join(repr(k) for k in missing[:SHOWN_KEYS])
@@ -211,7 +211,8 @@ def validate_filter(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> N
         raise ConfigError("backfill filter: " + "; ".join(problems) + " (nothing was written)")
 
 
-def _select_keys(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> list[str]:
+def select_keys(graph: Graph, config: AlignConfig, flt: BackfillFilter) -> list[str]:
+    """The keys of the source entities ``flt`` selects, sorted: what a backfill aligns."""
     identifiers, params = _identifiers(config, flt)
     rows = graph.read("backfill_source_keys", {
         **params, "keys": list(flt.keys) if flt.keys is not None else None,
@@ -336,7 +337,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     flt = flt or BackfillFilter()
     start = time.perf_counter()
     validate_filter(graph, config, flt)
-    keys = _select_keys(graph, config, flt)
+    keys = select_keys(graph, config, flt)
     log.info("backfill %s: %d source entities selected", options.run_id, len(keys))
     settings = getattr(scorer, "settings", None)
     reviews = Reviews(labelled_pairs(graph, config))

@@ -1061,30 +1061,60 @@ def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool, spli
 
 @cli.command()
 @click.argument("source_key")
-@click.argument("target_key")
+@click.argument("target_key", required=False)
 @alignment_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint file, or a model id as 'train' prints it "
               "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--top", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Neighbours shown per side.")
+              help="Neighbours shown per side; without TARGET_KEY: candidates shown.")
+@click.option("-k", "--candidates", "k", type=click.IntRange(1, 1000), default=CANDIDATES_PER_SOURCE,
+              show_default=True, help="Without TARGET_KEY: as 'backfill -k'.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Without TARGET_KEY: as 'backfill --threshold'.")
+@click.option("--policy", type=click.Choice([p.value for p in Policy]), default="best", show_default=True,
+              help="Without TARGET_KEY: as 'backfill --policy'.")
+@click.option("--bootstrap/--no-bootstrap", default=True, show_default=True,
+              help="Without TARGET_KEY: as 'backfill --bootstrap'.")
 @click.pass_obj
-def explain(app: App, source_key: str, target_key: str, dataset: str | None, prefix: str,
-            model_path: Path | None, top: int) -> None:
+def explain(app: App, source_key: str, target_key: str | None, dataset: str | None, prefix: str,
+            model_path: Path | None, top: int, k: int, threshold: float, policy: str,
+            bootstrap: bool) -> None:
     """Why the model scores SOURCE_KEY and TARGET_KEY as it does: the score, and the
     neighbours (with relation and attention weight) that drove it on both sides.
+
+    With SOURCE_KEY alone: why that source gets the SAME_AS edge it gets, or none. Its
+    candidates, best first, with the scores a backfill with the same options (-k,
+    --threshold, --policy, --bootstrap: the backfill's defaults unless given) gives them,
+    and what becomes of each: chosen, below the threshold, rejected by a review, given to
+    another source under one-to-one. The whole side is aligned for it (each source competes
+    for its targets): it takes about as long as a backfill's scoring.
 
     Each key is the whole key (a key_property value; the loaded benchmarks' keys are their
     entity ids, e.g. 0 and 10500), or a unique end of it after '/', '#' or ':' (for a key
     http://fr.dbpedia.org/resource/Paris: resource/Paris or Paris). A part that ends
     several keys is refused with a few of them named."""
     from kgn_align import preflight
-    from kgn_align.explaining import explain_pair, render
+    from kgn_align.explaining import explain_pair, explain_source, render, render_source
 
+    given = [o for o, default in (("-k", k == CANDIDATES_PER_SOURCE), ("--threshold", threshold == 0.5),
+                                  ("--policy", policy == "best"), ("--no-bootstrap", bootstrap))
+             if not default]
+    if target_key is not None and given:
+        raise click.UsageError(f"{', '.join(given)}: only without TARGET_KEY (a source's candidates); "
+                               "a pair's explanation does not depend on them")
     config = app.align_config(dataset, prefix)  # which graphs, first: the most basic question
     trained = app.load_model(model_path)
     preflight.check(app.graph(), config)
-    click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
+    if target_key is not None:
+        click.echo(render(explain_pair(app.graph(), config, trained, source_key, target_key), top=top))
+        return
+    trained.refuse_unfamiliar = model_path is None  # as backfill: not another graph's model
+    trained.check_reading(config)
+    show_progress("kgn_align.scoring", "kgn_align.explaining")
+    view = explain_source(app.graph(), config, trained, source_key, k=k, threshold=threshold,
+                          policy=Policy(policy), bootstrap=bootstrap)
+    click.echo(render_source(view, top=top))
 
 
 def job_options(job_id: str, params: Any, threshold: float, policy: Policy) -> Any:

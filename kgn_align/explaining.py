@@ -1,12 +1,20 @@
-"""``kgn-align explain``: one pair's score and the neighbours that drove it.
+"""``kgn-align explain``: one pair's score and the neighbours that drove it, or one
+source's candidates and why a backfill writes the edge it writes, or none.
 
-Finds the two entities by key or by a unique end of their key (:func:`resolve_key`),
-samples just their trees (one round trip per side), scores the pair with attention
-recorded, and turns model-internal ids back into keys, names and relation types.
+A pair (:func:`explain_pair`): finds the two entities by key or by a unique end of their
+key (:func:`resolve_key`), samples just their trees (one round trip per side), scores the
+pair with attention recorded, and turns model-internal ids back into keys, names and
+relation types.
+
+A source (:func:`explain_source`): aligns the whole side as a backfill with the same
+options would (:class:`~kgn_align.scoring.ModelScorer`, the reviews, the policy) and says
+what becomes of each of the source's candidates.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +30,10 @@ from kgn_align.model.inputs import SideInputs, pair_attributes
 from kgn_align.neighborhood import DIR_OUT, TreeStore
 from kgn_align.sampling import Sampler
 from kgn_align.scoring import TrainedModel
-from kgn_align.snapshot import model_features, model_sampling, names_by_id
+from kgn_align.snapshot import SideSnapshot, model_features, model_sampling, names_by_id
+from kgn_align.writeback import Policy, ScoredPair
+
+log = logging.getLogger(__name__)
 
 
 class Neighbour(BaseModel):
@@ -235,4 +246,167 @@ def render(ex: Explanation, top: int = 8) -> str:
                  "cross: best cosine with a neighbour of the other side's tree at the same depth, "
                  "in the model's learned cross-graph projection (what its cross-graph attention "
                  "compares; another model gives other values: not a name similarity)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ one source, as a backfill sees it
+class CandidateOutcome(BaseModel):
+    """One candidate target of a source and what a backfill does with the pair."""
+
+    target: str
+    name: str
+    score: float  #: calibrated, as the edge would carry it
+    outcome: str  #: "chosen", "below the threshold", "rejected by a review", ...
+
+
+class SourceView(BaseModel):
+    """Why a source gets the SAME_AS edge it gets, or none: what a whole-side backfill with
+    the same options would do with each of its candidates (:func:`explain_source`)."""
+
+    source: str
+    source_name: str
+    model: str
+    options: dict[str, Any]  #: k, threshold, policy, bootstrap
+    candidates: list[CandidateOutcome]  #: best first; empty for a source with an accepted pair
+    accepted: list[str]  #: targets accepted for the source by a review
+    #: the source's SAME_AS edges in the graph now (target, score, model, method, review)
+    edges: list[dict[str, Any]]
+    verdict: str
+
+
+def _label(side: SideSnapshot, key: str) -> str:
+    """The display name of a side's entity to align, by key."""
+    return side.labels[side.aligned_row[key]]
+
+
+def source_outcomes(source: str, pairs: Sequence[ScoredPair], chosen: Sequence[ScoredPair],
+                    rejected: set[tuple[str, str]], threshold: float, policy: Policy) -> list[tuple[ScoredPair, str]]:
+    """What a backfill does with each of ``source``'s candidate ``pairs`` (scored, best
+    first): ``chosen`` holds the pairs the policy picked over the whole side (all sources),
+    ``rejected`` the pairs a review rejected. Pure: the decision rules of
+    :class:`~kgn_align.writeback.Reviews` and :func:`~kgn_align.writeback.select`, in words."""
+    taken = {p.target: p for p in chosen if p.source != source}
+    mine = {p.target for p in chosen if p.source == source}
+    out = []
+    for p in sorted(pairs, key=lambda q: (-q.score, q.target)):
+        if (p.source, p.target) in rejected:
+            why = "rejected by a review: never written"
+        elif p.target in mine:
+            why = "chosen: a backfill writes this edge"
+        elif p.score < threshold:
+            why = f"below the threshold ({threshold:g})"
+        elif policy is Policy.ONE_TO_ONE and p.target in taken:
+            rival = taken[p.target]
+            why = f"given to source {rival.source} (score {rival.score:.4f}): one-to-one gives each target once"
+        elif policy is Policy.BEST and mine:
+            top = max(q.score for q in chosen if q.source == source)
+            why = ("another candidate scores higher (policy best: one edge per source)" if p.score < top
+                   else "scores as the chosen one: policy best writes one edge per source, ties go to "
+                   "the smallest target key")
+        elif policy is Policy.ONE_TO_ONE:
+            why = "not in the one-to-one matching (a better pair of the source took its place)"
+        else:
+            why = "not chosen"
+        out.append((p, why))
+    return out
+
+
+def source_verdict(source: str, outcomes: Sequence[tuple[ScoredPair, str]], accepted: Sequence[str],
+                   threshold: float, policy: Policy, k: int) -> str:
+    """One line: the edge a backfill writes for ``source``, or why it writes none."""
+    if accepted:
+        return (f"no model edge: it has an accepted SAME_AS to {', '.join(accepted)} (a person's answer; "
+                "the model writes no other edge for it)")
+    chosen = [p for p, why in outcomes if why.startswith("chosen")]
+    if chosen:
+        return "a backfill writes SAME_AS to " + ", ".join(f"{p.target} (score {p.score:.4f})" for p in chosen)
+    if not outcomes:
+        return (f"no edge: it has no open candidate (each of its {k} nearest targets is accepted for "
+                "another source or rejected for it)")
+    best, why = next(((p, w) for p, w in outcomes if not w.startswith("rejected")), outcomes[0])
+    if why.startswith("rejected"):
+        return "no edge: every candidate of it was rejected by a review"
+    if best.score < threshold:
+        return (f"no edge: its best candidate {best.target} scores {best.score:.4f}, below the "
+                f"threshold {threshold:g} (the score is the calibrated probability of a match: rivals "
+                "for the target, and the margin to its other candidates, count)")
+    return f"no edge: its best candidate {best.target} is {why}"
+
+
+def explain_source(graph: Graph, config: AlignConfig, trained: TrainedModel, source_text: str, *,
+                   k: int, threshold: float, policy: Policy, bootstrap: bool = True) -> SourceView:
+    """What a whole-side backfill with these options (``-k``, ``--threshold``, ``--policy``,
+    ``--bootstrap``) writes for one source, and why: each candidate's calibrated score and
+    outcome. Aligns the whole side (each source competes with the others for its targets),
+    so it takes about as long as a backfill's scoring; a source with an accepted SAME_AS
+    is answered without it. Raises :class:`KeyNotFound` for a key of no source entity."""
+    from kgn_align.backfill import BackfillFilter, select_keys
+    from kgn_align.scoring import ModelScorer
+    from kgn_align.snapshot import take
+    from kgn_align.writeback import Reviews, labelled_pairs, read_edges_of, select
+
+    try:
+        source = resolve_key(graph, config, config.source, source_text)
+    except KeyNotFound as exc:
+        try:
+            resolve_key(graph, config, config.target, source_text)
+        except KeyNotFound:
+            raise exc from None
+        raise KeyNotFound(f"{exc}; {source_text!r} is a key of {config.target.name!r}: give a source "
+                          f"key ({config.source.name!r}), explain shows a source's candidates") from None
+    labelled = labelled_pairs(graph, config)
+    reviews = Reviews(labelled)
+    accepted = sorted(t for s, t, review in labelled if s == source and review == "accepted")
+    edges = [e.model_dump() for e in read_edges_of(graph, config, [source])]
+    options = {"k": k, "threshold": threshold, "policy": policy.value, "bootstrap": bootstrap}
+    outcomes: list[tuple[ScoredPair, str]] = []
+    names: dict[str, str] = {}
+    source_name = source
+    if not accepted:
+        log.info("aligning the whole source side as a backfill would (each source competes for its "
+                 "targets): about as long as a backfill's scoring")
+        snapshot = take(graph, config, model=trained)
+        source_name = _label(snapshot.source, source)
+        scorer = ModelScorer(snapshot, trained, k=k, labelled=labelled, bootstrap=bootstrap)
+        pairs = scorer([source])  # every candidate, accepted targets left out
+        if policy is Policy.ONE_TO_ONE:  # a global matching: every source's pairs
+            everything = reviews.allowed(scorer(select_keys(graph, config, BackfillFilter())), policy)
+        else:
+            everything = reviews.allowed(pairs, policy)
+        chosen = select(everything, policy, threshold)
+        outcomes = source_outcomes(source, pairs, chosen, reviews.rejected, threshold, policy)
+        names = {p.target: _label(snapshot.target, p.target) for p, _ in outcomes}
+    return SourceView(source=source, source_name=source_name, model=trained.version, options=options,
+                      candidates=[CandidateOutcome(target=p.target, name=names.get(p.target, p.target),
+                                                   score=p.score, outcome=why) for p, why in outcomes],
+                      accepted=accepted, edges=edges,
+                      verdict=source_verdict(source, outcomes, accepted, threshold, policy, k))
+
+
+def render_source(view: SourceView, top: int = 8) -> str:
+    """A terminal-friendly view of :class:`SourceView`: the verdict, the edges in the graph
+    now, then the candidates best first (``top`` of them)."""
+    o = view.options
+    name = f"{view.source_name!r} ({view.source})" if view.source_name != view.source else view.source
+    lines = [f"source {name}, as a backfill with -k {o['k']} --threshold {o['threshold']:g} "
+             f"--policy {o['policy']}{'' if o['bootstrap'] else ' --no-bootstrap'} and model "
+             f"{view.model} would align it:",
+             f"  {view.verdict}"]
+    if view.edges:
+        lines.append("SAME_AS in the graph now:")
+        for e in view.edges:
+            how = (f"reviewed ({e['review']})" if e.get("review")
+                   else f"score {e.get('score')} ({e.get('method')}, {e.get('model')})")
+            lines.append(f"  -> {e['target']}: {how}")
+    else:
+        lines.append("SAME_AS in the graph now: none from it")
+    if view.candidates:
+        lines.append(f"its candidates, best first ({min(top, len(view.candidates))} of "
+                     f"{len(view.candidates)}; --top shows more):")
+        width = max(len(c.target) for c in view.candidates[:top])
+        for c in view.candidates[:top]:
+            lines.append(f"  {c.score:.6f}  {c.target:<{width}}  {c.name[:60]!r}  {c.outcome}")
+        lines.append(f"a target not listed is not among its {o['k']} candidates (blocking by names and "
+                     "neighbours; -k takes more); 'kgn-align explain SOURCE TARGET' shows what the pair "
+                     "model sees in one pair")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from kgn_align.backfill import BackfillOptions, run_backfill, run_state
 from kgn_align.cli import cli
 from kgn_align.graph import Graph
 from kgn_align.scoring import ModelScorer, TrainedModel
-from kgn_align.explaining import explain_pair, render
+from kgn_align.explaining import explain_pair, explain_source, render
 from kgn_align.snapshot import take
 from kgn_align.training import TrainConfig, score_pairs
 from kgn_align.evaluation import Gold
@@ -111,6 +111,30 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
                                          batch_size=50))
     assert again.writes.created == 0 and again.writes.updated == 0
     assert read_edges(graph, config, trained.stamp.model) == edges
+    # explain SOURCE says what the backfill did with each source, and why: the written edge
+    # with its score, the accepted pair's source left alone, no edge below the threshold
+    written = {e.source: e for e in edges}
+    got_edge = edges[0]
+    view = explain_source(graph, config, trained, got_edge.source, k=scorer.k, threshold=0.3,
+                          policy=Policy.BEST)
+    assert view.verdict == f"a backfill writes SAME_AS to {got_edge.target} (score {got_edge.score:.4f})"
+    chosen = [c for c in view.candidates if c.outcome.startswith("chosen")]
+    assert [(c.target, c.score) for c in chosen] == [(got_edge.target, got_edge.score)]
+    assert [c.score for c in view.candidates] == sorted((c.score for c in view.candidates), reverse=True)
+    assert {(c.target, c.score) for c in view.candidates} == {
+        (p.target, p.score) for p in scorer([got_edge.source])}
+    assert [e["target"] for e in view.edges] == [got_edge.target]
+    accepted_view = explain_source(graph, config, trained, str(a), k=scorer.k, threshold=0.3, policy=Policy.BEST)
+    assert accepted_view.accepted == [str(b)] and not accepted_view.candidates
+    assert accepted_view.verdict.startswith(f"no model edge: it has an accepted SAME_AS to {b}")
+    reviewed = {str(x) for x, _ in slice_.train_pairs}
+    no_edge = next(p for p in scorer(sorted(set(snapshot.source.aligned_row) - set(written) - reviewed)))
+    quiet = explain_source(graph, config, trained, no_edge.source, k=scorer.k, threshold=0.3,
+                           policy=Policy.BEST)
+    top = quiet.candidates[0]
+    assert top.score < 0.3 and top.outcome == "below the threshold (0.3)"
+    assert quiet.verdict.startswith(f"no edge: its best candidate {top.target} scores {top.score:.4f}, "
+                                    "below the threshold 0.3")
     # a 'changed' job (what the APOC trigger queues) re-aligns only what the change touches:
     # an edited source and its sampled neighbours, the lonely target's nearest sources (its
     # counterpart among them); nothing moves

@@ -77,7 +77,7 @@ def test_readme_walkthrough_runs_as_written(graph: Graph, connection, namespace:
     monkeypatch.chdir(tmp_path)
     env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
-    check, train, evaluate, backfill, edges, explain = _run_shell(_namespaced(shell[0], namespace), tmp_path,
+    check, train, evaluate, backfill, edges, explain, why = _run_shell(_namespaced(shell[0], namespace), tmp_path,
                                                     env, tmp_path / "home")
     # the one warning: 20 accepted pairs calibrate on 6 validation pairs (fewer than 30)
     assert json.loads(check)["accepted_pairs"] == 20
@@ -96,6 +96,13 @@ def test_readme_walkthrough_runs_as_written(graph: Graph, connection, namespace:
     assert len(written) >= 5 and not {f"imdb-{i}" for i in range(20)} & set(written)
     right = sum(t == s.replace("imdb-", "fb-") for s, t in written.items())
     assert right >= 0.7 * len(written)
+    # 'explain SOURCE' says what the backfill did with imdb-26: the edge it wrote, or why none
+    verdict = why.splitlines()[1].strip()
+    if "imdb-26" in written:
+        assert verdict.startswith(f"a backfill writes SAME_AS to {written['imdb-26']} (score "), why
+    else:
+        assert verdict.startswith("no edge: its best candidate "), why
+    assert "its candidates, best first" in why
     # 'edges --weakest' lists every one of them (fewer than its 20), with the movie's title
     listed = edges.splitlines()
     assert len(listed) == len(written) and all(f"({s}) -> " in "".join(listed) for s in written)

@@ -295,6 +295,16 @@ def test_explain_asks_which_graphs_before_which_model(tmp_path: Path) -> None:
     assert "no model" not in result.output
 
 
+def test_explain_refuses_backfill_options_with_a_pair_before_any_work(tmp_path: Path) -> None:
+    """-k, --threshold, --policy and --no-bootstrap shape a source's candidates (explain
+    SOURCE); with a pair they would be ignored in silence: refused first, no graph asked."""
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "explain", "0", "1", "--threshold", "0.3",
+                                      "--policy", "one-to-one"], env={"KGN_ALIGN_CONFIG": None, "NEO4J_URI": ""})
+    assert result.exit_code == 2
+    assert "--threshold, --policy: only without TARGET_KEY" in result.output
+    assert "say which graphs" not in result.output
+
+
 def test_model_option_takes_a_path_or_the_model_id_train_printed(tmp_path: Path) -> None:
     from kgn_align.scoring import checkpoint_path
 
