@@ -106,6 +106,9 @@ def markdown(datasets: list[str]) -> str:
         result = json.loads((RESULTS / f"{results_name(dataset)}.json").read_text())
         ev = result["evaluate"]
         gold = f"{ev['gold_pairs']:,} {'complete' if ev['gold_complete'] else 'held-out'}"
+        if ev.get("gold_pairs_settled_by_review"):  # iTunes-Amazon: records in several splits
+            gold += (f" judged; {ev['gold_pairs_settled_by_review']} more held out, each source or "
+                     "target already in an accepted pair")
         costs = result["costs"]
         cost = (f"{costs['train']['wall_s']:.0f} + {costs['evaluate']['wall_s']:.0f} s "
                 f"({max(costs['train']['peak_rss_mb'], costs['evaluate']['peak_rss_mb']):,} MB, "

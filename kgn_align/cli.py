@@ -1615,7 +1615,7 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
     'rejected' on it (Cypher), and the next backfill keeps it and trains on it."""
     import csv
 
-    from kgn_align.writeback import named_edges
+    from kgn_align.writeback import count_named_edges, named_edges
 
     config = app.checked_config(dataset, prefix)  # a wrong --prefix named, not 0 edges
     if model is not None and re.fullmatch(r"[0-9a-f]{8,64}", model):  # the id 'train' prints
@@ -1658,9 +1658,11 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
         verdict = f"  [{e.review}]" if e.review else ""
         click.echo(f"{score}  {e.source_name!r} ({e.source}) -> {e.target_name!r} ({e.target})"
                    f"  {e.method or ''}{verdict}")
-    more = (f" (the first {limit}: there may be more; --limit N lists more, --csv FILE every one)"
-            if len(found) == limit else "")
-    click.echo(f"{len(found)} edge(s), {'weakest' if weakest else 'strongest'} first"
+    total = (count_named_edges(app.graph(), config, model=model, everything=everything)
+             if len(found) == limit else len(found))
+    more = (" (--limit N lists more, --csv FILE every one)" if total > len(found) else "")
+    click.echo(f"{len(found)}{f' of {total:,}' if total > len(found) else ''} edge(s), "
+               f"{'weakest' if weakest else 'strongest'} first"
                + (f", model {model}" if model else "") + more, err=True)
 
 

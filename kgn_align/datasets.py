@@ -458,7 +458,8 @@ def split_gold(gold: list[tuple[str, str, int]], train_fraction: float = 0.3,
     return {"train": [gold[i] for i in order[:cut]], "test": [gold[i] for i in order[cut:]]}
 
 
-_COL_RE = re.compile(r"COL (\S+) VAL ")
+#: a field's start; a record's last field may be empty, and the record is stripped: 'VAL' at its end
+_COL_RE = re.compile(r"COL (\S+) VAL(?: |$)")
 _ITUNES_LINKS = (("Artist_Name", "BY_ARTIST", "Artist"), ("Album_Name", "ON_ALBUM", "Album"))
 
 

@@ -63,6 +63,29 @@ def _near(word: str, choices: list[str] | set[str], **kw: float) -> str:
     return did_you_mean(word, choices, nameable=IDENTIFIER_RE, **kw)
 
 
+def _one_letter_off(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by one letter inserted, deleted or replaced (case aside)."""
+    a, b = a.lower(), b.lower()
+    if len(a) > len(b):
+        a, b = b, a
+    if len(b) - len(a) > 1:
+        return False
+    i = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+    return a[i + (len(a) == len(b)):] == b[i + 1:]
+
+
+def typo_of(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'X'?)`` when ``word`` is a typo of the choice ``X``: the same but for
+    case, one letter off (inserted, deleted, replaced; in names of 3 letters or more: 'BYY'
+    for 'BY', 'DIRECTD' for 'DIRECTED'), or a difflib ratio of :data:`TYPO_CUTOFF`; else
+    ``""``. A name further off ('DIRECTED_BY' next to 'DIRECTED') may be meant as it is."""
+    near = _near(word, choices, cutoff=TYPO_CUTOFF)
+    if near:
+        return near
+    off = sorted(c for c in choices if c != word and max(len(c), len(word)) >= 3 and _one_letter_off(word, c))
+    return _near(word, off[:1], cutoff=0.0) if off else ""
+
+
 def near_or_carried(word: str, keys: list[str]) -> str:
     """:func:`did_you_mean` for a property, else `` (its entities carry 'a', 'b', ...)``:
     a key property named ``id`` (Neo4j's internal id is no property) gets the names to
@@ -184,7 +207,7 @@ def _check(graph: Graph, config: AlignConfig, *, need_names: bool) -> Preflight:
         # a near miss of a type the graph has (one letter off, another case) is a typo that
         # would silently drop that relation from every sample and model: refused; a type with
         # no near miss may be one the graph will have later: warned
-        typos = {t: near for t in missing if (near := _near(t, every, cutoff=TYPO_CUTOFF))}
+        typos = {t: near for t in missing if (near := typo_of(t, every))}
         if missing and len(missing) == len(config.relationship_types):
             problems.append(f"no entity has a relationship of the configured relationship_types: {hints}")
         elif typos:

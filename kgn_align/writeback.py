@@ -431,6 +431,15 @@ def named_edges(graph: Graph, config: AlignConfig, *, limit: int | None = 20, we
             for r in rows]
 
 
+def count_named_edges(graph: Graph, config: AlignConfig, *, model: str | None = None,
+                      everything: bool = False) -> int:
+    """How many edges :func:`named_edges` with these filters lists without a limit."""
+    identifiers, params = selection(config)
+    identifiers.pop("key")  # counted, not listed by key
+    rows = graph.read("same_as_count", {**params, "model": model, "all": everything}, identifiers)
+    return int(rows[0]["edges"]) if rows else 0
+
+
 EDGES_OF_QUERY = "writeback_edges_of"  #: as MERGE_QUERY: has a ``_generic`` form
 
 

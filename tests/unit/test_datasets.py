@@ -123,6 +123,21 @@ def test_itunes_amazon_records_and_splits() -> None:
     assert set(ds.labels) == {"Song", "Artist", "Album", "Genre"}
 
 
+def test_an_itunes_record_whose_last_field_is_empty(tmp_path) -> None:
+    """26 records of the data end 'COL Released VAL ' (no value): read with the field's
+    name glued to the one before (time '5:36 COL Released VAL'), they never matched on time."""
+    from kgn_align.datasets import _parse_itunes_record
+
+    path = tmp_path / "test.txt"
+    assert _parse_itunes_record("COL Song_Name VAL Rewind COL Time VAL 5:36 COL Released VAL ", path, 1) == {
+        "Song_Name": "Rewind", "Time": "5:36", "Released": ""}
+    assert _parse_itunes_record("COL Time VAL  COL Released VAL 1-Jul-14", path, 1) == {
+        "Time": "", "Released": "1-Jul-14"}
+    ds = datasets.read_itunes_amazon()
+    assert not any(" COL " in str(v) or str(v).endswith(" VAL") for side in ds.records for r in side
+                   for v in r.attributes.values())
+
+
 def test_byte_order_mark_is_dropped_and_bad_utf8_names_the_line(tmp_path) -> None:
     from kgn_align.datasets import read_lines
     from kgn_align.errors import InputError
