@@ -512,7 +512,7 @@ def _say_running_jobs(state: Any) -> None:
         return
     from kgn_align.graph import Graph
     from kgn_align.timing import epoch_ms
-    from kgn_align.worker import SEEN_LATELY_TEXT, seen_lately
+    from kgn_align.worker import SEEN_LATELY_TEXT, running_lately
 
     try:
         with Graph(state.connection()) as graph, graph.retrying_for(1.0):
@@ -527,7 +527,7 @@ def _say_running_jobs(state: Any) -> None:
                    f"{', '.join(row['shown'])}{more}; each is tried again once a server answers and "
                    "its lease runs out (stop the worker first to finish it)", err=True)
         return
-    recent = [r["name"] for r in scopes if seen_lately(r["seen"])]
+    recent = running_lately(scopes)
     if recent:
         click.echo(f"a worker of {', '.join(recent)} ran on this {state.kind} server {SEEN_LATELY_TEXT}: "
                    "if it still runs, it waits for a server to answer (stop it first if it should "
@@ -675,10 +675,9 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under)},
                           indent=2))
     if scopes:
-        from kgn_align.worker import SEEN_LATELY_TEXT, seen_lately
+        from kgn_align.worker import SEEN_LATELY_TEXT, running_lately
 
-        # a running worker renews its configuration hourly: one seen since may still run
-        recent = [r["name"] for r in scopes if seen_lately(r["seen"])]
+        recent = running_lately(scopes)
         click.echo(f"forgot {len(scopes)} worker configuration(s) on these graphs, and the jobs queued "
                    f"for them alone: {', '.join(r['name'] for r in scopes)}"
                    + (f"; a worker of {', '.join(recent)} ran {SEEN_LATELY_TEXT}: "
@@ -1573,13 +1572,12 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
         return
     config = app.checked_config(dataset, prefix)  # a wrong --prefix named, not 0 edges
     from kgn_align.jobs import scope_of
-    from kgn_align.worker import SEEN_LATELY_TEXT, seen_lately
+    from kgn_align.worker import SEEN_LATELY_TEXT, running_lately
 
     # said first, so that a person at the terminal can stop the worker (or answer no)
-    for row in app.graph().read("worker_scope_seen", {"key": scope_of(config).key}):
-        if seen_lately(row["seen"]):
-            click.echo(f"a worker of {row['name']} ran {SEEN_LATELY_TEXT}: if it still runs, its "
-                       "next job writes model edges again (stop it first)", err=True)
+    for name in running_lately(app.graph().read("worker_scope_seen", {"key": scope_of(config).key})):
+        click.echo(f"a worker of {name} ran {SEEN_LATELY_TEXT}: if it still runs, its "
+                   "next job writes model edges again (stop it first)", err=True)
     if not yes and sys.stdin.isatty():  # a person at a terminal: say what goes first
         also = " and every backfill's run progress and finished job" if bookkeeping else ""
         click.confirm(f"Delete the model-written SAME_AS edges from {config.source.label} "

@@ -52,6 +52,14 @@ def seen_lately(seen_ms: int | None) -> bool:
     return seen_ms is not None and epoch_ms() - int(seen_ms) < 1000 * SEEN_LATELY_SECONDS
 
 
+def running_lately(scopes: list[dict[str, Any]]) -> list[str]:
+    """The names of the worker configurations (``cypher/graph_worker_scopes`` rows) whose
+    worker may still run: seen lately (:func:`seen_lately`), and not stopped cleanly since
+    (``stopped`` at or after ``seen``; a trial's stopped worker was still said to wait)."""
+    return [r["name"] for r in scopes
+            if seen_lately(r["seen"]) and not (r.get("stopped") is not None and r["stopped"] >= r["seen"])]
+
+
 class Scope(NamedTuple):
     """A worker's configuration as the job queue knows it."""
 
@@ -658,4 +666,17 @@ class Worker:
                 ran += 1 + len(job.companions)
         finally:
             log.debug("worker %s stopped after %d job(s)", self.name, ran)  # the CLI prints it
+        self._record_stop()
         return ran
+
+    def _record_stop(self) -> None:
+        """Record that a worker of this scope stopped cleanly (``cypher/worker_scope_stopped``),
+        so that ``server stop`` does not say it may still be waiting; a server that does not
+        answer at once is not waited for (a stopping worker must stop)."""
+        if self.scope is None or self._scope_seen is None:
+            return
+        try:
+            with self.graph.retrying_for(1.0):
+                self.graph.write("worker_scope_stopped", {"key": self.scope.key, "now": epoch_ms()})
+        except KgnAlignError as exc:
+            log.debug("could not record the worker's stop: %s", exc)

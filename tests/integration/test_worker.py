@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import threading
+import time
 
 import pytest
 
@@ -269,7 +270,7 @@ def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph,
     other configuration whose workers ran: each runs it once, on its own graphs, even one
     stopped when the job was queued; a worker without a scope takes none of them."""
     from kgn_align.loaders import delete_graphs
-    from kgn_align.worker import Scope
+    from kgn_align.worker import Scope, running_lately
 
     kind = f"{namespace}changed"
     movies = Scope(key=namespace[5:15] + "aa", name="imdb -> freebase", graphs=(f"{namespace}imdb",))
@@ -294,6 +295,13 @@ def test_jobs_that_name_no_configuration_reach_the_workers_of_each(graph: Graph,
     copy = f"{jobs[0]}.{songs.key}"
     jobs.append(copy)
     assert worker(movies, "movies").run(burst=True) == 1
+    # its worker stopped cleanly: 'server stop' and 'clean' no longer say it may still run (a
+    # trial's did); one that starts again is said to
+    seen = graph.read("worker_scope_seen", {"key": movies.key})
+    assert seen[0]["stopped"] >= seen[0]["seen"] and running_lately(seen) == []
+    time.sleep(0.01)
+    worker(movies, "movies").register_scope()
+    assert running_lately(graph.read("worker_scope_seen", {"key": movies.key})) == ["imdb -> freebase"]
     assert Worker(graph, {kind: lambda j: {}}).run(burst=True) == 0  # no scope: adopted jobs are not its
     assert worker(movies, "movies").run(burst=True) == 0  # the copy is the songs' alone
     assert worker(songs, "songs").run(burst=True) == 1
