@@ -18,8 +18,10 @@ candidate matrix (source rows x target columns, one entry per candidate pair):
   sources that also want the target). A dangling source's best candidate is usually some
   other source's match, and its column margin is negative.
 
-A :class:`Calibrator` (logistic regression, scikit-learn) turns those features into the
-probability that a pair is a match. It is fitted on validation lists — sources whose
+A :class:`Calibrator` turns those features into the probability that a pair is a match,
+per source list: the source's candidates and "no counterpart" compete in one softmax (a
+conditional logit with a null alternative), so a source's probabilities sum to 1 at most.
+It is fitted on validation lists — sources whose
 answer is known but which the pair model never trained on — each taken twice: as it is
 (its answer among its candidates, or missed by blocking) and with its answer removed, as a
 source with no counterpart looks (:func:`dangling_copies`). So a source with no
@@ -243,36 +245,118 @@ def linear_text(weights: list[float], names: list[str] | tuple[str, ...], bias: 
 
 
 class Calibrator:
-    """Probability that a candidate pair is a match, from :func:`competition_features`:
-    ``p = sigmoid(w . f + b)``, fitted by logistic regression (scikit-learn,
-    L2-regularised) on validation lists with and without their answers."""
+    """Probability that a candidate pair is a match, from :func:`competition_features`
+    ``f`` through ``z = w . f + b``, in one of two forms:
 
-    def __init__(self, weights: Tensor | None = None, bias: float = 0.0) -> None:
+    - **per list** (what the scorer fits): a source's candidates and "no counterpart here"
+      compete, ``p_j = exp(z_j) / (1 + sum_k exp(z_k))`` over the source's list — McFadden's
+      conditional logit with a null alternative of utility 0 (McFadden, 1974), the softmax
+      with a "none" option. A source's probabilities sum to 1 at most: several targets it
+      cannot tell apart share its chance (DBLP-ACM's five "Career forum" columns scored
+      0.999 each as separate pairs, and the backfill wrote one of them, a coin toss, at
+      0.999), and a lone candidate keeps what a logistic model would give it. Fitted by
+      maximum likelihood (L-BFGS, L2 on ``w`` as scikit-learn's ``C = 10``): a list with
+      its answer scores that answer, a list without (a dangling copy) scores "none".
+    - **per pair**: ``p = sigmoid(z)``, logistic regression (scikit-learn, L2-regularised),
+      each pair on its own.
+    """
+
+    def __init__(self, weights: Tensor | None = None, bias: float = 0.0, *, per_list: bool = False) -> None:
         self.weights = weights if weights is not None else torch.tensor([1.0, 0.0, 0.0])
         self.bias = float(bias)
+        self.per_list = per_list
         #: share of sources with a counterpart the fit assumed (see ``ModelScorer``)
         self.counterpart_share = 0.5
 
     @classmethod
-    def fit(cls, features: Tensor, labels: Tensor, weights: Tensor | None = None) -> Calibrator:
-        """``weights``: ``(P,)`` sample weights (default: all 1)."""
+    def fit(cls, features: Tensor, labels: Tensor, weights: Tensor | None = None,
+            lists: Tensor | None = None) -> Calibrator:
+        """``features (P, F)``, ``labels (P,)`` 1 for a list's answer, else 0; ``weights``:
+        ``(P,)`` sample weights (default: all 1; per list: constant within a list).
+        ``lists``: ``(P,)`` the list of each entry (per-list form), or None (per pair).
+        ValueError without both matches and non-matches (per list: lists with an answer
+        and lists without), or a list with two answers."""
+        if lists is not None:
+            return cls._fit_per_list(features, labels, weights, lists)
         from sklearn.linear_model import LogisticRegression
 
         y = labels.numpy().astype(int)
         if features.size(0) == 0 or len(set(y.tolist())) < 2:
             raise ValueError("calibration needs both matches and non-matches in its lists")
-        lr = LogisticRegression(C=10.0, max_iter=1000)
+        lr = LogisticRegression(C=C_CALIBRATION, max_iter=1000)
         lr.fit(features.double().numpy(), y,
                sample_weight=None if weights is None else weights.double().numpy())
         return cls(torch.tensor(lr.coef_[0], dtype=torch.float32), float(lr.intercept_[0]))
 
-    def __call__(self, features: Tensor) -> Tensor:
-        """``(P, 3) -> (P,)`` probabilities."""
-        return torch.sigmoid(features.float() @ self.weights + self.bias)
+    @classmethod
+    def _fit_per_list(cls, features: Tensor, labels: Tensor, weights: Tensor | None,
+                      lists: Tensor) -> Calibrator:
+        with torch.inference_mode(False):  # fitted by autograd, whatever mode the caller runs in
+            return cls._fit_per_list_graded(features.clone(), labels.clone(),
+                                            None if weights is None else weights.clone(), lists.clone())
+
+    @classmethod
+    def _fit_per_list_graded(cls, features: Tensor, labels: Tensor, weights: Tensor | None,
+                             lists: Tensor) -> Calibrator:
+        _, li = torch.unique(lists, return_inverse=True)
+        n = int(li.max()) + 1 if li.numel() else 0
+        y = labels.double()
+        answers = scatter(y, li, dim=0, dim_size=n, reduce="sum")
+        if bool((answers > 1).any()):
+            raise ValueError("a calibration list has more than one answer")
+        if n == 0 or bool(answers.all()) or not bool(answers.any()):
+            raise ValueError("calibration needs lists with their answer and lists without one")
+        x = features.double()
+        per_list = (scatter(weights.double(), li, dim=0, dim_size=n, reduce="max") if weights is not None
+                    else torch.ones(n, dtype=torch.float64))
+        params = torch.zeros(x.size(1) + 1, dtype=torch.float64, requires_grad=True)
+        optimiser = torch.optim.LBFGS([params], lr=1.0, max_iter=500, tolerance_grad=1e-10,
+                                      tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+        def loss() -> Tensor:
+            optimiser.zero_grad()
+            z = x @ params[:-1] + params[-1]
+            nll = _log_partition(z, li, n) - scatter(y * z, li, dim=0, dim_size=n, reduce="sum")
+            value = (per_list * nll).sum() + 0.5 / C_CALIBRATION * (params[:-1] ** 2).sum()
+            value.backward()
+            return value
+
+        with torch.enable_grad():  # a caller's no_grad does not reach in
+            optimiser.step(loss)
+        fitted = params.detach()
+        return cls(fitted[:-1].float(), float(fitted[-1]), per_list=True)
+
+    def __call__(self, features: Tensor, lists: Tensor | None = None) -> Tensor:
+        """``(P, F) -> (P,)`` probabilities; ``lists`` ``(P,)``: each pair's list (its
+        source row), needed by the per-list form."""
+        z = features.float() @ self.weights + self.bias
+        if not self.per_list:
+            return torch.sigmoid(z)
+        if lists is None:
+            raise ValueError("a per-list calibrator needs each pair's list")
+        if z.numel() == 0:
+            return z
+        _, li = torch.unique(lists, return_inverse=True)
+        zd = z.double()
+        return (zd - _log_partition(zd, li, int(li.max()) + 1)[li]).exp().to(z.dtype)
 
     def describe(self) -> str:
         terms = linear_text(self.weights.tolist(), FEATURES, self.bias)
-        return f"p = sigmoid({terms}), counterpart share {self.counterpart_share:.3f}"
+        form = ("p = exp(z) / (1 + sum of exp(z) over the source's candidates), z = " if self.per_list
+                else "p = sigmoid(") + terms + ("" if self.per_list else ")")
+        return f"{form}, counterpart share {self.counterpart_share:.3f}"
+
+
+#: scikit-learn's ``C`` of the calibrators' L2 penalty (``0.5 / C * |w|^2`` beside the loss)
+C_CALIBRATION = 10.0
+
+
+def _log_partition(z: Tensor, lists: Tensor, n: int) -> Tensor:
+    """``(n,)``: ``log(1 + sum exp z)`` over each list (entries ``lists (P,)`` in 0..n-1),
+    the null alternative's 1 included; stable for large ``z``."""
+    top = scatter(z, lists, dim=0, dim_size=n, reduce="max").clamp_min(0.0)
+    inner = torch.exp(-top) + scatter(torch.exp(z - top[lists]), lists, dim=0, dim_size=n, reduce="sum")
+    return top + torch.log(inner)
 
 
 def expected_calibration_error(probs: Tensor, labels: Tensor, bins: int = 10) -> tuple[float, list[dict[str, float]]]:

@@ -1831,6 +1831,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
         click.echo(to_json({"dataset": dataset, "pairs": pairs, "model": trained.version,
                             "threshold": threshold, "held_out": metrics,
                             "seconds": round(time.perf_counter() - t0, 1)}))
+        written = {e.source for e in edges}
+        missed = next((str(a) for a, _ in ds.test_pairs if str(a) not in written), None)
         if browser:
             look = f"in Neo4j Browser ({browser}) or any Cypher client"
         elif app.connection.uri is None:  # the embedded ArcadeDB server: Bolt only
@@ -1848,7 +1850,11 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
             "and why one pair scored as it did:\n"
             f"  kgn-align explain --dataset {dataset} --prefix {prefix} --model {trained.path} "
             f"{edges[0].source if edges else '<source key>'} {edges[0].target if edges else '<target key>'}\n"
-            "and, when done with it, remove the demo's graphs (nothing else) from the server:\n"
+            + (f"and why a held-out source got no edge (its candidates, as the backfill scored them):\n"
+               f"  kgn-align explain --dataset {dataset} --prefix {prefix} --model {trained.path} {missed}"
+               + (f" --threshold {threshold:g}" if threshold != 0.5 else "") + "\n"
+               if missed is not None else "")
+            + "and, when done with it, remove the demo's graphs (nothing else) from the server:\n"
             f"  kgn-align load remove {dataset} --prefix {prefix}")
         if started is not None and keep_server:
             click.echo(f"\n(the {started.kind} server keeps running: 'kgn-align server stop' ends it)")

@@ -328,8 +328,8 @@ def source_verdict(source: str, outcomes: Sequence[tuple[ScoredPair, str]], acce
         return "no edge: every candidate of it was rejected by a review"
     if best.score < threshold:
         return (f"no edge: its best candidate {best.target} scores {best.score:.4f}, below the "
-                f"threshold {threshold:g} (the score is the calibrated probability of a match: rivals "
-                "for the target, and the margin to its other candidates, count)")
+                f"threshold {threshold:g} (the score is the calibrated probability of a match: its "
+                "candidates share one chance, and other sources wanting the target count)")
     return f"no edge: its best candidate {best.target} is {why}"
 
 

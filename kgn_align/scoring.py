@@ -16,8 +16,10 @@ The stages, over every source entity the backfill could align at once:
    match loses it. ``beta`` is the weight under which the model's validation answers are
    most likely after Sinkhorn (``0`` when the model does not help there: then the GNN is
    honestly out of the decision).
-4. **Calibration**: a probability per pair, fitted on the validation lists with and
-   without their answers (sources with no counterpart are calibrated too). The validation
+4. **Calibration**: a probability per pair, each source's summing to 1 at most (its
+   candidates and "no counterpart" in one softmax, :class:`~kgn_align.assignment.Calibrator`),
+   fitted on the validation lists with and without their answers (sources with no
+   counterpart are calibrated too). The validation
    pairs are accepted ones: they compete in stage 3 while the calibrator is fitted, then
    stages 3 and 4 run again without them on the lists the scores are read from (a settled
    pair takes no other source's assignment mass or margins).
@@ -865,9 +867,9 @@ class ModelScorer:
             if kept is not None:  # the matching changed: its competition too
                 features = competition_features(matrix, score, log_a)
             if calibrator is not None:
-                prob = calibrator(features)
-            if nameless_calibrator is not None:
-                prob = torch.where(nameless, nameless_calibrator(features), prob)
+                prob = calibrator(features, matrix.row)
+            if nameless_calibrator is not None:  # whole rows: a source has a name or not
+                prob = torch.where(nameless, nameless_calibrator(features, matrix.row), prob)
         return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator,
                          nameless_beta if bool(nameless.any()) else None, nameless_calibrator)
 
@@ -1035,11 +1037,13 @@ class ModelScorer:
         d_features, d_labels, d_rows = dangling_copies(matrix, score, log_a, val[:, 0], val[:, 1],
                                                        features=features)
         x, y = torch.cat([features[rows], d_features]), torch.cat([labels, d_labels])
+        # each list apart: a source's list as it is, and its dangling copy (another list)
+        lists = torch.cat([matrix.row[rows], d_rows + int(matrix.row.max()) + 1])
 
         def fit(share: float) -> Calibrator:
             weights = torch.cat([torch.full((int(rows.sum()),), 2 * share),
                                  torch.full((d_labels.numel(),), 2 * (1 - share))])
-            calibrator = Calibrator.fit(x, y, weights)
+            calibrator = Calibrator.fit(x, y, weights, lists)
             calibrator.counterpart_share = share
             return calibrator
 
@@ -1049,9 +1053,9 @@ class ModelScorer:
             if share is None:
                 others = ~rows if counted is None else ~rows & counted
                 estimate = counterpart_share(
-                    best_per_row(calibrator(features[rows]), matrix.row[rows]),
-                    best_per_row(calibrator(d_features), d_rows),
-                    best_per_row(calibrator(features[others]), matrix.row[others]))
+                    best_per_row(calibrator(features[rows], matrix.row[rows]), matrix.row[rows]),
+                    best_per_row(calibrator(d_features, d_rows), d_rows),
+                    best_per_row(calibrator(features[others], matrix.row[others]), matrix.row[others]))
                 if estimate is not None:
                     calibrator = fit(estimate)
                     how = "; counterpart share estimated from the unlabelled sources' lists"

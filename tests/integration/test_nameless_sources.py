@@ -60,7 +60,7 @@ def test_sources_without_a_name_are_found_through_neighbours(graph: Graph, names
     gold = torch.tensor([blanked.get(keys_a[r]) == keys_b[c] for r, c in
                          zip(alignment.matrix.row.tolist(), alignment.matrix.col.tolist())])
     own = int((alignment.prob[gold] >= 0.5).sum())
-    names_fitted = int((alignment.calibrator(features)[gold] >= 0.5).sum())
+    names_fitted = int((alignment.calibrator(features, alignment.matrix.row)[gold] >= 0.5).sum())
     assert own >= names_fitted + 0.04 * len(blanked), (own, names_fitted, len(blanked))
     # the share of sources with a counterpart is estimated on the named sources, the ones the
     # main calibrator scores (before the nameless sources had a calibrator of their own,

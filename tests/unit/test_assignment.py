@@ -182,3 +182,56 @@ def test_a_calibration_is_written_with_each_sign_once() -> None:
     described = Calibrator(torch.tensor([1.106, -0.989, 3.897]), -0.602).describe()
     assert described.startswith("p = sigmoid(1.106 * log_assignment - 0.989 * row_margin "
                                 "+ 3.897 * column_margin - 0.602), counterpart share"), described
+
+
+def _lists(seed: int = 0, n: int = 300) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Synthetic calibration lists of 5 candidates: the features say how far each pair
+    leads; half the lists hold their answer (the leader), half are dangling copies."""
+    g = torch.Generator().manual_seed(seed)
+    features, labels, lists = [], [], []
+    for i in range(n):
+        has_answer = i % 2 == 0
+        f = torch.randn(5, 3, generator=g) * 0.3
+        if has_answer:
+            f[0] += torch.tensor([0.0, 1.5, 1.0])
+        features.append(f)
+        labels.append(torch.tensor([1.0 if has_answer else 0.0, 0, 0, 0, 0]))
+        lists.append(torch.full((5,), i))
+    return torch.cat(features), torch.cat(labels), torch.cat(lists)
+
+
+def test_per_list_calibration_never_gives_a_source_more_than_one_match() -> None:
+    features, labels, lists = _lists()
+    calibrator = Calibrator.fit(features, labels, lists=lists)
+    assert calibrator.per_list and "over the source's candidates" in calibrator.describe()
+    p = calibrator(features, lists)
+    per_list = torch.zeros(int(lists.max()) + 1).index_add_(0, lists, p.double().float())
+    assert float(per_list.max()) <= 1.0 + 1e-5
+    # the leaders of lists with their answer are found, the dangling copies' leaders are not sure
+    leaders = p.view(-1, 5)[:, 0]
+    assert float(leaders[0::2].mean()) > 0.7 and float(leaders[1::2].mean()) < 0.3
+    # five candidates it cannot tell apart, each a sure match on its own features, share
+    # one chance (a per-pair logistic fit gives each nearly 1)
+    sure = torch.tensor([[0.0, 1.5, 1.0]]).repeat(5, 1)
+    one = torch.zeros(5, dtype=torch.long)
+    shared = calibrator(torch.cat([sure, sure[:1]]), torch.cat([one, torch.ones(1, dtype=torch.long)]))
+    assert float(shared[:5].sum()) < 1.0 and float(shared[5]) > 2 * float(shared[0])
+    assert float(Calibrator.fit(features, labels)(sure)[0]) > 0.9
+    # the same fit from the same lists: no randomness; and under a caller's inference mode
+    again = Calibrator.fit(features, labels, lists=lists)
+    assert torch.equal(again.weights, calibrator.weights) and again.bias == calibrator.bias
+    with torch.inference_mode():
+        inside = Calibrator.fit(features.clone(), labels.clone(), lists=lists.clone())
+    assert torch.equal(inside.weights, calibrator.weights)
+
+
+def test_per_list_calibration_checks_its_lists() -> None:
+    features, labels, lists = _lists(n=10)
+    with pytest.raises(ValueError, match="lists with their answer and lists without one"):
+        Calibrator.fit(features[0::2 * 5], labels[0::2 * 5], lists=lists[0::2 * 5])
+    two = labels.clone()
+    two[1] = 1.0
+    with pytest.raises(ValueError, match="more than one answer"):
+        Calibrator.fit(features, two, lists=lists)
+    with pytest.raises(ValueError, match="needs each pair's list"):
+        Calibrator.fit(features, labels, lists=lists)(features)

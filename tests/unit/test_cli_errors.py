@@ -265,8 +265,8 @@ def test_evaluate_summary_has_a_line_per_method() -> None:
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--threshold", "0.5", "backfill"], "No such option '--threshold' before the command: it is an "
-     "option of 'evaluate', 'worker', 'backfill', 'demo'; give it after the command's name (kgn-align evaluate "
-     "--threshold ...)"),
+     "option of 'evaluate', 'explain', 'worker', 'backfill', ...; give it after the command's name (kgn-align "
+     "evaluate --threshold ...)"),
     (["backfill", "--epochs", "3"], "No such option '--epochs' for 'backfill': it is an option of "
      "'train', 'demo'"),
     (["evaluate", "--home", "x"], "No such option '--home' for 'evaluate': it is an option of kgn-align "
