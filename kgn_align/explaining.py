@@ -361,8 +361,10 @@ def explain_source(graph: Graph, config: AlignConfig, trained: TrainedModel, sou
     options = {"k": k, "threshold": threshold, "policy": policy.value, "bootstrap": bootstrap}
     outcomes: list[tuple[ScoredPair, str]] = []
     names: dict[str, str] = {}
-    source_name = source
-    if not accepted:
+    if accepted:  # answered without scoring: the name from the source's own sample
+        sampler = Sampler(graph, config, model_sampling(config, trained))
+        source_name = _side(graph, config, sampler, config.source, source, trained).names[0]
+    else:
         log.info("aligning the whole source side as a backfill would (each source competes for its "
                  "targets): about as long as a backfill's scoring")
         snapshot = take(graph, config, model=trained)

@@ -126,6 +126,7 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     assert [e["target"] for e in view.edges] == [got_edge.target]
     accepted_view = explain_source(graph, config, trained, str(a), k=scorer.k, threshold=0.3, policy=Policy.BEST)
     assert accepted_view.accepted == [str(b)] and not accepted_view.candidates
+    assert accepted_view.source_name == snapshot.source.labels[snapshot.source.aligned_row[str(a)]]
     assert accepted_view.verdict.startswith(f"no model edge: it has an accepted SAME_AS to {b}")
     reviewed = {str(x) for x, _ in slice_.train_pairs}
     no_edge = next(p for p in scorer(sorted(set(snapshot.source.aligned_row) - set(written) - reviewed)))
