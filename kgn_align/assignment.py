@@ -257,8 +257,9 @@ class Calibrator:
       0.999), and a lone candidate keeps what a logistic model would give it. Fitted by
       maximum likelihood (L-BFGS, L2 on ``w`` as scikit-learn's ``C = 10``): a list with
       its answer scores that answer, a list without (a dangling copy) scores "none".
-    - **per pair**: ``p = sigmoid(z)``, logistic regression (scikit-learn, L2-regularised),
-      each pair on its own.
+    - **per pair**: ``p = sigmoid(z)``, each pair on its own: the same model and fit with
+      every pair a list of its own (``e^z / (1 + e^z)``), i.e. L2-regularised logistic
+      regression.
     """
 
     def __init__(self, weights: Tensor | None = None, bias: float = 0.0, *, per_list: bool = False) -> None:
@@ -276,28 +277,17 @@ class Calibrator:
         ``lists``: ``(P,)`` the list of each entry (per-list form), or None (per pair).
         ValueError without both matches and non-matches (per list: lists with an answer
         and lists without), or a list with two answers."""
-        if lists is not None:
-            return cls._fit_per_list(features, labels, weights, lists)
-        from sklearn.linear_model import LogisticRegression
-
-        y = labels.numpy().astype(int)
-        if features.size(0) == 0 or len(set(y.tolist())) < 2:
-            raise ValueError("calibration needs both matches and non-matches in its lists")
-        lr = LogisticRegression(C=C_CALIBRATION, max_iter=1000)
-        lr.fit(features.double().numpy(), y,
-               sample_weight=None if weights is None else weights.double().numpy())
-        return cls(torch.tensor(lr.coef_[0], dtype=torch.float32), float(lr.intercept_[0]))
-
-    @classmethod
-    def _fit_per_list(cls, features: Tensor, labels: Tensor, weights: Tensor | None,
-                      lists: Tensor) -> Calibrator:
+        per_list = lists is not None
+        if lists is None:  # each pair a list of its own: logistic regression
+            lists = torch.arange(features.size(0))
         with torch.inference_mode(False):  # fitted by autograd, whatever mode the caller runs in
-            return cls._fit_per_list_graded(features.clone(), labels.clone(),
-                                            None if weights is None else weights.clone(), lists.clone())
+            weights_, bias = cls._fit_graded(features.clone(), labels.clone(),
+                                             None if weights is None else weights.clone(), lists.clone())
+        return cls(weights_, bias, per_list=per_list)
 
-    @classmethod
-    def _fit_per_list_graded(cls, features: Tensor, labels: Tensor, weights: Tensor | None,
-                             lists: Tensor) -> Calibrator:
+    @staticmethod
+    def _fit_graded(features: Tensor, labels: Tensor, weights: Tensor | None,
+                    lists: Tensor) -> tuple[Tensor, float]:
         _, li = torch.unique(lists, return_inverse=True)
         n = int(li.max()) + 1 if li.numel() else 0
         y = labels.double()
@@ -305,10 +295,11 @@ class Calibrator:
         if bool((answers > 1).any()):
             raise ValueError("a calibration list has more than one answer")
         if n == 0 or bool(answers.all()) or not bool(answers.any()):
-            raise ValueError("calibration needs lists with their answer and lists without one")
+            raise ValueError("calibration needs both matches and non-matches in its lists: lists with "
+                             "their answer and lists without one")
         x = features.double()
-        per_list = (scatter(weights.double(), li, dim=0, dim_size=n, reduce="max") if weights is not None
-                    else torch.ones(n, dtype=torch.float64))
+        list_weight = (scatter(weights.double(), li, dim=0, dim_size=n, reduce="max") if weights is not None
+                       else torch.ones(n, dtype=torch.float64))
         params = torch.zeros(x.size(1) + 1, dtype=torch.float64, requires_grad=True)
         optimiser = torch.optim.LBFGS([params], lr=1.0, max_iter=500, tolerance_grad=1e-10,
                                       tolerance_change=1e-12, line_search_fn="strong_wolfe")
@@ -317,14 +308,14 @@ class Calibrator:
             optimiser.zero_grad()
             z = x @ params[:-1] + params[-1]
             nll = _log_partition(z, li, n) - scatter(y * z, li, dim=0, dim_size=n, reduce="sum")
-            value = (per_list * nll).sum() + 0.5 / C_CALIBRATION * (params[:-1] ** 2).sum()
+            value = (list_weight * nll).sum() + 0.5 / C_CALIBRATION * (params[:-1] ** 2).sum()
             value.backward()
             return value
 
         with torch.enable_grad():  # a caller's no_grad does not reach in
             optimiser.step(loss)
         fitted = params.detach()
-        return cls(fitted[:-1].float(), float(fitted[-1]), per_list=True)
+        return fitted[:-1].float(), float(fitted[-1])
 
     def __call__(self, features: Tensor, lists: Tensor | None = None) -> Tensor:
         """``(P, F) -> (P,)`` probabilities; ``lists`` ``(P,)``: each pair's list (its
@@ -347,7 +338,7 @@ class Calibrator:
         return f"{form}, counterpart share {self.counterpart_share:.3f}"
 
 
-#: scikit-learn's ``C`` of the calibrators' L2 penalty (``0.5 / C * |w|^2`` beside the loss)
+#: the calibrators' L2 penalty as scikit-learn's ``C`` (``0.5 / C * |w|^2`` beside the loss)
 C_CALIBRATION = 10.0
 
 
