@@ -279,6 +279,11 @@ def _label(side: SideSnapshot, key: str) -> str:
     return side.labels[side.aligned_row[key]]
 
 
+#: the outcomes :func:`source_verdict` tells apart (the others are said as they are)
+CHOSEN = "chosen: a backfill writes this edge"
+REJECTED = "rejected by a review: never written"
+
+
 def source_outcomes(source: str, pairs: Sequence[ScoredPair], chosen: Sequence[ScoredPair],
                     rejected: set[tuple[str, str]], threshold: float, policy: Policy) -> list[tuple[ScoredPair, str]]:
     """What a backfill does with each of ``source``'s candidate ``pairs`` (scored, best
@@ -286,21 +291,20 @@ def source_outcomes(source: str, pairs: Sequence[ScoredPair], chosen: Sequence[S
     ``rejected`` the pairs a review rejected. Pure: the decision rules of
     :class:`~kgn_align.writeback.Reviews` and :func:`~kgn_align.writeback.select`, in words."""
     taken = {p.target: p for p in chosen if p.source != source}
-    mine = {p.target for p in chosen if p.source == source}
+    mine = {p.target: p.score for p in chosen if p.source == source}
     out = []
     for p in sorted(pairs, key=lambda q: (-q.score, q.target)):
         if (p.source, p.target) in rejected:
-            why = "rejected by a review: never written"
+            why = REJECTED
         elif p.target in mine:
-            why = "chosen: a backfill writes this edge"
+            why = CHOSEN
         elif p.score < threshold:
             why = f"below the threshold ({threshold:g})"
         elif policy is Policy.ONE_TO_ONE and p.target in taken:
             rival = taken[p.target]
             why = f"given to source {rival.source} (score {rival.score:.4f}): one-to-one gives each target once"
         elif policy is Policy.BEST and mine:
-            top = max(q.score for q in chosen if q.source == source)
-            why = ("another candidate scores higher (policy best: one edge per source)" if p.score < top
+            why = ("another candidate scores higher (policy best: one edge per source)" if p.score < max(mine.values())
                    else "scores as the chosen one: policy best writes one edge per source, ties go to "
                    "the smallest target key")
         elif policy is Policy.ONE_TO_ONE:
@@ -317,14 +321,14 @@ def source_verdict(source: str, outcomes: Sequence[tuple[ScoredPair, str]], acce
     if accepted:
         return (f"no model edge: it has an accepted SAME_AS to {', '.join(accepted)} (a person's answer; "
                 "the model writes no other edge for it)")
-    chosen = [p for p, why in outcomes if why.startswith("chosen")]
+    chosen = [p for p, why in outcomes if why == CHOSEN]
     if chosen:
         return "a backfill writes SAME_AS to " + ", ".join(f"{p.target} (score {p.score:.4f})" for p in chosen)
     if not outcomes:
         return (f"no edge: it has no open candidate (each of its {k} nearest targets is accepted for "
                 "another source or rejected for it)")
-    best, why = next(((p, w) for p, w in outcomes if not w.startswith("rejected")), outcomes[0])
-    if why.startswith("rejected"):
+    best, why = next(((p, w) for p, w in outcomes if w != REJECTED), outcomes[0])
+    if why == REJECTED:
         return "no edge: every candidate of it was rejected by a review"
     if best.score < threshold:
         return (f"no edge: its best candidate {best.target} scores {best.score:.4f}, below the "
