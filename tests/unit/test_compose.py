@@ -120,3 +120,28 @@ def test_the_image_can_compile_the_source_only_dependencies() -> None:
     assert install is not None, "the image does not install the project"
     assert "build-essential" in install.split("pip install .")[0], install
     assert "purge" in install.split("pip install .")[1], "the compiler stays in the image"
+
+
+def test_a_new_plugin_build_replaces_the_old_jar(services: dict[str, Any]) -> None:
+    """The plugins volume outlives builds: a jar of an earlier version left beside the new
+    one registers every kgn.* procedure twice, and Neo4j refuses to start (a new user's
+    reading of the compose file)."""
+    command = " ".join(services["plugin-build"]["command"])
+    remove = re.search(r"rm -f /plugins/kgn-align-plugin-\*\.jar", command)
+    copy = re.search(r"cp \S+kgn-align-plugin-\*\.jar /plugins/", command)
+    assert remove and copy and remove.start() < copy.start(), command
+
+
+def test_apoc_triggers_are_off_unless_asked(services: dict[str, Any]) -> None:
+    """Change capture is the plugin's, on by default; APOC's trigger next to it would queue
+    every change twice, so the compose file enables APOC triggers only when the user does."""
+    value = env(services["neo4j"]).get("APOC_TRIGGER_ENABLED", "false")
+    assert value in ("false", "${APOC_TRIGGER_ENABLED:-false}"), value
+
+
+def test_no_password_on_a_command_line(text: str) -> None:
+    """cypher-shell reads NEO4J_PASSWORD from its environment; a `-p PASSWORD` argument is
+    visible to every user of the container in `ps` (healthcheck and the documented schema
+    command alike)."""
+    assert not re.search(r"cypher-shell[^\n]*\s(-p|--password)\s", text), "password given as an argument"
+    assert re.search(r'NEO4J_PASSWORD=\\?"\$\$\{NEO4J_AUTH#neo4j/\}\\?" cypher-shell', text)
