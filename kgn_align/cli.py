@@ -15,6 +15,7 @@ import re
 import shlex
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -263,8 +264,6 @@ def stage_progress(label_prefix: str = "") -> tuple[Callable[[str, int, int], No
     a bare label: one line per stage, ``stage: done of total in seconds``, printed when the
     stage reaches its total (or when the next one starts, or at ``finish``).
     """
-    import time
-
     bars: dict[str, Any] = {}
     plain: dict[str, list[float]] = {}  # stage -> [done, total, started]
     tty = sys.stderr.isatty()
@@ -771,6 +770,10 @@ def figure_path(ctx: click.Context, param: click.Parameter, value: Path | None) 
     return value
 
 
+#: the local time that starts each line of a long-running command (the worker)
+STAMP = "%Y-%m-%d %H:%M:%S"
+
+
 class ProgressFormatter(logging.Formatter):
     """The CLI's log lines. Without -v (``plain_info``): INFO lines (progress) as plain
     text, warnings and errors with their level and logger; with -v every line so. A
@@ -784,7 +787,7 @@ class ProgressFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage() if self.plain_info and record.levelno == logging.INFO else super().format(record)
-        return f"{self.formatTime(record, '%Y-%m-%d %H:%M:%S')} {text}" if self.stamped else text
+        return f"{self.formatTime(record, STAMP)} {text}" if self.stamped else text
 
 
 class DriverRetryNote(logging.Filter):
@@ -804,8 +807,6 @@ class DriverRetryNote(logging.Filter):
         self._said: float | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        import time
-
         from kgn_align.errors import clipped, redact
 
         if record.levelno >= logging.ERROR:
@@ -1423,7 +1424,6 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         warm = not burst
     if warm:
         import tempfile
-        import time
 
         try:
             trained = model()
@@ -1458,7 +1458,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
 
     def said(outcome: Any) -> None:
         ended[outcome.status] += 1
-        click.echo(job_line(outcome))
+        # stamped like the worker's log lines beside it (a trial's log file had times on
+        # every line but these)
+        click.echo(f"{time.strftime(STAMP)} {job_line(outcome)}")
 
     the_worker = Worker(app.graph(), handlers, lease_seconds=lease,
                         poll_seconds=poll, known_kinds=frozenset(jobs.KINDS), connect=app.reconnect,
@@ -1468,7 +1470,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     unfinished = {status: n for status, n in ended.items() if status in ("failed", "queued")}
     if the_worker.failed_unrun:  # unknown kind, no known status: said in the log above
         unfinished["marked failed without running (see above)"] = the_worker.failed_unrun
-    click.echo(f"worker stopped after {sum(ended.values())} job(s)"  # one line printed for each
+    click.echo(f"{time.strftime(STAMP)} worker stopped after {sum(ended.values())} job(s)"  # one line printed for each
                + "".join(f", {n} {'queued again' if status == 'queued' else status}"
                          for status, n in sorted(unfinished.items())))
     if (burst or max_jobs is not None) and unfinished:
@@ -1741,8 +1743,6 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
     for every source entity, reads the edges back and scores them against the held-out
     pairs the graph never saw.
     """
-    import time
-
     from kgn_align import datasets, loaders
     from kgn_align.backfill import BackfillOptions, forget_run, run_backfill
     from kgn_align.scoring import ModelScorer

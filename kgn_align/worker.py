@@ -410,13 +410,15 @@ class Worker:
         self._report(job, "failed", 0.0, error=error)
 
     def _finish(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
-                error: str | None = None, not_before: int | None = None, once: bool = False) -> None:
+                error: str | None = None, not_before: int | None = None, once: bool = False,
+                handed_back: bool = False) -> None:
         """Record the outcome, retrying while the server is away (never lose it; ``once``:
         one try, its failure raised). If the lease expired meanwhile, another worker owns the
-        job and this records nothing."""
+        job and this records nothing. ``handed_back``: queued again because this worker was
+        stopped, not because the job failed: the try is not counted among its attempts."""
         params = {"id": job.id, "worker": self.name, "status": status,
                   "result": json.dumps(dict(result)) if result is not None else None,
-                  "error": error, "not_before": not_before}
+                  "error": error, "not_before": not_before, "handed_back": handed_back}
         if once:
             self.graph.write("worker_finish", params)
             return
@@ -493,12 +495,12 @@ class Worker:
         return statuses[job.id]
 
     def _finish_all(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
-                    error: str | None = None, once: bool = False) -> None:
+                    error: str | None = None, once: bool = False, handed_back: bool = False) -> None:
         """:meth:`_finish` for ``job`` and its companions alike (their result names the job
         they ran with)."""
         for one in (job, *job.companions):
             kept = None if result is None else (result if one is job else together_result(job, result))
-            self._finish(one, status, result=kept, error=error, once=once)
+            self._finish(one, status, result=kept, error=error, once=once, handed_back=handed_back)
 
     def _retry_all(self, job: Job, error: str) -> dict[str, str]:
         """After a passing failure: ``job`` and each companion queued again after its own next
@@ -545,7 +547,7 @@ class Worker:
         except KeyboardInterrupt:  # a second stop request: hand the job back now, not at lease end
             try:
                 self._finish_all(job, "queued", error="the worker was stopped during the job; queued again",
-                                 once=True)
+                                 once=True, handed_back=True)
                 log.warning("job %s handed back to the queue: the next worker resumes it", job.id)
             except Exception as exc:  # the server away: the lease runs out, and it is taken then
                 log.warning("job %s stays claimed until its lease runs out (%s)", job.id, exc)

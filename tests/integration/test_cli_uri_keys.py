@@ -127,8 +127,8 @@ def test_worker_burst_prints_each_job_and_counts_unchanged_edges(films) -> None:
                                    kind="plugin")[0]["id"])
             ran = _run(films, "worker", "--burst")
             assert ran.exit_code == 0, ran.output
-            line = next(x for x in ran.stdout.splitlines() if x.startswith(f"job {ids[-1]} "))
-            assert line.startswith(f"job {ids[-1]} backfill: done in ")
+            line = next(x for x in ran.stdout.splitlines() if f" job {ids[-1]} " in x)
+            assert f" job {ids[-1]} backfill: done in " in line
         first, second = (json.loads(graph.read("worker_job", {"id": i})[0]["result"]) for i in ids)
         assert first["created"] > 0 and first["unchanged"] == 0
         # the same model again: every edge is there already, and is counted as unchanged

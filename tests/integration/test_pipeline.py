@@ -167,7 +167,7 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         assert 2 <= result["entities"] <= 60 < len(snapshot.source.aligned_row)
         assert result["created"] == 0 and result["updated"] == 0
         assert result["keyless"] == 1
-        line = next(x for x in ran.stdout.splitlines() if x.startswith(f"job {job_id} changed: done in"))
+        line = next(x for x in ran.stdout.splitlines() if f" job {job_id} changed: done in" in x)
         assert line.endswith("(1 of its nodes lie on a side without the key property: not aligned until "
                              "they get one)"), line
         # where the job spent its time, stage by stage, for whoever reads the job node

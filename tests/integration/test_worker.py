@@ -379,9 +379,14 @@ def test_a_second_stop_request_hands_the_job_back_at_once(graph: Graph, jobs: li
         holder["w"].run()
     left = job(graph, jobs[0])
     assert left["status"] == "queued" and "stopped during the job" in left["error"]
-    ran: list[str] = []
-    assert Worker(graph, {kind: lambda j: ran.append(j.id) or {}}).run(burst=True) == 1
-    assert ran == jobs and job(graph, jobs[0])["status"] == "done"
+    # queued again, it has not finished; and a stop is no fault of the job's: the try does
+    # not count towards the attempts after which a job is given up (a trial's 'kgn-align
+    # jobs' showed "queued  attempts 1 ... finished <time>")
+    assert left["finishedAt"] is None and left["attempts"] == 0
+    attempts: list[int] = []
+    assert Worker(graph, {kind: lambda j: attempts.append(j.attempts) or {}}).run(burst=True) == 1
+    assert attempts == [1] and job(graph, jobs[0])["status"] == "done"
+    assert job(graph, jobs[0])["finishedAt"] is not None
 
 
 def test_the_jobs_command_lists_what_the_worker_did(graph: Graph, jobs: list[str], namespace: str,
@@ -592,11 +597,12 @@ def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[
     assert "k:" in bad_keys["error"]
     assert bad_bool["status"] == "failed" and "threshold" in bad_bool["error"]
     assert bad_total["status"] == "failed" and "total" in bad_total["error"]
-    # one line per finished job on stdout: id, kind, status, seconds, edges created
-    lines = [line for line in ran.stdout.splitlines() if line.startswith("job ")]
+    # one line per finished job on stdout: the local time (as on the worker's log lines beside
+    # them), id, kind, status, seconds, edges created
+    lines = [line for line in ran.stdout.splitlines() if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d job ", line)]
     assert len(lines) == 3, ran.stdout
     for line, (job_id, kind) in zip(lines, zip(jobs, ("backfill", "backfill", "changed"))):
-        assert line.startswith(f"job {job_id} {kind}: failed in "), line
+        assert line[20:].startswith(f"job {job_id} {kind}: failed in "), line
         assert " s: bad params for a " in line and "edges:" not in line and "\n" not in line
     assert "unknown key 'treshold'" in lines[0]
     assert ran.stdout.strip().endswith("worker stopped after 3 job(s), 3 failed")
