@@ -1221,7 +1221,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     many scores by a little and add or drop an edge near the threshold. A job with bad
     params, or of another kind, is marked failed with the reason. A finished job's result
     (JSON) counts the edges created, updated, unchanged and retracted; each job it claims prints a
-    line (jobs it marks failed without claiming them — of an unknown kind, with no status or
+    line, after the local time as the log lines are (jobs it marks failed without claiming them — of an unknown kind, with no status or
     one no worker knows, such as 'QUEUED', or for a configuration no worker registered — are
     named in the log on stderr and counted in the last line): 'job ID KIND: STATUS in S s, edges: N created, N updated, N retracted' (a 'changed'
     job whose nodes move no source entity says so, and names its nodes that lie on a side
@@ -1239,7 +1239,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     configuration whose workers ran in the last 7 days, so each re-aligns its own graphs (a
     change to graphs none aligns is done in a moment); workers of one configuration share
     its jobs, each run once. Finished jobs are kept --keep-jobs days.
-    First SIGTERM/Ctrl-C (or SIGHUP) finishes the current job; a second stops at once.
+    First SIGTERM/Ctrl-C (or SIGHUP) finishes the current job; a second stops at once and
+    hands the job back to the queue (that try is not counted among its attempts).
     """
     import math
     import threading
@@ -1602,8 +1603,9 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
               help="Every SAME_AS edge between the sides: reviewed ones (accepted without a score "
               "count as 1.0) and ones kgn-align did not write, too.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), callback=output_path,
-              help="Write the edges to this CSV file (source, target, both names, score, model, "
-              "method, review) instead of a table.")
+              help="Write the edges listed to this CSV file (source, target, both names, score, "
+              "model, method, review) instead of a table: the unreviewed ones, with --all the "
+              "reviewed and imported ones too.")
 @click.pass_obj
 def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool, model: str | None,
           everything: bool, csv_path: Path | None) -> None:
