@@ -152,6 +152,67 @@ def pair_features(a: AttributeTable, b: AttributeTable, rows_a: Tensor, rows_b: 
     return torch.stack([present, equal, near], dim=-1).flatten(1).float()
 
 
+#: comparison levels of one attribute property of a pair (Fellegi & Sunter 1969; Splink's
+#: "comparison levels"): a value missing on either side, equal, near (numbers at most one
+#: unit apart: one year, one second, one day), different
+MISSING, EQUAL, NEAR, DIFFERENT = 0, 1, 2, 3
+LEVELS = 4
+
+
+def levels(a: AttributeTable, b: AttributeTable, rows_a: Tensor, rows_b: Tensor) -> Tensor:
+    """The comparison level of each attribute property of pairs ``(rows_a[i], rows_b[i])``:
+    :data:`MISSING`, :data:`EQUAL`, :data:`NEAR` or :data:`DIFFERENT`.
+    Shapes: ``(P,), (P,) -> (P, A)`` int64."""
+    f = pair_features(a, b, rows_a, rows_b).view(rows_a.numel(), a.num_properties, FEATURES_PER_ATTRIBUTE)
+    present, equal, near = f.unbind(-1)
+    level = torch.full(present.shape, DIFFERENT, dtype=torch.long)
+    level = torch.where(near > 0, torch.full_like(level, NEAR), level)
+    level = torch.where(equal > 0, torch.full_like(level, EQUAL), level)
+    return torch.where(present > 0, level, torch.full_like(level, MISSING))
+
+
+@dataclass
+class MatchWeights:
+    """Fellegi–Sunter match weights of the attribute properties: for each property and level
+    ``log(m / u)``, with ``m`` the share of matching pairs at that level and ``u`` the share
+    of non-matching ones, among the pairs where both records have a value (a missing value
+    weighs 0: absence is not evidence). The evidence of a pair is the sum over its
+    properties, a log likelihood ratio (naive Bayes across properties), as in record
+    linkage (Fellegi & Sunter, *A Theory for Record Linkage*, JASA 1969; Splink estimates
+    ``m`` and ``u`` alike, here from labelled pairs instead of EM). DBLP-ACM: all 2,219 gold
+    pairs with a year agree on it, so a year apart weighs about -5.
+
+    ``table``: ``(A, LEVELS)``, column :data:`MISSING` zero."""
+
+    table: Tensor
+
+    @classmethod
+    def fit(cls, matched: Tensor, unmatched: Tensor) -> MatchWeights:
+        """From the levels ``(M, A)`` of matching pairs (reviewed, accepted) and ``(N, A)`` of
+        non-matching ones (candidate pairs, nearly all of which are not matches), each share
+        smoothed by adding one to every level's count (Laplace)."""
+        if matched.dim() != 2 or unmatched.dim() != 2 or matched.size(1) != unmatched.size(1):
+            raise ValueError(f"levels of shapes {tuple(matched.shape)} and {tuple(unmatched.shape)}")
+
+        def shares(level: Tensor) -> Tensor:
+            counts = torch.stack([(level == v).sum(0) for v in range(LEVELS)], 1).double()[:, 1:] + 1.0
+            return counts / counts.sum(1, keepdim=True)
+
+        weights = (shares(matched) / shares(unmatched)).log().float()
+        return cls(torch.cat([torch.zeros(weights.size(0), 1), weights], 1))
+
+    def __call__(self, level: Tensor) -> Tensor:
+        """``(P, A)`` levels -> ``(P,)`` evidence: the sum of their weights."""
+        return self.table.gather(1, level.t().contiguous()).t().sum(1) if level.numel() else \
+            torch.zeros(level.size(0))
+
+    def describe(self, names: Sequence[str]) -> str:
+        """``year: equal +0.91, near -5.13, different -6.02; ...``, for logs."""
+        return "; ".join(f"{name}: " + ", ".join(f"{label} {w:+.2f}" for label, w in
+                                                 zip(("equal", "near", "different"), row[1:].tolist()))
+                         for name, row in zip(names, self.table))
+
+
 def _read_as(numeric: Tensor, text: Tensor) -> str:
     """How one side's values of a property were read, in words: ``numbers around 1999``."""
     numbers = numeric[~numeric.isnan()]

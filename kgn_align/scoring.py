@@ -64,9 +64,12 @@ from kgn_align.assignment import (
     best_per_row,
     competition_features,
     counterpart_share,
+    ATTRIBUTE_EVIDENCE,
+    FEATURES,
     dangling_copies,
     sinkhorn,
 )
+from kgn_align.attributes import MatchWeights, levels
 from kgn_align.candidates import CONTEXT_BETA, CandidateCache, Candidates, search_cached, search_pool
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.config import CANDIDATES_PER_SOURCE, AlignConfig
@@ -508,6 +511,9 @@ class Alignment:
     #: :meth:`ModelScorer.align`); ``None`` where no source in the matrix lacks one
     nameless_beta: float | None = None
     nameless_calibrator: Calibrator | None = None
+    #: ``(P, F)`` the calibration features of the entries
+    #: (:func:`~kgn_align.assignment.competition_features`); ``None`` when uncalibrated
+    features: Tensor | None = None
 
     def rows(self) -> dict[int, tuple[int, int]]:
         """Source row -> (first entry, end) of its slice."""
@@ -639,6 +645,8 @@ class ModelScorer:
         self.nameless = self.side_a.features.abs().sum(dim=1) == 0
         self._nameless_lists: NamelessLists | None = cache.nameless if cache is not None else None
         self._logit_cache: dict[tuple[str, str], float] = {} if cache is None else cache.logits
+        #: the attribute properties' match weights (:meth:`_attribute_evidence`), once learned
+        self.match_weights: MatchWeights | None = None
         self._alignment: Alignment | None = None
         self._slices: dict[int, tuple[int, int]] = {}
         self._shared: ModelScorer | None = None
@@ -841,7 +849,7 @@ class ModelScorer:
         score, log_a = assign(beta, nameless_beta)
         calibrator = nameless_calibrator = None
         if calibrate:
-            features = competition_features(matrix, score, log_a)
+            features = competition_features(matrix, score, log_a, self._attribute_evidence(matrix))
             # the share is read from the sources this calibrator scores: a source without a
             # name, scored here like a named one, looks as if it had no counterpart (DBLP
             # with 30 % of the held-out titles blanked: 0.61 with them, 0.75 without, about
@@ -865,13 +873,43 @@ class ModelScorer:
         prob = torch.sigmoid((score - 0.5) * 10)
         if calibrator is not None or nameless_calibrator is not None:
             if kept is not None:  # the matching changed: its competition too
-                features = competition_features(matrix, score, log_a)
+                features = competition_features(matrix, score, log_a, self._attribute_evidence(matrix))
             if calibrator is not None:
                 prob = calibrator(features, matrix.row)
             if nameless_calibrator is not None:  # whole rows: a source has a name or not
                 prob = torch.where(nameless, nameless_calibrator(features, matrix.row), prob)
         return Alignment(matrix, cosine, logit, score, log_a, prob, beta, calibrator,
-                         nameless_beta if bool(nameless.any()) else None, nameless_calibrator)
+                         nameless_beta if bool(nameless.any()) else None, nameless_calibrator,
+                         features if calibrator is not None or nameless_calibrator is not None else None)
+
+    def _attribute_evidence(self, matrix: CandidateMatrix) -> Tensor | None:
+        """``(P,)``: the Fellegi–Sunter evidence of the entries' attribute properties
+        (:class:`~kgn_align.attributes.MatchWeights`), the calibration's fourth feature;
+        ``None`` without attribute properties, or without accepted pairs to learn the
+        weights from. The weights are learned once per scorer: ``m`` from the accepted pairs
+        in the graph less the model's validation pairs (the calibration is fitted on those),
+        ``u`` from the first matrix's candidate pairs (the whole side's)."""
+        a, b = self.side_a.attributes, self.side_b.attributes
+        if a is None or b is None or a.num_properties == 0:
+            return None
+        if self.match_weights is None:
+            src, tgt = self.snapshot.source.aligned_row, self.snapshot.target.aligned_row
+            held_out = set(self.validation[:, 0].tolist())
+            pairs = torch.tensor(sorted((src[s], tgt[t]) for s, t in self.seed_anchors if src[s] not in held_out),
+                                 dtype=torch.long).reshape(-1, 2)
+            if pairs.size(0) == 0:
+                return None
+            self.match_weights = MatchWeights.fit(levels(a, b, pairs[:, 0], pairs[:, 1]),
+                                                  levels(a, b, matrix.row, matrix.col))
+            log.info("attribute evidence (log m/u, from %d accepted pairs and %d candidate pairs): %s",
+                     pairs.size(0), len(matrix), self.match_weights.describe(self.trained.attributes))
+        return self.match_weights(levels(a, b, matrix.row, matrix.col))
+
+    @property
+    def _feature_names(self) -> tuple[str, ...]:
+        """The calibration features' names: :data:`~kgn_align.assignment.FEATURES`, and
+        :data:`~kgn_align.assignment.ATTRIBUTE_EVIDENCE` where there is attribute evidence."""
+        return FEATURES + ((ATTRIBUTE_EVIDENCE,) if self.match_weights is not None else ())
 
     def _open_entries(self, matrix: CandidateMatrix) -> Tensor | None:
         """``(P,)`` bool: the entries of ``matrix`` that a backfill hands out from, those of
@@ -966,7 +1004,8 @@ class ModelScorer:
         counted = torch.cat([nameless[kept], nameless.new_zeros(lists.matrix.row.numel())])
         if torch.unique(merged.row[counted]).numel() >= MIN_SHARE_SOURCES:
             share = None
-        return self._fit_calibrator(merged, scores, log_a, competition_features(merged, scores, log_a),
+        return self._fit_calibrator(merged, scores, log_a,
+                                    competition_features(merged, scores, log_a, self._attribute_evidence(merged)),
                                     torch.stack([lists.rows, lists.gold], dim=1), share=share,
                                     counted=counted,
                                     what="sources without a name, with their names taken away")
@@ -1043,7 +1082,7 @@ class ModelScorer:
         def fit(share: float) -> Calibrator:
             weights = torch.cat([torch.full((int(rows.sum()),), 2 * share),
                                  torch.full((d_labels.numel(),), 2 * (1 - share))])
-            calibrator = Calibrator.fit(x, y, weights, lists)
+            calibrator = Calibrator.fit(x, y, weights, lists, names=self._feature_names)
             calibrator.counterpart_share = share
             return calibrator
 

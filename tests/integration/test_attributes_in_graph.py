@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from kgn_align import datasets, loaders, preflight
-from kgn_align.attributes import read_value
+from kgn_align.assignment import ATTRIBUTE_EVIDENCE
+from kgn_align.attributes import DIFFERENT, EQUAL, LEVELS, levels, read_value
 from kgn_align.errors import ConfigError, KgnAlignError
 from kgn_align.explaining import explain_pair
 from kgn_align.graph import Graph
@@ -19,6 +20,7 @@ from kgn_align.scoring import ModelScorer
 from kgn_align.snapshot import take
 from kgn_align.training import TrainConfig
 from kgn_align.workflows import train_model
+from kgn_align.writeback import labelled_pairs
 
 pytestmark = pytest.mark.slow
 
@@ -48,9 +50,24 @@ def test_attributes_travel_from_the_graph_into_the_model(graph: Graph, songs, tm
                           train_config=TrainConfig(epochs=1, max_steps=20))
     assert trained.attributes == list(config.attribute_properties)
     assert trained.model.config.num_attributes == 3
-    scorer = ModelScorer(snapshot, trained)
+    labelled = labelled_pairs(graph, config)
+    scorer = ModelScorer(snapshot, trained, labelled=labelled)
     alignment = scorer.alignment
     assert bool(torch.isfinite(alignment.prob).all())
+    # the attributes weigh in the calibrated score too, beside the pair model: Fellegi–Sunter
+    # evidence learned from the accepted pairs the model trained on (matches) and the
+    # candidate pairs (nearly all non-matches); the same duration is evidence for a match,
+    # a different one against, and the calibration gives the evidence a positive weight
+    weights = scorer.match_weights
+    assert weights is not None and weights.table.shape == (3, LEVELS)
+    time = config.attribute_properties.index("time")
+    assert float(weights.table[time, EQUAL]) > 1.0 and float(weights.table[time, DIFFERENT]) < -1.0
+    assert alignment.calibrator is not None and alignment.calibrator.names[-1] == ATTRIBUTE_EVIDENCE
+    assert alignment.features is not None and alignment.features.size(1) == 4
+    assert float(alignment.calibrator.weights[3]) > 0
+    a_rows, b_rows = alignment.matrix.row, alignment.matrix.col
+    own = levels(snapshot.source.attributes, snapshot.target.attributes, a_rows, b_rows)
+    assert torch.allclose(alignment.features[:, 3], weights(own))
     a, b = next((a, b) for a, b, y in ds.splits["test"] if y)
     explained = explain_pair(graph, config, trained, a, b)
     # explain scores the pair with its attributes exactly as the backfill's pair model does

@@ -55,7 +55,10 @@ def test_sources_without_a_name_are_found_through_neighbours(graph: Graph, names
     # them here, 0.69 in benchmarks/results/structure_dblp_acm.json)
     alignment = scorer.alignment
     assert alignment.nameless_beta is not None and alignment.nameless_calibrator is not None
-    features = competition_features(alignment.matrix, alignment.score, alignment.log_assignment)
+    features = alignment.features
+    assert features is not None and features.shape == (len(alignment.matrix), 4)  # with 'year differs'
+    assert torch.equal(features[:, :3], competition_features(alignment.matrix, alignment.score,
+                                                             alignment.log_assignment))
     keys_a, keys_b = snapshot.source.table.keys, snapshot.target.table.keys
     gold = torch.tensor([blanked.get(keys_a[r]) == keys_b[c] for r, c in
                          zip(alignment.matrix.row.tolist(), alignment.matrix.col.tolist())])

@@ -9,7 +9,18 @@ import math
 import pytest
 import torch
 
-from kgn_align.attributes import AttributeTable, never_agreeing, pair_features, read_value
+from kgn_align.attributes import (
+    DIFFERENT,
+    EQUAL,
+    MISSING,
+    NEAR,
+    AttributeTable,
+    MatchWeights,
+    levels,
+    never_agreeing,
+    pair_features,
+    read_value,
+)
 from kgn_align.model.pair_model import ModelConfig, PairModel
 
 from tests.unit.model.test_pair_model import sides
@@ -48,6 +59,34 @@ def test_pair_features_present_equal_near() -> None:
     assert f[1].tolist() == [1, 0, 1, 0, 0, 0]  # a year apart; one venue missing: no evidence
     assert f[2].tolist() == [0, 0, 0, 1, 0, 0]  # text against a number: present, never equal
     assert f[3].tolist() == [1, 0, 0, 1, 0, 0]  # 11 years apart; "VLDB" vs 7
+
+
+def test_comparison_levels() -> None:
+    a = AttributeTable.read([[2001, "VLDB"], [2001, None], [None, "x"]], 2)
+    b = AttributeTable.read([[2001, "vldb"], [2002, "VLDB"], [1990, 7]], 2)
+    level = levels(a, b, torch.tensor([0, 1, 2, 0]), torch.tensor([0, 1, 2, 2]))
+    assert level.tolist() == [[EQUAL, EQUAL], [NEAR, MISSING], [MISSING, DIFFERENT], [DIFFERENT, DIFFERENT]]
+
+
+def test_match_weights_are_log_likelihood_ratios_of_the_levels() -> None:
+    """Fellegi–Sunter: a level common among matches and rare among candidates weighs for a
+    match, the reverse against; a missing value weighs nothing; a level never seen among
+    matches (DBLP-ACM: no gold pair a year apart) is strongly against, yet finite."""
+    matched = torch.tensor([[EQUAL]] * 98 + [[MISSING]] * 2)
+    unmatched = torch.tensor([[EQUAL]] * 10 + [[NEAR]] * 30 + [[DIFFERENT]] * 60 + [[MISSING]] * 5)
+    weights = MatchWeights.fit(matched, unmatched)
+    m = torch.tensor([99, 1, 1]) / 101.0  # the levels' shares among matches, one added to each count
+    u = torch.tensor([11, 31, 61]) / 103.0
+    assert torch.allclose(weights.table[0], torch.cat([torch.zeros(1), (m / u).log()]).float())
+    evidence = weights(torch.tensor([[EQUAL], [NEAR], [DIFFERENT], [MISSING]]))
+    assert evidence[0] > 2 and evidence[2] < evidence[1] < -3 and evidence[3] == 0
+    assert bool(torch.isfinite(evidence).all())
+    # two properties: the evidence adds up (naive Bayes)
+    two = MatchWeights.fit(torch.cat([matched, matched], 1), torch.cat([unmatched, unmatched], 1))
+    assert torch.allclose(two(torch.tensor([[EQUAL, DIFFERENT]])), evidence[0] + evidence[2])
+    assert weights.describe(["year"]) == "year: equal +2.22, near -3.41, different -4.09"
+    with pytest.raises(ValueError, match="shapes"):
+        MatchWeights.fit(matched, torch.cat([unmatched, unmatched], 1))
 
 
 def test_a_property_stored_as_different_kinds_on_the_two_sides_is_named() -> None:
