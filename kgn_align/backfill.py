@@ -15,7 +15,8 @@ How it runs:
    ``(:KgnBackfillRun {id, cursor, batches, ...})`` node in the graph. A batch and its
    checkpoint land together or not at all, so after Ctrl-C, ``kill -9`` or a crashed
    server, running again with the same run id continues after the last committed batch
-   and ends with exactly the edges of an uninterrupted run.
+   and ends with exactly the edges of an uninterrupted run; a review made while it was
+   stopped rules over the batches written before too (:func:`retract_reviewed_away`).
 
 Batches are cut from the sorted key list, so a resumed run cuts the same batches.
 Policies ``all`` and ``best`` decide each source entity from its own pairs and stream
@@ -381,12 +382,15 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
                                seconds=round(time.perf_counter() - start, 3))
     cursor = run["cursor"]
     todo = [k for k in keys if cursor is None or k > cursor]
+    total = WriteReport()
     if resumed:
         log.info("resuming %s after key %r: %d of %d entities left", options.run_id, cursor,
                  len(todo), len(keys))
+        done = [k for k in keys if cursor is not None and k <= cursor]
+        total = total.model_copy(update={"retracted": retract_reviewed_away(
+            graph, config, done, reviews, options.policy)})
     state = _RunState(options.run_id, owner, int(run["batches"]))
     scored = 0
-    total = WriteReport()
     done_now = 0
     written: list[ScoredPair] = []
     writing = False
@@ -422,6 +426,36 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
                               seconds=round(time.perf_counter() - start, 3))
     log.info("backfill %s done: %s", options.run_id, summary.model_dump_json())
     return summary
+
+
+def retract_reviewed_away(graph: Graph, config: AlignConfig, sources: Sequence[str], reviews: Reviews,
+                          policy: Policy, *, chunk: int = 5000) -> int:
+    """Delete the model-written edges of ``sources`` (source keys a run already wrote) that a
+    review made since rules out: the source accepted for another target, the target
+    accepted for another source, the pair rejected (:class:`~kgn_align.writeback.Reviews`).
+    A resumed run calls it for the sources written before it stopped: a person's review in
+    between would otherwise leave such an edge for good, where an uninterrupted run's batch
+    would have retracted it (a trial accepted a pair for a target between a ``kill -9`` and
+    the resume, and the model edge from another source onto it stayed). Returns how many
+    were deleted; each chunk of sources is one transaction."""
+    if not reviews or not sources:
+        return 0
+    one_to_one = policy is Policy.ONE_TO_ONE
+    retracted = 0
+    for start in range(0, len(sources), chunk):
+        part = list(sources[start:start + chunk])
+        edges = [e for e in read_edges_of(graph, config, part) if e.review is None and e.model is not None]
+        if not any(reviews.rules_out(e.source, e.target, one_to_one=one_to_one) for e in edges):
+            continue
+        kept = [ScoredPair(source=e.source, target=e.target, score=e.score or 0.0) for e in edges
+                if not reviews.rules_out(e.source, e.target, one_to_one=one_to_one)]
+        touched = sorted({e.source for e in edges if reviews.rules_out(e.source, e.target, one_to_one=one_to_one)})
+        rows = graph.write_many([retract_step(config, touched, [p for p in kept if p.source in touched])])
+        retracted += int(rows[0][0]["retracted"]) if rows[0] else 0
+    if retracted:
+        log.info("%d model edge(s) written before the run stopped contradicted a review made since: "
+                 "retracted", retracted)
+    return retracted
 
 
 #: runs this process stopped writing but could not let go (the server was gone): run id ->

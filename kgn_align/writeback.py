@@ -246,11 +246,14 @@ class Reviews:
     def allowed(self, pairs: Iterable[ScoredPair], policy: Policy | str) -> list[ScoredPair]:
         """``pairs`` less those a review rules out (see the class docstring)."""
         one_to_one = Policy(policy) is Policy.ONE_TO_ONE
-        return [p for p in pairs
-                if p.source not in self.accepted_sources
-                and (p.source, p.target) not in self.rejected
-                and p.target not in self.accepted_targets
-                and not (one_to_one and p.target in self.held_targets)]
+        return [p for p in pairs if not self.rules_out(p.source, p.target, one_to_one=one_to_one)]
+
+    def rules_out(self, source: str, target: str, *, one_to_one: bool = False) -> bool:
+        """Whether a review forbids a model edge ``source -> target`` (keys)."""
+        return (source in self.accepted_sources
+                or (source, target) in self.rejected
+                or target in self.accepted_targets
+                or (one_to_one and target in self.held_targets))
 
 
 def shared_targets(pairs: Iterable[ScoredPair]) -> int:

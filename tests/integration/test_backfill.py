@@ -206,6 +206,47 @@ def test_interrupted_run_resumes_to_the_same_edges(graph: Graph, loaded: AlignCo
     assert unfinished_backfills(graph, loaded, "another") is None
 
 
+def test_a_review_made_while_a_run_was_stopped_rules_when_it_resumes(
+        graph: Graph, loaded: AlignConfig, runs: list[str], connection: ConnectionConfig) -> None:
+    """The batches written before a run stopped are not scored again when it resumes; a
+    review a person made in between must still rule over them, as it would have over an
+    uninterrupted run's (a trial accepted a pair for a target between a kill -9 and the
+    resume: the model edge from another source onto that target stayed)."""
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    runs.append(f"gap-{uuid.uuid4().hex[:8]}")
+    options = BackfillOptions(run_id=runs[-1], batch_size=20)
+    with pytest.raises(Boom):
+        run_backfill(graph, loaded, failing_after(scorer, 3), STAMP, options)
+    written = sorted((e for e in read_edges(graph, loaded) if e.review is None), key=lambda e: e.source)
+    assert len(written) >= 3
+    taken, moved, untouched = written[0], written[1], written[2]
+    other_sources = sorted({str(k) for k in loaded_keys(graph, loaded)} - {e.source for e in written})
+    other_targets = sorted({e.target for e in written} - {taken.target, moved.target, untouched.target})
+    with neo4j_driver(connection) as drv:
+        # the target of one written edge is accepted for another source; another written
+        # edge's source is accepted with another target
+        for source, target in ((other_sources[0], taken.target), (moved.source, other_targets[0])):
+            drv.execute_query(
+                f"MATCH (a:{loaded.source.label} {{{loaded.source.property}: $ga, key: $a}}), "
+                f"(b:{loaded.target.label} {{{loaded.target.property}: $gb, key: $b}}) "
+                "CREATE (a)-[:SAME_AS {review: 'accepted'}]->(b)",
+                ga=loaded.source.value, a=source, gb=loaded.target.value, b=target,
+                database_=connection.database)
+    resumed = run_backfill(graph, loaded, scorer, STAMP, options)
+    assert resumed.resumed and resumed.writes.retracted >= 2
+    model = {(e.source, e.target) for e in read_edges(graph, loaded) if e.review is None}
+    assert (taken.source, taken.target) not in model and (moved.source, moved.target) not in model
+    assert (untouched.source, untouched.target) in model  # what no review touches stays
+    assert not {s for s, _ in model} & {other_sources[0], moved.source}  # accepted: no model edge
+
+
+def loaded_keys(graph: Graph, config: AlignConfig) -> list[str]:
+    """The source side's entity keys."""
+    from kgn_align.backfill import select_keys
+
+    return select_keys(graph, config, BackfillFilter())
+
+
 def test_one_to_one_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig, runs: list[str],
                                               tmp_path: Path) -> None:
     """One-to-one scores everything first, then writes; interrupted while writing and
