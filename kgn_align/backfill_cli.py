@@ -126,7 +126,7 @@ def _bad_option(exc: ValidationError) -> click.BadParameter:
 @click.option("--prefix", default="", help="With --dataset: the prefix it was loaded with "
               "(default none; 'make demo' loads under demo/). Not used with --config.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint file, or a model id as 'train' prints it, for --scorer gnn. "
+              help="Checkpoint file, or a model id as 'train' prints it (or a unique start of it, 4 characters at least), for --scorer gnn. "
               "Default: the latest, KGN_ALIGN_HOME/models/latest.pt.")
 @click.option("--run-id", help="Name of this run; give the same id again to resume it "
               f"(1-{RUN_ID_MAX} of A-Z a-z 0-9 _ . : -). Default: a new id (printed).")

@@ -916,7 +916,7 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 @cli.command()
 @alignment_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint file, or a model id as 'train' prints it "
+              help="Checkpoint file, or a model id as 'train' prints it (or a unique start of it, 4 characters at least) "
               "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--gold", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="CSV of held-out pairs 'source_key,target_key' (a first line 'source,target' or "
@@ -1064,7 +1064,7 @@ def _gold(app: App, dataset: str | None, gold: Path | None, complete: bool, spli
 @click.argument("target_key", required=False)
 @alignment_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint file, or a model id as 'train' prints it "
+              help="Checkpoint file, or a model id as 'train' prints it (or a unique start of it, 4 characters at least) "
               "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--top", type=click.IntRange(min=1), default=8, show_default=True,
               help="Neighbours shown per side; without TARGET_KEY: candidates shown.")
@@ -1161,7 +1161,7 @@ def job_line(outcome: Any) -> str:
 @cli.command()
 @alignment_options
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint file or model id for the jobs "
+              help="Checkpoint file or model id (or a unique start of it, 4 characters at least) for the jobs "
               "(default: the latest, KGN_ALIGN_HOME/models/latest.pt).")
 @click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit: 0 when every job it "
               "ran finished done, 1 when one failed or was queued again for a later try.")
@@ -1535,7 +1535,8 @@ def check(app: App, dataset: str | None, prefix: str) -> None:
 @alignment_options
 @click.option("--bookkeeping", is_flag=True, help="Also delete run progress and finished jobs "
               "of every dataset (queued and running jobs stay, and so do runs a process "
-              "touched in the last 10 minutes).")
+              "touched in the last 10 minutes and did not stop: a run stopped by Ctrl-C or "
+              "SIGTERM goes, and its --run-id starts afresh).")
 @click.option("--only-bookkeeping", "older_than", type=click.FloatRange(min=0), default=None,
               metavar="DAYS",
               help="Delete only the jobs that finished (done or failed) and the backfill runs that "
@@ -1553,9 +1554,10 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
     kgn-align did not write) and the sampler's 'kgnHash' property on the
     sides' nodes. With --bookkeeping also every backfill's run progress (KgnBackfillRun)
     and every finished AlignmentJob, of all datasets (they do not record which sides they
-    were for), except a run that a process started or wrote in the last 10 minutes: it may
-    be writing now (named on stderr; a run whose progress goes anyway stops at its next
-    batch, saying so). The graphs themselves, and what 'kgn-align load' created, are not touched.
+    were for), except a run that a process started or wrote in the last 10 minutes and did
+    not stop: it may be writing now (named on stderr; a run whose progress goes anyway stops
+    at its next batch, saying so). A run stopped by Ctrl-C or SIGTERM (it said how to go
+    on) has no process writing it: its progress goes, and its --run-id then starts afresh. The graphs themselves, and what 'kgn-align load' created, are not touched.
     With --only-bookkeeping DAYS nothing but finished jobs and completed runs older than
     that goes (the worker prunes them so after --keep-jobs days). A worker of these sides
     that ran in the last 2 hours is named on stderr first: stop it, or its next job writes
@@ -1597,8 +1599,9 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
 @click.option("--weakest", is_flag=True,
               help="The lowest scores first (the edges most worth a review) instead of the highest.")
 @click.option("--model", "model", default=None,
-              help="Only the edges this model wrote: the model id train printed (3f2a9c1b7d0e), or "
-              "its 'edges_model', as on r.model (kgn-align/3f2a9c1b7d0e).")
+              help="Only the edges this model wrote: the model id train printed (3f2a9c1b7d0e; or "
+              "a unique start of it, 4 characters at least), or its 'edges_model', as on r.model "
+              "(kgn-align/3f2a9c1b7d0e).")
 @click.option("--all", "everything", is_flag=True,
               help="Every SAME_AS edge between the sides: reviewed ones (accepted without a score "
               "count as 1.0) and ones kgn-align did not write, too.")
@@ -1620,8 +1623,12 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
     from kgn_align.writeback import count_named_edges, named_edges
 
     config = app.checked_config(dataset, prefix)  # a wrong --prefix named, not 0 edges
-    if model is not None and re.fullmatch(r"[0-9a-f]{8,64}", model):  # the id 'train' prints
-        model = f"kgn-align/{model}"
+    if model is not None and re.fullmatch(r"[0-9a-f]{4,64}", model):  # the id 'train' prints
+        from kgn_align.scoring import trained_ids
+
+        # or a unique start of one, as every other --model takes (a trial's '0487')
+        starting = [i for i in trained_ids(app.models_dir) if i.startswith(model)]
+        model = f"kgn-align/{starting[0] if len(starting) == 1 else model}"
     given = click.get_current_context().get_parameter_source("limit") == click.core.ParameterSource.COMMANDLINE
     found = named_edges(app.graph(), config, limit=limit if csv_path is None or given else None,
                         weakest=weakest, model=model, everything=everything)
