@@ -648,7 +648,8 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     more: stop them; jobs no configuration adopted yet stay, for the others). Backfill runs'
     records stay (no run records its graphs; 'clean --only-bookkeeping 0' removes the
     completed ones of every dataset). Nothing else is touched. Prints
-    how many nodes went (JSON)."""
+    how many nodes went, and how many SAME_AS reviews people made went with them (JSON;
+    'kgn-align edges --all --csv FILE' first keeps a copy of them)."""
     from kgn_align import loaders
 
     if not name.strip() or "/" in name.strip("/"):
@@ -667,12 +668,20 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
             f" (loaded{' under ' + repr(folder) if folder else ''}: {', '.join(sorted(loaded))})" if loaded else "")
         raise click.ClickException(f"no node's graph is under {under!r}: nothing to remove{hint} (a load "
                                    "under a folder needs the same --prefix)")
+    # a person's reviews go for good (a reload brings back the load's seed pairs only): said
+    # with their number, before and after (a trial's 6 reviews went without a word)
+    reviews = int(app.graph().read("graph_prefix_reviews", {"prefix": under})[0]["reviews"])
+    lost = (f"{reviews} SAME_AS review(s) people made (not the load's seed pairs), which a reload "
+            f"does not bring back; 'kgn-align edges --all --csv FILE' keeps a copy") if reviews else ""
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete {found['nodes']} node(s) of graphs {', '.join(map(repr, found['graphs']))} "
-                      "with their relationships (SAME_AS edges, reviewed ones too)?", abort=True, err=True)
+                      "with their relationships (SAME_AS edges, reviewed ones too"
+                      + (f": {lost}" if lost else "") + ")?", abort=True, err=True)
     scopes = app.graph().read("graph_worker_scopes", {"prefix": under})
-    click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under)},
-                          indent=2))
+    click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under),
+                           "reviews": reviews}, indent=2))
+    if reviews:
+        click.echo(f"deleted with the graphs: {lost.split(', which')[0]}", err=True)
     if scopes:
         from kgn_align.worker import SEEN_LATELY_TEXT, running_lately
 

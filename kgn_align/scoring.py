@@ -187,8 +187,8 @@ def fitting_models(models_dir: Path, config: AlignConfig) -> str:
         return (f"no checkpoint in {models_dir} was trained for this configuration: train one, "
                 f"or give --model with one trained for it elsewhere")
     versions = [v for _, v in sorted(found, reverse=True)]
-    return (f"give --model {versions[0]}, trained for this configuration"
-            + (f" as were {', '.join(versions[1:4])}" if len(versions) > 1 else "")
+    return (f"give --model {versions[0]}, the newest model trained for this configuration"
+            + (f" (older ones: {', '.join(versions[1:4])})" if len(versions) > 1 else "")
             + f" (the models are in {models_dir}), or train again")
 
 

@@ -111,8 +111,19 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
             # and one whose workers last ran 3 hours ago: forgotten too, not said to run
             g.write("worker_scope_register", {"key": "kgn-test-old", "name": "aaa-old",
                                               "graphs": list(scope.graphs), "now": epoch_ms() - 3 * 3600_000})
+            # a person reviewed one of the demo's model edges: the removal counts that review
+            # as lost for good (a reload brings back the seed pairs, not it)
+            queue = [row for row in g.read("browser_review_queue", {"minScore": 0.0, "maxScore": 1.0,
+                                                                    "limit": 100000})
+                     if str(row["a"]["graph"]).startswith("demo/")]
+            (row,) = g.write("browser_review_set", {"edgeId": queue[0]["edgeId"], "review": "rejected",
+                                                    "reviewer": "test"})
+            assert row["outcome"] == "recorded", row
         removed = runner.invoke(cli, [*home, "load", "remove", "dbp15k_fr_en", "--prefix", "demo"], env=env)
         assert removed.exit_code == 0, removed.output
+        assert json.loads(removed.stdout)["reviews"] == 1
+        assert "deleted with the graphs: 1 SAME_AS review(s) people made (not the load's seed pairs)" \
+            in removed.stderr, removed.stderr
         assert (f"forgot 2 worker configuration(s) on these graphs, and the jobs queued for them alone: "
                 f"aaa-old, {scope.name}; a worker of {scope.name} ran in the last 2 hours: if it still "
                 "runs, it gets no more jobs: stop it") in removed.stderr, removed.stderr
@@ -124,6 +135,7 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
         assert typo.exit_code == 1 and "nothing to remove (did you mean 'srprs_en_fr'?)" in typo.output, typo.output
         kept = runner.invoke(cli, [*home, "load", "remove", "srprs_en_fr", "--prefix", "cli/", "-y"], env=env)
         assert kept.exit_code == 0 and json.loads(kept.stdout)["nodes"] == 60, kept.output
+        assert json.loads(kept.stdout)["reviews"] == 0 and "review" not in kept.stderr  # seed pairs are no loss
         assert "worker configuration" not in kept.stderr  # none ran on those graphs
         # a job a worker runs now (its lease live) is named by the stop that interrupts it
         with Graph(server_for(kind, tmp_path / "home").state().connection()) as g:  # type: ignore[union-attr]

@@ -350,7 +350,7 @@ def test_a_refused_latest_model_names_the_checkpoint_that_fits(tmp_path):
     (tmp_path / "fits.pt").rename(tmp_path / f"{fits}.pt")
     with pytest.raises(UnfamiliarModel) as err:
         TrainedModel.load(tmp_path / "latest.pt").check_reading(config)
-    assert f"nothing was done: give --model {fits}, trained for this configuration" in str(err.value)
+    assert f"nothing was done: give --model {fits}, the newest model trained for this configuration" in str(err.value)
     # another graph's model as the latest: the graphs it was trained on come first
     elsewhere = [p.stem for p in tmp_path.glob("*.pt") if TrainedModel.load(p).sides == side_selection(other)][0]
     shutil.copy(tmp_path / f"{elsewhere}.pt", tmp_path / "latest.pt")
