@@ -369,8 +369,9 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     own = run["was"] is not None and _UNRELEASED.pop(options.run_id, None) == run["was"]
     if run["status"] == "running" and idle_s is not None and idle_s < ACTIVE_RUN_SECONDS and not own:
         log.warning("run %r was started or written by another process %.0f s ago: this one takes "
-                    "it over, and that one, if it still runs, stops at its next batch (give each "
-                    "backfill its own --run-id to run them side by side)", options.run_id, idle_s)
+                    "it over, and that one, if it still runs, stops at its next batch (after a kill "
+                    "or a lost server this is the resume it asked for; give each backfill its own "
+                    "--run-id to run them side by side)", options.run_id, idle_s)
     resumed = int(run["batches"]) > 0
     before, pairs_before = int(run["entities"]), int(run["pairs"] or 0)
     if run["status"] == "done":
