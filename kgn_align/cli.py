@@ -645,9 +645,8 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     the load's records. NAME as it was loaded (dbp15k_fr_en, dblp_acm, ...); --prefix as
     given to the load ('kgn-align demo' loads under demo/). Worker configurations on these
     graphs are forgotten, with the jobs queued for them alone (their running workers get no
-    more: stop them; jobs no configuration adopted yet stay, for the others). Backfill runs'
-    records stay (no run records its graphs; 'clean --only-bookkeeping 0' removes the
-    completed ones of every dataset). Nothing else is touched. Prints
+    more: stop them; jobs no configuration adopted yet stay, for the others), and so are the
+    backfill runs over them (their run ids start afresh on a reload). Nothing else is touched. Prints
     how many nodes went, and how many SAME_AS reviews people made went with them (JSON;
     'kgn-align edges --all --csv FILE' first keeps a copy of them)."""
     from kgn_align import loaders

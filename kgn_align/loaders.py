@@ -9,6 +9,7 @@ relationships are deleted again, leaving the graph as it was.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -291,10 +292,14 @@ def preset_config(ds: KGDataset | TableDataset, *, prefix: str = "", **overrides
 def delete_graphs(graph: Graph, prefix: str, limit: int = 10_000) -> int:
     """Delete every node (and its relationships) whose ``graph`` starts with ``prefix``, and
     what is kept about those graphs: load records, worker configurations and the jobs
-    queued for them (:data:`~kgn_align.worker.Scope`)."""
+    queued for them (:data:`~kgn_align.worker.Scope`), and the backfill runs over them
+    (a trial's reload found its run id 'already complete', 1,024 edges written, none there)."""
     if not prefix:
         raise KgnAlignError("refusing to delete with an empty prefix")
     deleted = graph.drain("graph_delete", {"prefix": prefix}, limit=limit)
     graph.write("graph_delete_load_records", {"prefix": prefix})
     graph.write("graph_delete_worker_scopes", {"prefix": prefix})
+    # a run's settings hold each side's selection as JSON (backfill.run_settings): the graph
+    # name is a side's "value" there
+    graph.write("graph_delete_backfill_runs", {"needle": '"value": ' + json.dumps(prefix)[:-1]})
     return deleted

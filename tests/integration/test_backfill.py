@@ -240,6 +240,29 @@ def test_a_review_made_while_a_run_was_stopped_rules_when_it_resumes(
     assert not {s for s, _ in model} & {other_sources[0], moved.source}  # accepted: no model edge
 
 
+def test_deleting_graphs_forgets_the_runs_over_them(graph: Graph, loaded: AlignConfig, runs: list[str],
+                                                   kg_slice: datasets.KGDataset) -> None:
+    """A run's record names the graphs it wrote: deleted with them, so that a reload runs the
+    same run id afresh (a trial's reload was told 'already complete', 1,024 edges written,
+    none there); a run over other graphs stays."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}/"
+    runs += [f"gone-{prefix[5:15]}", f"kept-{prefix[5:15]}"]
+    options = BackfillOptions(run_id=runs[-2], batch_size=50)
+    try:
+        config = _load(graph, kg_slice, prefix)
+        first = run_backfill(graph, config, NameSimilarityScorer(graph, config, k=5), STAMP, options)
+        run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=5), STAMP,
+                     BackfillOptions(run_id=runs[-1], batch_size=50))
+        loaders.delete_graphs(graph, prefix)
+        assert run_state(graph, runs[-2]) is None
+        assert run_state(graph, runs[-1]) is not None  # the other graphs' run
+        config = _load(graph, kg_slice, prefix)
+        again = run_backfill(graph, config, NameSimilarityScorer(graph, config, k=5), STAMP, options)
+        assert again.status == "done" and not again.resumed and again.writes.created == first.writes.created > 0
+    finally:
+        loaders.delete_graphs(graph, prefix)
+
+
 def loaded_keys(graph: Graph, config: AlignConfig) -> list[str]:
     """The source side's entity keys."""
     from kgn_align.backfill import select_keys
