@@ -56,6 +56,8 @@ import torch
 from torch import Tensor
 
 from kgn_align.assignment import (
+    ATTRIBUTE_EVIDENCE,
+    FEATURES,
     ITERATIONS,
     TEMPERATURE,
     CandidateMatrix,
@@ -64,8 +66,6 @@ from kgn_align.assignment import (
     best_per_row,
     competition_features,
     counterpart_share,
-    ATTRIBUTE_EVIDENCE,
-    FEATURES,
     dangling_copies,
     sinkhorn,
 )
@@ -892,6 +892,7 @@ class ModelScorer:
         a, b = self.side_a.attributes, self.side_b.attributes
         if a is None or b is None or a.num_properties == 0:
             return None
+        level = levels(a, b, matrix.row, matrix.col)
         if self.match_weights is None:
             src, tgt = self.snapshot.source.aligned_row, self.snapshot.target.aligned_row
             held_out = set(self.validation[:, 0].tolist())
@@ -899,11 +900,10 @@ class ModelScorer:
                                  dtype=torch.long).reshape(-1, 2)
             if pairs.size(0) == 0:
                 return None
-            self.match_weights = MatchWeights.fit(levels(a, b, pairs[:, 0], pairs[:, 1]),
-                                                  levels(a, b, matrix.row, matrix.col))
+            self.match_weights = MatchWeights.fit(levels(a, b, pairs[:, 0], pairs[:, 1]), level)
             log.info("attribute evidence (log m/u, from %d accepted pairs and %d candidate pairs): %s",
                      pairs.size(0), len(matrix), self.match_weights.describe(self.trained.attributes))
-        return self.match_weights(levels(a, b, matrix.row, matrix.col))
+        return self.match_weights(level)
 
     @property
     def _feature_names(self) -> tuple[str, ...]:
