@@ -1684,6 +1684,66 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a line.")
+@click.pass_obj
+def models(app: App, as_json: bool) -> None:
+    """The models trained in KGN_ALIGN_HOME/models, the newest first: each one's id (what
+    --model takes, or a unique start of it, 4 characters at least), when it was trained,
+    the two sides it aligns, the attribute properties it compares, its validation Hits@1,
+    and which one is the latest: the default --model, which commands refuse for graphs it
+    was not trained on (naming the one that fits). Needs no graph server.
+
+    \b
+    A model of graphs deleted since ('kgn-align load remove') stays until its file is
+    deleted: KGN_ALIGN_HOME/models/ID.pt."""
+    from datetime import datetime
+
+    import torch
+
+    from kgn_align.errors import clipped
+    from kgn_align.scoring import TrainedModel, side_text, trained_ids
+
+    folder = app.models_dir
+    latest = None
+    if (folder / "latest.pt").is_file():
+        try:
+            latest = TrainedModel.load(folder / "latest.pt", device=torch.device("cpu")).version
+        except Exception:  # noqa: BLE001 - said below as the latest's state
+            latest = None
+    rows = []
+    for version in trained_ids(folder):
+        path = folder / f"{version}.pt"
+        row: dict[str, Any] = {"id": version, "latest": version == latest, "path": str(path),
+                               "trained": datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds")}
+        try:
+            trained = TrainedModel.load(path, device=torch.device("cpu"))
+        except Exception as exc:  # noqa: BLE001 - one unreadable file does not hide the others
+            row["error"] = clipped(str(exc), 160)
+        else:
+            sides = trained.sides
+            row.update({"source": side_text(sides["source"]) if sides else None,
+                        "target": side_text(sides["target"]) if sides else None,
+                        "attributes": trained.attributes,
+                        "valid_hits@1": trained.metrics.get("valid_hits@1")})
+        rows.append(row)
+    rows.sort(key=lambda r: (r["trained"], r["id"]), reverse=True)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+            continue
+        if "error" in row:
+            click.echo(f"{row['id']}  trained {row['trained']}  unreadable: {row['error']}")
+            continue
+        hits = row["valid_hits@1"]
+        click.echo(f"{row['id']}{'  (latest)' if row['latest'] else ''}  trained {row['trained']}  "
+                   + (f"{row['source']} -> {row['target']}" if row["source"] else "(sides not recorded)")
+                   + (f"  compares {', '.join(row['attributes'])}" if row["attributes"] else "")
+                   + (f"  validation Hits@1 {hits:.4f}" if isinstance(hits, (int, float)) else ""))
+    click.echo(f"{len(rows)} model(s) in {folder}" if rows else
+               f"no model in {folder}: train one with 'kgn-align train'", err=True)
+
+
+@cli.command()
 @click.option("--status", type=click.Choice(JOB_STATUSES), default=None,
               help="Only the jobs with this status (default: every status).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,

@@ -141,7 +141,8 @@ def side_selection(config: AlignConfig) -> dict[str, list[object]]:
             for which, side in (("source", config.source), ("target", config.target))}
 
 
-def _side_text(selection: Sequence[object]) -> str:
+def side_text(selection: Sequence[object]) -> str:
+    """``:Song {graph: 'a'}``: one side of :func:`side_selection`, as a Cypher pattern."""
     label, prop, value = selection
     return f":{label}" + (f" {{{prop}: {value!r}}}" if prop is not None else "")
 
@@ -156,7 +157,7 @@ def _other_sides_text(sides: dict[str, list[object]], config: AlignConfig) -> st
     does not say (older checkpoints)."""
     if not sides or sides == side_selection(config):
         return None
-    return f"{_side_text(sides['source'])} -> {_side_text(sides['target'])}"
+    return f"{side_text(sides['source'])} -> {side_text(sides['target'])}"
 
 
 def other_graphs_of(path: Path, config: AlignConfig) -> str | None:
@@ -294,8 +295,8 @@ class TrainedModel:
             if now_sides["source"] == self.sides.get("target") and now_sides["target"] == self.sides.get("source") \
                     and now_sides["source"] != now_sides["target"]:
                 raise UnfamiliarModel(
-                    f"model {self.version} was trained to align {_side_text(self.sides['source'])} (source) "
-                    f"to {_side_text(self.sides['target'])} (target); the configuration has them the "
+                    f"model {self.version} was trained to align {side_text(self.sides['source'])} (source) "
+                    f"to {side_text(self.sides['target'])} (target); the configuration has them the "
                     f"other way round: [source] and [target] are swapped (edges would point against "
                     f"the reviewed ones); swap them back, or train a model this way round "
                     f"(model: {self.path})")
