@@ -446,12 +446,13 @@ def retract_reviewed_away(graph: Graph, config: AlignConfig, sources: Sequence[s
     for start in range(0, len(sources), chunk):
         part = list(sources[start:start + chunk])
         edges = [e for e in read_edges_of(graph, config, part) if e.review is None and e.model is not None]
-        if not any(reviews.rules_out(e.source, e.target, one_to_one=one_to_one) for e in edges):
+        ruled = {(e.source, e.target) for e in edges if reviews.rules_out(e.source, e.target, one_to_one=one_to_one)}
+        if not ruled:
             continue
+        touched = sorted({source for source, _ in ruled})
         kept = [ScoredPair(source=e.source, target=e.target, score=e.score or 0.0) for e in edges
-                if not reviews.rules_out(e.source, e.target, one_to_one=one_to_one)]
-        touched = sorted({e.source for e in edges if reviews.rules_out(e.source, e.target, one_to_one=one_to_one)})
-        rows = graph.write_many([retract_step(config, touched, [p for p in kept if p.source in touched])])
+                if e.source in touched and (e.source, e.target) not in ruled]
+        rows = graph.write_many([retract_step(config, touched, kept)])
         retracted += int(rows[0][0]["retracted"]) if rows[0] else 0
     if retracted:
         log.info("%d model edge(s) written before the run stopped contradicted a review made since: "

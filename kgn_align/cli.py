@@ -670,8 +670,9 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     # a person's reviews go for good (a reload brings back the load's seed pairs only): said
     # with their number, before and after (a trial's 6 reviews went without a word)
     reviews = int(app.graph().read("graph_prefix_reviews", {"prefix": under})[0]["reviews"])
-    lost = (f"{reviews} SAME_AS review(s) people made (not the load's seed pairs), which a reload "
-            f"does not bring back; 'kgn-align edges --all --csv FILE' keeps a copy") if reviews else ""
+    made = f"{reviews} SAME_AS review(s) people made (not the load's seed pairs)"
+    lost = (f"{made}, which a reload does not bring back; 'kgn-align edges --all --csv FILE' keeps a copy"
+            if reviews else "")
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete {found['nodes']} node(s) of graphs {', '.join(map(repr, found['graphs']))} "
                       "with their relationships (SAME_AS edges, reviewed ones too"
@@ -680,7 +681,7 @@ def load_remove_cmd(app: App, name: str, prefix: str, yes: bool) -> None:
     click.echo(json.dumps({"graphs": found["graphs"], "nodes": loaders.delete_graphs(app.graph(), under),
                            "reviews": reviews}, indent=2))
     if reviews:
-        click.echo(f"deleted with the graphs: {lost.split(', which')[0]}", err=True)
+        click.echo(f"deleted with the graphs: {made}", err=True)
     if scopes:
         from kgn_align.worker import SEEN_LATELY_TEXT, running_lately
 
