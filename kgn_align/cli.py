@@ -1593,8 +1593,11 @@ def clean(app: App, dataset: str | None, prefix: str, bookkeeping: bool, older_t
         click.echo(f"a worker of {name} ran {SEEN_LATELY_TEXT}: if it still runs, its "
                    "next job writes model edges again (stop it first)", err=True)
     if not yes and sys.stdin.isatty():  # a person at a terminal: say what goes first
+        from kgn_align.writeback import count_named_edges
+
         also = " and every backfill's run progress and finished job" if bookkeeping else ""
-        click.confirm(f"Delete the model-written SAME_AS edges from {config.source.label} "
+        edges = count_named_edges(app.graph(), config)  # what clean deletes: model-written, unreviewed
+        click.confirm(f"Delete the {edges:,} model-written SAME_AS edge{'' if edges == 1 else 's'} from {config.source.label} "
                       f"{config.source.property}={config.source.value!r} to {config.target.label} "
                       f"{config.target.property}={config.target.value!r} (reviewed ones stay), the "
                       f"sampler's kgnHash on both sides{also}?", abort=True, err=True)

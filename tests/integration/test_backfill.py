@@ -830,7 +830,9 @@ def test_clean_removes_what_kgn_align_wrote_and_keeps_reviews(graph: Graph, load
     finally:
         os.close(terminal)
         os.close(tty)
-    assert asked.returncode == 1 and "Delete the model-written SAME_AS edges" in asked.stderr, asked
+    # the prompt counts what would go: the model's unreviewed edges, not the reviewed or imported
+    assert asked.returncode == 1, asked
+    assert f"Delete the {len(before) - len(reviewed) - 1:,} model-written SAME_AS edges" in asked.stderr, asked
     assert "Aborted" in asked.stderr and read_edges(graph, loaded) == before
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "clean", "--dataset", "dbp15k_fr_en",
                                       "--prefix", prefix, "--bookkeeping"], env=env)
