@@ -118,3 +118,36 @@ def interrupt_between_transactions() -> Iterator[None]:
             log.warning("a stop request came after the last transaction; the work it would have "
                         "stopped is complete")
         interrupt_requested.clear()
+
+
+@contextlib.contextmanager
+def stops_deferred(what: str) -> Iterator[None]:
+    """Within it (inside :func:`interrupt_between_transactions`, after the work a stop request
+    would have undone is complete) a first Ctrl-C, SIGTERM or SIGHUP no longer stops anything:
+    the queries that record ``what`` as complete run, and a WARNING at the end says the
+    request came too late to stop it. A request held from before it counts as that first
+    one; a second request raises at once (a person insisting). Outside the main thread this
+    does nothing.
+
+    Why: a load whose every row was in, stopped while it recorded itself as finished, printed
+    only "Interrupted." and left its record unfinished (the next load of it had nothing to do)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked = [interrupt_requested.is_set()]
+    interrupt_requested.clear()
+
+    def note(signum: int, _frame: object) -> None:
+        if signum != signal.SIGINT:
+            record(signum)
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+
+    previous = handle_stop_signals(note)
+    try:
+        yield
+    finally:
+        restore(previous)
+        if asked[0]:
+            log.warning("a stop request came after %s was complete: it stays complete", what)

@@ -23,7 +23,7 @@ from kgn_align.config import AlignConfig, GraphSide, check_identifier
 from kgn_align.datasets import KGDataset, TableDataset, local_name
 from kgn_align.errors import InputError, KgnAlignError
 from kgn_align.graph import Graph, chunked
-from kgn_align.interrupts import interrupt_between_transactions
+from kgn_align.interrupts import interrupt_between_transactions, stops_deferred
 from kgn_align.timing import StageClock
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,9 @@ def _execute(graph: Graph, plan: _Plan, *, dataset: str, graphs: tuple[str, str]
                 log.error("rollback interrupted: load the same data again (loads are idempotent, "
                           "and the next one completes what this one left)")
             raise
-    graph.write("load_record_finish", {"load_id": load_id, "graphs": list(graphs)})
-    after = _graph_counts(graph, graphs, all_labels)
+        with stops_deferred("the load"):  # every row is in: a stop request no longer undoes it
+            graph.write("load_record_finish", {"load_id": load_id, "graphs": list(graphs)})
+            after = _graph_counts(graph, graphs, all_labels)
     return LoadReport(dataset=dataset, graphs=graphs, nodes=after[0], relationships=after[1],
                       nodes_created=after[0] - before[0], relationships_created=after[1] - before[1],
                       seed_pairs=len(plan.seeds), held_out_pairs=held_out,

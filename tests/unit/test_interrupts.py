@@ -55,6 +55,33 @@ def test_handler_restored_and_late_ctrl_c_dropped(nowhere: Graph, caplog) -> Non
         nowhere.read("server_components")
 
 
+def test_a_stop_request_after_the_work_is_complete_does_not_stop_its_recording(nowhere: Graph,
+                                                                                caplog) -> None:
+    """A load stopped after its last row but before it recorded itself finished printed only
+    "Interrupted." and left its record unfinished: once the work is complete, stops_deferred
+    lets the recording queries run (here they reach the closed port) and says the request
+    came too late; a second request still stops at once."""
+    from kgn_align.interrupts import stops_deferred
+
+    before = signal.getsignal(signal.SIGINT)
+    with interrupt_between_transactions():
+        _ctrl_c()  # held from the last batch's transaction
+        with stops_deferred("the load"):
+            with pytest.raises(ServerUnavailable):  # the query ran: no KeyboardInterrupt
+                nowhere.read("server_components")
+            with pytest.raises(KeyboardInterrupt):  # the second request
+                _ctrl_c()
+    assert "after the load was complete" in caplog.text
+    assert "after the last transaction" not in caplog.text  # said once, by the one that knows
+    assert signal.getsignal(signal.SIGINT) is before
+    caplog.clear()
+    with interrupt_between_transactions(), stops_deferred("the load"):
+        _ctrl_c()  # a first request inside: noted, nothing raised
+        with pytest.raises(ServerUnavailable):
+            nowhere.read("server_components")
+    assert "after the load was complete" in caplog.text
+
+
 def test_sigterm_is_held_as_ctrl_c_is_and_said_as_a_kill(nowhere: Graph) -> None:
     from kgn_align.interrupts import sigterm_interrupts, stopped_by
 
