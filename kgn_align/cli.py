@@ -361,8 +361,10 @@ def cli(ctx: click.Context, config_path: str | None, home: Path, uri: str | None
     logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler])
     if verbose == 0:  # the driver's notes, among them its retries ("will be retried in
         # 7.089817665171702s", one per try while a server restarts): kgn-align says what it
-        # waits for in its own words (note_driver_retries, below)
-        logging.getLogger("neo4j").setLevel(logging.ERROR)
+        # waits for in its own words (note_driver_retries, below). Its ERROR lines too ("[#C1D2]
+        # _: <CONNECTION> error: Failed to read from defunct connection ...", a server killed
+        # mid-query): each failure reaches kgn-align as an exception, said as one Error line
+        logging.getLogger("neo4j").setLevel(logging.CRITICAL)
     elif verbose == 1:  # the driver logs the server's informational notes at INFO: those wait for -vv
         logging.getLogger("neo4j").setLevel(logging.WARNING)
     from kgn_align.memory import keep_batch_buffers
