@@ -197,6 +197,16 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
                          f"{', '.join(repr(s) for s in several[:3])}): Hits@1 and precision "
                          "assume one answer per source; keep one line per source",
                          path=str(path))
+    sources_of: dict[str, list[str]] = {}
+    for source, target in dict.fromkeys(pairs):
+        sources_of.setdefault(target, []).append(source)
+    shared = sorted(t for t, s in sources_of.items() if len(s) > 1)
+    if shared:  # a source graph may list one entity twice; a pasted line repeats a target too
+        first = shared[0]
+        log.warning("%s: %d target key(s) are the gold target of more than one source (e.g. %r, of %s): "
+                    "each such source is judged against it, but one-to-one gives a target to one "
+                    "source only; check for a typo if the source graph lists no entity twice",
+                    path, len(shared), first, ", ".join(repr(s) for s in sources_of[first][:3]))
     return pairs
 
 

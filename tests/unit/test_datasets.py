@@ -187,6 +187,22 @@ def test_a_gold_file_with_several_targets_per_source_is_reported(tmp_path) -> No
             read_gold(path)
 
 
+def test_a_gold_file_naming_one_target_for_several_sources_is_warned_of(tmp_path, caplog) -> None:
+    """Two sources on one target is read (a source graph may list an entity twice) but said:
+    a trial's pasted line went without a word, while two targets for one source is refused."""
+    from kgn_align.workflows import read_gold
+
+    path = tmp_path / "gold.csv"
+    path.write_text("source,target\na-20,b-20\na-21,b-20\na-22,b-22\n")
+    assert read_gold(path) == [("a-20", "b-20"), ("a-21", "b-20"), ("a-22", "b-22")]
+    assert "gold.csv: 1 target key(s) are the gold target of more than one source (e.g. 'b-20', of 'a-20', 'a-21')" \
+        in caplog.text
+    caplog.clear()
+    path.write_text("source,target\na-20,b-20\na-20,b-20\na-22,b-22\n")  # a line twice: one pair
+    read_gold(path)
+    assert "more than one source" not in caplog.text
+
+
 def test_distinct_relations_stay_distinct_types() -> None:
     from kgn_align.config import IDENTIFIER_RE
     from kgn_align.datasets import relation_type
