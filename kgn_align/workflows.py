@@ -243,8 +243,8 @@ def _gold_in_graph(pairs: dict[str, str], sources: Collection[str], targets: Col
         raise KgnAlignError(f"none of the {len(pairs)} gold pairs are entities of the two sides {named}")
     log.warning("%d of %d gold pairs are left out: their keys are not entities of the sides %s%s",
                 len(pairs) - len(known), len(pairs), named,
-                "; most of the gold is not in the graph: was a part of the data loaded "
-                "(load --pairs), or the gold of another graph given?" if partial else "")
+                "; most of the gold is not in the graph: is it the gold of other graphs (or, "
+                "for a benchmark, was a part of it loaded, with load --pairs)?" if partial else "")
     return known
 
 
