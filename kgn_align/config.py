@@ -329,8 +329,9 @@ def format_validation_error(exc: ValidationError, source: str, *, text: str = ""
             msg = _unknown_key(loc)
         elif err["type"] in ("tuple_type", "list_type"):
             msg = f"expected a list, e.g. {field.rsplit('.', 1)[-1]} = [\"title\"]"
-        if "password" in field:
-            msg = "invalid value"
+        if "password" in field:  # what is wrong, never the value (a trial's number said "invalid value")
+            msg = ("expected a string: the password in quotes" if err["type"].endswith("_type")
+                   else "invalid value")
         line = _line_of(text, loc)
         where = f" (line {line})" if line else ""
         lines.append(f"  - {(fields or {}).get(field, field)}{where}: {msg}")

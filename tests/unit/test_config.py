@@ -96,6 +96,17 @@ def test_password_never_in_errors_or_repr(tmp_path: Path) -> None:
     assert "database" in str(err.value)
 
 
+def test_a_password_of_the_wrong_type_is_said_without_its_value(tmp_path: Path) -> None:
+    """A number or a list as [connection] password: the error says a string is expected
+    (a trial got "invalid value") and never shows what was written."""
+    for written in ("98765432123", '["s3cret-in-a-list"]'):
+        with pytest.raises(ConfigError) as err:
+            load_config(write(tmp_path, BASE + f"[connection]\npassword = {written}\n"), env={})
+        said = str(err.value)
+        assert "connection.password (line " in said and "expected a string: the password in quotes" in said, said
+        assert "98765432123" not in said and "s3cret-in-a-list" not in said
+
+
 def test_missing_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml", env={})
