@@ -60,13 +60,17 @@ class App:
     #: the sides have no entities: not loaded yet, or removed)
     load_command: str | None = None
     _graph: Any = field(default=None, repr=False)
+    #: where :meth:`resolved_connection`'s user and password came from, in words (named when
+    #: the server refuses them: a trial's password in the config file was sent to check its
+    #: environment variables)
+    credentials_from: str | None = None
 
     def graph(self) -> Any:
         """The process's one :class:`~kgn_align.graph.Graph` (embedded server if no URI)."""
         if self._graph is None:
             from kgn_align.graph import Graph
 
-            self._graph = Graph(self.resolved_connection())
+            self._graph = Graph(self.resolved_connection(), credentials_from=self.credentials_from)
             self._graph.verify(timeout=5)
         return self._graph
 
@@ -76,6 +80,15 @@ class App:
         'kgn-align server start' runs in --home."""
         connection = self.connection
         in_file = connection_from_file(self.config_path)
+        env = self.connection_env
+        if "@" in env.get("NEO4J_URI", ""):  # credentials written into the URI win
+            self.credentials_from = "the user:password written into NEO4J_URI (--uri)"
+        elif env.get("NEO4J_PASSWORD"):
+            self.credentials_from = "NEO4J_PASSWORD (--password)"
+        elif in_file is not None and in_file.password is not None:
+            self.credentials_from = f"the [connection] table of {self.config_path}"
+        else:
+            self.credentials_from = None
         if in_file is not None:
             try:
                 connection = connection_from_env(in_file, env=self.connection_env)
@@ -109,6 +122,7 @@ class App:
         if state.starting:
             log.warning("the %s server (pid %d) has not finished starting, or the command starting "
                         "it was killed ('kgn-align server status' says which)", state.kind, state.pid)
+        self.credentials_from = f"the password file of the server 'kgn-align server start' started ({state.password_file})"
         return state.connection()
 
     def close(self) -> None:
@@ -121,7 +135,7 @@ class App:
         listen elsewhere): for long-running commands after the server went away."""
         from kgn_align.graph import Graph
 
-        fresh = Graph(self.resolved_connection())
+        fresh = Graph(self.resolved_connection(), credentials_from=self.credentials_from)
         old, self._graph = self._graph, fresh
         if old is not None:
             try:

@@ -143,13 +143,17 @@ class QueryTiming:
 class Graph:
     """A connection to one graph database. Create one per process and share it."""
 
-    def __init__(self, connection: ConnectionConfig, *, driver: neo4j.Driver | None = None) -> None:
+    def __init__(self, connection: ConnectionConfig, *, driver: neo4j.Driver | None = None,
+                 credentials_from: str | None = None) -> None:
+        """``credentials_from``: where the user and password came from, in words ("the
+        [connection] table of align.toml"), for the error when the server refuses them."""
         if connection.uri is None:
             raise GraphError("no server address: set NEO4J_URI or start a server "
                              "with 'kgn-align server start'")
         self.connection = connection
         self.uri = connection.uri
         self.database = connection.database
+        self.credentials_from = credentials_from
         self._owns_driver = driver is None
         self._driver = driver or self._new_driver()
         self._once: set[str] = set()
@@ -183,6 +187,10 @@ class Graph:
             return CredentialsRefused(f"{self.uri}: the server refused to connect without a password: "
                                       "none was given (set NEO4J_PASSWORD, --password, or password "
                                       "in the [connection] table)")
+        if isinstance(error, CredentialsRefused) and self.credentials_from is not None:
+            return CredentialsRefused(f"{self.uri}: the server refused user {self.connection.user!r} with "
+                                      f"the password from {self.credentials_from} (a server that is "
+                                      "stopping refuses too)")
         return error
 
     # -- lifecycle -------------------------------------------------------------------

@@ -96,6 +96,32 @@ def test_wrong_password_is_clear_and_secret_free(connection: ConnectionConfig, b
         assert connection.password.get_secret_value() not in str(err.value)
 
 
+def test_a_refused_password_is_named_by_where_it_came_from(connection: ConnectionConfig, backend: str,
+                                                            tmp_path) -> None:
+    """A wrong password in the config file's [connection] table was answered "check NEO4J_USER
+    and NEO4J_PASSWORD": the user looked in the environment. The error names the file (and,
+    for a password given in the environment, the variable), never the password."""
+    if backend == "neo4j" and os.environ.get("NEO4J_URI"):
+        pytest.skip("do not hammer a shared server with bad logins")
+    from click.testing import CliRunner
+
+    from kgn_align.cli import cli
+
+    path = tmp_path / "align.toml"
+    path.write_text('[source]\nname = "a"\nlabel = "Song"\n[target]\nname = "b"\nlabel = "Track"\n'
+                    f'[connection]\nuri = "{connection.uri}"\nuser = "{connection.user}"\n'
+                    'password = "wrong-password-123"\n')
+    env = {"NEO4J_URI": "", "NEO4J_USER": "", "NEO4J_PASSWORD": "", "KGN_ALIGN_CONFIG": ""}
+    said = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(path), "check"], env=env)
+    assert said.exit_code == 1, said.output
+    assert f"with the password from the [connection] table of {path}" in said.output, said.output
+    assert "wrong-password-123" not in said.output
+    from_env = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(path), "check"],
+                                  env={**env, "NEO4J_PASSWORD": "other-wrong-456"})
+    assert "with the password from NEO4J_PASSWORD (--password)" in from_env.output, from_env.output
+    assert "other-wrong-456" not in from_env.output
+
+
 def test_no_password_given_is_said_so(connection: ConnectionConfig, backend: str) -> None:
     """NEO4J_PASSWORD unset or empty said only that the server refused the credentials."""
     if backend == "neo4j" and os.environ.get("NEO4J_URI"):
