@@ -525,15 +525,17 @@ class Alignment:
         return out
 
 
-def _best_weight(measure_at: Callable[[float], float], which: str, measure: str) -> float:
+def _best_weight(measure_at: Callable[[float], float], which: str, measure: str,
+                 level: int = logging.INFO) -> float:
     """The :data:`LOGIT_WEIGHTS` entry with the highest ``measure_at(weight)`` (ties: the
-    smaller weight, so the GNN enters the decision only where it helps); logged."""
+    smaller weight, so the GNN enters the decision only where it helps); logged at ``level``
+    (every weight's measure at DEBUG)."""
     tried = [(measure_at(b), -b) for b in LOGIT_WEIGHTS]
     best, neg_b = max(tried)
     # four significant digits, not decimals: on a small, easy graph every weight's
     # log-likelihood is within 1e-4 of 0, and '-0.0000' for all hid which one won
-    log.info("the GNN's logit weight in the matching%s: %g, where the %s is highest (%.4g; "
-             "-vv lists every weight's)", f" ({which})" if which else "", -neg_b, measure, best)
+    log.log(level, "the GNN's logit weight in the matching%s: %g, where the %s is highest (%.4g; "
+            "-vv lists every weight's)", f" ({which})" if which else "", -neg_b, measure, best)
     log.debug("logit weight %s%g: %s %.4g (%s)", f"{which} " if which else "", -neg_b, measure, best,
               ", ".join(f"{-b:g}: {h:.4g}" for h, b in tried))
     return -neg_b
@@ -735,6 +737,15 @@ class ModelScorer:
             for key in (self.variant, _nameless_key(self.variant)):
                 self.cache.betas.pop(key, None)
             self.cache.moved_anchors(self)
+
+    @property
+    def _said_at(self) -> int:
+        """The log level of the choices this scorer makes (its logit weight, its
+        calibration): INFO for the model's own method once bootstrapped (what its edges are
+        scored with), DEBUG (-vv) for a baseline or a first round of bootstrapping, which
+        ``evaluate`` runs too: a trial's evaluate printed six calibration formulas."""
+        final = not self.bootstrap or self.pseudo is not None
+        return logging.INFO if self.variant == METHOD and final else logging.DEBUG
 
     @property
     def settings(self) -> dict[str, object]:
@@ -983,7 +994,7 @@ class ModelScorer:
             return self._validation_hits(merged, log_a, gold)
 
         return _best_weight(hits_at, "for sources without a name",
-                            "Hits@1 of the validation sources with their names taken away")
+                            "Hits@1 of the validation sources with their names taken away", self._said_at)
 
     def _fit_nameless_calibrator(self, matrix: CandidateMatrix, score: Tensor, lists: NamelessLists,
                                  beta: float, iterations: int, nameless: Tensor,
@@ -1049,7 +1060,7 @@ class ModelScorer:
         if self.validation.numel() == 0:
             return UNCHOSEN_LOGIT_WEIGHT
         return _best_weight(lambda b: answer_log_likelihood(matrix, assign(b)[1], self.validation), "",
-                            "validation log-likelihood")
+                            "validation log-likelihood", self._said_at)
 
     def _fit_calibrator(self, matrix: CandidateMatrix, score: Tensor, log_a: Tensor,
                         features: Tensor, validation: Tensor | None = None, *,
@@ -1102,8 +1113,8 @@ class ModelScorer:
         except ValueError as exc:
             log.warning("scores are not calibrated (fitted on %s): %s", what, exc)
             return None
-        log.info("calibrated on %d %s (with and without their answer%s): %s", val.size(0), what, how,
-                 calibrator.describe())
+        log.log(self._said_at, "calibrated on %d %s (with and without their answer%s): %s", val.size(0),
+                what, how, calibrator.describe())
         if val.size(0) < FEW_VALIDATION:
             _warn_once("few validation", "scores are calibrated on only %d validation sources (the model's "
                        "share of the accepted pairs): they move when reviews change, so an edge near the "

@@ -94,3 +94,29 @@ def test_a_snapshot_of_another_configuration_is_refused(fr_en, tmp_path) -> None
     with pytest.raises(ValueError, match="snapshot was taken with another configuration"):
         train_model(None, other, tmp_path / "models", snapshot=snap)  # type: ignore[arg-type]
     assert not (tmp_path / "models").exists()
+
+
+def test_only_the_models_final_choices_are_said_without_v(fr_en, tmp_path, caplog) -> None:
+    """evaluate scores the model and two baselines, each in two rounds (bootstrapping): a
+    trial's evaluate printed six calibration formulas and six logit weights. What the model's
+    edges are scored with is said at INFO (what a command shows); the baselines' and the first
+    rounds' choices wait for -vv (DEBUG), where all of them are."""
+    import logging
+
+    from kgn_align.scoring import METHOD, VARIANTS
+
+    snap, labelled, _ = fr_en
+    trained = train_on_snapshot(snap, labelled, tmp_path / "models", train_config=TrainConfig(epochs=1))
+    scorer = ModelScorer(snap, trained, k=10, labelled=[(a, b, r) for a, b, r in labelled])
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="kgn_align.scoring"):
+        for variant in [METHOD] + [v for v in VARIANTS if v != METHOD]:
+            (scorer if variant == METHOD else scorer.with_variant(variant)).alignment
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    calibrated = [level for level, text in said if text.startswith("calibrated on ")]
+    weights = [level for level, text in said if text.startswith("the GNN's logit weight in the matching:")]
+    # the model's two rounds (the second, after bootstrapping, is what its edges get), then
+    # each baseline's two
+    rounds = [logging.DEBUG, logging.INFO] + [logging.DEBUG] * 2 * (len(VARIANTS) - 1)
+    assert calibrated == rounds, said
+    assert weights.count(logging.INFO) == 1 and weights.index(logging.INFO) == 1, said
