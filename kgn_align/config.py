@@ -334,6 +334,9 @@ def format_validation_error(exc: ValidationError, source: str, *, text: str = ""
                    else "invalid value")
         line = _line_of(text, loc)
         where = f" (line {line})" if line else ""
+        if line is None and err["type"] == "missing" and len(loc) == 2 and loc[0] in _TABLES:
+            table_line = _line_of_table(text, loc[0])  # a missing key: where its table starts
+            where = f" (in [{loc[0]}], line {table_line})" if table_line else ""
         lines.append(f"  - {(fields or {}).get(field, field)}{where}: {msg}")
     return "\n".join(lines)
 
@@ -358,6 +361,15 @@ def _unknown_key(loc: list[str]) -> str:
     near = difflib.get_close_matches(key, list(table.model_fields), n=1, cutoff=0.75)
     return f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else "") + \
         f"; {'this table' if len(loc) == 2 else 'the top level'} takes: {', '.join(table.model_fields)}"
+
+
+def _line_of_table(text: str, table: str) -> int | None:
+    """1-based line of the ``[table]`` header in TOML ``text``."""
+    for number, raw in enumerate(text.splitlines(), 1):
+        header = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", raw.strip())
+        if header and header.group(1) == table:
+            return number
+    return None
 
 
 def _line_of(text: str, loc: list[str]) -> int | None:

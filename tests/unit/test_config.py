@@ -107,6 +107,13 @@ def test_a_password_of_the_wrong_type_is_said_without_its_value(tmp_path: Path) 
         assert "98765432123" not in said and "s3cret-in-a-list" not in said
 
 
+def test_a_missing_key_is_named_with_the_line_of_its_table(tmp_path: Path) -> None:
+    """A [source] without its label said "source.label: Field required" with no line."""
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, BASE.replace('label = "Movie"\n', "")), env={})
+    assert "source.label (in [source], line 2): Field required" in str(err.value), err.value
+
+
 def test_missing_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml", env={})
