@@ -64,6 +64,8 @@ class App:
     #: the server refuses them: a trial's password in the config file was sent to check its
     #: environment variables)
     credentials_from: str | None = None
+    #: :meth:`resolved_connection` chose the server 'kgn-align server start' started in --home
+    local_server: bool = False
 
     def graph(self) -> Any:
         """The process's one :class:`~kgn_align.graph.Graph` (embedded server if no URI)."""
@@ -123,6 +125,7 @@ class App:
             log.warning("the %s server (pid %d) has not finished starting, or the command starting "
                         "it was killed ('kgn-align server status' says which)", state.kind, state.pid)
         self.credentials_from = f"the password file of the server 'kgn-align server start' started ({state.password_file})"
+        self.local_server = True
         return state.connection()
 
     def close(self) -> None:
@@ -254,7 +257,7 @@ class KgnGroup(click.Group):
 
             secret = os.environ.get("NEO4J_PASSWORD")
             if isinstance(exc, KgnAlignError):
-                message = str(exc)
+                message = _server_gone(ctx.obj, exc) or str(exc)
                 load = getattr(ctx.obj, "load_command", None)
                 if (load and isinstance(exc, ConfigError) and "has no entities" in message
                         and "--prefix" not in message):  # else: the hint names the prefix it has
@@ -269,6 +272,29 @@ class KgnGroup(click.Group):
                 message += " (run with -v for the traceback)"
             click.echo(f"Error: {redact(message, secret)}", err=True)
             ctx.exit(1)
+
+
+def _server_gone(app: object, exc: Exception) -> str | None:
+    """What to say when the server 'kgn-align server start' started for this command is no
+    longer running: it stopped while the command ran (``kgn-align server stop``, a kill).
+    The driver's error then depends on the moment (a login refused by a server shutting
+    down, a broken connection, no answer): a trial's backfill, stopped so, ended with "the
+    server refused the credentials" after its own correct "the graph server is away" line.
+    None when the server runs, or the command did not use it."""
+    from kgn_align.errors import ServerUnavailable
+
+    if not (isinstance(app, App) and app.local_server and isinstance(exc, ServerUnavailable)):
+        return None
+    from kgn_align.servers import running
+
+    try:
+        if running(app.home) is not None:
+            return None
+    except Exception:  # an unreadable state file: the driver's own words stand
+        return None
+    return (f"the graph server 'kgn-align server start' started ({app.home / 'servers'}) is no "
+            "longer running: it stopped while this command ran ('kgn-align server start' "
+            "starts it again)")
 
 
 def stage_progress(label_prefix: str = "") -> tuple[Callable[[str, int, int], None], Callable[[], None]]:

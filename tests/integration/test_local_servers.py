@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from kgn_align import loaders
 from kgn_align.cli import cli
 from kgn_align.datasets import read_kg
+from kgn_align.errors import QueryError
 from kgn_align.graph import Graph
 from kgn_align.worker import Worker
 from kgn_align.jobs import scope_of
@@ -143,9 +144,27 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
             held = Worker(g, {"backfill": lambda j: {}}, lease_seconds=600, name="w-test").claim()
             assert held is not None
             job_id = held.id
+        # a command connected to it when it stops (the CLI's own App, as every command has one)
+        from kgn_align.cli import App
+        from kgn_align.config import ConnectionConfig
+
+        app = App(config_path=None, home=tmp_path / "home", connection=ConnectionConfig(), datasets=None)
+        app.graph().read("server_components")
     finally:
         stopped = runner.invoke(cli, [*home, "server", "stop"], env=env)
     assert stopped.exit_code == 0 and f"{kind} server stopped" in stopped.output
+    # ... is told that the server stopped, whatever the driver's error at that moment was (a
+    # login refused by a server shutting down read "check NEO4J_USER and NEO4J_PASSWORD")
+    from kgn_align.cli import _server_gone
+    from kgn_align.errors import ServerUnavailable
+
+    with pytest.raises(ServerUnavailable) as lost, app.graph().retrying_for(1.0):
+        app.graph().read("server_components")
+    assert _server_gone(app, lost.value) == (
+        f"the graph server 'kgn-align server start' started ({tmp_path / 'home' / 'servers'}) is no longer "
+        "running: it stopped while this command ran ('kgn-align server start' starts it again)")
+    assert _server_gone(app, QueryError("query failed")) is None  # only a server away is said so
+    app.close()
     assert (f"stopping the {kind} server interrupts 1 running job(s): " in stopped.stderr
             and "backfill, worker w-test)" in stopped.stderr), (stopped.stderr, job_id)
     assert not pid_alive(pid)
