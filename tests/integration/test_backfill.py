@@ -734,8 +734,15 @@ def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, r
 
     # a person rejects one model edge in Browser (the documented review queries)
     queue = [row for row in graph.read("browser_review_queue", {"minScore": 0.0, "maxScore": 1.0,
-                                                                  "limit": 100000})
+                                                                  "model": None, "limit": 100000})
              if row["a"]["graph"] == loaded.source.value]
+    # one model's queue: that model's edges only (a server holding several pairs of graphs
+    # mixed them: a trial's dblp_acm review queue interleaved the demo's songs)
+    ours = graph.read("browser_review_queue", {"minScore": 0.0, "maxScore": 1.0, "model": STAMP.model,
+                                               "limit": 100000})
+    assert {row["edgeId"] for row in queue} <= {row["edgeId"] for row in ours}
+    assert not graph.read("browser_review_queue", {"minScore": 0.0, "maxScore": 1.0,
+                                                   "model": "kgn-align/no-such-model", "limit": 10})
     victim = queue[0]
     rejected = (victim["a"]["key"], victim["b"]["key"])
     # a verdict that is no label, or an edge id that is none, is said and changes nothing

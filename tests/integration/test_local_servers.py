@@ -115,7 +115,7 @@ def test_cli_start_status_load_stop(tmp_path: Path, kind: str) -> None:
             # a person reviewed one of the demo's model edges: the removal counts that review
             # as lost for good (a reload brings back the seed pairs, not it)
             queue = [row for row in g.read("browser_review_queue", {"minScore": 0.0, "maxScore": 1.0,
-                                                                    "limit": 100000})
+                                                                    "model": None, "limit": 100000})
                      if str(row["a"]["graph"]).startswith("demo/")]
             (row,) = g.write("browser_review_set", {"edgeId": queue[0]["edgeId"], "review": "rejected",
                                                     "reviewer": "test"})
