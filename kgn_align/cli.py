@@ -1920,8 +1920,8 @@ def demo(app: App, dataset: str, pairs: int, epochs: int, threshold: float, kind
         show_progress("kgn_align.training")
         trained = train_model(graph, config, app.models_dir, snapshot=snapshot,
                               train_config=TrainConfig(epochs=epochs))
-        click.echo(f"      model {trained.version} -> {trained.path}, and latest.pt beside it: the model "
-                   "commands without --model now use")
+        click.echo(f"      model {trained.version} -> {trained.path}, copied to latest.pt beside it "
+                   "(what commands use without --model)")
         click.echo("[5/6] backfilling SAME_AS edges (best candidate per entity, "
                    f"score >= {threshold}) ...")
         update, finish = stage_progress("      ")
