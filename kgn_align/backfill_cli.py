@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -261,6 +262,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
 
     last: list[Progress] = []
     tenths = [0]  # in a log (no bar): one line per tenth of the sources written
+    printed = [0]  # the count the last of those lines gave
 
     def progress(p: Progress) -> None:
         last[:] = [p]
@@ -272,6 +274,7 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
             verb = "scored (dry run)" if options.dry_run is not None else "done (scored, their edges written)"
             click.echo(f"backfill {options.run_id}: {p.done:,} of {p.total:,} source entities {verb}",
                        err=True)
+            printed[0] = p.done
 
     try:
         summary = run_backfill(graph, config, score, stamp, options, flt, progress)
@@ -280,7 +283,12 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
             away = isinstance(exc, ServerUnavailable)  # not asked again: its retries would take long
             done = _written_so_far(None if away else graph, options.run_id, last[0] if last else None)
             how = "stopped: the graph server is away" if away else "interrupted"
-            click.echo(f"\nbackfill {options.run_id} {how}: {done} written; the same command "
+            # the lines above come once a tenth: a trial read "600 of 3,000 ... done" there and
+            # "800 of 3,000 ... are written" here, and doubted the resume
+            count = re.search(r"([\d,]+) of", done)
+            since = (f" (the last progress line said {printed[0]:,}: those come once a tenth of "
+                     "the sources)") if printed[0] and count and count.group(1) != f"{printed[0]:,}" else ""
+            click.echo(f"\nbackfill {options.run_id} {how}: {done} written{since}; the same command "
                        f"with --run-id {options.run_id} goes on from there", err=True)
         raise
     finally:

@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -304,7 +305,7 @@ def test_one_to_one_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig,
 
 
 def _run_cli(connection: ConnectionConfig, config_file: Path, run_id: str,
-             *extra: str) -> subprocess.Popen[bytes]:
+             *extra: str, progress: bool = False) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NEO4J_URI": connection.uri or "", "NEO4J_USER": connection.user,
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else "",
            "PYTHONPATH": str(REPO)}
@@ -312,7 +313,8 @@ def _run_cli(connection: ConnectionConfig, config_file: Path, run_id: str,
         env["NEO4J_DATABASE"] = connection.database
     return subprocess.Popen([sys.executable, "-m", "kgn_align.backfill_cli", "--config",
                              str(config_file), "--run-id", run_id, "--batch-size", "10",
-                             "-k", "5", "--scorer", "names", "--model-version", STAMP.model, "--no-progress", *extra],
+                             "-k", "5", "--scorer", "names", "--model-version", STAMP.model,
+                             *([] if progress else ["--no-progress"]), *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
 
 
@@ -336,12 +338,14 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_edges(
     config_file = _toml(loaded, tmp_path / "align.toml")
     run_id = f"stopped-{stop.name}"
     runs.append(run_id)
-    proc = _run_cli(connection, config_file, run_id, "--throttle", "1")
+    # Ctrl-C with its progress lines on (once a tenth of the sources, in a log)
+    proc = _run_cli(connection, config_file, run_id, "--throttle", "1", progress=stop == signal.SIGINT)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             state = run_state(graph, run_id)
-            if state is not None and state["batches"] >= 2:
+            # with progress lines: past the third tenth, so that a line has been printed
+            if state is not None and state["batches"] >= (4 if stop == signal.SIGINT else 2):
                 break
             if proc.poll() is not None:
                 pytest.fail(f"backfill ended before it could be stopped: {proc.stderr.read()!r}")
@@ -366,8 +370,13 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_edges(
         assert err.rstrip().endswith("Interrupted." if stop == signal.SIGINT else "Terminated."), err[-2000:]
     state = run_state(graph, run_id)
     if stop != signal.SIGKILL:  # the count is the run record's: what is committed, no guess
+        lines = re.findall(rf"^backfill {run_id}: ([\d,]+) of [\d,]+ source entities done", err, re.M)
+        # a progress line that said less is named (a trial read 600 there, 800 here)
+        since = (f" (the last progress line said {lines[-1]}: those come once a tenth of the sources)"
+                 if lines and lines[-1] != f"{state['entities']:,}" else "")
         assert (f"backfill {run_id} interrupted: {state['entities']:,} of {state['total']:,} source entities "
-                f"are written; the same command with --run-id {run_id} goes on from there") in err, err[-2000:]
+                f"are written{since}; the same command with --run-id {run_id} goes on from there") in err, err[-2000:]
+        assert bool(lines) == (stop == signal.SIGINT), err[-2000:]
     assert state is not None and state["status"] == "running"
     assert 2 <= state["batches"] < 15
     partial = model_edges(graph, loaded)
