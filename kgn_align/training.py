@@ -104,10 +104,14 @@ def _candidates(pool: Tensor, gold: Tensor, n_hard: int, n_random: int, scorable
     return torch.cat([gold.unsqueeze(1), hard, rand], dim=1)
 
 
-#: pairs per forward pass when scoring: measured on dbp15k_fr_en (one CPU thread, k = 20
-#: candidates per source) 256 -> 6,700 pairs/s, 1,024 -> 5,400, 4,096 -> 3,700 (a batch's
-#: slot tensors then outgrow the caches); the logits are the same whatever the batch
-SCORE_BATCH_PAIRS = 256
+#: pairs per forward pass when scoring on the CPU. dbp15k_fr_en, 60,000 candidate pairs
+#: (k = 20), ``score_pairs`` alone on this 2-core CPU, the sizes alternated in one process
+#: (2026-12-07): 256 -> 11,500-13,800 pairs/s, 512 -> 14,400-18,000, 768 -> 15,400-17,300,
+#: 1,024 -> 13,300-14,100 (a batch's slot tensors then outgrow the caches); on one thread
+#: (the worker's) 256 -> 9,400-9,900, 512 -> 9,900. Before the per-entity projection
+#: tables (one thread): 256 -> 6,700, 1,024 -> 5,400. The logits agree whatever the batch
+#: to a few ulps (82 of 312,220 fr_en pairs differ between 256 and 512, by 2.9e-6 at most)
+SCORE_BATCH_PAIRS = 512
 #: the most pairs per forward pass when scoring on CUDA. On an H200 (dbp15k_fr_en, k = 10,
 #: ``score_pairs`` alone, trees collated on the device): 256 -> 29,800 pairs/s, 1,024 ->
 #: 119,700, 4,096 -> 328,900, 8,192 -> 473,400, 16,384 -> 649,300, 32,768 -> 839,600: each
