@@ -78,6 +78,10 @@ def _translate(exc: Exception, query: str, uri: str, database: str | None = None
     Decides once, by the driver's types (and Bolt codes), what a caller may retry: every
     :class:`ServerUnavailable` (away, starting or stopping, refusing logins, a broken
     connection); every other :class:`GraphError` is final."""
+    if getattr(exc, "code", None) == "Neo.ClientError.Security.AuthenticationRateLimit":
+        return CredentialsRefused(f"{uri}: the server refuses logins for now: wrong passwords too many times "
+                                  "in a row (Neo4j locks the user for a few seconds after 3, by default): "
+                                  "wait a few seconds, and run again with the right one")
     if isinstance(exc, neo4j_exc.AuthError):
         return CredentialsRefused(f"{uri}: the server refused the credentials (check NEO4J_USER "
                                   "and NEO4J_PASSWORD, or a user:password written into NEO4J_URI, which "
@@ -187,7 +191,8 @@ class Graph:
             return CredentialsRefused(f"{self.uri}: the server refused to connect without a password: "
                                       "none was given (set NEO4J_PASSWORD, --password, or password "
                                       "in the [connection] table)")
-        if isinstance(error, CredentialsRefused) and self.credentials_from is not None:
+        if (isinstance(error, CredentialsRefused) and self.credentials_from is not None
+                and "refused the credentials" in str(error)):
             return CredentialsRefused(f"{self.uri}: the server refused user {self.connection.user!r} with "
                                       f"the password from {self.credentials_from} (a server that is "
                                       "stopping refuses too)")

@@ -90,6 +90,7 @@ def test_wrong_password_is_clear_and_secret_free(connection: ConnectionConfig, b
     bad = ConnectionConfig(**{**connection.model_dump(), "password": "wrong-password-123"})
     with Graph(bad) as g, pytest.raises(ServerUnavailable) as err:
         g.verify()
+    _wait_out_the_login_lock(connection)  # a good login resets Neo4j's count of failed ones
     assert "refused the credentials" in str(err.value) or "no graph server" in str(err.value)
     assert "wrong-password-123" not in str(err.value)
     if connection.password is not None:
@@ -112,14 +113,35 @@ def test_a_refused_password_is_named_by_where_it_came_from(connection: Connectio
                     f'[connection]\nuri = "{connection.uri}"\nuser = "{connection.user}"\n'
                     'password = "wrong-password-123"\n')
     env = {"NEO4J_URI": "", "NEO4J_USER": "", "NEO4J_PASSWORD": "", "KGN_ALIGN_CONFIG": ""}
-    said = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(path), "check"], env=env)
-    assert said.exit_code == 1, said.output
-    assert f"with the password from the [connection] table of {path}" in said.output, said.output
-    assert "wrong-password-123" not in said.output
-    from_env = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(path), "check"],
-                                  env={**env, "NEO4J_PASSWORD": "other-wrong-456"})
-    assert "with the password from NEO4J_PASSWORD (--password)" in from_env.output, from_env.output
-    assert "other-wrong-456" not in from_env.output
+    try:
+        said = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(path), "check"], env=env)
+        assert said.exit_code == 1, said.output
+        assert f"with the password from the [connection] table of {path}" in said.output, said.output
+        assert "wrong-password-123" not in said.output
+        from_env = CliRunner().invoke(cli, ["--home", str(tmp_path), "--config", str(path), "check"],
+                                      env={**env, "NEO4J_PASSWORD": "other-wrong-456"})
+        assert "with the password from NEO4J_PASSWORD (--password)" in from_env.output, from_env.output
+        assert "other-wrong-456" not in from_env.output
+    finally:
+        _wait_out_the_login_lock(connection)
+
+
+def _wait_out_the_login_lock(connection: ConnectionConfig, seconds: float = 30.0) -> None:
+    """Neo4j locks a user for a few seconds after three failed logins in a row (its
+    dbms.security.auth_max_failed_attempts): the tests after one that fails logins on purpose
+    then failed to connect (a CI run). A good login, once the lock is over, resets the count."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with Graph(connection) as g, g.retrying_for(1.0):
+                g.read("server_components")
+            return
+        except ServerUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def test_no_password_given_is_said_so(connection: ConnectionConfig, backend: str) -> None:

@@ -33,6 +33,8 @@ def _server_error(code: str, message: str) -> neo4j_exc.Neo4jError:
     (_server_error("Neo.ClientError.Request.Invalid", "BEGIN not expected in state: AUTHENTICATION"),
      ConnectionBroken),
     (_server_error("Neo.ClientError.Security.Unauthorized", "bad credentials"), CredentialsRefused),
+    (_server_error("Neo.ClientError.Security.AuthenticationRateLimit", "too many times in a row"),
+     CredentialsRefused),
 ])
 def test_transient_by_type(exc: Exception, kind: type) -> None:
     translated = _translate(exc, "worker_claim", "bolt://h:7687")
@@ -69,3 +71,15 @@ def test_a_value_of_the_wrong_type_is_told_from_a_wrong_query(exc: Exception, ki
     translated = _translate(exc, "preflight_side", "bolt://h:7687")
     assert isinstance(translated, QueryError)
     assert isinstance(translated, ValueTypeError) == (kind == "value")
+
+
+def test_a_login_lock_is_said_as_one() -> None:
+    """Neo4j locks a user for a few seconds after three wrong passwords in a row; the right
+    one given then was said as "query 'server_components' failed on the server
+    (Neo.ClientError.Security.AuthenticationRateLimit): ..." (seen in a CI run)."""
+    said = str(_translate(_server_error("Neo.ClientError.Security.AuthenticationRateLimit",
+                                        "The client has provided incorrect authentication details too "
+                                        "many times in a row."), "server_components", "bolt://h:7687"))
+    assert said == ("bolt://h:7687: the server refuses logins for now: wrong passwords too many times in "
+                    "a row (Neo4j locks the user for a few seconds after 3, by default): wait a few "
+                    "seconds, and run again with the right one")
