@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -281,13 +280,12 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     except (KeyboardInterrupt, ServerUnavailable) as exc:
         if options.dry_run is None:  # each batch was committed with the run's progress
             away = isinstance(exc, ServerUnavailable)  # not asked again: its retries would take long
-            done = _written_so_far(None if away else graph, options.run_id, last[0] if last else None)
+            count, done = _written_so_far(None if away else graph, options.run_id, last[0] if last else None)
             how = "stopped: the graph server is away" if away else "interrupted"
             # the lines above come once a tenth: a trial read "600 of 3,000 ... done" there and
             # "800 of 3,000 ... are written" here, and doubted the resume
-            count = re.search(r"([\d,]+) of", done)
             since = (f" (the last progress line said {printed[0]:,}: those come once a tenth of "
-                     "the sources)") if printed[0] and count and count.group(1) != f"{printed[0]:,}" else ""
+                     "the sources)") if printed[0] and count is not None and count != printed[0] else ""
             click.echo(f"\nbackfill {options.run_id} {how}: {done} written{since}; the same command "
                        f"with --run-id {options.run_id} goes on from there", err=True)
         raise
@@ -297,11 +295,11 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
     print_summary(summary, options.policy.value)
 
 
-def _written_so_far(graph: Graph | None, run_id: str, last: Progress | None) -> str:
-    """How much of an interrupted run is written, in words: from the run's record (each
-    batch commits its checkpoint with its edges, so the record counts the batch that was
-    in flight when the interrupt came, if it committed), else (or with no ``graph``) from
-    the last progress."""
+def _written_so_far(graph: Graph | None, run_id: str, last: Progress | None) -> tuple[int | None, str]:
+    """How much of an interrupted run is written: the count of source entities (None: not
+    known) and the same in words; from the run's record (each batch commits its checkpoint
+    with its edges, so the record counts the batch that was in flight when the interrupt
+    came, if it committed), else (or with no ``graph``) from the last progress."""
     from kgn_align.backfill import run_state
 
     try:
@@ -309,10 +307,12 @@ def _written_so_far(graph: Graph | None, run_id: str, last: Progress | None) -> 
     except (KgnAlignError, KeyboardInterrupt):
         state = None
     if state is not None and state.get("total") is not None:
-        return f"{int(state['entities'] or 0):,} of {int(state['total']):,} source entities are"
+        done = int(state["entities"] or 0)
+        return done, f"{done:,} of {int(state['total']):,} source entities are"
     # the batch in flight may have committed before the interrupt reached us
-    return f"at least {last.done:,} of {last.total:,} source entities are" if last \
-        else "nothing or one batch is"
+    if last is None:
+        return None, "nothing or one batch is"
+    return last.done, f"at least {last.done:,} of {last.total:,} source entities are"
 
 
 def _app_type() -> type:

@@ -363,10 +363,14 @@ def _unknown_key(loc: list[str]) -> str:
         f"; {'this table' if len(loc) == 2 else 'the top level'} takes: {', '.join(table.model_fields)}"
 
 
+#: a ``[table]`` header line of a TOML file (stripped)
+_TABLE_HEADER = re.compile(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]")
+
+
 def _line_of_table(text: str, table: str) -> int | None:
     """1-based line of the ``[table]`` header in TOML ``text``."""
     for number, raw in enumerate(text.splitlines(), 1):
-        header = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", raw.strip())
+        header = _TABLE_HEADER.match(raw.strip())
         if header and header.group(1) == table:
             return number
     return None
@@ -380,7 +384,7 @@ def _line_of(text: str, loc: list[str]) -> int | None:
     current = None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        header = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", line)
+        header = _TABLE_HEADER.match(line)
         if header:
             current = header.group(1)
         elif current == table and re.match(rf"^{re.escape(key)}\s*=", line):

@@ -185,14 +185,14 @@ class Graph:
 
     def _translated(self, exc: Exception, query: str) -> GraphError:
         """:func:`_translate` for this connection: a login refused when no password was
-        given says that, not only that the credentials were refused."""
+        given says that, not only that the credentials were refused; one refused with a
+        password names where it came from (:attr:`credentials_from`)."""
         error = _translate(exc, query, self.uri, self.connection.database)
         if isinstance(error, CredentialsRefused) and self.connection.password is None:
             return CredentialsRefused(f"{self.uri}: the server refused to connect without a password: "
                                       "none was given (set NEO4J_PASSWORD, --password, or password "
                                       "in the [connection] table)")
-        if (isinstance(error, CredentialsRefused) and self.credentials_from is not None
-                and "refused the credentials" in str(error)):
+        if isinstance(exc, neo4j_exc.AuthError) and self.credentials_from is not None:
             return CredentialsRefused(f"{self.uri}: the server refused user {self.connection.user!r} with "
                                       f"the password from {self.credentials_from} (a server that is "
                                       "stopping refuses too)")

@@ -188,18 +188,17 @@ def read_gold(path: Path) -> list[tuple[str, str]]:
     if not pairs:
         raise InputError("no gold pairs: expected a line 'source_key,target_key' per pair "
                          "(a header 'source,target' or 'source_key,target_key' is allowed)", path=str(path))
-    targets: dict[str, set[str]] = {}
-    for source, target in pairs:
+    targets: dict[str, set[str]] = {}  # both directions in one pass: a source's targets,
+    sources_of: dict[str, list[str]] = {}  # a target's sources (each line once)
+    for source, target in dict.fromkeys(pairs):
         targets.setdefault(source, set()).add(target)
+        sources_of.setdefault(target, []).append(source)
     several = sorted(s for s, t in targets.items() if len(t) > 1)
     if several:
         raise InputError(f"{len(several)} source key(s) have more than one gold target (e.g. "
                          f"{', '.join(repr(s) for s in several[:3])}): Hits@1 and precision "
                          "assume one answer per source; keep one line per source",
                          path=str(path))
-    sources_of: dict[str, list[str]] = {}
-    for source, target in dict.fromkeys(pairs):
-        sources_of.setdefault(target, []).append(source)
     shared = sorted(t for t, s in sources_of.items() if len(s) > 1)
     if shared:  # a source graph may list one entity twice; a pasted line repeats a target too
         first = shared[0]
