@@ -123,6 +123,14 @@ class TreeStore:
         """``(num_slots,)`` tree position of every slot."""
         return torch.repeat_interleave(torch.arange(self.num_trees), self.tree_ptr.diff())
 
+    def slots_at_depth(self, depth: int) -> Tensor:
+        """``(num_trees,)`` how many slots each tree holds at ``depth`` (0: its seed, 1: its
+        sampled neighbours, 2: theirs), on the store's device."""
+        at = torch.zeros(self.slot_depth.numel() + 1, dtype=torch.long, device=self.tree_ptr.device)
+        torch.cumsum(self.slot_depth == depth, 0, out=at[1:])
+        ptr = self.tree_ptr.long()
+        return at[ptr[1:]] - at[ptr[:-1]]
+
     def edges(self) -> Tensor:
         """``(2, E)`` [seed entity, sampled hop-1 neighbour] rows of every tree."""
         slots = (self.slot_depth == 1).nonzero(as_tuple=True)[0]

@@ -152,11 +152,17 @@ def score_pairs(
     """Logits and calibrated probabilities for pairs ``(rows_a[i], rows_b[i])``, batched
     (``batch_pairs`` per forward pass; default :func:`score_batch_pairs` of the device), in
     inference mode; each side's entity table and its first-layer projections are computed
-    once for all batches (:meth:`PairModel.entity_tables`). The result does not depend on
-    the batch size. Shapes: ``(P,), (P,) -> (P,), (P,)``, on the CPU."""
+    once for all batches (:meth:`PairModel.entity_tables`). The pairs are scored in
+    :func:`padding_order` and handed back in theirs. The result does not depend on the
+    batch size or on which pairs share a batch (to float rounding). Shapes: ``(P,), (P,)
+    -> (P,), (P,)``, on the CPU."""
     device = device or next(model.parameters()).device
     batch_pairs = batch_pairs or score_batch_pairs(device)
     side_a, side_b = on_device(side_a, device), on_device(side_b, device)  # collate there
+    # within one batch the order pads nothing less
+    order = padding_order(side_a, side_b, rows_a, rows_b) if rows_a.numel() > batch_pairs \
+        else torch.arange(rows_a.numel())
+    rows_a, rows_b = rows_a[order], rows_b[order]
     was_training = model.training
     model.eval()
     fa, fb = side_a.features.to(device), side_b.features.to(device)
@@ -175,7 +181,23 @@ def score_pairs(
     model.train(was_training)
     if not logits:
         return torch.empty(0), torch.empty(0)
-    return torch.cat(logits), torch.cat(probs)
+    back = torch.empty_like(order).scatter_(0, order, torch.arange(order.numel()))
+    return torch.cat(logits)[back], torch.cat(probs)[back]
+
+
+def padding_order(side_a: SideInputs, side_b: SideInputs, rows_a: Tensor, rows_b: Tensor) -> Tensor:
+    """A permutation of the pairs ``(rows_a[i], rows_b[i])`` that puts pairs with trees of
+    like size next to each other: by the hop-2 slots of the source's tree, then of the
+    target's (stable). Cross-graph attention compares the two trees' slots in one block
+    padded to a batch's largest trees, so a batch of like pairs pads less: on dbp15k_fr_en's
+    candidate pairs the padded block is 1.15 times the slots compared instead of 2.1 times
+    in the candidates' own order. Shapes: ``(P,), (P,) -> (P,)``, on the CPU."""
+    def hop2(side: SideInputs, rows: Tensor) -> Tensor:
+        per_tree = side.store.slots_at_depth(2).cpu()
+        return per_tree[side.tree_position.cpu()[rows.cpu()].clamp(min=0)]
+
+    size_a, size_b = hop2(side_a, rows_a), hop2(side_b, rows_b)
+    return torch.argsort(size_a * (int(size_b.max()) + 1) + size_b, stable=True)
 
 
 def train(

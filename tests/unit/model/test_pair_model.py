@@ -81,6 +81,30 @@ def test_scored_logits_do_not_depend_on_the_batch_size():
         torch.testing.assert_close(cut, whole)
 
 
+def test_pairs_are_scored_beside_pairs_of_like_size_and_handed_back_in_their_order():
+    """Cross-graph attention pads a batch's trees to its largest: ``score_pairs`` scores
+    pairs ordered by the hop-2 slots of the source's tree, then the target's
+    (``padding_order``), and each logit comes back at its own pair's place."""
+    from kgn_align.training import padding_order, score_pairs
+
+    a, b, n_rel = sides()
+    # trees of entities 0, 4, 5 on side a; 0, 4 on side b (see sides())
+    assert a.store.slots_at_depth(0).tolist() == [1, 1, 1]
+    assert a.store.slots_at_depth(1).tolist() == [2, 1, 0]
+    assert a.store.slots_at_depth(2).tolist() == [1, 2, 0]
+    assert b.store.slots_at_depth(2).tolist() == [1, 0]
+    rows_a, rows_b = torch.tensor([0, 4, 5, 0, 4, 5]), torch.tensor([0, 4, 0, 4, 0, 4])
+    # hop-2 sizes a: 1 2 0 1 2 0, b: 1 0 1 0 1 0 -> by a, then b
+    assert padding_order(a, b, rows_a, rows_b).tolist() == [5, 2, 3, 0, 1, 4]
+
+    torch.manual_seed(5)
+    model = PairModel(ModelConfig(feature_dim=16, num_relations=n_rel, hidden=8))
+    alone = torch.cat([score_pairs(model, a, b, rows_a[i:i + 1], rows_b[i:i + 1])[0] for i in range(6)])
+    ordered, _ = score_pairs(model, a, b, rows_a, rows_b, batch_pairs=2)
+    torch.testing.assert_close(ordered, alone)
+    assert len(set(alone.tolist())) == 6  # each pair its own logit: a mix-up would show
+
+
 @pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
 def test_sides_on_the_device_score_as_sides_on_the_host(device):
     """``score_pairs`` with both sides moved to the model's device first
