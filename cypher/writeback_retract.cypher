@@ -9,6 +9,11 @@ UNWIND $sources AS s
 MATCH (a:{{source_label}} {{{source_property}}: $source_value, {{key}}: s.key})-[r:{{same_as}}]->(b:{{target_label}})
 WHERE b.{{target_property}} = $target_value
   AND r.review IS NULL AND r.model IS NOT NULL
-  AND NOT b.{{key}} IN s.keep
+  AND (NOT b.{{key}} IN s.keep
+       // or ruled out by a review made while the run scored (as in writeback_merge.cypher)
+       OR COUNT { (a)-[x:{{same_as}}]->(o:{{target_label}})
+                  WHERE x.review = 'accepted' AND o <> b AND o.{{target_property}} = coalesce($target_value, o.{{target_property}}) } > 0
+       OR COUNT { (o:{{source_label}})-[x:{{same_as}}]->(b)
+                  WHERE x.review = 'accepted' AND o <> a AND o.{{source_property}} = coalesce($source_value, o.{{source_property}}) } > 0)
 DELETE r
 RETURN count(*) AS retracted

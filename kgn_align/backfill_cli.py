@@ -84,9 +84,13 @@ def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
     untouched = (f", {w.reviewed} left as reviewed (r.review set on the pair: reviewed during the run, or "
                  "a review other than 'accepted' or 'rejected', which the checks name)"
                  if w.reviewed else "")
+    if w.foreign:
+        untouched += (f", {w.foreign} left as they are (a SAME_AS edge on the pair that kgn-align did "
+                      "not write and no one reviewed, e.g. an import's own)")
     if w.skipped:
-        untouched += (f", {w.skipped} skipped (an end no longer on its side, or a reviewed "
-                      "SAME_AS edge the other way between them)")
+        untouched += (f", {w.skipped} skipped (an end no longer on its side, a reviewed SAME_AS edge "
+                      "the other way between them, or a review made during the run that rules the "
+                      "pair out)")
     if summary.csv:
         click.echo(f"  dry run, nothing written: the edges would be {w.created} created, "
                    f"{w.updated} updated, {w.unchanged} unchanged, {w.retracted} retracted "

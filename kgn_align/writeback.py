@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 MERGE_QUERY = "writeback_merge"  #: each has a ``_generic`` form: :func:`side_query`
 RETRACT_QUERY = "writeback_retract"  #: as MERGE_QUERY, for the edges no longer chosen
 EDGES_QUERY = "writeback_edges"
-OUTCOMES = ("created", "updated", "unchanged", "reviewed")
+#: what the merge did to each pair; "foreign": a SAME_AS edge on the pair that kgn-align did
+#: not write (no r.model) and no person reviewed, e.g. an import's own link: left as it is
+OUTCOMES = ("created", "updated", "unchanged", "reviewed", "foreign")
 #: scores closer than this count as unchanged: a thousandth of a probability is below any
 #: decision made on them (they are written rounded to 6 decimals)
 SCORE_TOLERANCE = 1e-3
@@ -112,6 +114,8 @@ class WriteReport(_Record):
     updated: int = 0
     unchanged: int = 0
     reviewed: int = 0
+    #: an edge on the pair that kgn-align did not write (no model, no review): left as it is
+    foreign: int = 0
     skipped: int = 0
     batches: int = 0
     #: model-written edges of the written sources deleted because no longer chosen
@@ -294,7 +298,10 @@ def side_query(config: AlignConfig, name: str) -> str:
 def merge_step(config: AlignConfig, rows: Sequence[Mapping[str, Any]],
                stamp: ModelStamp) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The ``(name, params, identifiers)`` step that merges one batch, for
-    :meth:`Graph.write_many` (so a caller can commit it together with a checkpoint)."""
+    :meth:`Graph.write_many` (so a caller can commit it together with a checkpoint).
+    A pair that a review in the graph now rules out is not written, whatever the run read
+    before: its source accepted for another target, or its target accepted for another
+    source."""
     identifiers, params = selection(config)
     return (side_query(config, MERGE_QUERY),
             {**params, "rows": list(rows), "model": stamp.model, "method": stamp.method,
@@ -306,8 +313,9 @@ def retract_step(config: AlignConfig, sources: Sequence[str], pairs: Iterable[Sc
                  ) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The ``(name, params, identifiers)`` step that deletes the model-written edges of
     ``sources`` (source keys) that ``pairs`` (what the batch writes for them) no longer
-    hold; run in the batch's transaction, before its :func:`merge_step`. Its one row says
-    how many: ``{"retracted": n}``."""
+    hold, and those a review in the graph now rules out (as :func:`merge_step`); run in the
+    batch's transaction, before its :func:`merge_step`. Its one row says how many:
+    ``{"retracted": n}``."""
     identifiers, params = selection(config)
     keep: dict[str, list[str]] = {key: [] for key in sources}
     for p in pairs:
@@ -355,8 +363,8 @@ def write_pairs(graph: Graph, config: AlignConfig, pairs: Iterable[ScoredPair], 
         if progress is not None:
             progress(done)
     log.info("wrote %d pairs in %d batches: %d created, %d updated, %d unchanged, "
-             "%d reviewed (kept), %d skipped", total.pairs, total.batches, total.created,
-             total.updated, total.unchanged, total.reviewed, total.skipped)
+             "%d reviewed (kept), %d not kgn-align's (kept), %d skipped", total.pairs, total.batches,
+             total.created, total.updated, total.unchanged, total.reviewed, total.foreign, total.skipped)
     return total
 
 
@@ -482,6 +490,8 @@ def preview_batch(existing: Iterable[Edge], sources: Sequence[str], pairs: Seque
             change = "created"
         elif edge.review is not None:
             change = "reviewed"
+        elif edge.model is None:
+            change = "foreign"
         elif (edge.score is not None and abs(edge.score - row["score"]) <= SCORE_TOLERANCE
               and edge.model == stamp.model and edge.method == stamp.method):
             change = "unchanged"

@@ -988,3 +988,73 @@ def test_one_to_one_over_some_sources_keeps_the_others_targets(graph: Graph, loa
     # under best, sharing a target is allowed: s2 takes T too
     run_backfill(graph, loaded, wants_t, STAMP, BackfillOptions(run_id="o2o-best"), BackfillFilter(keys=(s2,)))
     assert {(s, tg) for s, tg, *_ in model_edges(graph, loaded)} == {(s1, t), (s2, t)}
+
+
+def test_a_same_as_edge_kgn_align_did_not_write_is_never_taken_over(
+        graph: Graph, loaded: AlignConfig, connection: ConnectionConfig, runs: list[str],
+        kg_slice: datasets.KGDataset, tmp_path: Path) -> None:
+    """A SAME_AS edge someone else wrote (no r.model, no review: an import's own link) on a
+    pair the model chooses is left as it is: not stamped with the model's score, so that a
+    later run that no longer chooses the pair does not retract it (a review found the merge
+    took such an edge over, and the next run deleted it)."""
+    (s1, t1), (s2, t2) = sorted((str(a), str(b)) for a, b in kg_slice.test_pairs)[:2]
+    with neo4j_driver(connection) as drv:
+        drv.execute_query(
+            "MATCH (a:Entity {graph: $ga, key: $s1}), (b:Entity {graph: $gb, key: $t1}), "
+            "      (c:Entity {graph: $ga, key: $s2}), (d:Entity {graph: $gb, key: $t2}) "
+            "CREATE (a)-[:SAME_AS {note: 'mine'}]->(b), (c)-[:SAME_AS]->(d)",
+            ga=loaded.source.value, gb=loaded.target.value, s1=s1, t1=t1, s2=s2, t2=t2,
+            database_=connection.database)
+    runs += ["foreign-dry", "foreign-1", "foreign-2"]
+    both = BackfillFilter(keys=(s1, s2))
+    out = tmp_path / "dry.csv"
+    dry = run_backfill(graph, loaded, _chosen({s1: t1, s2: t2}), STAMP,
+                       BackfillOptions(run_id="foreign-dry", dry_run=out), both)
+    with open(out, newline="") as fh:
+        assert {r["change"] for r in csv.DictReader(fh)} == {"foreign"} and dry.writes.foreign == 2
+    first = run_backfill(graph, loaded, _chosen({s1: t1, s2: t2}), STAMP,
+                         BackfillOptions(run_id="foreign-1"), both)
+    assert (first.writes.foreign, first.writes.created, first.writes.updated) == (2, 0, 0)
+    edges = {(e.source, e.target): e for e in read_edges(graph, loaded)}
+    assert edges[(s1, t1)].model is None and edges[(s1, t1)].score is None
+    assert edges[(s2, t2)].model is None
+    # a run that chooses neither pair leaves both edges where they were
+    second = run_backfill(graph, loaded, _chosen({}), STAMP, BackfillOptions(run_id="foreign-2"), both)
+    assert second.writes.retracted == 0
+    assert {(s1, t1), (s2, t2)} <= {(e.source, e.target) for e in read_edges(graph, loaded)}
+
+
+@pytest.mark.parametrize("policy", ["best", "one-to-one"])
+def test_a_review_made_while_the_run_scored_rules_the_batch_it_writes(
+        graph: Graph, loaded: AlignConfig, connection: ConnectionConfig, runs: list[str],
+        kg_slice: datasets.KGDataset, policy: str) -> None:
+    """A run reads the reviews before it scores; a pair accepted after that and before a
+    batch is written still rules that batch, under every policy (as the reviews the run read
+    do): its source accepted for another target gets no model edge (an earlier one is
+    retracted), nor does a source whose target was accepted for another source. Before, the
+    batch wrote them all."""
+    (s1, t1), (s2, t2), (s3, t3), (s4, _) = sorted((str(a), str(b)) for a, b in kg_slice.test_pairs)[:4]
+    run_id = f"race-{policy}-{uuid.uuid4().hex[:6]}"
+    runs += [run_id + "-0", run_id]
+    choice = _chosen({s1: t1, s2: t2})
+    flt = BackfillFilter(keys=(s1, s2))
+    before = run_backfill(graph, loaded, choice, STAMP, BackfillOptions(run_id=run_id + "-0", policy=policy), flt)
+    assert before.writes.created == 2
+    reviewed = {"done": False}
+
+    def review_meanwhile() -> None:  # a person in the Browser, while the run scored
+        if reviewed["done"]:
+            return
+        reviewed["done"] = True
+        with neo4j_driver(connection) as drv:
+            drv.execute_query(
+                "MATCH (a:Entity {graph: $ga, key: $s1}), (b:Entity {graph: $gb, key: $t3}), "
+                "      (c:Entity {graph: $ga, key: $s4}), (d:Entity {graph: $gb, key: $t2}) "
+                "CREATE (a)-[:SAME_AS {review: 'accepted'}]->(b), (c)-[:SAME_AS {review: 'accepted'}]->(d)",
+                ga=loaded.source.value, gb=loaded.target.value, s1=s1, t3=t3, s4=s4, t2=t2,
+                database_=connection.database)
+
+    after = run_backfill(graph, loaded, choice, STAMP, BackfillOptions(run_id=run_id, policy=policy), flt,
+                         before_write=review_meanwhile)
+    model = {(e.source, e.target) for e in read_edges(graph, loaded) if e.model and e.review is None}
+    assert model == set() and after.writes.retracted == 2 and after.writes.skipped == 2

@@ -147,4 +147,8 @@ def test_edges_line_names_only_the_counters_that_happened_and_says_why(capsys: p
     assert line(WriteReport(pairs=3, created=1, reviewed=1, skipped=1)).endswith(
         "(no longer chosen), 1 left as reviewed (r.review set on the pair: reviewed during the run, or a review other "
         "than 'accepted' or 'rejected', which the checks name), 1 skipped "
-        "(an end no longer on its side, or a reviewed SAME_AS edge the other way between them)")
+        "(an end no longer on its side, a reviewed SAME_AS edge the other way between them, or a review "
+        "made during the run that rules the pair out)")
+    assert line(WriteReport(pairs=2, created=1, foreign=1)).endswith(
+        "(no longer chosen), 1 left as they are (a SAME_AS edge on the pair that kgn-align did not write and "
+        "no one reviewed, e.g. an import's own)")
