@@ -9,7 +9,7 @@
 // whose params name a run_id is adopted and not copied: the run it names is one
 // configuration's (copies failed on every other: "run ... was started with other settings").
 MATCH (j:AlignmentJob)
-WHERE j.scope IS NULL AND j.kind IN $kinds
+WHERE j.scope IS NULL AND j.kind IN $kinds AND j.id = toString(j.id)  // as worker_claim
   AND (j.status = 'queued' OR (j.status = 'running' AND coalesce(j.leaseUntil, 0) < $now))
 WITH j ORDER BY j.requestedAt, j.id LIMIT $limit
 SET j.adoptToken = $token

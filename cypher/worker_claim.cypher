@@ -4,8 +4,11 @@
 // `was`: the status before the claim ('running': taken over from a worker that died).
 // $scope: the worker's configuration (worker_adopt); a worker without one (the library's
 // Worker, given none) takes the jobs no configuration adopted.
+// A job without a string id (a node made by hand) is never claimed: its outcome could not be
+// recorded; an idle worker fails it (worker_fail_bad_status).
 MATCH (j:AlignmentJob)
 WHERE j.kind IN $kinds AND coalesce(j.scope, '') = coalesce($scope, '')
+  AND j.id = toString(j.id)
   AND ((j.status = 'queued' AND coalesce(j.notBefore, 0) <= $now)
        OR (j.status = 'running' AND coalesce(j.leaseUntil, 0) < $now))
 WITH j ORDER BY j.requestedAt, j.id LIMIT 1

@@ -161,6 +161,9 @@ STATUSES = ("queued", "running", "done", "failed")
 #: why a job without a status failed, on the job node and in the log
 STATUSLESS = ("no status: request jobs with CALL kgn.requestAlignment(kind, params), or create "
               "them with status 'queued'")
+#: why a waiting job without a string id (a node made by hand) failed
+NO_ID = ("no id: a job's id is a unique string; request jobs with CALL kgn.requestAlignment(kind, "
+         "params), or give j.id one")
 #: why a job with a status no worker knows failed ('QUEUED': statuses are lower case)
 BAD_STATUS = ("unknown status (a job's status is one of " + ", ".join(repr(s) for s in STATUSES)
               + "): request jobs with CALL kgn.requestAlignment(kind, params), or create them "
@@ -290,6 +293,10 @@ class Worker:
                 params = json.loads(row["params"]) if row["params"] else {}
                 if not isinstance(params, dict):
                     raise ValueError(f"got {type(params).__name__}")
+            except RecursionError:  # JSON nested thousands deep: no params a job takes
+                self._fail_claimed(row, "params are not a JSON object a job takes: nested too deeply; set "
+                                        "j.params to JSON text, e.g. '{\"threshold\": 0.8}'")
+                continue
             except ValueError as exc:
                 got = f"got {clipped(row['params'], 60)!r} ({exc})" if isinstance(exc, json.JSONDecodeError) else exc
                 self._fail_claimed(row, f"params are not a JSON object: {got}; set j.params to JSON text, "
@@ -615,6 +622,9 @@ class Worker:
         configuration of the database (``cypher/worker_fail_unknown_scope``): no worker would
         ever claim them."""
         def why(row: dict) -> str:
+            if not row["named"]:
+                got = "no id" if row["id"] is None else f"id {row['id']!r}, not a string,"
+                return f" (kind {_kind(row)}) has {got} so no worker would run it: marked failed ({NO_ID})"
             if row["was"] is None:
                 return f" (kind {_kind(row)}) has no status, so no worker would run it: marked failed ({STATUSLESS})"
             return (f" (kind {_kind(row)}) has status {row['was']!r}, so no worker would run it: marked "
@@ -622,7 +632,7 @@ class Worker:
 
         self.failed_unrun += _say_failed(
             self.graph.write("worker_fail_bad_status", {"statuses": list(STATUSES), "no_status": STATUSLESS,
-                                                        "bad_status": BAD_STATUS}),
+                                                        "bad_status": BAD_STATUS, "no_id": NO_ID}),
             why, "jobs without a known status")
         self.failed_unrun += _say_failed(
             self.graph.write("worker_fail_unknown_scope"),

@@ -522,6 +522,46 @@ def test_jobs_made_by_hand_without_a_known_status_fail_with_the_reason(
     assert job(graph, jobs[-1])["status"] == "failed" and the_worker.failed_unrun == 3
 
 
+def test_jobs_made_by_hand_without_a_string_id_or_with_runaway_params_fail_and_stop_no_worker(
+        graph: Graph, jobs: list[str], connection, namespace: str, caplog) -> None:
+    """A queued job node made by hand without an id, or with a number for one, was claimed
+    and then stopped the worker (its record needs the id as text), every worker after it
+    too; params nested thousands deep did the same (a code review found both). Now the
+    claim passes the id-less over and an idle worker fails them saying why; the runaway
+    params fail their job alone. The proper job runs either way."""
+    import logging
+
+    import neo4j
+
+    kind = f"{namespace}ids"
+    jobs.append(request(graph, kind, {}))
+    jobs.append(request(graph, kind, "[" * 50_000 + "]" * 50_000))
+    password = connection.password.get_secret_value() if connection.password else ""
+    with neo4j.GraphDatabase.driver(connection.uri, auth=(connection.user, password)) as drv:
+        try:
+            drv.execute_query("CREATE (:AlignmentJob {kind: $kind, params: '{}', status: 'queued', "
+                              "requestedAt: datetime() - duration('PT1H')}), "
+                              "(:AlignmentJob {id: 7, kind: $kind, params: '{}', status: 'queued', "
+                              "requestedAt: datetime() - duration('PT1H')})", kind=kind)
+            the_worker = Worker(graph, {kind: lambda j: {}}, known_kinds=frozenset({kind}))
+            with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
+                the_worker.run(burst=True)
+            proper, runaway = (job(graph, j) for j in jobs)
+            assert proper["status"] == "done"
+            assert runaway["status"] == "failed" and "nested too deeply" in runaway["error"]
+            by_hand = drv.execute_query("MATCH (j:AlignmentJob {kind: $kind}) WHERE j.id IS NULL OR j.id = 7 "
+                                        "RETURN j.id AS id, j.status AS status, j.error AS error ORDER BY id",
+                                        kind=kind).records
+            assert [(r["id"], r["status"]) for r in by_hand] == [(7, "failed"), (None, "failed")]
+            assert all("kgn.requestAlignment" in r["error"] and "no id" in r["error"] for r in by_hand)
+            assert f"job (no id) (kind '{kind}') has no id so no worker would run it" in caplog.text
+            assert f"job 7 (kind '{kind}') has id 7, not a string, so no worker would run it" in caplog.text
+            assert the_worker.failed_unrun == 2
+        finally:
+            drv.execute_query("MATCH (j:AlignmentJob {kind: $kind}) WHERE j.id IS NULL OR j.id = 7 DELETE j",
+                              kind=kind)
+
+
 def test_a_job_for_no_known_configuration_fails_with_the_reason(
         graph: Graph, jobs: list[str], connection, namespace: str, caplog, tmp_path) -> None:
     """A job created by plain Cypher whose scope names no worker configuration (a misspelt
