@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import hashlib
 import json
 import logging
 import os
@@ -1420,7 +1421,7 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         return backfill(job, trained, params)
 
     def realign(trained: TrainedModel, node_ids: list[str], run: BackfillOptions,
-                before_write: Any = None) -> dict[str, Any]:
+                before_write: Any = None, own_run: bool = False) -> dict[str, Any]:
         """What a 'changed' job does: the kept snapshot refreshed from the changed nodes,
         what they move dropped from the cache, the sources they can move aligned again."""
         clock = StageClock()
@@ -1435,6 +1436,9 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
                     "retracted": 0, "entities": 0, "sources": [], **unkeyed, "stages_s": clock.laps}
         scorer.alignment
         clock.lap("align")  # candidates searched again where moved, pair scores, Sinkhorn
+        if own_run:  # one run per set of sources: see run_changed
+            digest = hashlib.sha256(json.dumps(sorted(keys)).encode()).hexdigest()[:8]
+            run = run.model_copy(update={"run_id": f"{run.run_id}-{digest}"})
         done = result(run_backfill(app.graph(), config, scorer, trained.stamp, run,
                                    BackfillFilter(keys=tuple(keys)), before_write=before_write))
         clock.lap("write")
@@ -1461,7 +1465,13 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
         if not params.complete:
             log.info("job %s: more changes than listed; re-aligning the whole source side", job.id)
             return backfill(job, trained, params)
-        return realign(trained, list(params.nodeIds), options(job, params), job.check_lease)
+        # the job's own run (no run_id in its params) is named for the sources it re-aligns
+        # too: a retry that took other companions, or came after other changes, re-aligns
+        # other sources, and resuming the first attempt's run was refused as 'started with
+        # other settings' until the job failed for good (a code review); the same sources
+        # resume it
+        return realign(trained, list(params.nodeIds), options(job, params), job.check_lease,
+                       own_run=params.run_id is None)
 
     try:
         model()  # one that does not fit the configuration is refused now, not job by job

@@ -57,7 +57,7 @@ class _Params(BaseModel):
 
     threshold: float = Field(0.5, ge=0.0, le=1.0)  #: write pairs scoring at least this
     policy: Policy = Policy.BEST  #: which scored pairs become edges
-    run_id: RunId | None = None  #: resumable run to write under (default: job-<id>)
+    run_id: RunId | None = None  #: resumable run to write under (default: job-<id>; a 'changed' job's: job-<id>-<digest of the sources it re-aligns>)
 
 
 class BackfillParams(_Params):

@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from kgn_align import datasets, loaders
-from kgn_align.backfill import BackfillOptions, run_backfill, run_state
+from kgn_align.backfill import BackfillOptions, forget_run, run_backfill, run_state
 from kgn_align.cli import cli
 from kgn_align.graph import Graph
 from kgn_align.scoring import ModelScorer, TrainedModel
@@ -153,6 +153,12 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         {"nodeIds": [snapshot.target.table.ids[row], snapshot.source.table.ids[edited], keyless], "total": 3,
          "threshold": 0.3})},
         kind="plugin")[0]["id"]
+    # an earlier attempt of the job, over other sources (other companions then), left its run
+    # unfinished: resuming it was refused as 'started with other settings', and the job failed
+    # for good after its retries; the job's own run is now named for its sources too
+    graph.write("backfill_run_start", {"run_id": f"job-{job_id}", "fingerprint": "an-earlier-attempt",
+                                       "settings": None, "owner": "an-earlier-worker", "total": 0,
+                                       "now": 0, "whole_side": False})
     try:
         # --warm: the worker warms up first, running a changed job's path dry; --burst: then
         # every due job (other tests' captured changes may be queued before this one)
@@ -163,6 +169,7 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         done = graph.read("worker_job", {"id": job_id})[0]
         assert done["status"] == "done", done
         result = json.loads(done["result"])
+        assert result["run_id"].startswith(f"job-{job_id}-") and run_state(graph, result["run_id"])["status"] == "done"
         assert {str(lonely_source), edited_key} <= set(result["sources"])
         assert 2 <= result["entities"] <= 60 < len(snapshot.source.aligned_row)
         assert result["created"] == 0 and result["updated"] == 0
@@ -184,6 +191,7 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
         assert after <= _edge_set(edges) and len(edges) - len(after) <= retracted, ran.stdout
     finally:
         graph.write("worker_delete_job", {"id": job_id})
+        forget_run(graph, f"job-{job_id}")
         with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
             drv.execute_query("MATCH (n) WHERE elementId(n) = $id DELETE n", id=keyless,
                               database_=connection.database)
