@@ -384,19 +384,23 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
     cursor = run["cursor"]
     todo = [k for k in keys if cursor is None or k > cursor]
     total = WriteReport()
+    pinned: set[str] = set()
     if resumed:
         log.info("resuming %s after key %r: %d of %d entities left", options.run_id, cursor,
                  len(todo), len(keys))
         done = [k for k in keys if cursor is not None and k <= cursor]
         total = total.model_copy(update={"retracted": retract_reviewed_away(
             graph, config, done, reviews, options.policy)})
+        if not options.policy.is_local:  # what the written batches hold stays theirs
+            pinned = {e.target for e in read_edges_of(graph, config, done)
+                      if e.review is None and e.model is not None}
     state = _RunState(options.run_id, owner, int(run["batches"]))
     scored = 0
     done_now = 0
     written: list[ScoredPair] = []
     writing = False
     try:
-        for batch, (n_scored, pairs) in _plan(scorer, keys, todo, options):
+        for batch, (n_scored, pairs) in _plan(scorer, keys, todo, options, pinned):
             if before_write is not None:
                 before_write()
             writing = True
@@ -493,12 +497,13 @@ def _progress(start: float, done: int, total: int, batches: int, done_now: int) 
                     eta_seconds=eta)
 
 
-def _plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str],
-          options: BackfillOptions) -> Iterator[tuple[list[str], tuple[int, list[ScoredPair]]]]:
-    """Batches of ``todo`` with their scored-pair count and chosen pairs, by policy."""
+def _plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str], options: BackfillOptions,
+          pinned: set[str] | frozenset[str] = frozenset()) -> Iterator[tuple[list[str], tuple[int, list[ScoredPair]]]]:
+    """Batches of ``todo`` with their scored-pair count and chosen pairs, by policy
+    (``pinned``: see :func:`_global_plan`)."""
     if options.policy.is_local:
         return _stream(scorer, todo, options)
-    return _global_plan(scorer, keys, todo, options)
+    return _global_plan(scorer, keys, todo, options, pinned)
 
 
 def _stream(scorer: Scorer, todo: Sequence[str],
@@ -509,16 +514,25 @@ def _stream(scorer: Scorer, todo: Sequence[str],
                                          one_to_one=options.one_to_one))
 
 
-def _global_plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str],
-                 options: BackfillOptions) -> Iterator[tuple[list[str], tuple[int, list[ScoredPair]]]]:
-    """One-to-one: score *all* selected keys (also those already written, so the matching
-    is the one an uninterrupted run makes), match once, then hand out the pending batches."""
+def _global_plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str], options: BackfillOptions,
+                 pinned: set[str] | frozenset[str] = frozenset()
+                 ) -> Iterator[tuple[list[str], tuple[int, list[ScoredPair]]]]:
+    """One-to-one: score *all* selected keys, match once, then hand out the pending batches.
+
+    On a resume the sources written before (``keys`` not in ``todo``) and the targets their
+    model edges hold (``pinned``) stay out of the matching: what is written stands, and an
+    uninterrupted run's matching less those pairs is the same matching of the rest (greedy
+    and optimal alike), while a matching made again after a review or a change in between
+    could give a pending source a target a written one holds (a code review: two model
+    edges onto one target under one-to-one)."""
+    pending = set(todo)
+    resumed = len(pending) < len(keys)
     everything: list[ScoredPair] = []
     per_source_scored: dict[str, int] = {}  # every pair scored, as the streaming policies count
     for batch in batches_of(keys, options.batch_size):
         for p in _score(scorer, batch):
             per_source_scored[p.source] = per_source_scored.get(p.source, 0) + 1
-            if p.score >= options.threshold:
+            if p.score >= options.threshold and (not resumed or (p.source in pending and p.target not in pinned)):
                 everything.append(p)
     matched = select(everything, options.policy, options.threshold, one_to_one=options.one_to_one)
     by_source: dict[str, list[ScoredPair]] = {}

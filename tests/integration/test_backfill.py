@@ -304,6 +304,43 @@ def test_one_to_one_resumes_to_the_same_edges(graph: Graph, loaded: AlignConfig,
     assert len(targets) == len(set(targets))  # one-to-one held
 
 
+def test_a_one_to_one_run_resumed_after_a_review_gives_no_written_target_again(
+        graph: Graph, loaded: AlignConfig, runs: list[str], connection: ConnectionConfig,
+        kg_slice: datasets.KGDataset) -> None:
+    """A resumed one-to-one run matches again; a review made between the attempts can move a
+    target a written batch holds to a source still to come. The written edges stand, so that
+    target is no longer open: before, both sources kept an edge onto it (a code review)."""
+    (s1, t1), (s2, t2), (s3, _) = sorted((str(a), str(b)) for a, b in kg_slice.test_pairs)[:3]
+    choice = {s1: [(t1, 0.85)], s2: [(t2, 0.95), (t1, 0.9)]}
+
+    def scorer(keys: Sequence[str]) -> list[ScoredPair]:
+        return [ScoredPair(source=k, target=t, score=x) for k in keys for t, x in choice.get(k, [])]
+
+    runs.append(f"o2o-review-{uuid.uuid4().hex[:6]}")
+    options = BackfillOptions(run_id=runs[-1], batch_size=1, policy="one-to-one")
+    flt = BackfillFilter(keys=(s1, s2))
+    calls = {"n": 0}
+
+    def stop_before_the_second() -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Boom("stopped after s1's batch")
+
+    with pytest.raises(Boom):
+        run_backfill(graph, loaded, scorer, STAMP, options, flt, before_write=stop_before_the_second)
+    assert {(s, t) for s, t, *_ in model_edges(graph, loaded)} == {(s1, t1)}
+    with neo4j_driver(connection) as drv:  # t2 is accepted for another source meanwhile
+        drv.execute_query(
+            f"MATCH (a:{loaded.source.label} {{{loaded.source.property}: $ga, key: $a}}), "
+            f"(b:{loaded.target.label} {{{loaded.target.property}: $gb, key: $b}}) "
+            "CREATE (a)-[:SAME_AS {review: 'accepted'}]->(b)",
+            ga=loaded.source.value, a=s3, gb=loaded.target.value, b=t2, database_=connection.database)
+    resumed = run_backfill(graph, loaded, scorer, STAMP, options, flt)
+    assert resumed.resumed
+    # s2's matching moves it to t1, which s1's written edge holds: s2 gets none
+    assert {(s, t) for s, t, *_ in model_edges(graph, loaded)} == {(s1, t1)}
+
+
 def _run_cli(connection: ConnectionConfig, config_file: Path, run_id: str,
              *extra: str, progress: bool = False) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NEO4J_URI": connection.uri or "", "NEO4J_USER": connection.user,
