@@ -481,6 +481,12 @@ class Worker:
                     log.warning("job %s: lease lost; the job stops before its next write", job.id)
                     job.lease_lost.set()
                     return
+                if self.scope is not None and self._scope_seen is not None \
+                        and time.monotonic() - self._scope_seen >= self.scope_seconds:
+                    # a worker busy for hours still runs: 'clean' warns of it, other
+                    # configurations' workers still copy jobs for it (renewed only when idle,
+                    # a long backfill let it lapse; a code review)
+                    self.register_scope()
             except GraphError as exc:
                 log.warning("job %s: heartbeat failed (%s)", job.id, exc)
 

@@ -562,6 +562,38 @@ def test_jobs_made_by_hand_without_a_string_id_or_with_runaway_params_fail_and_s
                               kind=kind)
 
 
+def test_a_worker_busy_with_a_long_job_keeps_its_configuration_registered(
+        graph: Graph, jobs: list[str], namespace: str, connection) -> None:
+    """The registration that 'clean' and other configurations' workers read was renewed only
+    when the worker was idle: a backfill of hours let it lapse. The job's heartbeat renews it
+    when due."""
+    from kgn_align.worker import Scope
+
+    kind = f"{namespace}long"
+    pair = Scope(key=namespace[5:15] + "lg", name=f"{namespace} long pair", graphs=(f"{namespace}long",))
+    seen: list[int] = []
+
+    def long_job(job: Job) -> dict:
+        seen.append(graph.read("worker_scope_seen", {"key": pair.key})[0]["seen"])
+        time.sleep(1.0)  # a few heartbeats
+        seen.append(graph.read("worker_scope_seen", {"key": pair.key})[0]["seen"])
+        return {}
+
+    the_worker = Worker(graph, {kind: long_job}, lease_seconds=0.6, scope=pair)
+    the_worker.register_scope()
+    the_worker.scope_seconds = 0.0  # (an hour by default)
+    jobs.append(request(graph, kind, {}))
+    import neo4j
+
+    password = connection.password.get_secret_value() if connection.password else ""
+    with neo4j.GraphDatabase.driver(connection.uri, auth=(connection.user, password)) as drv:
+        drv.execute_query("MATCH (j:AlignmentJob {id: $id}) SET j.scope = $scope", id=jobs[-1], scope=pair.key)
+    the_worker.run(max_jobs=1)
+    assert job(graph, jobs[-1])["status"] == "done"
+    started, ended = seen
+    assert ended > started  # renewed while the job ran
+
+
 def test_a_job_for_no_known_configuration_fails_with_the_reason(
         graph: Graph, jobs: list[str], connection, namespace: str, caplog, tmp_path) -> None:
     """A job created by plain Cypher whose scope names no worker configuration (a misspelt
