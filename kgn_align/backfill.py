@@ -454,8 +454,11 @@ def retract_reviewed_away(graph: Graph, config: AlignConfig, sources: Sequence[s
         if not ruled:
             continue
         touched = sorted({source for source, _ in ruled})
-        kept = [ScoredPair(source=e.source, target=e.target, score=e.score or 0.0) for e in edges
-                if e.source in touched and (e.source, e.target) not in ruled]
+        # (the keep list's scores are not written: a score edited by hand outside [0, 1] is
+        # clipped here rather than refused as a ScoredPair)
+        kept = [ScoredPair(source=e.source, target=e.target,
+                           score=e.score if e.score is not None and 0.0 <= e.score <= 1.0 else 0.0)
+                for e in edges if e.source in touched and (e.source, e.target) not in ruled]
         rows = graph.write_many([retract_step(config, touched, kept)])
         retracted += int(rows[0][0]["retracted"]) if rows[0] else 0
     if retracted:

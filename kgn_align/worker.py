@@ -310,7 +310,10 @@ class Worker:
             job = Job(id=row["id"], kind=row["kind"] or "", params=params, attempts=row["attempts"])
             limit = self.together_limit if self._room is None else min(self.together_limit, self._room)
             if job.kind in self.together and limit > 0:
-                self._claim_companions(job, self.together[job.kind], limit)
+                try:
+                    self._claim_companions(job, self.together[job.kind], limit)
+                except GraphError as exc:  # the job is claimed: it runs (alone), not left behind
+                    log.warning("job %s: could not look for jobs to run with it (%s): it runs alone", job.id, exc)
             return job
 
     @property

@@ -245,7 +245,7 @@ class Reviews:
                 self.rejected.add((source, target))
 
     def __bool__(self) -> bool:
-        return bool(self.accepted_sources or self.rejected)
+        return bool(self.accepted_sources or self.rejected or self.held_targets)
 
     def allowed(self, pairs: Iterable[ScoredPair], policy: Policy | str) -> list[ScoredPair]:
         """``pairs`` less those a review rules out (see the class docstring)."""

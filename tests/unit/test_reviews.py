@@ -24,3 +24,12 @@ def test_no_reviews_change_nothing_and_shared_targets_are_counted() -> None:
     assert Reviews().allowed(scored, Policy.BEST) == scored and not Reviews()
     assert shared_targets(select(scored, Policy.BEST, 0.5)) == 1
     assert shared_targets(select(scored, Policy.ONE_TO_ONE, 0.5)) == 0
+
+
+def test_targets_held_outside_the_run_are_reviews_the_resume_applies() -> None:
+    """A partial one-to-one run's targets held by other sources' model edges rule like a
+    review: a resume's retraction looks at them too (it returned at once when there were no
+    accepted or rejected pairs, as the reviews then counted as none; a code review)."""
+    held = Reviews()
+    held.held_targets = {"t1"}
+    assert held and held.rules_out("s1", "t1", one_to_one=True) and not held.rules_out("s1", "t1")
