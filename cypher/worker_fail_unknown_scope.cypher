@@ -5,7 +5,9 @@
 // worker_fail_bad_status. `error` lists the configurations there are (key and name), and
 // names the key of a configuration whose name the scope gives. One row per job.
 OPTIONAL MATCH (s:KgnWorkerScope)
-WITH collect([s.key, s.name]) AS known
+// (collect skips a null, but not a list of nulls: with no configuration registered the
+// OPTIONAL MATCH's one null row is left out here, or every job's check would be null)
+WITH collect(CASE WHEN s IS NULL THEN null ELSE [s.key, s.name] END) AS known
 MATCH (j:AlignmentJob {status: 'queued'})
 WHERE j.scope IS NOT NULL AND NOT j.scope IN [p IN known | p[0]]
 WITH j, known, [p IN known WHERE p[1] = j.scope | p[0]] AS named

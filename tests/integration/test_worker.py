@@ -645,6 +645,34 @@ def test_a_job_for_no_known_configuration_fails_with_the_reason(
     delete_graphs(graph, f"{namespace}scoped")
 
 
+def test_a_scoped_job_fails_saying_so_where_no_configuration_is_registered(
+        graph: Graph, jobs: list[str], connection, namespace: str) -> None:
+    """On a database where no configured worker ever ran (no KgnWorkerScope at all: library
+    Workers without a scope), a job requested for a configuration was left queued in silence:
+    the check collected the OPTIONAL MATCH's null row as one known configuration, and every
+    job's test against it was null. An idle worker now fails it, saying to start one."""
+    import neo4j
+
+    kind = f"{namespace}unscoped"
+    password = connection.password.get_secret_value() if connection.password else ""
+    with neo4j.GraphDatabase.driver(connection.uri, auth=(connection.user, password)) as drv:
+        kept = [r["p"] for r in drv.execute_query("MATCH (s:KgnWorkerScope) RETURN properties(s) AS p").records]
+        drv.execute_query("MATCH (s:KgnWorkerScope) DELETE s")
+        try:
+            jobs.append(f"{namespace}for-none")
+            drv.execute_query("CREATE (:AlignmentJob {id: $id, kind: $kind, params: '{}', status: 'queued', "
+                              "scope: 'abc123', requestedAt: datetime()})", id=jobs[-1], kind=kind)
+            other = Worker(graph, {f"{namespace}other": lambda j: {}}, known_kinds=frozenset({kind}))
+            other.run(burst=True)
+            failed = job(graph, jobs[-1])
+        finally:
+            drv.execute_query("UNWIND $kept AS p CREATE (s:KgnWorkerScope) SET s += p", kept=kept)
+    assert failed["status"] == "failed", failed
+    assert failed["error"].startswith("scope 'abc123' is no worker configuration of this database "
+                                      "(none registered: start kgn-align worker first)"), failed["error"]
+    assert other.failed_unrun == 1
+
+
 def test_cli_worker_refuses_bad_params_before_any_work(graph: Graph, jobs: list[str], connection,
                                                        namespace: str, tmp_path) -> None:
     from click.testing import CliRunner
