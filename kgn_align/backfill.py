@@ -46,7 +46,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kgn_align.config import AlignConfig, Identifier
-from kgn_align.errors import ConfigError, KgnAlignError, QueryError, clipped
+from kgn_align.errors import ConfigError, GraphError, KgnAlignError, QueryError, clipped
 from kgn_align.graph import Graph
 from kgn_align.timing import epoch_ms
 from kgn_align.writeback import (
@@ -415,9 +415,12 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
             if progress is not None:
                 progress(_progress(start, len(keys) - len(todo) + done_now, len(keys), state.batches,
                                    done_now))
-    except BaseException:  # Ctrl-C, SIGTERM, an error: this process writes no more; the run is free
-        if not writing:  # stopped inside a batch's transaction, which may hold the run's lock
-            _release(graph, options.run_id, owner)  # until its connection closes: not waited for
+    except BaseException as exc:  # Ctrl-C, SIGTERM, an error: this process writes no more; the run is free
+        # A batch's transaction the server refused (a QueryError) has ended, rolled back: the
+        # run is let go as after any other error. One stopped inside it by Ctrl-C or a lost
+        # connection may still hold the run's lock until its connection closes: not waited for.
+        if not writing or isinstance(exc, QueryError):
+            _release(graph, options.run_id, owner)
         else:  # not released; but this process writes it no more: its own retry takes it quietly
             _UNRELEASED[options.run_id] = owner
         raise
@@ -556,11 +559,17 @@ def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _R
         results = graph.write_many([checkpoint, retract_step(config, batch, pairs),
                                     merge_step(config, rows, stamp)])
     except QueryError as exc:
-        if "by zero" in str(exc):
-            if run_state(graph, state.run_id) is None:
-                raise RunConflict(f"run {state.run_id!r}: its progress was deleted while it ran "
-                                  "(kgn-align clean --bookkeeping?); this one stops, the batches it "
-                                  "wrote stay: run the backfill again to finish") from exc
+        # The checkpoint's guard (a division by zero) or another error: told apart by the
+        # run's node, not by the message (ArcadeDB's quotes the whole query, comments too)
+        try:
+            now = run_state(graph, state.run_id)
+        except GraphError:  # the server is gone too: the error stands as it is
+            now = {"owner": state.owner, "batches": state.batches}
+        if now is None:
+            raise RunConflict(f"run {state.run_id!r}: its progress was deleted while it ran "
+                              "(kgn-align clean --bookkeeping?); this one stops, the batches it "
+                              "wrote stay: run the backfill again to finish") from exc
+        if now["owner"] != state.owner or now["batches"] != state.batches:
             raise RunConflict(f"run {state.run_id!r} was taken over by another process "
                               "(started again with the same run id); this one stops") from exc
         raise

@@ -341,6 +341,43 @@ def test_a_one_to_one_run_resumed_after_a_review_gives_no_written_target_again(
     assert {(s, t) for s, t, *_ in model_edges(graph, loaded)} == {(s1, t1)}
 
 
+def test_a_run_whose_batch_the_server_refused_is_let_go(
+        graph: Graph, loaded: AlignConfig, runs: list[str], connection: ConnectionConfig,
+        reference: set[tuple], caplog: pytest.LogCaptureFixture) -> None:
+    """A batch the server refused (a QueryError: its transaction rolled back, the backfill
+    stops) left the run marked as written a moment ago, so the next attempt, another process,
+    was told for 10 minutes that one may still write it and 'clean --bookkeeping' kept it. It
+    is let go now as after any other error; the resume then finishes the uninterrupted edges."""
+    from kgn_align import backfill
+    from kgn_align.errors import QueryError
+
+    runs.append(f"refused-{uuid.uuid4().hex[:6]}")
+    options = BackfillOptions(run_id=runs[-1], batch_size=20)
+    calls = {"n": 0, "entities": None}
+
+    def spoil_the_checkpoint() -> None:  # the second batch's checkpoint adds to a boolean
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with neo4j_driver(connection) as drv:
+                calls["entities"] = drv.execute_query(
+                    "MATCH (r:KgnBackfillRun {id: $id}) WITH r, r.entities AS n SET r.entities = true "
+                    "RETURN n", id=runs[-1], database_=connection.database).records[0]["n"]
+
+    scorer = NameSimilarityScorer(graph, loaded, k=5)
+    with pytest.raises(QueryError):
+        run_backfill(graph, loaded, scorer, STAMP, options, before_write=spoil_the_checkpoint)
+    with neo4j_driver(connection) as drv:
+        left = drv.execute_query("MATCH (r:KgnBackfillRun {id: $id}) SET r.entities = $n RETURN r.touchedMs AS t",
+                                 id=runs[-1], n=calls["entities"], database_=connection.database).records
+    assert left[0]["t"] is None  # let go
+    backfill._UNRELEASED.pop(runs[-1], None)  # what another process knows
+    with caplog.at_level(logging.WARNING, logger="kgn_align.backfill"):
+        resumed = run_backfill(graph, loaded, scorer, STAMP, options)
+    assert resumed.resumed and resumed.entities_before == 20
+    assert "another process" not in caplog.text
+    assert model_edges(graph, loaded) == reference
+
+
 def _run_cli(connection: ConnectionConfig, config_file: Path, run_id: str,
              *extra: str, progress: bool = False) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NEO4J_URI": connection.uri or "", "NEO4J_USER": connection.user,
