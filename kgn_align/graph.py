@@ -119,11 +119,19 @@ def _translate(exc: Exception, query: str, uri: str, database: str | None = None
             return QueryError(f"{uri}: the server has no database {database!r} (chosen by NEO4J_DATABASE, "
                               "--database or the [connection] table's database; leave it out for the "
                               "server's default)")
+        if message.startswith(ARCADEDB_QUOTED) and "\n" in message:
+            # ArcadeDB quotes the whole query (comments and all) and names no cause: the
+            # query's name (cypher/<name>.cypher) says which one, in one line
+            message = f"{ARCADEDB_QUOTED.rstrip(':')} (the server names no cause)"
         text = f"query {query!r} failed on the server ({code}): {message}"
         if code.endswith("Statement.TypeError") or "TypeError" in message or "Type mismatch" in message:
             return ValueTypeError(text)
         return QueryError(text)
     return GraphError(f"query {query!r} failed: {type(exc).__name__}: {exc}")
+
+
+#: how ArcadeDB's Bolt server begins the message of a query it failed, the query's text after it
+ARCADEDB_QUOTED = "Error executing Cypher command:"
 
 
 def _interrupted(exc: BaseException) -> bool:

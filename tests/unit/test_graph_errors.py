@@ -73,6 +73,19 @@ def test_a_value_of_the_wrong_type_is_told_from_a_wrong_query(exc: Exception, ki
     assert isinstance(translated, ValueTypeError) == (kind == "value")
 
 
+def test_arcadedb_quoting_the_whole_query_is_said_in_one_line() -> None:
+    """ArcadeDB's message for a failed query is its whole text, comments and all, over many
+    lines (a refused backfill batch printed 25 lines of Cypher, among them the checkpoint's
+    comment on its 'division by zero' guard): the query's name says which one instead."""
+    exc = _server_error("Neo.ClientError.Statement.ArgumentError",
+                        "Error executing Cypher command: // Checkpoint of one batch\n"
+                        "OPTIONAL MATCH (run:KgnBackfillRun {id: $run_id})\nRETURN run.batches AS batches\n")
+    said = str(_translate(exc, "backfill_run_checkpoint+writeback_merge", "bolt://h:7687"))
+    assert said == ("query 'backfill_run_checkpoint+writeback_merge' failed on the server "
+                    "(Neo.ClientError.Statement.ArgumentError): Error executing Cypher command "
+                    "(the server names no cause)")
+
+
 def test_a_login_lock_is_said_as_one() -> None:
     """Neo4j locks a user for a few seconds after three wrong passwords in a row; the right
     one given then was said as "query 'server_components' failed on the server
