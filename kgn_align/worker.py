@@ -421,22 +421,30 @@ class Worker:
 
     def _finish(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
                 error: str | None = None, not_before: int | None = None, once: bool = False,
-                handed_back: bool = False) -> None:
+                handed_back: bool = False) -> bool:
         """Record the outcome, retrying while the server is away (never lose it; ``once``:
         one try, its failure raised). If the lease expired meanwhile, another worker owns the
-        job and this records nothing. ``handed_back``: queued again because this worker was
-        stopped, not because the job failed: the try is not counted among its attempts."""
+        job and this records nothing, says so, and returns False (as when stopped while the
+        server is away). ``handed_back``: queued again because this worker was stopped, not
+        because the job failed: the try is not counted among its attempts."""
         params = {"id": job.id, "worker": self.name, "status": status,
                   "result": json.dumps(dict(result)) if result is not None else None,
                   "error": error, "not_before": not_before, "handed_back": handed_back}
         if once:
-            self.graph.write("worker_finish", params)
-            return
-        self._while_server_away(lambda: self.graph.write("worker_finish", params),
-                                f"recording job {job.id}'s outcome "
-                                f"({'queued again, to be retried' if status == 'queued' else status})",
-                                stopped=f"job {job.id} was not recorded as {status}; its lease will "
-                                        "expire and another worker will take it")
+            rows = self.graph.write("worker_finish", params)
+        else:
+            rows = self._while_server_away(lambda: self.graph.write("worker_finish", params),
+                                           f"recording job {job.id}'s outcome "
+                                           f"({'queued again, to be retried' if status == 'queued' else status})",
+                                           stopped=f"job {job.id} was not recorded as {status}; its lease "
+                                                   "will expire and another worker will take it")
+            if rows is None:  # stopped while the server was away: said
+                return False
+        if not rows:
+            log.warning("job %s ended (%s) but is no longer this worker's (its lease ran out and another "
+                        "worker took it, or the job node was changed or deleted): this outcome was not "
+                        "recorded", job.id, status)
+        return bool(rows)
 
     def _while_server_away(self, call: Callable[[], Any], what: str, *,
                            stopped: str | None = None) -> Any:
@@ -511,12 +519,15 @@ class Worker:
         return statuses[job.id]
 
     def _finish_all(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
-                    error: str | None = None, once: bool = False, handed_back: bool = False) -> None:
+                    error: str | None = None, once: bool = False, handed_back: bool = False) -> dict[str, bool]:
         """:meth:`_finish` for ``job`` and its companions alike (their result names the job
-        they ran with)."""
+        they ran with); whether each one's was recorded, by id."""
+        recorded = {}
         for one in (job, *job.companions):
             kept = None if result is None else (result if one is job else together_result(job, result))
-            self._finish(one, status, result=kept, error=error, once=once, handed_back=handed_back)
+            recorded[one.id] = self._finish(one, status, result=kept, error=error, once=once,
+                                            handed_back=handed_back)
+        return recorded
 
     def _retry_all(self, job: Job, error: str) -> dict[str, str]:
         """After a passing failure: ``job`` and each companion queued again after its own next
@@ -584,8 +595,8 @@ class Worker:
         finally:
             done.set()
             beat.join()
-        self._finish_all(job, "done", result=result or {})
-        return every("done"), result or {}, None
+        recorded = self._finish_all(job, "done", result=result or {})
+        return {i: "done" if ok else "lost" for i, ok in recorded.items()}, result or {}, None
 
     def _say_held(self, burst: bool = False) -> None:
         """Log the jobs other workers hold under a lease: after a crash, the dead worker's job

@@ -781,6 +781,33 @@ def test_a_worker_that_lost_its_lease_stops_before_writing(graph: Graph, jobs: l
     assert job(graph, jobs[0])["worker"] == "thief"
 
 
+def test_a_job_another_worker_took_meanwhile_is_not_reported_done(graph: Graph, jobs: list[str],
+                                                                   namespace: str, connection, caplog) -> None:
+    """A handler that never checks its lease can end after another worker took the job over:
+    the outcome was not recorded (the job is the other's), yet this worker reported it done,
+    in silence. It says so now, and counts the job as lost."""
+    import neo4j
+
+    kind = f"{namespace}taken"
+    jobs.append(request(graph, kind, {}))
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+
+    def handler(j: Job) -> dict:  # taken over (as after an expired lease) before the heartbeat looks
+        with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+            drv.execute_query("MATCH (x:AlignmentJob {id: $id}) SET x.worker = 'thief'", id=j.id,
+                              database_=connection.database)
+        return {"wrote": 1}
+
+    worker = Worker(graph, {kind: handler}, lease_seconds=60, name="me")
+    claimed = worker.claim()
+    assert claimed is not None and claimed.id == jobs[0]
+    with caplog.at_level(logging.WARNING, logger="kgn_align.worker"):
+        assert worker.execute(claimed) == "lost"
+    assert f"job {jobs[0]} ended (done) but is no longer this worker's" in caplog.text
+    record = job(graph, jobs[0])
+    assert record["worker"] == "thief" and record["status"] == "running"  # the other's to record
+
+
 def test_a_closed_driver_is_a_broken_connection_and_the_worker_reconnects(
         graph: Graph, jobs: list[str], namespace: str, connection, caplog) -> None:
     """A driver closed under the worker is transient by its type (ConnectionBroken): the
