@@ -329,12 +329,7 @@ def test_a_one_to_one_run_resumed_after_a_review_gives_no_written_target_again(
     with pytest.raises(Boom):
         run_backfill(graph, loaded, scorer, STAMP, options, flt, before_write=stop_before_the_second)
     assert {(s, t) for s, t, *_ in model_edges(graph, loaded)} == {(s1, t1)}
-    with neo4j_driver(connection) as drv:  # t2 is accepted for another source meanwhile
-        drv.execute_query(
-            f"MATCH (a:{loaded.source.label} {{{loaded.source.property}: $ga, key: $a}}), "
-            f"(b:{loaded.target.label} {{{loaded.target.property}: $gb, key: $b}}) "
-            "CREATE (a)-[:SAME_AS {review: 'accepted'}]->(b)",
-            ga=loaded.source.value, a=s3, gb=loaded.target.value, b=t2, database_=connection.database)
+    link(connection, loaded, (s3, t2, {"review": "accepted"}))  # t2 accepted for another source meanwhile
     resumed = run_backfill(graph, loaded, scorer, STAMP, options, flt)
     assert resumed.resumed
     # s2's matching moves it to t1, which s1's written edge holds: s2 gets none
@@ -800,6 +795,18 @@ def neo4j_driver(connection: ConnectionConfig) -> Any:
     return neo4j.GraphDatabase.driver(connection.uri, auth=auth)
 
 
+def link(connection: ConnectionConfig, config: AlignConfig, *edges: tuple[str, str, dict[str, Any]]) -> None:
+    """SAME_AS edges (source key, target key, properties) made by hand, as a person or an
+    import would, outside kgn-align."""
+    with neo4j_driver(connection) as drv:
+        drv.execute_query(
+            f"UNWIND $rows AS row MATCH (a:{config.source.label} {{{config.source.property}: $ga, key: row[0]}}), "
+            f"(b:{config.target.label} {{{config.target.property}: $gb, key: row[1]}}) "
+            "CREATE (a)-[r:SAME_AS]->(b) SET r += row[2]",
+            rows=[list(e) for e in edges], ga=config.source.value, gb=config.target.value,
+            database_=connection.database)
+
+
 def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, runs: list[str],
                                             kg_slice: datasets.KGDataset, connection: ConnectionConfig,
                                             caplog: pytest.LogCaptureFixture, backend: str) -> None:
@@ -1072,13 +1079,7 @@ def test_a_same_as_edge_kgn_align_did_not_write_is_never_taken_over(
     later run that no longer chooses the pair does not retract it (a review found the merge
     took such an edge over, and the next run deleted it)."""
     (s1, t1), (s2, t2) = sorted((str(a), str(b)) for a, b in kg_slice.test_pairs)[:2]
-    with neo4j_driver(connection) as drv:
-        drv.execute_query(
-            "MATCH (a:Entity {graph: $ga, key: $s1}), (b:Entity {graph: $gb, key: $t1}), "
-            "      (c:Entity {graph: $ga, key: $s2}), (d:Entity {graph: $gb, key: $t2}) "
-            "CREATE (a)-[:SAME_AS {note: 'mine'}]->(b), (c)-[:SAME_AS]->(d)",
-            ga=loaded.source.value, gb=loaded.target.value, s1=s1, t1=t1, s2=s2, t2=t2,
-            database_=connection.database)
+    link(connection, loaded, (s1, t1, {"note": "mine"}), (s2, t2, {}))
     runs += ["foreign-dry", "foreign-1", "foreign-2"]
     both = BackfillFilter(keys=(s1, s2))
     out = tmp_path / "dry.csv"
@@ -1120,13 +1121,7 @@ def test_a_review_made_while_the_run_scored_rules_the_batch_it_writes(
         if reviewed["done"]:
             return
         reviewed["done"] = True
-        with neo4j_driver(connection) as drv:
-            drv.execute_query(
-                "MATCH (a:Entity {graph: $ga, key: $s1}), (b:Entity {graph: $gb, key: $t3}), "
-                "      (c:Entity {graph: $ga, key: $s4}), (d:Entity {graph: $gb, key: $t2}) "
-                "CREATE (a)-[:SAME_AS {review: 'accepted'}]->(b), (c)-[:SAME_AS {review: 'accepted'}]->(d)",
-                ga=loaded.source.value, gb=loaded.target.value, s1=s1, t3=t3, s4=s4, t2=t2,
-                database_=connection.database)
+        link(connection, loaded, (s1, t3, {"review": "accepted"}), (s4, t2, {"review": "accepted"}))
 
     after = run_backfill(graph, loaded, choice, STAMP, BackfillOptions(run_id=run_id, policy=policy), flt,
                          before_write=review_meanwhile)
