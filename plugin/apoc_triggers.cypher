@@ -16,9 +16,10 @@
 // the element ids of the changed nodes (at most 10,000 per transaction; "total" says how
 // many changed, so a worker can fall back to a scan when it is larger). Ignored, so that the
 // worker's own writes and bookkeeping (and this trigger's CREATE) never queue further jobs:
-// AlignmentJob and KgnBackfillRun nodes, SAME_AS relationships, and the sampler's kgnHash
-// property (edit SAME_AS in both places if your config names another same_as_type), and every
-// transaction kgn-align runs itself (its transaction metadata says app: 'kgn-align').
+// AlignmentJob, KgnBackfillRun and KgnWorkerScope nodes, SAME_AS relationships, and the
+// sampler's kgnHash property (edit SAME_AS in both places if your config names another
+// same_as_type), and every transaction kgn-align runs itself (its transaction metadata says
+// app: 'kgn-align').
 // 'afterAsync' runs after the commit, in its own transaction: a failing trigger never rolls
 // back the user's write nor fails the client ('after' would: the client gets an error for a
 // committed write). The price: APOC drops an async run now and then, silently (about 1 in
@@ -43,7 +44,7 @@ CALL apoc.trigger.install(
               acc + CASE WHEN type(c.relationship) = "SAME_AS"
                          THEN [startNode(c.relationship), endNode(c.relationship)] ELSE [] END) AS n
    WITH n
-   WHERE NOT n:AlignmentJob AND NOT n:KgnBackfillRun
+   WHERE NOT n:AlignmentJob AND NOT n:KgnBackfillRun AND NOT n:KgnWorkerScope
    WITH collect(DISTINCT elementId(n)) AS nodeIds
    WHERE size(nodeIds) > 0
    CREATE (:AlignmentJob {

@@ -280,10 +280,15 @@ def test_change_capture_queues_one_job_per_transaction(driver: neo4j.Driver, tag
         driver.execute_query("MATCH (a {graph: $g, key: 'a'}) REMOVE a.name", g=tag)
         assert _until(lambda: len(changed_jobs_with(driver, created["a"], captured_by="kgn-plugin", since=started)) == 4)
         assert len(changed_jobs_with(driver, created["b"], captured_by="kgn-plugin", since=started)) == 3
-        # kgn-align's own kinds of write queue nothing: SAME_AS edges, the sampler's hash
+        # kgn-align's own kinds of write queue nothing: SAME_AS edges, the sampler's hash, its
+        # bookkeeping nodes edited by hand (a configuration's registration queued a job naming it)
         before = jobs_count(driver)
         driver.execute_query("MATCH (a {graph: $g, key: 'a'}), (b {graph: $g, key: 'b'}) "
                              "CREATE (a)-[:SAME_AS {score: 0.9}]->(b) SET a.kgnHash = 7", g=tag)
+        driver.execute_query("CREATE (:KgnWorkerScope {key: $g, name: $g}), (:KgnBackfillRun {id: $g})", g=tag)
+        driver.execute_query("MATCH (s:KgnWorkerScope {key: $g}) SET s.name = 'renamed'", g=tag)
+        driver.execute_query("MATCH (n) WHERE n:KgnWorkerScope AND n.key = $g OR n:KgnBackfillRun AND n.id = $g "
+                             "DELETE n", g=tag)
         time.sleep(1.5)
         assert jobs_count(driver) == before
     finally:

@@ -31,8 +31,8 @@ import org.neo4j.graphdb.event.TransactionData;
  * {@code SAME_AS} edge counts too: both ends of one whose {@code review} property is set,
  * changed or removed (or that is deleted with one), since a rejected pair frees its source
  * for its next candidate and its target for other sources, and an accepted one takes both
- * out of the matching. Never counted: {@code AlignmentJob} and {@code KgnBackfillRun}
- * nodes, kgn-align's bookkeeping.
+ * out of the matching. Never counted: {@code AlignmentJob}, {@code KgnBackfillRun} and
+ * {@code KgnWorkerScope} nodes, kgn-align's bookkeeping.
  *
  * <p>A deleted relationship's ends can only be read while the deleting transaction is open:
  * {@link #endsOfDeleted} runs in {@code beforeCommit} and its ids join the set here.
@@ -40,7 +40,8 @@ import org.neo4j.graphdb.event.TransactionData;
 final class ChangeSet {
 
     /** Labels of kgn-align's own nodes. */
-    private static final List<Label> IGNORED_LABELS = List.of(AlignmentJobs.JOB, AlignmentJobs.BACKFILL_RUN);
+    private static final List<Label> IGNORED_LABELS = List.of(AlignmentJobs.JOB, AlignmentJobs.BACKFILL_RUN,
+            AlignmentJobs.WORKER_SCOPE);
     /** Property keys starting with this belong to kgn-align (e.g. {@code kgnHash}). */
     static final String OWN_PROPERTY_PREFIX = "kgn";
     /** The {@code SAME_AS} property holding a person's verdict ({@code 'accepted'} / {@code 'rejected'}). */
