@@ -421,12 +421,12 @@ class Worker:
 
     def _finish(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
                 error: str | None = None, not_before: int | None = None, once: bool = False,
-                handed_back: bool = False) -> bool:
+                handed_back: bool = False, quiet: bool = False) -> bool:
         """Record the outcome, retrying while the server is away (never lose it; ``once``:
         one try, its failure raised). If the lease expired meanwhile, another worker owns the
-        job and this records nothing, says so, and returns False (as when stopped while the
-        server is away). ``handed_back``: queued again because this worker was stopped, not
-        because the job failed: the try is not counted among its attempts."""
+        job and this records nothing, says so (unless ``quiet``), and returns False (as when
+        stopped while the server is away). ``handed_back``: queued again because this worker
+        was stopped, not because the job failed: the try is not counted among its attempts."""
         params = {"id": job.id, "worker": self.name, "status": status,
                   "result": json.dumps(dict(result)) if result is not None else None,
                   "error": error, "not_before": not_before, "handed_back": handed_back}
@@ -440,7 +440,7 @@ class Worker:
                                                    "will expire and another worker will take it")
             if rows is None:  # stopped while the server was away: said
                 return False
-        if not rows:
+        if not rows and not quiet:
             log.warning("job %s ended (%s) but is no longer this worker's (its lease ran out and another "
                         "worker took it, or the job node was changed or deleted): this outcome was not "
                         "recorded", job.id, status)
@@ -570,7 +570,7 @@ class Worker:
             return every("failed"), None, str(exc)
         except LeaseLost as exc:
             log.warning("%s", exc)  # the new owner records the outcome
-            return every("lost"), None, str(exc)
+            return self._hand_back_held(job), None, str(exc)
         except KeyboardInterrupt:  # a second stop request: hand the job back now, not at lease end
             try:
                 self._finish_all(job, "queued", error="the worker was stopped during the job; queued again",
@@ -597,6 +597,24 @@ class Worker:
             beat.join()
         recorded = self._finish_all(job, "done", result=result or {})
         return {i: "done" if ok else "lost" for i, ok in recorded.items()}, result or {}, None
+
+    def _hand_back_held(self, job: Job) -> dict[str, str]:
+        """After a lost lease: the jobs run together with ``job`` that are still this
+        worker's go back to the queue now (their try not counted), not when their own lease
+        runs out; each one's status by id ('queued', or 'lost': another worker's now)."""
+        statuses = {}
+        for one in (job, *job.companions):
+            try:
+                back = self._finish(one, "queued", error=f"run together with job {job.id}, whose lease "
+                                    "another worker took; queued again", once=True, handed_back=True,
+                                    quiet=True)
+            except GraphError as exc:  # the server away: its lease runs out, and it is taken then
+                log.warning("job %s stays claimed until its lease runs out (%s)", one.id, exc)
+                back = False
+            if back:
+                log.warning("job %s, run together with it, is queued again", one.id)
+            statuses[one.id] = "queued" if back else "lost"
+        return statuses
 
     def _say_held(self, burst: bool = False) -> None:
         """Log the jobs other workers hold under a lease: after a crash, the dead worker's job

@@ -781,6 +781,45 @@ def test_a_worker_that_lost_its_lease_stops_before_writing(graph: Graph, jobs: l
     assert job(graph, jobs[0])["worker"] == "thief"
 
 
+def test_jobs_run_together_go_back_to_the_queue_when_one_lease_is_lost(
+        graph: Graph, jobs: list[str], namespace: str, connection) -> None:
+    """Another worker takes over one of the jobs run together (its lease expired): the run
+    stops before its next write, and the others, still this worker's, stayed claimed until
+    their own lease ran out, then counted a try more (a code review). They are queued again
+    at once now, their try not counted."""
+    import time
+
+    import neo4j
+
+    from kgn_align.jobs import merge_changed
+
+    kind = f"{namespace}changed"
+    jobs.append(request(graph, kind, {"nodeIds": ["a"]}))
+    jobs.append(request(graph, kind, {"nodeIds": ["b"]}))
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+
+    def handler(j: Job) -> dict:
+        with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+            drv.execute_query("MATCH (x:AlignmentJob {id: $id}) SET x.worker = 'thief'", id=j.id,
+                              database_=connection.database)
+        deadline = time.monotonic() + 10
+        while not j.lease_lost.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        j.check_lease()
+        return {}
+
+    outcomes: list = []
+    worker = Worker(graph, {kind: handler}, lease_seconds=0.3, name="me", together={kind: merge_changed},
+                    on_outcome=outcomes.append)
+    claimed = worker.claim()
+    assert claimed is not None and claimed.id == jobs[0] and [c.id for c in claimed.companions] == [jobs[1]]
+    assert worker.execute(claimed) == "lost"
+    lead, companion = (job(graph, j) for j in jobs)
+    assert lead["worker"] == "thief" and lead["status"] == "running"  # the other's
+    assert companion["status"] == "queued" and companion["attempts"] == 0, companion
+    assert [(o.id, o.status) for o in outcomes] == [(jobs[0], "lost"), (jobs[1], "queued")]
+
+
 def test_a_job_another_worker_took_meanwhile_is_not_reported_done(graph: Graph, jobs: list[str],
                                                                    namespace: str, connection, caplog) -> None:
     """A handler that never checks its lease can end after another worker took the job over:
