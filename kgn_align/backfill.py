@@ -559,23 +559,31 @@ def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _R
         results = graph.write_many([checkpoint, retract_step(config, batch, pairs),
                                     merge_step(config, rows, stamp)])
     except QueryError as exc:
-        # The checkpoint's guard (a division by zero) or another error: told apart by the
-        # run's node, not by the message (ArcadeDB's quotes the whole query, comments too)
-        try:
-            now = run_state(graph, state.run_id)
-        except GraphError:  # the server is gone too: the error stands as it is
-            now = {"owner": state.owner, "batches": state.batches}
-        if now is None:
-            raise RunConflict(f"run {state.run_id!r}: its progress was deleted while it ran "
-                              "(kgn-align clean --bookkeeping?); this one stops, the batches it "
-                              "wrote stay: run the backfill again to finish") from exc
-        if now["owner"] != state.owner or now["batches"] != state.batches:
-            raise RunConflict(f"run {state.run_id!r} was taken over by another process "
-                              "(started again with the same run id); this one stops") from exc
+        conflict = _lost_run(graph, state)
+        if conflict is not None:
+            raise conflict from exc
         raise
     state.batches += 1
     retracted = int(results[1][0]["retracted"]) if results[1] else 0
     return report_from(results[2], len(rows)).model_copy(update={"retracted": retracted})
+
+
+def _lost_run(graph: Graph, state: _RunState) -> RunConflict | None:
+    """Why a batch's transaction failed when the run is no longer this process's (the
+    checkpoint's guard divides by zero then), or None for any other error. Told by the run's
+    node, not by the message: ArcadeDB's quotes the whole query, comments too."""
+    try:
+        now = run_state(graph, state.run_id)
+    except GraphError:  # the server is gone too: the batch's error stands as it is
+        return None
+    if now is None:
+        return RunConflict(f"run {state.run_id!r}: its progress was deleted while it ran "
+                           "(kgn-align clean --bookkeeping?); this one stops, the batches it "
+                           "wrote stay: run the backfill again to finish")
+    if now["owner"] != state.owner or now["batches"] != state.batches:
+        return RunConflict(f"run {state.run_id!r} was taken over by another process "
+                           "(started again with the same run id); this one stops")
+    return None
 
 
 #: the dry run's CSV columns; ``change`` is one of :data:`~kgn_align.writeback.PREVIEW_CHANGES`

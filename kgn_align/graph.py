@@ -72,6 +72,10 @@ def _in_chain(exc: BaseException, kind: type[E]) -> E | None:
     return None
 
 
+#: how ArcadeDB's Bolt server begins the message of a query it failed, the query's text after it
+ARCADEDB_QUOTED = "Error executing Cypher command:"
+
+
 def _translate(exc: Exception, query: str, uri: str, database: str | None = None) -> GraphError:
     """Driver exception -> ours. Never includes parameters or credentials.
 
@@ -128,10 +132,6 @@ def _translate(exc: Exception, query: str, uri: str, database: str | None = None
             return ValueTypeError(text)
         return QueryError(text)
     return GraphError(f"query {query!r} failed: {type(exc).__name__}: {exc}")
-
-
-#: how ArcadeDB's Bolt server begins the message of a query it failed, the query's text after it
-ARCADEDB_QUOTED = "Error executing Cypher command:"
 
 
 def _interrupted(exc: BaseException) -> bool:

@@ -519,14 +519,15 @@ class Worker:
         return statuses[job.id]
 
     def _finish_all(self, job: Job, status: str, *, result: Mapping[str, Any] | None = None,
-                    error: str | None = None, once: bool = False, handed_back: bool = False) -> dict[str, bool]:
+                    error: str | None = None, once: bool = False, handed_back: bool = False,
+                    quiet: bool = False) -> dict[str, bool]:
         """:meth:`_finish` for ``job`` and its companions alike (their result names the job
         they ran with); whether each one's was recorded, by id."""
         recorded = {}
         for one in (job, *job.companions):
             kept = None if result is None else (result if one is job else together_result(job, result))
             recorded[one.id] = self._finish(one, status, result=kept, error=error, once=once,
-                                            handed_back=handed_back)
+                                            handed_back=handed_back, quiet=quiet)
         return recorded
 
     def _retry_all(self, job: Job, error: str) -> dict[str, str]:
@@ -602,19 +603,16 @@ class Worker:
         """After a lost lease: the jobs run together with ``job`` that are still this
         worker's go back to the queue now (their try not counted), not when their own lease
         runs out; each one's status by id ('queued', or 'lost': another worker's now)."""
-        statuses = {}
-        for one in (job, *job.companions):
-            try:
-                back = self._finish(one, "queued", error=f"run together with job {job.id}, whose lease "
+        try:
+            back = self._finish_all(job, "queued", error=f"run together with job {job.id}, whose lease "
                                     "another worker took; queued again", once=True, handed_back=True,
                                     quiet=True)
-            except GraphError as exc:  # the server away: its lease runs out, and it is taken then
-                log.warning("job %s stays claimed until its lease runs out (%s)", one.id, exc)
-                back = False
-            if back:
-                log.warning("job %s, run together with it, is queued again", one.id)
-            statuses[one.id] = "queued" if back else "lost"
-        return statuses
+        except GraphError as exc:  # the server away: the leases run out, and the jobs are taken then
+            log.warning("the jobs run with job %s stay claimed until their lease runs out (%s)", job.id, exc)
+            back = {}
+        for one_id in (i for i, ok in back.items() if ok):
+            log.warning("job %s, run together with it, is queued again", one_id)
+        return {one.id: "queued" if back.get(one.id) else "lost" for one in (job, *job.companions)}
 
     def _say_held(self, burst: bool = False) -> None:
         """Log the jobs other workers hold under a lease: after a crash, the dead worker's job

@@ -24,6 +24,24 @@ def job(graph: Graph, job_id: str) -> dict:
     return graph.read("worker_job", {"id": job_id})[0]
 
 
+def take_over(connection, job_id: str) -> None:
+    """Another worker ('thief') takes the job over, as after an expired lease: plain Cypher
+    on a connection of its own."""
+    import neo4j
+
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
+        drv.execute_query("MATCH (x:AlignmentJob {id: $id}) SET x.worker = 'thief'", id=job_id,
+                          database_=connection.database)
+
+
+def wait_for_lost_lease(j: Job, seconds: float = 10) -> None:
+    """Until the worker's heartbeat finds ``j``'s lease lost (or ``seconds`` pass)."""
+    deadline = time.monotonic() + seconds
+    while not j.lease_lost.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def jobs(graph: Graph):
     """Job ids created by a test; removed afterwards (the queue is shared)."""
@@ -753,23 +771,13 @@ def test_cli_worker_refuses_a_model_that_is_not_there_before_taking_a_job(
 
 def test_a_worker_that_lost_its_lease_stops_before_writing(graph: Graph, jobs: list[str],
                                                             namespace: str, connection) -> None:
-    import time
-
-    import neo4j
-
     kind = f"{namespace}lease"
     jobs.append(request(graph, kind, {}))
     wrote: list[str] = []
-    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
 
     def handler(j: Job) -> dict:
-        # another worker takes the job over (as after an expired lease) while this one works
-        with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
-            drv.execute_query("MATCH (x:AlignmentJob {id: $id}) SET x.worker = 'thief'", id=j.id,
-                              database_=connection.database)
-        deadline = time.monotonic() + 10
-        while not j.lease_lost.is_set() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        take_over(connection, j.id)  # while this one works
+        wait_for_lost_lease(j)
         j.check_lease()  # what run_backfill does before each batch it writes
         wrote.append(j.id)
         return {}
@@ -787,24 +795,15 @@ def test_jobs_run_together_go_back_to_the_queue_when_one_lease_is_lost(
     stops before its next write, and the others, still this worker's, stayed claimed until
     their own lease ran out, then counted a try more (a code review). They are queued again
     at once now, their try not counted."""
-    import time
-
-    import neo4j
-
     from kgn_align.jobs import merge_changed
 
     kind = f"{namespace}changed"
     jobs.append(request(graph, kind, {"nodeIds": ["a"]}))
     jobs.append(request(graph, kind, {"nodeIds": ["b"]}))
-    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
 
     def handler(j: Job) -> dict:
-        with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
-            drv.execute_query("MATCH (x:AlignmentJob {id: $id}) SET x.worker = 'thief'", id=j.id,
-                              database_=connection.database)
-        deadline = time.monotonic() + 10
-        while not j.lease_lost.is_set() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        take_over(connection, j.id)
+        wait_for_lost_lease(j)
         j.check_lease()
         return {}
 
@@ -825,16 +824,11 @@ def test_a_job_another_worker_took_meanwhile_is_not_reported_done(graph: Graph, 
     """A handler that never checks its lease can end after another worker took the job over:
     the outcome was not recorded (the job is the other's), yet this worker reported it done,
     in silence. It says so now, and counts the job as lost."""
-    import neo4j
-
     kind = f"{namespace}taken"
     jobs.append(request(graph, kind, {}))
-    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
 
-    def handler(j: Job) -> dict:  # taken over (as after an expired lease) before the heartbeat looks
-        with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
-            drv.execute_query("MATCH (x:AlignmentJob {id: $id}) SET x.worker = 'thief'", id=j.id,
-                              database_=connection.database)
+    def handler(j: Job) -> dict:  # taken over before the heartbeat looks
+        take_over(connection, j.id)
         return {"wrote": 1}
 
     worker = Worker(graph, {kind: handler}, lease_seconds=60, name="me")
