@@ -17,6 +17,10 @@ How it runs:
    server, running again with the same run id continues after the last committed batch
    and ends with exactly the edges of an uninterrupted run; a review made while it was
    stopped rules over the batches written before too (:func:`retract_reviewed_away`).
+   Each checkpoint also keeps a digest of the source keys written so far
+   (:func:`keys_digest`): when the keys now at or before the cursor differ (entities loaded,
+   deleted or newly selected while the run was stopped), the run starts over and writes
+   every batch again, rather than leave those entities without an edge.
 
 Batches are cut from the sorted key list, so a resumed run cuts the same batches.
 Policies ``all`` and ``best`` decide each source entity from its own pairs and stream
@@ -155,6 +159,9 @@ class BackfillSummary(BaseModel):
     run_id: str
     status: str  #: "done" | "dry-run" | "already-done"
     resumed: bool
+    #: a resume that found the source entities at or before its cursor changed since the run
+    #: stopped, and so wrote every batch again
+    restarted: bool = False
     entities: int  #: source entities the run covers
     entities_before: int  #: finished by earlier attempts of this run
     entities_now: int  #: finished by this invocation
@@ -382,19 +389,32 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
                                pairs_before=pairs_before, writes=WriteReport(),
                                seconds=round(time.perf_counter() - start, 3))
     cursor = run["cursor"]
+    done = [k for k in keys if cursor is not None and k <= cursor]
+    digest = keys_digest(done)
+    if resumed and run["keys_digest"] is not None and int(run["keys_digest"]) != digest:
+        # source entities at or before the cursor were added, deleted or newly selected since
+        # the run stopped: the batches it wrote no longer cover them (a resume after the cursor
+        # alone left an entity added in between without an edge, the run called done)
+        log.warning("run %r: the source entities at or before key %r changed since it stopped "
+                    "(%d now, %d written then): it starts over, writing every batch again "
+                    "(what stands is left as it is)", options.run_id, cursor, len(done), before)
+        graph.write("backfill_run_restart", {"run_id": options.run_id, "owner": owner, "now": epoch_ms()})
+        resumed, cursor, done, digest, before, pairs_before = False, None, [], 0, 0, 0
+        run, restarted = {**run, "batches": 0}, True
+    else:
+        restarted = False
     todo = [k for k in keys if cursor is None or k > cursor]
     total = WriteReport()
     pinned: set[str] = set()
     if resumed:
         log.info("resuming %s after key %r: %d of %d entities left", options.run_id, cursor,
                  len(todo), len(keys))
-        done = [k for k in keys if cursor is not None and k <= cursor]
         total = total.model_copy(update={"retracted": retract_reviewed_away(
             graph, config, done, reviews, options.policy)})
         if not options.policy.is_local:  # what the written batches hold stays theirs
             pinned = {e.target for e in read_edges_of(graph, config, done)
                       if e.review is None and e.model is not None}
-    state = _RunState(options.run_id, owner, int(run["batches"]))
+    state = _RunState(options.run_id, owner, int(run["batches"]), digest)
     scored = 0
     done_now = 0
     written: list[ScoredPair] = []
@@ -425,7 +445,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
             _UNRELEASED[options.run_id] = owner
         raise
     graph.write("backfill_run_finish", {"run_id": options.run_id, "owner": owner})
-    summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed,
+    summary = BackfillSummary(run_id=options.run_id, status="done", resumed=resumed, restarted=restarted,
                               entities=len(keys), entities_before=before, entities_now=done_now,
                               batches_now=total.batches, pairs_scored=scored,
                               pairs_selected=len(written), pairs_before=pairs_before,
@@ -490,8 +510,23 @@ def _release(graph: Graph, run_id: str, owner: str) -> None:
 
 
 class _RunState:
-    def __init__(self, run_id: str, owner: str, batches: int) -> None:
-        self.run_id, self.owner, self.batches = run_id, owner, batches
+    def __init__(self, run_id: str, owner: str, batches: int, digest: int = 0) -> None:
+        self.run_id, self.owner, self.batches, self.digest = run_id, owner, batches, digest
+
+
+#: :func:`keys_digest` sums modulo this: the sum stays a 64-bit integer on every server
+_DIGEST_MODULUS = 1 << 62
+
+
+def keys_digest(keys: Iterable[str], start: int = 0) -> int:
+    """An order-free digest of a set of source keys: ``start`` plus the first 8 bytes of each
+    key's SHA-256, modulo 2**62. A run's checkpoints add each written batch's keys, so a
+    resume compares the keys now at or before its cursor with those it wrote, whatever the
+    batches were."""
+    total = start
+    for key in keys:
+        total += int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return total % _DIGEST_MODULUS
 
 
 def _progress(start: float, done: int, total: int, batches: int, done_now: int) -> Progress:
@@ -552,9 +587,11 @@ def _global_plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str], optio
 def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _RunState,
                  batch: list[str], pairs: list[ScoredPair], n_scored: int) -> WriteReport:
     rows = rows_of(pairs)
+    digest = keys_digest(batch, state.digest)
     checkpoint = ("backfill_run_checkpoint", {
         "run_id": state.run_id, "owner": state.owner, "batches": state.batches,
-        "cursor": batch[-1], "entities": len(batch), "pairs": len(rows), "now": epoch_ms()}, None)
+        "cursor": batch[-1], "entities": len(batch), "pairs": len(rows), "now": epoch_ms(),
+        "keys_digest": digest}, None)
     try:
         results = graph.write_many([checkpoint, retract_step(config, batch, pairs),
                                     merge_step(config, rows, stamp)])
@@ -564,6 +601,7 @@ def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _R
             raise conflict from exc
         raise
     state.batches += 1
+    state.digest = digest
     retracted = int(results[1][0]["retracted"]) if results[1] else 0
     return report_from(results[2], len(rows)).model_copy(update={"retracted": retracted})
 

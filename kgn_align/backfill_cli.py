@@ -57,7 +57,9 @@ def _output_path(ctx: click.Context, param: click.Parameter, value: Path | None)
 def print_summary(summary: BackfillSummary, policy: str = "best") -> None:
     w = summary.writes
     click.echo(f"backfill {summary.run_id}: {summary.status}"
-               f"{' (resumed)' if summary.resumed else ''} in {summary.seconds:.1f} s")
+               f"{' (resumed)' if summary.resumed else ''}"
+               f"{' (started over: source entities it had written changed since it stopped)' if summary.restarted else ''}"
+               f" in {summary.seconds:.1f} s")
     click.echo(f"  entities: {summary.entities} selected, {summary.entities_before} done before, "
                f"{summary.entities_now} now")
     if summary.status == "already-done":  # its record, not the graph: edges may since have gone

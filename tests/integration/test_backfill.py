@@ -241,6 +241,40 @@ def test_a_review_made_while_a_run_was_stopped_rules_when_it_resumes(
     assert not {s for s, _ in model} & {other_sources[0], moved.source}  # accepted: no model edge
 
 
+def test_a_source_entity_added_before_the_cursor_while_stopped_gets_its_edge(
+        graph: Graph, loaded: AlignConfig, runs: list[str], connection: ConnectionConfig,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A resume writes the batches after its cursor; an entity loaded while the run was
+    stopped, with a key at or before the cursor, was in none of them: it got no edge while
+    the run said done. The run now sees that its written part changed and starts over."""
+    runs.append(f"grown-{uuid.uuid4().hex[:8]}")
+    options = BackfillOptions(run_id=runs[-1], batch_size=20)
+    with pytest.raises(Boom):
+        run_backfill(graph, loaded, failing_after(NameSimilarityScorer(graph, loaded, k=5), 3), STAMP, options)
+    state = run_state(graph, runs[-1])
+    assert state is not None and state["batches"] == 3
+    keys = loaded_keys(graph, loaded)
+    written = {e.source: e.target for e in read_edges(graph, loaded) if e.review is None}
+    model_of = next(k for k in keys if k in written)
+    added = model_of + " (copy)"  # sorts right after it: before the cursor
+    assert added < state["cursor"] and added not in keys
+    with neo4j_driver(connection) as drv:  # another load meanwhile: a copy of a written entity
+        drv.execute_query(
+            f"MATCH (a:{loaded.source.label} {{{loaded.source.property}: $ga, key: $a}}) "
+            f"CREATE (n:{loaded.source.label}) SET n = a {{.*, key: $new}}",
+            ga=loaded.source.value, a=model_of, new=added, database_=connection.database)
+    with caplog.at_level(logging.WARNING, logger="kgn_align.backfill"):
+        resumed = run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=5), STAMP, options)
+    assert resumed.restarted and not resumed.resumed and resumed.entities_now == len(keys) + 1
+    assert "changed since it stopped" in caplog.text and "starts over" in caplog.text
+    edges = {e.source: e.target for e in read_edges(graph, loaded) if e.review is None}
+    assert edges.get(added) == written[model_of]  # the copy's name picks the same target
+    assert {k: edges.get(k) for k in written} == written  # what stood stands
+    # written again, not created again (the copy moves the names' statistics: a score may move)
+    assert resumed.writes.unchanged + resumed.writes.updated == len(written)
+    assert run_state(graph, runs[-1])["status"] == "done"  # type: ignore[index]
+
+
 def test_deleting_graphs_forgets_the_runs_over_them(graph: Graph, loaded: AlignConfig, runs: list[str],
                                                    kg_slice: datasets.KGDataset) -> None:
     """A run's record names the graphs it wrote: deleted with them, so that a reload runs the

@@ -152,3 +152,29 @@ def test_edges_line_names_only_the_counters_that_happened_and_says_why(capsys: p
     assert line(WriteReport(pairs=2, created=1, foreign=1)).endswith(
         "(no longer chosen), 1 left as they are (a SAME_AS edge on the pair that kgn-align did not write and "
         "no one reviewed, e.g. an import's own)")
+
+
+def test_the_keys_digest_is_free_of_order_and_batches_and_sees_one_key_more() -> None:
+    """A resume compares the keys at or before its cursor with the batches' running digest,
+    whatever batch size either attempt took."""
+    from kgn_align.backfill import keys_digest
+
+    keys = [f"k{i:03d}" for i in range(50)]
+    chained = 0
+    for batch in batches_of(keys, 7):
+        chained = keys_digest(batch, chained)
+    assert chained == keys_digest(keys) == keys_digest(reversed(keys))
+    assert keys_digest(keys + ["k000 (copy)"]) != chained
+    assert keys_digest(keys[1:]) != chained and 0 <= chained < 2 ** 62
+
+
+def test_a_run_that_started_over_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    from kgn_align.backfill import BackfillSummary
+    from kgn_align.backfill_cli import print_summary
+    from kgn_align.writeback import WriteReport
+
+    print_summary(BackfillSummary(run_id="r", status="done", resumed=False, restarted=True, entities=3,
+                                  entities_before=0, entities_now=3, batches_now=1, pairs_scored=3,
+                                  pairs_selected=3, writes=WriteReport(pairs=3, unchanged=3), seconds=0.1))
+    assert ("backfill r: done (started over: source entities it had written changed since it stopped)"
+            in capsys.readouterr().out)
