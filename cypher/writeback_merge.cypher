@@ -10,22 +10,25 @@ UNWIND $rows AS row
 MATCH (a:{{source_label}} {{{source_property}}: $source_value, {{key}}: row.source})
 MATCH (b:{{target_label}} {{{target_property}}: $target_value, {{key}}: row.target})
 WHERE a <> b  // a node both sides select is never aligned with itself
-  AND COUNT { (a)<-[x:{{same_as}}]-(b) WHERE x.review IS NOT NULL } = 0
-  // a review made while the run scored rules the pair out: the source accepted for another
-  // target, or the target accepted for another source
-  AND COUNT { (a)-[x:{{same_as}}]->(o:{{target_label}})
-              WHERE x.review = 'accepted' AND o <> b AND o.{{target_property}} = coalesce($target_value, o.{{target_property}}) } = 0
+  // one pass over the source's SAME_AS edges (each expansion walks the node's relationships):
+  // the pair reviewed the other way round (a person's), or, made while the run scored, the
+  // source accepted for another target; then the target accepted for another source
+  AND COUNT { (a)-[x:{{same_as}}]-(o)
+              WHERE x.review IS NOT NULL
+                AND CASE WHEN o = b THEN startNode(x) = b
+                         ELSE startNode(x) = a AND x.review = 'accepted' AND o:{{target_label}}
+                              AND o.{{target_property}} = coalesce($target_value, o.{{target_property}}) END } = 0
   AND COUNT { (o:{{source_label}})-[x:{{same_as}}]->(b)
               WHERE x.review = 'accepted' AND o <> a AND o.{{source_property}} = coalesce($source_value, o.{{source_property}}) } = 0
-// a SAME_AS edge on the pair that kgn-align did not write (no r.model) and no person reviewed,
-// e.g. an import's own link: left as it is, never stamped as the model's (a later run would
-// then retract it, and 'kgn-align clean' delete it)
-WITH a, b, row, COUNT { (a)-[x:{{same_as}}]->(b) WHERE x.review IS NULL AND x.model IS NULL } > 0 AS foreign
 MERGE (a)-[r:{{same_as}}]->(b)
+ON CREATE SET r.model = $model  // so that a SAME_AS edge without one was there before
 WITH r, row,
      CASE
        WHEN r.review IS NOT NULL THEN 'reviewed'
-       WHEN foreign THEN 'foreign'
+       // an edge on the pair that kgn-align did not write (no r.model) and no person reviewed,
+       // e.g. an import's own link: left as it is, never stamped as the model's (a later run
+       // would then retract it, and 'kgn-align clean' delete it)
+       WHEN r.model IS NULL THEN 'foreign'
        WHEN r.createdAt IS NULL THEN 'created'
        // (a score set by hand that is not a number is no score: the edge is updated)
        WHEN r.model = $model AND r.method = $method

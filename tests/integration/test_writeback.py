@@ -131,6 +131,32 @@ def test_reviewed_edges_are_never_changed(graph: Graph, namespace: str, loaded: 
     assert _model_edges(graph, loaded) == {}  # nothing created beside the reviewed edges
 
 
+def test_accepted_pairs_rule_out_only_within_the_two_graphs(graph: Graph, namespace: str, loaded: AlignConfig,
+                                                            kg_slice: datasets.KGDataset) -> None:
+    """A source accepted for another target of *these* graphs gets no model edge, as does a
+    target accepted for another source; a pair accepted with a node of a third graph (the
+    same entities loaded again under another name) rules nothing out here."""
+    third = loaders.preset_config(kg_slice, prefix=namespace + "third/")
+    loaders.load_kg(graph, kg_slice, prefix=namespace + "third/")
+    (s1, t1), (s2, t2), (s3, t3), (s4, t4), (s5, t5) = [(str(a), str(b)) for a, b in kg_slice.test_pairs[:5]]
+    g0, g1, h0, h1 = loaded.source.value, loaded.target.value, third.source.value, third.target.value
+
+    def accept(source: str, target: str, source_graph: str, target_graph: str) -> None:
+        graph.write("load_seed_pairs", {"rows": [{"source": source, "target": target, "review": "accepted"}],
+                                        "source_graph": source_graph, "target_graph": target_graph,
+                                        "origin": "person", "load_id": "t"},
+                    {"source_label": "Entity", "target_label": "Entity", "same_as": "SAME_AS"})
+
+    accept(s1, t4, g0, h1)  # s1 accepted for a target of the third graph: (s1, t1) stays open
+    accept(s4, t2, h0, g1)  # t2 accepted for a source of the third graph: (s2, t2) stays open
+    accept(s3, t4, g0, g1)  # s3 accepted for another target here: (s3, t3) is ruled out
+    accept(s4, t5, g0, g1)  # t5 accepted for another source here: (s5, t5) is ruled out
+    pairs = [ScoredPair(source=s, target=t, score=0.9) for s, t in ((s1, t1), (s2, t2), (s3, t3), (s5, t5))]
+    report = write_pairs(graph, loaded, pairs, V1)
+    assert set(_model_edges(graph, loaded)) == {(s1, t1), (s2, t2)}
+    assert report.created == 2 and report.skipped == 2
+
+
 def test_failing_batch_leaves_nothing(graph: Graph, loaded: AlignConfig,
                                       kg_slice: datasets.KGDataset) -> None:
     """Rows 0-3 merge fine, row 4 fails on the server (a map is no property value):
