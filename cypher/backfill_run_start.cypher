@@ -14,4 +14,4 @@ SET run.owner = CASE WHEN run.fingerprint = $fingerprint THEN $owner ELSE run.ow
     run.touchedMs = CASE WHEN run.fingerprint = $fingerprint THEN $now ELSE run.touchedMs END
 RETURN run.fingerprint AS fingerprint, run.settings AS settings, run.status AS status,
        run.cursor AS cursor, run.batches AS batches, run.entities AS entities, run.pairs AS pairs,
-       run.owner AS owner, run.keysDigest AS keys_digest, touched, was
+       run.owner AS owner, run.keysDigest AS keys_digest, run.keysDigestAt AS keys_digest_at, touched, was

@@ -390,19 +390,24 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
                                seconds=round(time.perf_counter() - start, 3))
     cursor = run["cursor"]
     done = [k for k in keys if cursor is not None and k <= cursor]
-    digest = keys_digest(done)
-    if resumed and run["keys_digest"] is not None and int(run["keys_digest"]) != digest:
+    digest = keys_digest(set(done))
+    restarted = (resumed and run["keys_digest"] is not None and run["keys_digest_at"] == cursor
+                 and int(run["keys_digest"]) != digest)
+    if restarted:
         # source entities at or before the cursor were added, deleted or newly selected since
         # the run stopped: the batches it wrote no longer cover them (a resume after the cursor
         # alone left an entity added in between without an edge, the run called done)
+        if before_write is not None:
+            before_write()
         log.warning("run %r: the source entities at or before key %r changed since it stopped "
                     "(%d now, %d written then): it starts over, writing every batch again "
                     "(what stands is left as it is)", options.run_id, cursor, len(done), before)
-        graph.write("backfill_run_restart", {"run_id": options.run_id, "owner": owner, "now": epoch_ms()})
+        if not graph.write("backfill_run_restart", {"run_id": options.run_id, "owner": owner,
+                                                    "now": epoch_ms()}):
+            raise _lost_run(graph, _RunState(options.run_id, owner, int(run["batches"]))) or RunConflict(
+                f"run {options.run_id!r} could not start over: it is no longer running")
         resumed, cursor, done, digest, before, pairs_before = False, None, [], 0, 0, 0
-        run, restarted = {**run, "batches": 0}, True
-    else:
-        restarted = False
+        run = {**run, "batches": 0}
     todo = [k for k in keys if cursor is None or k > cursor]
     total = WriteReport()
     pinned: set[str] = set()
@@ -414,7 +419,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
         if not options.policy.is_local:  # what the written batches hold stays theirs
             pinned = {e.target for e in read_edges_of(graph, config, done)
                       if e.review is None and e.model is not None}
-    state = _RunState(options.run_id, owner, int(run["batches"]), digest)
+    state = _RunState(options.run_id, owner, int(run["batches"]), digest, cursor)
     scored = 0
     done_now = 0
     written: list[ScoredPair] = []
@@ -510,8 +515,13 @@ def _release(graph: Graph, run_id: str, owner: str) -> None:
 
 
 class _RunState:
-    def __init__(self, run_id: str, owner: str, batches: int, digest: int = 0) -> None:
-        self.run_id, self.owner, self.batches, self.digest = run_id, owner, batches, digest
+    """What this process knows of the run it writes: its owner id, the batches committed,
+    and the digest of the distinct source keys written up to ``cursor``."""
+
+    def __init__(self, run_id: str, owner: str, batches: int, digest: int = 0,
+                 cursor: str | None = None) -> None:
+        self.run_id, self.owner, self.batches = run_id, owner, batches
+        self.digest, self.cursor = digest, cursor
 
 
 #: :func:`keys_digest` sums modulo this: the sum stays a 64-bit integer on every server
@@ -519,8 +529,8 @@ _DIGEST_MODULUS = 1 << 62
 
 
 def keys_digest(keys: Iterable[str], start: int = 0) -> int:
-    """An order-free digest of a set of source keys: ``start`` plus the first 8 bytes of each
-    key's SHA-256, modulo 2**62. A run's checkpoints add each written batch's keys, so a
+    """An order-free digest of a set of source keys (give each key once): ``start`` plus the
+    first 8 bytes of each key's SHA-256, modulo 2**62. A run's checkpoints add each written batch's keys, so a
     resume compares the keys now at or before its cursor with those it wrote, whatever the
     batches were."""
     total = start
@@ -587,7 +597,8 @@ def _global_plan(scorer: Scorer, keys: Sequence[str], todo: Sequence[str], optio
 def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _RunState,
                  batch: list[str], pairs: list[ScoredPair], n_scored: int) -> WriteReport:
     rows = rows_of(pairs)
-    digest = keys_digest(batch, state.digest)
+    # distinct keys past the last cursor (a key the graph holds twice may span two batches)
+    digest = keys_digest({k for k in batch if state.cursor is None or k > state.cursor}, state.digest)
     checkpoint = ("backfill_run_checkpoint", {
         "run_id": state.run_id, "owner": state.owner, "batches": state.batches,
         "cursor": batch[-1], "entities": len(batch), "pairs": len(rows), "now": epoch_ms(),
@@ -601,7 +612,7 @@ def _write_batch(graph: Graph, config: AlignConfig, stamp: ModelStamp, state: _R
             raise conflict from exc
         raise
     state.batches += 1
-    state.digest = digest
+    state.digest, state.cursor = digest, batch[-1]
     retracted = int(results[1][0]["retracted"]) if results[1] else 0
     return report_from(results[2], len(rows)).model_copy(update={"retracted": retracted})
 

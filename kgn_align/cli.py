@@ -1396,7 +1396,8 @@ def worker(app: App, dataset: str | None, prefix: str, model_path: Path | None, 
     def result(summary: Any) -> dict[str, Any]:
         return {"run_id": summary.run_id, "status": summary.status, "created": summary.writes.created,
                 "updated": summary.writes.updated, "unchanged": summary.writes.unchanged,
-                "retracted": summary.writes.retracted, "entities": summary.entities}
+                "retracted": summary.writes.retracted, "entities": summary.entities,
+                "started_over": summary.restarted}
 
     def backfill(job: Job, trained: TrainedModel, params: Any) -> dict[str, Any]:
         cache.choose_again()  # the whole side is re-scored: logit weights from the graph as it is

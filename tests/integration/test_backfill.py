@@ -275,6 +275,25 @@ def test_a_source_entity_added_before_the_cursor_while_stopped_gets_its_edge(
     assert run_state(graph, runs[-1])["status"] == "done"  # type: ignore[index]
 
 
+def test_a_run_an_older_version_moved_on_resumes_without_starting_over(
+        graph: Graph, loaded: AlignConfig, runs: list[str], connection: ConnectionConfig) -> None:
+    """A version that keeps no digest (a worker not yet upgraded) moves the cursor alone; the
+    digest then belongs to an earlier cursor and is not compared (a code review: every
+    resume after such a checkpoint started the run over)."""
+    runs.append(f"mixed-{uuid.uuid4().hex[:8]}")
+    options = BackfillOptions(run_id=runs[-1], batch_size=20)
+    with pytest.raises(Boom):
+        run_backfill(graph, loaded, failing_after(NameSimilarityScorer(graph, loaded, k=5), 2), STAMP, options)
+    keys = loaded_keys(graph, loaded)
+    with neo4j_driver(connection) as drv:  # the older version's checkpoint of batch 3
+        drv.execute_query("MATCH (run:KgnBackfillRun {id: $id}) "
+                          "SET run.cursor = $cursor, run.batches = 3, run.entities = 60",
+                          id=runs[-1], cursor=keys[59], database_=connection.database)
+    resumed = run_backfill(graph, loaded, NameSimilarityScorer(graph, loaded, k=5), STAMP, options)
+    assert resumed.resumed and not resumed.restarted and resumed.entities_before == 60
+    assert resumed.entities_now == len(keys) - 60
+
+
 def test_deleting_graphs_forgets_the_runs_over_them(graph: Graph, loaded: AlignConfig, runs: list[str],
                                                    kg_slice: datasets.KGDataset) -> None:
     """A run's record names the graphs it wrote: deleted with them, so that a reload runs the
