@@ -165,9 +165,11 @@ def _bad_option(exc: ValidationError) -> click.BadParameter:
 @click.option("--changed-property", default="updatedAt", show_default=True,
               help="The entity property holding its change time.")
 @click.option("--dry-run", type=click.Path(dir_okay=False, path_type=Path), callback=_output_path,
-              help="Write nothing to the graph: the would-be edges go to this CSV file, each with "
-              "what it would change (column 'change': created, updated, unchanged, reviewed, or "
-              "retracted for an edge now there that the run would delete).")
+              help="Write no edge and no run record: the would-be edges go to this CSV file, each "
+              "with what it would change (column 'change': created, updated, unchanged, reviewed, "
+              "foreign for a pair whose SAME_AS edge kgn-align did not write and leaves alone, or "
+              "retracted for an edge now there that the run would delete). The model's sampling "
+              "still stores its hash on the side nodes (store_hash in the configuration).")
 @click.option("--throttle", type=click.FloatRange(0, 60), default=0.0, show_default=True,
               help="Seconds to pause after each batch (be gentle with a busy server).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -182,7 +184,9 @@ def backfill(ctx: click.Context, config_path: str | None, dataset: str | None,
 
     Each batch of source entities is written in one transaction together with the run's
     progress (a KgnBackfillRun node): interrupted by Ctrl-C or kill -9, the same command
-    with the same --run-id continues after the last finished batch.
+    with the same --run-id continues after the last finished batch (or starts over, writing
+    every batch again, when source entities at or before that point were loaded or deleted
+    meanwhile).
     """
     app = ctx.find_object(_app_type())
     try:

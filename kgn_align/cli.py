@@ -989,7 +989,8 @@ def train(app: App, dataset: str | None, prefix: str, epochs: int, hidden: int,
 @click.option("--method", "methods", type=click.Choice(list(VARIANT_NAMES)), multiple=True,
               help="Judge only these methods (repeatable; default: the model and both baselines).")
 @click.option("--edges", "judge_graph", is_flag=True,
-              help="Judge the model-written SAME_AS edges now in the graph instead (no model needed).")
+              help="Judge the model-written SAME_AS edges now in the graph instead (no model "
+              "needed): precision, recall and F1 only.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=output_path,
               help="Also write the JSON here.")
 @click.option("--pr-curve", type=click.Path(dir_okay=False, path_type=Path), callback=figure_path,
@@ -1014,7 +1015,8 @@ def evaluate(app: App, dataset: str | None, prefix: str, model_path: Path | None
     on sources outside the gold are counted with their scores); Hits@1/10 and MRR among
     every open target and under the usual protocol (among the gold targets); and the
     calibration of the scores (expected calibration error, reliability table).
-    With --edges, the edges already in the graph are judged the same way.
+    With --edges, the model-written edges already in the graph are judged instead:
+    precision, recall and F1 only (the graph holds no candidate lists to rank).
     """
     from kgn_align import datasets
 
@@ -1682,7 +1684,8 @@ def edges(app: App, dataset: str | None, prefix: str, limit: int, weakest: bool,
 
     What Neo4j Browser's cypher/browser_*.cypher queries show, on any server (ArcadeDB has
     no Browser). A person's verdict is the edge's review: set r.review = 'accepted' or
-    'rejected' on it (Cypher), and the next backfill keeps it and trains on it."""
+    'rejected' on it (Cypher): the next backfill keeps it as it is, and the next
+    'kgn-align train' learns from it."""
     import csv
 
     from kgn_align.writeback import count_named_edges, named_edges
