@@ -417,8 +417,7 @@ def run_backfill(graph: Graph, config: AlignConfig, scorer: Scorer, stamp: Model
         total = total.model_copy(update={"retracted": retract_reviewed_away(
             graph, config, done, reviews, options.policy)})
         if not options.policy.is_local:  # what the written batches hold stays theirs
-            pinned = {e.target for e in read_edges_of(graph, config, done)
-                      if e.review is None and e.model is not None}
+            pinned = {e.target for e in read_edges_of(graph, config, done) if e.model_written}
     state = _RunState(options.run_id, owner, int(run["batches"]), digest, cursor)
     scored = 0
     done_now = 0
@@ -477,7 +476,7 @@ def retract_reviewed_away(graph: Graph, config: AlignConfig, sources: Sequence[s
     retracted = 0
     for start in range(0, len(sources), chunk):
         part = list(sources[start:start + chunk])
-        edges = [e for e in read_edges_of(graph, config, part) if e.review is None and e.model is not None]
+        edges = [e for e in read_edges_of(graph, config, part) if e.model_written]
         ruled = {(e.source, e.target) for e in edges if reviews.rules_out(e.source, e.target, one_to_one=one_to_one)}
         if not ruled:
             continue

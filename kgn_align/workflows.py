@@ -361,9 +361,8 @@ def judge_graph_edges(graph: Graph, config: AlignConfig, gold: Gold,
     gold, _, accepted = _settle(graph, config, Gold(_gold_in_graph(gold.pairs, sources, targets, config),
                                                      gold.complete))
     reviewed = {a for a, _ in accepted}
-    # (an edge no one reviewed and kgn-align did not write, e.g. an import's link, is not the model's)
     edges = [(e.source, e.target, float(e.score or 0.0)) for e in read_edges(graph, config, model)
-             if e.review is None and e.model is not None and e.source not in reviewed]
+             if e.model_written and e.source not in reviewed]
     return judge_edges(edges, gold)
 
 

@@ -378,6 +378,13 @@ class Edge(_Record):
     method: str | None = None
     review: str | None = None
 
+    @property
+    def model_written(self) -> bool:
+        """kgn-align wrote it (``model`` set) and no person reviewed it: what a run may
+        retract, ``clean`` deletes and the judging counts as the model's; an import's own
+        link (neither set) is none of these."""
+        return self.review is None and self.model is not None
+
 
 def read_edges(graph: Graph, config: AlignConfig, model: str | None = None) -> list[Edge]:
     """Every SAME_AS edge from the source side to the target side (optionally: one
@@ -501,8 +508,7 @@ def preview_batch(existing: Iterable[Edge], sources: Sequence[str], pairs: Seque
         changes.append((*pair, row["score"], stamp.model, stamp.method, change))
     batch = set(sources)
     for pair, edge in sorted(now.items()):
-        if (edge.source in batch and pair not in keep and edge.review is None
-                and edge.model is not None):
+        if edge.source in batch and pair not in keep and edge.model_written:
             counts["retracted"] += 1
             changes.append((*pair, edge.score, edge.model, edge.method, "retracted"))
     return WriteReport(pairs=len(keep), batches=1, **counts), changes

@@ -21,10 +21,11 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kgn_align.config import ConnectionConfig
+from kgn_align.config import AlignConfig, ConnectionConfig
 from kgn_align.graph import Graph
 
 log = logging.getLogger(__name__)
@@ -202,3 +203,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "backend" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+
+def neo4j_driver(connection: ConnectionConfig) -> Any:
+    import neo4j
+
+    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
+    return neo4j.GraphDatabase.driver(connection.uri, auth=auth)
+
+
+def link(connection: ConnectionConfig, config: AlignConfig, *edges: tuple[str, str, dict[str, Any]]) -> None:
+    """SAME_AS edges (source key, target key, properties) made by hand, as a person or an
+    import would, outside kgn-align."""
+    with neo4j_driver(connection) as drv:
+        drv.execute_query(
+            f"UNWIND $rows AS row MATCH (a:{config.source.label} {{{config.source.property}: $ga, key: row[0]}}), "
+            f"(b:{config.target.label} {{{config.target.property}: $gb, key: row[1]}}) "
+            "CREATE (a)-[r:SAME_AS]->(b) SET r += row[2]",
+            rows=[list(e) for e in edges], ga=config.source.value, gb=config.target.value,
+            database_=connection.database)

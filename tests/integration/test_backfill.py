@@ -36,6 +36,7 @@ from kgn_align.graph import Graph
 from kgn_align.scorers import NameSimilarityScorer
 from kgn_align import writeback
 from kgn_align.writeback import ModelStamp, ScoredPair, labelled_pairs, read_edges
+from tests.conftest import link, neo4j_driver
 
 STAMP = ModelStamp(model="names@test", method="name-similarity")
 REPO = Path(__file__).resolve().parents[2]
@@ -839,25 +840,6 @@ def test_a_dry_run_says_what_the_real_run_then_changes(graph: Graph, loaded: Ali
         assert by_change["retracted"] and by_change["updated"] and not by_change["created"]
     else:  # a lower one, the same model: new edges, the old ones as they were
         assert by_change["created"] and by_change["unchanged"] and not by_change["retracted"]
-
-
-def neo4j_driver(connection: ConnectionConfig) -> Any:
-    import neo4j
-
-    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
-    return neo4j.GraphDatabase.driver(connection.uri, auth=auth)
-
-
-def link(connection: ConnectionConfig, config: AlignConfig, *edges: tuple[str, str, dict[str, Any]]) -> None:
-    """SAME_AS edges (source key, target key, properties) made by hand, as a person or an
-    import would, outside kgn-align."""
-    with neo4j_driver(connection) as drv:
-        drv.execute_query(
-            f"UNWIND $rows AS row MATCH (a:{config.source.label} {{{config.source.property}: $ga, key: row[0]}}), "
-            f"(b:{config.target.label} {{{config.target.property}: $gb, key: row[1]}}) "
-            "CREATE (a)-[r:SAME_AS]->(b) SET r += row[2]",
-            rows=[list(e) for e in edges], ga=config.source.value, gb=config.target.value,
-            database_=connection.database)
 
 
 def test_reviews_rule_what_the_model_writes(graph: Graph, loaded: AlignConfig, runs: list[str],

@@ -22,6 +22,7 @@ from kgn_align.training import TrainConfig, score_pairs
 from kgn_align.evaluation import Gold
 from kgn_align.workflows import evaluate_alignment, judge_graph_edges, train_model
 from kgn_align.writeback import Edge, Policy, labelled_pairs, read_edges
+from tests.conftest import link, neo4j_driver
 
 pytestmark = pytest.mark.slow
 
@@ -86,19 +87,12 @@ def test_train_backfill_and_rerun(graph: Graph, namespace: str, tmp_path: Path, 
     in_graph = judge_graph_edges(graph, config, gold, trained.stamp.model)
     # a SAME_AS edge kgn-align did not write (an import's link: no model, no review) is not
     # judged as one of the model's, whichever model is asked for (it was, scored 0.0)
-    import neo4j
-
     foreign = (edges[0].source, next(e.target for e in edges if e.target != edges[0].target))
-    auth = (connection.user, connection.password.get_secret_value()) if connection.password else None
-    link_query = (f"MATCH (a:{config.source.label} {{{config.source.property}: $ga, key: $a}}), "
-                  f"(b:{config.target.label} {{{config.target.property}: $gb, key: $b}}) ")
-    with neo4j.GraphDatabase.driver(connection.uri, auth=auth) as drv:
-        params = {"ga": config.source.value, "gb": config.target.value, "a": foreign[0], "b": foreign[1]}
-        drv.execute_query(link_query + "CREATE (a)-[:SAME_AS {origin: 'import'}]->(b)", params,
-                          database_=connection.database)
-        assert judge_graph_edges(graph, config, gold) == in_graph
-        drv.execute_query(link_query + "MATCH (a)-[r:SAME_AS]->(b) WHERE r.model IS NULL DELETE r", params,
-                          database_=connection.database)
+    link(connection, config, (*foreign, {"origin": "import"}))
+    assert judge_graph_edges(graph, config, gold) == in_graph
+    with neo4j_driver(connection) as drv:
+        drv.execute_query("MATCH (:Entity {graph: $g})-[r:SAME_AS {origin: 'import'}]->() DELETE r",
+                          g=config.source.value, database_=connection.database)
     # a gold row that an accepted review (a training pair) contradicts is named, not settled in silence
     (a, b), (_, other) = slice_.train_pairs[0], slice_.train_pairs[1]
     with caplog.at_level(logging.WARNING):
