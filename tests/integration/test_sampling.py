@@ -14,7 +14,7 @@ import pytest
 
 from kgn_align.config import AlignConfig, GraphSide, SamplingConfig
 from kgn_align.graph import Graph
-from kgn_align.loaders import ensure_constraints
+from kgn_align.loaders import ElementIds, ensure_constraints, write_edges, write_nodes
 from kgn_align.neighborhood import TreeStore
 from kgn_align.sampling import Sampler, SeedNotFound, sample_in_memory
 from kgn_align.sampling.keys import HASH_PROPERTY
@@ -30,16 +30,14 @@ def load(graph: Graph, g: str, keys: Iterable[str], edges: Iterable[Edge], label
     for k in keys:
         by_label.setdefault(labels.get(k, label), []).append({"key": k, "props": {"name": k}})
     ensure_constraints(graph, by_label)
+    ids: ElementIds = {}
     for lab, rows in by_label.items():
-        graph.write_batches("load_nodes", rows, batch_size=5000, identifiers={"label": lab},
-                            params={"graph": g, "load_id": "test"})
-    grouped: dict[tuple[str, str, str], list[dict]] = {}
+        write_nodes(graph, g, lab, rows, ids, load_id="test")
+    grouped: dict[tuple[str, str, str, str], list[dict]] = {}
     for h, r, t in edges:
-        grouped.setdefault((labels.get(h, label), r, labels.get(t, label)), []).append({"head": h, "tail": t})
-    for (hl, r, tl), rows in grouped.items():
-        graph.write_batches("load_edges", rows, batch_size=5000,
-                            identifiers={"head_label": hl, "type": r, "tail_label": tl},
-                            params={"graph": g, "load_id": "test"})
+        grouped.setdefault((g, labels.get(h, label), r, labels.get(t, label)), []).append(
+            {"head": h, "tail": t, "relation": None})
+    write_edges(graph, grouped, ids, load_id="test")
 
 
 def cross(graph: Graph, ga: str, a: str, gb: str, b: str, rel: str) -> None:
@@ -113,6 +111,33 @@ def test_few_seeds_match_whole_side(graph: Graph, namespace: str, two_sides) -> 
     position = {k: t for t, k in enumerate(whole.keys)}
     expected = trees(whole)
     assert trees(few) == [expected[whole.tree_of()[position[k]]] for k in chosen]
+
+
+def test_a_load_checks_each_relationship_end_its_element_id_finds(graph: Graph, namespace: str) -> None:
+    """A load finds a relationship's ends by the element ids its node batches returned, then
+    checks each is the entity the row names (graph and key): an id that now names
+    another node (deleted and reused between the batches), or the same key in another
+    graph, links nothing. Without the check both rows below would link the wrong nodes."""
+    g, other = f"{namespace}a", f"{namespace}z"
+    ensure_constraints(graph, ["Entity"])
+    ids: ElementIds = {}
+    write_nodes(graph, g, "Entity", [{"key": k, "props": {"name": k}} for k in ("x", "y", "w")], ids, load_id="t")
+    write_nodes(graph, other, "Entity", [{"key": "y", "props": {"name": "y"}}], ids, load_id="t")
+    handed = dict(ids)
+    handed[(g, "Entity", "x")] = ids[(g, "Entity", "w")]  # x's id is now w's
+    rows = {(g, "Entity", "R", "Entity"): [{"head": "x", "tail": "y", "relation": None},
+                                           {"head": "y", "tail": "w", "relation": None}],
+            (g, "Entity", "S", "Entity"): [{"head": "w", "tail": "y", "relation": None}]}
+    handed_s = dict(handed)
+    write_edges(graph, {k: v for k, v in rows.items() if k[2] == "R"}, handed, load_id="t")
+    handed_s[(g, "Entity", "y")] = ids[(other, "Entity", "y")]  # y's id from the other graph
+    write_edges(graph, {k: v for k, v in rows.items() if k[2] == "S"}, handed_s, load_id="t")
+    store = Sampler(graph, config(namespace)).sample_seeds("a", ["x", "y", "w"])
+    hop1 = {tree[0][0]: sorted((key, rel, d) for key, depth, _, rel, d in tree if depth == 1)
+            for tree in trees(store)}
+    assert hop1["x"] == []
+    assert [(key, rel) for key, rel, _ in hop1["y"]] == [("w", "R")]
+    assert [(key, rel) for key, rel, _ in hop1["w"]] == [("y", "R")]
 
 
 def test_below_the_caps_neighbourhoods_are_exact(graph: Graph, namespace: str) -> None:
