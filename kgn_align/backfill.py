@@ -529,9 +529,9 @@ _DIGEST_MODULUS = 1 << 62
 
 def keys_digest(keys: Iterable[str], start: int = 0) -> int:
     """An order-free digest of a set of source keys (give each key once): ``start`` plus the
-    first 8 bytes of each key's SHA-256, modulo 2**62. A run's checkpoints add each written batch's keys, so a
-    resume compares the keys now at or before its cursor with those it wrote, whatever the
-    batches were."""
+    first 8 bytes of each key's SHA-256, modulo 2**62. A run's checkpoints add each written
+    batch's keys, so a resume compares the keys now at or before its cursor with those it
+    wrote, whatever the batches were."""
     total = start
     for key in keys:
         total += int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")

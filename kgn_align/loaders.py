@@ -175,34 +175,32 @@ def write_edges(graph: Graph, edges: dict[tuple[str, str, str, str], list[dict[s
     20.8 s on Neo4j 5.26 (a fresh JVM's load is mostly its JIT), 22.5 -> 21.3 s on
     ArcadeDB; the second and third load into the same server 9.6 -> 7.3 s on Neo4j, 13.3 ->
     11.6 s on ArcadeDB."""
-    located: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    # rows by the statement that writes them: one per graph with dynamic types (the type in
+    # the row), else one per graph and type (the labels are not in the statements)
+    dynamic = graph.dialect.dynamic_types
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     missing = 0
     for (g, head_label, rel, tail_label), rows in edges.items():
-        out = located.setdefault((g, head_label, rel, tail_label), [])
+        out = groups.setdefault((g, "" if dynamic else rel), [])
         for row in rows:
             head_id, tail_id = ids.get((g, head_label, row["head"])), ids.get((g, tail_label, row["tail"]))
             if head_id is None or tail_id is None:
                 missing += 1
             else:
-                out.append({**row, "head_id": head_id, "tail_id": tail_id})
+                out.append({**row, "head_id": head_id, "tail_id": tail_id, **({"type": rel} if dynamic else {})})
     if missing:
         log.warning("%d relationships name an entity the load has no node for: left out", missing)
-    if graph.dialect.dynamic_types:
-        # One statement for every type: the type travels in the row (dialect.py).
-        grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-        for (g, head_label, rel, tail_label), rows in located.items():
-            grouped.setdefault((g, head_label, tail_label), []).extend({**row, "type": rel} for row in rows)
-        for (g, head_label, tail_label), rows in grouped.items():
+    if dynamic:
+        for (g, _), rows in groups.items():
             graph.write_batches("load_edges_dynamic", _edge_rows(rows), batch_size=batch_size,
-                                params={"graph": g, "load_id": load_id},
-                                progress=progress)
+                                params={"graph": g, "load_id": load_id}, progress=progress)
         return
     # Otherwise one statement per relationship type (types cannot be parameters), but many
     # small types share a transaction: on a graph with thousands of types the commit, not
     # the statement, is what costs.
     steps: list[tuple[str, dict[str, Any], dict[str, str]]] = []
     pending = 0
-    for (g, head_label, rel, tail_label), rows in located.items():
+    for (g, rel), rows in groups.items():
         for chunk in chunked(rows, batch_size):
             steps.append(("load_edges", {"graph": g, "load_id": load_id, "rows": chunk}, {"type": rel}))
             pending += len(chunk)

@@ -125,13 +125,12 @@ def test_a_load_checks_each_relationship_end_its_element_id_finds(graph: Graph, 
     write_nodes(graph, other, "Entity", [{"key": "y", "props": {"name": "y"}}], ids, load_id="t")
     handed = dict(ids)
     handed[(g, "Entity", "x")] = ids[(g, "Entity", "w")]  # x's id is now w's
-    rows = {(g, "Entity", "R", "Entity"): [{"head": "x", "tail": "y", "relation": None},
-                                           {"head": "y", "tail": "w", "relation": None}],
-            (g, "Entity", "S", "Entity"): [{"head": "w", "tail": "y", "relation": None}]}
-    handed_s = dict(handed)
-    write_edges(graph, {k: v for k, v in rows.items() if k[2] == "R"}, handed, load_id="t")
-    handed_s[(g, "Entity", "y")] = ids[(other, "Entity", "y")]  # y's id from the other graph
-    write_edges(graph, {k: v for k, v in rows.items() if k[2] == "S"}, handed_s, load_id="t")
+    write_edges(graph, {(g, "Entity", "R", "Entity"): [{"head": "x", "tail": "y", "relation": None},
+                                                        {"head": "y", "tail": "w", "relation": None}]},
+                handed, load_id="t")
+    # y's id from the other graph
+    write_edges(graph, {(g, "Entity", "S", "Entity"): [{"head": "w", "tail": "y", "relation": None}]},
+                {**handed, (g, "Entity", "y"): ids[(other, "Entity", "y")]}, load_id="t")
     store = Sampler(graph, config(namespace)).sample_seeds("a", ["x", "y", "w"])
     hop1 = {tree[0][0]: sorted((key, rel, d) for key, depth, _, rel, d in tree if depth == 1)
             for tree in trees(store)}
