@@ -84,6 +84,25 @@ def test_competition_features_margins() -> None:
     assert f[1, 2] == pytest.approx(NO_RIVAL)  # nobody else wants target 12
 
 
+def test_a_lone_poor_candidate_does_not_take_the_probability_of_an_outbid_match() -> None:
+    """dbp15k_ja_en, 'santa cruz fc': its match scores 0.44, well ahead of its other
+    candidates, but another source wants that target more (0.50); a candidate no other
+    source wants scores 0.06. Sinkhorn moves the row's mass to the lone one; the
+    calibrator fitted on ja_en's validation lists (its weights below) must not follow it
+    there. With a lone candidate's margin at 1.0 (before) it gave that candidate 0.947 and
+    the match 0.053; here 0.9997 and 0.0002 then, 0.34 and 0.47 now."""
+    matrix, keep = CandidateMatrix.from_lists(torch.tensor([0, 1]), torch.tensor([[10, 11], [10, -1]]))
+    scores = torch.tensor([[0.44, 0.06], [0.50, 0.0]])[keep]
+    log_a = sinkhorn(matrix, scores)
+    features = competition_features(matrix, scores, log_a)
+    assert features[1, 2] == pytest.approx(NO_RIVAL)  # (0, 11): nobody else wants target 11
+    assert float(log_a[1]) > float(log_a[0])  # the matching gives source 0 the lone target
+    calibrator = Calibrator(torch.tensor([0.819, 8.156, 11.023]), 1.460, per_list=True)
+    p = calibrator(features, matrix.row)
+    assert float(p[0]) > float(p[1])  # the match ranks first (its Hits@1) ...
+    assert float(p[1]) < 0.5  # ... and the lone candidate gets no edge at the default threshold
+
+
 def test_dangling_copies_drop_the_answer_and_renormalise() -> None:
     matrix, scores = _matrix()
     log_a = sinkhorn(matrix, scores)
