@@ -1837,7 +1837,9 @@ def jobs(app: App, status: str | None, limit: int, as_json: bool) -> None:
         waiting = row["status"] in ("queued", "running")
         scope = ("" if not row["scope"] else f"  for {row['configuration']} ({row['scope']})" if row["configuration"]
                  else f"  for no known configuration ({row['scope']}{': no worker will run it' if waiting else ''})")
-        error = f"  error: {clipped(row['error'].splitlines()[0], 160)}" if row["error"] else ""
+        # the whole first line: a worker's error ends with what to do about it (cut at 160
+        # characters, a trial's list showed 'set j.params to JSON text,...' and no more)
+        error = f"  error: {clipped(row['error'].splitlines()[0], 2000)}" if row["error"] else ""
         click.echo(f"{row['id']}  {row['kind'] or '(no kind)'}  {row['status'] or '(no status)'}  "
                    f"attempts {row['attempts'] or 0}  requested {row['requested'] or '(no requestedAt)'}"
                    f"{ended}{scope}{error}")

@@ -417,7 +417,7 @@ def test_the_jobs_command_lists_what_the_worker_did(graph: Graph, jobs: list[str
 
     kind = f"{namespace}listed"
     jobs.append(request(graph, kind, {"ok": True}))
-    jobs.append(request(graph, kind, "not json"))
+    jobs.append(request(graph, kind, "{'threshold': 0.8}"))  # a Python dict's text: not JSON
     assert Worker(graph, {kind: lambda j: {}}).run(burst=True) == 1
     env = {"NEO4J_URI": connection.uri, "NEO4J_USER": connection.user,
            "NEO4J_PASSWORD": connection.password.get_secret_value() if connection.password else ""}
@@ -438,7 +438,10 @@ def test_the_jobs_command_lists_what_the_worker_did(graph: Graph, jobs: list[str
     table = CliRunner().invoke(cli, ["--home", str(tmp_path), "jobs", "--status", "failed", "--limit", "1000"],
                                env=env)
     line = next(x for x in table.stdout.splitlines() if x.startswith(jobs[1]))
-    assert f"{kind}  failed  attempts" in line and "error: params are not a JSON object: got 'not json' (" in line
+    assert f"{kind}  failed  attempts" in line and \
+        "error: params are not a JSON object: got \"{'threshold': 0.8}\" (" in line
+    # the whole error, what to do at its end (cut at 160 characters, a trial saw none of it)
+    assert len(bad["error"]) > 160 and line.endswith(f"error: {bad['error']}")
     assert "job(s) with status 'failed'" in table.stderr
     # a job adopted by one configuration's worker says which
     from kgn_align.loaders import delete_graphs
