@@ -371,11 +371,15 @@ class Graph:
     def write_batches(self, name: str, rows: Iterable[Row], *, batch_size: int = 5000,
                       identifiers: Identifiers | None = None,
                       params: Mapping[str, Any] | None = None,
-                      progress: Callable[[int], None] | None = None) -> int:
-        """``UNWIND $rows`` in batches, each batch its own retried transaction."""
+                      progress: Callable[[int], None] | None = None,
+                      on_result: Callable[[list[Row]], None] | None = None) -> int:
+        """``UNWIND $rows`` in batches, each batch its own retried transaction; ``on_result``
+        is handed each batch's result rows (what the statement returns)."""
         total = 0
         for batch in chunked(rows, batch_size):
-            self.write(name, {**(params or {}), "rows": batch}, identifiers)
+            result = self.write(name, {**(params or {}), "rows": batch}, identifiers)
+            if on_result is not None:
+                on_result(result)
             total += len(batch)
             if progress is not None:
                 progress(len(batch))

@@ -152,12 +152,12 @@ def write_nodes(graph: Graph, g: str, label: str, rows: list[dict[str, Any]], id
     """``MERGE`` the ``(:label {graph: g, key})`` nodes of ``rows`` (``[{key, props}]``) in
     key order, ``batch_size`` a transaction, and put each one's element id into ``ids``
     for :func:`write_edges`."""
-    for chunk in chunked(_in_key_order(rows), batch_size):
-        result = graph.write("load_nodes", {"graph": g, "load_id": load_id, "rows": chunk}, {"label": label})
+    def keep(result: list[dict[str, Any]]) -> None:
         for key, element_id in result[0]["ids"]:
             ids[(g, label, key)] = element_id
-        if progress is not None:
-            progress(len(chunk))
+
+    graph.write_batches("load_nodes", _in_key_order(rows), batch_size=batch_size, identifiers={"label": label},
+                        params={"graph": g, "load_id": load_id}, progress=progress, on_result=keep)
 
 
 def write_edges(graph: Graph, edges: dict[tuple[str, str, str, str], list[dict[str, Any]]], ids: ElementIds, *,
