@@ -2,10 +2,11 @@
 
 The stages, over every source entity the backfill could align at once:
 
-1. **Blocking**: each source's ``k`` nearest targets by blocking vectors (names +
+1. **Blocking**: each source's ``k`` best targets by blocking vectors (names +
    sampled neighbourhood names, with the checkpoint's cold-start student for entities
    without neighbours, :mod:`kgn_align.candidates`; + the seed anchors among the sampled
-   neighbours, :mod:`kgn_align.seed_propagation`), within the same entity type, among the
+   neighbours, :mod:`kgn_align.seed_propagation`), ranked by CSLS against hubness
+   (:class:`~kgn_align.candidates.CslsSearch`), within the same entity type, among the
    targets still open: a target accepted for another source, and a rejected pair, are no
    candidates.
 2. **Pair model**: the GNN (cross-encoder) scores each candidate pair; pairs stream
@@ -70,7 +71,8 @@ from kgn_align.assignment import (
     sinkhorn,
 )
 from kgn_align.attributes import MatchWeights, levels
-from kgn_align.candidates import CONTEXT_BETA, CandidateCache, Candidates, search_cached, search_pool
+from kgn_align.candidates import (CONTEXT_BETA, CSLS_K, CandidateCache, Candidates, CslsSearch, hubness,
+                                   search_cached)
 from kgn_align.coldstart import ColdStartMLP
 from kgn_align.config import CANDIDATES_PER_SOURCE, AlignConfig
 from kgn_align.errors import ConfigError
@@ -412,7 +414,8 @@ class ScoringCache:
     weight and pseudo-seeds each variant chose. :func:`kgn_align.changes.forget_changed`
     drops what a change moves; :meth:`clear` drops everything (a new model, a new snapshot).
 
-    The logit weights and pseudo-seeds are not dropped by a change: they are a setting of
+    The logit weights, pseudo-seeds and the targets' CSLS hubness (a new target's is
+    computed when it first competes) are not dropped by a change: they are a setting of
     the model on the graph as a whole, chosen again by :meth:`clear` and by every whole-side
     backfill (:meth:`choose_again`); a pseudo-seed that a review contradicts (an accepted or
     rejected pair on one of its ends) is left out at once. A change job that chose them
@@ -430,6 +433,9 @@ class ScoringCache:
     betas: dict[str, float] = field(default_factory=dict)
     #: each variant's pseudo-seeds (:func:`kgn_align.seed_propagation.pseudo_seeds`), by key
     pseudo_seeds: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    #: each variant's CSLS hubness of the targets (:class:`~kgn_align.candidates.CslsSearch`),
+    #: by target key: kept with the pseudo-seeds, chosen again with them
+    hubness: dict[str, dict[str, float]] = field(default_factory=dict)
     #: the validation sources' lists without their names (sources without a name only)
     nameless: NamelessLists | None = None
     #: the last scorer's anchor part, source and target side: refreshed, not recomputed
@@ -451,6 +457,7 @@ class ScoringCache:
         chooses them on the graph as it stands (a backfill job does this first)."""
         self.betas.clear()
         self.pseudo_seeds.clear()
+        self.hubness.clear()
 
     def moved_anchors(self, scorer: ModelScorer) -> None:
         """Drop what entities whose anchor vectors moved since the last scorer invalidate —
@@ -559,13 +566,17 @@ class ModelScorer:
         bootstrap: whole-side alignments bootstrap pseudo-seeds (stage 5). Default on.
         pseudo: pseudo-seeds ``(source key, target key)`` to anchor with from the start
             (default: the cache's, else none until the first whole-side alignment bootstraps).
+        hubness: the targets' CSLS hubness by key, as a worker keeps it
+            (:attr:`ScoringCache.hubness`; default: the cache's, else computed): targets
+            without a value get theirs computed.
     """
 
     def __init__(self, snapshot: Snapshot, trained: TrainedModel, *, k: int = CANDIDATES_PER_SOURCE,
                  batch_pairs: int | None = None, block_beta: float = CONTEXT_BETA,
                  labelled: Sequence[tuple[str, str, str]] = (), variant: str = METHOD,
                  cache: ScoringCache | None = None, bootstrap: bool = True,
-                 pseudo: frozenset[tuple[str, str]] | None = None) -> None:
+                 pseudo: frozenset[tuple[str, str]] | None = None,
+                 hubness: dict[str, float] | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown scorer variant {variant!r}: one of {sorted(VARIANTS)}")
         self.snapshot, self.trained, self.k, self.batch_pairs = snapshot, trained, k, batch_pairs
@@ -614,6 +625,10 @@ class ModelScorer:
         self.block_a, self.block_b = (side.blocking for side in self.anchored)
         if cache is not None:
             cache.moved_anchors(self)
+        #: the targets' CSLS hubness by key (:meth:`_ranking`): given, kept, or computed
+        self.hubness = hubness if hubness is not None else (
+            cache.hubness.get(variant) if cache is not None else None)
+        self._csls: CslsSearch | None = None
         #: targets a person matched: the validation ones compete in the matching while the
         #: scores are calibrated (standing in for open targets), then leave the lists the
         #: scores are read from (:meth:`_open_entries`); none is handed to a source
@@ -718,6 +733,9 @@ class ModelScorer:
         self._blocking_shared = False
         self.anchor_a, self.anchor_b = out[0].vectors, out[1].vectors
         self.block_a, self.block_b = out[0].blocking, out[1].blocking
+        # other blocking vectors: the kept hubness of this variant's anchors, else computed
+        self.hubness = self.cache.hubness.get(self.variant) if self.cache is not None else None
+        self._csls = None
 
     def _bootstrap(self, first: Alignment) -> None:
         """Stage 5: the pseudo-seeds of the whole-side alignment ``first`` (confident mutual
@@ -731,6 +749,8 @@ class ModelScorer:
                                                    first.matrix.col[entries].tolist())))
         log.info("bootstrapping (%s): %d pseudo-seeds beside %d reviewed pairs", self.variant,
                  len(pseudo), len(self.seed_anchors))
+        if self.cache is not None:  # the first round's: not the anchored vectors'
+            self.cache.hubness.pop(self.variant, None)
         self._anchor_with(pseudo)
         if self.cache is not None:
             self.cache.pseudo_seeds[self.variant] = pseudo
@@ -751,7 +771,7 @@ class ModelScorer:
     def settings(self) -> dict[str, object]:
         """What changes its output besides the graph and the model: part of a run's fingerprint."""
         return {"k": self.k, "block_beta": self.block_beta, "variant": self.variant,
-                "anchor_weight": ANCHOR_WEIGHT,
+                "anchor_weight": ANCHOR_WEIGHT, "csls_k": CSLS_K,
                 "bootstrap": PSEUDO_SEED_MIN_PROB if self.bootstrap else None}
 
     @property
@@ -794,17 +814,19 @@ class ModelScorer:
         return torch.tensor([cache[p] for p in pairs], dtype=torch.float32)
 
     def candidates(self, sources: Tensor, pool: Tensor) -> tuple[CandidateMatrix, Tensor]:
-        """Blocking: each source row's ``k`` nearest pool rows of its type, rejected pairs
-        left out; returns the matrix and the entries' blocking cosines ``(P,)``."""
+        """Blocking: each source row's ``k`` best pool rows of its type by CSLS
+        (:meth:`_ranking`), rejected pairs left out; returns the matrix and the entries'
+        blocking cosines ``(P,)``."""
+        ranking = self._ranking()
+
         def search_rows(rows: Tensor) -> Candidates:
-            return search_pool(self.block_a, self.block_b, rows, pool, self.k,
-                               source_types=self.types_a, target_types=self.types_b)
+            return ranking.search(rows, pool, self.k, source_types=self.types_a, target_types=self.types_b)
 
         cache = self._whole_side_cache(sources, pool)
         if cache is not None:
             found = search_cached(cache.candidates, self.snapshot.source.table.keys,
                                   self.snapshot.target.table.keys, sources, pool, self.k, search_rows,
-                                  anchors=self.anchors)
+                                  anchors=self.anchors, hubness=self.hubness)
         else:
             found = search_rows(sources)
         matrix, keep = CandidateMatrix.from_lists(sources, found.index)
@@ -815,6 +837,28 @@ class ModelScorer:
                                for a, b in zip(matrix.row.tolist(), matrix.col.tolist())], dtype=torch.bool)
             matrix, cosine = CandidateMatrix(matrix.row[ok], matrix.col[ok]), cosine[ok]
         return matrix, cosine
+
+    def _ranking(self) -> CslsSearch:
+        """CSLS over the current blocking vectors (:class:`~kgn_align.candidates.CslsSearch`):
+        each target's hubness among :attr:`sources` (its :data:`~kgn_align.candidates.CSLS_K`
+        nearest), the kept value where :attr:`hubness` has one, computed for the others;
+        kept in the cache for the worker's next jobs."""
+        if self._csls is None:
+            keys = self.snapshot.target.table.keys
+            rows = sorted(self.snapshot.target.aligned_row.values())
+            kept = self.hubness or {}
+            values = torch.zeros(self.block_b.size(0))
+            missing = torch.tensor([r for r in rows if keys[r] not in kept], dtype=torch.long)
+            known = [r for r in rows if keys[r] in kept]
+            values[known] = torch.tensor([kept[keys[r]] for r in known], dtype=torch.float32)
+            if missing.numel() and self.sources.numel():
+                values[missing] = hubness(self.block_b, self.block_a, missing, self.sources,
+                                          target_types=self.types_b, source_types=self.types_a)
+            self._csls = CslsSearch(self.block_a, self.block_b, values)
+            self.hubness = {keys[r]: v for r, v in zip(rows, values[rows].tolist())}
+            if self.cache is not None:
+                self.cache.hubness[self.variant] = self.hubness
+        return self._csls
 
     def align(self, sources: Tensor | None = None, pool: Tensor | None = None, *,
               beta: float | None = None, nameless_beta: float | None = None,
@@ -954,8 +998,9 @@ class ModelScorer:
             plain[:, :width] = 0.0
             plain = torch.nn.functional.normalize(plain, dim=-1)
             queries = with_anchors(plain, self.anchor_a.index_select(0, rows))
-            found = search_pool(queries, self.block_b, torch.arange(rows.numel()), self.pool, self.k,
-                                source_types=self.types_a[rows], target_types=self.types_b)
+            found = self._ranking().search(torch.arange(rows.numel()), self.pool, self.k,
+                                           source_types=self.types_a[rows], target_types=self.types_b,
+                                           queries=queries)
             matrix, keep = CandidateMatrix.from_lists(rows, found.index)
             lists = NamelessLists(rows, val[:, 1], self.pool, matrix, found.similarity[keep], self.anchors)
             for scorer in (self, self._shared):  # the variants share them

@@ -54,11 +54,12 @@ def test_kept_scores_equal_fresh_ones_after_a_change(graph: Graph, namespace: st
                              "n.name = 'Zz renamed entity'", g=config.source.value, k=edited,
                              database_=connection.database)
     stale_copy = dict(cache.logits)
-    # the worker keeps the logit weights and pseudo-seeds it chose (a setting for the whole
-    # graph, chosen again by a whole-side backfill): the fresh scorer is given the same ones
-    assert cache.pseudo_seeds.get("cg-mualign")
+    # the worker keeps the logit weights, pseudo-seeds and targets' CSLS hubness it chose (a
+    # setting for the whole graph, chosen again by a whole-side backfill): the fresh scorer
+    # is given the same ones
+    assert cache.pseudo_seeds.get("cg-mualign") and cache.hubness.get("cg-mualign")
     fresh_scorer = ModelScorer(take(graph, config), trained, labelled=labelled,
-                               pseudo=cache.pseudo_seeds["cg-mualign"])
+                               pseudo=cache.pseudo_seeds["cg-mualign"], hubness=cache.hubness["cg-mualign"])
     fresh = fresh_scorer.align(**weights)
     after = refreshed(graph, snapshot, [element_id])
     assert after is not None and after.parent == snapshot.token
@@ -185,10 +186,10 @@ def test_kept_candidates_follow_aligned_neighbours_a_new_link_moves(graph: Graph
     forget_changed(scorer, ids)
     moved = (first.anchor_a != scorer.anchor_a).any(dim=1).nonzero(as_tuple=True)[0].tolist()
     assert {after.source.table.keys[r] for r in moved} - {x, y}, "the link moved no anchor beyond its ends"
-    # with the pseudo-seeds and logit weights the worker kept (chosen again only by a
-    # whole-side backfill)
+    # with the pseudo-seeds, hubness and logit weights the worker kept (chosen again only by
+    # a whole-side backfill)
     fresh = ModelScorer(take(graph, config), trained, labelled=labelled,
-                        pseudo=cache.pseudo_seeds["cg-mualign"])
+                        pseudo=cache.pseudo_seeds["cg-mualign"], hubness=cache.hubness["cg-mualign"])
     assert torch.allclose(scorer.block_a, fresh.block_a, atol=1e-6)
     before = first.alignment
     kept, new = scorer.alignment, fresh.align(beta=before.beta, nameless_beta=before.nameless_beta)

@@ -235,3 +235,76 @@ def test_search_pool_equals_search_over_the_gathered_rows(kind: str) -> None:
                         backend=kind)  # the whole table as the pool: no copy at all
     assert torch.equal(whole.index, search(s, t, 4, source_types=types_s, target_types=types_t,
                                            backend=kind).index[sources])
+
+
+def test_hubness_is_the_mean_cosine_of_each_targets_nearest_sources() -> None:
+    """r_t of CSLS: the mean of each target row's k highest cosines among the source rows
+    given (of its type); fewer where its type has fewer, 0 with none."""
+    from kgn_align.candidates import hubness
+
+    a, b = unit(50, 16, 1), unit(30, 16, 2)
+    targets, sources = torch.arange(5, 30), torch.arange(0, 50, 2)
+    r = hubness(b, a, targets, sources, k=4)
+    expected = (b[targets] @ a[sources].T).topk(4, dim=1).values.mean(dim=1)
+    assert torch.allclose(r, expected, atol=1e-6)
+    # a type with two sources: the mean of two; a type with none: 0
+    a_types, b_types = torch.zeros(50, dtype=torch.long), torch.zeros(30, dtype=torch.long)
+    a_types[[0, 2]], b_types[5], b_types[6] = 1, 1, 2
+    typed = hubness(b, a, targets, sources, k=4, target_types=b_types, source_types=a_types)
+    assert typed[0] == pytest.approx(float((b[5] @ a[[0, 2]].T).mean()), abs=1e-6)
+    assert typed[1] == 0.0
+
+
+def test_csls_keeps_a_hub_target_from_crowding_out_the_matches() -> None:
+    """A target near every source (a hub) tops each plain-cosine list and pushes a true
+    match out of a list of one; ranked by CSLS (cos - r_t / 2), every source's own match
+    comes first. Similarities handed on stay the plain cosines."""
+    from kgn_align.candidates import CslsSearch, hubness, search_pool
+
+    gen = torch.Generator().manual_seed(3)
+    n, d = 12, 32
+    matches = unit(n, d, 4)
+    # each source: its match plus a shared direction, which the hub target is made of
+    shared = torch.nn.functional.normalize(torch.randn(d, generator=gen), dim=0)
+    sources = torch.nn.functional.normalize(matches + 1.2 * shared, dim=-1)
+    hub = torch.nn.functional.normalize(shared + 0.4 * matches.mean(dim=0), dim=0)
+    targets = torch.cat([matches, hub[None]])
+    rows, pool = torch.arange(n), torch.arange(n + 1)
+    plain = search_pool(sources, targets, rows, pool, 1)
+    assert (plain.index[:, 0] == n).float().mean() > 0.5, "the example needs a hub"
+    r = hubness(targets, sources, pool, rows, k=3)
+    assert int(r.argmax()) == n
+    found = CslsSearch(sources, targets, r).search(rows, pool, 2)
+    assert torch.equal(found.index[:, 0], rows)
+    cos = (sources[:, None, :] * targets[found.index]).sum(-1)
+    assert torch.allclose(found.similarity, cos, atol=1e-5)
+    # among part of the targets: rows of the whole target table, as search_pool answers
+    part = CslsSearch(sources, targets, r).search(rows, torch.arange(1, n + 1), 1)
+    assert torch.equal(part.index[1:, 0], rows[1:]) and int(part.index[0, 0]) != 0
+    # searching with other query vectors: the same as building with them
+    again = CslsSearch(sources, targets, r).search(torch.arange(3), pool, 2, queries=sources[5:8])
+    assert torch.equal(again.index, found.index[5:8])
+
+
+def test_a_cached_search_starts_afresh_when_the_hubness_changes() -> None:
+    """Lists ranked by CSLS hold for one set of hubness values: other values search every
+    source again; the same values reuse every list."""
+    from kgn_align.candidates import CandidateCache, search_cached, search_pool
+
+    a, b = unit(10, 8, 5), unit(12, 8, 6)
+    s_keys, t_keys = [f"s{i}" for i in range(10)], [f"t{i}" for i in range(12)]
+    sources, pool = torch.arange(10), torch.arange(12)
+    searched: list[int] = []
+
+    def search_fn(rows: torch.Tensor):
+        searched.extend(rows.tolist())
+        return search_pool(a, b, rows, pool, 3)
+
+    cache = CandidateCache()
+    hub = {t: 0.1 for t in t_keys}
+    search_cached(cache, s_keys, t_keys, sources, pool, 3, search_fn, hubness=hub)
+    searched.clear()
+    search_cached(cache, s_keys, t_keys, sources, pool, 3, search_fn, hubness=dict(hub))
+    assert searched == []
+    search_cached(cache, s_keys, t_keys, sources, pool, 3, search_fn, hubness={**hub, "t4": 0.2})
+    assert sorted(searched) == sources.tolist()

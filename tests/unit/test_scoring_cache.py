@@ -57,17 +57,20 @@ def test_another_entity_table_drops_every_list() -> None:
     assert cache.candidates.lists == {}
 
 
-def test_logit_weights_and_pseudo_seeds_are_chosen_again_only_when_asked_or_cleared() -> None:
+def test_logit_weights_pseudo_seeds_and_hubness_are_chosen_again_only_when_asked_or_cleared() -> None:
     cache = _filled()
     cache.pseudo_seeds["cg-mualign"] = frozenset({("s1", "t1")})
+    cache.hubness["cg-mualign"] = {"t1": 0.3}
     cache.forget_nameless()
-    assert cache.betas == {"cg-mualign": 0.1} and cache.pseudo_seeds
+    assert cache.betas == {"cg-mualign": 0.1} and cache.pseudo_seeds and cache.hubness
     cache.choose_again()
-    assert cache.betas == {} and cache.pseudo_seeds == {}
+    assert cache.betas == {} and cache.pseudo_seeds == {} and cache.hubness == {}
     cache.betas["cg-mualign"] = 0.2
     cache.pseudo_seeds["cg-mualign"] = frozenset({("s1", "t1")})
+    cache.hubness["cg-mualign"] = {"t1": 0.3}
     cache.clear()
-    assert cache.betas == {} and cache.pseudo_seeds == {} and cache.candidates.lists == {}
+    assert cache.betas == {} and cache.pseudo_seeds == {} and cache.hubness == {}
+    assert cache.candidates.lists == {}
 
 
 def test_no_validation_pairs_is_said_once_per_process(caplog, monkeypatch) -> None:
