@@ -459,8 +459,6 @@ class CslsSearch:
         similarities the plain cosines. ``queries``: ``(N_q, d)`` vectors of other sources
         to search with instead (``sources`` and ``source_types`` then index them)."""
         sources, pool = torch.as_tensor(sources, dtype=torch.long), torch.as_tensor(pool, dtype=torch.long)
-        if (source_types is None) != (target_types is None):
-            raise ValueError("give entity types for both sides or for neither")
         vectors = _check(self.source if queries is None else queries, "queries")
         wide_queries = torch.cat([vectors.index_select(0, sources), torch.ones(sources.numel(), 1)], dim=1)
         wide_keys = torch.cat([_check(self.target, "target").index_select(0, pool),
